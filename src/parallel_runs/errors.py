@@ -1,0 +1,85 @@
+"""The one exception hierarchy: each error carries the exit code the CLI returns for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_HELD",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "AlreadyHeldError",
+    "ConfigError",
+    "GitError",
+    "InvalidRunIdError",
+    "ParallelRunsError",
+    "StoreError",
+    "WorkspaceBusyError",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_HELD = 75  # EX_TEMPFAIL: try again when the other holder is done
+EXIT_INTERRUPTED = 130
+
+
+class ParallelRunsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code: int = EXIT_INTERNAL
+
+
+class ConfigError(ParallelRunsError):
+    """Bad flags, environment or configuration: the user can fix it."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidRunIdError(ConfigError):
+    """A run id breaks one of the rules of DESIGN §2."""
+
+
+class GitError(ParallelRunsError):
+    """A git operation failed (bad ref, broken repository, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreError(ParallelRunsError):
+    """The record store could not be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds a lock or lease: read from its owner record."""
+
+    host: str
+    pid: int
+    started_at: str  # ISO-8601 UTC
+    attempt: int | None = None
+
+    def describe(self) -> str:
+        """One phrase naming the holder, for error messages."""
+        attempt = f", attempt {self.attempt}" if self.attempt is not None else ""
+        return f"host {self.host}, pid {self.pid}, since {self.started_at}{attempt}"
+
+
+class AlreadyHeldError(ParallelRunsError):
+    """A run (or its workspace) is held by a live process."""
+
+    exit_code = EXIT_HELD
+
+    def __init__(self, what: str, holder: Holder | None) -> None:
+        self.what = what
+        self.holder = holder
+        who = holder.describe() if holder else "an unknown holder"
+        super().__init__(f"{what} is already held by {who}")
+
+
+class WorkspaceBusyError(AlreadyHeldError):
+    """A worktree is leased by a live holder: it must not be touched."""

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test layer: real git repositories in tmp dirs, isolated git config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import git
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Committer",
+    "GIT_COMMITTER_EMAIL": "committer@example.com",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads the developer's git config; every test has a git identity."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AUTONOMOUS_RUNS_DIR", "DATABASE_URL", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: a real git repository with a small committed project."""
+
+    def make(name: str = "repo", files: dict[str, str] | None = None) -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "--quiet", "--initial-branch=main")
+        contents = files or {
+            "README.md": "# demo\n",
+            "app/__init__.py": "",
+            "app/calc.py": "def add(a, b):\n    return a + b\n",
+            ".gitignore": "*.pyc\nignored/\n",
+        }
+        for rel, text in contents.items():
+            path = repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "--quiet", "-m", "initial")
+        return repo
+
+    return make
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path]) -> Path:
+    """A fresh repository with one commit."""
+    return make_repo()
