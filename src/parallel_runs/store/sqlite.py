@@ -1,0 +1,303 @@
+"""The per-run SQLite store: one small file per run, opened for a handful of writes and closed."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.errors import StoreError
+from parallel_runs.store.models import AttemptModel, AttemptRecord, Base, EventModel, RunModel
+
+__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore", "sqlite_url"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
+BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
+_BEGIN_OPTION = "parallel_runs_begin"
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a per-run SQLite file (also handed to runs as DATABASE_URL)."""
+    return f"sqlite+pysqlite:///{path}"
+
+
+@functools.cache
+def _schema_ddl() -> tuple[str, ...]:
+    # DDL has no parameters, so it is compiled once per process rather than once per store.
+    dialect = pysqlite.dialect()
+    statements: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
+    return tuple(statements)
+
+
+# Which file the current operation connects to. One engine serves every per-run store in the
+# process: a fresh engine per store recompiles every statement (and re-adapts every type) for its
+# own dialect, which costs more than all of a store's SQLite work together.
+_CURRENT_PATH: ContextVar[Path] = ContextVar("parallel_runs_store_path")
+
+
+def _connect() -> sqlite3.Connection:
+    connection = sqlite3.connect(_CURRENT_PATH.get(), timeout=BUSY_TIMEOUT_MS / 1000)
+    # We emit BEGIN ourselves (see _on_begin): the driver's implicit BEGIN is deferred, and a
+    # deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
+    connection.isolation_level = None
+    # Rollback journal (SQLite's default, not WAL): only the .db file remains after close.
+    # NORMAL spares an fsync per commit; these are run records, not a ledger.
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@functools.cache
+def _engines() -> tuple[Engine, Engine]:
+    """The process-wide (reader, writer) engines; NullPool: each operation opens and closes the file."""
+    engine = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
+    event.listen(engine, "begin", _on_begin)
+    return engine, engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+
+class RunStore:
+    """Attempts, runs and events of one run, in `<runs_dir>/<slug>/<slug>.db`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._has_schema = False
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = True) -> RunStore:
+        """Open the store at `path` (absolute); with `create`, a missing store is made, else refused."""
+        if not path.is_absolute():
+            raise ValueError(f"store path must be absolute, got {path}")
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of store {path}: {exc}") from exc
+        elif not path.is_file():
+            raise StoreError(f"no store at {path}")
+        store = cls(path)
+        # Reading the header now reports a corrupt or foreign file at open, not at the first write.
+        with store._transaction("open", write=False) as conn:
+            store._check_schema(conn)
+        return store
+
+    def _check_schema(self, conn: Connection) -> bool:
+        """True if the file holds our schema; False if it is empty; StoreError if it is foreign."""
+        if self._has_schema:
+            return True
+        version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema {version}, newer than {SCHEMA_VERSION}")
+        if version == SCHEMA_VERSION:
+            self._has_schema = True
+            return True
+        if conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one():
+            raise StoreError(f"{self.path} is an SQLite file but not a parallel-runs store")
+        return False
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Translate driver and SQLAlchemy errors into a StoreError naming the file."""
+        try:
+            yield
+        except (sa_exc.SQLAlchemyError, sqlite3.Error) as exc:
+            cause = getattr(exc, "orig", None) or exc
+            if "not a database" in str(cause) or "malformed" in str(cause):
+                raise StoreError(f"{self.path} is not a readable SQLite store ({cause})") from exc
+            raise StoreError(f"store {self.path}: {doing} failed: {cause}") from exc
+
+    @contextmanager
+    def _transaction(self, doing: str, *, write: bool) -> Iterator[Connection]:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        reader, writer = _engines()
+        token = _CURRENT_PATH.set(self.path)
+        try:
+            with self._errors(doing), (writer if write else reader).begin() as conn:
+                yield conn
+        finally:
+            _CURRENT_PATH.reset(token)
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[Connection]:
+        # The schema is created inside the first write's transaction: one commit (and its fsyncs)
+        # fewer per run, and IMMEDIATE means two first writers cannot both create it.
+        with self._transaction(doing, write=True) as conn:
+            if not self._check_schema(conn):
+                for statement in _schema_ddl():
+                    conn.exec_driver_sql(statement)
+                conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                log.debug("creating store schema in %s", self.path)
+            yield conn
+        self._has_schema = True
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[Session | None]:
+        """A session on the store, or None while the store is still empty."""
+        with self._transaction(doing, write=False) as conn:
+            if not self._check_schema(conn):
+                yield None
+                return
+            with Session(conn) as session:
+                yield session
+
+    def _ensure_run(self, conn: Connection, *, run_id: str, slug: str, created_at: datetime) -> None:
+        # Only a clash on run_id is expected; a slug taken by another run id still raises.
+        conn.execute(
+            sqlite_insert(RunModel)
+            .values(run_id=run_id, slug=slug, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=[RunModel.run_id])
+        )
+
+    def begin_attempt(
+        self,
+        *,
+        run_id: str,
+        slug: str,
+        batch_id: str,
+        attempt: int,
+        base_sha: str,
+        branch: str,
+        host: str,
+        pid: int,
+        started_at: datetime,
+    ) -> None:
+        """Record a new attempt as `running` (and the run, if new); a duplicate is a StoreError."""
+        with self._writing("begin attempt") as conn:
+            self._ensure_run(conn, run_id=run_id, slug=slug, created_at=started_at)
+            try:
+                conn.execute(
+                    insert(AttemptModel).values(
+                        run_id=run_id,
+                        attempt=attempt,
+                        batch_id=batch_id,
+                        status=Outcome.RUNNING.value,
+                        started_at=started_at,
+                        base_sha=base_sha,
+                        branch=branch,
+                        host=host,
+                        pid=pid,
+                    )
+                )
+            except sa_exc.IntegrityError as exc:
+                raise StoreError(
+                    f"attempt {attempt} of run {run_id!r} is already recorded in {self.path}"
+                ) from exc
+
+    def finish_attempt(self, result: AttemptResult) -> None:
+        """Write the final outcome of an attempt (recording it whole if it never began here)."""
+        values: dict[str, Any] = {
+            "batch_id": result.batch_id,
+            "status": result.outcome.value,
+            "exit_code": result.exit_code,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
+            "base_sha": result.base_sha,
+            "head_sha": result.head_sha,
+            "branch": result.branch,
+            "host": result.host,
+            "pid": result.pid,
+            "error": result.error,
+        }
+        with self._writing("finish attempt") as conn:
+            changed = conn.execute(
+                update(AttemptModel)
+                .where(AttemptModel.run_id == result.run_id, AttemptModel.attempt == result.attempt)
+                .values(values)
+            ).rowcount
+            if changed:
+                return
+            # Outcomes decided before anything began (skipped, held) arrive without begin_attempt.
+            self._ensure_run(conn, run_id=result.run_id, slug=result.slug, created_at=result.started_at)
+            conn.execute(insert(AttemptModel).values(run_id=result.run_id, attempt=result.attempt, **values))
+
+    def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool:
+        """Mark an attempt `abandoned` if it is still `running`; True if it was."""
+        with self._writing("mark abandoned") as conn:
+            changed = conn.execute(
+                update(AttemptModel)
+                .where(
+                    AttemptModel.run_id == run_id,
+                    AttemptModel.attempt == attempt,
+                    AttemptModel.status == Outcome.RUNNING.value,
+                )
+                .values(status=Outcome.ABANDONED.value, finished_at=at, error=reason)
+            ).rowcount
+        return bool(changed)
+
+    def record_event(self, *, run_id: str, attempt: int, kind: str, message: str, at: datetime) -> None:
+        """Append an event to an attempt's history."""
+        with self._writing("record event") as conn:
+            conn.execute(
+                insert(EventModel).values(run_id=run_id, attempt=attempt, kind=kind, message=message, at=at)
+            )
+
+    def last_attempt_number(self, run_id: str) -> int:
+        """The highest attempt number recorded for a run, 0 if none."""
+        query = select(func.max(AttemptModel.attempt)).where(AttemptModel.run_id == run_id)
+        with self._reading("read attempts") as session:
+            number = None if session is None else session.scalar(query)
+        return number or 0
+
+    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
+        """Every attempt (of one run, or of all), ordered by run id then attempt number."""
+        query = select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+        if run_id is not None:
+            query = query.where(AttemptModel.run_id == run_id)
+        query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
+        with self._reading("read attempts") as session:
+            if session is None:
+                return []
+            return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
+
+    def latest_attempt(self, run_id: str) -> AttemptRecord | None:
+        """The attempt with the highest number for a run, or None."""
+        query = (
+            select(AttemptModel, RunModel.slug)
+            .join(RunModel, RunModel.run_id == AttemptModel.run_id)
+            .where(AttemptModel.run_id == run_id)
+            .order_by(AttemptModel.attempt.desc())
+            .limit(1)
+        )
+        with self._reading("read attempts") as session:
+            found = None if session is None else session.execute(query).first()
+            return None if found is None else AttemptRecord.from_row(found[0], slug=found[1])
+
+    def close(self) -> None:
+        """Close the store (every operation has already closed its connection)."""
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,279 @@
+"""The per-run SQLite store against real files, including competing processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.errors import StoreError
+from parallel_runs.store import AttemptRecord, RunStore
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def begin(store: RunStore, run_id: str = "exp-1", attempt: int = 1, **overrides: Any) -> None:
+    """Begin an attempt with defaults for everything not under test."""
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "slug": run_id.replace("/", "-"),
+        "batch_id": "batch-1",
+        "attempt": attempt,
+        "base_sha": "a" * 40,
+        "branch": f"parallel-runs/{run_id}",
+        "host": "host-1",
+        "pid": 4242,
+        "started_at": T0,
+    }
+    store.begin_attempt(**(fields | overrides))
+
+
+def result(run_id: str = "exp-1", attempt: int = 1, **overrides: Any) -> AttemptResult:
+    """A finished attempt with defaults for everything not under test."""
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "slug": run_id.replace("/", "-"),
+        "batch_id": "batch-1",
+        "attempt": attempt,
+        "outcome": Outcome.SUCCEEDED,
+        "exit_code": 0,
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=90),
+        "base_sha": "a" * 40,
+        "head_sha": "b" * 40,
+        "branch": f"parallel-runs/{run_id}",
+        "host": "host-1",
+        "pid": 4242,
+    }
+    return AttemptResult(**(fields | overrides))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Where a run's store lives, under a directory that does not exist yet."""
+    return tmp_path / "runs" / "exp-1" / "exp-1.db"
+
+
+def test_begin_then_finish_round_trips_with_aware_utc_datetimes(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store, started_at=T0.astimezone(PLUS_TWO))
+        running = store.latest_attempt("exp-1")
+        assert running is not None
+        assert running.status is Outcome.RUNNING
+        assert running.finished_at is None
+        assert running.duration_seconds is None
+        assert running.started_at == T0
+        assert running.started_at.tzinfo is UTC
+
+        store.finish_attempt(result(outcome=Outcome.FAILED, exit_code=3, error="boom", head_sha="c" * 40))
+
+    with RunStore.open(db) as store:
+        [record] = store.attempts()
+    assert record == AttemptRecord(
+        run_id="exp-1",
+        slug="exp-1",
+        attempt=1,
+        batch_id="batch-1",
+        status=Outcome.FAILED,
+        exit_code=3,
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=90),
+        base_sha="a" * 40,
+        head_sha="c" * 40,
+        branch="parallel-runs/exp-1",
+        host="host-1",
+        pid=4242,
+        error="boom",
+    )
+    assert record.finished_at is not None
+    assert record.finished_at.tzinfo is UTC
+    assert record.duration_seconds == 90.0
+
+
+def test_attempt_numbers_and_ordering(db: Path) -> None:
+    with RunStore.open(db) as store:
+        assert store.last_attempt_number("exp-1") == 0
+        assert store.latest_attempt("exp-1") is None
+        assert store.attempts() == []
+        begin(store, "exp-2", 1)
+        begin(store, "exp-1", 1)
+        store.finish_attempt(result("exp-1", 1, outcome=Outcome.FAILED, exit_code=1))
+        begin(store, "exp-1", 2, batch_id="batch-2")
+
+        assert store.last_attempt_number("exp-1") == 2
+        assert store.last_attempt_number("exp-2") == 1
+        assert store.last_attempt_number("nope") == 0
+        assert [(r.run_id, r.attempt) for r in store.attempts()] == [("exp-1", 1), ("exp-1", 2), ("exp-2", 1)]
+        assert [r.attempt for r in store.attempts("exp-1")] == [1, 2]
+        latest = store.latest_attempt("exp-1")
+        assert latest is not None
+        assert (latest.attempt, latest.status, latest.batch_id) == (2, Outcome.RUNNING, "batch-2")
+
+
+def test_duplicate_attempt_is_a_store_error(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store)
+        with pytest.raises(StoreError, match=r"attempt 1 of run 'exp-1' is already recorded"):
+            begin(store, pid=9999)
+        [record] = store.attempts()
+        assert record.pid == 4242
+
+
+def test_mark_abandoned_only_touches_a_running_attempt(db: Path) -> None:
+    later = T0 + timedelta(minutes=5)
+    with RunStore.open(db) as store:
+        begin(store, attempt=1)
+        store.finish_attempt(result(attempt=1))
+        begin(store, attempt=2)
+
+        assert store.mark_abandoned(run_id="exp-1", attempt=1, at=later, reason="lease expired") is False
+        assert store.mark_abandoned(run_id="exp-1", attempt=2, at=later, reason="lease expired") is True
+        assert store.mark_abandoned(run_id="exp-1", attempt=2, at=later, reason="again") is False
+        assert store.mark_abandoned(run_id="exp-1", attempt=7, at=later, reason="missing") is False
+
+        first, second = store.attempts()
+    assert (first.status, first.error, first.finished_at) == (
+        Outcome.SUCCEEDED,
+        None,
+        T0 + timedelta(seconds=90),
+    )
+    assert (second.status, second.error, second.finished_at) == (Outcome.ABANDONED, "lease expired", later)
+
+
+def test_finish_without_begin_records_the_whole_attempt(db: Path) -> None:
+    with RunStore.open(db) as store:
+        store.finish_attempt(result(outcome=Outcome.SKIPPED, exit_code=None, head_sha=None))
+        [record] = store.attempts()
+    assert (record.status, record.exit_code, record.slug) == (Outcome.SKIPPED, None, "exp-1")
+
+
+def test_record_event_is_stored(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store)
+        store.record_event(run_id="exp-1", attempt=1, kind="lease", message="taken", at=T0)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT run_id, attempt, kind, message FROM events").fetchall()
+    assert rows == [("exp-1", 1, "lease", "taken")]
+
+
+def test_naive_datetime_is_refused(db: Path) -> None:
+    with RunStore.open(db) as store, pytest.raises(StoreError, match="naive datetime"):
+        begin(store, started_at=datetime(2026, 1, 2, 3, 4, 5))  # naive on purpose
+
+
+def test_path_must_be_absolute() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        RunStore.open(Path("relative/x.db"))
+
+
+def test_open_without_create_refuses_a_missing_store(db: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        RunStore.open(db, create=False)
+    assert not db.parent.exists()
+
+
+def test_corrupt_file_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    path.write_bytes(b"this is not a database at all, just some bytes " * 200)
+    with pytest.raises(StoreError, match=r"broken\.db.*not a readable SQLite store"):
+        RunStore.open(path)
+
+
+def test_foreign_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE something (x)")
+    with pytest.raises(StoreError, match=r"other\.db is an SQLite file but not a parallel-runs store"):
+        RunStore.open(path)
+
+
+def test_closed_store_refuses_use(db: Path) -> None:
+    store = RunStore.open(db)
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.attempts()
+
+
+def test_nothing_but_the_database_file_remains_after_close(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store)
+        store.record_event(run_id="exp-1", attempt=1, kind="k", message="m", at=T0)
+        store.finish_attempt(result())
+        assert store.attempts()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+# --- competing processes (spawned: nothing inherited from the test process) ---
+
+ROUNDS = 60
+
+
+def _writer(path: str, barrier: Any, first_attempt: int) -> None:
+    barrier.wait(timeout=60)
+    with RunStore.open(Path(path)) as store:
+        for n in range(first_attempt, first_attempt + ROUNDS):
+            begin(store, attempt=n, pid=n)
+            store.record_event(run_id="exp-1", attempt=n, kind="tick", message=str(n), at=T0)
+            store.finish_attempt(result(attempt=n, pid=n))
+
+
+def _reader(path: str, barrier: Any) -> None:
+    barrier.wait(timeout=60)
+    seen = 0
+    with RunStore.open(Path(path)) as store:
+        for _ in range(ROUNDS * 3):
+            records = store.attempts("exp-1")
+            assert len(records) >= seen
+            seen = len(records)
+            store.last_attempt_number("exp-1")
+
+
+def _run_together(*targets: tuple[Any, tuple[Any, ...]]) -> list[int | None]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(targets))
+    processes = [ctx.Process(target=fn, args=(*args, barrier)) for fn, args in targets]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    return [process.exitcode for process in processes]
+
+
+def _writer_with_barrier_last(path: str, first_attempt: int, barrier: Any) -> None:
+    _writer(path, barrier, first_attempt)
+
+
+def _reader_with_barrier_last(path: str, barrier: Any) -> None:
+    _reader(path, barrier)
+
+
+def test_a_reader_process_and_a_writer_process_do_not_error(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store, attempt=0)  # the reader opens an existing store
+    codes = _run_together(
+        (_writer_with_barrier_last, (str(db), 1)),
+        (_reader_with_barrier_last, (str(db),)),
+    )
+    assert codes == [0, 0]
+    with RunStore.open(db) as store:
+        assert store.last_attempt_number("exp-1") == ROUNDS
+        assert all(r.status is Outcome.SUCCEEDED for r in store.attempts()[1:])
+    assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]
+
+
+def test_two_writer_processes_on_a_fresh_store_do_not_error(db: Path) -> None:
+    codes = _run_together(
+        (_writer_with_barrier_last, (str(db), 1)),
+        (_writer_with_barrier_last, (str(db), 1001)),
+    )
+    assert codes == [0, 0]
+    with RunStore.open(db) as store:
+        assert len(store.attempts()) == 2 * ROUNDS
