@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 _CONTENTION_GRACE = 0.25
 _POLL_INTERVAL = 0.005
 _MAX_RECORD = 64 * 1024
-_RESERVED = frozenset({"host", "pid", "started_at", "attempt"})
+_RESERVED = frozenset({"host", "pid", "started_at"})  # the attempt is known only once the lock is held
 _CONTENTION_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
 

@@ -22,6 +22,7 @@ import pytest
 from parallel_runs.core.layout import RunPaths, lease_path_for
 from parallel_runs.errors import EXIT_HELD, AlreadyHeldError
 from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
+from tests.helpers import wait_for
 
 # A separate Python process that holds locks on command: one request line in, one reply line out.
 AGENT = r"""
@@ -289,7 +290,9 @@ def test_a_child_started_while_holding_does_not_keep_the_lock(lock_path: Path, a
         parent.kill9()
         os.kill(child_pid, 0)  # the child outlives its parent...
         mine = OwnedLock(lock_path, what="the test lock")
-        assert not mine.is_locked()  # ...without holding the lock
+        # ...without holding the lock. A forked child drops it in its at-fork hook, which may run a
+        # moment after the parent reported the child's pid, hence the short wait.
+        wait_for(lambda: not mine.is_locked(), timeout=5, what="the lock to be free")
         assert mine.acquire()
         mine.release()
     finally:

@@ -1,0 +1,136 @@
+"""Overhead of a run vs bare git: `make bench`.
+
+32 no-op runs with 1 worker (`parallel-runs run ... --command true`, in process) against the same
+number of bare `git worktree add --detach` / `git worktree remove --force` pairs, on a generated
+~700-file repository on tmpfs (or a clone of --repo PATH). Rounds alternate between the two so
+machine noise hits both; the median round is reported with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parallel_runs.config import build_run_settings
+from parallel_runs.supervisor import run_batch
+
+RUNS = 32
+GOAL = 1.25
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in repo, return stdout."""
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def generate_repository(root: Path, files: int) -> Path:
+    """A repository of `files` small source files in 35 packages, one commit."""
+    repo = root / "repo"
+    for i in range(files):
+        path = repo / f"pkg{i % 35:02d}" / f"module_{i:04d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"def f_{i}_{j}(x):\n    return x + {j}\n\n" for j in range(40)))
+    git(repo.parent, "init", "--quiet", "--initial-branch=main", str(repo))
+    git(repo, "add", "-A")
+    git(
+        repo,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.com",
+        "commit",
+        "--quiet",
+        "-m",
+        "bench",
+    )
+    return repo
+
+
+def bare_git_round(repo: Path, scratch: Path) -> float:
+    """RUNS sequential worktree add/remove pairs."""
+    started = time.perf_counter()
+    for i in range(RUNS):
+        path = scratch / f"bare-{i:02d}"
+        git(repo, "worktree", "add", "--quiet", "--detach", str(path), "HEAD")
+        git(repo, "worktree", "remove", "--force", str(path))
+    return time.perf_counter() - started
+
+
+def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int) -> float:
+    """RUNS no-op runs with one worker through the library."""
+    settings = build_run_settings(
+        flags={
+            "run_ids": [f"bench-{{01..{RUNS}}}"],
+            "workers": "1",
+            "command": "true",
+            "runs_dir": str(runs_dir),
+            "batch_id": f"bench-{round_no}",
+        },
+        argv=[],
+        environ=dict(os.environ),
+        cwd=repo,
+    )
+    started = time.perf_counter()
+    batch = run_batch(settings)
+    elapsed = time.perf_counter() - started
+    if batch.exit_code != 0:
+        raise SystemExit(f"bench batch failed with exit {batch.exit_code}: {batch.ends[:1]}")
+    return elapsed
+
+
+def reset(repo: Path, runs_dir: Path) -> None:
+    """Forget earlier rounds so every round does the same work (fresh branches, fresh stores)."""
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    refs = git(
+        repo, "for-each-ref", "--format=%(refname)", "refs/heads/parallel-runs/", "refs/parallel-runs/"
+    )
+    for ref in refs.split():
+        git(repo, "update-ref", "-d", ref)
+
+
+def main() -> int:
+    """Measure, print both times and the ratio."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repo", type=Path, help="clone this repository instead of generating one")
+    parser.add_argument("--files", type=int, default=700, help="files in the generated repository")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    shm = Path("/dev/shm")
+    root = Path(tempfile.mkdtemp(prefix="pr-bench-", dir=shm if shm.is_dir() else None))
+    try:
+        if args.repo:
+            git(root, "clone", "--quiet", str(args.repo.resolve()), str(root / "repo"))
+            repo = root / "repo"
+        else:
+            repo = generate_repository(root, args.files)
+        files = len(git(repo, "ls-files").splitlines())
+        print(f"repository: {files} files at {repo}; {RUNS} runs, 1 worker, {args.rounds} rounds")
+        runs_dir, scratch = root / "runs", root / "scratch"
+        scratch.mkdir()
+        bare, ours = [], []
+        for round_no in range(args.rounds):
+            bare.append(bare_git_round(repo, scratch))
+            reset(repo, runs_dir)
+            ours.append(parallel_runs_round(repo, runs_dir, round_no))
+            print(f"  round {round_no + 1}: bare git {bare[-1]:.2f}s, parallel-runs {ours[-1]:.2f}s")
+        b, o = statistics.median(bare), statistics.median(ours)
+        ratio = o / b
+        print(f"bare git worktree add/remove: {b:.2f}s ({b / RUNS * 1000:.0f} ms/run)")
+        print(f"parallel-runs run:            {o:.2f}s ({o / RUNS * 1000:.0f} ms/run)")
+        print(f"ratio: {ratio:.2f}x (goal <= {GOAL}x) {'OK' if ratio <= GOAL else 'ABOVE GOAL'}")
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""What a run executes and the environment it gets (DESIGN §4). Pure: values in, argv/env out."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PLACEHOLDERS", "CommandSpec", "RunContext", "build_environment", "render_argv"]
+
+PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
+
+# Inherited git variables would point every run's git at the caller's repository or index.
+_DROPPED_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """Either a shell string run by `bash -c` or an argv list run as is."""
+
+    shell: str | None = None
+    argv: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.shell is None) == (not self.argv):
+            raise ValueError("give exactly one of a shell command or an argv")
+
+    def describe(self) -> str:
+        """The command as a person would type it."""
+        return self.shell if self.shell is not None else shlex.join(self.argv)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """Everything about one attempt that its command may see."""
+
+    run_id: str
+    slug: str
+    batch_id: str
+    attempt: int
+    workspace: Path
+    artifacts_dir: Path
+    runs_dir: Path
+    base_sha: str
+    database_url: str
+
+    def placeholder_values(self) -> dict[str, str]:
+        """Values of the `{name}` placeholders."""
+        return {
+            "run_id": self.run_id,
+            "slug": self.slug,
+            "workspace": str(self.workspace),
+            "artifacts_dir": str(self.artifacts_dir),
+            "batch_id": self.batch_id,
+        }
+
+
+def _substitute(text: str, values: Mapping[str, str], *, quote: bool) -> str:
+    # Only the documented tokens are replaced, so `${HOME}` or `{a,b}` in a command stay untouched.
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", shlex.quote(value) if quote else value)
+    return text
+
+
+def render_argv(spec: CommandSpec, context: RunContext) -> list[str]:
+    """The argv to execute: placeholders shell-quoted in a shell string, verbatim in an argv."""
+    values = context.placeholder_values()
+    if spec.shell is not None:
+        return ["bash", "-c", _substitute(spec.shell, values, quote=True)]
+    return [_substitute(arg, values, quote=False) for arg in spec.argv]
+
+
+def build_environment(base: Mapping[str, str], context: RunContext) -> dict[str, str]:
+    """The caller's environment minus git's redirections, plus the run's variables."""
+    env = {key: value for key, value in base.items() if key not in _DROPPED_VARIABLES}
+    env.update(
+        PARALLEL_RUNS_RUN_ID=context.run_id,
+        PARALLEL_RUNS_SLUG=context.slug,
+        PARALLEL_RUNS_BATCH_ID=context.batch_id,
+        PARALLEL_RUNS_ATTEMPT=str(context.attempt),
+        PARALLEL_RUNS_WORKSPACE=str(context.workspace),
+        PARALLEL_RUNS_ARTIFACTS_DIR=str(context.artifacts_dir),
+        PARALLEL_RUNS_BASE_SHA=context.base_sha,
+        AUTONOMOUS_RUNS_DIR=str(context.runs_dir),
+        DATABASE_URL=context.database_url,
+        PYTHONUTF8="1",
+    )
+    return env

@@ -1,0 +1,30 @@
+"""`make demo` runs a real batch; this runs the same script with the test interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+
+
+def test_demo_runs_a_real_batch_and_prints_the_report() -> None:
+    done = subprocess.run(
+        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "5 succeeded, 1 failed" in out
+    assert out.count("parallel-runs/exp-") >= 12  # per-run lines and the branch listing
+    repo = Path(out.split("demo repository: ", 1)[1].splitlines()[0])
+    branches = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/parallel-runs/"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(branches) == 6
+    assert repo.is_relative_to(tmp_path)

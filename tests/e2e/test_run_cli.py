@@ -1,0 +1,272 @@
+"""Acceptance of `parallel-runs run` (issue #2), driving the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+
+
+def branches(repo: Path) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/parallel-runs/")
+    return sorted(out.splitlines())
+
+
+def worktrees(repo: Path) -> list[str]:
+    return [
+        line
+        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    ]
+
+
+def result_of(runs_dir: Path, slug: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads((runs_dir / slug / "result.json").read_text())
+    return data
+
+
+def test_four_runs_in_parallel_each_commit_their_output(repo: Path) -> None:
+    done = run_cli(
+        "run",
+        "--run-ids",
+        "a,b,c,d",
+        "--workers",
+        "4",
+        "--command",
+        'echo "$PARALLEL_RUNS_RUN_ID" > out.txt',
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert branches(repo) == ["parallel-runs/a", "parallel-runs/b", "parallel-runs/c", "parallel-runs/d"]
+    runs_dir = repo / ".autonomous_runs"
+    for run_id in "abcd":
+        assert git(repo, "show", f"parallel-runs/{run_id}:out.txt") == run_id
+        for name in ("run.log", "result.json", "changes.patch", f"{run_id}.db"):
+            assert (runs_dir / run_id / name).is_file(), name
+        assert f"+{run_id}" in (runs_dir / run_id / "changes.patch").read_text()
+        assert result_of(runs_dir, run_id)["status"] == "succeeded"
+    assert worktrees(repo) == [f"worktree {repo}"]
+    assert not any((runs_dir / "workspaces").iterdir())
+    # The runs really overlapped: the latest start comes before the earliest end.
+    spans = []
+    for run_id in "abcd":
+        row = (
+            sqlite3.connect(runs_dir / run_id / f"{run_id}.db")
+            .execute("select started_at, finished_at from attempts")
+            .fetchone()
+        )
+        spans.append((str(row[0]), str(row[1])))
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
+    # The runs dir is invisible to the user's own `git status`.
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_workers_really_run_at_once(repo: Path, tmp_path: Path) -> None:
+    # Each run waits until all four have started: with fewer than 4 at once this would time out.
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    command = (
+        f'touch {gate}/"$PARALLEL_RUNS_RUN_ID"; '
+        f'for i in $(seq 200); do [ "$(ls {gate} | wc -l)" -ge 4 ] && exit 0; sleep 0.05; done; exit 9'
+    )
+    done = run_cli("run", "--run-ids", "w{1..4}", "--workers", "4", "--command", command, cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_failing_run_exits_1_and_keeps_its_changes(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "bad", "--command", "echo half-done > work.txt; exit 3", cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = result_of(repo / ".autonomous_runs", "bad")
+    assert result["status"] == "failed"
+    assert result["exit_code"] == 3
+    assert git(repo, "show", "parallel-runs/bad:work.txt") == "half-done"
+    assert "failed" in git(repo, "log", "-1", "--format=%B", "parallel-runs/bad")
+
+
+def test_timeout_kills_the_whole_process_group_and_saves_changes(repo: Path) -> None:
+    marker = "61.2345"  # unique sleep duration, so we can find the processes in /proc
+    command = f"echo partial > partial.txt; (sleep {marker} &); sleep {marker}"
+    started = time.monotonic()
+    done = run_cli("run", "--run-ids", "slow", "--timeout", "2s", "--command", command, cwd=repo)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert elapsed < 8, f"took {elapsed:.1f}s"
+    assert result_of(repo / ".autonomous_runs", "slow")["status"] == "timed_out"
+    assert processes_with(f"sleep {marker}") == []
+    assert git(repo, "show", "parallel-runs/slow:partial.txt") == "partial"
+
+
+def test_second_run_of_a_live_run_exits_75_naming_the_holder(repo: Path, tmp_path: Path) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    command = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done; echo first > first.txt"
+    first = start_cli("run", "--run-ids", "dup", "--command", command, cwd=repo)
+    try:
+        wait_for(started.exists, what="the first run to start")
+        second = run_cli("run", "--run-ids", "dup", "--command", "echo second > second.txt", cwd=repo)
+        assert second.returncode == 75, second.stdout + second.stderr
+        said = second.stdout + second.stderr
+        assert socket.gethostname() in said
+        assert f"pid {first.pid}" in said
+        assert "since 20" in said  # an ISO timestamp of the holder's start
+        release.touch()
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, out + err
+    finally:
+        release.touch()
+        first.kill() if first.poll() is None else None
+    assert git(repo, "show", "parallel-runs/dup:first.txt") == "first"
+    assert "second.txt" not in git(repo, "ls-tree", "-r", "--name-only", "parallel-runs/dup")
+
+
+def test_kill_9_of_the_supervisor_is_recovered_by_the_next_run(repo: Path, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    marker = "62.3456"
+    command = f"echo precious > unsaved.txt; touch {started}; sleep {marker}"
+    victim = start_cli("run", "--run-ids", "crash", "--command", command, cwd=repo)
+    wait_for(started.exists, what="the run to start")
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=10)
+    assert processes_with(f"sleep {marker}"), "the orphaned command should still be running"
+
+    again = run_cli("run", "--run-ids", "crash", "--command", "echo second > second.txt", cwd=repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert git(repo, "show", "refs/parallel-runs/attempts/crash/1:unsaved.txt") == "precious"
+    assert "abandoned" in git(repo, "log", "-1", "--format=%B", "refs/parallel-runs/attempts/crash/1")
+    assert git(repo, "show", "parallel-runs/crash:second.txt") == "second"
+    assert result_of(repo / ".autonomous_runs", "crash")["attempt"] == 2
+    rows = (
+        sqlite3.connect(repo / ".autonomous_runs" / "crash" / "crash.db")
+        .execute("select attempt, status from attempts order by attempt")
+        .fetchall()
+    )
+    assert rows == [(1, "abandoned"), (2, "succeeded")]
+    wait_for(
+        lambda: not processes_with(f"sleep {marker}"), timeout=5, what="the orphaned command to be killed"
+    )
+
+
+def test_hostile_run_ids_stay_inside_the_runs_dir(repo: Path, tmp_path: Path) -> None:
+    # `..` itself is refused (only dots); every other hostile id gets a slug inside the runs dir.
+    refused = run_cli("run", "--run-ids", "..", "--command", "true", cwd=repo)
+    assert refused.returncode == 2
+    assert "only dots" in refused.stderr
+    ids = ["../x", "-rf", "a/b", "a-b", "a b", "ü", "x" * 128, "../../../../etc/passwd"]
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
+    runs_dir = tmp_path / "runs"
+    command = 'printf "%s\\n" "$PARALLEL_RUNS_WORKSPACE" "$PARALLEL_RUNS_ARTIFACTS_DIR" > paths.txt'
+    done = run_cli(
+        "run",
+        "--run-ids-file",
+        str(ids_file),
+        "--runs-dir",
+        str(runs_dir),
+        "--workers",
+        "4",
+        "--command",
+        command,
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = branches(repo)
+    assert len(names) == len(ids)  # a/b and a-b did not collide
+    for name in names:
+        for path in git(repo, "show", f"{name}:paths.txt").splitlines():
+            resolved = Path(path).resolve()
+            assert resolved.is_relative_to(runs_dir.resolve()), path
+            assert resolved != runs_dir.resolve(), path
+    assert not (tmp_path / "x").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"repo", "runs", "ids.txt"}
+
+
+def test_invalid_run_ids_exit_2_with_one_line(repo: Path, tmp_path: Path) -> None:
+    # --run-ids and id files split on newlines, so a control character inside an id comes from a file.
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("good\nbad\tid\n")
+    for args in (("--run-ids", ""), ("--run-ids", " , "), ("--run-ids-file", str(ids_file))):
+        done = run_cli("run", *args, "--command", "true", cwd=repo)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    assert branches(repo) == []
+
+
+def test_relative_autonomous_runs_dir_gives_runs_absolute_paths(repo: Path) -> None:
+    command = "env | grep -E '^(PARALLEL_RUNS_|AUTONOMOUS_RUNS_DIR|DATABASE_URL)' | sort > env.txt"
+    done = run_cli(
+        "run", "--run-ids", "rel", "--command", command, cwd=repo, env={"AUTONOMOUS_RUNS_DIR": "relative/dir"}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs_dir = repo / "relative" / "dir"
+    assert (runs_dir / "rel" / "result.json").is_file()
+    seen = dict(line.split("=", 1) for line in git(repo, "show", "parallel-runs/rel:env.txt").splitlines())
+    assert seen["AUTONOMOUS_RUNS_DIR"] == str(runs_dir)
+    for key in ("PARALLEL_RUNS_WORKSPACE", "PARALLEL_RUNS_ARTIFACTS_DIR", "AUTONOMOUS_RUNS_DIR"):
+        assert Path(seen[key]).is_absolute(), key
+    assert seen["DATABASE_URL"] == f"sqlite:///{runs_dir / 'rel' / 'rel.db'}"
+    assert seen["PARALLEL_RUNS_ATTEMPT"] == "1"
+    assert seen["PARALLEL_RUNS_BASE_SHA"] == git(repo, "rev-parse", "HEAD")
+    assert "relative/" in git(repo, "check-ignore", "-v", "relative/dir/rel/result.json")
+
+
+def test_argv_after_double_dash_and_placeholders(repo: Path) -> None:
+    done = run_cli(
+        "run", "--run-ids", "it's", "--", "bash", "-c", 'echo "$1" > argv.txt', "_", "{run_id}", cwd=repo
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (name,) = branches(repo)
+    assert git(repo, "show", f"{name}:argv.txt") == "it's"
+    ids_file = repo.parent / "ids.txt"
+    ids_file.write_text("q u'ote $(touch pwned)\n")
+    shell = run_cli("run", "--run-ids-file", str(ids_file), "--command", "echo {run_id} > id.txt", cwd=repo)
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    quoted = [b for b in branches(repo) if b != name]
+    assert git(repo, "show", f"{quoted[0]}:id.txt") == "q u'ote $(touch pwned)"
+    assert "pwned" not in git(repo, "ls-tree", "-r", "--name-only", quoted[0])
+
+
+def test_report_reads_every_run_store(repo: Path) -> None:
+    run_cli("run", "--run-ids", "ok1,ok2", "--command", "true", cwd=repo)
+    run_cli("run", "--run-ids", "ko", "--command", "exit 4", cwd=repo)
+    done = run_cli("report", "--format", "json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    status = {row["run_id"]: row["status"] for row in data["runs"]}
+    assert status == {"ok1": "succeeded", "ok2": "succeeded", "ko": "failed"}
+    table = run_cli("report", cwd=repo, env={"COLUMNS": "200"})
+    assert table.returncode == 0
+    for word in ("ok1", "ok2", "ko", "succeeded", "failed"):
+        assert word in table.stdout
+
+
+def test_bad_usage_is_one_line_exit_2(repo: Path, tmp_path: Path) -> None:
+    cases = [
+        ("run", "--run-ids", "a"),  # no command
+        ("run", "--run-ids", "a", "--command", "true", "--workers", "0"),
+        ("run", "--run-ids", "a", "--command", "true", "--timeout", "soon"),
+        ("run", "--run-ids", "a", "--command", "true", "--base-ref", "no-such-ref"),
+        ("run", "--run-ids", "a", "--command", "true", "--source-repo", str(tmp_path)),
+        ("run", "--run-ids-file", str(tmp_path / "missing.txt"), "--command", "true"),
+        ("run", "--bogus-flag"),
+    ]
+    for args in cases:
+        done = run_cli(*args, cwd=repo)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+
+
+def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "iso", "--command", "true", cwd=repo)
+    assert done.returncode == 0
+    result = result_of(repo / ".autonomous_runs", "iso")
+    assert datetime.fromisoformat(str(result["started_at"])).tzinfo is not None
+    assert result["host"] == socket.gethostname()
+    assert os.path.isabs(str(repo / ".autonomous_runs"))
