@@ -10,9 +10,10 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
 
 
-def test_demo_runs_a_real_batch_and_prints_the_report() -> None:
+def test_demo_runs_a_real_batch_and_prints_the_report(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the demo keeps its repository for inspection
     done = subprocess.run(
-        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=300, check=False, env=env
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
