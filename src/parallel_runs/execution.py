@@ -212,7 +212,7 @@ def _execute_holding_locks(
         _write_json_atomically(paths.result_json, result.to_json())
         store.finish_attempt(result)
         if not request.keep_worktree:
-            workspaces.remove()
+            workspaces.remove(just_saved=True)  # the command's process group is gone: nothing changed since
         return result
 
     try:

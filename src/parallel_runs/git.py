@@ -230,6 +230,7 @@ class WorkspaceManager:
         self.paths = paths
         self.workspace = paths.workspace
         self.branch_ref = f"refs/heads/{paths.branch}"
+        self._has_unsaved_nested_repos = False  # set by save_changes: then removal must not be forced
 
     def _is_worktree(self) -> bool:
         return (self.workspace / ".git").exists()
@@ -345,6 +346,7 @@ class WorkspaceManager:
         if result.status:
             raise _failure(("add",), self.workspace, result.err, result.status)
         if nested or embedded:
+            self._has_unsaved_nested_repos = True
             logger.warning("nested repositories not saved, blocking removal: %s", nested + embedded)
 
     def _adopt(self, new: str, *, subject: str, was: str) -> None:
@@ -366,8 +368,12 @@ class WorkspaceManager:
             _git(self.workspace, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
         partial.replace(target)
 
-    def remove(self) -> None:
-        """Remove the worktree (ignored files included) only when it holds no unsaved change."""
+    def remove(self, *, just_saved: bool = False) -> None:
+        """Remove the worktree (ignored files included) only when it holds no unsaved change.
+
+        `just_saved`: save_changes() has just committed everything and nothing of the run is left
+        running, so git's own clean check (a full re-hash right after a checkout) is skipped.
+        """
         if not self.workspace.exists():
             if self._is_registered():
                 _git(self.repo, "worktree", "prune")
@@ -379,7 +385,8 @@ class WorkspaceManager:
             return
         # Without --force git itself refuses modified or untracked files: one call, one status
         # (told not to rewrite the index: in the second of the checkout that re-hashes every file).
-        remove = ("--no-optional-locks", "worktree", "remove")
+        force = just_saved and not self._has_unsaved_nested_repos
+        remove = ("--no-optional-locks", "worktree", "remove", *(("--force",) if force else ()))
         result = _git(self.repo, *remove, str(self.workspace), check=False)
         if result.status and "submodules" in result.err and not self.is_dirty():
             result = _git(self.repo, *remove, "--force", str(self.workspace), check=False)
