@@ -1,0 +1,85 @@
+"""The command line: one module per command, each handler returning an exit code.
+
+`main` is the only place that catches every exception: a bug becomes exit 3 with one line on
+screen and the traceback in a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from parallel_runs import __version__
+from parallel_runs.cli import report, run
+from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, make_console, write_traceback
+from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
+
+__all__ = ["build_parser", "main"]
+
+# Inherited, these would point our own git calls at another repository or index.
+_GIT_REDIRECTIONS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole `parallel-runs` parser; each command module registers itself."""
+    parser = Parser(
+        prog=PROG,
+        description="Run many independent runs against one git repository, each in its own worktree, "
+        "and report what happened.",
+        epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
+    for module in (run, report):
+        module.register(commands)
+    return parser
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Our options, and the run's argv after the first `--`."""
+    args = list(argv)
+    if "--" in args:
+        at = args.index("--")
+        return args[:at], args[at + 1 :]
+    return args, []
+
+
+def _dispatch(argv: Sequence[str]) -> int:
+    own, command_argv = _split_argv(argv)
+    parser = build_parser()
+    args = parser.parse_args(own)
+    if args.command_name is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if command_argv and args.command_name != "run":
+        raise UsageError(f"{PROG} {args.command_name}: unexpected arguments after --")
+    args.command_argv = command_argv
+    code: int = args.handler(args, make_console())
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `parallel-runs` console script."""
+    errors = make_console(stderr=True)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    for name in _GIT_REDIRECTIONS:
+        os.environ.pop(name, None)
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        errors.print(str(exc), markup=False)
+        return EXIT_USAGE
+    except ParallelRunsError as exc:
+        errors.print(f"{PROG}: {exc}", markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print(f"{PROG}: interrupted", markup=False)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one catch-all: a bug becomes exit 3, not a traceback
+        path = write_traceback(traceback.format_exc())
+        errors.print(f"{PROG}: internal error: {exc!r} (traceback in {path})", markup=False)
+        return EXIT_INTERNAL

@@ -1,0 +1,74 @@
+"""What every command shares: the parser class, option helpers, consoles, error files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from parallel_runs.config import ENV
+
+__all__ = [
+    "EXIT_CODES_HELP",
+    "PROG",
+    "Parser",
+    "UsageError",
+    "add_location_options",
+    "env_help",
+    "make_console",
+    "write_traceback",
+]
+
+PROG = "parallel-runs"
+EXIT_CODES_HELP = (
+    "exit codes: 0 every run succeeded or was skipped · 1 a run did not succeed · 2 usage or "
+    "configuration error · 3 internal error · 75 a run is held by another live process · 130 interrupted"
+)
+
+
+class UsageError(Exception):
+    """argparse wants to print usage and exit 2; we want one line and our own exit path."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become UsageError (one line, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def env_help(text: str, key: str) -> str:
+    """Help text that names the option's environment variable."""
+    return f"{text} [env: {ENV[key]}]"
+
+
+def add_location_options(parser: argparse.ArgumentParser) -> None:
+    """--runs-dir and --source-repo, shared by every command that touches a repository."""
+    parser.add_argument(
+        "--runs-dir",
+        help=env_help(
+            "root of all on-disk state (also AUTONOMOUS_RUNS_DIR); default <repo>/.autonomous_runs",
+            "runs_dir",
+        ),
+    )
+    parser.add_argument(
+        "--source-repo",
+        help=env_help("the git repository runs are made from; default: the one around cwd", "source_repo"),
+    )
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that never wraps plain lines (logs stay greppable) and never guesses highlights."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def write_traceback(text: str) -> Path:
+    """Keep a bug's traceback in a file; the screen gets one line naming it."""
+    handle, name = tempfile.mkstemp(prefix="parallel-runs-error-", suffix=".log")
+    with os.fdopen(handle, "w") as out:
+        out.write(f"{datetime.now(UTC).isoformat()}\n{text}")
+    return Path(name)
