@@ -63,6 +63,15 @@ def _write_json_atomically(path: Path, document: Mapping[str, object]) -> None:
     os.replace(partial, path)
 
 
+def _count_patch_files(patch: Path) -> int | None:
+    """Files changed in a patch written by save_changes (one `diff --git` header per file)."""
+    try:
+        with patch.open("rb") as stream:  # streamed: a patch can be larger than memory
+            return sum(1 for line in stream if line.startswith(b"diff --git "))
+    except FileNotFoundError:
+        return None
+
+
 def _kill_orphaned_command(stale_record: Mapping[str, object] | None, workspace: Path) -> None:
     """A dead holder's command may still run in the old worktree: stop it before saving its files."""
     pgid = stale_record.get("child_pgid") if stale_record else None
@@ -208,6 +217,7 @@ def _execute_holding_locks(
             host=host,
             pid=pid,
             error=error,
+            changed_files=_count_patch_files(paths.changes_patch),
         )
         _write_json_atomically(paths.result_json, result.to_json())
         store.finish_attempt(result)

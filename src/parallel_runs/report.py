@@ -57,6 +57,7 @@ class RunRow:
     branch: str
     head_sha: str | None
     error: str | None
+    changed_files: int | None = None
 
     def to_json(self) -> dict[str, object]:
         """This row as a JSON-ready dict (ISO-8601 datetimes)."""
@@ -73,6 +74,7 @@ class RunRow:
             "branch": self.branch,
             "head_sha": self.head_sha,
             "error": self.error,
+            "changed_files": self.changed_files,
         }
 
 
@@ -100,6 +102,7 @@ def build_rows(records: Iterable[AttemptRecord], *, batch_id: str | None = None)
                 branch=latest.branch,
                 head_sha=latest.head_sha,
                 error=latest.error,
+                changed_files=latest.changed_files,
             )
         )
     return rows

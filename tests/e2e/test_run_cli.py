@@ -52,6 +52,7 @@ def test_four_runs_in_parallel_each_commit_their_output(repo: Path) -> None:
             assert (runs_dir / run_id / name).is_file(), name
         assert f"+{run_id}" in (runs_dir / run_id / "changes.patch").read_text()
         assert result_of(runs_dir, run_id)["status"] == "succeeded"
+        assert result_of(runs_dir, run_id)["changed_files"] == 1
     assert worktrees(repo) == [f"worktree {repo}"]
     assert not any((runs_dir / "workspaces").iterdir())
     # The runs really overlapped: the latest start comes before the earliest end.

@@ -46,6 +46,7 @@ class AttemptResult:
     host: str
     pid: int
     error: str | None = None
+    changed_files: int | None = None  # files that differ from the base commit on the run branch
 
     @property
     def duration_seconds(self) -> float:
@@ -70,4 +71,5 @@ class AttemptResult:
             "host": self.host,
             "pid": self.pid,
             "error": self.error,
+            "changed_files": self.changed_files,
         }

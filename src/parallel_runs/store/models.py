@@ -90,6 +90,7 @@ class AttemptModel(Base):
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
     error: Mapped[str | None] = mapped_column(Text)
+    changed_files: Mapped[int | None]
 
 
 class EventModel(Base):
@@ -124,6 +125,7 @@ class AttemptRecord:
     host: str
     pid: int
     error: str | None
+    changed_files: int | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -150,4 +152,5 @@ class AttemptRecord:
             host=row.host,
             pid=row.pid,
             error=row.error,
+            changed_files=row.changed_files,
         )
