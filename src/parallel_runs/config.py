@@ -16,6 +16,8 @@ from parallel_runs import git
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids
+from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
+from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -45,7 +47,16 @@ ENV = {
     "runs_dir": "PARALLEL_RUNS_RUNS_DIR",
     "source_repo": "PARALLEL_RUNS_SOURCE_REPO",
     "format": "PARALLEL_RUNS_REPORT_FORMAT",
+    "retries": "PARALLEL_RUNS_RETRIES",
+    "retry_delay": "PARALLEL_RUNS_RETRY_DELAY",
+    "redo": "PARALLEL_RUNS_REDO",
+    "only_failed": "PARALLEL_RUNS_ONLY_FAILED",
+    "max_batch_time": "PARALLEL_RUNS_MAX_BATCH_TIME",
+    "database_url": "PARALLEL_RUNS_DATABASE_URL",
+    "quiet": "PARALLEL_RUNS_QUIET",
+    "json_events": "PARALLEL_RUNS_JSON_EVENTS",
 }
+SEED_DATABASE_URL_ENV = "DATABASE_URL"
 SEED_RUNS_DIR_ENV = "AUTONOMOUS_RUNS_DIR"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -66,6 +77,13 @@ class RunSettings:
     base_ref: str
     batch_id: str
     environ: Mapping[str, str]  # the caller's environment, passed on to runs
+    retries: int = 0
+    retry_delay: float = 0.0
+    redo: bool = False
+    only_failed: bool = False
+    max_batch_time: float | None = None
+    shared_sqlite: Path | None = None  # one SQLite file for every run (only with one worker)
+    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,10 +110,7 @@ def _parse_bool(text: str, *, name: str) -> bool:
 
 
 def _parse_workers(text: str) -> int:
-    try:
-        workers = int(text)
-    except ValueError:
-        raise ConfigError(f"--workers {text!r} is not a whole number") from None
+    workers = _parse_count(text, flag="--workers")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     return workers
@@ -161,6 +176,49 @@ def _command_spec(command: str | None, argv: Sequence[str], environ: Mapping[str
     return CommandSpec(shell=text)
 
 
+def _flag_bool(flags: Mapping[str, object], key: str, environ: Mapping[str, str]) -> bool:
+    """A store_true flag (None when not given), else its environment variable."""
+    if flags.get(key):
+        return True
+    return _parse_bool(environ.get(ENV[key], ""), name=ENV[key])
+
+
+def _parse_count(text: str, *, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{flag} must be 0 or more, got {value}")
+    return value
+
+
+def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """--database-url, else PARALLEL_RUNS_DATABASE_URL / DATABASE_URL; None with --per-run-sqlite."""
+    if flags.get("per_run_sqlite"):
+        return None
+    value = flags.get("database_url")
+    url = str(value) if value else _env(environ, "database_url") or environ.get(SEED_DATABASE_URL_ENV)
+    return url or None
+
+
+def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | None:
+    """The one SQLite file a `sqlite:///` URL names, after the concurrency policy allowed it."""
+    if url is None:
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("postgresql", "postgresql+psycopg2", "postgres"):
+        raise ConfigError(
+            f"the shared PostgreSQL store is not available to `run` yet ({mask_url(url)}); "
+            "use --per-run-sqlite (the default)"
+        )
+    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
+        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    check_shared_sqlite_workers(workers)
+    path = Path(url.split(":///", 1)[1])
+    return path if path.is_absolute() else cwd / path
+
+
 def build_run_settings(
     *,
     flags: Mapping[str, object],
@@ -178,23 +236,35 @@ def build_run_settings(
         run_ids_args=_flag_list(flags, "run_ids", environ),
         files_text=_read_ids_files(_flag_list(flags, "run_ids_file", environ), cwd),
     )
+    command = _command_spec(pick("command"), argv, environ)
+    workers = _parse_workers(pick("workers") or str(min(4, os.cpu_count() or 1)))
+    shared_sqlite = _shared_sqlite_file(resolve_database_url(flags, environ), workers=workers, cwd=cwd)
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
-    timeout_text, grace_text = pick("timeout"), pick("grace")
-    keep = bool(flags.get("keep_worktrees")) or _parse_bool(
-        environ.get(ENV["keep_worktrees"], ""), name=ENV["keep_worktrees"]
-    )
+    durations = {
+        key: parse_duration(text)
+        for key in ("timeout", "grace", "retry_delay", "max_batch_time")
+        if (text := pick(key))
+    }
+    warning = workers_warning(workers, os.cpu_count() or 1)
     return RunSettings(
         source_repo=repo,
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
         run_ids=tuple(run_ids),
-        command=_command_spec(pick("command"), argv, environ),
-        workers=_parse_workers(pick("workers") or str(min(4, os.cpu_count() or 1))),
-        timeout=parse_duration(timeout_text) if timeout_text else None,
-        grace=parse_duration(grace_text) if grace_text else DEFAULT_GRACE_SECONDS,
-        keep_worktrees=keep,
+        command=command,
+        workers=workers,
+        timeout=durations.get("timeout"),
+        grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
+        keep_worktrees=_flag_bool(flags, "keep_worktrees", environ),
         base_ref=pick("base_ref") or "HEAD",
         batch_id=pick("batch_id") or default_batch_id(environ),
         environ=environ,
+        retries=_parse_count(pick("retries") or "0", flag="--retries"),
+        retry_delay=durations.get("retry_delay", 0.0),
+        redo=_flag_bool(flags, "redo", environ),
+        only_failed=_flag_bool(flags, "only_failed", environ),
+        max_batch_time=durations.get("max_batch_time"),
+        shared_sqlite=shared_sqlite,
+        warnings=(warning,) if warning else (),
     )
 
 
@@ -211,7 +281,7 @@ def build_report_settings(
         repo = resolve_source_repo(str(source) if source else None, environ, cwd)
         runs_dir = resolve_runs_dir(None, environ, cwd=cwd, repo=repo)
     fmt = str(flags.get("format") or _env(environ, "format") or "table")
-    if fmt not in ("table", "json"):
-        raise ConfigError(f"--format {fmt!r} is not one of: table, json")
+    if fmt not in ("table", "json", "markdown", "html"):
+        raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html")
     batch = flags.get("batch")
     return ReportSettings(runs_dir=runs_dir, format=fmt, batch_id=str(batch) if batch else None)

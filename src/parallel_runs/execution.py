@@ -1,4 +1,8 @@
-"""One attempt of one run: lease → lock → worktree → command → save → record → remove → release."""
+"""One run on this machine: lease → lock → (recover) → attempts with retries → release.
+
+Each attempt: worktree → command → save changes → record → remove worktree. Nothing removes a
+worktree before its changes are on the run branch.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,40 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs import git
+from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec, RunContext, build_environment, render_argv
+from parallel_runs.core.events import EventKind
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import AttemptResult, Outcome
-from parallel_runs.core.policy import outcome_of_command
+from parallel_runs.core.policy import RETRYABLE, outcome_of_command
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
 from parallel_runs.process import kill_process_group, run_command
 from parallel_runs.store import RunStore
 
-__all__ = ["AttemptRequest", "HeldRun", "execute_attempt"]
+__all__ = ["HeldRun", "RunPolicy", "RunRequest", "RunSummary", "SkippedRun", "execute_run"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptRequest:
+class RunPolicy:
+    """Retries and resume rules of a batch."""
+
+    retries: int = 0
+    retry_delay: float = 0.0
+    redo: bool = False  # run again even if the latest attempt succeeded
+    only_failed: bool = False  # run only runs whose latest attempt did not succeed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
     """What to run for one run id; shared settings come from the batch."""
 
     run_id: str
@@ -39,17 +55,43 @@ class AttemptRequest:
     base_sha: str
     command: CommandSpec
     timeout: float | None
-    grace: float
     keep_worktree: bool
     environ: Mapping[str, str]
+    database: Path  # the SQLite store this run records into (its own, or one shared file)
+    policy: RunPolicy = RunPolicy()
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.runs_dir, self.slug)
 
 
 @dataclass(frozen=True, slots=True)
 class HeldRun:
-    """The run was not executed here because a live process holds it."""
+    """Not executed here: a live process holds the run."""
 
     run_id: str
     error: AlreadyHeldError
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRun:
+    """Not executed: resume rules say it needs no new attempt (or the batch stopped first)."""
+
+    run_id: str
+    outcome: Outcome  # SKIPPED or NOT_STARTED
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Every attempt this batch made of one run; the last one decides."""
+
+    run_id: str
+    attempts: tuple[AttemptResult, ...]
+
+    @property
+    def final(self) -> AttemptResult:
+        return self.attempts[-1]
 
 
 def _now() -> datetime:
@@ -88,15 +130,14 @@ def _kill_orphaned_command(stale_record: Mapping[str, object] | None, workspace:
 
 
 def _recover_orphan(
-    request: AttemptRequest,
+    request: RunRequest,
     *,
     workspaces: git.WorkspaceManager,
     store: RunStore,
     stale_record: Mapping[str, object] | None,
 ) -> None:
     """The worktree outlived its holder (we now hold its lease): save its work, then remove it."""
-    paths = RunPaths(request.runs_dir, request.slug)
-    _kill_orphaned_command(stale_record, paths.workspace)
+    _kill_orphaned_command(stale_record, request.paths.workspace)
     running = [a for a in store.attempts(request.run_id) if a.status is Outcome.RUNNING]
     attempt = running[-1].attempt if running else store.last_attempt_number(request.run_id)
     base_sha = running[-1].base_sha if running else request.base_sha
@@ -117,57 +158,110 @@ def _acquire(lock: OwnedLock) -> AlreadyHeldError | None:
     return None
 
 
-def execute_attempt(
-    request: AttemptRequest, *, on_command_start: Callable[[str, int], None] | None = None
-) -> AttemptResult | HeldRun:
-    """Run one attempt end to end; the worktree's changes are saved before it is removed."""
-    paths = RunPaths(request.runs_dir, request.slug)
-    lease = WorkspaceLease(paths.workspace, runs_dir=request.runs_dir)
+def execute_run(request: RunRequest, control: BatchControl) -> RunSummary | HeldRun | SkippedRun:
+    """Hold the run's lease and lock for all of its attempts; record every attempt."""
+    lease = WorkspaceLease(request.paths.workspace, runs_dir=request.runs_dir)
     if held := _acquire(lease):
+        control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held))
         return HeldRun(request.run_id, held)
     try:
         lock = ExecutorLockManager(request.slug, runs_dir=request.runs_dir, run_id=request.run_id)
         if held := _acquire(lock):
+            control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held))
             return HeldRun(request.run_id, held)
         try:
-            with RunStore.open(paths.database) as store:
-                return _execute_holding_locks(
-                    request,
-                    store=store,
-                    lease=lease,
-                    lock=lock,
-                    stale_record=lock.previous_record or lease.previous_record,
-                    on_command_start=on_command_start,
-                )
+            with RunStore.open(request.database) as store:
+                return _run_holding_locks(request, control=control, store=store, held=(lease, lock))
         finally:
             lock.release()
     finally:
         lease.release()
 
 
-def _execute_holding_locks(
-    request: AttemptRequest,
-    *,
-    store: RunStore,
-    lease: OwnedLock,
-    lock: OwnedLock,
-    stale_record: Mapping[str, object] | None,
-    on_command_start: Callable[[str, int], None] | None,
-) -> AttemptResult:
-    paths = RunPaths(request.runs_dir, request.slug)
-    workspaces = git.WorkspaceManager(repo=request.repo, paths=paths)
+def _skip_reason(request: RunRequest, store: RunStore) -> str | None:
+    latest = store.latest_attempt(request.run_id)
+    if latest is not None and latest.status is Outcome.SUCCEEDED and not request.policy.redo:
+        return f"attempt {latest.attempt} already succeeded (use --redo to run it again)"
+    if request.policy.only_failed and latest is None:
+        return "never ran (--only-failed runs only runs that did not succeed)"
+    return None
+
+
+def _run_holding_locks(
+    request: RunRequest, *, control: BatchControl, store: RunStore, held: tuple[OwnedLock, OwnedLock]
+) -> RunSummary | SkippedRun:
+    lease, lock = held
+    workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
     if workspaces.exists():
-        _recover_orphan(request, workspaces=workspaces, store=store, stale_record=stale_record)
-    attempt = (
-        max(
-            store.last_attempt_number(request.run_id), git.last_attempt_ref_number(request.repo, request.slug)
+        _recover_orphan(
+            request,
+            workspaces=workspaces,
+            store=store,
+            stale_record=lock.previous_record or lease.previous_record,
         )
-        + 1
+    if control.is_stopping:
+        return _record_not_started(request, store=store, control=control)
+    if reason := _skip_reason(request, store):
+        control.emit(EventKind.RUN_SKIPPED, request.run_id, reason=reason)
+        return SkippedRun(request.run_id, Outcome.SKIPPED, reason)
+    results: list[AttemptResult] = []
+    for _ in range(request.policy.retries + 1):
+        result = _attempt(request, control=control, store=store, workspaces=workspaces, held=held)
+        results.append(result)
+        if result.outcome not in RETRYABLE or len(results) > request.policy.retries or control.is_stopping:
+            break
+        control.emit(
+            EventKind.RETRY_SCHEDULED,
+            request.run_id,
+            after_attempt=result.attempt,
+            delay_seconds=request.policy.retry_delay,
+        )
+        if not control.sleep(request.policy.retry_delay):
+            break
+    return RunSummary(request.run_id, tuple(results))
+
+
+def _record_not_started(request: RunRequest, *, store: RunStore, control: BatchControl) -> SkippedRun:
+    """The batch stopped before this run began: say so in its store, so the report tells it."""
+    now = _now()
+    store.finish_attempt(
+        AttemptResult(
+            run_id=request.run_id,
+            slug=request.slug,
+            batch_id=request.batch_id,
+            attempt=store.last_attempt_number(request.run_id) + 1,
+            outcome=Outcome.NOT_STARTED,
+            exit_code=None,
+            started_at=now,
+            finished_at=now,
+            base_sha=request.base_sha,
+            head_sha=None,
+            branch=request.paths.branch,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            error=f"batch stopped ({control.stop_reason}) before this run started",
+        )
     )
-    for held in (lease, lock):
-        held.update_record(attempt=attempt, run_id=request.run_id)
-    started_at = _now()
-    host, pid = socket.gethostname(), os.getpid()
+    control.emit(EventKind.RUN_NOT_STARTED, request.run_id, reason=control.stop_reason)
+    return SkippedRun(request.run_id, Outcome.NOT_STARTED, f"batch stopped ({control.stop_reason})")
+
+
+def _attempt(
+    request: RunRequest,
+    *,
+    control: BatchControl,
+    store: RunStore,
+    workspaces: git.WorkspaceManager,
+    held: tuple[OwnedLock, OwnedLock],
+) -> AttemptResult:
+    paths = request.paths
+    attempt = max(
+        store.last_attempt_number(request.run_id), git.last_attempt_ref_number(request.repo, request.slug)
+    )
+    attempt += 1
+    for lock in held:
+        lock.update_record(attempt=attempt, run_id=request.run_id)
+    started_at, host, pid = _now(), socket.gethostname(), os.getpid()
     workspace = workspaces.create(base_sha=request.base_sha, attempt=attempt)
     store.begin_attempt(
         run_id=request.run_id,
@@ -180,6 +274,7 @@ def _execute_holding_locks(
         pid=pid,
         started_at=started_at,
     )
+    control.emit(EventKind.ATTEMPT_STARTED, request.run_id, attempt=attempt, log=str(paths.run_log))
     context = RunContext(
         run_id=request.run_id,
         slug=request.slug,
@@ -189,13 +284,8 @@ def _execute_holding_locks(
         artifacts_dir=paths.artifacts,
         runs_dir=request.runs_dir,
         base_sha=request.base_sha,
-        database_url=f"sqlite:///{paths.database}",
+        database_url=f"sqlite:///{request.database}",
     )
-
-    def started(pgid: int) -> None:
-        lock.update_record(child_pgid=pgid)
-        if on_command_start is not None:
-            on_command_start(request.run_id, pgid)
 
     def finish(*, outcome: Outcome, exit_code: int | None, error: str | None) -> AttemptResult:
         # The worktree's files reach the run branch before anything may remove the worktree.
@@ -223,8 +313,19 @@ def _execute_holding_locks(
         store.finish_attempt(result)
         if not request.keep_worktree:
             workspaces.remove(just_saved=True)  # the command's process group is gone: nothing changed since
+        details = {key: value for key, value in result.to_json().items() if key != "run_id"}
+        control.emit(EventKind.ATTEMPT_FINISHED, request.run_id, **details)
         return result
 
+    def started(pgid: int) -> None:
+        held[1].update_record(child_pgid=pgid)
+        control.register(request.run_id, pgid)
+        control.emit(EventKind.COMMAND_STARTED, request.run_id, attempt=attempt, pgid=pgid)
+
+    if control.is_stopping:
+        return finish(
+            outcome=Outcome.CANCELLED, exit_code=None, error="batch stopped before the command started"
+        )
     try:
         ended = run_command(
             render_argv(request.command, context),
@@ -232,11 +333,15 @@ def _execute_holding_locks(
             env=build_environment(request.environ, context),
             log_path=paths.run_log,
             timeout=request.timeout,
-            grace=request.grace,
+            grace=control.grace,
             on_start=started,
         )
     except BaseException:
         finish(outcome=Outcome.CANCELLED, exit_code=None, error="interrupted")
         raise
-    outcome = outcome_of_command(exit_code=ended.exit_code, timed_out=ended.timed_out)
+    finally:
+        control.unregister(request.run_id)
+    outcome = outcome_of_command(
+        exit_code=ended.exit_code, timed_out=ended.timed_out, stopping=control.is_stopping
+    )
     return finish(outcome=outcome, exit_code=ended.exit_code, error=ended.start_error)

@@ -1,25 +1,25 @@
-"""Run a batch: N attempts in parallel on a pool of worker threads (each attempt is a subprocess)."""
+"""Run a batch: its runs on a pool of worker threads (each attempt a subprocess), steered by BatchControl."""
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import traceback
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from parallel_runs import git
 from parallel_runs.config import RunSettings
+from parallel_runs.control import BatchControl
+from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.model import Outcome
 from parallel_runs.core.policy import batch_exit_code
-from parallel_runs.errors import ParallelRunsError
-from parallel_runs.execution import AttemptRequest, HeldRun, execute_attempt
-from parallel_runs.process import kill_process_group
+from parallel_runs.errors import EXIT_INTERRUPTED, ParallelRunsError
+from parallel_runs.execution import HeldRun, RunPolicy, RunRequest, RunSummary, SkippedRun, execute_run
 
-__all__ = ["BatchResult", "RunError", "run_batch"]
+__all__ = ["BatchResult", "RunEnd", "RunError", "build_requests", "run_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,16 @@ class RunError:
     traceback: str | None = None
 
 
-RunEnd = AttemptResult | HeldRun | RunError
+RunEnd = RunSummary | HeldRun | SkippedRun | RunError
+
+
+def outcome_of(end: RunEnd) -> Outcome:
+    """The one outcome that stands for a run's end in this batch."""
+    if isinstance(end, RunSummary):
+        return end.final.outcome
+    if isinstance(end, SkippedRun):
+        return end.outcome
+    return Outcome.HELD if isinstance(end, HeldRun) else Outcome.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,89 +52,103 @@ class BatchResult:
     batch_id: str
     base_sha: str
     ends: tuple[RunEnd, ...] = field(default_factory=tuple)
-
-    @property
-    def results(self) -> list[AttemptResult]:
-        return [end for end in self.ends if isinstance(end, AttemptResult)]
-
-    @property
-    def held(self) -> list[HeldRun]:
-        return [end for end in self.ends if isinstance(end, HeldRun)]
+    stop_reason: str | None = None  # "interrupted" or "budget" when the batch was stopped
 
     @property
     def errors(self) -> list[RunError]:
         return [end for end in self.ends if isinstance(end, RunError)]
 
+    def counts(self) -> dict[str, int]:
+        """How many runs ended with each outcome."""
+        counts: dict[str, int] = {}
+        for end in self.ends:
+            key = "error" if isinstance(end, RunError) else outcome_of(end).value
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     @property
     def exit_code(self) -> int:
-        outcomes = [r.outcome for r in self.results] + [Outcome.HELD for _ in self.held]
-        outcomes += [Outcome.FAILED for _ in self.errors]
-        return batch_exit_code(outcomes, had_internal_error=any(e.traceback for e in self.errors))
+        if self.stop_reason == "interrupted":
+            return EXIT_INTERRUPTED
+        has_bug = any(e.traceback for e in self.errors)
+        return batch_exit_code((outcome_of(end) for end in self.ends), had_internal_error=has_bug)
 
 
-class _RunningGroups:
-    """Process groups of commands in flight, so an interrupt can stop them all."""
+def build_requests(settings: RunSettings, base_sha: str) -> list[RunRequest]:
+    """One request per run id of the batch."""
+    policy = RunPolicy(
+        retries=settings.retries,
+        retry_delay=settings.retry_delay,
+        redo=settings.redo,
+        only_failed=settings.only_failed,
+    )
+    requests = []
+    for run_id in settings.run_ids:
+        slug = slugify(run_id)
+        requests.append(
+            RunRequest(
+                run_id=run_id,
+                slug=slug,
+                batch_id=settings.batch_id,
+                repo=settings.source_repo,
+                runs_dir=settings.runs_dir,
+                base_sha=base_sha,
+                command=settings.command,
+                timeout=settings.timeout,
+                keep_worktree=settings.keep_worktrees,
+                environ=settings.environ,
+                policy=policy,
+                database=settings.shared_sqlite or RunPaths(settings.runs_dir, slug).database,
+            )
+        )
+    return requests
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._groups: dict[str, int] = {}
 
-    def add(self, run_id: str, pgid: int) -> None:
-        with self._lock:
-            self._groups[run_id] = pgid
-
-    def terminate_all(self) -> None:
-        with self._lock:
-            for pgid in self._groups.values():
-                kill_process_group(pgid, signal.SIGTERM)
-
-
-def _attempt(request: AttemptRequest, groups: _RunningGroups) -> RunEnd:
+def _run_one(request: RunRequest, control: BatchControl) -> RunEnd:
     try:
-        return execute_attempt(request, on_command_start=groups.add)
+        return execute_run(request, control)
     except ParallelRunsError as exc:
+        control.emit(EventKind.RUN_ERROR, request.run_id, message=str(exc))
         return RunError(request.run_id, str(exc))
     except Exception as exc:  # a bug: keep the batch going, report it with its traceback
         log.exception("internal error in run %r", request.run_id)
+        control.emit(EventKind.RUN_ERROR, request.run_id, message=f"internal error: {exc!r}")
         return RunError(request.run_id, f"internal error: {exc!r}", traceback.format_exc())
 
 
-def run_batch(settings: RunSettings, *, on_end: Callable[[RunEnd], None] | None = None) -> BatchResult:
-    """Execute every run of the batch with `settings.workers` in parallel."""
+def run_batch(settings: RunSettings, control: BatchControl) -> BatchResult:
+    """Execute every run of the batch, `settings.workers` at a time, until done or stopped."""
     base_sha = git.resolve_commit(settings.source_repo, settings.base_ref)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     git.ensure_excluded(settings.source_repo, settings.runs_dir)
-    requests = [
-        AttemptRequest(
-            run_id=run_id,
-            slug=slugify(run_id),
-            batch_id=settings.batch_id,
-            repo=settings.source_repo,
-            runs_dir=settings.runs_dir,
-            base_sha=base_sha,
-            command=settings.command,
-            timeout=settings.timeout,
-            grace=settings.grace,
-            keep_worktree=settings.keep_worktrees,
-            environ=settings.environ,
-        )
-        for run_id in settings.run_ids
-    ]
-    groups = _RunningGroups()
+    requests = build_requests(settings, base_sha)
+    control.emit(
+        EventKind.BATCH_STARTED,
+        batch_id=settings.batch_id,
+        base_sha=base_sha,
+        runs=len(requests),
+        workers=settings.workers,
+        runs_dir=str(settings.runs_dir),
+    )
+    budget = None
+    if settings.max_batch_time is not None:
+        budget = threading.Timer(settings.max_batch_time, control.request_stop, args=("budget",))
+        budget.daemon = True
+        budget.start()
     ends: list[RunEnd] = []
-    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="run")
-    try:
-        futures: list[Future[RunEnd]] = [pool.submit(_attempt, request, groups) for request in requests]
-        for future in as_completed(futures):
-            end = future.result()
-            ends.append(end)
-            if on_end is not None:
-                on_end(end)
-    except BaseException:
-        # Interrupted: start nothing new, stop what runs; each attempt still saves its changes.
-        pool.shutdown(wait=False, cancel_futures=True)
-        groups.terminate_all()
-        pool.shutdown(wait=True)
-        raise
-    pool.shutdown(wait=True)
-    return BatchResult(batch_id=settings.batch_id, base_sha=base_sha, ends=tuple(ends))
+    # Queued runs are not cancelled on a stop: each one records itself as not started, under its lock.
+    with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="run") as pool:
+        futures = [pool.submit(_run_one, request, control) for request in requests]
+        ends.extend(future.result() for future in as_completed(futures))
+    if budget is not None:
+        budget.cancel()
+    control.close()
+    result = BatchResult(settings.batch_id, base_sha, tuple(ends), control.stop_reason)
+    control.emit(
+        EventKind.BATCH_FINISHED,
+        batch_id=settings.batch_id,
+        exit_code=result.exit_code,
+        counts=result.counts(),
+        stop_reason=control.stop_reason,
+    )
+    return result

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options, env_help, write_traceback
-from parallel_runs.config import build_run_settings
-from parallel_runs.core.durations import format_duration
-from parallel_runs.execution import HeldRun
-from parallel_runs.supervisor import RunEnd, RunError, run_batch
+from parallel_runs.cli.common import (
+    EXIT_CODES_HELP,
+    add_location_options,
+    env_help,
+    make_console,
+    write_traceback,
+)
+from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress, Progress
+from parallel_runs.config import ENV, build_run_settings
+from parallel_runs.control import BatchControl
+from parallel_runs.supervisor import run_batch
 
 __all__ = ["cmd_run", "register"]
 
@@ -21,7 +33,9 @@ DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
     "(branch parallel-runs/<slug>); its changes are committed there whatever the outcome. "
     "Placeholders {run_id} {slug} {workspace} {artifacts_dir} {batch_id} are replaced (shell-quoted). "
-    "Give the command with --command 'CMD' (run by bash -c) or after -- as an argv."
+    "Give the command with --command 'CMD' (run by bash -c) or after -- as an argv. "
+    "Runs whose latest attempt succeeded are skipped unless --redo. Ctrl-C stops the batch cleanly "
+    "(a second Ctrl-C skips the grace period); every run's changes are saved either way."
 )
 
 
@@ -61,6 +75,35 @@ def register(commands: Any) -> None:
         help=env_help("time between SIGTERM and SIGKILL when stopping a run (default 10s)", "grace"),
     )
     add(
+        "--retries",
+        metavar="N",
+        help=env_help(
+            "new attempts for a run that failed, timed out or was abandoned (not for cancelled); default 0",
+            "retries",
+        ),
+    )
+    add("--retry-delay", metavar="DUR", help=env_help("wait before each retry (default 0)", "retry_delay"))
+    add(
+        "--redo",
+        action="store_true",
+        default=None,
+        help=env_help("run again runs whose latest attempt succeeded (default: skip them)", "redo"),
+    )
+    add(
+        "--only-failed",
+        action="store_true",
+        default=None,
+        help=env_help("run only runs whose latest attempt did not succeed", "only_failed"),
+    )
+    add(
+        "--max-batch-time",
+        metavar="DUR",
+        help=env_help(
+            "budget for the whole batch: when reached, nothing new starts and running runs are cancelled",
+            "max_batch_time",
+        ),
+    )
+    add(
         "--keep-worktrees",
         action="store_true",
         default=None,
@@ -76,40 +119,86 @@ def register(commands: Any) -> None:
             "name of this batch (default gh-<run>-<attempt> in Actions, else a UTC timestamp)", "batch_id"
         ),
     )
-    add(
+    store = run.add_mutually_exclusive_group()
+    store.add_argument(
         "--per-run-sqlite",
         action="store_true",
+        default=None,
         help="record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
+    )
+    store.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=env_help(
+            "record into this store instead (sqlite:///FILE with --workers 1); also DATABASE_URL",
+            "database_url",
+        ),
+    )
+    add(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=None,
+        help=env_help("print only problems and the final summary", "quiet"),
+    )
+    add(
+        "--json-events",
+        action="store_true",
+        default=None,
+        help=env_help("print one JSON object per event on stdout instead of text", "json_events"),
     )
     add_location_options(run)
     run.set_defaults(handler=cmd_run)
 
 
-def _print_end(console: Console, end: RunEnd) -> None:
-    if isinstance(end, HeldRun):
-        console.print(f"[yellow]held[/]      {end.run_id}: {end.error}")
-    elif isinstance(end, RunError):
-        console.print(f"[red]error[/]     {end.run_id}: {end.message}")
-    else:
-        colour = "green" if end.outcome.is_success else "red"
-        console.print(
-            f"[{colour}]{end.outcome.value:<9}[/] {end.run_id} (attempt {end.attempt}, exit {end.exit_code}, "
-            f"{format_duration(end.duration_seconds)}) → {end.branch}"
-        )
+def _choose_progress(args: argparse.Namespace, console: Console) -> Progress:
+    def flag(key: str) -> bool:
+        return bool(getattr(args, key)) or os.environ.get(ENV[key], "").lower() in ("1", "true", "yes", "on")
+
+    if flag("json_events"):
+        return JsonEvents(sys.stdout)
+    if flag("quiet"):
+        return PlainProgress(console, quiet=True)
+    if console.is_terminal:
+        return LiveProgress(console)
+    return PlainProgress(console)
+
+
+@contextmanager
+def _stop_on_signals(control: BatchControl) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the batch to stop (twice: stop now) instead of killing this process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        control.request_stop("interrupted")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    """Execute a batch here and print one line per run; the exit code follows DESIGN §6."""
+    """Execute a batch here, showing progress; the exit code follows DESIGN §6."""
     settings = build_run_settings(
         flags=vars(args), argv=args.command_argv, environ=os.environ, cwd=Path.cwd()
     )
-    console.print(
-        f"batch {settings.batch_id}: {len(settings.run_ids)} run(s), {settings.workers} worker(s), "
-        f"runs dir {settings.runs_dir}"
-    )
-    batch = run_batch(settings, on_end=lambda end: _print_end(console, end))
+    errors = make_console(stderr=True)
+    for warning in settings.warnings:
+        errors.print(f"[yellow]warning[/]: {warning}")
+    progress = _choose_progress(args, console)
+    control = BatchControl(grace=settings.grace, on_event=progress)
+    try:
+        with _stop_on_signals(control):
+            batch = run_batch(settings, control)
+    finally:
+        progress.close()
     for error in batch.errors:
         if error.traceback:
             path = write_traceback(error.traceback)
-            console.print(f"internal error in run {error.run_id}; traceback written to {path}")
+            errors.print(f"internal error in run {error.run_id}; traceback written to {path}")
     return batch.exit_code

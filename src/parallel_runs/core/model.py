@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     ABANDONED = "abandoned"
     SKIPPED = "skipped"
+    NOT_STARTED = "not_started"  # the batch was stopped before this run began
     HELD = "held"  # not executed here: another live process holds the run
 
     @property

@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.errors import EXIT_FAILED, EXIT_HELD, EXIT_INTERNAL, EXIT_OK
+from parallel_runs.errors import EXIT_FAILED, EXIT_HELD, EXIT_INTERNAL, EXIT_OK, ConfigError
 
-__all__ = ["batch_exit_code", "outcome_of_command"]
+__all__ = [
+    "RETRYABLE",
+    "batch_exit_code",
+    "check_shared_sqlite_workers",
+    "outcome_of_command",
+    "workers_warning",
+]
+
+# Above this many workers per core, runs mostly wait for each other (a warning, not a refusal).
+WORKERS_PER_CORE_WARNING = 4
+
+# Outcomes a new attempt may fix. `cancelled` is the user's decision and is never retried.
+RETRYABLE = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.ABANDONED})
 
 
-def outcome_of_command(*, exit_code: int | None, timed_out: bool) -> Outcome:
-    """The outcome of an attempt from how its command ended."""
+def outcome_of_command(*, exit_code: int | None, timed_out: bool, stopping: bool = False) -> Outcome:
+    """The outcome of an attempt from how its command ended (`stopping`: the batch was stopping)."""
     if timed_out:
         return Outcome.TIMED_OUT
+    if stopping and exit_code != 0:
+        return Outcome.CANCELLED
     return Outcome.SUCCEEDED if exit_code == 0 else Outcome.FAILED
 
 
@@ -27,3 +41,22 @@ def batch_exit_code(outcomes: Iterable[Outcome], *, had_internal_error: bool = F
     if Outcome.HELD in seen:
         return EXIT_HELD
     return EXIT_OK
+
+
+def check_shared_sqlite_workers(workers: int) -> None:
+    """DESIGN §7: one SQLite file cannot take several writers at once; say what to use instead."""
+    if workers > 1:
+        raise ConfigError(
+            f"one shared SQLite file cannot serve --workers {workers}: use --per-run-sqlite "
+            "(one file per run, the default) or a PostgreSQL --database-url"
+        )
+
+
+def workers_warning(workers: int, cores: int) -> str | None:
+    """A warning when --workers is far above what the machine can run at once."""
+    if workers > WORKERS_PER_CORE_WARNING * cores:
+        return (
+            f"--workers {workers} is more than {WORKERS_PER_CORE_WARNING} per CPU core ({cores} cores): "
+            "runs will mostly wait for each other"
+        )
+    return None

@@ -1,0 +1,93 @@
+"""How a running batch is steered: stop requests (Ctrl-C, SIGTERM, budget) and the process groups to stop.
+
+Shared by the supervisor (which owns it) and every attempt (which registers its command's group).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from parallel_runs.core.events import Event, EventKind
+from parallel_runs.process import kill_process_group
+
+__all__ = ["BatchControl"]
+
+log = logging.getLogger(__name__)
+
+
+class BatchControl:
+    """Stop flag, live process groups, and the event sink of one batch. Thread-safe."""
+
+    def __init__(self, *, grace: float, on_event: Callable[[Event], None] | None = None) -> None:
+        self.grace = grace
+        self._on_event = on_event
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._groups: dict[str, int] = {}
+        self._kill_timer: threading.Timer | None = None
+        self.stop_reason: str | None = None  # "interrupted" or "budget"
+        self._hard = False
+
+    def emit(self, kind: EventKind, run_id: str | None = None, **data: object) -> None:
+        """Report an event (never raises into the caller: a broken display must not stop runs)."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(Event(kind, datetime.now(UTC), run_id, data))
+        except Exception:
+            log.exception("event handler failed on %s", kind)
+
+    @property
+    def is_stopping(self) -> bool:
+        """True once a stop was requested: start nothing new."""
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait up to `seconds`; False if a stop request cut the wait short."""
+        return not self._stop.wait(seconds)
+
+    def register(self, run_id: str, pgid: int) -> None:
+        """A command started: stop it at once if the batch is already stopping."""
+        with self._lock:
+            self._groups[run_id] = pgid
+            stopping, hard = self._stop.is_set(), self._hard
+        if stopping:
+            kill_process_group(pgid, signal.SIGKILL if hard else signal.SIGTERM)
+
+    def unregister(self, run_id: str) -> None:
+        """A command ended."""
+        with self._lock:
+            self._groups.pop(run_id, None)
+
+    def request_stop(self, reason: str) -> None:
+        """First request: SIGTERM every command, SIGKILL after the grace period. Second: SIGKILL now."""
+        with self._lock:
+            first = not self._stop.is_set()
+            self._hard = not first
+            if first:
+                self.stop_reason = reason
+            self._stop.set()
+        self.emit(EventKind.STOP_REQUESTED, reason=reason, hard=not first, grace_seconds=self.grace)
+        if first:
+            self._signal_all(signal.SIGTERM)
+            self._kill_timer = threading.Timer(self.grace, self._signal_all, args=(signal.SIGKILL,))
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
+        else:
+            self._signal_all(signal.SIGKILL)
+
+    def close(self) -> None:
+        """Cancel the pending SIGKILL timer once the batch is over."""
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        with self._lock:
+            groups = list(self._groups.items())
+        for run_id, pgid in groups:
+            if kill_process_group(pgid, sig):
+                log.info("sent %s to run %r (process group %d)", sig.name, run_id, pgid)

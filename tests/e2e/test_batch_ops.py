@@ -1,0 +1,285 @@
+"""Acceptance of operating a batch (issue #3): cancel, retries, resume, budget, policy, events."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+
+
+def attempts(runs_dir: Path, slug: str) -> list[tuple[int, str]]:
+    with sqlite3.connect(runs_dir / slug / f"{slug}.db") as db:
+        return db.execute("select attempt, status from attempts order by attempt").fetchall()
+
+
+def events(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def managed_worktrees(repo: Path) -> list[str]:
+    listing = git(repo, "worktree", "list", "--porcelain").splitlines()
+    return [line for line in listing if line.startswith("worktree ") and "workspaces" in line]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_path: Path, sig: int) -> None:
+    marker = "301.4567"
+    started = tmp_path / "started"
+    started.mkdir()
+    command = f'echo "partial $PARALLEL_RUNS_RUN_ID" > partial.txt; touch {started}/$PARALLEL_RUNS_RUN_ID; '
+    command += f"sleep {marker}"
+    batch = start_cli(
+        "run", "--run-ids", "s1,s2,s3,s4", "--workers", "2", "--grace", "3s", "--command", command, cwd=repo
+    )
+    wait_for(lambda: len(list(started.iterdir())) == 2, what="two runs to start")
+    sent = time.monotonic()
+    batch.send_signal(sig)
+    out, err = batch.communicate(timeout=30)
+    assert batch.returncode == 130, out + err
+    assert time.monotonic() - sent < 3 + 5
+    assert processes_with(f"sleep {marker}") == []
+    runs_dir = repo / ".autonomous_runs"
+    ran = sorted(p.name for p in started.iterdir())
+    for run_id in ("s1", "s2", "s3", "s4"):
+        if run_id in ran:
+            assert attempts(runs_dir, run_id) == [(1, "cancelled")]
+            assert git(repo, "show", f"parallel-runs/{run_id}:partial.txt") == f"partial {run_id}"
+        else:
+            assert attempts(runs_dir, run_id) == [(1, "not_started")]
+    assert managed_worktrees(repo) == []
+    assert not any((runs_dir / "workspaces").iterdir())
+
+
+def test_second_interrupt_skips_the_grace_period_but_still_saves(repo: Path, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    command = f"trap '' TERM; echo kept > kept.txt; touch {started}; sleep 302.5678"
+    batch = start_cli("run", "--run-ids", "stubborn", "--grace", "60s", "--command", command, cwd=repo)
+    wait_for(started.exists, what="the run to start")
+    batch.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert batch.poll() is None  # the run ignores SIGTERM: the first Ctrl-C waits for the grace period
+    sent = time.monotonic()
+    batch.send_signal(signal.SIGINT)
+    out, err = batch.communicate(timeout=30)
+    assert batch.returncode == 130, out + err
+    assert time.monotonic() - sent < 5
+    assert git(repo, "show", "parallel-runs/stubborn:kept.txt") == "kept"
+    assert attempts(repo / ".autonomous_runs", "stubborn") == [(1, "cancelled")]
+
+
+def test_retries_make_a_new_attempt_and_keep_the_first_tip(repo: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "second-time"
+    command = (
+        f"if [ -e {flag} ]; then echo ok > result.txt; else touch {flag}; echo first > first.txt; exit 1; fi"
+    )
+    done = run_cli(
+        "run", "--run-ids", "flaky", "--retries", "1", "--retry-delay", "0.1s", "--command", command, cwd=repo
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs_dir = repo / ".autonomous_runs"
+    assert attempts(runs_dir, "flaky") == [(1, "failed"), (2, "succeeded")]
+    assert git(repo, "show", "refs/parallel-runs/attempts/flaky/1:first.txt") == "first"
+    assert git(repo, "show", "parallel-runs/flaky:result.txt") == "ok"
+    assert "first.txt" not in git(repo, "ls-tree", "-r", "--name-only", "parallel-runs/flaky")
+
+
+def test_retries_stop_after_the_last_allowed_attempt(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "hopeless", "--retries", "2", "--command", "exit 5", cwd=repo)
+    assert done.returncode == 1
+    assert attempts(repo / ".autonomous_runs", "hopeless") == [(1, "failed"), (2, "failed"), (3, "failed")]
+
+
+def test_second_batch_skips_succeeded_runs_and_redo_runs_them_again(repo: Path) -> None:
+    ids = "r{1..4}"
+    first = run_cli("run", "--run-ids", ids, "--workers", "2", "--command", "date +%N > stamp.txt", cwd=repo)
+    assert first.returncode == 0, first.stdout + first.stderr
+    started = time.monotonic()
+    again = run_cli(
+        "run", "--run-ids", ids, "--workers", "2", "--json-events", "--command", "exit 9", cwd=repo
+    )
+    took = time.monotonic() - started
+    assert again.returncode == 0, again.stdout + again.stderr
+    kinds = [e["event"] for e in events(again.stdout)]
+    assert kinds.count("run_skipped") == 4
+    assert "attempt_started" not in kinds
+    assert took < 4 * 0.75, f"skipping 4 runs took {took:.1f}s"
+    runs_dir = repo / ".autonomous_runs"
+    redo = run_cli("run", "--run-ids", ids, "--redo", "--command", "true", cwd=repo)
+    assert redo.returncode == 0, redo.stdout + redo.stderr
+    for n in range(1, 5):
+        assert attempts(runs_dir, f"r{n}") == [(1, "succeeded"), (2, "succeeded")]
+
+
+def test_only_failed_reruns_just_the_runs_that_did_not_succeed(repo: Path) -> None:
+    command = '[ "$PARALLEL_RUNS_RUN_ID" != bad ] || [ "$PARALLEL_RUNS_ATTEMPT" -gt 1 ]'
+    first = run_cli("run", "--run-ids", "good,bad", "--command", command, cwd=repo)
+    assert first.returncode == 1
+    again = run_cli(
+        "run", "--run-ids", "good,bad,never", "--only-failed", "--json-events", "--command", command, cwd=repo
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    skipped = {e["run_id"] for e in events(again.stdout) if e["event"] == "run_skipped"}
+    assert skipped == {"good", "never"}
+    runs_dir = repo / ".autonomous_runs"
+    assert attempts(runs_dir, "bad") == [(1, "failed"), (2, "succeeded")]
+    assert not (runs_dir / "never" / "result.json").exists()
+    assert "parallel-runs/never" not in git(repo, "branch", "--list", "parallel-runs/*")
+
+
+def test_batch_budget_cancels_running_runs_and_starts_nothing_new(repo: Path) -> None:
+    started = time.monotonic()
+    done = run_cli(
+        "run",
+        "--run-ids",
+        "b1,b2,b3",
+        "--workers",
+        "1",
+        "--max-batch-time",
+        "2s",
+        "--grace",
+        "1s",
+        "--command",
+        "echo x > x.txt; sleep 303.5",
+        cwd=repo,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 15
+    runs_dir = repo / ".autonomous_runs"
+    outcomes = sorted(attempts(runs_dir, run_id)[0][1] for run_id in ("b1", "b2", "b3"))
+    assert outcomes == ["cancelled", "not_started", "not_started"]
+    assert processes_with("sleep 303.5") == []
+
+
+def test_one_shared_sqlite_file_with_several_workers_is_refused(repo: Path) -> None:
+    done = run_cli(
+        "run",
+        "--run-ids",
+        "a,b",
+        "--database-url",
+        "sqlite:///one.db",
+        "--workers",
+        "2",
+        "--command",
+        "true",
+        cwd=repo,
+    )
+    assert done.returncode == 2
+    assert "--per-run-sqlite" in done.stderr
+    assert "PostgreSQL" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_one_shared_sqlite_file_with_one_worker_records_every_run(repo: Path) -> None:
+    done = run_cli(
+        "run",
+        "--run-ids",
+        "a,b",
+        "--database-url",
+        "sqlite:///one.db",
+        "--workers",
+        "1",
+        "--command",
+        "true",
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with sqlite3.connect(repo / "one.db") as db:
+        rows = db.execute("select run_id, status from attempts order by run_id").fetchall()
+    assert rows == [("a", "succeeded"), ("b", "succeeded")]
+
+
+def test_workers_policy(repo: Path) -> None:
+    zero = run_cli("run", "--run-ids", "a", "--workers", "0", "--command", "true", cwd=repo)
+    assert zero.returncode == 2
+    many = run_cli(
+        "run",
+        "--run-ids",
+        "a",
+        "--workers",
+        str(4 * (os.cpu_count() or 1) + 1),
+        "--command",
+        "true",
+        cwd=repo,
+    )
+    assert many.returncode == 0
+    assert "warning" in many.stderr
+    assert "per CPU core" in many.stderr
+
+
+def test_json_events_are_one_object_per_line(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "j1,j2", "--json-events", "--command", "echo hi", cwd=repo)
+    assert done.returncode == 0
+    stream = events(done.stdout)
+    assert stream[0]["event"] == "batch_started"
+    assert stream[-1]["event"] == "batch_finished"
+    assert stream[-1]["exit_code"] == 0
+    finished = [e for e in stream if e["event"] == "attempt_finished"]
+    assert {e["run_id"] for e in finished} == {"j1", "j2"}
+    assert all(e["status"] == "succeeded" for e in finished)
+
+
+def test_quiet_prints_only_the_summary(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "q1,q2", "--quiet", "--command", "true", cwd=repo)
+    assert done.returncode == 0
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert "2 succeeded" in lines[0]
+
+
+def test_live_progress_on_a_terminal(repo: Path, tmp_path: Path) -> None:
+    # A real pseudo-terminal: rich sees a TTY and draws the live view.
+    gate = tmp_path / "gate"
+    command = f'echo "working on $PARALLEL_RUNS_RUN_ID"; while [ ! -e {gate} ]; do sleep 0.05; done'
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "parallel_runs",
+            "run",
+            "--run-ids",
+            "tty1,tty2",
+            "--workers",
+            "2",
+            "--command",
+            command,
+        ],
+        cwd=repo,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": "150", "TERM": "xterm"},
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"working on tty2" not in seen or b"ETA" not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            if select.select([leader], [], [], 0.2)[0]:
+                seen += os.read(leader, 65536)
+        gate.touch()
+        while proc.poll() is None:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:
+                    break
+        assert proc.wait(timeout=30) == 0
+    finally:
+        gate.touch()
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    assert "running 2" in text
+    assert "succeeded" in text
