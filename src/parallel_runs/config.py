@@ -47,6 +47,8 @@ ENV = {
     "runs_dir": "PARALLEL_RUNS_RUNS_DIR",
     "source_repo": "PARALLEL_RUNS_SOURCE_REPO",
     "format": "PARALLEL_RUNS_REPORT_FORMAT",
+    "output": "PARALLEL_RUNS_REPORT_OUTPUT",
+    "batch": "PARALLEL_RUNS_BATCH_ID",  # report --batch reads the same variable run --batch-id does
     "retries": "PARALLEL_RUNS_RETRIES",
     "retry_delay": "PARALLEL_RUNS_RETRY_DELAY",
     "redo": "PARALLEL_RUNS_REDO",
@@ -93,6 +95,8 @@ class ReportSettings:
     runs_dir: Path
     format: str
     batch_id: str | None
+    output: Path | None = None  # write the report here instead of stdout
+    runs_dir_is_default: bool = False  # a missing default runs dir just means "no runs yet"
 
 
 def _env(environ: Mapping[str, str], key: str) -> str | None:
@@ -272,16 +276,26 @@ def build_report_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
 ) -> ReportSettings:
     """Validate the `report` flags."""
-    runs_flag = flags.get("runs_dir")
-    raw_runs = str(runs_flag) if runs_flag else None
-    if raw_runs or _env(environ, "runs_dir") or environ.get(SEED_RUNS_DIR_ENV):
-        runs_dir = resolve_runs_dir(raw_runs, environ, cwd=cwd, repo=cwd)
-    else:
-        source = flags.get("source_repo")
-        repo = resolve_source_repo(str(source) if source else None, environ, cwd)
+
+    def pick(key: str) -> str | None:
+        value = flags.get(key)
+        return str(value) if value else _env(environ, key)
+
+    raw_runs = pick("runs_dir")
+    is_default = not (raw_runs or environ.get(SEED_RUNS_DIR_ENV))
+    if is_default:
+        repo = resolve_source_repo(pick("source_repo"), environ, cwd)
         runs_dir = resolve_runs_dir(None, environ, cwd=cwd, repo=repo)
-    fmt = str(flags.get("format") or _env(environ, "format") or "table")
+    else:
+        runs_dir = resolve_runs_dir(raw_runs, environ, cwd=cwd, repo=cwd)
+    fmt = pick("format") or "table"
     if fmt not in ("table", "json", "markdown", "html"):
         raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html")
-    batch = flags.get("batch")
-    return ReportSettings(runs_dir=runs_dir, format=fmt, batch_id=str(batch) if batch else None)
+    output = pick("output")
+    return ReportSettings(
+        runs_dir=runs_dir,
+        format=fmt,
+        batch_id=pick("batch"),
+        output=Path(os.path.normpath(cwd / os.path.expanduser(output))) if output else None,
+        runs_dir_is_default=is_default,
+    )

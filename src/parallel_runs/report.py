@@ -1,13 +1,18 @@
-"""One table of runs from every per-run store under a runs dir: rows, counts, table and JSON."""
+"""One table of runs from every per-run store under a runs dir: rows, counts, table, JSON, markdown.
+
+HTML lives in `report_html`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.table import Table
 from rich.text import Text
@@ -17,11 +22,14 @@ from parallel_runs.errors import StoreError
 from parallel_runs.store import AttemptRecord, RunStore
 
 __all__ = [
+    "MARKDOWN_SECTIONS",
+    "STATUS_EMOJI",
     "RunRow",
     "build_rows",
     "collect_runs",
     "format_duration",
     "render_json",
+    "render_markdown",
     "render_table",
     "summarize",
 ]
@@ -38,6 +46,18 @@ STATUS_STYLES: dict[Outcome, str] = {
     Outcome.ABANDONED: "red",
     Outcome.HELD: "cyan",
     Outcome.RUNNING: "blue",
+}
+
+STATUS_EMOJI: dict[Outcome, str] = {
+    Outcome.SUCCEEDED: "\u2705",  # white heavy check mark
+    Outcome.SKIPPED: "\u23ed\ufe0f",  # next track
+    Outcome.FAILED: "\u274c",  # cross mark
+    Outcome.REGRESSED: "\U0001f4c9",  # chart decreasing
+    Outcome.TIMED_OUT: "\u23f1\ufe0f",  # stopwatch
+    Outcome.CANCELLED: "\U0001f6ab",  # no entry sign
+    Outcome.ABANDONED: "\U0001f47b",  # ghost
+    Outcome.HELD: "\U0001f512",  # lock
+    Outcome.RUNNING: "\u23f3",  # hourglass
 }
 
 
@@ -186,3 +206,99 @@ def render_json(rows: Sequence[RunRow]) -> str:
     """Stable JSON: `{"runs": [...], "counts": {status: n}}`."""
     document = {"runs": [row.to_json() for row in rows], "counts": summarize(rows)}
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+# --- markdown (GitHub-flavoured; goes into job summaries and sticky PR comments) ---
+
+_MD_ERROR_CHARS = 300
+_MD_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]~|])")
+
+
+def _md_code(text: str) -> str:
+    """`text` as an inline code span that is safe inside a GFM table cell.
+
+    A code span shows `<`, `*`, `[`, `@`, `#` and URLs literally (no HTML, emphasis, links,
+    mentions or autolinks); `|` still needs `\\|` because GFM splits cells before parsing inlines.
+    """
+    flat = " ".join(text.splitlines()) if text else ""
+    if not flat:
+        return "-"
+    flat = flat.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    # One space each side is stripped by the renderer: pad so edge backticks/spaces survive.
+    pad = " " if flat.strip() and (flat[0] in "` " or flat[-1] in "` ") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _md_text(text: str) -> str:
+    """Plain inline text with markdown and HTML made inert."""
+    flat = " ".join(text.splitlines())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_TEXT_SPECIALS.sub(r"\\\1", flat)
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+class _Column(NamedTuple):
+    header: str
+    align: str  # the delimiter-row cell: "---" left, "--:" right
+    cell: Callable[[RunRow], str]
+
+
+# Add a column (e.g. tests) by adding an entry here.
+_MD_COLUMNS: tuple[_Column, ...] = (
+    _Column("run", "---", lambda row: _md_code(row.run_id)),
+    _Column("status", "---", lambda row: f"{STATUS_EMOJI.get(row.status, '')} {row.status.value}".strip()),
+    _Column("attempts", "--:", lambda row: str(row.attempts)),
+    _Column("exit", "--:", lambda row: _or_dash(row.exit_code)),
+    _Column("duration", "--:", lambda row: format_duration(row.duration_seconds)),
+    _Column("changed files", "--:", lambda row: _or_dash(row.changed_files)),
+    _Column("branch", "---", lambda row: _md_code(row.branch)),
+)
+
+
+def _md_summary(rows: Sequence[RunRow]) -> str:
+    noun = "run" if len(rows) == 1 else "runs"
+    parts = [
+        f"{STATUS_EMOJI.get(Outcome(status), '')} {count} {status}"
+        for status, count in summarize(rows).items()
+    ]
+    return f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)
+
+
+def _md_table(rows: Sequence[RunRow]) -> str:
+    lines = [
+        "| " + " | ".join(column.header for column in _MD_COLUMNS) + " |",
+        "|" + "|".join(column.align for column in _MD_COLUMNS) + "|",
+    ]
+    lines.extend("| " + " | ".join(column.cell(row) for column in _MD_COLUMNS) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _md_errors(rows: Sequence[RunRow]) -> str:
+    failing = [row for row in rows if row.error]
+    if not failing:
+        return ""
+    lines = ["#### Errors", ""]
+    for row in failing:
+        error = " ".join((row.error or "").split())
+        if len(error) > _MD_ERROR_CHARS:
+            error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
+        lines.append(f"- {_md_code(row.run_id)}: {_md_code(error)}")
+    return "\n".join(lines)
+
+
+# Each section renders the (non-empty) rows to a markdown block, or "" to leave itself out.
+MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (_md_summary, _md_table, _md_errors)
+
+
+def render_markdown(rows: Sequence[RunRow], *, title: str = "parallel-runs") -> str:
+    """A GitHub-flavoured markdown report: heading, counts, one table row per run, errors."""
+    blocks = [f"### {_md_text(title)}"]
+    if rows:
+        blocks.extend(block for section in MARKDOWN_SECTIONS if (block := section(rows)))
+    else:
+        blocks.append("_No runs found._")
+    return "\n\n".join(blocks) + "\n"

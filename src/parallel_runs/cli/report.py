@@ -1,21 +1,26 @@
-"""`parallel-runs report`: one table of runs from every store it finds."""
+"""`parallel-runs report`: one table of runs from every store it finds, as table/json/markdown/html."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from parallel_runs import report
-from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options, env_help
-from parallel_runs.config import build_report_settings
-from parallel_runs.errors import EXIT_OK
+from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, add_location_options, env_help, make_console
+from parallel_runs.config import ReportSettings, build_report_settings
+from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.report_html import render_html
 
 __all__ = ["cmd_report", "register"]
+
+FORMATS = ("table", "json", "markdown", "html")
 
 
 def register(commands: Any) -> None:
@@ -24,19 +29,83 @@ def register(commands: Any) -> None:
         "report", help="one table of runs from every store under the runs dir", epilog=EXIT_CODES_HELP
     )
     rep.add_argument(
-        "--format", choices=("table", "json"), help=env_help("output format (default table)", "format")
+        "--format",
+        choices=FORMATS,
+        help=env_help("output format: table, json, markdown or html (default table)", "format"),
     )
-    rep.add_argument("--batch", metavar="ID", help="only runs whose latest attempt belongs to this batch")
+    rep.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help=env_help("write the report to FILE instead of stdout (its path goes to stderr)", "output"),
+    )
+    rep.add_argument(
+        "--batch",
+        metavar="ID",
+        help=env_help(
+            "only attempts made in batch ID (each run shows its latest attempt in that batch)", "batch"
+        ),
+    )
     add_location_options(rep)
     rep.set_defaults(handler=cmd_report)
 
 
-def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    """Read every per-run store under the runs dir and print them in the chosen format."""
-    settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
-    rows = report.collect_runs(settings.runs_dir, batch_id=settings.batch_id)
+def _title(settings: ReportSettings) -> str:
+    return "parallel-runs" + (f" \u00b7 batch {settings.batch_id}" if settings.batch_id else "")
+
+
+def _table_text(rows: list[report.RunRow], settings: ReportSettings, *, width: int = 120) -> str:
+    buffer = StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(
+        report.render_table(rows) if rows else _empty_line(settings), markup=False
+    )
+    return buffer.getvalue()
+
+
+def _empty_line(settings: ReportSettings) -> str:
+    batch = f" in batch {settings.batch_id}" if settings.batch_id else ""
+    return f"no runs found under {settings.runs_dir}{batch}"
+
+
+def _render(rows: list[report.RunRow], settings: ReportSettings) -> str:
     if settings.format == "json":
-        sys.stdout.write(report.render_json(rows) + "\n")
-    else:
+        return report.render_json(rows) + "\n"
+    if settings.format == "markdown":
+        return report.render_markdown(rows, title=_title(settings))
+    if settings.format == "html":
+        return render_html(rows, title=_title(settings), now=datetime.now(UTC))
+    return _table_text(rows, settings)
+
+
+def _write(text: str, path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """Read every per-run store under the runs dir and print (or write) them in the chosen format."""
+    settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
+    if not settings.runs_dir.is_dir() and not (
+        settings.runs_dir_is_default and not settings.runs_dir.exists()
+    ):
+        problem = "is not a directory" if settings.runs_dir.exists() else "does not exist"
+        raise ConfigError(f"runs dir {settings.runs_dir} {problem}")
+    rows = (
+        report.collect_runs(settings.runs_dir, batch_id=settings.batch_id)
+        if settings.runs_dir.is_dir()
+        else []
+    )
+    if settings.output:
+        path = _write(_render(rows, settings), settings.output)
+        make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)
+    elif settings.format != "table":
+        sys.stdout.write(_render(rows, settings))
+    elif rows:
         console.print(report.render_table(rows))
+    else:
+        console.print(_empty_line(settings), markup=False)
     return EXIT_OK

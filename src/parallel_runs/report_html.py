@@ -1,0 +1,162 @@
+"""The report as one self-contained HTML file: counts, a table of runs, a timeline bar per run.
+
+Inline CSS only: no script, no external URL of any kind, so it can be opened from an artifact
+download or an air-gapped machine and never phones home.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from parallel_runs.core.model import Outcome
+from parallel_runs.report import RunRow, format_duration, summarize
+
+__all__ = ["Bar", "render_html", "timeline_bars"]
+
+_DOT = " \u00b7 "
+MIN_BAR_PERCENT = 0.5  # a run of a few milliseconds in a batch of hours still shows
+
+STATUS_COLOURS: dict[Outcome, str] = {
+    Outcome.SUCCEEDED: "#1a7f37",
+    Outcome.SKIPPED: "#6e7781",
+    Outcome.FAILED: "#cf222e",
+    Outcome.REGRESSED: "#8250df",
+    Outcome.TIMED_OUT: "#bf8700",
+    Outcome.CANCELLED: "#9a6700",
+    Outcome.ABANDONED: "#a40e26",
+    Outcome.HELD: "#0969da",
+    Outcome.RUNNING: "#0550ae",
+}
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1f2328;background:#fff}
+h1{font-size:1.4rem;margin:0 0 .3rem}
+.meta{color:#59636e;margin:0 0 1rem}
+.counts{list-style:none;padding:0;margin:0 0 1rem;display:flex;flex-wrap:wrap;gap:.5rem}
+.counts li{padding:.15rem .6rem;border-radius:1rem;color:#fff;font-weight:600}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
+th{background:#f6f8fa}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.run,td.branch{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
+td.status{font-weight:600}
+.error{color:#59636e;font-weight:normal;font-size:.85em;white-space:pre-wrap;word-break:break-word}
+td.timeline{width:30%;min-width:10rem}
+.track{position:relative;height:1rem;background:#f6f8fa;border-radius:3px}
+.bar{position:absolute;top:0;bottom:0;border-radius:3px}
+.bar.running{opacity:.6}
+.empty{color:#59636e;font-style:italic}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """Where a run's timeline bar sits, in percent of the batch's whole window."""
+
+    left: float
+    width: float
+
+
+def _window(rows: Sequence[RunRow], now: datetime | None) -> tuple[datetime, datetime, datetime]:
+    """The earliest start, the latest end, and where still-running attempts end."""
+    origin = min(row.started_at for row in rows)
+    latest = max(row.finished_at or row.started_at for row in rows)
+    running_end = max(now, latest) if now is not None else latest
+    has_running = any(row.finished_at is None for row in rows)
+    return origin, running_end if has_running else latest, running_end
+
+
+def timeline_bars(rows: Sequence[RunRow], *, now: datetime | None = None) -> list[Bar]:
+    """One bar per row, relative to the earliest start and latest end; running ones end at `now`.
+
+    Without `now`, a running attempt extends to the latest time any run is known to have reached.
+    """
+    if not rows:
+        return []
+    origin, end, running_end = _window(rows, now)
+    total = (end - origin).total_seconds()
+    bars = []
+    for row in rows:
+        if total <= 0:
+            bars.append(Bar(0.0, 100.0))
+            continue
+        finish = row.finished_at or running_end
+        left = min(max((row.started_at - origin).total_seconds() / total * 100, 0.0), 100 - MIN_BAR_PERCENT)
+        width = max((finish - row.started_at).total_seconds() / total * 100, MIN_BAR_PERCENT)
+        bars.append(Bar(round(left, 2), round(min(width, 100 - left), 2)))
+    return bars
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "still running"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _counts(rows: Sequence[RunRow]) -> str:
+    items = []
+    for status, count in summarize(rows).items():
+        colour = STATUS_COLOURS.get(Outcome(status), "#59636e")
+        items.append(
+            f'<li class="status-{escape(status)}" style="background:{colour}">{escape(status)} {count}</li>'
+        )
+    return f'<ul class="counts">{"".join(items)}</ul>'
+
+
+def _row(row: RunRow, bar: Bar) -> str:
+    status = escape(row.status.value)
+    colour = STATUS_COLOURS.get(row.status, "#59636e")
+    error = f'<div class="error">{escape(row.error)}</div>' if row.error else ""
+    running = " running" if row.finished_at is None else ""
+    span = escape(f"{row.run_id}: {_when(row.started_at)} \u2192 {_when(row.finished_at)}")
+    cells = [
+        f'<td class="run">{escape(row.run_id)}</td>',
+        f'<td class="status status-{status}" style="color:{colour}">{status}{error}</td>',
+        f'<td class="num">{row.attempts}</td>',
+        f'<td class="num">{"-" if row.exit_code is None else row.exit_code}</td>',
+        f'<td class="num">{escape(format_duration(row.duration_seconds))}</td>',
+        f'<td class="num">{"-" if row.changed_files is None else row.changed_files}</td>',
+        f'<td class="branch">{escape(row.branch)}</td>',
+        f'<td class="timeline"><div class="track"><div class="bar status-{status}{running}" '
+        f'style="left:{bar.left:.2f}%;width:{bar.width:.2f}%;background:{colour}" title="{span}"></div>'
+        "</div></td>",
+    ]
+    return f'<tr data-run-id="{escape(row.run_id)}">{"".join(cells)}</tr>'
+
+
+def _table(rows: Sequence[RunRow], now: datetime | None) -> str:
+    headers = ("run", "status", "attempts", "exit", "duration", "changed files", "branch", "timeline")
+    head = "".join(f"<th>{header}</th>" for header in headers)
+    body = "\n".join(_row(row, bar) for row, bar in zip(rows, timeline_bars(rows, now=now), strict=True))
+    return f'<table class="runs">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+
+
+def _meta(rows: Sequence[RunRow], generated: datetime) -> str:
+    parts = [f"generated {_when(generated)}", f"{len(rows)} run{'' if len(rows) == 1 else 's'}"]
+    batches = sorted({row.batch_id for row in rows})
+    if batches:
+        parts.append(("batch " if len(batches) == 1 else "batches ") + ", ".join(batches))
+    if rows:
+        parts.append(f"first start {_when(min(row.started_at for row in rows))}")
+    return f'<p class="meta">{escape(_DOT.join(parts))}</p>'
+
+
+def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = None) -> str:
+    """One self-contained HTML page (inline CSS, no script, no URLs) showing every row.
+
+    `now` is the generation time and where still-running attempts end; None reads the clock for
+    the former and ends running attempts at the latest known time.
+    """
+    generated = now or datetime.now(UTC)
+    content = _table(rows, now) if rows else '<p class="empty">No runs found.</p>'
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{escape(title)}</h1>\n{_meta(rows, generated)}\n{_counts(rows)}\n{content}\n"
+        "</body>\n</html>\n"
+    )
