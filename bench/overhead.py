@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from parallel_runs.config import build_run_settings
+from parallel_runs.control import BatchControl
 from parallel_runs.supervisor import run_batch
 
-RUNS = 32
 GOAL = 1.25
 
 
@@ -53,21 +53,21 @@ def generate_repository(root: Path, files: int) -> Path:
     return repo
 
 
-def bare_git_round(repo: Path, scratch: Path) -> float:
-    """RUNS sequential worktree add/remove pairs."""
+def bare_git_round(repo: Path, scratch: Path, runs: int) -> float:
+    """`runs` sequential worktree add/remove pairs."""
     started = time.perf_counter()
-    for i in range(RUNS):
+    for i in range(runs):
         path = scratch / f"bare-{i:02d}"
         git(repo, "worktree", "add", "--quiet", "--detach", str(path), "HEAD")
         git(repo, "worktree", "remove", "--force", str(path))
     return time.perf_counter() - started
 
 
-def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int) -> float:
-    """RUNS no-op runs with one worker through the library."""
+def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) -> float:
+    """`runs` no-op runs with one worker through the library."""
     settings = build_run_settings(
         flags={
-            "run_ids": [f"bench-{{01..{RUNS}}}"],
+            "run_ids": [f"bench-{{01..{runs:02d}}}"],
             "workers": "1",
             "command": "true",
             "runs_dir": str(runs_dir),
@@ -78,7 +78,7 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int) -> float:
         cwd=repo,
     )
     started = time.perf_counter()
-    batch = run_batch(settings)
+    batch = run_batch(settings, BatchControl(grace=settings.grace))
     elapsed = time.perf_counter() - started
     if batch.exit_code != 0:
         raise SystemExit(f"bench batch failed with exit {batch.exit_code}: {batch.ends[:1]}")
@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, help="clone this repository instead of generating one")
     parser.add_argument("--files", type=int, default=700, help="files in the generated repository")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=32, help="runs per round")
     args = parser.parse_args()
     shm = Path("/dev/shm")
     root = Path(tempfile.mkdtemp(prefix="pr-bench-", dir=shm if shm.is_dir() else None))
@@ -113,19 +114,19 @@ def main() -> int:
         else:
             repo = generate_repository(root, args.files)
         files = len(git(repo, "ls-files").splitlines())
-        print(f"repository: {files} files at {repo}; {RUNS} runs, 1 worker, {args.rounds} rounds")
+        print(f"repository: {files} files at {repo}; {args.runs} runs, 1 worker, {args.rounds} rounds")
         runs_dir, scratch = root / "runs", root / "scratch"
         scratch.mkdir()
         bare, ours = [], []
         for round_no in range(args.rounds):
-            bare.append(bare_git_round(repo, scratch))
+            bare.append(bare_git_round(repo, scratch, args.runs))
             reset(repo, runs_dir)
-            ours.append(parallel_runs_round(repo, runs_dir, round_no))
+            ours.append(parallel_runs_round(repo, runs_dir, round_no, args.runs))
             print(f"  round {round_no + 1}: bare git {bare[-1]:.2f}s, parallel-runs {ours[-1]:.2f}s")
         b, o = statistics.median(bare), statistics.median(ours)
         ratio = o / b
-        print(f"bare git worktree add/remove: {b:.2f}s ({b / RUNS * 1000:.0f} ms/run)")
-        print(f"parallel-runs run:            {o:.2f}s ({o / RUNS * 1000:.0f} ms/run)")
+        print(f"bare git worktree add/remove: {b:.2f}s ({b / args.runs * 1000:.0f} ms/run)")
+        print(f"parallel-runs run:            {o:.2f}s ({o / args.runs * 1000:.0f} ms/run)")
         print(f"ratio: {ratio:.2f}x (goal <= {GOAL}x) {'OK' if ratio <= GOAL else 'ABOVE GOAL'}")
         return 0
     finally:

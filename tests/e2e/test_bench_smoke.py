@@ -1,0 +1,22 @@
+"""The benchmarks stay runnable: a tiny round of each, checking they print their figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "overhead.py"), "--files", "20", "--rounds", "1", "--runs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bare git worktree add/remove:" in done.stdout
+    assert "ratio:" in done.stdout
