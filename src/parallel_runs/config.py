@@ -56,6 +56,8 @@ ENV = {
     "max_batch_time": "PARALLEL_RUNS_MAX_BATCH_TIME",
     "database_url": "PARALLEL_RUNS_DATABASE_URL",
     "quiet": "PARALLEL_RUNS_QUIET",
+    "worktrees_format": "PARALLEL_RUNS_WORKTREES_FORMAT",
+    "older_than": "PARALLEL_RUNS_CLEANUP_OLDER_THAN",
     "json_events": "PARALLEL_RUNS_JSON_EVENTS",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"

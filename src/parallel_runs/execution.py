@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from parallel_runs import git
+from parallel_runs import git, maintenance
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec, RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
@@ -25,7 +24,7 @@ from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import RETRYABLE, outcome_of_command
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
-from parallel_runs.process import kill_process_group, run_command
+from parallel_runs.process import run_command
 from parallel_runs.store import RunStore
 
 __all__ = ["HeldRun", "RunPolicy", "RunRequest", "RunSummary", "SkippedRun", "execute_run"]
@@ -114,42 +113,6 @@ def _count_patch_files(patch: Path) -> int | None:
         return None
 
 
-def _kill_orphaned_command(stale_record: Mapping[str, object] | None, workspace: Path) -> None:
-    """A dead holder's command may still run in the old worktree: stop it before saving its files."""
-    pgid = stale_record.get("child_pgid") if stale_record else None
-    if not isinstance(pgid, int):
-        return
-    # pgids are reused: only kill a group whose leader still works inside this run's worktree.
-    try:
-        cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
-    except OSError:
-        return
-    if cwd == workspace or workspace in cwd.parents:
-        log.warning("killing process group %d left running by a dead holder in %s", pgid, workspace)
-        kill_process_group(pgid, signal.SIGKILL)
-
-
-def _recover_orphan(
-    request: RunRequest,
-    *,
-    workspaces: git.WorkspaceManager,
-    store: RunStore,
-    stale_record: Mapping[str, object] | None,
-) -> None:
-    """The worktree outlived its holder (we now hold its lease): save its work, then remove it."""
-    _kill_orphaned_command(stale_record, request.paths.workspace)
-    running = [a for a in store.attempts(request.run_id) if a.status is Outcome.RUNNING]
-    attempt = running[-1].attempt if running else store.last_attempt_number(request.run_id)
-    base_sha = running[-1].base_sha if running else request.base_sha
-    log.warning("run %r: saving the changes of abandoned attempt %d", request.run_id, attempt)
-    workspaces.save_changes(
-        run_id=request.run_id, attempt=attempt, outcome=Outcome.ABANDONED, base_sha=base_sha
-    )
-    for record in running:
-        store.mark_abandoned(run_id=request.run_id, attempt=record.attempt, at=_now(), reason="holder died")
-    workspaces.remove()
-
-
 def _acquire(lock: OwnedLock) -> AlreadyHeldError | None:
     try:
         lock.acquire_or_raise()
@@ -192,12 +155,15 @@ def _run_holding_locks(
 ) -> RunSummary | SkippedRun:
     lease, lock = held
     workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
-    if workspaces.exists():
-        _recover_orphan(
-            request,
-            workspaces=workspaces,
-            store=store,
+    if workspaces.exists():  # its last holder died (we hold its lease now): save its work first
+        maintenance.recover_orphaned_worktree(
+            repo=request.repo,
+            runs_dir=request.runs_dir,
+            run_id=request.run_id,
+            slug=request.slug,
             stale_record=lock.previous_record or lease.previous_record,
+            store=store,
+            fallback_base_sha=request.base_sha,
         )
     if control.is_stopping:
         return _record_not_started(request, store=store, control=control)

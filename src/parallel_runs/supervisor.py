@@ -8,7 +8,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from parallel_runs import git
+from parallel_runs import git, maintenance
 from parallel_runs.config import RunSettings
 from parallel_runs.control import BatchControl
 from parallel_runs.core.events import EventKind
@@ -121,6 +121,12 @@ def run_batch(settings: RunSettings, control: BatchControl) -> BatchResult:
     base_sha = git.resolve_commit(settings.source_repo, settings.base_ref)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     git.ensure_excluded(settings.source_repo, settings.runs_dir)
+    # Whatever an earlier, killed batch left behind (stale locks, orphaned worktrees) is saved first.
+    recovered = maintenance.recover(repo=settings.source_repo, runs_dir=settings.runs_dir)
+    for orphan in recovered.recovered:
+        log.warning(
+            "recovered run %r: its attempt %s's files are on %s", orphan.run_id, orphan.attempt, orphan.branch
+        )
     requests = build_requests(settings, base_sha)
     control.emit(
         EventKind.BATCH_STARTED,

@@ -1,0 +1,154 @@
+"""`parallel-runs worktrees list`, `cleanup` and `recover`: managed worktrees after their runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from parallel_runs import maintenance
+from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options
+from parallel_runs.config import ENV, resolve_runs_dir, resolve_source_repo
+from parallel_runs.core.durations import format_duration, parse_duration
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError
+
+__all__ = ["cmd_cleanup", "cmd_recover", "cmd_worktrees_list", "register"]
+
+FORMAT_ENV = ENV["worktrees_format"]
+OLDER_THAN_ENV = ENV["older_than"]
+_STATE_STYLE = {"running": "cyan", "finished": "green", "orphaned": "red", "stale": "yellow"}
+
+
+def register(commands: Any) -> None:
+    """Add the `worktrees`, `cleanup` and `recover` commands to the subparsers."""
+    worktrees = commands.add_parser("worktrees", help="managed worktrees", epilog=EXIT_CODES_HELP)
+    actions = worktrees.add_subparsers(dest="worktrees_action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list",
+        help="list managed worktrees: run, state (running/finished/orphaned/stale), holder, age, changes",
+        epilog=EXIT_CODES_HELP,
+    )
+    listing.add_argument(
+        "--format", choices=("table", "json"), help=f"output format (default table) [env: {FORMAT_ENV}]"
+    )
+    add_location_options(listing)
+    listing.set_defaults(handler=cmd_worktrees_list)
+
+    clean = commands.add_parser(
+        "cleanup",
+        help="save and remove the worktrees of finished runs (never one a live process holds)",
+        epilog=EXIT_CODES_HELP,
+    )
+    clean.add_argument(
+        "--older-than",
+        metavar="DUR",
+        help=f"only worktrees untouched for this long, e.g. 72h, 2d [env: {OLDER_THAN_ENV}]",
+    )
+    add_location_options(clean)
+    clean.set_defaults(handler=cmd_cleanup)
+
+    rec = commands.add_parser(
+        "recover",
+        help="reclaim locks and leases of dead holders; save (as abandoned) and remove orphaned worktrees",
+        epilog=EXIT_CODES_HELP,
+    )
+    add_location_options(rec)
+    rec.set_defaults(handler=cmd_recover)
+
+
+def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
+    cwd = Path.cwd()
+    repo = resolve_source_repo(args.source_repo, os.environ, cwd)
+    return repo, resolve_runs_dir(args.runs_dir, os.environ, cwd=cwd, repo=repo)
+
+
+def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
+    table = Table(title=f"{len(trees)} managed worktree(s)")
+    for column in ("run", "state", "attempt", "holder", "age", "changes", "path"):
+        table.add_column(column, no_wrap=column != "path", overflow="fold")
+    for tree in trees:
+        style = _STATE_STYLE[tree.state.value]
+        holder = f"pid {tree.holder.pid}@{tree.holder.host}" if tree.holder else ""
+        changes = {None: "", True: "dirty", False: "clean"}[tree.is_dirty]
+        table.add_row(
+            escape(tree.run_id or tree.slug),
+            f"[{style}]{tree.state.value}[/]",
+            "" if tree.attempt is None else str(tree.attempt),
+            escape(holder),
+            "" if tree.age_seconds is None else format_duration(tree.age_seconds),
+            changes,
+            escape(str(tree.path)),
+        )
+    return table
+
+
+def cmd_worktrees_list(args: argparse.Namespace, console: Console) -> int:
+    """Print every managed worktree as a table or JSON."""
+    fmt = args.format or os.environ.get(FORMAT_ENV) or "table"
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"{FORMAT_ENV}={fmt!r} is not one of: table, json")
+    repo, runs_dir = _locations(args)
+    trees = maintenance.list_worktrees(repo=repo, runs_dir=runs_dir)
+    if fmt == "json":
+        document = {"runs_dir": str(runs_dir), "worktrees": [tree.to_json() for tree in trees]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console.print(_table(trees))
+    return EXIT_OK
+
+
+def _name(slug: str, run_id: str | None) -> str:
+    return escape(run_id if run_id is not None else slug)
+
+
+def _print_skipped(console: Console, label: str, entries: tuple[maintenance.Skipped, ...]) -> None:
+    for entry in entries:
+        console.print(f"{label} {_name(entry.slug, entry.run_id)}: {escape(entry.reason)}")
+
+
+def _print_removed(console: Console, label: str, done: maintenance.RemovedWorktree) -> None:
+    killed = f"; killed its leftover process group {done.killed_pgid}" if done.killed_pgid else ""
+    console.print(
+        f"{label} {_name(done.slug, done.run_id)}: attempt {done.attempt} saved as {done.outcome.value} "
+        f"on {escape(done.branch)}, worktree removed{killed}"
+    )
+
+
+def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
+    """Save and remove finished runs' worktrees; print what was removed and what was left, and why."""
+    raw = args.older_than or os.environ.get(OLDER_THAN_ENV)
+    older_than = parse_duration(raw) if raw else None
+    repo, runs_dir = _locations(args)
+    report = maintenance.cleanup(repo=repo, runs_dir=runs_dir, older_than=older_than)
+    for done in report.removed:
+        _print_removed(console, "[green]removed[/]  ", done)
+    _print_skipped(console, "[dim]skipped[/]  ", report.skipped)
+    _print_skipped(console, "[red]failed[/]   ", report.failed)
+    console.print(
+        f"{len(report.removed)} removed, {len(report.skipped)} skipped, {len(report.failed)} failed"
+    )
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace, console: Console) -> int:
+    """Reclaim what dead holders left behind; print what was done and what is held by live processes."""
+    repo, runs_dir = _locations(args)
+    report = maintenance.recover(repo=repo, runs_dir=runs_dir)
+    for done in report.recovered:
+        _print_removed(console, "[yellow]recovered[/]", done)
+    for name in report.reclaimed:
+        console.print(f"[yellow]reclaimed[/] {escape(name)}: released the lock a dead process held")
+    for name in report.pruned:
+        console.print(f"[yellow]pruned[/]    {escape(name)}: its worktree directory was gone or empty")
+    _print_skipped(console, "[cyan]held[/]     ", report.held)
+    _print_skipped(console, "[red]failed[/]   ", report.failed)
+    if not (report.recovered or report.reclaimed or report.pruned or report.held or report.failed):
+        console.print("nothing to recover")
+    return EXIT_FAILED if report.failed else EXIT_OK
