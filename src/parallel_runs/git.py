@@ -19,7 +19,9 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "WorkspaceManager",
     "WorktreeInfo",
     "common_git_dir",
+    "detached_worktree",
     "ensure_excluded",
     "last_attempt_ref_number",
     "list_managed_worktrees",
@@ -397,3 +400,32 @@ class WorkspaceManager:
         if self.workspace.exists():  # git could not delete everything: finish and forget it
             shutil.rmtree(self.workspace)
             _git(self.repo, "worktree", "prune")
+
+
+def _discard_worktree(repo: Path, path: Path) -> None:
+    """Force-remove a throwaway worktree (registered or not), whatever it contains."""
+    if not (path.exists() or path.is_symlink()):
+        return  # a registration left without its directory is overridden by `worktree add --force`
+    _git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+    if path.exists() or path.is_symlink():  # not a registered worktree, or git left files behind
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        _git(repo, "worktree", "prune")  # forget its registration, now that the directory is gone
+
+
+@contextmanager
+def detached_worktree(repo: Path, path: Path, sha: str) -> Iterator[Path]:
+    """A clean checkout of `sha` at `path` (detached HEAD, no branch), force-removed on exit.
+
+    For throwaway work such as a test baseline; the caller must own `path` exclusively (a lock):
+    whatever an earlier, crashed owner left there is removed first.
+    """
+    _discard_worktree(repo, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
+    try:
+        yield path
+    finally:
+        _discard_worktree(repo, path)

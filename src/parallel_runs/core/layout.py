@@ -68,6 +68,22 @@ class RunPaths:
         return self.artifacts / "changes.patch"
 
     @property
+    def ci_dir(self) -> Path:
+        return self.artifacts / "ci"
+
+    @property
+    def baseline_json(self) -> Path:
+        return self.ci_dir / "baseline.json"
+
+    @property
+    def after_json(self) -> Path:
+        return self.ci_dir / "after.json"
+
+    @property
+    def delta_json(self) -> Path:
+        return self.ci_dir / "delta.json"
+
+    @property
     def database(self) -> Path:
         return self.artifacts / f"{self.slug}.db"
 

@@ -1,0 +1,219 @@
+"""Did a run break tests that passed before? `evaluate_tests` for the run pipeline (issue #5).
+
+Baseline at the base commit (computed once, cached) → the same test command in the run's worktree
+→ delta, newly failing tests retried and split into flaky and persistent. Writes the run's
+`ci/baseline.json`, `ci/after.json` and `ci/delta.json`; test output goes to its `run.log`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from parallel_runs.core.delta import Severity, Verdict, classify, compute_delta, not_passed
+from parallel_runs.core.junit import TestOutcome
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.suite import TestResults, TestSpec
+from parallel_runs.phases import Baseline, Phase, append_log, ensure_baseline, run_phase, write_json
+
+__all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
+
+log = logging.getLogger(__name__)
+
+
+class TestStatus(StrEnum):
+    """What the tests say about a run."""
+
+    __test__ = False  # not a pytest test class
+
+    PASSED = "passed"  # no persistent new failure, no new collection error
+    REGRESSED = "regressed"
+    UNAVAILABLE = "tests_unavailable"  # no usable report at base or after: unknown, not "no failures"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestEvaluation:
+    """The tests' verdict on one attempt; `to_json()` is the ci/delta.json document."""
+
+    __test__ = False  # not a pytest test class
+
+    status: TestStatus
+    reason: str | None  # why tests were unavailable
+    verdict: Verdict | None  # None when unavailable
+    base_sha: str
+    baseline_key: str
+    baseline_reused: bool  # taken from the cache, not computed for this run
+    baseline_json: Path
+    after_json: Path
+    delta_json: Path
+
+    @property
+    def is_regressed(self) -> bool:
+        """True when gating should end the run `regressed`."""
+        return self.status is TestStatus.REGRESSED
+
+    @property
+    def severity(self) -> Severity:
+        """none/low/medium/high/critical; none when unavailable."""
+        return self.verdict.severity if self.verdict else Severity.NONE
+
+    @property
+    def new_failures(self) -> tuple[str, ...]:
+        """Test ids the run broke: persistent new failures, then new collection errors."""
+        if self.verdict is None:
+            return ()
+        return (*self.verdict.persistent, *self.verdict.delta.new_collection_errors)
+
+    @property
+    def flaky(self) -> tuple[str, ...]:
+        """Newly failing tests that passed on a retry."""
+        return self.verdict.flaky if self.verdict else ()
+
+    @property
+    def summary(self) -> str:
+        """For a report's tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, or `unavailable`."""
+        return self.verdict.summary() if self.verdict else "unavailable"
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-serialisable form (the ci/delta.json document)."""
+        document: dict[str, object] = {
+            "status": self.status.value,
+            "reason": self.reason,
+            "severity": self.severity.value,
+            "summary": self.summary,
+            "new_failures": list(self.new_failures),
+            "base_sha": self.base_sha,
+            "baseline_key": self.baseline_key,
+            "baseline_reused": self.baseline_reused,
+            "baseline_json": str(self.baseline_json),
+            "after_json": str(self.after_json),
+            "delta_json": str(self.delta_json),
+        }
+        return document | (self.verdict.to_json() if self.verdict else {})
+
+
+def _retry_rounds(
+    newly_failing: tuple[str, ...],
+    *,
+    spec: TestSpec,
+    paths: RunPaths,
+    workspace: Path,
+    environ: Mapping[str, str],
+    on_start: Callable[[int], None] | None,
+) -> list[Mapping[str, TestOutcome]]:
+    """Rerun the still-failing ones up to `spec.retries` times; each round's outcomes."""
+    rounds: list[Mapping[str, TestOutcome]] = []
+    remaining = newly_failing
+    for number in range(1, spec.retries + 1):
+        if not remaining:
+            break
+        name = f"retry-{number}"
+        phase = Phase(
+            name=name, cwd=workspace, reports=paths.ci_dir, stem=name, log=paths.run_log, select=remaining
+        )
+        results = run_phase(phase, spec=spec, environ=environ, on_start=on_start)
+        outcomes = results.outcomes or {}  # an unusable retry report proves nothing: still failing
+        rounds.append(outcomes)
+        remaining = not_passed(remaining, outcomes)
+    return rounds
+
+
+def _judge(
+    baseline: TestResults,
+    after: TestResults,
+    *,
+    spec: TestSpec,
+    paths: RunPaths,
+    workspace: Path,
+    environ: Mapping[str, str],
+    on_start: Callable[[int], None] | None,
+) -> tuple[TestStatus, Verdict | None, str | None]:
+    """Status, verdict and (when unavailable) the reason, retrying newly failing tests."""
+    if baseline.outcomes is None:
+        return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}"
+    if after.outcomes is None:
+        return TestStatus.UNAVAILABLE, None, f"after the run: {after.reason}"
+    delta = compute_delta(baseline.outcomes, after.outcomes)
+    rounds = _retry_rounds(
+        delta.newly_failing, spec=spec, paths=paths, workspace=workspace, environ=environ, on_start=on_start
+    )
+    verdict = classify(delta, rounds)
+    return (TestStatus.REGRESSED if verdict.is_regressed else TestStatus.PASSED), verdict, None
+
+
+def _take_baseline(
+    *,
+    repo: Path,
+    paths: RunPaths,
+    base_sha: str,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    on_start: Callable[[int], None] | None,
+) -> Baseline:
+    """The baseline shared by every run of this base commit, copied to the run's ci/baseline.json."""
+    baseline = ensure_baseline(
+        repo=repo,
+        runs_dir=paths.runs_dir,
+        base_sha=base_sha,
+        spec=spec,
+        environ=environ,
+        log_path=paths.run_log,
+        on_start=on_start,
+    )
+    if baseline.reused:
+        append_log(paths.run_log, f"\n===== parallel-runs: tests (baseline) reused from {baseline.cache}\n")
+    origin = {
+        "base_sha": base_sha,
+        "key": baseline.key,
+        "cache": str(baseline.cache),
+        "reused": baseline.reused,
+    }
+    write_json(paths.baseline_json, baseline.results.to_json() | origin)
+    return baseline
+
+
+def evaluate_tests(
+    *,
+    repo: Path,
+    paths: RunPaths,
+    workspace: Path,
+    base_sha: str,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    on_start: Callable[[int], None] | None = None,
+) -> TestEvaluation:
+    """Baseline (cached per base commit) → after → delta with retries; writes the run's ci/*.json."""
+    for stale in (paths.baseline_json, paths.after_json, paths.delta_json):
+        stale.unlink(missing_ok=True)  # an earlier attempt's files must never pass for this one's
+    baseline = _take_baseline(
+        repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, on_start=on_start
+    )
+    after_phase = Phase(name="after", cwd=workspace, reports=paths.ci_dir, stem="after", log=paths.run_log)
+    after = run_phase(after_phase, spec=spec, environ=environ, on_start=on_start)
+    write_json(paths.after_json, after.to_json())
+    status, verdict, reason = _judge(
+        baseline.results,
+        after,
+        spec=spec,
+        paths=paths,
+        workspace=workspace,
+        environ=environ,
+        on_start=on_start,
+    )
+    evaluation = TestEvaluation(
+        status=status,
+        reason=reason,
+        verdict=verdict,
+        base_sha=base_sha,
+        baseline_key=baseline.key,
+        baseline_reused=baseline.reused,
+        baseline_json=paths.baseline_json,
+        after_json=paths.after_json,
+        delta_json=paths.delta_json,
+    )
+    write_json(paths.delta_json, evaluation.to_json())
+    log.info("tests of %s: %s (%s)", paths.slug, status.value, reason or evaluation.summary)
+    return evaluation

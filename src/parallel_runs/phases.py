@@ -1,0 +1,260 @@
+"""Test phases: run a test command once and read its report; baselines computed once and cached.
+
+The baseline of one (base commit, test command, relevant environment) is computed once, in a clean
+detached worktree of the base commit, under a file lock that concurrent runs (threads or processes)
+wait on, and cached as `<runs dir>/baselines/<key>.json`. Every test phase deletes its report
+files first and runs through `process.run_command` (own process group, killed on timeout); a
+missing or unparsable report makes the phase unavailable, never "no failures".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import filelock
+
+from parallel_runs import git
+from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
+from parallel_runs.core.suite import (
+    SELECT_ENV,
+    SELECT_PLUGIN_MODULE,
+    SELECT_PLUGIN_SOURCE,
+    TestResults,
+    TestSpec,
+    baseline_key,
+    is_pytest_command,
+    render_test_argv,
+)
+from parallel_runs.process import CommandResult, run_command
+
+__all__ = [
+    "BASELINES_DIR",
+    "MAX_REPORT_BYTES",
+    "Baseline",
+    "Phase",
+    "append_log",
+    "ensure_baseline",
+    "run_phase",
+    "write_json",
+]
+
+log = logging.getLogger(__name__)
+
+BASELINES_DIR = "baselines"
+MAX_REPORT_BYTES = 256 * 1024 * 1024  # a report larger than this is refused, not read into memory
+_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+# A baseline belongs to no run: variables naming one run must not leak into it.
+_RUN_ONLY = (
+    "PARALLEL_RUNS_RUN_ID",
+    "PARALLEL_RUNS_SLUG",
+    "PARALLEL_RUNS_ATTEMPT",
+    "PARALLEL_RUNS_ARTIFACTS_DIR",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """Where and how one test phase runs."""
+
+    name: str  # baseline, after, retry-1, ...
+    cwd: Path
+    reports: Path  # directory of this phase's report files
+    stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
+    log: Path
+    select: tuple[str, ...] = ()  # only these test ids (retries)
+
+
+def append_log(path: Path, text: str) -> None:
+    """Append a line of our own to a log the test commands also write to."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(text)
+
+
+def _read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
+    size = path.stat().st_size
+    if size > MAX_REPORT_BYTES:
+        raise TestReportError(f"report {path} is {size} bytes, more than the {MAX_REPORT_BYTES} allowed")
+    return parse(path.read_bytes())
+
+
+def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables that make a pytest run only the selected ids (through a tiny plugin)."""
+    plugins = phase.reports / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / f"{SELECT_PLUGIN_MODULE}.py").write_text(SELECT_PLUGIN_SOURCE, encoding="utf-8")
+    selection = phase.reports / f"{phase.stem}.select"
+    selection.write_text("".join(f"{key}\n" for key in phase.select), encoding="utf-8")
+    loaded = [name for name in environ.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
+    path = [str(plugins), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
+    return {
+        SELECT_ENV: str(selection),
+        "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE]),
+        "PYTHONPATH": os.pathsep.join(path),
+    }
+
+
+def _phase_env(
+    phase: Phase, spec: TestSpec, environ: Mapping[str, str], reports: tuple[Path, Path]
+) -> dict[str, str]:
+    dropped = (*_DROPPED, *(_RUN_ONLY if phase.name == "baseline" else ()))
+    env = {key: value for key, value in environ.items() if key not in dropped}
+    env.update(
+        PARALLEL_RUNS_JUNIT=str(reports[0]),
+        PARALLEL_RUNS_JSON_REPORT=str(reports[1]),
+        PARALLEL_RUNS_TEST_PHASE=phase.name,
+        PARALLEL_RUNS_WORKSPACE=str(phase.cwd),
+        PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ left in the run's worktree (and on its branch)
+    )
+    if phase.select and is_pytest_command(spec.command):
+        env.update(_selection_env(phase, env))
+    return env
+
+
+def _results(
+    phase: Phase, spec: TestSpec, *, reports: tuple[Path, Path], ended: CommandResult
+) -> TestResults:
+    """What a finished phase tells: its report's outcomes, or why there are none."""
+    command, exit_code = spec.command.describe(), ended.exit_code
+
+    def unavailable(reason: str) -> TestResults:
+        return TestResults(
+            phase=phase.name, command=command, exit_code=exit_code, outcomes=None, reason=reason
+        )
+
+    if ended.start_error is not None:
+        return unavailable(ended.start_error)
+    if ended.timed_out:  # whatever report exists may be partial
+        return unavailable(f"the test command timed out after {spec.timeout}s (its process group was killed)")
+    junit, json_report = reports
+    for path, parse, kind in (
+        (junit, parse_junit_xml, "junit"),
+        (json_report, parse_pytest_json, "pytest-json"),
+    ):
+        if not path.exists():
+            continue
+        try:
+            outcomes = _read_report(path, parse)
+        except (TestReportError, OSError) as exc:
+            return unavailable(f"unusable report {path}: {exc}")
+        return TestResults(
+            phase=phase.name, command=command, exit_code=exit_code, outcomes=outcomes, report_format=kind
+        )
+    return unavailable(
+        f"the test command (exit code {exit_code}) wrote no report: JUnit XML is expected at "
+        f"$PARALLEL_RUNS_JUNIT ({junit}) or pytest-json-report at $PARALLEL_RUNS_JSON_REPORT"
+    )
+
+
+def run_phase(
+    phase: Phase, *, spec: TestSpec, environ: Mapping[str, str], on_start: Callable[[int], None] | None = None
+) -> TestResults:
+    """Run the test command once (stale reports deleted first) and read the report it leaves."""
+    reports = (phase.reports / f"{phase.stem}.junit.xml", phase.reports / f"{phase.stem}.pytest.json")
+    phase.reports.mkdir(parents=True, exist_ok=True)
+    for stale in reports:
+        stale.unlink(missing_ok=True)
+    argv = render_test_argv(spec.command, junit=reports[0])
+    shown = argv[2] if spec.command.shell is not None else shlex.join(argv)
+    selected = f", {len(phase.select)} selected tests" if phase.select else ""
+    append_log(phase.log, f"\n===== parallel-runs: tests ({phase.name}{selected}) in {phase.cwd}: {shown}\n")
+    ended = run_command(
+        argv,
+        cwd=phase.cwd,
+        env=_phase_env(phase, spec, environ, reports),
+        log_path=phase.log,
+        timeout=spec.timeout,
+        on_start=on_start,
+    )
+    results = _results(phase, spec, reports=reports, ended=ended)
+    found = (
+        f"{len(results.outcomes)} tests" if results.outcomes is not None else f"unavailable: {results.reason}"
+    )
+    append_log(phase.log, f"===== parallel-runs: tests ({phase.name}) exit code {ended.exit_code}; {found}\n")
+    return results
+
+
+def write_json(path: Path, document: Mapping[str, object]) -> None:
+    """Write a JSON file atomically: readers see the old document or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Baseline:
+    """The test results at a base commit and where they are cached."""
+
+    results: TestResults
+    key: str
+    cache: Path  # <runs dir>/baselines/<key>.json
+    reused: bool  # read from the cache rather than computed by this call
+
+
+def _load_cached(cache: Path, *, asked_at: float) -> TestResults | None:
+    """A usable cached baseline; an unavailable one only if it was computed while we waited."""
+    try:
+        document = json.loads(cache.read_text(encoding="utf-8"))
+        results = TestResults.from_json(document)
+        computed_at = float(document.get("computed_at", 0.0))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring the unreadable baseline cache %s: %s", cache, exc)
+        return None
+    # A failed computation is shared with the runs that waited for it, not with later batches:
+    # they try again (the failure may have been a timeout on a busy machine).
+    return results if results.is_available or computed_at >= asked_at else None
+
+
+def ensure_baseline(
+    *,
+    repo: Path,
+    runs_dir: Path,
+    base_sha: str,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    log_path: Path,
+    on_start: Callable[[int], None] | None = None,
+) -> Baseline:
+    """The baseline of (base commit, test command, environment): cached, else computed once under a lock."""
+    key = baseline_key(base_sha=base_sha, spec=spec, environ=environ)
+    home = runs_dir / BASELINES_DIR
+    cache = home / f"{key}.json"
+    asked_at = time.time()
+    if (cached := _load_cached(cache, asked_at=asked_at)) is not None:
+        return Baseline(results=cached, key=key, cache=cache, reused=True)
+    home.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(
+        home / f"{key}.lock",
+        thread_local=False,  # one instance per call: threads of one process exclude each other too
+        fallback_to_soft=False,
+        preserve_lock_file=True,  # waiters must meet on the same inode
+    )
+    with lock:
+        if (cached := _load_cached(cache, asked_at=asked_at)) is not None:
+            log.info("baseline %s was computed while this caller waited", key)
+            return Baseline(results=cached, key=key, cache=cache, reused=True)
+        phase = Phase(name="baseline", cwd=home / "worktrees" / key, reports=home, stem=key, log=log_path)
+        with git.detached_worktree(repo, phase.cwd, base_sha):
+            results = run_phase(phase, spec=spec, environ=environ, on_start=on_start)
+        now = time.time()
+        document = results.to_json() | {
+            "base_sha": base_sha,
+            "key": key,
+            "computed_at": now,
+            "computed_at_iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+            "log": str(log_path),
+        }
+        write_json(cache, document)
+    return Baseline(results=results, key=key, cache=cache, reused=False)
