@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "GitError",
     "InvalidRunIdError",
+    "LeaseLostError",
     "ParallelRunsError",
     "StoreError",
     "WorkspaceBusyError",
@@ -52,6 +53,12 @@ class GitError(ParallelRunsError):
 
 class StoreError(ParallelRunsError):
     """The record store could not be read or written."""
+
+
+class LeaseLostError(ParallelRunsError):
+    """A shared-store lease was taken over (its fencing token is stale): this holder must not write."""
+
+    exit_code = EXIT_HELD
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,35 @@
-"""Record stores: the per-run SQLite store (default) and the models every store shares."""
+"""Record stores: the per-run SQLite store (default), the shared PostgreSQL store, their models."""
 
 from __future__ import annotations
 
+from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, ArtifactInfo
+from parallel_runs.store.batches import BatchDefinition, BatchRunRecord
+from parallel_runs.store.database import RetryPolicy, UnavailableError
+from parallel_runs.store.heartbeat import LeaseKeeper
+from parallel_runs.store.leases import Claim, LeaseOwner
+from parallel_runs.store.migrate import upgrade
 from parallel_runs.store.models import AttemptRecord
+from parallel_runs.store.shared import DEFAULT_LEASE_TTL, SharedStore
+from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.sqlite import RunStore, sqlite_url
+from parallel_runs.store.urls import mask_url
 
-__all__ = ["AttemptRecord", "RunStore", "sqlite_url"]
+__all__ = [
+    "DEFAULT_LEASE_TTL",
+    "DEFAULT_MAX_ARTIFACT_SIZE",
+    "ArtifactInfo",
+    "AttemptRecord",
+    "BatchDefinition",
+    "BatchRunRecord",
+    "Claim",
+    "LeaseKeeper",
+    "LeaseOwner",
+    "RetryPolicy",
+    "RunStore",
+    "SharedStore",
+    "SpoolReport",
+    "UnavailableError",
+    "mask_url",
+    "sqlite_url",
+    "upgrade",
+]

@@ -1,7 +1,9 @@
 """SQLAlchemy models shared by every store, and the frozen record they turn into at the boundary.
 
-Backend-neutral on purpose: the per-run SQLite store creates these tables directly, and the shared
-PostgreSQL store reuses them under Alembic migrations.
+Backend-neutral on purpose: the per-run SQLite store creates the `Base` tables directly, and the
+shared PostgreSQL store reuses them under Alembic migrations. Tables only the shared store has
+(batches, leases, artifacts, test results) live on `SharedBase`, whose metadata also holds copies
+of the `Base` tables: one schema for Alembic, and per-run SQLite files stay as small as before.
 """
 
 from __future__ import annotations
@@ -10,14 +12,43 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from parallel_runs.core.model import Outcome
 
-__all__ = ["AttemptModel", "AttemptRecord", "Base", "EventModel", "RunModel", "UTCDateTime"]
+__all__ = [
+    "ArtifactBlobModel",
+    "AttemptArtifactModel",
+    "AttemptModel",
+    "AttemptRecord",
+    "Base",
+    "BatchModel",
+    "BatchRunModel",
+    "EventModel",
+    "RunModel",
+    "SharedBase",
+    "TestResultModel",
+    "UTCDateTime",
+]
 
 # Stable constraint names so Alembic autogenerate and hand-written migrations agree.
 NAMING_CONVENTION = {
@@ -91,6 +122,7 @@ class AttemptModel(Base):
     pid: Mapped[int]
     error: Mapped[str | None] = mapped_column(Text)
     changed_files: Mapped[int | None]
+    tests: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the test delta summary (issue #5)
 
 
 class EventModel(Base):
@@ -126,6 +158,7 @@ class AttemptRecord:
     pid: int
     error: str | None
     changed_files: int | None = None
+    tests: dict[str, Any] | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -153,4 +186,117 @@ class AttemptRecord:
             pid=row.pid,
             error=row.error,
             changed_files=row.changed_files,
+            tests=row.tests,
         )
+
+
+# --- tables of the shared PostgreSQL store only ---------------------------------------------------
+
+
+class SharedBase(DeclarativeBase):
+    """Declarative base of the shared store's own tables (per-run SQLite files never create them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+for _table in Base.metadata.sorted_tables:
+    _table.to_metadata(SharedBase.metadata)
+# Reports and claims read a batch's attempts; the per-run files need no such index.
+Index("ix_attempts_batch_id", SharedBase.metadata.tables["attempts"].c.batch_id)
+
+
+class BatchModel(SharedBase):
+    """A batch and its whole definition, so any worker runs exactly the same thing."""
+
+    __tablename__ = "batches"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_ids: Mapped[list[str]] = mapped_column(JSON)
+    command_shell: Mapped[str | None] = mapped_column(Text)
+    command_argv: Mapped[list[str] | None] = mapped_column(JSON)
+    test_command: Mapped[str | None] = mapped_column(Text)
+    timeout_seconds: Mapped[float | None]
+    retries: Mapped[int]
+    base_sha: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class BatchRunModel(SharedBase):
+    """One run of one batch: its queue state and its lease (owner, expiry, fencing token)."""
+
+    __tablename__ = "batch_runs"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'claimed', 'finished')", name="state"),
+        Index("ix_batch_runs_queue", "batch_id", "state", "position"),
+        Index("ix_batch_runs_run_id", "run_id"),
+    )
+
+    batch_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("batches.batch_id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[str] = mapped_column(String(128), ForeignKey("runs.run_id"), primary_key=True)
+    position: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    attempt: Mapped[int | None]  # the attempt number of the latest claim
+    attempts: Mapped[int] = mapped_column(server_default="0")  # claims made in this batch
+    fencing_token: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    claim_key: Mapped[str | None] = mapped_column(String(64))  # lets a retried claim find its commit
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None]
+    owner_worker: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class ArtifactBlobModel(SharedBase):
+    """One file content, gzip-compressed, stored once whichever runs produced it."""
+
+    __tablename__ = "artifact_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    compressed_size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AttemptArtifactModel(SharedBase):
+    """A file an attempt left in its artifacts dir: its content, or why it was skipped."""
+
+    __tablename__ = "attempt_artifacts"
+    __table_args__ = (
+        ForeignKeyConstraint(["run_id", "attempt"], ["attempts.run_id", "attempts.attempt"]),
+        Index("ix_attempt_artifacts_batch_id", "batch_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    attempt: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)  # POSIX path relative to the artifacts dir
+    batch_id: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str | None] = mapped_column(String(64), ForeignKey("artifact_blobs.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    skipped: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    stored_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TestResultModel(SharedBase):
+    """One test's outcome before (baseline) or after an attempt; filled by test tracking (#5)."""
+
+    __test__ = False  # not a pytest class, whatever its name says
+    __tablename__ = "test_results"
+    __table_args__ = (
+        CheckConstraint("phase IN ('baseline', 'after')", name="phase"),
+        Index("ix_test_results_run_id_attempt", "run_id", "attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str] = mapped_column(String(128))
+    attempt: Mapped[int]
+    test_id: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))
+    phase: Mapped[str] = mapped_column(String(16))

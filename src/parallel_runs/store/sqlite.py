@@ -30,7 +30,7 @@ __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore", "sqlite_url"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
+SCHEMA_VERSION = 3  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
 _BEGIN_OPTION = "parallel_runs_begin"
 
@@ -226,6 +226,7 @@ class RunStore:
             "pid": result.pid,
             "error": result.error,
             "changed_files": result.changed_files,
+            "tests": result.tests,
         }
         with self._writing("finish attempt") as conn:
             changed = conn.execute(

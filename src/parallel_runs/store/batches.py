@@ -1,0 +1,155 @@
+"""Batches in the shared store: their whole definition, and the queue row of each of their runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.ids import slugify
+from parallel_runs.errors import ConfigError
+from parallel_runs.store.models import BatchModel, BatchRunModel, RunModel
+
+__all__ = ["BatchDefinition", "BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchDefinition:
+    """Everything a worker on any machine needs to run a batch exactly as it was started."""
+
+    batch_id: str
+    run_ids: tuple[str, ...]
+    command: CommandSpec
+    base_sha: str
+    test_command: str | None = None
+    timeout: float | None = None
+    retries: int = 0
+    created_at: datetime | None = field(default=None, compare=False)  # set by the database
+
+    def __post_init__(self) -> None:
+        if not self.run_ids:
+            raise ConfigError(f"batch {self.batch_id!r} has no runs")
+        if len(set(self.run_ids)) != len(self.run_ids):
+            raise ConfigError(f"batch {self.batch_id!r} lists a run id more than once")
+
+    def differences(self, other: BatchDefinition) -> list[str]:
+        """Names of the fields (creation time aside) whose values differ."""
+        return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRunRecord:
+    """One run of a batch as the queue sees it: state, latest outcome, lease."""
+
+    batch_id: str
+    run_id: str
+    position: int
+    state: str  # pending | claimed | finished
+    outcome: str | None
+    attempt: int | None
+    attempts: int
+    fencing_token: int
+    owner_host: str | None
+    owner_pid: int | None
+    owner_worker: str | None
+    expires_at: datetime | None
+    finished_at: datetime | None
+
+
+def _definition(row: BatchModel) -> BatchDefinition:
+    shell, argv = row.command_shell, row.command_argv
+    return BatchDefinition(
+        batch_id=row.batch_id,
+        run_ids=tuple(row.run_ids),
+        command=CommandSpec(shell=shell) if shell is not None else CommandSpec(argv=tuple(argv or ())),
+        base_sha=row.base_sha,
+        test_command=row.test_command,
+        timeout=row.timeout_seconds,
+        retries=row.retries,
+        created_at=row.created_at,
+    )
+
+
+def read_batch(conn: Connection, batch_id: str) -> BatchDefinition | None:
+    """The definition of a batch, or None if the store has no such batch."""
+    with Session(conn) as session:
+        row = session.scalars(select(BatchModel).where(BatchModel.batch_id == batch_id)).one_or_none()
+        return None if row is None else _definition(row)
+
+
+def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefinition:
+    """Create a batch and queue its runs; an identical existing batch is returned as is."""
+    slugs = [slugify(run_id) for run_id in definition.run_ids]  # refuses invalid ids before writing
+    command = definition.command
+    inserted = conn.execute(
+        pg_insert(BatchModel)
+        .values(
+            batch_id=definition.batch_id,
+            run_ids=list(definition.run_ids),
+            command_shell=command.shell,
+            command_argv=list(command.argv) if command.shell is None else None,
+            test_command=definition.test_command,
+            timeout_seconds=definition.timeout,
+            retries=definition.retries,
+            base_sha=definition.base_sha,
+        )
+        .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])
+        .returning(BatchModel.batch_id)
+    ).first()
+    if inserted is None:
+        existing = read_batch(conn, definition.batch_id)
+        if existing is None:  # pragma: no cover - a conflicting row vanished: deleted concurrently
+            raise ConfigError(f"batch {definition.batch_id!r} was deleted while being created")
+        if differing := existing.differences(definition):
+            raise ConfigError(
+                f"batch {definition.batch_id!r} already exists with a different definition "
+                f"({', '.join(differing)}); choose another --batch-id"
+            )
+        return existing
+    _queue_runs(conn, definition, slugs=slugs)
+    return read_batch(conn, definition.batch_id) or definition
+
+
+def _queue_runs(conn: Connection, definition: BatchDefinition, *, slugs: list[str]) -> None:
+    """The runs (known to every batch) and this batch's queue rows, in batch order."""
+    conn.execute(
+        pg_insert(RunModel).values(created_at=func.now()).on_conflict_do_nothing(index_elements=["run_id"]),
+        [{"run_id": run_id, "slug": slug} for run_id, slug in zip(definition.run_ids, slugs, strict=True)],
+    )
+    conn.execute(
+        pg_insert(BatchRunModel),
+        [
+            {"batch_id": definition.batch_id, "run_id": run_id, "position": position}
+            for position, run_id in enumerate(definition.run_ids)
+        ],
+    )
+
+
+def read_batch_runs(conn: Connection, batch_id: str) -> list[BatchRunRecord]:
+    """Every run of a batch in its queue order."""
+    query = select(BatchRunModel).where(BatchRunModel.batch_id == batch_id).order_by(BatchRunModel.position)
+    with Session(conn) as session:
+        return [_run_record(row) for row in session.scalars(query)]
+
+
+def _run_record(row: BatchRunModel) -> BatchRunRecord:
+    return BatchRunRecord(
+        batch_id=row.batch_id,
+        run_id=row.run_id,
+        position=row.position,
+        state=row.state,
+        outcome=row.outcome,
+        attempt=row.attempt,
+        attempts=row.attempts,
+        fencing_token=row.fencing_token,
+        owner_host=row.owner_host,
+        owner_pid=row.owner_pid,
+        owner_worker=row.owner_worker,
+        expires_at=row.expires_at,
+        finished_at=row.finished_at,
+    )

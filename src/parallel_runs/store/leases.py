@@ -1,0 +1,254 @@
+"""Leases of the shared store (DESIGN §7): owner, database-clock expiry, fencing token.
+
+Every function runs inside the caller's transaction. Expiry is computed by the database's clock,
+so machines with skewed clocks agree on when a lease ends. Every write under a claim names the
+claim's fencing token in its WHERE clause; a takeover or a requeue increments the token, so a
+stale holder's writes match no row and it gets LeaseLostError.
+
+The hot statements are built once at import (bound parameters are prefixed `p_`): building
+SQLAlchemy expressions per call cost more CPU than the database spent on them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import JSON, Interval, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.errors import LeaseLostError, StoreError
+from parallel_runs.store.models import AttemptModel, BatchRunModel, EventModel, UTCDateTime
+
+__all__ = [
+    "ATTEMPTS",
+    "CLAIMED",
+    "EVENTS",
+    "FINISHED",
+    "LEASES",
+    "NOW",
+    "PENDING",
+    "Claim",
+    "LeaseOwner",
+    "add_event",
+    "expiry",
+    "fence",
+    "finish_claim",
+    "lease_lost",
+    "lease_params",
+    "record_event",
+    "renew",
+    "requeue_runs",
+]
+
+PENDING, CLAIMED, FINISHED = "pending", "claimed", "finished"
+_SUCCESS = [outcome.value for outcome in Outcome if outcome.is_success]
+
+LEASES = cast(Table, BatchRunModel.__table__)
+ATTEMPTS = cast(Table, AttemptModel.__table__)
+EVENTS = cast(Table, EventModel.__table__)
+# clock_timestamp(), not now(): a long transaction must not see time stand still.
+NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
+
+
+def expiry() -> ColumnElement[datetime]:
+    """The database's time plus the `p_ttl` parameter (a timedelta)."""
+    return NOW + bindparam("p_ttl", type_=Interval())
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseOwner:
+    """Who holds a lease: host, process and a worker id unique within the process."""
+
+    host: str
+    pid: int
+    worker_id: str
+
+    @classmethod
+    def here(cls, worker_id: str) -> LeaseOwner:
+        """An owner naming this host and process."""
+        return cls(host=socket.gethostname(), pid=os.getpid(), worker_id=worker_id)
+
+    def describe(self) -> str:
+        """One phrase naming the owner, for messages."""
+        return f"host {self.host}, pid {self.pid}, worker {self.worker_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """A lease on one run of a batch, valid while its fencing token is the run's current one."""
+
+    batch_id: str
+    run_id: str
+    slug: str
+    attempt: int
+    fencing_token: int
+    expires_at: datetime  # by the database's clock
+    owner: LeaseOwner
+    ttl: float
+    base_sha: str
+    abandoned_attempt: int | None = None  # the expired attempt this claim took over, if any
+
+
+_LEASE_ROW = and_(LEASES.c.batch_id == bindparam("p_batch"), LEASES.c.run_id == bindparam("p_run"))
+_CURRENT = and_(_LEASE_ROW, LEASES.c.fencing_token == bindparam("p_token"))
+_RENEW = (
+    update(LEASES)
+    .where(_CURRENT, LEASES.c.state == CLAIMED)
+    .values(heartbeat_at=NOW, expires_at=expiry())
+    .returning(LEASES.c.expires_at)
+)
+# A no-op write: it locks the row, so a takeover waits until the fenced transaction is done.
+_FENCE = update(LEASES).where(_CURRENT).values(fencing_token=LEASES.c.fencing_token)
+_EVENT = insert(EVENTS).values(
+    run_id=bindparam("p_run"),
+    attempt=bindparam("p_attempt"),
+    at=NOW,
+    kind=bindparam("p_kind"),
+    message=bindparam("p_message"),
+)
+# Token only (not state): finishing twice under the same claim (a retried commit) is harmless.
+_FINISHED_LEASE = (
+    update(LEASES)
+    .where(_CURRENT)
+    .values(state=FINISHED, outcome=bindparam("p_status"), finished_at=NOW)
+    .returning(LEASES.c.run_id)
+    .cte("finished_lease")
+)
+_FINISH = (
+    update(ATTEMPTS)
+    .where(ATTEMPTS.c.run_id == _FINISHED_LEASE.c.run_id, ATTEMPTS.c.attempt == bindparam("p_attempt"))
+    .values(
+        status=bindparam("p_status"),
+        exit_code=bindparam("p_exit_code"),
+        started_at=bindparam("p_started_at", type_=UTCDateTime()),
+        finished_at=bindparam("p_finished_at", type_=UTCDateTime()),
+        head_sha=bindparam("p_head_sha"),
+        error=bindparam("p_error"),
+        changed_files=bindparam("p_changed_files"),
+        tests=bindparam("p_tests", type_=JSON()),
+    )
+    .returning(ATTEMPTS.c.id)
+    .add_cte(_FINISHED_LEASE)
+)
+
+
+def lease_params(claim: Claim) -> dict[str, Any]:
+    """The bound parameters naming a claim's lease row, token, attempt and TTL."""
+    return {
+        "p_batch": claim.batch_id,
+        "p_run": claim.run_id,
+        "p_token": claim.fencing_token,
+        "p_attempt": claim.attempt,
+        "p_ttl": timedelta(seconds=claim.ttl),
+    }
+
+
+def lease_lost(conn: Connection, claim: Claim, *, doing: str) -> LeaseLostError:
+    """The error for a stale holder, naming who holds the run now."""
+    row = conn.execute(
+        select(
+            LEASES.c.fencing_token,
+            LEASES.c.state,
+            LEASES.c.owner_host,
+            LEASES.c.owner_pid,
+            LEASES.c.owner_worker,
+        ).where(_LEASE_ROW),
+        lease_params(claim),
+    ).first()
+    now = (
+        "the run is gone"
+        if row is None
+        else (
+            f"it is now at token {row.fencing_token} ({row.state}, host {row.owner_host}, "
+            f"pid {row.owner_pid}, worker {row.owner_worker})"
+        )
+    )
+    return LeaseLostError(
+        f"run {claim.run_id!r} of batch {claim.batch_id!r}: cannot {doing} with fencing token "
+        f"{claim.fencing_token} (attempt {claim.attempt}): the lease has moved on; {now}"
+    )
+
+
+def renew(conn: Connection, claim: Claim) -> Claim:
+    """Push the lease's expiry TTL ahead (database clock) while the token is current."""
+    expires_at = conn.execute(_RENEW, lease_params(claim)).scalar_one_or_none()
+    if expires_at is None:
+        raise lease_lost(conn, claim, doing="renew its lease")
+    return replace(claim, expires_at=expires_at)
+
+
+def fence(conn: Connection, claim: Claim, *, doing: str) -> None:
+    """Lock the run's lease row for this transaction, or raise LeaseLostError if the token is stale."""
+    if not conn.execute(_FENCE, lease_params(claim)).rowcount:
+        raise lease_lost(conn, claim, doing=doing)
+
+
+def add_event(conn: Connection, claim: Claim, *, kind: str, message: str) -> None:
+    """Append an event to the claimed attempt's history (unfenced: the caller fences)."""
+    conn.execute(
+        _EVENT, {"p_run": claim.run_id, "p_attempt": claim.attempt, "p_kind": kind, "p_message": message}
+    )
+
+
+def record_event(conn: Connection, claim: Claim, *, kind: str, message: str) -> None:
+    """Append an event to the claimed attempt's history, if the claim is still current."""
+    fence(conn, claim, doing=f"record event {kind!r}")
+    add_event(conn, claim, kind=kind, message=message)
+
+
+def finish_claim(conn: Connection, claim: Claim, result: AttemptResult) -> None:
+    """Record the attempt's final result and finish the run (one statement), if the claim is current."""
+    if (result.batch_id, result.run_id, result.attempt) != (claim.batch_id, claim.run_id, claim.attempt):
+        raise ValueError(
+            f"result of {result.batch_id}/{result.run_id} attempt {result.attempt} does not belong to "
+            f"the claim on {claim.batch_id}/{claim.run_id} attempt {claim.attempt}"
+        )
+    params = lease_params(claim) | {
+        "p_status": result.outcome.value,
+        "p_exit_code": result.exit_code,
+        "p_started_at": result.started_at,
+        "p_finished_at": result.finished_at,
+        "p_head_sha": result.head_sha,
+        "p_error": result.error,
+        "p_changed_files": result.changed_files,
+        "p_tests": result.tests,
+    }
+    if conn.execute(_FINISH, params).first() is None:
+        if _current_token(conn, claim) == claim.fencing_token:  # pragma: no cover - a deleted attempt row
+            raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
+        raise lease_lost(conn, claim, doing="record its result")
+
+
+def _current_token(conn: Connection, claim: Claim) -> int | None:
+    query = select(LEASES.c.fencing_token).where(_LEASE_ROW)
+    token: int | None = conn.execute(query, lease_params(claim)).scalar_one_or_none()
+    return token
+
+
+def requeue_runs(
+    conn: Connection, *, batch_id: str, run_ids: Collection[str] | None, max_attempts: int | None
+) -> list[str]:
+    """Put finished, unsuccessful runs back in the queue; successful runs are never requeued."""
+    query = (
+        update(LEASES)
+        .where(
+            LEASES.c.batch_id == batch_id,
+            LEASES.c.state == FINISHED,
+            LEASES.c.outcome.not_in(_SUCCESS),
+        )
+        # A new token: whoever finished the run last can no longer write to it.
+        .values(state=PENDING, fencing_token=LEASES.c.fencing_token + 1, claim_key=None)
+        .returning(LEASES.c.run_id)
+    )
+    if run_ids is not None:
+        query = query.where(LEASES.c.run_id.in_(list(run_ids)))
+    if max_attempts is not None:
+        query = query.where(LEASES.c.attempts < max_attempts)
+    return sorted(conn.execute(query).scalars())

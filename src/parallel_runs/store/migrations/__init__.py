@@ -1,0 +1,1 @@
+"""Alembic migrations of the shared PostgreSQL store (applied by `parallel-runs db upgrade`)."""

@@ -1,0 +1,231 @@
+"""The shared PostgreSQL store: batches, cross-machine run claims, results, artifacts.
+
+Every operation is one short transaction, retried with backoff on transient connection errors;
+operations are idempotent (claims carry a key, fenced writes a token), so a retry after a commit
+whose acknowledgement was lost does no harm.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Collection
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from parallel_runs.core.model import AttemptResult
+from parallel_runs.errors import ConfigError, LeaseLostError, StoreError
+from parallel_runs.store import claims, leases, spool
+from parallel_runs.store.artifact_access import ArtifactAccess
+from parallel_runs.store.batches import (
+    BatchDefinition,
+    BatchRunRecord,
+    insert_batch,
+    read_batch,
+    read_batch_runs,
+)
+from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
+from parallel_runs.store.leases import Claim, LeaseOwner
+from parallel_runs.store.migrate import require_current_schema
+from parallel_runs.store.models import AttemptModel, AttemptRecord, RunModel
+from parallel_runs.store.spool import SpoolReport
+from parallel_runs.store.urls import mask_url, parse_postgres_url
+
+__all__ = ["DEFAULT_LEASE_TTL", "SharedStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_LEASE_TTL = 60.0
+
+
+class SharedStore(ArtifactAccess):
+    """One shared PostgreSQL database for every machine working on a batch."""
+
+    def __init__(self, engine: Engine, *, url: str, policy: RetryPolicy, spool_dir: Path | None) -> None:
+        self._engine = engine
+        self._url = url
+        self._policy = policy
+        self.spool_dir = spool_dir
+        self.masked_url = mask_url(url)
+
+    @classmethod
+    def connect(
+        cls, url: str, *, spool_dir: Path | None = None, retry_policy: RetryPolicy | None = None
+    ) -> SharedStore:
+        """Open the store; ConfigError if the URL is not PostgreSQL or its schema is not current."""
+        parsed = parse_postgres_url(url)
+        store = cls(
+            create_store_engine(parsed), url=url, policy=retry_policy or RetryPolicy(), spool_dir=spool_dir
+        )
+        try:
+            store._transaction("check the schema", store._check_schema)
+        except ConfigError:
+            store.close()
+            raise
+        except StoreError as exc:
+            store.close()
+            raise ConfigError(f"cannot use the shared store: {exc}") from exc
+        return store
+
+    def _check_schema(self, conn: Connection) -> None:
+        require_current_schema(conn, masked_url=self.masked_url)
+
+    def _transaction(self, doing: str, work: Callable[[Connection], T]) -> T:
+        def once() -> T:
+            with self._engine.begin() as conn:
+                return work(conn)
+
+        return retry(once, doing=doing, url=self._url, policy=self._policy)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def create_batch(self, definition: BatchDefinition) -> BatchDefinition:
+        """Create a batch and queue its runs; the same definition again is a no-op."""
+        return self._transaction("create batch", lambda conn: insert_batch(conn, definition))
+
+    def get_batch(self, batch_id: str) -> BatchDefinition | None:
+        """A batch's definition, or None."""
+        return self._transaction("read batch", lambda conn: read_batch(conn, batch_id))
+
+    def batch_runs(self, batch_id: str) -> list[BatchRunRecord]:
+        """Every run of a batch with its queue state and lease, in batch order."""
+        return self._transaction("read batch runs", lambda conn: read_batch_runs(conn, batch_id))
+
+    def requeue(
+        self, batch_id: str, run_ids: Collection[str] | None = None, *, max_attempts: int | None = None
+    ) -> list[str]:
+        """Queue finished, unsuccessful runs again (all, or those named); return the ids requeued."""
+        return self._transaction(
+            "requeue runs",
+            lambda conn: leases.requeue_runs(
+                conn, batch_id=batch_id, run_ids=run_ids, max_attempts=max_attempts
+            ),
+        )
+
+    # --- claims ----------------------------------------------------------------------------
+
+    def _claim(self, *, batch_id: str, run_id: str | None, owner: LeaseOwner, ttl: float) -> Claim | None:
+        if ttl <= 0:
+            raise ValueError(f"lease TTL must be positive, got {ttl}")
+        key, retried = uuid.uuid4().hex, False
+
+        def work(conn: Connection) -> Claim | None:
+            nonlocal retried
+            # A retry may follow a commit whose acknowledgement was lost: find it, don't claim twice.
+            if retried and (
+                found := claims.find_claim(conn, batch_id=batch_id, key=key, owner=owner, ttl=ttl)
+            ):
+                return found
+            retried = True
+            return claims.take_claim(conn, batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, key=key)
+
+        claim = self._transaction("claim a run", work)
+        if claim is not None:
+            log.debug(
+                "claimed %s/%s attempt %d token %d",
+                batch_id,
+                claim.run_id,
+                claim.attempt,
+                claim.fencing_token,
+            )
+        return claim
+
+    def claim_next(self, *, batch_id: str, owner: LeaseOwner, ttl: float = DEFAULT_LEASE_TTL) -> Claim | None:
+        """Claim the next pending (or expired) run of a batch; None when none is free right now."""
+        return self._claim(batch_id=batch_id, run_id=None, owner=owner, ttl=ttl)
+
+    def claim_run(
+        self, *, batch_id: str, run_id: str, owner: LeaseOwner, ttl: float = DEFAULT_LEASE_TTL
+    ) -> Claim | None:
+        """Claim one specific run; None if it holds a live lease, is finished, or is not in the batch."""
+        return self._claim(batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl)
+
+    def heartbeat(self, claim: Claim) -> Claim:
+        """Renew a lease for another TTL; LeaseLostError if it was taken over."""
+        return self._transaction("renew a lease", lambda conn: leases.renew(conn, claim))
+
+    def record_event(self, claim: Claim, *, kind: str, message: str) -> None:
+        """Note progress of a claimed attempt (at least once: a retry may repeat it)."""
+        self._transaction(
+            "record an event", lambda conn: leases.record_event(conn, claim, kind=kind, message=message)
+        )
+
+    def finish(self, claim: Claim, result: AttemptResult) -> Path | None:
+        """Record an attempt's final result under its claim; spool it if the database is unreachable.
+
+        Returns None when written, or the spool file to replay with `flush_spool`. A stale claim
+        raises LeaseLostError and nothing is written.
+        """
+        try:
+            self._transaction("record a result", lambda conn: leases.finish_claim(conn, claim, result))
+        except UnavailableError:
+            if self.spool_dir is None:
+                raise
+            path = spool.write_entry(self.spool_dir, claim=claim, result=result)
+            log.warning(
+                "database %s unreachable: result of run %r attempt %d spooled to %s",
+                self.masked_url,
+                claim.run_id,
+                claim.attempt,
+                path,
+            )
+            return path
+        return None
+
+    def flush_spool(self) -> SpoolReport:
+        """Write spooled results (still under their tokens); stop at the first unreachable moment."""
+        entries = spool.read_entries(self.spool_dir) if self.spool_dir is not None else []
+        stored = rejected = 0
+        for position, entry in enumerate(entries):
+            try:
+                self._transaction("replay a spooled result", functools.partial(_replay, entry=entry))
+            except LeaseLostError as exc:
+                log.warning("spooled result %s refused: %s", entry.path, exc)
+                spool.set_aside(entry.path, "rejected")
+                rejected += 1
+                continue
+            except UnavailableError:
+                return SpoolReport(stored=stored, rejected=rejected, remaining=len(entries) - position)
+            entry.path.unlink()
+            stored += 1
+        return SpoolReport(stored=stored, rejected=rejected)
+
+    # --- records ---------------------------------------------------------------------------
+
+    def attempts(self, batch_id: str | None = None) -> list[AttemptRecord]:
+        """Every attempt (of one batch, or of all), ordered by run id then attempt number."""
+        query = select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+        if batch_id is not None:
+            query = query.where(AttemptModel.batch_id == batch_id)
+        query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
+
+        def read(conn: Connection) -> list[AttemptRecord]:
+            with Session(conn) as session:
+                return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
+
+        return self._transaction("read attempts", read)
+
+    # --- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _replay(conn: Connection, *, entry: spool.SpoolEntry) -> None:
+    leases.finish_claim(conn, entry.claim, entry.result)

@@ -1,0 +1,95 @@
+"""Fixtures of the PostgreSQL tests: one migrated database per session, created and dropped here.
+
+The server comes from PARALLEL_RUNS_TEST_DATABASE_URL (default: local trust auth). Unreachable:
+the tests are skipped locally and fail in CI (CI=true), where a silent skip would hide them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.store import BatchDefinition, SharedStore, upgrade
+from tests.integration.postgres.helpers import (
+    FAST_RETRIES,
+    admin_url,
+    cluster,
+    create_database,
+    drop_database,
+    pg_ctl,
+    server_is_up,
+    wait_for_server,
+)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """One migrated database for the whole session, dropped at the end."""
+    if not server_is_up():
+        message = f"PostgreSQL is not reachable at {make_url(admin_url()).render_as_string()}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"parallel_runs_test_{secrets.token_hex(6)}"
+    url = create_database(name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        wait_for_server()
+        drop_database(name)
+
+
+@pytest.fixture
+def scratch_database(database_url: str) -> Iterator[Callable[[], str]]:
+    """Factory of extra empty databases (for migration tests), dropped after the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(f"parallel_runs_test_{secrets.token_hex(6)}")
+        return create_database(names[-1])
+
+    yield make
+    for name in names:
+        drop_database(name)
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[SharedStore]:
+    """The session database, with a spool dir of its own and quick retries."""
+    with SharedStore.connect(database_url, spool_dir=tmp_path / "spool", retry_policy=FAST_RETRIES) as opened:
+        yield opened
+
+
+@pytest.fixture
+def make_batch(store: SharedStore) -> Callable[..., BatchDefinition]:
+    """Factory: a new batch whose run ids no other test uses (attempt numbers are per run id)."""
+
+    def make(runs: int = 3, **overrides: object) -> BatchDefinition:
+        prefix = secrets.token_hex(4)
+        fields: dict[str, object] = {
+            "batch_id": f"batch-{prefix}",
+            "run_ids": tuple(f"run-{prefix}-{n:03d}" for n in range(runs)),
+            "command": CommandSpec(argv=("true",)),
+            "base_sha": "a" * 40,
+        }
+        return store.create_batch(BatchDefinition(**(fields | overrides)))  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def restartable_server(database_url: str) -> Iterator[Callable[[str], None]]:
+    """`pg_ctl(action)` on the local cluster; whatever the test does, the server is up afterwards."""
+    if cluster() is None or make_url(database_url).host not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs a local PostgreSQL cluster managed by pg_ctlcluster")
+    try:
+        yield pg_ctl
+    finally:
+        wait_for_server()

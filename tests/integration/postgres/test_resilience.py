@@ -1,0 +1,98 @@
+"""A real PostgreSQL restart: operations retry through it; results wait in the spool meanwhile."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from parallel_runs.core.model import Outcome
+from parallel_runs.store import BatchDefinition, LeaseOwner, RetryPolicy, SharedStore, SpoolReport
+from tests.integration.postgres.helpers import FAST_RETRIES, result_for, wait_for_server
+
+ME = LeaseOwner.here("resilience")
+OTHER = LeaseOwner(host="other-host", pid=1, worker_id="w9")
+# Enough patience for a restart (about a second or two here), still bounded.
+THROUGH_A_RESTART = RetryPolicy(attempts=12, first_delay=0.2, max_delay=2.0)
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_batch_completes_across_a_restart(
+    database_url: str,
+    make_batch: Callable[..., BatchDefinition],
+    restartable_server: Callable[[str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    batch = make_batch(10)
+    finished: list[str] = []
+    errors: list[BaseException] = []
+    three_done = threading.Event()
+
+    def worker() -> None:
+        try:
+            with SharedStore.connect(database_url, retry_policy=THROUGH_A_RESTART) as store:
+                while (claim := store.claim_next(batch_id=batch.batch_id, owner=ME)) is not None:
+                    time.sleep(0.2)  # the run works while the server goes away and comes back
+                    store.heartbeat(claim)
+                    store.finish(claim, result_for(claim))
+                    finished.append(claim.run_id)
+                    if len(finished) == 3:
+                        three_done.set()
+        except BaseException as exc:
+            errors.append(exc)
+            three_done.set()
+
+    caplog.set_level(logging.WARNING, logger="parallel_runs")
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert three_done.wait(60)
+    restartable_server("restart")
+    thread.join(120)
+    assert errors == []
+    assert sorted(finished) == sorted(batch.run_ids)
+    with SharedStore.connect(database_url) as store:
+        records = store.attempts(batch.batch_id)
+    assert [(r.run_id, r.status) for r in records] == [
+        (run_id, Outcome.SUCCEEDED) for run_id in batch.run_ids
+    ]
+
+
+def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
+    database_url: str,
+    make_batch: Callable[..., BatchDefinition],
+    restartable_server: Callable[[str], None],
+    tmp_path: Path,
+) -> None:
+    batch = make_batch(2)
+    spool_dir = tmp_path / "spool"
+    with SharedStore.connect(database_url, spool_dir=spool_dir, retry_policy=FAST_RETRIES) as store:
+        kept = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=60)
+        lost = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=1)
+        assert kept is not None
+        assert lost is not None
+        restartable_server("stop")
+        try:
+            kept_path = store.finish(kept, result_for(kept, Outcome.SUCCEEDED))
+            lost_path = store.finish(lost, result_for(lost, Outcome.FAILED, error="from the zombie"))
+            assert kept_path is not None
+            assert lost_path is not None
+            assert kept_path.is_file()
+            assert store.flush_spool() == SpoolReport(remaining=2)
+        finally:
+            wait_for_server()
+        time.sleep(1.2)  # `lost`'s lease expires meanwhile and another worker takes the run over
+        taker = store.claim_run(batch_id=batch.batch_id, run_id=lost.run_id, owner=OTHER)
+        assert taker is not None
+
+        assert store.flush_spool() == SpoolReport(stored=1, rejected=1)
+        assert store.flush_spool() == SpoolReport()
+        records = {(r.run_id, r.attempt): r for r in store.attempts(batch.batch_id)}
+    assert records[kept.run_id, kept.attempt].status is Outcome.SUCCEEDED
+    assert records[lost.run_id, lost.attempt].status is Outcome.ABANDONED  # not the zombie's FAILED
+    assert records[lost.run_id, taker.attempt].status is Outcome.RUNNING
+    assert sorted(p.suffix for p in spool_dir.iterdir()) == [".rejected"]  # kept, never deleted
