@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids
 from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
@@ -57,6 +58,10 @@ ENV = {
     "database_url": "PARALLEL_RUNS_DATABASE_URL",
     "quiet": "PARALLEL_RUNS_QUIET",
     "worktrees_format": "PARALLEL_RUNS_WORKTREES_FORMAT",
+    "test_command": "PARALLEL_RUNS_TEST_COMMAND",
+    "test_timeout": "PARALLEL_RUNS_TEST_TIMEOUT",
+    "test_retries": "PARALLEL_RUNS_TEST_RETRIES",
+    "fail_on_regression": "PARALLEL_RUNS_FAIL_ON_REGRESSION",
     "older_than": "PARALLEL_RUNS_CLEANUP_OLDER_THAN",
     "json_events": "PARALLEL_RUNS_JSON_EVENTS",
 }
@@ -88,6 +93,8 @@ class RunSettings:
     max_batch_time: float | None = None
     shared_sqlite: Path | None = None  # one SQLite file for every run (only with one worker)
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
+    tests: TestSpec | None = None  # the test command whose baseline delta judges each run
+    fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +232,24 @@ def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | N
     return path if path.is_absolute() else cwd / path
 
 
+def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
+    """The test command of the batch (None without --test-command)."""
+    command = pick("test_command")
+    if not command or not command.strip():
+        return None
+    retries = _parse_count(pick("test_retries") or "1", flag="--test-retries")
+    return TestSpec(command=CommandSpec(shell=command), timeout=timeout, retries=retries)
+
+
+def _fail_on_regression(flags: Mapping[str, object], environ: Mapping[str, str]) -> bool:
+    """--fail-on-regression / --no-fail-on-regression, else the env, else on."""
+    flag = flags.get("fail_on_regression")
+    if isinstance(flag, bool):
+        return flag
+    raw = environ.get(ENV["fail_on_regression"])
+    return True if raw is None or raw == "" else _parse_bool(raw, name=ENV["fail_on_regression"])
+
+
 def build_run_settings(
     *,
     flags: Mapping[str, object],
@@ -248,10 +273,11 @@ def build_run_settings(
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
     durations = {
         key: parse_duration(text)
-        for key in ("timeout", "grace", "retry_delay", "max_batch_time")
+        for key in ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
         if (text := pick(key))
     }
     warning = workers_warning(workers, os.cpu_count() or 1)
+    tests = _test_spec(pick, timeout=durations.get("test_timeout"))
     return RunSettings(
         source_repo=repo,
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
@@ -271,6 +297,8 @@ def build_run_settings(
         max_batch_time=durations.get("max_batch_time"),
         shared_sqlite=shared_sqlite,
         warnings=(warning,) if warning else (),
+        tests=tests,
+        fail_on_regression=_fail_on_regression(flags, environ),
     )
 
 

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs import git, maintenance
+from parallel_runs.baseline import TestEvaluation, evaluate_tests
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec, RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import RETRYABLE, outcome_of_command
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
 from parallel_runs.process import run_command
@@ -58,6 +60,8 @@ class RunRequest:
     environ: Mapping[str, str]
     database: Path  # the SQLite store this run records into (its own, or one shared file)
     policy: RunPolicy = RunPolicy()
+    tests: TestSpec | None = None  # judge each attempt by its test delta against the base commit
+    fail_on_regression: bool = True
 
     @property
     def paths(self) -> RunPaths:
@@ -102,6 +106,15 @@ def _write_json_atomically(path: Path, document: Mapping[str, object]) -> None:
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def _tests_summary(tests: TestEvaluation | None) -> dict[str, object] | None:
+    """What the store, result.json and the report keep of a test evaluation (ci/delta.json has it all)."""
+    if tests is None:
+        return None
+    keys = ("status", "summary", "severity", "new_failures", "flaky", "newly_passing", "reason")
+    document = tests.to_json()
+    return {key: document.get(key) for key in keys}
 
 
 def _count_patch_files(patch: Path) -> int | None:
@@ -253,7 +266,9 @@ def _attempt(
         database_url=f"sqlite:///{request.database}",
     )
 
-    def finish(*, outcome: Outcome, exit_code: int | None, error: str | None) -> AttemptResult:
+    def finish(
+        *, outcome: Outcome, exit_code: int | None, error: str | None, tests: TestEvaluation | None = None
+    ) -> AttemptResult:
         # The worktree's files reach the run branch before anything may remove the worktree.
         head_sha = workspaces.save_changes(
             run_id=request.run_id, attempt=attempt, outcome=outcome, base_sha=request.base_sha
@@ -274,6 +289,7 @@ def _attempt(
             pid=pid,
             error=error,
             changed_files=_count_patch_files(paths.changes_patch),
+            tests=_tests_summary(tests),
         )
         _write_json_atomically(paths.result_json, result.to_json())
         store.finish_attempt(result)
@@ -292,11 +308,12 @@ def _attempt(
         return finish(
             outcome=Outcome.CANCELLED, exit_code=None, error="batch stopped before the command started"
         )
+    env = build_environment(request.environ, context)
     try:
         ended = run_command(
             render_argv(request.command, context),
             cwd=workspace,
-            env=build_environment(request.environ, context),
+            env=env,
             log_path=paths.run_log,
             timeout=request.timeout,
             grace=control.grace,
@@ -307,7 +324,29 @@ def _attempt(
         raise
     finally:
         control.unregister(request.run_id)
+    tests = None
+    if (
+        request.tests is not None
+        and ended.exit_code is not None
+        and not ended.timed_out
+        and not control.is_stopping
+    ):
+        try:
+            tests = evaluate_tests(
+                repo=request.repo,
+                paths=paths,
+                workspace=workspace,
+                base_sha=request.base_sha,
+                spec=request.tests,
+                environ=env,
+                on_start=started,
+            )
+        finally:
+            control.unregister(request.run_id)
     outcome = outcome_of_command(
-        exit_code=ended.exit_code, timed_out=ended.timed_out, stopping=control.is_stopping
+        exit_code=ended.exit_code,
+        timed_out=ended.timed_out,
+        stopping=control.is_stopping,
+        regressed=tests is not None and tests.is_regressed and request.fail_on_regression,
     )
-    return finish(outcome=outcome, exit_code=ended.exit_code, error=ended.start_error)
+    return finish(outcome=outcome, exit_code=ended.exit_code, error=ended.start_error, tests=tests)

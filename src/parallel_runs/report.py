@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -22,16 +21,16 @@ from parallel_runs.errors import StoreError
 from parallel_runs.store import AttemptRecord, RunStore
 
 __all__ = [
-    "MARKDOWN_SECTIONS",
     "STATUS_EMOJI",
     "RunRow",
     "build_rows",
     "collect_runs",
     "format_duration",
+    "new_test_failures",
     "render_json",
-    "render_markdown",
     "render_table",
     "summarize",
+    "tests_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +77,7 @@ class RunRow:
     head_sha: str | None
     error: str | None
     changed_files: int | None = None
+    tests: dict[str, Any] | None = None  # test delta summary: status, summary, new_failures, ...
 
     def to_json(self) -> dict[str, object]:
         """This row as a JSON-ready dict (ISO-8601 datetimes)."""
@@ -95,6 +95,7 @@ class RunRow:
             "head_sha": self.head_sha,
             "error": self.error,
             "changed_files": self.changed_files,
+            "tests": self.tests,
         }
 
 
@@ -123,6 +124,7 @@ def build_rows(records: Iterable[AttemptRecord], *, batch_id: str | None = None)
                 head_sha=latest.head_sha,
                 error=latest.error,
                 changed_files=latest.changed_files,
+                tests=latest.tests,
             )
         )
     return rows
@@ -189,116 +191,38 @@ def render_table(rows: Sequence[RunRow]) -> Table:
     table.add_column("attempts", justify="right")
     table.add_column("exit", justify="right")
     table.add_column("duration", justify="right")
+    table.add_column("files", justify="right")
+    with_tests = any(row.tests for row in rows)
+    if with_tests:
+        table.add_column("tests", justify="right")
     table.add_column("branch", overflow="fold")
     for row in rows:
-        table.add_row(
+        cells: list[Text | str] = [
             Text(row.run_id),  # Text, not str: run ids may contain [markup]
             Text(row.status.value, style=STATUS_STYLES.get(row.status, "")),
             str(row.attempts),
             "-" if row.exit_code is None else str(row.exit_code),
             format_duration(row.duration_seconds),
-            Text(row.branch),
-        )
+            "-" if row.changed_files is None else str(row.changed_files),
+        ]
+        if with_tests:
+            cells.append(tests_summary(row))
+        table.add_row(*cells, Text(row.branch))
     return table
+
+
+def tests_summary(row: RunRow) -> str:
+    """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)` (broken, fixed), `0`, `unavailable`, or `-`."""
+    return str(row.tests.get("summary", "-")) if row.tests else "-"
+
+
+def new_test_failures(row: RunRow) -> list[str]:
+    """Test ids this run broke (persistent new failures and new collection errors)."""
+    failures = row.tests.get("new_failures") if row.tests else None
+    return [str(f) for f in failures] if isinstance(failures, list) else []
 
 
 def render_json(rows: Sequence[RunRow]) -> str:
     """Stable JSON: `{"runs": [...], "counts": {status: n}}`."""
     document = {"runs": [row.to_json() for row in rows], "counts": summarize(rows)}
     return json.dumps(document, indent=2, ensure_ascii=False)
-
-
-# --- markdown (GitHub-flavoured; goes into job summaries and sticky PR comments) ---
-
-_MD_ERROR_CHARS = 300
-_MD_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]~|])")
-
-
-def _md_code(text: str) -> str:
-    """`text` as an inline code span that is safe inside a GFM table cell.
-
-    A code span shows `<`, `*`, `[`, `@`, `#` and URLs literally (no HTML, emphasis, links,
-    mentions or autolinks); `|` still needs `\\|` because GFM splits cells before parsing inlines.
-    """
-    flat = " ".join(text.splitlines()) if text else ""
-    if not flat:
-        return "-"
-    flat = flat.replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
-    # One space each side is stripped by the renderer: pad so edge backticks/spaces survive.
-    pad = " " if flat.strip() and (flat[0] in "` " or flat[-1] in "` ") else ""
-    return f"{fence}{pad}{flat}{pad}{fence}"
-
-
-def _md_text(text: str) -> str:
-    """Plain inline text with markdown and HTML made inert."""
-    flat = " ".join(text.splitlines())
-    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_TEXT_SPECIALS.sub(r"\\\1", flat)
-
-
-def _or_dash(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-class _Column(NamedTuple):
-    header: str
-    align: str  # the delimiter-row cell: "---" left, "--:" right
-    cell: Callable[[RunRow], str]
-
-
-# Add a column (e.g. tests) by adding an entry here.
-_MD_COLUMNS: tuple[_Column, ...] = (
-    _Column("run", "---", lambda row: _md_code(row.run_id)),
-    _Column("status", "---", lambda row: f"{STATUS_EMOJI.get(row.status, '')} {row.status.value}".strip()),
-    _Column("attempts", "--:", lambda row: str(row.attempts)),
-    _Column("exit", "--:", lambda row: _or_dash(row.exit_code)),
-    _Column("duration", "--:", lambda row: format_duration(row.duration_seconds)),
-    _Column("changed files", "--:", lambda row: _or_dash(row.changed_files)),
-    _Column("branch", "---", lambda row: _md_code(row.branch)),
-)
-
-
-def _md_summary(rows: Sequence[RunRow]) -> str:
-    noun = "run" if len(rows) == 1 else "runs"
-    parts = [
-        f"{STATUS_EMOJI.get(Outcome(status), '')} {count} {status}"
-        for status, count in summarize(rows).items()
-    ]
-    return f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)
-
-
-def _md_table(rows: Sequence[RunRow]) -> str:
-    lines = [
-        "| " + " | ".join(column.header for column in _MD_COLUMNS) + " |",
-        "|" + "|".join(column.align for column in _MD_COLUMNS) + "|",
-    ]
-    lines.extend("| " + " | ".join(column.cell(row) for column in _MD_COLUMNS) + " |" for row in rows)
-    return "\n".join(lines)
-
-
-def _md_errors(rows: Sequence[RunRow]) -> str:
-    failing = [row for row in rows if row.error]
-    if not failing:
-        return ""
-    lines = ["#### Errors", ""]
-    for row in failing:
-        error = " ".join((row.error or "").split())
-        if len(error) > _MD_ERROR_CHARS:
-            error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
-        lines.append(f"- {_md_code(row.run_id)}: {_md_code(error)}")
-    return "\n".join(lines)
-
-
-# Each section renders the (non-empty) rows to a markdown block, or "" to leave itself out.
-MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (_md_summary, _md_table, _md_errors)
-
-
-def render_markdown(rows: Sequence[RunRow], *, title: str = "parallel-runs") -> str:
-    """A GitHub-flavoured markdown report: heading, counts, one table row per run, errors."""
-    blocks = [f"### {_md_text(title)}"]
-    if rows:
-        blocks.extend(block for section in MARKDOWN_SECTIONS if (block := section(rows)))
-    else:
-        blocks.append("_No runs found._")
-    return "\n\n".join(blocks) + "\n"

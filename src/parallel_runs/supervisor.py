@@ -99,6 +99,8 @@ def build_requests(settings: RunSettings, base_sha: str) -> list[RunRequest]:
                 environ=settings.environ,
                 policy=policy,
                 database=settings.shared_sqlite or RunPaths(settings.runs_dir, slug).database,
+                tests=settings.tests,
+                fail_on_regression=settings.fail_on_regression,
             )
         )
     return requests

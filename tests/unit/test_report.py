@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -19,11 +20,11 @@ from parallel_runs.report import (
     collect_runs,
     format_duration,
     render_json,
-    render_markdown,
     render_table,
     summarize,
 )
 from parallel_runs.report_html import Bar, render_html, timeline_bars
+from parallel_runs.report_markdown import render_markdown
 from parallel_runs.store import AttemptRecord, RunStore
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -419,3 +420,19 @@ def test_timeline_bars_are_relative_to_the_batch_window() -> None:
     )
     assert timeline_bars(tiny)[1] == Bar(99.5, 0.5)
     assert timeline_bars([]) == []
+
+
+def test_markdown_shows_a_tests_column_and_lists_new_failures_only_with_tests() -> None:
+    plain = render_markdown(build_rows([record("a", 1, Outcome.SUCCEEDED)]))
+    assert "| tests |" not in plain
+    assert "New test failures" not in plain
+    tested = dataclasses.replace(
+        record("b", 1, Outcome.REGRESSED),
+        tests={"summary": "+2 (1 flaky)", "new_failures": ["t::one", "t::two|x"], "status": "regressed"},
+    )
+    text = render_markdown(build_rows([record("a", 1, Outcome.SUCCEEDED), tested]))
+    assert "| tests |" in text
+    assert "+2 (1 flaky)" in text
+    section = text.split("#### New test failures", 1)[1]
+    assert "`b`: `t::one`, `t::two\\|x`" in section
+    assert "`a`" not in section

@@ -17,6 +17,7 @@ from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, add_location_options
 from parallel_runs.config import ReportSettings, build_report_settings
 from parallel_runs.errors import EXIT_OK, ConfigError
 from parallel_runs.report_html import render_html
+from parallel_runs.report_markdown import render_markdown
 
 __all__ = ["cmd_report", "register"]
 
@@ -71,7 +72,7 @@ def _render(rows: list[report.RunRow], settings: ReportSettings) -> str:
     if settings.format == "json":
         return report.render_json(rows) + "\n"
     if settings.format == "markdown":
-        return report.render_markdown(rows, title=_title(settings))
+        return render_markdown(rows, title=_title(settings))
     if settings.format == "html":
         return render_html(rows, title=_title(settings), now=datetime.now(UTC))
     return _table_text(rows, settings)

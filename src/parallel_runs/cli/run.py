@@ -104,6 +104,33 @@ def register(commands: Any) -> None:
         ),
     )
     add(
+        "--test-command",
+        metavar="CMD",
+        help=env_help(
+            "after the command, run this test command at the base commit (once per batch, cached) and in the "
+            "run's worktree; it must write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}); pytest gets "
+            "--junitxml added",
+            "test_command",
+        ),
+    )
+    add("--test-timeout", metavar="DUR", help=env_help("time limit of each test phase", "test_timeout"))
+    add(
+        "--test-retries",
+        metavar="N",
+        help=env_help(
+            "reruns of newly failing tests to tell flaky from persistent (default 1)", "test_retries"
+        ),
+    )
+    add(
+        "--fail-on-regression",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=env_help(
+            "a run whose command exited 0 but broke tests ends `regressed` (default on with --test-command)",
+            "fail_on_regression",
+        ),
+    )
+    add(
         "--keep-worktrees",
         action="store_true",
         default=None,

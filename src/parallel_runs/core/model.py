@@ -48,6 +48,7 @@ class AttemptResult:
     pid: int
     error: str | None = None
     changed_files: int | None = None  # files that differ from the base commit on the run branch
+    tests: dict[str, object] | None = None  # the test delta summary when a test command judged the run
 
     @property
     def duration_seconds(self) -> float:
@@ -73,4 +74,5 @@ class AttemptResult:
             "pid": self.pid,
             "error": self.error,
             "changed_files": self.changed_files,
+            "tests": self.tests,
         }

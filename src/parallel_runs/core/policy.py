@@ -22,13 +22,21 @@ WORKERS_PER_CORE_WARNING = 4
 RETRYABLE = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.ABANDONED})
 
 
-def outcome_of_command(*, exit_code: int | None, timed_out: bool, stopping: bool = False) -> Outcome:
-    """The outcome of an attempt from how its command ended (`stopping`: the batch was stopping)."""
+def outcome_of_command(
+    *, exit_code: int | None, timed_out: bool, stopping: bool = False, regressed: bool = False
+) -> Outcome:
+    """The outcome of an attempt from how its command ended and what its tests said.
+
+    `stopping`: the batch was being stopped; `regressed`: the test delta shows persistent new
+    failures and gating is on (DESIGN §5: only a command that exited 0 can be `regressed`).
+    """
     if timed_out:
         return Outcome.TIMED_OUT
     if stopping and exit_code != 0:
         return Outcome.CANCELLED
-    return Outcome.SUCCEEDED if exit_code == 0 else Outcome.FAILED
+    if exit_code != 0:
+        return Outcome.FAILED
+    return Outcome.REGRESSED if regressed else Outcome.SUCCEEDED
 
 
 def batch_exit_code(outcomes: Iterable[Outcome], *, had_internal_error: bool = False) -> int:

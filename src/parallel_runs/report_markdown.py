@@ -1,0 +1,130 @@
+"""The report as GitHub-flavoured markdown: job summaries and sticky PR comments."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from parallel_runs.core.model import Outcome
+from parallel_runs.report import (
+    STATUS_EMOJI,
+    RunRow,
+    format_duration,
+    new_test_failures,
+    summarize,
+    tests_summary,
+)
+
+__all__ = ["MARKDOWN_SECTIONS", "render_markdown"]
+
+_MD_ERROR_CHARS = 300
+_MD_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]~|])")
+
+
+def _md_code(text: str) -> str:
+    """`text` as an inline code span that is safe inside a GFM table cell.
+
+    A code span shows `<`, `*`, `[`, `@`, `#` and URLs literally (no HTML, emphasis, links,
+    mentions or autolinks); `|` still needs `\\|` because GFM splits cells before parsing inlines.
+    """
+    flat = " ".join(text.splitlines()) if text else ""
+    if not flat:
+        return "-"
+    flat = flat.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    # One space each side is stripped by the renderer: pad so edge backticks/spaces survive.
+    pad = " " if flat.strip() and (flat[0] in "` " or flat[-1] in "` ") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _md_text(text: str) -> str:
+    """Plain inline text with markdown and HTML made inert."""
+    flat = " ".join(text.splitlines())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_TEXT_SPECIALS.sub(r"\\\1", flat)
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+class _Column(NamedTuple):
+    header: str
+    align: str  # the delimiter-row cell: "---" left, "--:" right
+    cell: Callable[[RunRow], str]
+
+
+# Add a column (e.g. tests) by adding an entry here.
+_MD_COLUMNS: tuple[_Column, ...] = (
+    _Column("run", "---", lambda row: _md_code(row.run_id)),
+    _Column("status", "---", lambda row: f"{STATUS_EMOJI.get(row.status, '')} {row.status.value}".strip()),
+    _Column("attempts", "--:", lambda row: str(row.attempts)),
+    _Column("exit", "--:", lambda row: _or_dash(row.exit_code)),
+    _Column("duration", "--:", lambda row: format_duration(row.duration_seconds)),
+    _Column("changed files", "--:", lambda row: _or_dash(row.changed_files)),
+    _Column("tests", "--:", tests_summary),
+    _Column("branch", "---", lambda row: _md_code(row.branch)),
+)
+
+
+def _md_summary(rows: Sequence[RunRow]) -> str:
+    noun = "run" if len(rows) == 1 else "runs"
+    parts = [
+        f"{STATUS_EMOJI.get(Outcome(status), '')} {count} {status}"
+        for status, count in summarize(rows).items()
+    ]
+    return f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)
+
+
+def _md_table(rows: Sequence[RunRow]) -> str:
+    # The tests column appears only when a test command judged some run.
+    columns = [c for c in _MD_COLUMNS if c.header != "tests" or any(row.tests for row in rows)]
+    lines = [
+        "| " + " | ".join(column.header for column in columns) + " |",
+        "|" + "|".join(column.align for column in columns) + "|",
+    ]
+    lines.extend("| " + " | ".join(column.cell(row) for column in columns) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _md_errors(rows: Sequence[RunRow]) -> str:
+    failing = [row for row in rows if row.error]
+    if not failing:
+        return ""
+    lines = ["#### Errors", ""]
+    for row in failing:
+        error = " ".join((row.error or "").split())
+        if len(error) > _MD_ERROR_CHARS:
+            error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
+        lines.append(f"- {_md_code(row.run_id)}: {_md_code(error)}")
+    return "\n".join(lines)
+
+
+def _md_new_failures(rows: Sequence[RunRow]) -> str:
+    broken = [(row, failures) for row in rows if (failures := new_test_failures(row))]
+    if not broken:
+        return ""
+    lines = ["#### New test failures", ""]
+    for row, failures in broken:
+        lines.append(f"- {_md_code(row.run_id)}: " + ", ".join(_md_code(test_id) for test_id in failures))
+    return "\n".join(lines)
+
+
+# Each section renders the (non-empty) rows to a markdown block, or "" to leave itself out.
+MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (
+    _md_summary,
+    _md_table,
+    _md_new_failures,
+    _md_errors,
+)
+
+
+def render_markdown(rows: Sequence[RunRow], *, title: str = "parallel-runs") -> str:
+    """A GitHub-flavoured markdown report: heading, counts, one table row per run, errors."""
+    blocks = [f"### {_md_text(title)}"]
+    if rows:
+        blocks.extend(block for section in MARKDOWN_SECTIONS if (block := section(rows)))
+    else:
+        blocks.append("_No runs found._")
+    return "\n\n".join(blocks) + "\n"
