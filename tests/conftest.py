@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import git
+from tests.helpers import git, processes_with
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -57,3 +59,19 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
 def repo(make_repo: Callable[..., Path]) -> Path:
     """A fresh repository with one commit."""
     return make_repo()
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    """A runs dir outside the repository (not created)."""
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def markers() -> Iterator[list[str]]:
+    """Unique sleep durations of commands started by a test; any left running are killed at teardown."""
+    used: list[str] = []
+    yield used
+    for marker in used:
+        for pid in processes_with(f"sleep {marker}"):
+            os.kill(pid, signal.SIGKILL)

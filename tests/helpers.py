@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -69,3 +70,18 @@ def processes_with(marker: str) -> list[int]:
         if marker in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+@contextmanager
+def live_python(script: str, *args: str, ready: str) -> Iterator[subprocess.Popen[str]]:
+    """`python -c script ARGS` once it printed `ready`, alive until its stdin closes; then it must exit 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == ready
+        yield process
+    finally:
+        process.communicate(input="", timeout=30)
+    assert process.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,16 +12,23 @@ if TYPE_CHECKING:
         WorkspaceLease,
         WorkspaceManager,
     )
+    from parallel_runs.seed_baseline import TestBaselineTracker
 
 # The seed's (Autopack "Parallel Runs v1") public names, so its users can move over unchanged.
-__all__ = ["ExecutorLockManager", "ParallelRunSupervisor", "WorkspaceLease", "WorkspaceManager"]
+__all__ = [
+    "ExecutorLockManager",
+    "ParallelRunSupervisor",
+    "TestBaselineTracker",
+    "WorkspaceLease",
+    "WorkspaceManager",
+]
 __version__ = "0.1.0"
+
+_HOMES = dict.fromkeys(__all__, "parallel_runs.seed") | {"TestBaselineTracker": "parallel_runs.seed_baseline"}
 
 
 def __getattr__(name: str) -> object:
     # Loaded on first use, so `import parallel_runs.core.ids` stays free of git, SQLAlchemy and the rest.
-    if name in __all__:
-        from parallel_runs import seed  # noqa: PLC0415 - deferred on purpose, see above
-
-        return getattr(seed, name)
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

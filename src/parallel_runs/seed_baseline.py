@@ -112,6 +112,17 @@ def _seed_baseline(run_id: str, sha: str, outcomes: Mapping[str, TestOutcome]) -
     )
 
 
+def _runs_dir_for(workspace: Path, flag: str | None, environ: Mapping[str, str], *, repo: Path) -> Path:
+    """`flag`, else the runs dir of a managed worktree `<runs>/workspaces/<slug>`, else the default."""
+    if flag is None and workspace.parent.name == "workspaces":
+        # A run's worktree is a repository root of its own: its runs dir is the one it lives in.
+        runs_dir = workspace.parent.parent
+        real = Path(os.path.realpath(workspace))
+        if any(info.path == real for info in git.list_managed_worktrees(repo, runs_dir)):
+            return runs_dir
+    return resolve_runs_dir(flag, environ, cwd=Path.cwd(), repo=repo)
+
+
 class TestBaselineTracker:
     """Tracks test baselines and computes regression deltas (seed-compatible)."""
 
@@ -133,7 +144,7 @@ class TestBaselineTracker:
         self.run_id = run_id
         self.repo = git.repo_root(self.workspace)
         raw = os.fspath(runs_dir) if runs_dir is not None else None
-        self.runs_dir = resolve_runs_dir(raw, self.environ, cwd=Path.cwd(), repo=self.repo)
+        self.runs_dir = _runs_dir_for(self.workspace, raw, self.environ, repo=self.repo)
         git.ensure_excluded(self.repo, self.runs_dir)  # DESIGN §1: a runs dir inside the repo is excluded
         if run_id:  # run-scoped (parallel-safe); else the seed's legacy global directory
             self.cache_dir = self.runs_dir / slugify(run_id) / "baselines"

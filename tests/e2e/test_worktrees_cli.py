@@ -16,16 +16,6 @@ from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
 
 
 @pytest.fixture
-def markers() -> Iterator[list[str]]:
-    """Unique sleep durations of commands started by a test; any left running are killed at teardown."""
-    used: list[str] = []
-    yield used
-    for marker in used:
-        for pid in processes_with(f"sleep {marker}"):
-            os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
 def released(tmp_path: Path) -> Iterator[Path]:
     """A release file that live runs wait for; touched at teardown so no run outlives its test."""
     release = tmp_path / "release"

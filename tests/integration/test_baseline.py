@@ -55,6 +55,16 @@ def test_known_bug():
     assert add(0.1, 0.2) == 0.3
 """
 CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
+FLAKY_TEST = """\
+import os, pathlib
+
+
+def test_flaky():
+    marker = pathlib.Path(os.environ['FLAKY_MARKER'])
+    if not marker.exists():
+        marker.write_text('failed once')
+        raise AssertionError('fails on its first invocation only')
+"""
 SHELL_RUNNER = """\
 #!/bin/sh
 # A test runner that is not Python: checks the sources and writes JUnit XML by hand.
@@ -100,11 +110,6 @@ def project(make_repo: Callable[..., Path]) -> Path:
             "README.md": "# demo\n",
         },
     )
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path) -> Path:
-    return tmp_path / "runs"
 
 
 @pytest.fixture
@@ -233,14 +238,7 @@ def test_processes_wait_for_the_single_baseline_computation(
 def test_a_test_failing_only_on_its_first_invocation_is_flaky(
     project: Path, runs_dir: Path, environ: dict[str, str]
 ) -> None:
-    flaky_test = (
-        "import os, pathlib\n\n\ndef test_flaky():\n"
-        "    marker = pathlib.Path(os.environ['FLAKY_MARKER'])\n"
-        "    if not marker.exists():\n"
-        "        marker.write_text('failed once')\n"
-        "        raise AssertionError('fails on its first invocation only')\n"
-    )
-    paths = make_run(project, runs_dir, "flaky", {"tests/test_flaky.py": flaky_test})
+    paths = make_run(project, runs_dir, "flaky", {"tests/test_flaky.py": FLAKY_TEST})
     evaluation = evaluate(project, paths, TestSpec(command=sh(PYTEST)), environ)
     assert evaluation.status is TestStatus.PASSED
     assert evaluation.flaky == ("tests.test_flaky::test_flaky",)
@@ -251,14 +249,7 @@ def test_a_test_failing_only_on_its_first_invocation_is_flaky(
 def test_without_retries_the_same_test_regresses(
     project: Path, runs_dir: Path, environ: dict[str, str]
 ) -> None:
-    flaky_test = (
-        "import os, pathlib\n\n\ndef test_flaky():\n"
-        "    marker = pathlib.Path(os.environ['FLAKY_MARKER'])\n"
-        "    if not marker.exists():\n"
-        "        marker.write_text('failed once')\n"
-        "        raise AssertionError('fails on its first invocation only')\n"
-    )
-    paths = make_run(project, runs_dir, "no-retry", {"tests/test_flaky.py": flaky_test})
+    paths = make_run(project, runs_dir, "no-retry", {"tests/test_flaky.py": FLAKY_TEST})
     evaluation = evaluate(project, paths, TestSpec(command=sh(PYTEST), retries=0), environ)
     assert evaluation.status is TestStatus.REGRESSED
     assert evaluation.new_failures == ("tests.test_flaky::test_flaky",)

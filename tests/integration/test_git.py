@@ -37,11 +37,6 @@ def manager(repo: Path, runs_dir: Path, slug: str = "run-1") -> WorkspaceManager
 
 
 @pytest.fixture
-def runs_dir(tmp_path: Path) -> Path:
-    return tmp_path / "runs"
-
-
-@pytest.fixture
 def base(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD")
 
@@ -279,14 +274,20 @@ def test_save_after_switching_branch_keeps_the_run_branch_commits(
     assert git(repo, "rev-parse", attempt_ref("run-1", 1)) == own_tip  # nothing lost
 
 
-def test_save_with_a_merge_in_progress(repo: Path, ws: WorkspaceManager, base: str) -> None:
-    git(repo, "checkout", "-q", "-b", "other")
-    (repo / "app" / "calc.py").write_text("def add(a, b):\n    return 0\n")
-    git(repo, "commit", "-q", "-am", "other side")
+def diverged(repo: Path, ws: WorkspaceManager, base: str, *, branch: str) -> Path:
+    """Branch `branch` of `repo` and the run's new worktree each commit their own app/calc.py."""
+    git(repo, "checkout", "-q", "-b", branch)
+    (repo / "app" / "calc.py").write_text(f"{branch}\n")
+    git(repo, "commit", "-q", "-am", branch)
     git(repo, "checkout", "-q", "main")
     path = ws.create(base_sha=base, attempt=1)
-    (path / "app" / "calc.py").write_text("def add(a, b):\n    return 1\n")
+    (path / "app" / "calc.py").write_text("run side\n")
     git(path, "commit", "-q", "-am", "run side")
+    return path
+
+
+def test_save_with_a_merge_in_progress(repo: Path, ws: WorkspaceManager, base: str) -> None:
+    path = diverged(repo, ws, base, branch="other")
     merge = subprocess.run(["git", "merge", "other"], cwd=path, capture_output=True, check=False)
     assert merge.returncode != 0  # conflict: merge left in progress
     (path / "untracked.txt").write_text("u\n")
@@ -300,13 +301,7 @@ def test_save_with_a_merge_in_progress(repo: Path, ws: WorkspaceManager, base: s
 
 
 def test_save_with_a_rebase_in_progress(repo: Path, ws: WorkspaceManager, base: str) -> None:
-    git(repo, "checkout", "-q", "-b", "upstream")
-    (repo / "app" / "calc.py").write_text("upstream\n")
-    git(repo, "commit", "-q", "-am", "upstream")
-    git(repo, "checkout", "-q", "main")
-    path = ws.create(base_sha=base, attempt=1)
-    (path / "app" / "calc.py").write_text("mine\n")
-    git(path, "commit", "-q", "-am", "mine")
+    path = diverged(repo, ws, base, branch="upstream")
     own_tip = git(path, "rev-parse", "HEAD")
     rebase = subprocess.run(["git", "rebase", "upstream"], cwd=path, capture_output=True, check=False)
     assert rebase.returncode != 0

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from parallel_runs import git as gitlib
 from parallel_runs.core.layout import RunPaths
@@ -18,7 +14,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.locks import ExecutorLockManager, WorkspaceLease
 from parallel_runs.maintenance import WorktreeState, cleanup, list_worktrees, recover
 from parallel_runs.store import RunStore
-from tests.helpers import git, processes_with, run_cli, wait_for
+from tests.helpers import git, live_python, processes_with, run_cli, wait_for
 
 # A holder process built from the library's own pieces, in the order execution uses them. `stage`:
 # lock-only (dies holding only its lock), unrecorded (dies after creating the worktree, before
@@ -58,21 +54,6 @@ if stage == "live":
 else:
     os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path) -> Path:
-    return tmp_path / "runs"
-
-
-@pytest.fixture
-def markers() -> Iterator[list[str]]:
-    """Unique sleep durations of commands started by a test; any left running are killed at teardown."""
-    used: list[str] = []
-    yield used
-    for marker in used:
-        for pid in processes_with(f"sleep {marker}"):
-            os.kill(pid, signal.SIGKILL)
 
 
 def dead_holder(repo: Path, runs_dir: Path, slug: str, marker: str, stage: str = "recorded") -> None:
@@ -152,15 +133,7 @@ def test_an_unrecorded_attempt_and_a_bare_lock_are_recovered(
 
 def test_a_live_holder_is_left_alone(repo: Path, runs_dir: Path, markers: list[str]) -> None:
     markers.append("93.401")
-    live = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(repo), str(runs_dir), "live", "93.401", "live"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert live.stdout is not None
-        assert live.stdout.readline().strip() == "ready"
+    with live_python(HOLDER, str(repo), str(runs_dir), "live", "93.401", "live", ready="ready") as live:
         (tree,) = list_worktrees(repo=repo, runs_dir=runs_dir)
         assert tree.state is WorktreeState.RUNNING
         assert tree.holder is not None
@@ -173,9 +146,6 @@ def test_a_live_holder_is_left_alone(repo: Path, runs_dir: Path, markers: list[s
         assert f"pid {live.pid}" in recovered.held[0].reason
         assert (RunPaths(runs_dir, "live").workspace / "unsaved.txt").is_file()
         assert statuses(runs_dir, "live") == [(1, Outcome.RUNNING)]
-    finally:
-        live.communicate(input="")
-    assert live.returncode == 0
 
 
 def test_cleanup_skips_orphans_and_unknown_directories(

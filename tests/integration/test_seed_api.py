@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from parallel_runs import ExecutorLockManager, ParallelRunSupervisor, WorkspaceLease, WorkspaceManager
+from parallel_runs import (
+    ExecutorLockManager,
+    ParallelRunSupervisor,
+    TestBaselineTracker,
+    WorkspaceLease,
+    WorkspaceManager,
+)
 from parallel_runs.core.ids import slugify
 from parallel_runs.errors import AlreadyHeldError, ConfigError
 from parallel_runs.seed import HeldError, SupervisorError
-from tests.helpers import git
+from tests.helpers import git, live_python
 
 SEED_RESULT_KEYS = {"run_id", "success", "exit_code", "workspace", "stdout", "stderr", "error"}
 
@@ -44,22 +48,8 @@ def no_runs_dir_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextmanager
 def held_by_another_process(kind: str, target: str | Path, runs_dir: Path) -> Iterator[None]:
     """A live process holding the lease of workspace `target` (or the lock of slug `target`)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, kind, str(target), str(runs_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
+    with live_python(_HOLDER, kind, str(target), str(runs_dir), ready="held"):
         yield
-    finally:
-        assert holder.stdin is not None
-        assert holder.stdout is not None
-        holder.stdin.close()
-        holder.stdout.close()
-        assert holder.wait(timeout=30) == 0
 
 
 def test_context_manager_creates_saves_and_removes(repo: Path) -> None:
@@ -244,3 +234,15 @@ def test_supervisor_without_a_command_says_so(repo: Path) -> None:
     with pytest.raises(SupervisorError, match="command") as raised:
         supervisor.execute_parallel(["a"])
     assert isinstance(raised.value, ConfigError)
+
+
+def test_the_baseline_tracker_of_a_run_worktree_caches_in_that_runs_dir(repo: Path, tmp_path: Path) -> None:
+    runs_dir = tmp_path / "state"
+    base = runs_dir / "workspaces"
+    with WorkspaceManager("x", source_repo=repo, worktree_base=base, cleanup_on_exit=False) as workspace:
+        pass
+    assert workspace == base / "x"
+    tracker = TestBaselineTracker(workspace, run_id="x")
+    assert tracker.runs_dir == runs_dir
+    assert tracker.cache_dir.is_relative_to(runs_dir / "x" / "baselines")
+    assert not (workspace / ".autonomous_runs").exists()  # nothing written into the run's worktree

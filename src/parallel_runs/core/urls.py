@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_url"]
+__all__ = ["HIDDEN", "mask_url"]
 
-_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)", re.I)
+HIDDEN = "***"
+
+# scheme://user:PASSWORD@host — the password runs to the last `@` before the path, query or fragment,
+# so an unescaped `@` or `:` in it is hidden too, and a port (`host:5432/db?x=a@b`) is not taken for it.
+_USERINFO_PASSWORD = re.compile(r"(?P<head>(?:[a-z][a-z0-9+.-]*)?://[^:/?#@\s]*:)[^/?#\s]+(?=@)", re.I)
+# libpq also takes the password as a query parameter: ?password=... or &password=...
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#\s]*", re.I)
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by `***` (works on URLs SQLAlchemy cannot parse too)."""
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+def mask_url(url: object) -> str:
+    """The URL (or a text holding URLs) with every password replaced by `***`; no parsing needed.
+
+    Anything whose `str()` is a URL will do, such as SQLAlchemy's `URL`.
+    """
+    text = _USERINFO_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", str(url))
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", text)

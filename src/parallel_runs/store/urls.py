@@ -7,26 +7,13 @@ from urllib.parse import quote, quote_plus
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
-from parallel_runs.core import urls as core_urls
+from parallel_runs.core.urls import HIDDEN, mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = ["ACCEPTED_SCHEMES", "DRIVER", "mask_url", "parse_postgres_url", "scrub"]
 
 ACCEPTED_SCHEMES = ("postgresql", "postgresql+psycopg2")
 DRIVER = "postgresql+psycopg2"
-_HIDDEN = "***"
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with its password (in the userinfo or a `password=` query) replaced by `***`."""
-    try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-    except (sa_exc.ArgumentError, ValueError):
-        # Not a URL SQLAlchemy understands: fall back to the pattern-based mask that needs no parse.
-        return core_urls.mask_url(str(url))
-    if "password" in parsed.query:
-        parsed = parsed.update_query_dict({"password": _HIDDEN})
-    return parsed.render_as_string(hide_password=True)
 
 
 def scrub(text: str, url: str | URL) -> str:
@@ -40,7 +27,7 @@ def scrub(text: str, url: str | URL) -> str:
     for secret in filter(None, secrets):
         # Drivers may echo the password decoded or as it was written in the URL.
         for form in {str(secret), quote(str(secret), safe=""), quote_plus(str(secret))}:
-            text = text.replace(form, _HIDDEN)
+            text = text.replace(form, HIDDEN)
     return text
 
 

@@ -18,7 +18,7 @@ from parallel_runs.store.migrate import head_revision
 from parallel_runs.store.models import SharedBase
 from parallel_runs.store.urls import parse_postgres_url, scrub
 
-SECRET = "s3cr3t-pw"  # noqa: S105 - the fake password every message is searched for
+SECRET = "s3cr3t-pw"
 TABLES = {
     "alembic_version",
     "runs",

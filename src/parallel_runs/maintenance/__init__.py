@@ -1,0 +1,33 @@
+"""Managed worktrees after the fact: list them, clean up finished ones, recover what dead holders left.
+
+Nothing here touches a worktree without first holding its lease and then its run's lock (the order
+execution takes them), non-blockingly: a live holder's worktree is never saved, removed or reclaimed.
+"""
+
+from __future__ import annotations
+
+from parallel_runs.maintenance.cleaning import cleanup
+from parallel_runs.maintenance.listing import list_worktrees
+from parallel_runs.maintenance.model import (
+    CleanupReport,
+    ManagedWorktree,
+    RecoveryReport,
+    RemovedWorktree,
+    Skipped,
+    WorktreeState,
+)
+from parallel_runs.maintenance.orphans import recover_orphaned_worktree
+from parallel_runs.maintenance.recovery import recover
+
+__all__ = [
+    "CleanupReport",
+    "ManagedWorktree",
+    "RecoveryReport",
+    "RemovedWorktree",
+    "Skipped",
+    "WorktreeState",
+    "cleanup",
+    "list_worktrees",
+    "recover",
+    "recover_orphaned_worktree",
+]

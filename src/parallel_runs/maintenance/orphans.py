@@ -1,0 +1,131 @@
+"""Saving a worktree its holder left to its run branch (as `abandoned` if it died), then removing it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from parallel_runs import git
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.model import Outcome
+from parallel_runs.maintenance.model import RemovedWorktree
+from parallel_runs.maintenance.probing import Record, latest_attempt
+from parallel_runs.process import kill_process_group
+from parallel_runs.store import AttemptRecord, RunStore
+
+__all__ = ["recover_orphaned_worktree", "save_and_remove"]
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _kill_orphaned_command(stale_record: Record | None, workspace: Path) -> int | None:
+    """A dead holder's command may still run in the old worktree: stop it before saving its files."""
+    pgid = stale_record.get("child_pgid") if stale_record else None
+    host = stale_record.get("host") if stale_record else None
+    if type(pgid) is not int or (isinstance(host, str) and host != socket.gethostname()):
+        return None
+    # pgids are reused: only kill a group whose leader still works inside this run's worktree.
+    try:
+        cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
+    except OSError:
+        return None
+    if cwd != workspace and workspace not in cwd.parents:
+        return None
+    log.warning("killing process group %d left running by a dead holder in %s", pgid, workspace)
+    return pgid if kill_process_group(pgid, signal.SIGKILL) else None
+
+
+def _run_id_of(store: RunStore, slug: str, stale_record: Record | None) -> str:
+    known = [a.run_id for a in store.attempts() if a.slug == slug]
+    named = stale_record.get("run_id") if stale_record else None
+    return known[-1] if known else named if isinstance(named, str) else slug
+
+
+@dataclass(frozen=True, slots=True)
+class _Leftover:
+    attempt: int
+    outcome: Outcome
+    base_sha: str
+    running: tuple[AttemptRecord, ...]
+
+
+def _leftover(store: RunStore, run_id: str, stale_record: Record | None, fallback_base_sha: str) -> _Leftover:
+    """Which attempt left the worktree behind, and how it ended: abandoned unless recorded as finished."""
+    attempts = store.attempts(run_id)
+    running = tuple(a for a in attempts if a.status is Outcome.RUNNING)
+    if running:
+        return _Leftover(running[-1].attempt, Outcome.ABANDONED, running[-1].base_sha, running)
+    begun = stale_record.get("attempt") if stale_record else None
+    begun = begun if type(begun) is int else 0  # a dead holder may have begun an attempt it never recorded
+    if attempts and attempts[-1].attempt >= begun:  # kept after its attempt finished
+        return _Leftover(attempts[-1].attempt, attempts[-1].status, attempts[-1].base_sha, ())
+    return _Leftover(begun, Outcome.ABANDONED, fallback_base_sha, ())
+
+
+def recover_orphaned_worktree(
+    *,
+    repo: Path,
+    runs_dir: Path,
+    run_id: str | None,
+    slug: str,
+    stale_record: Mapping[str, object] | None,
+    store: RunStore,
+    fallback_base_sha: str,
+) -> RemovedWorktree:
+    """Save a leftover worktree (as `abandoned` if its attempt died, marked so in the store) and remove it.
+
+    The caller holds the run's lease and lock; `stale_record` is the dead holder's record, if any.
+    """
+    paths = RunPaths(runs_dir, slug)
+    killed = _kill_orphaned_command(stale_record, paths.workspace)
+    run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
+    left = _leftover(store, run_id, stale_record, fallback_base_sha)
+    workspaces = git.WorkspaceManager(repo=repo, paths=paths)
+    level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
+    log.log(level, "run %r: saving the worktree of attempt %d as %s", run_id, left.attempt, left.outcome)
+    head = workspaces.save_changes(
+        run_id=run_id, attempt=left.attempt, outcome=left.outcome, base_sha=left.base_sha
+    )
+    abandoned = tuple(
+        a.attempt
+        for a in left.running
+        if store.mark_abandoned(run_id=run_id, attempt=a.attempt, at=_now(), reason="holder died")
+    )
+    workspaces.remove()  # not forced: git refuses anything written after the save
+    return RemovedWorktree(
+        slug=slug,
+        run_id=run_id,
+        attempt=left.attempt,
+        outcome=left.outcome,
+        head_sha=head,
+        abandoned=abandoned,
+        killed_pgid=killed,
+        branch=paths.branch,
+    )
+
+
+def save_and_remove(repo: Path, paths: RunPaths, stale: Record | None) -> RemovedWorktree:
+    """With the run's lease and lock held: save the worktree to its branch, then remove it."""
+    latest = latest_attempt(paths)
+    is_tree = (paths.workspace / ".git").exists()
+    base = latest.base_sha if latest else git.resolve_commit(paths.workspace if is_tree else repo, "HEAD")
+    with RunStore.open(paths.database) as store:
+        return recover_orphaned_worktree(
+            repo=repo,
+            runs_dir=paths.runs_dir,
+            run_id=latest.run_id if latest else None,
+            slug=paths.slug,
+            stale_record=stale,
+            store=store,
+            fallback_base_sha=base,
+        )

@@ -1,0 +1,71 @@
+"""mask_url: database URLs with every password hidden, without parsing them."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parallel_runs.core.urls import mask_url
+
+SECRET = "s3cr3t-pw"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://user:pw@host/db", "postgresql://user:***@host/db"),
+        (
+            "postgresql+psycopg2://user:pw@host:5432/db?x=y",
+            "postgresql+psycopg2://user:***@host:5432/db?x=y",
+        ),
+        ("postgresql://:pw@host/db", "postgresql://:***@host/db"),
+        ("://:pw@host", "://:***@host"),
+        ("postgresql://user:p@ss:w@rd@host/db", "postgresql://user:***@host/db"),  # unescaped @ and :
+        (
+            "postgresql://u@h/db?sslmode=require&password=pw",
+            "postgresql://u@h/db?sslmode=require&password=***",
+        ),
+        ("postgresql://u:pw@h/db?password=pw", "postgresql://u:***@h/db?password=***"),
+        ("cannot reach postgresql://u:pw@h/db (timeout)", "cannot reach postgresql://u:***@h/db (timeout)"),
+    ],
+)
+def test_passwords_are_hidden(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user@host/db",
+        "postgresql://host:5432/db",
+        "postgresql://host:5432/db?note=a@b",  # a port is not a password, nor is a later `@`
+        "postgresql+psycopg2://u@h:5432/db?x=y",
+        "sqlite:///runs/store.db",
+        "postgresql:///db",
+        "not a url at all",
+    ],
+)
+def test_urls_without_a_password_are_untouched(url: str) -> None:
+    assert mask_url(url) == url
+
+
+@given(st.text(min_size=1), st.sampled_from(["", "user", "u%40x"]))
+def test_any_escaped_password_is_hidden(password: str, user: str) -> None:
+    url = f"postgresql+psycopg2://{user}:{quote(password, safe='')}@host:5432/db?x=y"
+    assert mask_url(url) == f"postgresql+psycopg2://{user}:***@host:5432/db?x=y"
+
+
+def test_garbage_after_the_url_does_not_leak_the_password() -> None:
+    assert SECRET not in mask_url(f"postgresql://u:{SECRET}@h/db with garbage")
+    assert SECRET not in mask_url(f"postgresql://u@h/db?password={SECRET}&sslmode=require")
+
+
+def test_objects_are_masked_through_their_str() -> None:
+    class Url:
+        def __str__(self) -> str:
+            return f"postgresql://u:{SECRET}@h/db"
+
+    assert mask_url(Url()) == "postgresql://u:***@h/db"
