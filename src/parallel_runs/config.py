@@ -17,6 +17,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids
 from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
+from parallel_runs.core.sizes import parse_size
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_LEASE_TTL_SECONDS = 60.0
+DEFAULT_MAX_ARTIFACT_SIZE = "50MiB"
 DEFAULT_RUNS_DIR_NAME = ".autonomous_runs"
 
 # Flag name -> environment variable; --help prints these so users can find them.
@@ -62,6 +65,8 @@ ENV = {
     "test_timeout": "PARALLEL_RUNS_TEST_TIMEOUT",
     "test_retries": "PARALLEL_RUNS_TEST_RETRIES",
     "fail_on_regression": "PARALLEL_RUNS_FAIL_ON_REGRESSION",
+    "lease_ttl": "PARALLEL_RUNS_LEASE_TTL",
+    "max_artifact_size": "PARALLEL_RUNS_MAX_ARTIFACT_SIZE",
     "older_than": "PARALLEL_RUNS_CLEANUP_OLDER_THAN",
     "json_events": "PARALLEL_RUNS_JSON_EVENTS",
 }
@@ -95,6 +100,9 @@ class RunSettings:
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
     tests: TestSpec | None = None  # the test command whose baseline delta judges each run
     fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
+    shared_database_url: str | None = None  # the shared PostgreSQL store: enqueue, then work the batch
+    lease_ttl: float = 60.0
+    max_artifact_size: int = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +114,7 @@ class ReportSettings:
     batch_id: str | None
     output: Path | None = None  # write the report here instead of stdout
     runs_dir_is_default: bool = False  # a missing default runs dir just means "no runs yet"
+    shared_database_url: str | None = None  # read the shared PostgreSQL store instead of the runs dir
 
 
 def _env(environ: Mapping[str, str], key: str) -> str | None:
@@ -215,16 +224,20 @@ def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]
     return url or None
 
 
+def _postgres_only(url: str | None) -> str | None:
+    return url if url and is_postgres_url(url) else None
+
+
+def is_postgres_url(url: str) -> bool:
+    """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
+    return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")
+
+
 def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | None:
     """The one SQLite file a `sqlite:///` URL names, after the concurrency policy allowed it."""
-    if url is None:
+    if url is None or is_postgres_url(url):
         return None
     scheme = url.split(":", 1)[0].lower()
-    if scheme in ("postgresql", "postgresql+psycopg2", "postgres"):
-        raise ConfigError(
-            f"the shared PostgreSQL store is not available to `run` yet ({mask_url(url)}); "
-            "use --per-run-sqlite (the default)"
-        )
     if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
         raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
     check_shared_sqlite_workers(workers)
@@ -269,11 +282,12 @@ def build_run_settings(
     )
     command = _command_spec(pick("command"), argv, environ)
     workers = _parse_workers(pick("workers") or str(min(4, os.cpu_count() or 1)))
-    shared_sqlite = _shared_sqlite_file(resolve_database_url(flags, environ), workers=workers, cwd=cwd)
+    database_url = resolve_database_url(flags, environ)
+    shared_sqlite = _shared_sqlite_file(database_url, workers=workers, cwd=cwd)
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
     durations = {
         key: parse_duration(text)
-        for key in ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
+        for key in ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout", "lease_ttl")
         if (text := pick(key))
     }
     warning = workers_warning(workers, os.cpu_count() or 1)
@@ -299,6 +313,9 @@ def build_run_settings(
         warnings=(warning,) if warning else (),
         tests=tests,
         fail_on_regression=_fail_on_regression(flags, environ),
+        shared_database_url=database_url if database_url and is_postgres_url(database_url) else None,
+        lease_ttl=durations.get("lease_ttl", DEFAULT_LEASE_TTL_SECONDS),
+        max_artifact_size=parse_size(pick("max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE),
     )
 
 
@@ -328,4 +345,58 @@ def build_report_settings(
         batch_id=pick("batch"),
         output=Path(os.path.normpath(cwd / os.path.expanduser(output))) if output else None,
         runs_dir_is_default=is_default,
+        shared_database_url=url
+        if (url := resolve_database_url(flags, environ)) and is_postgres_url(url)
+        else None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerFlags:
+    """What `parallel-runs worker` reads from flags and environment, validated."""
+
+    batch_id: str
+    database_url: str
+    source_repo: Path
+    runs_dir: Path
+    workers: int
+    lease_ttl: float
+    max_artifact_size: int
+    keep_worktrees: bool
+    grace: float
+    test_timeout: float | None
+    test_retries: int
+    fail_on_regression: bool
+
+
+def build_worker_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> WorkerFlags:
+    """Validate the `worker` flags: the batch and the shared store are required."""
+
+    def pick(key: str) -> str | None:
+        value = flags.get(key)
+        return str(value) if value is not None else _env(environ, key)
+
+    batch_id = pick("batch_id")
+    url = resolve_database_url(flags, environ)
+    if not batch_id:
+        raise ConfigError("worker needs --batch ID (the batch `run --database-url` enqueued)")
+    if not url or not is_postgres_url(url):
+        raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    test_timeout = pick("test_timeout")
+    return WorkerFlags(
+        batch_id=batch_id,
+        database_url=url,
+        source_repo=repo,
+        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        workers=_parse_workers(pick("workers") or str(min(4, os.cpu_count() or 1))),
+        lease_ttl=parse_duration(pick("lease_ttl") or str(DEFAULT_LEASE_TTL_SECONDS)),
+        max_artifact_size=parse_size(pick("max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE),
+        keep_worktrees=_flag_bool(flags, "keep_worktrees", environ),
+        grace=parse_duration(pick("grace") or str(DEFAULT_GRACE_SECONDS)),
+        test_timeout=parse_duration(test_timeout) if test_timeout else None,
+        test_retries=_parse_count(pick("test_retries") or "1", flag="--test-retries"),
+        fail_on_regression=_fail_on_regression(flags, environ),
     )

@@ -63,6 +63,17 @@ class BatchControl:
         with self._lock:
             self._groups.pop(run_id, None)
 
+    def stop_run(self, run_id: str) -> None:
+        """Stop one run's command (SIGTERM, SIGKILL after the grace period); the batch goes on."""
+        with self._lock:
+            pgid = self._groups.get(run_id)
+        if pgid is None:
+            return
+        kill_process_group(pgid, signal.SIGTERM)
+        timer = threading.Timer(self.grace, kill_process_group, args=(pgid, signal.SIGKILL))
+        timer.daemon = True
+        timer.start()
+
     def request_stop(self, reason: str) -> None:
         """First request: SIGTERM every command, SIGKILL after the grace period. Second: SIGKILL now."""
         with self._lock:

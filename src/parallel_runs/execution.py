@@ -1,71 +1,41 @@
 """One run on this machine: lease → lock → (recover) → attempts with retries → release.
 
-Each attempt: worktree → command → save changes → record → remove worktree. Nothing removes a
-worktree before its changes are on the run branch.
+Attempts are recorded in the run's SQLite store (or one shared SQLite file). attempt.py runs one
+attempt; worker.py runs attempts claimed from the shared PostgreSQL store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from parallel_runs import git, maintenance
-from parallel_runs.baseline import TestEvaluation, evaluate_tests
+from parallel_runs.attempt import run_attempt
 from parallel_runs.control import BatchControl
-from parallel_runs.core.command import CommandSpec, RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
-from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import AttemptResult, Outcome
-from parallel_runs.core.policy import RETRYABLE, outcome_of_command
-from parallel_runs.core.suite import TestSpec
+from parallel_runs.core.policy import RETRYABLE
+from parallel_runs.core.request import RunRequest
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
-from parallel_runs.process import run_command
 from parallel_runs.store import RunStore
 
-__all__ = ["HeldRun", "RunPolicy", "RunRequest", "RunSummary", "SkippedRun", "execute_run"]
+__all__ = [
+    "HeldRun",
+    "LocalRecorder",
+    "RunSummary",
+    "SkippedRun",
+    "execute_run",
+    "hold_run_locks",
+    "recover_leftover_worktree",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunPolicy:
-    """Retries and resume rules of a batch."""
-
-    retries: int = 0
-    retry_delay: float = 0.0
-    redo: bool = False  # run again even if the latest attempt succeeded
-    only_failed: bool = False  # run only runs whose latest attempt did not succeed
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRequest:
-    """What to run for one run id; shared settings come from the batch."""
-
-    run_id: str
-    slug: str
-    batch_id: str
-    repo: Path
-    runs_dir: Path
-    base_sha: str
-    command: CommandSpec
-    timeout: float | None
-    keep_worktree: bool
-    environ: Mapping[str, str]
-    database: Path  # the SQLite store this run records into (its own, or one shared file)
-    policy: RunPolicy = RunPolicy()
-    tests: TestSpec | None = None  # judge each attempt by its test delta against the base commit
-    fail_on_regression: bool = True
-
-    @property
-    def paths(self) -> RunPaths:
-        return RunPaths(self.runs_dir, self.slug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,57 +71,77 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _write_json_atomically(path: Path, document: Mapping[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-
-
-def _tests_summary(tests: TestEvaluation | None) -> dict[str, object] | None:
-    """What the store, result.json and the report keep of a test evaluation (ci/delta.json has it all)."""
-    if tests is None:
-        return None
-    keys = ("status", "summary", "severity", "new_failures", "flaky", "newly_passing", "reason")
-    document = tests.to_json()
-    return {key: document.get(key) for key in keys}
-
-
-def _count_patch_files(patch: Path) -> int | None:
-    """Files changed in a patch written by save_changes (one `diff --git` header per file)."""
-    try:
-        with patch.open("rb") as stream:  # streamed: a patch can be larger than memory
-            return sum(1 for line in stream if line.startswith(b"diff --git "))
-    except FileNotFoundError:
-        return None
-
-
-def _acquire(lock: OwnedLock) -> AlreadyHeldError | None:
-    try:
-        lock.acquire_or_raise()
-    except AlreadyHeldError as exc:
-        return exc
-    return None
-
-
-def execute_run(request: RunRequest, control: BatchControl) -> RunSummary | HeldRun | SkippedRun:
-    """Hold the run's lease and lock for all of its attempts; record every attempt."""
+@contextmanager
+def hold_run_locks(request: RunRequest) -> Iterator[tuple[OwnedLock, OwnedLock]]:
+    """Layers 2 and 3: the workspace lease, then the executor lock; AlreadyHeldError if either is held."""
     lease = WorkspaceLease(request.paths.workspace, runs_dir=request.runs_dir)
-    if held := _acquire(lease):
-        control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held))
-        return HeldRun(request.run_id, held)
+    lease.acquire_or_raise()
     try:
         lock = ExecutorLockManager(request.slug, runs_dir=request.runs_dir, run_id=request.run_id)
-        if held := _acquire(lock):
-            control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held))
-            return HeldRun(request.run_id, held)
+        lock.acquire_or_raise()
         try:
-            with RunStore.open(request.database) as store:
-                return _run_holding_locks(request, control=control, store=store, held=(lease, lock))
+            yield lease, lock
         finally:
             lock.release()
     finally:
         lease.release()
+
+
+def recover_leftover_worktree(
+    request: RunRequest, *, held: tuple[OwnedLock, OwnedLock], store: RunStore
+) -> git.WorkspaceManager:
+    """If the run's worktree outlived its last holder (we hold its lease now), save its work first."""
+    lease, lock = held
+    workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
+    if workspaces.exists():
+        maintenance.recover_orphaned_worktree(
+            repo=request.repo,
+            runs_dir=request.runs_dir,
+            run_id=request.run_id,
+            slug=request.slug,
+            stale_record=lock.previous_record or lease.previous_record,
+            store=store,
+            fallback_base_sha=request.base_sha,
+        )
+    return workspaces
+
+
+class LocalRecorder:
+    """Records attempts in a SQLite store (the run's own, or one shared file)."""
+
+    def __init__(self, store: RunStore, request: RunRequest) -> None:
+        self._store, self._request = store, request
+
+    def begin(self, *, attempt: int, started_at: datetime, host: str, pid: int) -> None:
+        """Insert the attempt as `running`."""
+        request = self._request
+        self._store.begin_attempt(
+            run_id=request.run_id,
+            slug=request.slug,
+            batch_id=request.batch_id,
+            attempt=attempt,
+            base_sha=request.base_sha,
+            branch=request.paths.branch,
+            host=host,
+            pid=pid,
+            started_at=started_at,
+        )
+
+    def finish(self, result: AttemptResult) -> None:
+        """Write the attempt's outcome."""
+        self._store.finish_attempt(result)
+
+
+def execute_run(request: RunRequest, control: BatchControl) -> RunSummary | HeldRun | SkippedRun:
+    """Hold the run's lease and lock for all of its attempts; record every attempt."""
+    if request.database is None:
+        raise ValueError("execute_run records into SQLite: the request needs a database file")
+    try:
+        with hold_run_locks(request) as held, RunStore.open(request.database) as store:
+            return _run_holding_locks(request, control=control, store=store, held=held)
+    except AlreadyHeldError as held_elsewhere:
+        control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held_elsewhere))
+        return HeldRun(request.run_id, held_elsewhere)
 
 
 def _skip_reason(request: RunRequest, store: RunStore) -> str | None:
@@ -166,26 +156,22 @@ def _skip_reason(request: RunRequest, store: RunStore) -> str | None:
 def _run_holding_locks(
     request: RunRequest, *, control: BatchControl, store: RunStore, held: tuple[OwnedLock, OwnedLock]
 ) -> RunSummary | SkippedRun:
-    lease, lock = held
-    workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
-    if workspaces.exists():  # its last holder died (we hold its lease now): save its work first
-        maintenance.recover_orphaned_worktree(
-            repo=request.repo,
-            runs_dir=request.runs_dir,
-            run_id=request.run_id,
-            slug=request.slug,
-            stale_record=lock.previous_record or lease.previous_record,
-            store=store,
-            fallback_base_sha=request.base_sha,
-        )
+    workspaces = recover_leftover_worktree(request, held=held, store=store)
     if control.is_stopping:
         return _record_not_started(request, store=store, control=control)
     if reason := _skip_reason(request, store):
         control.emit(EventKind.RUN_SKIPPED, request.run_id, reason=reason)
         return SkippedRun(request.run_id, Outcome.SKIPPED, reason)
+    recorder = LocalRecorder(store, request)
     results: list[AttemptResult] = []
     for _ in range(request.policy.retries + 1):
-        result = _attempt(request, control=control, store=store, workspaces=workspaces, held=held)
+        # Numbered after both the store and the branch's kept attempt refs: either may have been reset.
+        attempt = 1 + max(
+            store.last_attempt_number(request.run_id), git.last_attempt_ref_number(request.repo, request.slug)
+        )
+        result = run_attempt(
+            request, attempt=attempt, control=control, recorder=recorder, workspaces=workspaces, held=held
+        )
         results.append(result)
         if result.outcome not in RETRYABLE or len(results) > request.policy.retries or control.is_stopping:
             break
@@ -223,130 +209,3 @@ def _record_not_started(request: RunRequest, *, store: RunStore, control: BatchC
     )
     control.emit(EventKind.RUN_NOT_STARTED, request.run_id, reason=control.stop_reason)
     return SkippedRun(request.run_id, Outcome.NOT_STARTED, f"batch stopped ({control.stop_reason})")
-
-
-def _attempt(
-    request: RunRequest,
-    *,
-    control: BatchControl,
-    store: RunStore,
-    workspaces: git.WorkspaceManager,
-    held: tuple[OwnedLock, OwnedLock],
-) -> AttemptResult:
-    paths = request.paths
-    attempt = max(
-        store.last_attempt_number(request.run_id), git.last_attempt_ref_number(request.repo, request.slug)
-    )
-    attempt += 1
-    for lock in held:
-        lock.update_record(attempt=attempt, run_id=request.run_id)
-    started_at, host, pid = _now(), socket.gethostname(), os.getpid()
-    workspace = workspaces.create(base_sha=request.base_sha, attempt=attempt)
-    store.begin_attempt(
-        run_id=request.run_id,
-        slug=request.slug,
-        batch_id=request.batch_id,
-        attempt=attempt,
-        base_sha=request.base_sha,
-        branch=paths.branch,
-        host=host,
-        pid=pid,
-        started_at=started_at,
-    )
-    control.emit(EventKind.ATTEMPT_STARTED, request.run_id, attempt=attempt, log=str(paths.run_log))
-    context = RunContext(
-        run_id=request.run_id,
-        slug=request.slug,
-        batch_id=request.batch_id,
-        attempt=attempt,
-        workspace=workspace,
-        artifacts_dir=paths.artifacts,
-        runs_dir=request.runs_dir,
-        base_sha=request.base_sha,
-        database_url=f"sqlite:///{request.database}",
-    )
-
-    def finish(
-        *, outcome: Outcome, exit_code: int | None, error: str | None, tests: TestEvaluation | None = None
-    ) -> AttemptResult:
-        # The worktree's files reach the run branch before anything may remove the worktree.
-        head_sha = workspaces.save_changes(
-            run_id=request.run_id, attempt=attempt, outcome=outcome, base_sha=request.base_sha
-        )
-        result = AttemptResult(
-            run_id=request.run_id,
-            slug=request.slug,
-            batch_id=request.batch_id,
-            attempt=attempt,
-            outcome=outcome,
-            exit_code=exit_code,
-            started_at=started_at,
-            finished_at=_now(),
-            base_sha=request.base_sha,
-            head_sha=head_sha,
-            branch=paths.branch,
-            host=host,
-            pid=pid,
-            error=error,
-            changed_files=_count_patch_files(paths.changes_patch),
-            tests=_tests_summary(tests),
-        )
-        _write_json_atomically(paths.result_json, result.to_json())
-        store.finish_attempt(result)
-        if not request.keep_worktree:
-            workspaces.remove(just_saved=True)  # the command's process group is gone: nothing changed since
-        details = {key: value for key, value in result.to_json().items() if key != "run_id"}
-        control.emit(EventKind.ATTEMPT_FINISHED, request.run_id, **details)
-        return result
-
-    def started(pgid: int) -> None:
-        held[1].update_record(child_pgid=pgid)
-        control.register(request.run_id, pgid)
-        control.emit(EventKind.COMMAND_STARTED, request.run_id, attempt=attempt, pgid=pgid)
-
-    if control.is_stopping:
-        return finish(
-            outcome=Outcome.CANCELLED, exit_code=None, error="batch stopped before the command started"
-        )
-    env = build_environment(request.environ, context)
-    try:
-        ended = run_command(
-            render_argv(request.command, context),
-            cwd=workspace,
-            env=env,
-            log_path=paths.run_log,
-            timeout=request.timeout,
-            grace=control.grace,
-            on_start=started,
-        )
-    except BaseException:
-        finish(outcome=Outcome.CANCELLED, exit_code=None, error="interrupted")
-        raise
-    finally:
-        control.unregister(request.run_id)
-    tests = None
-    if (
-        request.tests is not None
-        and ended.exit_code is not None
-        and not ended.timed_out
-        and not control.is_stopping
-    ):
-        try:
-            tests = evaluate_tests(
-                repo=request.repo,
-                paths=paths,
-                workspace=workspace,
-                base_sha=request.base_sha,
-                spec=request.tests,
-                environ=env,
-                on_start=started,
-            )
-        finally:
-            control.unregister(request.run_id)
-    outcome = outcome_of_command(
-        exit_code=ended.exit_code,
-        timed_out=ended.timed_out,
-        stopping=control.is_stopping,
-        regressed=tests is not None and tests.is_regressed and request.fail_on_regression,
-    )
-    return finish(outcome=outcome, exit_code=ended.exit_code, error=ended.start_error, tests=tests)

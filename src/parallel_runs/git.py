@@ -39,6 +39,7 @@ __all__ = [
     "WorktreeInfo",
     "common_git_dir",
     "detached_worktree",
+    "ensure_commit",
     "ensure_excluded",
     "last_attempt_ref_number",
     "list_managed_worktrees",
@@ -429,3 +430,17 @@ def detached_worktree(repo: Path, path: Path, sha: str) -> Iterator[Path]:
         yield path
     finally:
         _discard_worktree(repo, path)
+
+
+def ensure_commit(repo: Path, sha: str) -> str:
+    """The commit `sha` in this clone, fetched from `origin` if missing; GitError if it cannot be had."""
+    try:
+        return resolve_commit(repo, sha)
+    except GitError:
+        fetched = _git(repo, "fetch", "--quiet", "origin", sha, check=False)
+        if fetched.status:
+            reason = fetched.err.strip().splitlines()[-1] if fetched.err.strip() else "fetch failed"
+            raise GitError(
+                f"commit {sha[:12]} is not in the clone {repo} and could not be fetched ({reason})"
+            ) from None
+        return resolve_commit(repo, sha)

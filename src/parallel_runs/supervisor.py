@@ -16,8 +16,9 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.policy import batch_exit_code
+from parallel_runs.core.request import RunPolicy, RunRequest
 from parallel_runs.errors import EXIT_INTERRUPTED, ParallelRunsError
-from parallel_runs.execution import HeldRun, RunPolicy, RunRequest, RunSummary, SkippedRun, execute_run
+from parallel_runs.execution import HeldRun, RunSummary, SkippedRun, execute_run
 
 __all__ = ["BatchResult", "RunEnd", "RunError", "build_requests", "run_batch"]
 
@@ -85,6 +86,7 @@ def build_requests(settings: RunSettings, base_sha: str) -> list[RunRequest]:
     requests = []
     for run_id in settings.run_ids:
         slug = slugify(run_id)
+        database = settings.shared_sqlite or RunPaths(settings.runs_dir, slug).database
         requests.append(
             RunRequest(
                 run_id=run_id,
@@ -98,7 +100,8 @@ def build_requests(settings: RunSettings, base_sha: str) -> list[RunRequest]:
                 keep_worktree=settings.keep_worktrees,
                 environ=settings.environ,
                 policy=policy,
-                database=settings.shared_sqlite or RunPaths(settings.runs_dir, slug).database,
+                database=database,
+                database_url=f"sqlite:///{database}",
                 tests=settings.tests,
                 fail_on_regression=settings.fail_on_regression,
             )

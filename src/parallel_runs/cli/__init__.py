@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from parallel_runs import __version__
-from parallel_runs.cli import db, report, run, worktrees
+from parallel_runs.cli import artifacts, db, report, run, worker, worktrees
 from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, make_console, write_traceback
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    for module in (run, report, worktrees, db):
+    for module in (run, worker, report, worktrees, db, artifacts):
         module.register(commands)
     return parser
 

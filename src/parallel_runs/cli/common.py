@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 
@@ -20,6 +22,7 @@ __all__ = [
     "add_location_options",
     "env_help",
     "make_console",
+    "print_internal_errors",
     "write_traceback",
 ]
 
@@ -64,6 +67,24 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps plain lines (logs stay greppable) and never guesses highlights."""
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_internal_errors(errors: Console, run_errors: Iterable[RunErrorLike]) -> None:
+    """One line per run that hit a bug of ours; its traceback goes to a file."""
+    for error in run_errors:
+        if error.traceback:
+            path = write_traceback(error.traceback)
+            errors.print(f"internal error in run {error.run_id}; traceback written to {path}", markup=False)
+
+
+class RunErrorLike(Protocol):
+    """A run that could not be carried out (supervisor.RunError)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def traceback(self) -> str | None: ...
 
 
 def write_traceback(text: str) -> Path:

@@ -18,6 +18,7 @@ from parallel_runs.config import ReportSettings, build_report_settings
 from parallel_runs.errors import EXIT_OK, ConfigError
 from parallel_runs.report_html import render_html
 from parallel_runs.report_markdown import render_markdown
+from parallel_runs.store import SharedStore
 
 __all__ = ["cmd_report", "register"]
 
@@ -45,6 +46,13 @@ def register(commands: Any) -> None:
         metavar="ID",
         help=env_help(
             "only attempts made in batch ID (each run shows its latest attempt in that batch)", "batch"
+        ),
+    )
+    rep.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=env_help(
+            "read this shared PostgreSQL store instead of the runs dir (also DATABASE_URL)", "database_url"
         ),
     )
     add_location_options(rep)
@@ -87,19 +95,26 @@ def _write(text: str, path: Path) -> Path:
     return path
 
 
+def _shared_rows(url: str, settings: ReportSettings) -> list[report.RunRow]:
+    with SharedStore.connect(url) as store:
+        return report.build_rows(store.attempts(settings.batch_id), batch_id=settings.batch_id)
+
+
+def _local_rows(settings: ReportSettings) -> list[report.RunRow]:
+    runs_dir = settings.runs_dir
+    if not runs_dir.is_dir():
+        if settings.runs_dir_is_default and not runs_dir.exists():
+            return []  # nothing has run here yet
+        problem = "is not a directory" if runs_dir.exists() else "does not exist"
+        raise ConfigError(f"runs dir {runs_dir} {problem}")
+    return report.collect_runs(runs_dir, batch_id=settings.batch_id)
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """Read every per-run store under the runs dir and print (or write) them in the chosen format."""
     settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
-    if not settings.runs_dir.is_dir() and not (
-        settings.runs_dir_is_default and not settings.runs_dir.exists()
-    ):
-        problem = "is not a directory" if settings.runs_dir.exists() else "does not exist"
-        raise ConfigError(f"runs dir {settings.runs_dir} {problem}")
-    rows = (
-        report.collect_runs(settings.runs_dir, batch_id=settings.batch_id)
-        if settings.runs_dir.is_dir()
-        else []
-    )
+    url = settings.shared_database_url
+    rows = _shared_rows(url, settings) if url else _local_rows(settings)
     if settings.output:
         path = _write(_render(rows, settings), settings.output)
         make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)

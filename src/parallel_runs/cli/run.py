@@ -20,14 +20,15 @@ from parallel_runs.cli.common import (
     add_location_options,
     env_help,
     make_console,
-    write_traceback,
+    print_internal_errors,
 )
 from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress, Progress
 from parallel_runs.config import ENV, build_run_settings
 from parallel_runs.control import BatchControl
 from parallel_runs.supervisor import run_batch
+from parallel_runs.worker import enqueue_batch, work_batch, worker_settings_for_run
 
-__all__ = ["cmd_run", "register"]
+__all__ = ["add_shared_store_options", "choose_progress", "cmd_run", "register", "stop_on_signals"]
 
 DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
@@ -157,7 +158,9 @@ def register(commands: Any) -> None:
         "--database-url",
         metavar="URL",
         help=env_help(
-            "record into this store instead (sqlite:///FILE with --workers 1); also DATABASE_URL",
+            "record into this store instead: a shared PostgreSQL store (postgresql://...: the batch is "
+            "enqueued there and any number of `worker`s on other machines may help), or sqlite:///FILE "
+            "with --workers 1; also DATABASE_URL",
             "database_url",
         ),
     )
@@ -174,11 +177,34 @@ def register(commands: Any) -> None:
         default=None,
         help=env_help("print one JSON object per event on stdout instead of text", "json_events"),
     )
+    add_shared_store_options(run)
     add_location_options(run)
     run.set_defaults(handler=cmd_run)
 
 
-def _choose_progress(args: argparse.Namespace, console: Console) -> Progress:
+def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
+    """Options of runs claimed from the shared PostgreSQL store (run --database-url, worker)."""
+    parser.add_argument(
+        "--lease-ttl",
+        metavar="DUR",
+        help=env_help(
+            "how long a claim lives without a heartbeat (renewed every TTL/3); a dead worker's run is taken "
+            "over after it (default 60s)",
+            "lease_ttl",
+        ),
+    )
+    parser.add_argument(
+        "--max-artifact-size",
+        metavar="SIZE",
+        help=env_help(
+            "largest artifact file stored in the database, e.g. 50MiB (default); bigger ones are recorded as "
+            "skipped",
+            "max_artifact_size",
+        ),
+    )
+
+
+def choose_progress(args: argparse.Namespace, console: Console) -> Progress:
     def flag(key: str) -> bool:
         return bool(getattr(args, key)) or os.environ.get(ENV[key], "").lower() in ("1", "true", "yes", "on")
 
@@ -192,7 +218,7 @@ def _choose_progress(args: argparse.Namespace, console: Console) -> Progress:
 
 
 @contextmanager
-def _stop_on_signals(control: BatchControl) -> Iterator[None]:
+def stop_on_signals(control: BatchControl) -> Iterator[None]:
     """SIGINT and SIGTERM ask the batch to stop (twice: stop now) instead of killing this process."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -217,15 +243,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     errors = make_console(stderr=True)
     for warning in settings.warnings:
         errors.print(f"[yellow]warning[/]: {warning}")
-    progress = _choose_progress(args, console)
+    progress = choose_progress(args, console)
     control = BatchControl(grace=settings.grace, on_event=progress)
     try:
-        with _stop_on_signals(control):
-            batch = run_batch(settings, control)
+        with stop_on_signals(control):
+            if settings.shared_database_url is None:
+                batch = run_batch(settings, control)
+            else:
+                enqueue_batch(settings)
+                batch = work_batch(worker_settings_for_run(settings), control)
     finally:
         progress.close()
-    for error in batch.errors:
-        if error.traceback:
-            path = write_traceback(error.traceback)
-            errors.print(f"internal error in run {error.run_id}; traceback written to {path}")
+    print_internal_errors(errors, batch.errors)
     return batch.exit_code

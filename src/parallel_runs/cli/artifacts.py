@@ -1,0 +1,103 @@
+"""`parallel-runs artifacts list|get`: read a run's artifacts back from the shared store, on any machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
+from parallel_runs.config import is_postgres_url, resolve_database_url
+from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.store import SharedStore
+
+__all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", metavar="RUN", help="the run id")
+    parser.add_argument("--batch", metavar="ID", help="the run's attempt in this batch (default: its latest)")
+    parser.add_argument("--attempt", type=int, metavar="N", help="this attempt (default: the latest)")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=env_help("postgresql:// URL of the shared store (also DATABASE_URL)", "database_url"),
+    )
+
+
+def register(commands: Any) -> None:
+    """Add `artifacts list` and `artifacts get` to the subparsers."""
+    artifacts = commands.add_parser(
+        "artifacts",
+        help="read run artifacts (run.log, changes.patch, ...) from the shared store",
+        epilog=EXIT_CODES_HELP,
+    )
+    actions = artifacts.add_subparsers(
+        dest="artifacts_action", metavar="ACTION", parser_class=Parser, required=True
+    )
+    listing = actions.add_parser("list", help="the files an attempt stored", epilog=EXIT_CODES_HELP)
+    _common(listing)
+    listing.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    listing.set_defaults(handler=cmd_artifacts_list)
+    get = actions.add_parser("get", help="one stored file, byte for byte", epilog=EXIT_CODES_HELP)
+    _common(get)
+    get.add_argument("name", metavar="NAME", help="the file's path in the artifacts dir, e.g. run.log")
+    get.add_argument("--output", "-o", metavar="FILE", help="write it here instead of stdout")
+    get.set_defaults(handler=cmd_artifacts_get)
+
+
+def _store(args: argparse.Namespace) -> SharedStore:
+    url = resolve_database_url(vars(args), os.environ)
+    if not url or not is_postgres_url(url):
+        raise ConfigError("artifacts live in the shared store: give --database-url postgresql://...")
+    return SharedStore.connect(url)
+
+
+def cmd_artifacts_list(args: argparse.Namespace, console: Console) -> int:
+    """List an attempt's stored files with sizes (skipped ones were over the size cap)."""
+    with _store(args) as store:
+        files = store.list_artifacts(args.run_id, batch_id=args.batch, attempt=args.attempt)
+    if args.format == "json":
+        rows = [
+            {
+                "name": f.name,
+                "size": f.size,
+                "sha256": f.sha256,
+                "skipped": f.skipped,
+                "attempt": f.attempt,
+                "batch_id": f.batch_id,
+            }
+            for f in files
+        ]
+        sys.stdout.write(json.dumps({"run_id": args.run_id, "artifacts": rows}, indent=2) + "\n")
+        return EXIT_OK
+    table = Table(title=f"artifacts of {args.run_id}")
+    for column in ("name", "size", "sha256", "attempt", "batch"):
+        table.add_column(column)
+    for f in files:
+        sha = "skipped (over the size cap)" if f.skipped else (f.sha256 or "")[:16]
+        table.add_row(Text(f.name), str(f.size), sha, str(f.attempt), Text(f.batch_id))
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_artifacts_get(args: argparse.Namespace, console: Console) -> int:
+    """Write one artifact to a file (streamed) or to stdout."""
+    with _store(args) as store:
+        if args.output:
+            destination = Path(os.path.normpath(Path.cwd() / args.output))
+            store.copy_artifact(
+                args.run_id, args.name, destination=destination, batch_id=args.batch, attempt=args.attempt
+            )
+        else:
+            data = store.read_artifact(args.run_id, args.name, batch_id=args.batch, attempt=args.attempt)
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+    return EXIT_OK

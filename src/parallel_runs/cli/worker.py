@@ -1,0 +1,89 @@
+"""`parallel-runs worker`: help work a batch of the shared PostgreSQL store from this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from parallel_runs.cli.common import (
+    EXIT_CODES_HELP,
+    add_location_options,
+    env_help,
+    make_console,
+    print_internal_errors,
+)
+from parallel_runs.cli.run import add_shared_store_options, choose_progress, stop_on_signals
+from parallel_runs.config import build_worker_settings
+from parallel_runs.control import BatchControl
+from parallel_runs.worker import WorkerSettings, work_batch
+
+__all__ = ["cmd_worker", "register"]
+
+DESCRIPTION = (
+    "Claim runs of a batch from the shared PostgreSQL store and execute them here until none remain. "
+    "The batch carries its command, test command, timeout, retries and base commit: nothing else is "
+    "needed. Start as many workers on as many machines (clones of the repository) as you like; each run "
+    "is executed once, and a dead worker's run is taken over when its lease expires."
+)
+
+
+def register(commands: Any) -> None:
+    """Add the `worker` command to the subparsers."""
+    worker = commands.add_parser(
+        "worker", help="work a batch of the shared store", description=DESCRIPTION, epilog=EXIT_CODES_HELP
+    )
+    flag, store_true = worker.add_argument, {"action": "store_true", "default": None}
+    for names, key, text, extra in (
+        (("--batch",), "batch_id", "the batch to work", {"dest": "batch_id", "metavar": "ID"}),
+        (("--database-url",), "database_url", "postgresql:// URL of the shared store", {"metavar": "URL"}),
+        (("--workers",), "workers", "runs executing at once here (default: min(4, cores))", {"metavar": "N"}),
+        (("--grace",), "grace", "time between SIGTERM and SIGKILL when stopping a run", {"metavar": "DUR"}),
+        (("--keep-worktrees",), "keep_worktrees", "keep each worktree after its run", store_true),
+        (("--test-timeout",), "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
+        (("--test-retries",), "test_retries", "reruns of newly failing tests (default 1)", {"metavar": "N"}),
+        (("--quiet", "-q"), "quiet", "print only problems and the final summary", store_true),
+        (("--json-events",), "json_events", "one JSON object per event on stdout", store_true),
+    ):
+        flag(*names, help=env_help(text, key), **extra)
+    flag(
+        "--fail-on-regression",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=env_help("a run that broke tests ends `regressed` (default on)", "fail_on_regression"),
+    )
+    add_shared_store_options(worker)
+    add_location_options(worker)
+    worker.set_defaults(handler=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    """Work the batch until no run is left; the exit code follows DESIGN §6 for the runs done here."""
+    flags = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
+    settings = WorkerSettings(
+        batch_id=flags.batch_id,
+        database_url=flags.database_url,
+        repo=flags.source_repo,
+        runs_dir=flags.runs_dir,
+        workers=flags.workers,
+        lease_ttl=flags.lease_ttl,
+        max_artifact_size=flags.max_artifact_size,
+        keep_worktrees=flags.keep_worktrees,
+        environ=os.environ,
+        test_timeout=flags.test_timeout,
+        test_retries=flags.test_retries,
+        fail_on_regression=flags.fail_on_regression,
+    )
+    progress = choose_progress(args, console)
+    control = BatchControl(grace=flags.grace, on_event=progress)
+    try:
+        with stop_on_signals(control):
+            batch = work_batch(settings, control)
+    finally:
+        progress.close()
+    errors = make_console(stderr=True)
+    print_internal_errors(errors, batch.errors)
+    return batch.exit_code

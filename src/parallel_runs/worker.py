@@ -1,0 +1,292 @@
+"""Work a batch from the shared PostgreSQL store: claim runs one at a time until none remain.
+
+Any number of worker processes, on any machines, can share a batch: a fast machine simply claims
+more runs (work stealing, not static shards). The database decides who runs what (fenced claims);
+the file locks of this machine still guard its own worktrees.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from parallel_runs import git
+from parallel_runs.attempt import run_attempt
+from parallel_runs.config import RunSettings
+from parallel_runs.control import BatchControl
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.events import EventKind
+from parallel_runs.core.ids import slugify
+from parallel_runs.core.model import AttemptResult
+from parallel_runs.core.policy import RETRYABLE
+from parallel_runs.core.request import RunRequest
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError, ParallelRunsError
+from parallel_runs.execution import HeldRun, RunSummary, hold_run_locks, recover_leftover_worktree
+from parallel_runs.store import (
+    BatchDefinition,
+    Claim,
+    LeaseKeeper,
+    LeaseOwner,
+    RunStore,
+    SharedStore,
+    UnavailableError,
+)
+from parallel_runs.supervisor import BatchResult, RunEnd, RunError
+
+__all__ = ["SharedRecorder", "WorkerSettings", "work_batch"]
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0  # how often an idle worker looks again for runs whose lease expired
+MAX_OUTAGE_SECONDS = 300.0  # a worker gives up when the shared store stays unreachable this long
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """What a worker needs besides the batch definition (which comes from the database)."""
+
+    batch_id: str
+    database_url: str
+    repo: Path
+    runs_dir: Path
+    workers: int
+    lease_ttl: float
+    max_artifact_size: int
+    keep_worktrees: bool
+    environ: Mapping[str, str]
+    test_timeout: float | None = None
+    test_retries: int = 1
+    fail_on_regression: bool = True
+
+
+class SharedRecorder:
+    """Records one claimed attempt in the shared store: artifacts, then the fenced result."""
+
+    def __init__(self, store: SharedStore, claim: Claim, *, artifacts: Path, max_size: int) -> None:
+        self._store, self._claim, self._artifacts, self._max_size = store, claim, artifacts, max_size
+
+    def begin(self, *, attempt: int, started_at: datetime, host: str, pid: int) -> None:
+        """Nothing to do: claiming the run recorded the attempt as running."""
+
+    def finish(self, result: AttemptResult) -> None:
+        """Store the artifacts, then the result; LeaseLostError if another worker took the run over."""
+        self._store.store_artifacts(self._claim, self._artifacts, max_size=self._max_size)
+        spooled = self._store.finish(self._claim, result)
+        if spooled is not None:
+            log.warning(
+                "run %r: database unreachable, result kept in %s until it is back", result.run_id, spooled
+            )
+
+
+def _request(batch: BatchDefinition, claim: Claim, settings: WorkerSettings) -> RunRequest:
+    spec = None
+    if batch.test_command:
+        spec = TestSpec(
+            command=CommandSpec(shell=batch.test_command),
+            timeout=settings.test_timeout,
+            retries=settings.test_retries,
+        )
+    return RunRequest(
+        run_id=claim.run_id,
+        slug=claim.slug or slugify(claim.run_id),
+        batch_id=batch.batch_id,
+        repo=settings.repo,
+        runs_dir=settings.runs_dir,
+        base_sha=batch.base_sha,
+        command=batch.command,
+        timeout=batch.timeout,
+        keep_worktree=settings.keep_worktrees,
+        environ=settings.environ,
+        database_url=settings.database_url,
+        tests=spec,
+        fail_on_regression=settings.fail_on_regression,
+    )
+
+
+@contextmanager
+def _stop_when_lease_lost(keeper: LeaseKeeper, control: BatchControl, run_id: str) -> Iterator[None]:
+    """Another worker took the run over: stop our command, its result could not be recorded anyway."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if keeper.lost.wait(0.5):
+                log.warning("run %r: lease lost to another worker; stopping this attempt", run_id)
+                control.stop_run(run_id)
+                return
+
+    watcher = threading.Thread(target=watch, name=f"watch-{run_id}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def execute_claim(
+    store: SharedStore, batch: BatchDefinition, claim: Claim, settings: WorkerSettings, control: BatchControl
+) -> RunEnd:
+    """Run one claimed attempt here, renewing its lease; the result is written under its token."""
+    request = _request(batch, claim, settings)
+    recorder = SharedRecorder(
+        store, claim, artifacts=request.paths.artifacts, max_size=settings.max_artifact_size
+    )
+    try:
+        with hold_run_locks(request) as held, RunStore.open(request.paths.database) as local:
+            workspaces = recover_leftover_worktree(request, held=held, store=local)
+            with LeaseKeeper(store, claim) as keeper, _stop_when_lease_lost(keeper, control, claim.run_id):
+                result = run_attempt(
+                    request,
+                    attempt=claim.attempt,
+                    control=control,
+                    recorder=recorder,
+                    workspaces=workspaces,
+                    held=held,
+                )
+        return RunSummary(claim.run_id, (result,))
+    except AlreadyHeldError as exc:
+        return HeldRun(claim.run_id, exc)
+    except LeaseLostError as exc:
+        return RunError(claim.run_id, f"result not recorded: {exc}")
+
+
+def _work_loop(
+    store: SharedStore,
+    batch: BatchDefinition,
+    settings: WorkerSettings,
+    control: BatchControl,
+    worker_id: str,
+) -> list[RunEnd]:
+    """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
+    owner, ends, outage_started = LeaseOwner.here(worker_id), [], None
+    while not control.is_stopping:
+        try:
+            claim = store.claim_next(batch_id=batch.batch_id, owner=owner, ttl=settings.lease_ttl)
+            finished = claim is None and all(
+                run.state == "finished" for run in store.batch_runs(batch.batch_id)
+            )
+        except UnavailableError as exc:
+            # The store's own retries gave up: keep waiting (runs in flight still finish and spool).
+            outage_started = outage_started or time.monotonic()
+            if time.monotonic() - outage_started > MAX_OUTAGE_SECONDS:
+                raise
+            log.warning("shared store unreachable, retrying: %s", exc)
+            control.sleep(IDLE_POLL_SECONDS)
+            continue
+        outage_started = None
+        if finished:
+            break
+        if claim is None:
+            control.sleep(min(IDLE_POLL_SECONDS, settings.lease_ttl / 3))
+            continue
+        end = _run_claim(store, batch, claim, settings, control)
+        ends.append(end)
+        if isinstance(end, RunSummary) and end.final.outcome in RETRYABLE and not control.is_stopping:
+            requeued = store.requeue(batch.batch_id, [claim.run_id], max_attempts=batch.retries + 1)
+            if requeued:
+                control.emit(
+                    EventKind.RETRY_SCHEDULED, claim.run_id, after_attempt=claim.attempt, delay_seconds=0
+                )
+    return ends
+
+
+def _all_finished(store: SharedStore, batch_id: str) -> bool:
+    return all(run.state == "finished" for run in store.batch_runs(batch_id))
+
+
+def _run_claim(
+    store: SharedStore, batch: BatchDefinition, claim: Claim, settings: WorkerSettings, control: BatchControl
+) -> RunEnd:
+    try:
+        return execute_claim(store, batch, claim, settings, control)
+    except ParallelRunsError as exc:
+        control.emit(EventKind.RUN_ERROR, claim.run_id, message=str(exc))
+        return RunError(claim.run_id, str(exc))
+    except Exception as exc:  # a bug: keep working the batch, report it with its traceback
+        log.exception("internal error in run %r", claim.run_id)
+        control.emit(EventKind.RUN_ERROR, claim.run_id, message=f"internal error: {exc!r}")
+        return RunError(claim.run_id, f"internal error: {exc!r}", traceback.format_exc())
+
+
+def enqueue_batch(settings: RunSettings) -> BatchDefinition:
+    """Put a `run --database-url` batch, with its whole definition, into the shared store."""
+    if settings.shared_database_url is None:
+        raise ValueError("enqueue_batch needs the shared store's URL")
+    definition = BatchDefinition(
+        batch_id=settings.batch_id,
+        run_ids=settings.run_ids,
+        command=settings.command,
+        base_sha=git.resolve_commit(settings.source_repo, settings.base_ref),
+        test_command=settings.tests.command.shell if settings.tests else None,
+        timeout=settings.timeout,
+        retries=settings.retries,
+    )
+    with SharedStore.connect(settings.shared_database_url) as store:
+        return store.create_batch(definition)
+
+
+def worker_settings_for_run(settings: RunSettings) -> WorkerSettings:
+    """`run --database-url` works its own batch like a worker does."""
+    if settings.shared_database_url is None:
+        raise ValueError("worker_settings_for_run needs the shared store's URL")
+    return WorkerSettings(
+        batch_id=settings.batch_id,
+        database_url=settings.shared_database_url,
+        repo=settings.source_repo,
+        runs_dir=settings.runs_dir,
+        workers=settings.workers,
+        lease_ttl=settings.lease_ttl,
+        max_artifact_size=settings.max_artifact_size,
+        keep_worktrees=settings.keep_worktrees,
+        environ=settings.environ,
+        test_timeout=settings.tests.timeout if settings.tests else None,
+        test_retries=settings.tests.retries if settings.tests else 1,
+        fail_on_regression=settings.fail_on_regression,
+    )
+
+
+def work_batch(settings: WorkerSettings, control: BatchControl) -> BatchResult:
+    """Claim and execute runs of the batch with `settings.workers` threads until none remain."""
+    with SharedStore.connect(settings.database_url, spool_dir=settings.runs_dir / ".spool") as store:
+        store.flush_spool()
+        batch = store.get_batch(settings.batch_id)
+        if batch is None:
+            raise ConfigError(f"batch {settings.batch_id!r} is not in the shared store")
+        git.ensure_commit(settings.repo, batch.base_sha)  # never run against another commit
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        git.ensure_excluded(settings.repo, settings.runs_dir)
+        control.emit(
+            EventKind.BATCH_STARTED,
+            batch_id=batch.batch_id,
+            base_sha=batch.base_sha,
+            runs=len(batch.run_ids),
+            workers=settings.workers,
+            runs_dir=str(settings.runs_dir),
+        )
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="worker") as pool:
+            loops = [
+                pool.submit(_work_loop, store, batch, settings, control, f"{slugify(settings.batch_id)}-{n}")
+                for n in range(settings.workers)
+            ]
+            ends = [end for loop in loops for end in loop.result()]
+        store.flush_spool()
+    control.close()
+    result = BatchResult(batch.batch_id, batch.base_sha, tuple(ends), control.stop_reason)
+    control.emit(
+        EventKind.BATCH_FINISHED,
+        batch_id=batch.batch_id,
+        exit_code=result.exit_code,
+        counts=result.counts(),
+        stop_reason=control.stop_reason,
+    )
+    return result

@@ -1,0 +1,253 @@
+"""Acceptance of the shared PostgreSQL store through the CLI (issue #4): many workers, one batch."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from parallel_runs.store.urls import parse_postgres_url
+from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+
+
+def clone(repo: Path, name: str) -> Path:
+    target = repo.parent / name
+    git(repo.parent, "clone", "--quiet", str(repo), str(target))
+    return target
+
+
+def batch_id() -> str:
+    return f"b-{secrets.token_hex(4)}"
+
+
+def report_json(cwd: Path, url: str, batch: str) -> dict[str, object]:
+    done = run_cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    data: dict[str, object] = json.loads(done.stdout)
+    return data
+
+
+def test_two_workers_on_two_clones_run_every_run_exactly_once(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    first, second = clone(repo, "clone-a"), clone(repo, "clone-b")
+    ledger = tmp_path / "ledger"
+    ids = "w{01..20}"
+    batch = batch_id()
+    # $PPID is the worker process that ran bash: the ledger says who ran what.
+    command = f'echo "$PARALLEL_RUNS_RUN_ID $PPID" >> {ledger}; echo done > out.txt; sleep 0.3'
+    runner = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        ids,
+        "--workers",
+        "2",
+        "--command",
+        command,
+        cwd=first,
+    )
+    wait_for(ledger.exists, what="the first run to start")
+    helper = run_cli(
+        "worker", "--batch", batch, "--database-url", database_url, "--workers", "2", cwd=second, timeout=300
+    )
+    out, err = runner.communicate(timeout=300)
+    assert runner.returncode == 0, out + err
+    assert helper.returncode == 0, helper.stdout + helper.stderr
+    lines = [line.split() for line in ledger.read_text().splitlines()]
+    counts = Counter(run_id for run_id, _ in lines)
+    assert sorted(counts) == [f"w{n:02d}" for n in range(1, 21)]
+    assert set(counts.values()) == {1}  # every run executed exactly once
+    assert len({pid for _, pid in lines}) == 2  # both workers did some
+    data = report_json(first, database_url, batch)
+    assert data["counts"] == {"succeeded": 20}
+
+
+def test_a_killed_worker_s_run_is_taken_over_after_the_lease_expires(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    first, second = clone(repo, "clone-a"), clone(repo, "clone-b")
+    started, batch, marker = tmp_path / "started", batch_id(), "66.7891"
+    command = (
+        f'if [ "$PARALLEL_RUNS_ATTEMPT" = 1 ]; then touch {started}; sleep {marker}; fi; echo ok > ok.txt'
+    )
+    victim = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "victim",
+        "--lease-ttl",
+        "3s",
+        "--command",
+        command,
+        cwd=first,
+    )
+    try:
+        wait_for(started.exists, what="the first attempt to start")
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=10)
+        took_over = time.monotonic()
+        rescuer = run_cli(
+            "worker",
+            "--batch",
+            batch,
+            "--database-url",
+            database_url,
+            "--lease-ttl",
+            "3s",
+            cwd=second,
+            timeout=120,
+        )
+        assert rescuer.returncode == 0, rescuer.stdout + rescuer.stderr
+        assert time.monotonic() - took_over < 3 * 3 + 10
+    finally:
+        for pid in processes_with(f"sleep {marker}"):
+            signal_kill(pid)
+    data = report_json(second, database_url, batch)
+    (row,) = data["runs"]  # type: ignore[misc]
+    assert row["status"] == "succeeded"
+    assert row["attempts"] == 2
+    statuses = attempt_statuses(database_url, "victim", batch)
+    assert statuses == [(1, "abandoned"), (2, "succeeded")]
+
+
+def signal_kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+ATTEMPTS_OF_RUN = text(
+    "select attempt, status from attempts where run_id = :r and batch_id = :b order by attempt"
+)
+
+
+def attempt_statuses(url: str, run_id: str, batch: str) -> list[tuple[int, str]]:
+    engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(ATTEMPTS_OF_RUN, {"r": run_id, "b": batch}).all()
+    finally:
+        engine.dispose()
+    return [(int(a), str(s)) for a, s in rows]
+
+
+def test_artifacts_read_back_byte_identical_on_another_clone(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    first, second = clone(repo, "clone-a"), clone(repo, "clone-b")
+    batch = batch_id()
+    command = 'printf "log line \\xe2\\x9c\\x93 %s\\n" "$PARALLEL_RUNS_RUN_ID"; echo same > same.txt'
+    done = run_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "art1,art2",
+        "--workers",
+        "2",
+        "--command",
+        command,
+        cwd=first,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("run.log", "changes.patch"):
+        out = tmp_path / f"art1-{name}"
+        got = run_cli(
+            "artifacts", "get", "art1", name, "-o", str(out), "--database-url", database_url, cwd=second
+        )
+        assert got.returncode == 0, got.stderr
+        original = first / ".autonomous_runs" / "art1" / name
+        assert out.read_bytes() == original.read_bytes()
+    listings = {}
+    for run_id in ("art1", "art2"):
+        listed = run_cli(
+            "artifacts", "list", run_id, "--format", "json", "--database-url", database_url, cwd=second
+        )
+        assert listed.returncode == 0, listed.stderr
+        listings[run_id] = {a["name"]: a["sha256"] for a in json.loads(listed.stdout)["artifacts"]}
+    # Both patches add the same file with the same content: one blob, stored once.
+    assert listings["art1"]["changes.patch"] == listings["art2"]["changes.patch"]
+    assert listings["art1"]["run.log"] != listings["art2"]["run.log"]
+
+
+def test_db_upgrade_then_run_and_an_unmigrated_database_is_refused(
+    repo: Path, scratch_database: Callable[[], str]
+) -> None:
+    # Trust auth ignores the password, so it can be a secret that must never be printed.
+    url = make_url(scratch_database()).set(password="s3cr3t-pw").render_as_string(hide_password=False)
+    refused = run_cli("run", "--database-url", url, "--run-ids", "x", "--command", "true", cwd=repo)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "parallel-runs db upgrade --database-url" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    upgraded = run_cli("db", "upgrade", "--database-url", url, cwd=repo)
+    assert upgraded.returncode == 0, upgraded.stderr
+    done = run_cli(
+        "run", "--database-url", url, "--run-ids", "x,y", "--workers", "2", "--command", "true", cwd=repo
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    bad_host = url.replace("127.0.0.1", "127.0.0.2").replace("localhost", "127.0.0.2")
+    unreachable = run_cli("run", "--database-url", bad_host, "--run-ids", "z", "--command", "true", cwd=repo)
+    assert unreachable.returncode == 2
+    for said in (refused, upgraded, done, unreachable):
+        assert "s3cr3t-pw" not in said.stdout + said.stderr
+
+
+def test_a_postgresql_restart_during_a_batch_loses_nothing(
+    repo: Path, tmp_path: Path, database_url: str, restartable_server: Callable[[str], None]
+) -> None:
+    batch, started = batch_id(), tmp_path / "started"
+    command = f"touch {started}; echo x > x.txt; sleep 0.5"
+    runner = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "pg{01..10}",
+        "--workers",
+        "2",
+        "--command",
+        command,
+        cwd=repo,
+    )
+    wait_for(started.exists, what="the batch to start")
+    restartable_server("restart")
+    out, err = runner.communicate(timeout=300)
+    assert runner.returncode == 0, out + err
+    data = report_json(repo, database_url, batch)
+    assert data["counts"] == {"succeeded": 10}
+
+
+@pytest.mark.parametrize("missing", ["--batch", "--database-url"])
+def test_worker_needs_a_batch_and_a_shared_store(repo: Path, database_url: str, missing: str) -> None:
+    args = {"--batch": ["--batch", "nope"], "--database-url": ["--database-url", database_url]}
+    given = [arg for flag, values in args.items() if flag != missing for arg in values]
+    done = run_cli("worker", *given, cwd=repo, env={"DATABASE_URL": "", "PARALLEL_RUNS_DATABASE_URL": ""})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert missing in done.stderr
+
+
+def test_worker_on_an_unknown_batch_is_a_usage_error(repo: Path, database_url: str) -> None:
+    done = run_cli("worker", "--batch", "no-such-batch", "--database-url", database_url, cwd=repo)
+    assert done.returncode == 2
+    assert "no-such-batch" in done.stderr
