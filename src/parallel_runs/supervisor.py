@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import traceback
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from parallel_runs.core.request import RunPolicy, RunRequest
 from parallel_runs.errors import EXIT_INTERRUPTED, ParallelRunsError
 from parallel_runs.execution import HeldRun, RunSummary, SkippedRun, execute_run
 
-__all__ = ["BatchResult", "RunEnd", "RunError", "build_requests", "run_batch"]
+__all__ = ["BatchResult", "RunEnd", "RunError", "build_requests", "finish_batch", "guarded", "run_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +111,33 @@ def build_requests(settings: RunSettings, base_sha: str) -> list[RunRequest]:
     return requests
 
 
-def _run_one(request: RunRequest, control: BatchControl) -> RunEnd:
+def guarded(run_id: str, control: BatchControl, execute: Callable[[], RunEnd]) -> RunEnd:
+    """Run one run; an error of that run becomes its RunError, so the batch goes on."""
     try:
-        return execute_run(request, control)
+        return execute()
     except ParallelRunsError as exc:
-        control.emit(EventKind.RUN_ERROR, request.run_id, message=str(exc))
-        return RunError(request.run_id, str(exc))
+        control.emit(EventKind.RUN_ERROR, run_id, message=str(exc))
+        return RunError(run_id, str(exc))
     except Exception as exc:  # a bug: keep the batch going, report it with its traceback
-        log.exception("internal error in run %r", request.run_id)
-        control.emit(EventKind.RUN_ERROR, request.run_id, message=f"internal error: {exc!r}")
-        return RunError(request.run_id, f"internal error: {exc!r}", traceback.format_exc())
+        log.exception("internal error in run %r", run_id)
+        control.emit(EventKind.RUN_ERROR, run_id, message=f"internal error: {exc!r}")
+        return RunError(run_id, f"internal error: {exc!r}", traceback.format_exc())
+
+
+def finish_batch(
+    control: BatchControl, *, batch_id: str, base_sha: str, ends: Sequence[RunEnd]
+) -> BatchResult:
+    """The batch's result, announced."""
+    control.close()
+    result = BatchResult(batch_id, base_sha, tuple(ends), control.stop_reason)
+    control.emit(
+        EventKind.BATCH_FINISHED,
+        batch_id=batch_id,
+        exit_code=result.exit_code,
+        counts=result.counts(),
+        stop_reason=control.stop_reason,
+    )
+    return result
 
 
 def run_batch(settings: RunSettings, control: BatchControl) -> BatchResult:
@@ -149,17 +168,11 @@ def run_batch(settings: RunSettings, control: BatchControl) -> BatchResult:
     ends: list[RunEnd] = []
     # Queued runs are not cancelled on a stop: each one records itself as not started, under its lock.
     with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="run") as pool:
-        futures = [pool.submit(_run_one, request, control) for request in requests]
+        futures = [
+            pool.submit(guarded, request.run_id, control, functools.partial(execute_run, request, control))
+            for request in requests
+        ]
         ends.extend(future.result() for future in as_completed(futures))
     if budget is not None:
         budget.cancel()
-    control.close()
-    result = BatchResult(settings.batch_id, base_sha, tuple(ends), control.stop_reason)
-    control.emit(
-        EventKind.BATCH_FINISHED,
-        batch_id=settings.batch_id,
-        exit_code=result.exit_code,
-        counts=result.counts(),
-        stop_reason=control.stop_reason,
-    )
-    return result
+    return finish_batch(control, batch_id=settings.batch_id, base_sha=base_sha, ends=ends)

@@ -7,10 +7,10 @@ the file locks of this machine still guard its own worktrees.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,7 +29,7 @@ from parallel_runs.core.model import AttemptResult
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError, ParallelRunsError
+from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError
 from parallel_runs.execution import HeldRun, RunSummary, hold_run_locks, recover_leftover_worktree
 from parallel_runs.store import (
     BatchDefinition,
@@ -40,7 +40,7 @@ from parallel_runs.store import (
     SharedStore,
     UnavailableError,
 )
-from parallel_runs.supervisor import BatchResult, RunEnd, RunError
+from parallel_runs.supervisor import BatchResult, RunEnd, RunError, finish_batch, guarded
 
 __all__ = ["SharedRecorder", "WorkerSettings", "work_batch"]
 
@@ -189,7 +189,8 @@ def _work_loop(
         if claim is None:
             control.sleep(min(IDLE_POLL_SECONDS, settings.lease_ttl / 3))
             continue
-        end = _run_claim(store, batch, claim, settings, control)
+        execute = functools.partial(execute_claim, store, batch, claim, settings, control)
+        end = guarded(claim.run_id, control, execute)
         ends.append(end)
         if isinstance(end, RunSummary) and end.final.outcome in RETRYABLE and not control.is_stopping:
             requeued = store.requeue(batch.batch_id, [claim.run_id], max_attempts=batch.retries + 1)
@@ -202,20 +203,6 @@ def _work_loop(
 
 def _all_finished(store: SharedStore, batch_id: str) -> bool:
     return all(run.state == "finished" for run in store.batch_runs(batch_id))
-
-
-def _run_claim(
-    store: SharedStore, batch: BatchDefinition, claim: Claim, settings: WorkerSettings, control: BatchControl
-) -> RunEnd:
-    try:
-        return execute_claim(store, batch, claim, settings, control)
-    except ParallelRunsError as exc:
-        control.emit(EventKind.RUN_ERROR, claim.run_id, message=str(exc))
-        return RunError(claim.run_id, str(exc))
-    except Exception as exc:  # a bug: keep working the batch, report it with its traceback
-        log.exception("internal error in run %r", claim.run_id)
-        control.emit(EventKind.RUN_ERROR, claim.run_id, message=f"internal error: {exc!r}")
-        return RunError(claim.run_id, f"internal error: {exc!r}", traceback.format_exc())
 
 
 def enqueue_batch(settings: RunSettings) -> BatchDefinition:
@@ -280,13 +267,4 @@ def work_batch(settings: WorkerSettings, control: BatchControl) -> BatchResult:
             ]
             ends = [end for loop in loops for end in loop.result()]
         store.flush_spool()
-    control.close()
-    result = BatchResult(batch.batch_id, batch.base_sha, tuple(ends), control.stop_reason)
-    control.emit(
-        EventKind.BATCH_FINISHED,
-        batch_id=batch.batch_id,
-        exit_code=result.exit_code,
-        counts=result.counts(),
-        stop_reason=control.stop_reason,
-    )
-    return result
+    return finish_batch(control, batch_id=batch.batch_id, base_sha=batch.base_sha, ends=ends)

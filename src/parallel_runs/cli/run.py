@@ -28,7 +28,14 @@ from parallel_runs.control import BatchControl
 from parallel_runs.supervisor import run_batch
 from parallel_runs.worker import enqueue_batch, work_batch, worker_settings_for_run
 
-__all__ = ["add_shared_store_options", "choose_progress", "cmd_run", "register", "stop_on_signals"]
+__all__ = [
+    "add_output_options",
+    "add_shared_store_options",
+    "choose_progress",
+    "cmd_run",
+    "register",
+    "stop_on_signals",
+]
 
 DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
@@ -164,22 +171,19 @@ def register(commands: Any) -> None:
             "database_url",
         ),
     )
-    add(
-        "--quiet",
-        "-q",
-        action="store_true",
-        default=None,
-        help=env_help("print only problems and the final summary", "quiet"),
-    )
-    add(
-        "--json-events",
-        action="store_true",
-        default=None,
-        help=env_help("print one JSON object per event on stdout instead of text", "json_events"),
-    )
+    add_output_options(run)
     add_shared_store_options(run)
     add_location_options(run)
     run.set_defaults(handler=cmd_run)
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--quiet and --json-events: how `run` and `worker` show a batch (live view on a terminal otherwise)."""
+    for names, key, text in (
+        (("--quiet", "-q"), "quiet", "print only problems and the final summary"),
+        (("--json-events",), "json_events", "print one JSON object per event on stdout instead of text"),
+    ):
+        parser.add_argument(*names, action="store_true", default=None, help=env_help(text, key))
 
 
 def add_shared_store_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,12 @@ from parallel_runs.cli.common import (
     make_console,
     print_internal_errors,
 )
-from parallel_runs.cli.run import add_shared_store_options, choose_progress, stop_on_signals
+from parallel_runs.cli.run import (
+    add_output_options,
+    add_shared_store_options,
+    choose_progress,
+    stop_on_signals,
+)
 from parallel_runs.config import build_worker_settings
 from parallel_runs.control import BatchControl
 from parallel_runs.worker import WorkerSettings, work_batch
@@ -45,8 +50,6 @@ def register(commands: Any) -> None:
         (("--keep-worktrees",), "keep_worktrees", "keep each worktree after its run", store_true),
         (("--test-timeout",), "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
         (("--test-retries",), "test_retries", "reruns of newly failing tests (default 1)", {"metavar": "N"}),
-        (("--quiet", "-q"), "quiet", "print only problems and the final summary", store_true),
-        (("--json-events",), "json_events", "one JSON object per event on stdout", store_true),
     ):
         flag(*names, help=env_help(text, key), **extra)
     flag(
@@ -55,6 +58,7 @@ def register(commands: Any) -> None:
         default=None,
         help=env_help("a run that broke tests ends `regressed` (default on)", "fail_on_regression"),
     )
+    add_output_options(worker)
     add_shared_store_options(worker)
     add_location_options(worker)
     worker.set_defaults(handler=cmd_worker)
