@@ -1,7 +1,5 @@
-"""Worktrees and run branches: the only module that runs git (through GitPython).
+"""Run worktrees and their run branches: create, save, remove; and the ones under a runs dir.
 
-Commands run as `git -C <dir> -c ...`, ignoring the user's hooks, signing, auto-gc and hidden
-untracked files; lock contention between concurrent runs is retried, anything else is a GitError.
 Saving keeps everything the run wrote: its own commits; uncommitted tracked and untracked (not
 ignored) files, committed on the worktree's HEAD; a detached HEAD or switched branch becomes the
 run branch's head (HEAD is re-attached; displaced run-branch commits keep an attempt ref); an
@@ -12,74 +10,33 @@ Removal discards ignored files.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import random
 import re
 import shutil
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
 
-from git.cmd import Git
-from git.exc import CommandError
-
-from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, RunPaths, attempt_ref
+from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError
+from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
+from parallel_runs.git.runner import _failure, _git, _Result
 
-__all__ = [
-    "WorkspaceManager",
-    "WorktreeInfo",
-    "common_git_dir",
-    "detached_worktree",
-    "ensure_commit",
-    "ensure_excluded",
-    "last_attempt_ref_number",
-    "list_managed_worktrees",
-    "repo_root",
-    "resolve_commit",
-]
+__all__ = ["WorkspaceManager", "WorktreeInfo", "list_managed_worktrees"]
 
 logger = logging.getLogger(__name__)
 
-_GIT = Git()
-_CONFIG = (
-    *("core.hooksPath=/dev/null", "commit.gpgSign=false", "maintenance.auto=false", "gc.auto=0"),
-    "branch.autoSetupMerge=false",  # no config.lock contention, no upstream for run branches
-    "status.showUntrackedFiles=normal",  # also for the status `git worktree remove` runs
-)
-_SETTINGS = tuple(arg for setting in _CONFIG for arg in ("-c", setting))
 _FALLBACK_IDENTITY = ("-c", "user.name=parallel-runs", "-c", "user.email=parallel-runs@localhost")
 _PATCH_OPTIONS = (
     *("--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short"),
     *("--src-prefix=a/", "--dst-prefix=b/"),
 )
-# Lock files held by a concurrent git, and git listing worktrees while another one is being
-# added or removed (a half-written or vanishing .git/worktrees/<id>).
-_TRANSIENT = re.compile(
-    r"\.lock'?: File exists|Unable to create '[^']*\.lock'|could not lock config file|"
-    r"Another git process seems to be running|failed to read \S*worktrees/|"
-    r"Invalid path '[^']*/worktrees/[^']*': No such file"
-)
 _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detection is disabled")
 _UNBORN_NESTED = re.compile(r"does not have a commit checked out")
 _EMBEDDED = re.compile(r"^warning: adding embedded git repository: (.+)$", re.MULTILINE)
 _STALE_REGISTRATION = re.compile(r"missing but already registered|already checked out at|used by worktree at")
-_RETRIES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    status: int
-    out: str
-    err: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,124 +48,6 @@ class WorktreeInfo:
     branch: str | None  # short name; None when detached
     head: str | None  # None when unborn
     is_prunable: bool = False
-
-
-def _failure(args: tuple[str, ...], cwd: Path, err: str, status: int) -> GitError:
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("hint:")]
-    reasons = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
-    reason = reasons[-1] if reasons else f"exit status {status}"
-    return GitError(f"git {_name(args)} failed in {cwd}: {reason}")
-
-
-def _name(args: tuple[str, ...]) -> str:
-    """The subcommand in `args`, skipping global options and `-c` values."""
-    return next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "?")
-
-
-def _git(
-    cwd: Path,
-    *args: str,
-    check: bool = True,
-    stdout: BinaryIO | None = None,
-    env: dict[str, str] | None = None,
-) -> _Result:
-    """Run one git command, retrying only transient lock-file contention."""
-    argv = [Git.GIT_PYTHON_GIT_EXECUTABLE, "-C", str(cwd), *_SETTINGS, *args]
-    for attempt in range(_RETRIES):
-        try:
-            status, out, err = _GIT.execute(
-                argv, with_extended_output=True, with_exceptions=False, output_stream=stdout, env=env
-            )
-        except CommandError as exc:  # git missing or not executable
-            raise GitError(f"cannot run git: {exc}") from exc
-        transient = None if status == 0 or stdout is not None else _TRANSIENT.search(err)
-        if transient is None:
-            break
-        delay = min(0.4, 0.01 * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter only
-        logger.debug("git %s in %s: %r; retrying in %.3fs", _name(args), cwd, transient.group(0), delay)
-        time.sleep(delay)
-    if status and check:
-        raise _failure(args, cwd, err, status)
-    return _Result(status, out, err)
-
-
-def repo_root(path: Path) -> Path:
-    """Absolute top level of the working tree containing `path` (a linked worktree's own root)."""
-    start = path if path.is_dir() else path.parent
-    if not start.is_dir():
-        raise GitError(f"not a git repository: {path} does not exist")
-    result = _git(start, "rev-parse", "--show-toplevel", check=False)
-    if result.status or not result.out.strip():
-        raise GitError(f"not a git repository (or not a working tree): {path}")
-    return Path(result.out.strip())
-
-
-@lru_cache(maxsize=64)
-def common_git_dir(repo: Path) -> Path:
-    """The git dir shared by all worktrees of `repo` (where refs, worktrees/ and info/ live)."""
-    out = _git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").out.strip()
-    return Path(out)
-
-
-def resolve_commit(repo: Path, ref: str) -> str:
-    """Full sha of the commit `ref` names."""
-    result = _git(
-        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
-    )
-    if result.status or not result.out.strip():
-        raise GitError(f"{ref!r} does not name a commit in {repo} (unknown ref, or no commits yet)")
-    return result.out.strip()
-
-
-def ensure_excluded(repo: Path, path: Path) -> None:
-    """Add `path` to the repository's info/exclude when it lies inside its working tree."""
-    root, target = Path(os.path.realpath(repo)), Path(os.path.realpath(path))
-    if target == root or not target.is_relative_to(root):
-        return
-    line = "/" + re.sub(r"([\\*?\[])", r"\\\1", target.relative_to(root).as_posix()) + "/"
-    exclude = common_git_dir(repo) / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(exclude, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        # The lock makes read-check-append atomic across processes; O_APPEND keeps lines whole.
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        content = exclude.read_bytes()
-        if line.encode() in (existing.strip() for existing in content.splitlines()):
-            return
-        separator = b"\n" if content and not content.endswith(b"\n") else b""
-        os.write(fd, separator + line.encode() + b"\n")
-        logger.info("added %s to %s", line, exclude)
-    finally:
-        os.close(fd)
-
-
-def _refs(repo: Path, *patterns: str) -> dict[str, str]:
-    out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns).out
-    return dict(line.split(" ", 1) for line in out.splitlines() if line)
-
-
-def _attempt_numbers(refs: dict[str, str], slug: str) -> list[int]:
-    prefix = f"{ATTEMPT_REF_PREFIX}{slug}/"
-    tails = (name.removeprefix(prefix) for name in refs if name.startswith(prefix))
-    return [int(tail) for tail in tails if tail.isdigit()]
-
-
-def last_attempt_ref_number(repo: Path, slug: str) -> int:
-    """Highest n among refs/parallel-runs/attempts/<slug>/<n>; 0 when there is none."""
-    return max(_attempt_numbers(_refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/"), slug), default=0)
-
-
-def _keep_tip(repo: Path, *, slug: str, tip: str, preferred: int) -> None:
-    """Keep `tip` reachable under an attempt ref: `preferred` if free, else the next number."""
-    refs = _refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/")
-    if tip in refs.values():
-        return
-    number = preferred
-    if number < 1 or attempt_ref(slug, number) in refs:
-        number = max(_attempt_numbers(refs, slug), default=0) + 1
-    ref = attempt_ref(slug, number)
-    _git(repo, "update-ref", "-m", "parallel-runs: keep earlier tip", ref, tip, "")
-    logger.info("kept %s of %s as %s", tip[:12], slug, ref)
 
 
 def list_managed_worktrees(repo: Path, runs_dir: Path) -> list[WorktreeInfo]:
@@ -401,46 +240,3 @@ class WorkspaceManager:
         if self.workspace.exists():  # git could not delete everything: finish and forget it
             shutil.rmtree(self.workspace)
             _git(self.repo, "worktree", "prune")
-
-
-def _discard_worktree(repo: Path, path: Path) -> None:
-    """Force-remove a throwaway worktree (registered or not), whatever it contains."""
-    if not (path.exists() or path.is_symlink()):
-        return  # a registration left without its directory is overridden by `worktree add --force`
-    _git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
-    if path.exists() or path.is_symlink():  # not a registered worktree, or git left files behind
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-        _git(repo, "worktree", "prune")  # forget its registration, now that the directory is gone
-
-
-@contextmanager
-def detached_worktree(repo: Path, path: Path, sha: str) -> Iterator[Path]:
-    """A clean checkout of `sha` at `path` (detached HEAD, no branch), force-removed on exit.
-
-    For throwaway work such as a test baseline; the caller must own `path` exclusively (a lock):
-    whatever an earlier, crashed owner left there is removed first.
-    """
-    _discard_worktree(repo, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
-    try:
-        yield path
-    finally:
-        _discard_worktree(repo, path)
-
-
-def ensure_commit(repo: Path, sha: str) -> str:
-    """The commit `sha` in this clone, fetched from `origin` if missing; GitError if it cannot be had."""
-    try:
-        return resolve_commit(repo, sha)
-    except GitError:
-        fetched = _git(repo, "fetch", "--quiet", "origin", sha, check=False)
-        if fetched.status:
-            reason = fetched.err.strip().splitlines()[-1] if fetched.err.strip() else "fetch failed"
-            raise GitError(
-                f"commit {sha[:12]} is not in the clone {repo} and could not be fetched ({reason})"
-            ) from None
-        return resolve_commit(repo, sha)

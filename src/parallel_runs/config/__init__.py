@@ -1,0 +1,45 @@
+"""One frozen Settings per command, built from flags > environment > defaults, validated here.
+
+The only library package that reads the environment.
+"""
+
+from __future__ import annotations
+
+from parallel_runs.config.common import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_LEASE_TTL_SECONDS,
+    DEFAULT_MAX_ARTIFACT_SIZE,
+    DEFAULT_RUNS_DIR_NAME,
+    ENV,
+    SEED_DATABASE_URL_ENV,
+    SEED_RUNS_DIR_ENV,
+    default_batch_id,
+    is_postgres_url,
+    resolve_database_url,
+    resolve_runs_dir,
+    resolve_source_repo,
+)
+from parallel_runs.config.report import ReportSettings, build_report_settings
+from parallel_runs.config.run import RunSettings, build_run_settings
+from parallel_runs.config.worker import WorkerFlags, build_worker_settings
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_LEASE_TTL_SECONDS",
+    "DEFAULT_MAX_ARTIFACT_SIZE",
+    "DEFAULT_RUNS_DIR_NAME",
+    "ENV",
+    "SEED_DATABASE_URL_ENV",
+    "SEED_RUNS_DIR_ENV",
+    "ReportSettings",
+    "RunSettings",
+    "WorkerFlags",
+    "build_report_settings",
+    "build_run_settings",
+    "build_worker_settings",
+    "default_batch_id",
+    "is_postgres_url",
+    "resolve_database_url",
+    "resolve_runs_dir",
+    "resolve_source_repo",
+]

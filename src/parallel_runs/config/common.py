@@ -1,0 +1,207 @@
+"""What every command's settings share: the ENV table, flag and environment readers, parsers, and
+where the source repository, the runs dir and the database live."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from parallel_runs import git
+from parallel_runs.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_LEASE_TTL_SECONDS",
+    "DEFAULT_MAX_ARTIFACT_SIZE",
+    "DEFAULT_RUNS_DIR_NAME",
+    "ENV",
+    "SEED_DATABASE_URL_ENV",
+    "SEED_RUNS_DIR_ENV",
+    "default_batch_id",
+    "default_workers",
+    "env_value",
+    "fail_on_regression",
+    "flag_bool",
+    "flag_list",
+    "is_postgres_url",
+    "parse_bool",
+    "parse_count",
+    "parse_workers",
+    "picker",
+    "postgres_only",
+    "resolve_database_url",
+    "resolve_runs_dir",
+    "resolve_source_repo",
+]
+
+DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_LEASE_TTL_SECONDS = 60.0
+DEFAULT_MAX_ARTIFACT_SIZE = "50MiB"
+DEFAULT_RUNS_DIR_NAME = ".autonomous_runs"
+
+# Flag name -> environment variable; --help prints these so users can find them.
+ENV = {
+    "run_ids": "PARALLEL_RUNS_RUN_IDS",
+    "run_ids_file": "PARALLEL_RUNS_RUN_IDS_FILE",
+    "workers": "PARALLEL_RUNS_WORKERS",
+    "command": "PARALLEL_RUNS_COMMAND",
+    "timeout": "PARALLEL_RUNS_TIMEOUT",
+    "grace": "PARALLEL_RUNS_GRACE",
+    "keep_worktrees": "PARALLEL_RUNS_KEEP_WORKTREES",
+    "base_ref": "PARALLEL_RUNS_BASE_REF",
+    "batch_id": "PARALLEL_RUNS_BATCH_ID",
+    "runs_dir": "PARALLEL_RUNS_RUNS_DIR",
+    "source_repo": "PARALLEL_RUNS_SOURCE_REPO",
+    "format": "PARALLEL_RUNS_REPORT_FORMAT",
+    "output": "PARALLEL_RUNS_REPORT_OUTPUT",
+    "batch": "PARALLEL_RUNS_BATCH_ID",  # report --batch reads the same variable run --batch-id does
+    "retries": "PARALLEL_RUNS_RETRIES",
+    "retry_delay": "PARALLEL_RUNS_RETRY_DELAY",
+    "redo": "PARALLEL_RUNS_REDO",
+    "only_failed": "PARALLEL_RUNS_ONLY_FAILED",
+    "max_batch_time": "PARALLEL_RUNS_MAX_BATCH_TIME",
+    "database_url": "PARALLEL_RUNS_DATABASE_URL",
+    "quiet": "PARALLEL_RUNS_QUIET",
+    "worktrees_format": "PARALLEL_RUNS_WORKTREES_FORMAT",
+    "test_command": "PARALLEL_RUNS_TEST_COMMAND",
+    "test_timeout": "PARALLEL_RUNS_TEST_TIMEOUT",
+    "test_retries": "PARALLEL_RUNS_TEST_RETRIES",
+    "fail_on_regression": "PARALLEL_RUNS_FAIL_ON_REGRESSION",
+    "lease_ttl": "PARALLEL_RUNS_LEASE_TTL",
+    "max_artifact_size": "PARALLEL_RUNS_MAX_ARTIFACT_SIZE",
+    "older_than": "PARALLEL_RUNS_CLEANUP_OLDER_THAN",
+    "json_events": "PARALLEL_RUNS_JSON_EVENTS",
+}
+SEED_DATABASE_URL_ENV = "DATABASE_URL"
+SEED_RUNS_DIR_ENV = "AUTONOMOUS_RUNS_DIR"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_value(environ: Mapping[str, str], key: str) -> str | None:
+    """The environment variable of flag `key`; None when unset or empty."""
+    value = environ.get(ENV[key])
+    return value if value else None
+
+
+def picker(
+    flags: Mapping[str, object], environ: Mapping[str, str], *, skip_empty: bool = False
+) -> Callable[[str], str | None]:
+    """A flag's value as text (None when not given, or empty with `skip_empty`), else its env."""
+
+    def pick(key: str) -> str | None:
+        value = flags.get(key)
+        given = bool(value) if skip_empty else value is not None
+        return str(value) if given else env_value(environ, key)
+
+    return pick
+
+
+def parse_bool(text: str, *, name: str) -> bool:
+    """1/0, true/false, yes/no, on/off (empty is false); ConfigError naming `name` otherwise."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}={text!r} is not a boolean (use 1/0, true/false)")
+
+
+def parse_count(text: str, *, flag: str) -> int:
+    """A whole number of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{flag} must be 0 or more, got {value}")
+    return value
+
+
+def parse_workers(text: str) -> int:
+    """--workers: a whole number of 1 or more."""
+    workers = parse_count(text, flag="--workers")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+def default_workers() -> str:
+    """--workers when not given: one per CPU, at most 4."""
+    return str(min(4, os.cpu_count() or 1))
+
+
+def flag_list(flags: Mapping[str, object], key: str, environ: Mapping[str, str]) -> list[str]:
+    """A repeatable flag's values, else its environment variable as one value."""
+    values = flags.get(key)
+    if isinstance(values, list | tuple) and values:
+        return [str(v) for v in values]
+    from_env = env_value(environ, key)
+    return [from_env] if from_env else []
+
+
+def flag_bool(flags: Mapping[str, object], key: str, environ: Mapping[str, str]) -> bool:
+    """A store_true flag (None when not given), else its environment variable."""
+    if flags.get(key):
+        return True
+    return parse_bool(environ.get(ENV[key], ""), name=ENV[key])
+
+
+def fail_on_regression(flags: Mapping[str, object], environ: Mapping[str, str]) -> bool:
+    """--fail-on-regression / --no-fail-on-regression, else the env, else on."""
+    flag = flags.get("fail_on_regression")
+    if isinstance(flag, bool):
+        return flag
+    raw = environ.get(ENV["fail_on_regression"])
+    return True if raw is None or raw == "" else parse_bool(raw, name=ENV["fail_on_regression"])
+
+
+def default_batch_id(environ: Mapping[str, str], now: datetime | None = None) -> str:
+    """DESIGN §1: `gh-<run id>-<attempt>` in Actions, else a UTC timestamp plus 4 random hex."""
+    run_id = environ.get("GITHUB_RUN_ID")
+    if run_id:
+        return f"gh-{run_id}-{environ.get('GITHUB_RUN_ATTEMPT', '1')}"
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def resolve_source_repo(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
+    """The repository runs are made from: --source-repo, env, else the repo around cwd."""
+    raw = flag or env_value(environ, "source_repo")
+    start = (cwd / raw) if raw else cwd
+    if not start.exists():
+        raise ConfigError(f"source repository {start} does not exist")
+    return git.repo_root(start.resolve())
+
+
+def resolve_runs_dir(flag: str | None, environ: Mapping[str, str], *, cwd: Path, repo: Path) -> Path:
+    """--runs-dir, else PARALLEL_RUNS_RUNS_DIR / AUTONOMOUS_RUNS_DIR, else <repo>/.autonomous_runs.
+
+    Made absolute against the caller's cwd *before* use: the seed resolved it inside each worktree.
+    """
+    raw = flag or env_value(environ, "runs_dir") or environ.get(SEED_RUNS_DIR_ENV) or None
+    path = Path(os.path.expanduser(raw)) if raw else repo / DEFAULT_RUNS_DIR_NAME
+    absolute = path if path.is_absolute() else cwd / path
+    return Path(os.path.normpath(absolute))
+
+
+def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """--database-url, else PARALLEL_RUNS_DATABASE_URL / DATABASE_URL; None with --per-run-sqlite."""
+    if flags.get("per_run_sqlite"):
+        return None
+    value = flags.get("database_url")
+    url = str(value) if value else env_value(environ, "database_url") or environ.get(SEED_DATABASE_URL_ENV)
+    return url or None
+
+
+def is_postgres_url(url: str) -> bool:
+    """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
+    return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")
+
+
+def postgres_only(url: str | None) -> str | None:
+    """`url` when it names the shared PostgreSQL store, else None."""
+    return url if url and is_postgres_url(url) else None

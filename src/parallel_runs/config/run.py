@@ -1,0 +1,186 @@
+"""Settings of `parallel-runs run`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from parallel_runs.config.common import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_LEASE_TTL_SECONDS,
+    DEFAULT_MAX_ARTIFACT_SIZE,
+    default_batch_id,
+    default_workers,
+    env_value,
+    fail_on_regression,
+    flag_bool,
+    flag_list,
+    is_postgres_url,
+    parse_count,
+    parse_workers,
+    picker,
+    postgres_only,
+    resolve_database_url,
+    resolve_runs_dir,
+    resolve_source_repo,
+)
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.durations import parse_duration
+from parallel_runs.core.ids import collect_run_ids
+from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
+from parallel_runs.core.sizes import parse_size
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.core.urls import mask_url
+from parallel_runs.errors import ConfigError
+
+__all__ = ["RunSettings", "build_run_settings"]
+
+_DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout", "lease_ttl")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """Everything `parallel-runs run` needs, all paths absolute."""
+
+    source_repo: Path
+    runs_dir: Path
+    run_ids: tuple[str, ...]
+    command: CommandSpec
+    workers: int
+    timeout: float | None
+    grace: float
+    keep_worktrees: bool
+    base_ref: str
+    batch_id: str
+    environ: Mapping[str, str]  # the caller's environment, passed on to runs
+    retries: int = 0
+    retry_delay: float = 0.0
+    redo: bool = False
+    only_failed: bool = False
+    max_batch_time: float | None = None
+    shared_sqlite: Path | None = None  # one SQLite file for every run (only with one worker)
+    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
+    tests: TestSpec | None = None  # the test command whose baseline delta judges each run
+    fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
+    shared_database_url: str | None = None  # the shared PostgreSQL store: enqueue, then work the batch
+    lease_ttl: float = 60.0
+    max_artifact_size: int = 50 * 1024 * 1024
+
+
+class _RetryPolicy(TypedDict):
+    retries: int
+    retry_delay: float
+    redo: bool
+    only_failed: bool
+    max_batch_time: float | None
+
+
+def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
+    texts = []
+    for raw in paths:
+        path = cwd / raw
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read --run-ids-file {raw}: {exc}") from None
+    return texts
+
+
+def _run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
+    """--run-ids and the --run-ids-file contents (else their environment variables), expanded."""
+    return tuple(
+        collect_run_ids(
+            run_ids_args=flag_list(flags, "run_ids", environ),
+            files_text=_read_ids_files(flag_list(flags, "run_ids_file", environ), cwd),
+        )
+    )
+
+
+def _command_spec(command: str | None, argv: Sequence[str], environ: Mapping[str, str]) -> CommandSpec:
+    if command and argv:
+        raise ConfigError("give the command either with --command or after --, not both")
+    if argv:
+        return CommandSpec(argv=tuple(argv))
+    text = command or env_value(environ, "command")
+    if not text or not text.strip():
+        raise ConfigError("no command given: use --command 'CMD' or put the command after --")
+    return CommandSpec(shell=text)
+
+
+def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | None:
+    """The one SQLite file a `sqlite:///` URL names, after the concurrency policy allowed it."""
+    if url is None or is_postgres_url(url):
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
+        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    check_shared_sqlite_workers(workers)
+    path = Path(url.split(":///", 1)[1])
+    return path if path.is_absolute() else cwd / path
+
+
+def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
+    """The duration flags that were given, parsed."""
+    return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key))}
+
+
+def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
+    """The test command of the batch (None without --test-command)."""
+    command = pick("test_command")
+    if not command or not command.strip():
+        return None
+    retries = parse_count(pick("test_retries") or "1", flag="--test-retries")
+    return TestSpec(command=CommandSpec(shell=command), timeout=timeout, retries=retries)
+
+
+def _retry_policy(
+    flags: Mapping[str, object], environ: Mapping[str, str], *, durations: Mapping[str, float]
+) -> _RetryPolicy:
+    """--retries, --retry-delay, --redo, --only-failed and --max-batch-time."""
+    return _RetryPolicy(
+        retries=parse_count(picker(flags, environ)("retries") or "0", flag="--retries"),
+        retry_delay=durations.get("retry_delay", 0.0),
+        redo=flag_bool(flags, "redo", environ),
+        only_failed=flag_bool(flags, "only_failed", environ),
+        max_batch_time=durations.get("max_batch_time"),
+    )
+
+
+def build_run_settings(
+    *, flags: Mapping[str, object], argv: Sequence[str], environ: Mapping[str, str], cwd: Path
+) -> RunSettings:
+    """Validate the `run` flags (argparse values, None when not given) into RunSettings."""
+    pick = picker(flags, environ)
+    run_ids = _run_ids(flags, environ, cwd)
+    command = _command_spec(pick("command"), argv, environ)
+    workers = parse_workers(pick("workers") or default_workers())
+    database_url = resolve_database_url(flags, environ)
+    shared_sqlite = _shared_sqlite_file(database_url, workers=workers, cwd=cwd)
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    durations = _durations(pick)
+    warning = workers_warning(workers, os.cpu_count() or 1)
+    tests = _test_spec(pick, timeout=durations.get("test_timeout"))
+    return RunSettings(
+        source_repo=repo,
+        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        run_ids=run_ids,
+        command=command,
+        workers=workers,
+        timeout=durations.get("timeout"),
+        grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
+        keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
+        base_ref=pick("base_ref") or "HEAD",
+        batch_id=pick("batch_id") or default_batch_id(environ),
+        environ=environ,
+        **_retry_policy(flags, environ, durations=durations),
+        shared_sqlite=shared_sqlite,
+        warnings=(warning,) if warning else (),
+        tests=tests,
+        fail_on_regression=fail_on_regression(flags, environ),
+        shared_database_url=postgres_only(database_url),
+        lease_ttl=durations.get("lease_ttl", DEFAULT_LEASE_TTL_SECONDS),
+        max_artifact_size=parse_size(pick("max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE),
+    )

@@ -1,0 +1,31 @@
+"""Worktrees and run branches: the only package that runs git (through GitPython).
+
+`runner` runs every git command; `repository` answers questions about a repository and keeps its
+refs; `worktrees` manages the run worktrees.
+"""
+
+from __future__ import annotations
+
+from parallel_runs.git.repository import (
+    common_git_dir,
+    detached_worktree,
+    ensure_commit,
+    ensure_excluded,
+    last_attempt_ref_number,
+    repo_root,
+    resolve_commit,
+)
+from parallel_runs.git.worktrees import WorkspaceManager, WorktreeInfo, list_managed_worktrees
+
+__all__ = [
+    "WorkspaceManager",
+    "WorktreeInfo",
+    "common_git_dir",
+    "detached_worktree",
+    "ensure_commit",
+    "ensure_excluded",
+    "last_attempt_ref_number",
+    "list_managed_worktrees",
+    "repo_root",
+    "resolve_commit",
+]

@@ -1,0 +1,151 @@
+"""Questions about a repository (its root, git dir, commits) and its refs and throwaway worktrees."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, attempt_ref
+from parallel_runs.errors import GitError
+from parallel_runs.git.runner import _git
+
+__all__ = [
+    "common_git_dir",
+    "detached_worktree",
+    "ensure_commit",
+    "ensure_excluded",
+    "last_attempt_ref_number",
+    "repo_root",
+    "resolve_commit",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def repo_root(path: Path) -> Path:
+    """Absolute top level of the working tree containing `path` (a linked worktree's own root)."""
+    start = path if path.is_dir() else path.parent
+    if not start.is_dir():
+        raise GitError(f"not a git repository: {path} does not exist")
+    result = _git(start, "rev-parse", "--show-toplevel", check=False)
+    if result.status or not result.out.strip():
+        raise GitError(f"not a git repository (or not a working tree): {path}")
+    return Path(result.out.strip())
+
+
+@lru_cache(maxsize=64)
+def common_git_dir(repo: Path) -> Path:
+    """The git dir shared by all worktrees of `repo` (where refs, worktrees/ and info/ live)."""
+    out = _git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").out.strip()
+    return Path(out)
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    """Full sha of the commit `ref` names."""
+    result = _git(
+        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+    )
+    if result.status or not result.out.strip():
+        raise GitError(f"{ref!r} does not name a commit in {repo} (unknown ref, or no commits yet)")
+    return result.out.strip()
+
+
+def ensure_commit(repo: Path, sha: str) -> str:
+    """The commit `sha` in this clone, fetched from `origin` if missing; GitError if it cannot be had."""
+    try:
+        return resolve_commit(repo, sha)
+    except GitError:
+        fetched = _git(repo, "fetch", "--quiet", "origin", sha, check=False)
+        if fetched.status:
+            reason = fetched.err.strip().splitlines()[-1] if fetched.err.strip() else "fetch failed"
+            raise GitError(
+                f"commit {sha[:12]} is not in the clone {repo} and could not be fetched ({reason})"
+            ) from None
+        return resolve_commit(repo, sha)
+
+
+def ensure_excluded(repo: Path, path: Path) -> None:
+    """Add `path` to the repository's info/exclude when it lies inside its working tree."""
+    root, target = Path(os.path.realpath(repo)), Path(os.path.realpath(path))
+    if target == root or not target.is_relative_to(root):
+        return
+    line = "/" + re.sub(r"([\\*?\[])", r"\\\1", target.relative_to(root).as_posix()) + "/"
+    exclude = common_git_dir(repo) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(exclude, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        # The lock makes read-check-append atomic across processes; O_APPEND keeps lines whole.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        content = exclude.read_bytes()
+        if line.encode() in (existing.strip() for existing in content.splitlines()):
+            return
+        separator = b"\n" if content and not content.endswith(b"\n") else b""
+        os.write(fd, separator + line.encode() + b"\n")
+        logger.info("added %s to %s", line, exclude)
+    finally:
+        os.close(fd)
+
+
+def _refs(repo: Path, *patterns: str) -> dict[str, str]:
+    out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns).out
+    return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+
+def _attempt_numbers(refs: dict[str, str], slug: str) -> list[int]:
+    prefix = f"{ATTEMPT_REF_PREFIX}{slug}/"
+    tails = (name.removeprefix(prefix) for name in refs if name.startswith(prefix))
+    return [int(tail) for tail in tails if tail.isdigit()]
+
+
+def last_attempt_ref_number(repo: Path, slug: str) -> int:
+    """Highest n among refs/parallel-runs/attempts/<slug>/<n>; 0 when there is none."""
+    return max(_attempt_numbers(_refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/"), slug), default=0)
+
+
+def _keep_tip(repo: Path, *, slug: str, tip: str, preferred: int) -> None:
+    """Keep `tip` reachable under an attempt ref: `preferred` if free, else the next number."""
+    refs = _refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/")
+    if tip in refs.values():
+        return
+    number = preferred
+    if number < 1 or attempt_ref(slug, number) in refs:
+        number = max(_attempt_numbers(refs, slug), default=0) + 1
+    ref = attempt_ref(slug, number)
+    _git(repo, "update-ref", "-m", "parallel-runs: keep earlier tip", ref, tip, "")
+    logger.info("kept %s of %s as %s", tip[:12], slug, ref)
+
+
+def _discard_worktree(repo: Path, path: Path) -> None:
+    """Force-remove a throwaway worktree (registered or not), whatever it contains."""
+    if not (path.exists() or path.is_symlink()):
+        return  # a registration left without its directory is overridden by `worktree add --force`
+    _git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+    if path.exists() or path.is_symlink():  # not a registered worktree, or git left files behind
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        _git(repo, "worktree", "prune")  # forget its registration, now that the directory is gone
+
+
+@contextmanager
+def detached_worktree(repo: Path, path: Path, sha: str) -> Iterator[Path]:
+    """A clean checkout of `sha` at `path` (detached HEAD, no branch), force-removed on exit.
+
+    For throwaway work such as a test baseline; the caller must own `path` exclusively (a lock):
+    whatever an earlier, crashed owner left there is removed first.
+    """
+    _discard_worktree(repo, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
+    try:
+        yield path
+    finally:
+        _discard_worktree(repo, path)
