@@ -102,7 +102,7 @@ def main() -> int:
     )
     parser.add_argument("--repo", type=Path, help="clone this repository instead of generating one")
     parser.add_argument("--files", type=int, default=700, help="files in the generated repository")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
     parser.add_argument("--runs", type=int, default=32, help="runs per round")
     args = parser.parse_args()
     shm = Path("/dev/shm")
