@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.store import BatchDefinition, SharedStore
 from parallel_runs.store.urls import parse_postgres_url
 from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
 
@@ -251,3 +253,35 @@ def test_worker_on_an_unknown_batch_is_a_usage_error(repo: Path, database_url: s
     done = run_cli("worker", "--batch", "no-such-batch", "--database-url", database_url, cwd=repo)
     assert done.returncode == 2
     assert "no-such-batch" in done.stderr
+
+
+def enqueue(url: str, *, batch: str, run_ids: tuple[str, ...], command: str, base_sha: str) -> None:
+    """Put a batch in the shared store without working it (as `run --database-url` does first)."""
+    definition = BatchDefinition(
+        batch_id=batch, run_ids=run_ids, command=CommandSpec(shell=command), base_sha=base_sha
+    )
+    with SharedStore.connect(url) as store:
+        store.create_batch(definition)
+
+
+def test_a_worker_fetches_a_missing_base_commit_or_stops_with_a_clear_error(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    helper = clone(repo, "clone-early")  # cloned before the commit the batch will run on
+    (repo / "new.txt").write_text("new\n")
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "--quiet", "-m", "the batch's base")
+    base = git(repo, "rev-parse", "HEAD")
+    batch = batch_id()
+    enqueue(database_url, batch=batch, run_ids=("f1",), command="test -f new.txt", base_sha=base)
+    worked = run_cli("worker", "--batch", batch, "--database-url", database_url, cwd=helper)
+    assert worked.returncode == 0, worked.stdout + worked.stderr  # fetched from origin, ran on new.txt
+    assert report_json(helper, database_url, batch)["counts"] == {"succeeded": 1}
+
+    # A commit that exists nowhere the worker can reach: it refuses instead of running another commit.
+    other = batch_id()
+    enqueue(database_url, batch=other, run_ids=("g1",), command="true", base_sha="0123456789" * 4)
+    refused = run_cli("worker", "--batch", other, "--database-url", database_url, cwd=helper)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "could not be fetched" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
