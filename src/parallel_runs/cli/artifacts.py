@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
-from parallel_runs.config import is_postgres_url, resolve_database_url
+from parallel_runs.config import ENV, is_postgres_url, resolve_database_url
 from parallel_runs.errors import EXIT_OK, ConfigError
 from parallel_runs.store import SharedStore
 
@@ -23,8 +23,17 @@ __all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", metavar="RUN", help="the run id")
-    parser.add_argument("--batch", metavar="ID", help="the run's attempt in this batch (default: its latest)")
-    parser.add_argument("--attempt", type=int, metavar="N", help="this attempt (default: the latest)")
+    parser.add_argument(
+        "--batch",
+        metavar="ID",
+        help=env_help("the run's attempt in this batch (default: its latest)", "batch"),
+    )
+    parser.add_argument(
+        "--attempt",
+        type=int,
+        metavar="N",
+        help=env_help("this attempt (default: the latest)", "artifact_attempt"),
+    )
     parser.add_argument(
         "--database-url",
         metavar="URL",
@@ -44,16 +53,39 @@ def register(commands: Any) -> None:
     )
     listing = actions.add_parser("list", help="the files an attempt stored", epilog=EXIT_CODES_HELP)
     _common(listing)
-    listing.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    listing.add_argument(
+        "--format",
+        choices=("table", "json"),
+        help=env_help("output format (default table)", "artifacts_format"),
+    )
     listing.set_defaults(handler=cmd_artifacts_list)
     get = actions.add_parser("get", help="one stored file, byte for byte", epilog=EXIT_CODES_HELP)
     _common(get)
     get.add_argument("name", metavar="NAME", help="the file's path in the artifacts dir, e.g. run.log")
-    get.add_argument("--output", "-o", metavar="FILE", help="write it here instead of stdout")
+    get.add_argument(
+        "--output", "-o", metavar="FILE", help=env_help("write it here instead of stdout", "artifact_output")
+    )
     get.set_defaults(handler=cmd_artifacts_get)
 
 
+def _from_env(args: argparse.Namespace) -> None:
+    """Options not given on the command line come from their environment variables."""
+    env = os.environ
+    args.batch = args.batch or env.get(ENV["batch"]) or None
+    if args.attempt is None and (attempt := env.get(ENV["artifact_attempt"])):
+        if not attempt.isdigit():
+            raise ConfigError(f"{ENV['artifact_attempt']}={attempt!r} is not an attempt number")
+        args.attempt = int(attempt)
+    if hasattr(args, "format"):
+        args.format = args.format or env.get(ENV["artifacts_format"]) or "table"
+        if args.format not in ("table", "json"):
+            raise ConfigError(f"{ENV['artifacts_format']}={args.format!r} is not one of: table, json")
+    if hasattr(args, "output"):
+        args.output = args.output or env.get(ENV["artifact_output"]) or None
+
+
 def _store(args: argparse.Namespace) -> SharedStore:
+    _from_env(args)
     url = resolve_database_url(vars(args), os.environ)
     if not url or not is_postgres_url(url):
         raise ConfigError("artifacts live in the shared store: give --database-url postgresql://...")

@@ -159,7 +159,10 @@ def register(commands: Any) -> None:
         "--per-run-sqlite",
         action="store_true",
         default=None,
-        help="record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
+        help=env_help(
+            "record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
+            "per_run_sqlite",
+        ),
     )
     store.add_argument(
         "--database-url",

@@ -74,6 +74,10 @@ ENV = {
     "max_artifact_size": "PARALLEL_RUNS_MAX_ARTIFACT_SIZE",
     "older_than": "PARALLEL_RUNS_CLEANUP_OLDER_THAN",
     "json_events": "PARALLEL_RUNS_JSON_EVENTS",
+    "per_run_sqlite": "PARALLEL_RUNS_PER_RUN_SQLITE",
+    "artifact_attempt": "PARALLEL_RUNS_ARTIFACT_ATTEMPT",
+    "artifacts_format": "PARALLEL_RUNS_ARTIFACTS_FORMAT",
+    "artifact_output": "PARALLEL_RUNS_ARTIFACT_OUTPUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 SEED_RUNS_DIR_ENV = "AUTONOMOUS_RUNS_DIR"
@@ -190,7 +194,9 @@ def resolve_runs_dir(flag: str | None, environ: Mapping[str, str], *, cwd: Path,
 
 def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
     """--database-url, else PARALLEL_RUNS_DATABASE_URL / DATABASE_URL; None with --per-run-sqlite."""
-    if flags.get("per_run_sqlite"):
+    if flags.get("per_run_sqlite") or parse_bool(
+        environ.get(ENV["per_run_sqlite"], ""), name=ENV["per_run_sqlite"]
+    ):
         return None
     value = flags.get("database_url")
     url = str(value) if value else env_value(environ, "database_url") or environ.get(SEED_DATABASE_URL_ENV)
