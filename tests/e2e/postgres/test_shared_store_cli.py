@@ -29,6 +29,11 @@ def clone(repo: Path, name: str) -> Path:
     return target
 
 
+def shared_run(url: str, batch: str, ids: str) -> tuple[str, ...]:
+    """The start of a `run` that enqueues `ids` as `batch` in the shared store and works it."""
+    return ("run", "--database-url", url, "--batch-id", batch, "--run-ids", ids)
+
+
 def batch_id() -> str:
     return f"b-{secrets.token_hex(4)}"
 
@@ -50,13 +55,7 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
     # $PPID is the worker process that ran bash: the ledger says who ran what.
     command = f'echo "$PARALLEL_RUNS_RUN_ID $PPID" >> {ledger}; echo done > out.txt; sleep 0.3'
     runner = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        ids,
+        *shared_run(database_url, batch, ids),
         "--workers",
         "2",
         "--command",
@@ -88,13 +87,7 @@ def test_a_killed_worker_s_run_is_taken_over_after_the_lease_expires(
         f'if [ "$PARALLEL_RUNS_ATTEMPT" = 1 ]; then touch {started}; sleep {marker}; fi; echo ok > ok.txt'
     )
     victim = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "victim",
+        *shared_run(database_url, batch, "victim"),
         "--lease-ttl",
         "3s",
         "--command",
@@ -157,13 +150,7 @@ def test_artifacts_read_back_byte_identical_on_another_clone(
     batch = batch_id()
     command = 'printf "log line \\xe2\\x9c\\x93 %s\\n" "$PARALLEL_RUNS_RUN_ID"; echo same > same.txt'
     done = run_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "art1,art2",
+        *shared_run(database_url, batch, "art1,art2"),
         "--workers",
         "2",
         "--command",
@@ -219,13 +206,7 @@ def test_a_postgresql_restart_during_a_batch_loses_nothing(
     batch, started = batch_id(), tmp_path / "started"
     command = f"touch {started}; echo x > x.txt; sleep 0.5"
     runner = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "pg{01..10}",
+        *shared_run(database_url, batch, "pg{01..10}"),
         "--workers",
         "2",
         "--command",
