@@ -11,16 +11,15 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from parallel_runs import git
 from parallel_runs.attempt import run_attempt
-from parallel_runs.config import RunSettings
+from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.events import EventKind
@@ -48,24 +47,6 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0  # how often an idle worker looks again for runs whose lease expired
 MAX_OUTAGE_SECONDS = 300.0  # a worker gives up when the shared store stays unreachable this long
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerSettings:
-    """What a worker needs besides the batch definition (which comes from the database)."""
-
-    batch_id: str
-    database_url: str
-    repo: Path
-    runs_dir: Path
-    workers: int
-    lease_ttl: float
-    max_artifact_size: int
-    keep_worktrees: bool
-    environ: Mapping[str, str]
-    test_timeout: float | None = None
-    test_retries: int = 1
-    fail_on_regression: bool = True
 
 
 class SharedRecorder:
@@ -236,6 +217,7 @@ def worker_settings_for_run(settings: RunSettings) -> WorkerSettings:
         max_artifact_size=settings.max_artifact_size,
         keep_worktrees=settings.keep_worktrees,
         environ=settings.environ,
+        grace=settings.grace,
         test_timeout=settings.tests.timeout if settings.tests else None,
         test_retries=settings.tests.retries if settings.tests else 1,
         fail_on_regression=settings.fail_on_regression,

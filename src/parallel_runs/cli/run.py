@@ -23,7 +23,7 @@ from parallel_runs.cli.common import (
     print_internal_errors,
 )
 from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress, Progress
-from parallel_runs.config import ENV, build_run_settings
+from parallel_runs.config import build_run_settings, flag_bool
 from parallel_runs.control import BatchControl
 from parallel_runs.supervisor import run_batch
 from parallel_runs.worker import enqueue_batch, work_batch, worker_settings_for_run
@@ -212,8 +212,10 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def choose_progress(args: argparse.Namespace, console: Console) -> Progress:
+    """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
+
     def flag(key: str) -> bool:
-        return bool(getattr(args, key)) or os.environ.get(ENV[key], "").lower() in ("1", "true", "yes", "on")
+        return flag_bool(vars(args), key, os.environ)
 
     if flag("json_events"):
         return JsonEvents(sys.stdout)

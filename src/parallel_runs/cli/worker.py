@@ -24,7 +24,7 @@ from parallel_runs.cli.run import (
 )
 from parallel_runs.config import build_worker_settings
 from parallel_runs.control import BatchControl
-from parallel_runs.worker import WorkerSettings, work_batch
+from parallel_runs.worker import work_batch
 
 __all__ = ["cmd_worker", "register"]
 
@@ -66,23 +66,9 @@ def register(commands: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Work the batch until no run is left; the exit code follows DESIGN §6 for the runs done here."""
-    flags = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
-    settings = WorkerSettings(
-        batch_id=flags.batch_id,
-        database_url=flags.database_url,
-        repo=flags.source_repo,
-        runs_dir=flags.runs_dir,
-        workers=flags.workers,
-        lease_ttl=flags.lease_ttl,
-        max_artifact_size=flags.max_artifact_size,
-        keep_worktrees=flags.keep_worktrees,
-        environ=os.environ,
-        test_timeout=flags.test_timeout,
-        test_retries=flags.test_retries,
-        fail_on_regression=flags.fail_on_regression,
-    )
+    settings = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     progress = choose_progress(args, console)
-    control = BatchControl(grace=flags.grace, on_event=progress)
+    control = BatchControl(grace=settings.grace, on_event=progress)
     try:
         with stop_on_signals(control):
             batch = work_batch(settings, control)

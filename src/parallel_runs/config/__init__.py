@@ -14,6 +14,7 @@ from parallel_runs.config.common import (
     SEED_DATABASE_URL_ENV,
     SEED_RUNS_DIR_ENV,
     default_batch_id,
+    flag_bool,
     is_postgres_url,
     resolve_database_url,
     resolve_runs_dir,
@@ -21,7 +22,7 @@ from parallel_runs.config.common import (
 )
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
-from parallel_runs.config.worker import WorkerFlags, build_worker_settings
+from parallel_runs.config.worker import WorkerSettings, build_worker_settings
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -33,11 +34,12 @@ __all__ = [
     "SEED_RUNS_DIR_ENV",
     "ReportSettings",
     "RunSettings",
-    "WorkerFlags",
+    "WorkerSettings",
     "build_report_settings",
     "build_run_settings",
     "build_worker_settings",
     "default_batch_id",
+    "flag_bool",
     "is_postgres_url",
     "resolve_database_url",
     "resolve_runs_dir",

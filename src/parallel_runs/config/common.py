@@ -194,9 +194,7 @@ def resolve_runs_dir(flag: str | None, environ: Mapping[str, str], *, cwd: Path,
 
 def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
     """--database-url, else PARALLEL_RUNS_DATABASE_URL / DATABASE_URL; None with --per-run-sqlite."""
-    if flags.get("per_run_sqlite") or parse_bool(
-        environ.get(ENV["per_run_sqlite"], ""), name=ENV["per_run_sqlite"]
-    ):
+    if flag_bool(flags, "per_run_sqlite", environ):
         return None
     value = flags.get("database_url")
     url = str(value) if value else env_value(environ, "database_url") or environ.get(SEED_DATABASE_URL_ENV)

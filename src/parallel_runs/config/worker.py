@@ -25,30 +25,31 @@ from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.sizes import parse_size
 from parallel_runs.errors import ConfigError
 
-__all__ = ["WorkerFlags", "build_worker_settings"]
+__all__ = ["WorkerSettings", "build_worker_settings"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerFlags:
-    """What `parallel-runs worker` reads from flags and environment, validated."""
+class WorkerSettings:
+    """What a worker needs besides the batch definition (which comes from the database)."""
 
     batch_id: str
     database_url: str
-    source_repo: Path
+    repo: Path
     runs_dir: Path
     workers: int
     lease_ttl: float
     max_artifact_size: int
     keep_worktrees: bool
-    grace: float
-    test_timeout: float | None
-    test_retries: int
-    fail_on_regression: bool
+    environ: Mapping[str, str]
+    grace: float = DEFAULT_GRACE_SECONDS
+    test_timeout: float | None = None
+    test_retries: int = 1
+    fail_on_regression: bool = True
 
 
 def build_worker_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
-) -> WorkerFlags:
+) -> WorkerSettings:
     """Validate the `worker` flags: the batch and the shared store are required."""
     pick = picker(flags, environ)
     batch_id = pick("batch_id")
@@ -59,10 +60,11 @@ def build_worker_settings(
         raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
     test_timeout = pick("test_timeout")
-    return WorkerFlags(
+    return WorkerSettings(
         batch_id=batch_id,
         database_url=url,
-        source_repo=repo,
+        repo=repo,
+        environ=environ,
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
         workers=parse_workers(pick("workers") or default_workers()),
         lease_ttl=parse_duration(pick("lease_ttl") or str(DEFAULT_LEASE_TTL_SECONDS)),
