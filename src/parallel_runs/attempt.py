@@ -6,10 +6,8 @@ recorded (the run's SQLite store, or the shared store under a fenced claim) is t
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +21,7 @@ from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
 from parallel_runs.locks import OwnedLock
+from parallel_runs.phases import write_json
 from parallel_runs.process import run_command
 
 __all__ = ["Recorder", "run_attempt"]
@@ -38,13 +37,6 @@ class Recorder(Protocol):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _write_json_atomically(path: Path, document: Mapping[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _count_patch_files(patch: Path) -> int | None:
@@ -119,7 +111,7 @@ def run_attempt(
             changed_files=_count_patch_files(paths.changes_patch),
             tests=_tests_summary(tests),
         )
-        _write_json_atomically(paths.result_json, result.to_json())
+        write_json(paths.result_json, result.to_json())
         try:
             recorder.finish(result)
         finally:

@@ -23,6 +23,7 @@ from pathlib import Path
 import filelock
 
 from parallel_runs import git
+from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
 from parallel_runs.core.suite import (
     SELECT_ENV,
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 
 BASELINES_DIR = "baselines"
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a report larger than this is refused, not read into memory
-_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
 # A baseline belongs to no run: variables naming one run must not leak into it.
 _RUN_ONLY = (
     "PARALLEL_RUNS_RUN_ID",
@@ -106,7 +106,7 @@ def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
 def _phase_env(
     phase: Phase, spec: TestSpec, environ: Mapping[str, str], reports: tuple[Path, Path]
 ) -> dict[str, str]:
-    dropped = (*_DROPPED, *(_RUN_ONLY if phase.name == "baseline" else ()))
+    dropped = (*GIT_REDIRECTIONS, *(_RUN_ONLY if phase.name == "baseline" else ()))
     env = {key: value for key, value in environ.items() if key not in dropped}
     env.update(
         PARALLEL_RUNS_JUNIT=str(reports[0]),

@@ -16,6 +16,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from parallel_runs.core import durations
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import StoreError
 from parallel_runs.store import AttemptRecord, RunStore
@@ -165,15 +166,8 @@ def summarize(rows: Iterable[RunRow]) -> dict[str, int]:
 
 
 def format_duration(seconds: float | None) -> str:
-    """A short human duration: `4.2s`, `3m 05s`, `1h 02m`; `-` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+    """A short human duration (`4.2s`, `3m05s`, `1h02m`, as everywhere else); `-` when unknown."""
+    return "-" if seconds is None else durations.format_duration(seconds)
 
 
 def _caption(rows: Sequence[RunRow]) -> str:

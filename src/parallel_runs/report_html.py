@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.report import RunRow, format_duration, summarize
+from parallel_runs.report import RunRow, format_duration, new_test_failures, summarize, tests_summary
 
 __all__ = ["Bar", "render_html", "timeline_bars"]
 
@@ -106,10 +106,12 @@ def _counts(rows: Sequence[RunRow]) -> str:
     return f'<ul class="counts">{"".join(items)}</ul>'
 
 
-def _row(row: RunRow, bar: Bar) -> str:
+def _row(row: RunRow, bar: Bar, *, with_tests: bool) -> str:
     status = escape(row.status.value)
     colour = STATUS_COLOURS.get(row.status, "#59636e")
     error = f'<div class="error">{escape(row.error)}</div>' if row.error else ""
+    broken = new_test_failures(row)
+    failures = f'<div class="error">new test failures: {escape(", ".join(broken))}</div>' if broken else ""
     running = " running" if row.finished_at is None else ""
     span = escape(f"{row.run_id}: {_when(row.started_at)} \u2192 {_when(row.finished_at)}")
     cells = [
@@ -119,6 +121,7 @@ def _row(row: RunRow, bar: Bar) -> str:
         f'<td class="num">{"-" if row.exit_code is None else row.exit_code}</td>',
         f'<td class="num">{escape(format_duration(row.duration_seconds))}</td>',
         f'<td class="num">{"-" if row.changed_files is None else row.changed_files}</td>',
+        *([f'<td class="num">{escape(tests_summary(row))}{failures}</td>'] if with_tests else []),
         f'<td class="branch">{escape(row.branch)}</td>',
         f'<td class="timeline"><div class="track"><div class="bar status-{status}{running}" '
         f'style="left:{bar.left:.2f}%;width:{bar.width:.2f}%;background:{colour}" title="{span}"></div>'
@@ -128,9 +131,12 @@ def _row(row: RunRow, bar: Bar) -> str:
 
 
 def _table(rows: Sequence[RunRow], now: datetime | None) -> str:
-    headers = ("run", "status", "attempts", "exit", "duration", "changed files", "branch", "timeline")
+    with_tests = any(row.tests for row in rows)  # the tests column appears only when tests judged a run
+    headers: tuple[str, ...] = ("run", "status", "attempts", "exit", "duration", "changed files")
+    headers += (("tests",) if with_tests else ()) + ("branch", "timeline")
     head = "".join(f"<th>{header}</th>" for header in headers)
-    body = "\n".join(_row(row, bar) for row, bar in zip(rows, timeline_bars(rows, now=now), strict=True))
+    bars = timeline_bars(rows, now=now)
+    body = "\n".join(_row(row, bar, with_tests=with_tests) for row, bar in zip(rows, bars, strict=True))
     return f'<table class="runs">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
 
 

@@ -92,7 +92,15 @@ def test_summarize_counts_in_declaration_order() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "-"), (0, "0.0s"), (4.24, "4.2s"), (185, "3m 05s"), (3720, "1h 02m"), (90061, "25h 01m")],
+    [
+        (None, "-"),
+        (0, "0.0s"),
+        (4.24, "4.2s"),
+        (185, "3m05s"),
+        (3720, "1h02m"),
+        (90061, "25h01m"),
+        (59.96, "1m00s"),
+    ],
 )
 def test_format_duration(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
@@ -257,7 +265,7 @@ def test_render_markdown_is_a_table_with_one_row_per_run_and_a_summary() -> None
     table = lines[header + 2 : header + 5]
     assert [gfm_cells(line) for line in table] == [
         ["`exp-001`", "\u2705 succeeded", "1", "0", "10.0s", "-", "`parallel-runs/exp-001`"],
-        ["`exp-002`", "\u274c failed", "1", "1", "3m 05s", "-", "`parallel-runs/exp-002`"],
+        ["`exp-002`", "\u274c failed", "1", "1", "3m05s", "-", "`parallel-runs/exp-002`"],
         ["`exp-003`", "\u23f3 running", "1", "-", "-", "-", "`parallel-runs/exp-003`"],
     ]
     assert text == render_markdown(rows, title="parallel-runs")  # stable
@@ -436,3 +444,14 @@ def test_markdown_shows_a_tests_column_and_lists_new_failures_only_with_tests() 
     section = text.split("#### New test failures", 1)[1]
     assert "`b`: `t::one`, `t::two\\|x`" in section
     assert "`a`" not in section
+
+
+def test_html_shows_a_tests_column_and_new_failures_only_with_tests() -> None:
+    assert "<th>tests</th>" not in render_html(build_rows([record("a", 1, Outcome.SUCCEEDED)]), title="t")
+    tested = dataclasses.replace(
+        record("b", 1, Outcome.REGRESSED),
+        tests={"summary": "+1", "new_failures": ["t::<broken>"], "status": "regressed"},
+    )
+    page = render_html(build_rows([record("a", 1, Outcome.SUCCEEDED), tested]), title="t")
+    assert "<th>tests</th>" in page
+    assert "new test failures: t::&lt;broken&gt;" in page

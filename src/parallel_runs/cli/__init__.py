@@ -16,12 +16,10 @@ from collections.abc import Sequence
 from parallel_runs import __version__
 from parallel_runs.cli import artifacts, db, report, run, worker, worktrees
 from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, make_console, write_traceback
+from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
 
 __all__ = ["build_parser", "main"]
-
-# Inherited, these would point our own git calls at another repository or index.
-_GIT_REDIRECTIONS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `parallel-runs` console script."""
     errors = make_console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
-    for name in _GIT_REDIRECTIONS:
+    for name in GIT_REDIRECTIONS:  # inherited, they would point our own git at another repository
         os.environ.pop(name, None)
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)

@@ -7,12 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PLACEHOLDERS", "CommandSpec", "RunContext", "build_environment", "render_argv"]
+__all__ = [
+    "GIT_REDIRECTIONS",
+    "PLACEHOLDERS",
+    "CommandSpec",
+    "RunContext",
+    "build_environment",
+    "render_argv",
+]
 
 PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
 
 # Inherited git variables would point every run's git at the caller's repository or index.
-_DROPPED_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+GIT_REDIRECTIONS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,7 @@ def render_argv(spec: CommandSpec, context: RunContext) -> list[str]:
 
 def build_environment(base: Mapping[str, str], context: RunContext) -> dict[str, str]:
     """The caller's environment minus git's redirections, plus the run's variables."""
-    env = {key: value for key, value in base.items() if key not in _DROPPED_VARIABLES}
+    env = {key: value for key, value in base.items() if key not in GIT_REDIRECTIONS}
     env.update(
         PARALLEL_RUNS_RUN_ID=context.run_id,
         PARALLEL_RUNS_SLUG=context.slug,
