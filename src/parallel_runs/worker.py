@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs import git
@@ -24,7 +21,7 @@ from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
-from parallel_runs.core.model import AttemptResult
+from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.core.suite import TestSpec
@@ -60,7 +57,12 @@ class SharedRecorder:
 
     def finish(self, result: AttemptResult) -> None:
         """Store the artifacts, then the result; LeaseLostError if another worker took the run over."""
-        self._store.store_artifacts(self._claim, self._artifacts, max_size=self._max_size)
+        try:
+            self._store.store_artifacts(self._claim, self._artifacts, max_size=self._max_size)
+        except UnavailableError as exc:  # the result matters more: it still gets written or spooled
+            log.warning(
+                "run %r: artifacts not stored (they stay in %s): %s", result.run_id, self._artifacts, exc
+            )
         spooled = self._store.finish(self._claim, result)
         if spooled is not None:
             log.warning(
@@ -78,7 +80,7 @@ def _request(batch: BatchDefinition, claim: Claim, settings: WorkerSettings) -> 
         )
     return RunRequest(
         run_id=claim.run_id,
-        slug=claim.slug or slugify(claim.run_id),
+        slug=claim.slug,
         batch_id=batch.batch_id,
         repo=settings.repo,
         runs_dir=settings.runs_dir,
@@ -93,25 +95,30 @@ def _request(batch: BatchDefinition, claim: Claim, settings: WorkerSettings) -> 
     )
 
 
-@contextmanager
-def _stop_when_lease_lost(keeper: LeaseKeeper, control: BatchControl, run_id: str) -> Iterator[None]:
+def _lease_lost(control: BatchControl, run_id: str) -> None:
     """Another worker took the run over: stop our command, its result could not be recorded anyway."""
-    done = threading.Event()
+    log.warning("run %r: lease lost to another worker; stopping this attempt", run_id)
+    control.stop_run(run_id)
 
-    def watch() -> None:
-        while not done.is_set():
-            if keeper.lost.wait(0.5):
-                log.warning("run %r: lease lost to another worker; stopping this attempt", run_id)
-                control.stop_run(run_id)
-                return
 
-    watcher = threading.Thread(target=watch, name=f"watch-{run_id}", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
+def _held_result(request: RunRequest, claim: Claim, error: AlreadyHeldError) -> AttemptResult:
+    now = datetime.now(UTC)
+    return AttemptResult(
+        run_id=claim.run_id,
+        slug=claim.slug,
+        batch_id=claim.batch_id,
+        attempt=claim.attempt,
+        outcome=Outcome.HELD,
+        exit_code=None,
+        started_at=now,
+        finished_at=now,
+        base_sha=request.base_sha,
+        head_sha=None,
+        branch=request.paths.branch,
+        host=claim.owner.host,
+        pid=claim.owner.pid,
+        error=str(error),
+    )
 
 
 def execute_claim(
@@ -122,10 +129,14 @@ def execute_claim(
     recorder = SharedRecorder(
         store, claim, artifacts=request.paths.artifacts, max_size=settings.max_artifact_size
     )
+    lost = functools.partial(_lease_lost, control, claim.run_id)
     try:
-        with hold_run_locks(request) as held, RunStore.open(request.paths.database) as local:
-            workspaces = recover_leftover_worktree(request, held=held, store=local)
-            with LeaseKeeper(store, claim) as keeper, _stop_when_lease_lost(keeper, control, claim.run_id):
+        with hold_run_locks(request) as held:
+            workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
+            if workspaces.exists():  # only then is the run's local store worth opening
+                with RunStore.open(request.paths.database) as local:
+                    recover_leftover_worktree(request, held=held, store=local)
+            with LeaseKeeper(store, claim, on_lost=lost):
                 result = run_attempt(
                     request,
                     attempt=claim.attempt,
@@ -136,6 +147,9 @@ def execute_claim(
                 )
         return RunSummary(claim.run_id, (result,))
     except AlreadyHeldError as exc:
+        # Another process of this machine holds the run: close the claim, or it would be taken over
+        # (and found held again) every TTL.
+        store.finish(claim, _held_result(request, claim, exc))
         return HeldRun(claim.run_id, exc)
     except LeaseLostError as exc:
         return RunError(claim.run_id, f"result not recorded: {exc}")
@@ -153,9 +167,8 @@ def _work_loop(
     while not control.is_stopping:
         try:
             claim = store.claim_next(batch_id=batch.batch_id, owner=owner, ttl=settings.lease_ttl)
-            finished = claim is None and all(
-                run.state == "finished" for run in store.batch_runs(batch.batch_id)
-            )
+            store.flush_spool()  # results spooled during an outage, before their leases lapse
+            finished = claim is None and store.is_batch_finished(batch.batch_id)
         except UnavailableError as exc:
             # The store's own retries gave up: keep waiting (runs in flight still finish and spool).
             outage_started = outage_started or time.monotonic()
@@ -173,17 +186,24 @@ def _work_loop(
         execute = functools.partial(execute_claim, store, batch, claim, settings, control)
         end = guarded(claim.run_id, control, execute)
         ends.append(end)
-        if isinstance(end, RunSummary) and end.final.outcome in RETRYABLE and not control.is_stopping:
-            requeued = store.requeue(batch.batch_id, [claim.run_id], max_attempts=batch.retries + 1)
-            if requeued:
-                control.emit(
-                    EventKind.RETRY_SCHEDULED, claim.run_id, after_attempt=claim.attempt, delay_seconds=0
-                )
+        if isinstance(end, RunSummary) and end.final.outcome in RETRYABLE and batch.retries:
+            _requeue(store, batch, end.final, control)
     return ends
 
 
-def _all_finished(store: SharedStore, batch_id: str) -> bool:
-    return all(run.state == "finished" for run in store.batch_runs(batch_id))
+def _requeue(
+    store: SharedStore, batch: BatchDefinition, result: AttemptResult, control: BatchControl
+) -> None:
+    """Queue a failed run again while it has retries left (any worker may take it)."""
+    if control.is_stopping:
+        return
+    try:
+        requeued = store.requeue(batch.batch_id, [result.run_id], max_attempts=batch.retries + 1)
+    except UnavailableError as exc:  # the run stays finished-failed; a later batch can --retry it
+        log.warning("run %r not queued for a retry: %s", result.run_id, exc)
+        return
+    if requeued:
+        control.emit(EventKind.RETRY_SCHEDULED, result.run_id, after_attempt=result.attempt, delay_seconds=0)
 
 
 def enqueue_batch(settings: RunSettings) -> BatchDefinition:

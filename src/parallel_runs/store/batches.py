@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -135,6 +135,14 @@ def read_batch_runs(conn: Connection, batch_id: str) -> list[BatchRunRecord]:
     query = select(BatchRunModel).where(BatchRunModel.batch_id == batch_id).order_by(BatchRunModel.position)
     with Session(conn) as session:
         return [_run_record(row) for row in session.scalars(query)]
+
+
+def is_batch_finished(conn: Connection, batch_id: str) -> bool:
+    """True when no run of the batch is pending or claimed (one indexed EXISTS, not a full read)."""
+    unfinished = select(BatchRunModel.run_id).where(
+        BatchRunModel.batch_id == batch_id, BatchRunModel.state != "finished"
+    )
+    return not conn.execute(select(exists(unfinished))).scalar_one()
 
 
 def _run_record(row: BatchRunModel) -> BatchRunRecord:

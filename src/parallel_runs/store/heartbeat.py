@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
-from parallel_runs.errors import LeaseLostError, StoreError
+from parallel_runs.errors import LeaseLostError, ParallelRunsError
 from parallel_runs.store.leases import Claim
 
 __all__ = ["LeaseKeeper"]
@@ -22,8 +23,16 @@ class _Renews(Protocol):
 class LeaseKeeper:
     """Renews a claim in a daemon thread until stopped; `lost` is set when a takeover is seen."""
 
-    def __init__(self, store: _Renews, claim: Claim, *, interval: float | None = None) -> None:
+    def __init__(
+        self,
+        store: _Renews,
+        claim: Claim,
+        *,
+        interval: float | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
+        self._on_lost = on_lost
         self.claim = claim
         self.interval = interval if interval is not None else claim.ttl / 3
         self.lost = threading.Event()
@@ -39,8 +48,10 @@ class LeaseKeeper:
                 log.warning("%s", exc)
                 self.error = exc
                 self.lost.set()
+                if self._on_lost is not None:
+                    self._on_lost()
                 return
-            except StoreError as exc:
+            except ParallelRunsError as exc:  # StoreError, or a ConfigError from a failed reconnect
                 # Unreachable for now: the lease may still be ours when the database is back.
                 log.warning("lease of run %r not renewed: %s", self.claim.run_id, exc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -27,6 +28,7 @@ from parallel_runs.store.batches import (
     BatchDefinition,
     BatchRunRecord,
     insert_batch,
+    is_batch_finished,
     read_batch,
     read_batch_runs,
 )
@@ -54,6 +56,7 @@ class SharedStore(ArtifactAccess):
         self._policy = policy
         self.spool_dir = spool_dir
         self.masked_url = mask_url(url)
+        self._flush_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -97,6 +100,10 @@ class SharedStore(ArtifactAccess):
     def batch_runs(self, batch_id: str) -> list[BatchRunRecord]:
         """Every run of a batch with its queue state and lease, in batch order."""
         return self._transaction("read batch runs", lambda conn: read_batch_runs(conn, batch_id))
+
+    def is_batch_finished(self, batch_id: str) -> bool:
+        """True when every run of the batch is finished (none pending or claimed)."""
+        return self._transaction("check the batch", lambda conn: is_batch_finished(conn, batch_id))
 
     def requeue(
         self, batch_id: str, run_ids: Collection[str] | None = None, *, max_attempts: int | None = None
@@ -181,6 +188,10 @@ class SharedStore(ArtifactAccess):
 
     def flush_spool(self) -> SpoolReport:
         """Write spooled results (still under their tokens); stop at the first unreachable moment."""
+        with self._flush_lock:  # worker threads may flush at once: each entry is replayed once
+            return self._flush_spool()
+
+    def _flush_spool(self) -> SpoolReport:
         entries = spool.read_entries(self.spool_dir) if self.spool_dir is not None else []
         stored = rejected = 0
         for position, entry in enumerate(entries):
@@ -193,7 +204,7 @@ class SharedStore(ArtifactAccess):
                 continue
             except UnavailableError:
                 return SpoolReport(stored=stored, rejected=rejected, remaining=len(entries) - position)
-            entry.path.unlink()
+            entry.path.unlink(missing_ok=True)
             stored += 1
         return SpoolReport(stored=stored, rejected=rejected)
 
