@@ -22,7 +22,7 @@ from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
 from parallel_runs.locks import OwnedLock
 from parallel_runs.phases import write_json
-from parallel_runs.process import run_command
+from parallel_runs.process import CommandResult, run_command
 
 __all__ = ["Recorder", "run_attempt"]
 
@@ -131,7 +131,8 @@ def run_attempt(
             outcome=Outcome.CANCELLED, exit_code=None, error="batch stopped before the command started"
         )
     env = build_environment(request.environ, context)
-    try:
+
+    def command_then_tests() -> tuple[CommandResult, TestEvaluation | None]:
         ended = run_command(
             render_argv(request.command, context),
             cwd=workspace,
@@ -141,30 +142,33 @@ def run_attempt(
             grace=control.grace,
             on_start=started,
         )
+        control.unregister(request.run_id)
+        if request.tests is None or ended.exit_code is None or ended.timed_out or control.is_stopping:
+            return ended, None
+        return ended, evaluate_tests(
+            repo=request.repo,
+            paths=paths,
+            workspace=workspace,
+            base_sha=request.base_sha,
+            spec=request.tests,
+            environ=env,
+            on_start=started,
+        )
+
+    # One guard for everything after the worktree exists: whatever breaks, the attempt is saved
+    # and recorded (never left `running` with its files unsaved), then the error goes on.
+    try:
+        ended, tests = command_then_tests()
+    except Exception as exc:
+        finish(
+            outcome=Outcome.FAILED, exit_code=None, error=f"parallel-runs could not finish the attempt: {exc}"
+        )
+        raise
     except BaseException:
         finish(outcome=Outcome.CANCELLED, exit_code=None, error="interrupted")
         raise
     finally:
         control.unregister(request.run_id)
-    tests = None
-    if (
-        request.tests is not None
-        and ended.exit_code is not None
-        and not ended.timed_out
-        and not control.is_stopping
-    ):
-        try:
-            tests = evaluate_tests(
-                repo=request.repo,
-                paths=paths,
-                workspace=workspace,
-                base_sha=request.base_sha,
-                spec=request.tests,
-                environ=env,
-                on_start=started,
-            )
-        finally:
-            control.unregister(request.run_id)
     outcome = outcome_of_command(
         exit_code=ended.exit_code,
         timed_out=ended.timed_out,

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +20,7 @@ from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.errors import AlreadyHeldError
-from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
+from parallel_runs.locks import OwnedLock, hold_run, stale_record
 from parallel_runs.store import RunStore
 
 __all__ = [
@@ -31,7 +29,6 @@ __all__ = [
     "RunSummary",
     "SkippedRun",
     "execute_run",
-    "hold_run_locks",
     "recover_leftover_worktree",
 ]
 
@@ -71,27 +68,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@contextmanager
-def hold_run_locks(request: RunRequest) -> Iterator[tuple[OwnedLock, OwnedLock]]:
-    """Layers 2 and 3: the workspace lease, then the executor lock; AlreadyHeldError if either is held."""
-    lease = WorkspaceLease(request.paths.workspace, runs_dir=request.runs_dir)
-    lease.acquire_or_raise()
-    try:
-        lock = ExecutorLockManager(request.slug, runs_dir=request.runs_dir, run_id=request.run_id)
-        lock.acquire_or_raise()
-        try:
-            yield lease, lock
-        finally:
-            lock.release()
-    finally:
-        lease.release()
-
-
 def recover_leftover_worktree(
     request: RunRequest, *, held: tuple[OwnedLock, OwnedLock], store: RunStore
 ) -> git.WorkspaceManager:
     """If the run's worktree outlived its last holder (we hold its lease now), save its work first."""
-    lease, lock = held
     workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
     if workspaces.exists():
         maintenance.recover_orphaned_worktree(
@@ -99,7 +79,7 @@ def recover_leftover_worktree(
             runs_dir=request.runs_dir,
             run_id=request.run_id,
             slug=request.slug,
-            stale_record=lock.previous_record or lease.previous_record,
+            stale_record=stale_record(held),
             store=store,
             fallback_base_sha=request.base_sha,
         )
@@ -137,7 +117,7 @@ def execute_run(request: RunRequest, control: BatchControl) -> RunSummary | Held
     if request.database is None:
         raise ValueError("execute_run records into SQLite: the request needs a database file")
     try:
-        with hold_run_locks(request) as held, RunStore.open(request.database) as store:
+        with hold_run(request.paths, run_id=request.run_id) as held, RunStore.open(request.database) as store:
             return _run_holding_locks(request, control=control, store=store, held=held)
     except AlreadyHeldError as held_elsewhere:
         control.emit(EventKind.RUN_HELD, request.run_id, holder=str(held_elsewhere))

@@ -11,6 +11,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +23,7 @@ import filelock
 from parallel_runs.core.layout import RunPaths, lease_path_for
 from parallel_runs.errors import AlreadyHeldError, ConfigError, Holder
 
-__all__ = ["ExecutorLockManager", "OwnedLock", "WorkspaceLease"]
+__all__ = ["ExecutorLockManager", "OwnedLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -307,3 +309,23 @@ def _is_pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, ExecutorLockManager]:
+    """Layers 2 and 3 of one run: its workspace lease and its executor lock (not taken yet)."""
+    lease = WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir)
+    return lease, ExecutorLockManager(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
+
+
+@contextmanager
+def hold_run(paths: RunPaths, *, run_id: str | None = None) -> Iterator[tuple[OwnedLock, OwnedLock]]:
+    """Take the lease, then the lock, without waiting; AlreadyHeldError naming a live holder."""
+    lease, lock = run_locks(paths, run_id=run_id)
+    with lease, lock:
+        yield lease, lock
+
+
+def stale_record(held: tuple[OwnedLock, OwnedLock]) -> dict[str, object] | None:
+    """The record a dead holder left (lock first: it carries the command's process group)."""
+    lease, lock = held
+    return lock.previous_record or lease.previous_record

@@ -96,10 +96,10 @@ def run_command(
             message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
             output.write(f"parallel-runs: {message}\n".encode())
             return CommandResult(exit_code=None, timed_out=False, start_error=message)
-        if on_start is not None:
-            on_start(process.pid)
         timed_out = False
         try:
+            if on_start is not None:  # inside the try: if it fails, the group is still stopped
+                on_start(process.pid)
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True

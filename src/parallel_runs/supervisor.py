@@ -119,7 +119,7 @@ def guarded(run_id: str, control: BatchControl, execute: Callable[[], RunEnd]) -
         control.emit(EventKind.RUN_ERROR, run_id, message=str(exc))
         return RunError(run_id, str(exc))
     except Exception as exc:  # a bug: keep the batch going, report it with its traceback
-        log.exception("internal error in run %r", run_id)
+        log.debug("internal error in run %r", run_id, exc_info=True)  # the CLI files the traceback
         control.emit(EventKind.RUN_ERROR, run_id, message=f"internal error: {exc!r}")
         return RunError(run_id, f"internal error: {exc!r}", traceback.format_exc())
 

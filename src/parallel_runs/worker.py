@@ -26,7 +26,8 @@ from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError
-from parallel_runs.execution import HeldRun, RunSummary, hold_run_locks, recover_leftover_worktree
+from parallel_runs.execution import HeldRun, RunSummary, recover_leftover_worktree
+from parallel_runs.locks import hold_run
 from parallel_runs.store import (
     BatchDefinition,
     Claim,
@@ -131,7 +132,7 @@ def execute_claim(
     )
     lost = functools.partial(_lease_lost, control, claim.run_id)
     try:
-        with hold_run_locks(request) as held:
+        with hold_run(request.paths, run_id=request.run_id) as held:
             workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
             if workspaces.exists():  # only then is the run's local store worth opening
                 with RunStore.open(request.paths.database) as local:

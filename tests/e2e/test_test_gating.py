@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import git, run_cli
 
 CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a + b  # bug: fails at base\n"
 TESTS = (
@@ -189,3 +189,27 @@ def test_a_non_python_runner_writing_junit_by_hand(project: Path, tmp_path: Path
     assert result(project, "same")["status"] == "succeeded"
     assert result(project, "breaks")["status"] == "regressed"
     assert result(project, "breaks")["tests"]["new_failures"] == ["shell::math"]  # type: ignore[index]
+
+
+def test_a_broken_test_phase_still_saves_and_records_the_attempt(project: Path) -> None:
+    runs_dir = project / ".autonomous_runs"
+    runs_dir.mkdir()
+    (runs_dir / "baselines").write_text("not a directory\n")  # the baseline cannot be cached
+    done = run_cli(
+        "run",
+        "--run-ids",
+        "broken",
+        "--command",
+        "echo kept > kept.txt",
+        "--test-command",
+        "true",
+        cwd=project,
+        timeout=300,
+    )
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    outcome = result(project, "broken")
+    assert outcome["status"] == "failed"
+    assert "could not finish the attempt" in str(outcome["error"])
+    assert git(project, "show", "parallel-runs/broken:kept.txt") == "kept"
+    assert not any((runs_dir / "workspaces").iterdir())

@@ -138,7 +138,9 @@ class WorkspaceManager:
             self._stage_all()
             gitdir, head, head_tree, head_ref = state.result().out.split("\n")
             tree = self._write_tree(Path(gitdir))
-            patch = pool.submit(self._write_patch, base_sha, tree)  # the same diff as to the commit
+            # Untouched since the base commit: the patch is known to be empty, no diff to run.
+            unchanged = head == base_sha and tree == head_tree
+            patch = pool.submit(self._write_patch, base_sha, None if unchanged else tree)
             subject = f"parallel-runs: {run_id} attempt {attempt} {outcome}"
             trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
             message = (subject, f"{trailers}Parallel-Runs-Outcome: {outcome}")
@@ -203,12 +205,14 @@ class WorkspaceManager:
         _git(self.workspace, "symbolic-ref", "-m", subject, "HEAD", self.branch_ref)
         logger.warning("HEAD of %s was on %s; %s now points at %s", self.workspace, was, self.branch_ref, new)
 
-    def _write_patch(self, base_sha: str, tree: str) -> None:
+    def _write_patch(self, base_sha: str, tree: str | None) -> None:
+        """changes.patch of `tree` against the base; empty when `tree` is None (nothing changed)."""
         target = self.paths.changes_patch
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.partial")
         with partial.open("wb") as stream:  # streamed: a patch can be larger than memory
-            _git(self.workspace, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
+            if tree is not None:
+                _git(self.workspace, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
         partial.replace(target)
 
     def remove(self, *, just_saved: bool = False) -> None:

@@ -12,7 +12,7 @@ from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import Holder, StoreError
-from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
+from parallel_runs.locks import hold_run, run_locks, stale_record
 from parallel_runs.maintenance.model import WorktreeState
 from parallel_runs.store import AttemptRecord, RunStore
 
@@ -47,18 +47,11 @@ class Probe:
     info: git.WorktreeInfo | None  # what git knows of it
 
 
-def _locks(paths: RunPaths) -> tuple[OwnedLock, OwnedLock]:
-    return WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir), ExecutorLockManager(
-        paths.slug, runs_dir=paths.runs_dir
-    )
-
-
 @contextmanager
 def holding(paths: RunPaths) -> Iterator[Record | None]:
     """Hold lease then lock without waiting (AlreadyHeldError if live); yield a dead holder's record."""
-    lease, lock = _locks(paths)
-    with lease, lock:
-        yield lock.previous_record or lease.previous_record
+    with hold_run(paths) as held:
+        yield stale_record(held)
 
 
 def latest_attempt(paths: RunPaths) -> AttemptRecord | None:
@@ -87,7 +80,7 @@ def is_orphaned(latest: AttemptRecord | None, record: Record | None, *, has_work
 
 def probe_slug(paths: RunPaths, registered: Mapping[str, git.WorktreeInfo]) -> Probe:
     """Look at one slug's locks, store, directory and git registration without taking anything."""
-    lease, lock = _locks(paths)
+    lease, lock = run_locks(paths)
     is_held = lock.is_locked() or lease.is_locked()
     return Probe(
         paths=paths,
