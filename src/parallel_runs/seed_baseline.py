@@ -25,7 +25,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.delta import compute_delta, not_passed, severity_for
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
-from parallel_runs.core.suite import TestSpec
+from parallel_runs.core.suite import TestSpec, baseline_key
 from parallel_runs.phases import MAX_REPORT_BYTES, Phase, ensure_baseline, run_phase, write_json
 
 __all__ = ["TestBaseline", "TestBaselineTracker", "TestDelta"]
@@ -161,9 +161,12 @@ class TestBaselineTracker:
     def capture_baseline(self, run_id: str, commit_sha: str, timeout: int = 120) -> TestBaseline:
         """Test results at `commit_sha` (cached); TestReportError when the tests wrote no usable report."""
         sha = git.resolve_commit(self.repo, commit_sha)
-        cache_file = self.cache_dir / f"{sha}.json"
+        cache_file = self.cache_dir / f"{sha}.json"  # the seed's name; the key inside tells commands apart
+        key = baseline_key(base_sha=sha, spec=self.spec, environ=self.environ)
         if cache_file.exists():
-            return TestBaseline.from_json(cache_file.read_text(encoding="utf-8"))
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            if cached.pop("baseline_key", None) == key:  # another test command's baseline is not this one
+                return TestBaseline.from_json(json.dumps(cached))
         baseline = ensure_baseline(
             repo=self.repo,
             runs_dir=self.runs_dir,
@@ -177,7 +180,7 @@ class TestBaselineTracker:
                 f"no baseline for {sha[:12]}: {baseline.results.reason} (log: {self.log_path})"
             )
         result = _seed_baseline(run_id, sha, baseline.results.outcomes)
-        write_json(cache_file, json.loads(result.to_json()))
+        write_json(cache_file, json.loads(result.to_json()) | {"baseline_key": key})
         return result
 
     def diff(self, baseline: TestBaseline, current_report_path: str | PathLike[str]) -> TestDelta:

@@ -402,6 +402,13 @@ def test_seed_tracker_api(project: Path, runs_dir: Path, environ: dict[str, str]
     assert (baseline.total_tests, baseline.passing_tests, baseline.failing_tests) == (3, 2, 1)
     assert (tracker.cache_dir / f"{sha}.json").is_file()
     assert tracker.capture_baseline("exp/1", sha) == baseline  # from the seed-shaped cache
+    # Same commit, same cache dir, another test command: its own baseline, not the cached one.
+    only_known_bug = f"{sys.executable} -m pytest -q -p no:cacheprovider tests -k known_bug"
+    other = TestBaselineTracker(
+        project, run_id="exp/1", runs_dir=runs_dir, environ=environ, test_command=only_known_bug
+    )
+    narrowed = other.capture_baseline("exp/1", sha, timeout=120)
+    assert (narrowed.total_tests, narrowed.failing_test_ids) == (1, ["tests.test_math::test_known_bug"])
 
     paths = make_run(project, runs_dir, "seed-run", {"app/calc.py": CALC.replace("return a - b", "return 0")})
     report = tmp_path / "current.xml"

@@ -130,3 +130,10 @@ def test_results_round_trip_through_json() -> None:
     assert TestResults.from_json(missing.to_json()) == missing
     with pytest.raises((TypeError, ValueError)):
         TestResults.from_json({"phase": "after", "command": "x", "tests": {"a": "exploded"}})
+
+
+def test_a_junit_flag_mentioned_after_the_pytest_command_does_not_count() -> None:
+    for text in ("pytest -q tests && echo --junit-xml-is-mentioned", "pytest -q tests # see --junitxml docs"):
+        argv = render_test_argv(sh(text), junit=JUNIT)
+        assert f"--junitxml={JUNIT}" in argv[2], text
+    assert argv[2].count("--junitxml") == 2  # ours, and the comment's

@@ -133,13 +133,19 @@ def is_pytest_command(spec: CommandSpec) -> bool:
     return _argv_pytest_prefix(spec.argv) > 0
 
 
+def _names_junit_flag(pytest_arguments: str) -> bool:
+    """Whether pytest's own arguments (up to the first shell separator or comment) name a report flag."""
+    own = re.split(r"&&|\|\||[;|\n]|\s#", pytest_arguments, maxsplit=1)[0]
+    return any(word.startswith(_JUNIT_FLAGS) for word in own.split())
+
+
 def render_test_argv(spec: CommandSpec, *, junit: Path) -> list[str]:
     """The argv of a test phase: `{junit}` replaced, `--junitxml` added to a pytest that names none."""
     flag = f"--junitxml={junit}"
     if spec.shell is not None:
         text = spec.shell.replace("{junit}", shlex.quote(str(junit)))
         match = _SHELL_PYTEST.match(text)
-        if match and not any(name in text for name in _JUNIT_FLAGS):
+        if match and not _names_junit_flag(text[match.end() :]):
             text = f"{text[: match.end()]} {shlex.quote(flag)}{text[match.end() :]}"
         return ["bash", "-c", text]
     argv = [arg.replace("{junit}", str(junit)) for arg in spec.argv]
