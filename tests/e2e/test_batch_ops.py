@@ -113,7 +113,7 @@ def test_second_batch_skips_succeeded_runs_and_redo_runs_them_again(repo: Path) 
     kinds = [e["event"] for e in events(again.stdout)]
     assert kinds.count("run_skipped") == 4
     assert "attempt_started" not in kinds
-    assert took < 4 * 1.0, f"skipping 4 runs took {took:.1f}s"
+    assert took < 2.5, f"skipping 4 runs took {took:.1f}s (CLI start-up included)"
     runs_dir = repo / ".autonomous_runs"
     redo = run_cli("run", "--run-ids", ids, "--redo", "--command", "true", cwd=repo)
     assert redo.returncode == 0, redo.stdout + redo.stderr

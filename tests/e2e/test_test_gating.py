@@ -72,7 +72,8 @@ def test_baseline_delta_gates_the_runs(project: Path, tmp_path: Path) -> None:
         assert {p.name for p in ci.glob("*.json")} >= {"baseline.json", "after.json", "delta.json"}
     markdown = run_cli("report", "--format", "markdown", cwd=project)
     assert markdown.returncode == 0, markdown.stderr
-    assert "tests.test_calc::test_add" in markdown.stdout
+    failures = markdown.stdout.split("#### New test failures", 1)[1]
+    assert "- `breaks`: `tests.test_calc::test_add`" in failures
     table = run_cli("report", cwd=project, env={"COLUMNS": "200"})
     assert "+1" in table.stdout
 
