@@ -168,22 +168,18 @@ def _run_holding_locks(
 
 def _record_not_started(request: RunRequest, *, store: RunStore, control: BatchControl) -> SkippedRun:
     """The batch stopped before this run began: say so in its store, so the report tells it."""
-    now = _now()
     store.finish_attempt(
-        AttemptResult(
+        AttemptResult.unexecuted(
             run_id=request.run_id,
             slug=request.slug,
             batch_id=request.batch_id,
             attempt=store.last_attempt_number(request.run_id) + 1,
             outcome=Outcome.NOT_STARTED,
-            exit_code=None,
-            started_at=now,
-            finished_at=now,
             base_sha=request.base_sha,
-            head_sha=None,
             branch=request.paths.branch,
             host=socket.gethostname(),
             pid=os.getpid(),
+            at=_now(),
             error=f"batch stopped ({control.stop_reason}) before this run started",
         )
     )

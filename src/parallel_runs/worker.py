@@ -103,21 +103,17 @@ def _lease_lost(control: BatchControl, run_id: str) -> None:
 
 
 def _held_result(request: RunRequest, claim: Claim, error: AlreadyHeldError) -> AttemptResult:
-    now = datetime.now(UTC)
-    return AttemptResult(
+    return AttemptResult.unexecuted(
         run_id=claim.run_id,
         slug=claim.slug,
         batch_id=claim.batch_id,
         attempt=claim.attempt,
         outcome=Outcome.HELD,
-        exit_code=None,
-        started_at=now,
-        finished_at=now,
         base_sha=request.base_sha,
-        head_sha=None,
         branch=request.paths.branch,
         host=claim.owner.host,
         pid=claim.owner.pid,
+        at=datetime.now(UTC),
         error=str(error),
     )
 

@@ -50,6 +50,40 @@ class AttemptResult:
     changed_files: int | None = None  # files that differ from the base commit on the run branch
     tests: dict[str, object] | None = None  # the test delta summary when a test command judged the run
 
+    @classmethod
+    def unexecuted(
+        cls,
+        *,
+        run_id: str,
+        slug: str,
+        batch_id: str,
+        attempt: int,
+        outcome: Outcome,
+        base_sha: str,
+        branch: str,
+        host: str,
+        pid: int,
+        at: datetime,
+        error: str,
+    ) -> AttemptResult:
+        """An attempt whose command never ran (not started, held elsewhere): no exit, no new commit."""
+        return cls(
+            run_id=run_id,
+            slug=slug,
+            batch_id=batch_id,
+            attempt=attempt,
+            outcome=outcome,
+            exit_code=None,
+            started_at=at,
+            finished_at=at,
+            base_sha=base_sha,
+            head_sha=None,
+            branch=branch,
+            host=host,
+            pid=pid,
+            error=error,
+        )
+
     @property
     def duration_seconds(self) -> float:
         """Wall time of the attempt."""
