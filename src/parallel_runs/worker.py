@@ -180,6 +180,14 @@ def _work_loop(
         if claim is None:
             control.sleep(min(IDLE_POLL_SECONDS, settings.lease_ttl / 3))
             continue
+        if claim.abandoned_attempt is not None:
+            log.warning(
+                "run %r: attempt %d's lease expired (its worker is gone or cut off); it is abandoned and "
+                "this worker runs attempt %d",
+                claim.run_id,
+                claim.abandoned_attempt,
+                claim.attempt,
+            )
         execute = functools.partial(execute_claim, store, batch, claim, settings, control)
         end = guarded(claim.run_id, control, execute)
         ends.append(end)

@@ -21,7 +21,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.store.leases import (
     ATTEMPTS,
     CLAIMED,
-    EVENTS,
+    EVENT_INSERT,
     LEASES,
     NOW,
     PENDING,
@@ -121,17 +121,8 @@ _NEW_ATTEMPT = (
     )
     .cte("new_attempt")
 )
-_RECORD = (
-    insert(EVENTS)
-    .values(
-        run_id=bindparam("p_run"),
-        attempt=bindparam("p_attempt"),
-        at=NOW,
-        kind=bindparam("p_kind"),
-        message=bindparam("p_message"),
-    )
-    .add_cte(_NEW_ATTEMPT)
-)
+# The new attempt (a CTE) and its event in one statement.
+_RECORD = EVENT_INSERT.add_cte(_NEW_ATTEMPT)
 
 
 def take_claim(

@@ -30,19 +30,18 @@ __all__ = [
     "ATTEMPTS",
     "CLAIMED",
     "EVENTS",
+    "EVENT_INSERT",
     "FINISHED",
     "LEASES",
     "NOW",
     "PENDING",
     "Claim",
     "LeaseOwner",
-    "add_event",
     "expiry",
     "fence",
     "finish_claim",
     "lease_lost",
     "lease_params",
-    "record_event",
     "renew",
     "requeue_runs",
 ]
@@ -107,7 +106,7 @@ _RENEW = (
 )
 # A no-op write: it locks the row, so a takeover waits until the fenced transaction is done.
 _FENCE = update(LEASES).where(_CURRENT).values(fencing_token=LEASES.c.fencing_token)
-_EVENT = insert(EVENTS).values(
+EVENT_INSERT = insert(EVENTS).values(
     run_id=bindparam("p_run"),
     attempt=bindparam("p_attempt"),
     at=NOW,
@@ -189,19 +188,6 @@ def fence(conn: Connection, claim: Claim, *, doing: str) -> None:
     """Lock the run's lease row for this transaction, or raise LeaseLostError if the token is stale."""
     if not conn.execute(_FENCE, lease_params(claim)).rowcount:
         raise lease_lost(conn, claim, doing=doing)
-
-
-def add_event(conn: Connection, claim: Claim, *, kind: str, message: str) -> None:
-    """Append an event to the claimed attempt's history (unfenced: the caller fences)."""
-    conn.execute(
-        _EVENT, {"p_run": claim.run_id, "p_attempt": claim.attempt, "p_kind": kind, "p_message": message}
-    )
-
-
-def record_event(conn: Connection, claim: Claim, *, kind: str, message: str) -> None:
-    """Append an event to the claimed attempt's history, if the claim is still current."""
-    fence(conn, claim, doing=f"record event {kind!r}")
-    add_event(conn, claim, kind=kind, message=message)
 
 
 def finish_claim(conn: Connection, claim: Claim, result: AttemptResult) -> None:

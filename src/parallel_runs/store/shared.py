@@ -158,12 +158,6 @@ class SharedStore(ArtifactAccess):
         """Renew a lease for another TTL; LeaseLostError if it was taken over."""
         return self._transaction("renew a lease", lambda conn: leases.renew(conn, claim))
 
-    def record_event(self, claim: Claim, *, kind: str, message: str) -> None:
-        """Note progress of a claimed attempt (at least once: a retry may repeat it)."""
-        self._transaction(
-            "record an event", lambda conn: leases.record_event(conn, claim, kind=kind, message=message)
-        )
-
     def finish(self, claim: Claim, result: AttemptResult) -> Path | None:
         """Record an attempt's final result under its claim; spool it if the database is unreachable.
 

@@ -112,6 +112,7 @@ def test_a_killed_worker_s_run_is_taken_over_after_the_lease_expires(
         )
         assert rescuer.returncode == 0, rescuer.stdout + rescuer.stderr
         assert time.monotonic() - took_over < 3 * 3 + 10
+        assert "attempt 1's lease expired" in rescuer.stderr, rescuer.stderr
     finally:
         for pid in processes_with(f"sleep {marker}"):
             signal_kill(pid)
