@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError
-from parallel_runs.execution import HeldRun, RunSummary, recover_leftover_worktree
+from parallel_runs.execution import HeldRun, RunSummary, SkippedRun, recover_leftover_worktree
 from parallel_runs.locks import hold_run
 from parallel_runs.store import (
     BatchDefinition,
@@ -211,8 +212,11 @@ def _requeue(
         control.emit(EventKind.RETRY_SCHEDULED, result.run_id, after_attempt=result.attempt, delay_seconds=0)
 
 
-def enqueue_batch(settings: RunSettings) -> BatchDefinition:
-    """Put a `run --database-url` batch, with its whole definition, into the shared store."""
+def enqueue_batch(settings: RunSettings) -> list[SkippedRun]:
+    """Put a `run --database-url` batch, with its whole definition, into the shared store.
+
+    The resume rules (--redo, --only-failed) are applied to its queue; the runs they skip are returned.
+    """
     if settings.shared_database_url is None:
         raise ValueError("enqueue_batch needs the shared store's URL")
     definition = BatchDefinition(
@@ -225,7 +229,8 @@ def enqueue_batch(settings: RunSettings) -> BatchDefinition:
         retries=settings.retries,
     )
     with SharedStore.connect(settings.shared_database_url) as store:
-        return store.create_batch(definition)
+        skipped = store.enqueue(definition, redo=settings.redo, only_failed=settings.only_failed)
+    return [SkippedRun(run_id, Outcome.SKIPPED, reason) for run_id, reason in skipped]
 
 
 def worker_settings_for_run(settings: RunSettings) -> WorkerSettings:
@@ -249,8 +254,13 @@ def worker_settings_for_run(settings: RunSettings) -> WorkerSettings:
     )
 
 
-def work_batch(settings: WorkerSettings, control: BatchControl) -> BatchResult:
-    """Claim and execute runs of the batch with `settings.workers` threads until none remain."""
+def work_batch(
+    settings: WorkerSettings, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
+) -> BatchResult:
+    """Claim and execute runs of the batch with `settings.workers` threads until none remain.
+
+    `skipped`: runs the resume rules took out of the queue; reported with the batch.
+    """
     with SharedStore.connect(settings.database_url, spool_dir=settings.runs_dir / ".spool") as store:
         store.flush_spool()
         batch = store.get_batch(settings.batch_id)
@@ -267,11 +277,13 @@ def work_batch(settings: WorkerSettings, control: BatchControl) -> BatchResult:
             workers=settings.workers,
             runs_dir=str(settings.runs_dir),
         )
+        for run in skipped:
+            control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
         with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="worker") as pool:
             loops = [
                 pool.submit(_work_loop, store, batch, settings, control, f"{slugify(settings.batch_id)}-{n}")
                 for n in range(settings.workers)
             ]
-            ends = [end for loop in loops for end in loop.result()]
+            ends = [*skipped, *(end for loop in loops for end in loop.result())]
         store.flush_spool()
     return finish_batch(control, batch_id=batch.batch_id, base_sha=batch.base_sha, ends=ends)

@@ -259,8 +259,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             if settings.shared_database_url is None:
                 batch = run_batch(settings, control)
             else:
-                enqueue_batch(settings)
-                batch = work_batch(worker_settings_for_run(settings), control)
+                skipped = enqueue_batch(settings)
+                batch = work_batch(worker_settings_for_run(settings), control, skipped=skipped)
     finally:
         progress.close()
     print_internal_errors(errors, batch.errors)

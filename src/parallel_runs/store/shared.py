@@ -116,6 +116,20 @@ class SharedStore(ArtifactAccess):
             ),
         )
 
+    def enqueue(
+        self, definition: BatchDefinition, *, redo: bool = False, only_failed: bool = False
+    ) -> list[tuple[str, str]]:
+        """Create the batch (or find it) and queue its runs by `run`'s resume rules, in one transaction.
+
+        Returns the (run id, reason) of each run the rules skip; see leases.resume_runs.
+        """
+
+        def work(conn: Connection) -> list[tuple[str, str]]:
+            batch = insert_batch(conn, definition)
+            return leases.resume_runs(conn, batch_id=batch.batch_id, redo=redo, only_failed=only_failed)
+
+        return self._transaction("enqueue the batch", work)
+
     # --- claims ----------------------------------------------------------------------------
 
     def _claim(self, *, batch_id: str, run_id: str | None, owner: LeaseOwner, ttl: float) -> Claim | None:

@@ -267,3 +267,44 @@ def test_a_worker_fetches_a_missing_base_commit_or_stops_with_a_clear_error(
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "could not be fetched" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def skipped_runs(events: str) -> list[str]:
+    lines = [json.loads(line) for line in events.splitlines()]
+    return sorted(str(line["run_id"]) for line in lines if line["event"] == "run_skipped")
+
+
+def test_resume_rules_apply_to_shared_batches(repo: Path, tmp_path: Path, database_url: str) -> None:
+    ledger, fixed, prefix = tmp_path / "ledger", tmp_path / "fixed", secrets.token_hex(3)
+    ok, bad, new = f"{prefix}-ok", f"{prefix}-bad", f"{prefix}-new"
+    command = f'echo "$PARALLEL_RUNS_RUN_ID" >> {ledger}; '
+    command += f'case "$PARALLEL_RUNS_RUN_ID" in *-bad) [ -e {fixed} ];; esac'
+
+    def run(batch: str, ids: str, *flags: str) -> list[str]:
+        """Run the batch; return the runs it skipped."""
+        done = run_cli(
+            *shared_run(database_url, batch, ids), *flags, "--json-events", "--command", command, cwd=repo
+        )
+        assert done.returncode == (1 if not fixed.exists() else 0), done.stdout + done.stderr
+        return skipped_runs(done.stdout)
+
+    def ran() -> list[str]:
+        ran = ledger.read_text().split()
+        ledger.unlink()
+        return sorted(ran)
+
+    assert run(batch_id(), f"{ok},{bad}") == []
+    assert ran() == [bad, ok]
+    fixed.touch()
+    # A new batch of the same runs: the one that succeeded is skipped, the failed one runs again.
+    again = batch_id()
+    assert run(again, f"{ok},{bad}") == [ok]
+    assert ran() == [bad]
+    # The same batch again: nothing left to do; --redo runs everything again.
+    assert run(again, f"{ok},{bad}") == []
+    assert not ledger.exists()
+    assert run(again, f"{ok},{bad}", "--redo") == []
+    assert ran() == [bad, ok]
+    # --only-failed: a run that never ran is skipped too.
+    assert run(batch_id(), f"{ok},{bad},{new}", "--only-failed") == sorted([bad, new, ok])
+    assert not ledger.exists()
