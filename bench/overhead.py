@@ -15,11 +15,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from parallel_runs.config import build_run_settings
 from parallel_runs.control import BatchControl
+from parallel_runs.git import runner
 from parallel_runs.supervisor import run_batch
 
 GOAL = 1.25
@@ -85,6 +91,41 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) ->
     return elapsed
 
 
+class _TimedGit:
+    """Stands in for runner's Git(): times each command by its git subcommand."""
+
+    def __init__(self, git: Any) -> None:
+        self.git, self.spent, self.lock = git, defaultdict[str, float](float), threading.Lock()
+
+    def execute(self, argv: list[str], **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.git.execute(argv, **kwargs)
+        finally:
+            with self.lock:  # argv is git -C DIR [-c ...] SUBCOMMAND ...
+                self.spent[runner._name(tuple(argv[3:]))] += time.perf_counter() - started
+
+
+@contextmanager
+def git_seconds_by_subcommand() -> Iterator[dict[str, float]]:
+    """Seconds spent in each git subcommand that parallel-runs starts while the block runs."""
+    real = runner._GIT
+    timed = _TimedGit(real)
+    runner._GIT = timed  # type: ignore[assignment]
+    try:
+        yield timed.spent
+    finally:
+        runner._GIT = real
+
+
+def print_breakdown(spent: dict[str, float], total: float, runs: int) -> None:
+    """Where a run's time went: git by subcommand, and the rest (Python, SQLite, locks, the command)."""
+    per_run = {name: seconds / runs * 1000 for name, seconds in sorted(spent.items(), key=lambda i: -i[1])}
+    other = total / runs * 1000 - sum(per_run.values())
+    listed = ", ".join(f"git {name} {ms:.1f}" for name, ms in per_run.items() if ms >= 0.5)
+    print(f"where a run's time went (last round, ms/run): {listed}, everything else {other:.1f}")
+
+
 def reset(repo: Path, runs_dir: Path) -> None:
     """Forget earlier rounds so every round does the same work (fresh branches, fresh stores)."""
     shutil.rmtree(runs_dir, ignore_errors=True)
@@ -121,13 +162,15 @@ def main() -> int:
         for round_no in range(args.rounds):
             bare.append(bare_git_round(repo, scratch, args.runs))
             reset(repo, runs_dir)
-            ours.append(parallel_runs_round(repo, runs_dir, round_no, args.runs))
+            with git_seconds_by_subcommand() as spent:
+                ours.append(parallel_runs_round(repo, runs_dir, round_no, args.runs))
             print(f"  round {round_no + 1}: bare git {bare[-1]:.2f}s, parallel-runs {ours[-1]:.2f}s")
         b, o = statistics.median(bare), statistics.median(ours)
         ratio = o / b
         print(f"bare git worktree add/remove: {b:.2f}s ({b / args.runs * 1000:.0f} ms/run)")
         print(f"parallel-runs run:            {o:.2f}s ({o / args.runs * 1000:.0f} ms/run)")
         print(f"ratio: {ratio:.2f}x (goal <= {GOAL}x) {'OK' if ratio <= GOAL else 'ABOVE GOAL'}")
+        print_breakdown(spent, ours[-1], args.runs)
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

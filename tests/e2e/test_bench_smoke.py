@@ -20,3 +20,4 @@ def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "bare git worktree add/remove:" in done.stdout
     assert "ratio:" in done.stdout
+    assert "git worktree" in done.stdout.split("where a run's time went")[1]
