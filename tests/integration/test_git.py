@@ -595,3 +595,47 @@ def test_remove_a_worktree_of_a_repository_with_submodules(
 
     assert not path.exists()
     assert "x.txt" in branch_files(repo)
+
+
+def test_commits_made_inside_a_submodule_survive_the_removal(
+    make_repo: Callable[..., Path], runs_dir: Path
+) -> None:
+    # A linked worktree keeps its submodules' repositories inside its own git dir: removing it
+    # deleted the commits a run made there, leaving the run branch pointing at a lost commit.
+    library = make_repo("library", {"lib.txt": "lib\n"})
+    repo = make_repo("main-repo")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    git(repo, "commit", "-q", "-m", "add submodule")
+    base = git(repo, "rev-parse", "HEAD")
+    ws = manager(repo, runs_dir)
+    path = ws.create(base_sha=base, attempt=1)
+    git(path, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    (path / "lib" / "new.txt").write_text("made by the run inside the submodule\n")
+    git(path / "lib", "add", "new.txt")
+    git(path / "lib", "commit", "-q", "-m", "run's commit in the submodule")
+
+    save(ws, base)
+    ws.remove(just_saved=True)
+
+    assert not path.exists()
+    pinned = git(repo, "rev-parse", "parallel-runs/run-1:lib")
+    assert git(repo, "show", f"{pinned}:new.txt") == "made by the run inside the submodule"
+
+
+def test_uncommitted_changes_inside_a_submodule_block_the_removal_right_after_a_save(
+    make_repo: Callable[..., Path], runs_dir: Path
+) -> None:
+    library = make_repo("library", {"lib.txt": "lib\n"})
+    repo = make_repo("main-repo")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    git(repo, "commit", "-q", "-m", "add submodule")
+    base = git(repo, "rev-parse", "HEAD")
+    ws = manager(repo, runs_dir)
+    path = ws.create(base_sha=base, attempt=1)
+    git(path, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    (path / "lib" / "lib.txt").write_text("changed inside the submodule\n")
+
+    save(ws, base)
+    with pytest.raises(GitError, match="unsaved changes"):
+        ws.remove(just_saved=True)
+    assert (path / "lib" / "lib.txt").read_text() == "changed inside the submodule\n"

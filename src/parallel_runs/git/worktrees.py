@@ -5,7 +5,9 @@ ignored) files, committed on the worktree's HEAD; a detached HEAD or switched br
 run branch's head (HEAD is re-attached; displaced run-branch commits keep an attempt ref); an
 unfinished merge/rebase is committed as the files stand, conflict markers included. A nested
 repository is left out of the commit and stays untracked, so `remove()` refuses to delete it.
-Removal discards ignored files.
+Submodules: their repositories live inside the worktree's git dir, so before removal each one's
+HEAD is fetched into the main repository under refs/parallel-runs/submodules/<slug>/; one with
+uncommitted changes blocks removal. Removal discards ignored files.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.ids import slugify
+from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
@@ -190,8 +193,8 @@ class WorkspaceManager:
             result = _git(self.workspace, "add", "--all", "--", ".", *excludes, check=False)
         if result.status:
             raise _failure(("add",), self.workspace, result.err, result.status)
+        self._has_unsaved_nested_repos = bool(nested or embedded)  # this save's finding, not a past one's
         if nested or embedded:
-            self._has_unsaved_nested_repos = True
             logger.warning("nested repositories not saved, blocking removal: %s", nested + embedded)
 
     def _adopt(self, new: str, *, subject: str, was: str) -> None:
@@ -215,6 +218,22 @@ class WorkspaceManager:
                 _git(self.workspace, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
         partial.replace(target)
 
+    def _has_submodule_repos(self) -> bool:
+        """True when a submodule was initialized here (its repository is in the worktree's git dir)."""
+        try:
+            gitdir = (self.workspace / ".git").read_text().removeprefix("gitdir:").strip()
+        except OSError:  # .git is a directory or missing: not a linked worktree of ours
+            return False
+        return (self.workspace / gitdir / "modules").is_dir()
+
+    def _keep_submodule_heads(self) -> None:
+        """Fetch every initialized submodule's HEAD into the main repository, so removal loses no commit."""
+        listing = ("submodule", "foreach", "--quiet", "--recursive", 'printf "%s\\0" "$displaypath"')
+        for path in filter(None, _git(self.workspace, *listing).out.split("\0")):
+            ref = f"{SUBMODULE_REF_PREFIX}{self.paths.slug}/{slugify(path)}"
+            fetch = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(self.workspace / path))
+            _git(self.repo, *fetch, f"+HEAD:{ref}")
+
     def remove(self, *, just_saved: bool = False) -> None:
         """Remove the worktree (ignored files included) only when it holds no unsaved change.
 
@@ -232,10 +251,12 @@ class WorkspaceManager:
             return
         # Without --force git itself refuses modified or untracked files: one call, one status
         # (told not to rewrite the index: in the second of the checkout that re-hashes every file).
-        force = just_saved and not self._has_unsaved_nested_repos
+        # With submodules git always refuses: they take the checked path below.
+        force = just_saved and not self._has_unsaved_nested_repos and not self._has_submodule_repos()
         remove = ("--no-optional-locks", "worktree", "remove", *(("--force",) if force else ()))
         result = _git(self.repo, *remove, str(self.workspace), check=False)
         if result.status and "submodules" in result.err and not self.is_dirty():
+            self._keep_submodule_heads()
             result = _git(self.repo, *remove, "--force", str(self.workspace), check=False)
         if result.status and ("modified or untracked" in result.err or "submodules" in result.err):
             raise GitError(f"refusing to remove {self.workspace}: it has unsaved changes")
