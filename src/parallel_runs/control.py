@@ -70,9 +70,16 @@ class BatchControl:
         if pgid is None:
             return
         kill_process_group(pgid, signal.SIGTERM)
-        timer = threading.Timer(self.grace, kill_process_group, args=(pgid, signal.SIGKILL))
+        timer = threading.Timer(self.grace, self._kill_if_still_running, args=(run_id, pgid))
         timer.daemon = True
         timer.start()
+
+    def _kill_if_still_running(self, run_id: str, pgid: int) -> None:
+        # An ended group is unregistered, and its id may already belong to someone else's processes.
+        with self._lock:
+            still_running = self._groups.get(run_id) == pgid
+        if still_running:
+            kill_process_group(pgid, signal.SIGKILL)
 
     def request_stop(self, reason: str) -> None:
         """First request: SIGTERM every command, SIGKILL after the grace period. Second: SIGKILL now."""
@@ -85,7 +92,7 @@ class BatchControl:
         self.emit(EventKind.STOP_REQUESTED, reason=reason, hard=not first, grace_seconds=self.grace)
         if first:
             self._signal_all(signal.SIGTERM)
-            self._kill_timer = threading.Timer(self.grace, self._signal_all, args=(signal.SIGKILL,))
+            self._kill_timer = threading.Timer(self.grace, self._grace_expired)
             self._kill_timer.daemon = True
             self._kill_timer.start()
         else:
@@ -95,6 +102,12 @@ class BatchControl:
         """Cancel the pending SIGKILL timer once the batch is over."""
         if self._kill_timer is not None:
             self._kill_timer.cancel()
+
+    def _grace_expired(self) -> None:
+        """From now on the stop is hard: a command that starts late is killed, not asked to stop."""
+        with self._lock:
+            self._hard = True
+        self._signal_all(signal.SIGKILL)
 
     def _signal_all(self, sig: signal.Signals) -> None:
         with self._lock:
