@@ -69,7 +69,7 @@ def _now() -> datetime:
 
 
 def recover_leftover_worktree(
-    request: RunRequest, *, held: tuple[OwnedLock, OwnedLock], store: RunStore
+    request: RunRequest, *, held: tuple[OwnedLock, OwnedLock], store: maintenance.AttemptHistory
 ) -> git.WorkspaceManager:
     """If the run's worktree outlived its last holder (we hold its lease now), save its work first."""
     workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)

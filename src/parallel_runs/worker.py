@@ -30,11 +30,11 @@ from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError
 from parallel_runs.execution import HeldRun, RunSummary, SkippedRun, recover_leftover_worktree
 from parallel_runs.locks import hold_run
 from parallel_runs.store import (
+    AttemptRecord,
     BatchDefinition,
     Claim,
     LeaseKeeper,
     LeaseOwner,
-    RunStore,
     SharedStore,
     UnavailableError,
 )
@@ -119,6 +119,21 @@ def _held_result(request: RunRequest, claim: Claim, error: AlreadyHeldError) -> 
     )
 
 
+class _EarlierAttempts:
+    """The shared store's record of a claimed run's earlier attempts: what a leftover worktree holds."""
+
+    def __init__(self, store: SharedStore, claim: Claim) -> None:
+        self._store, self._claim = store, claim
+
+    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
+        run_id = run_id or self._claim.run_id
+        return [a for a in self._store.attempts() if a.run_id == run_id and a.attempt < self._claim.attempt]
+
+    def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool:
+        """Nothing to mark: claiming the run already marked every expired attempt `abandoned`."""
+        return False
+
+
 def execute_claim(
     store: SharedStore, batch: BatchDefinition, claim: Claim, settings: WorkerSettings, control: BatchControl
 ) -> RunEnd:
@@ -130,10 +145,7 @@ def execute_claim(
     lost = functools.partial(_lease_lost, control, claim.run_id)
     try:
         with hold_run(request.paths, run_id=request.run_id) as held:
-            workspaces = git.WorkspaceManager(repo=request.repo, paths=request.paths)
-            if workspaces.exists():  # only then is the run's local store worth opening
-                with RunStore.open(request.paths.database) as local:
-                    recover_leftover_worktree(request, held=held, store=local)
+            workspaces = recover_leftover_worktree(request, held=held, store=_EarlierAttempts(store, claim))
             with LeaseKeeper(store, claim, on_lost=lost):
                 result = run_attempt(
                     request,

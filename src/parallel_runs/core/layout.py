@@ -6,7 +6,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BRANCH_PREFIX", "SUBMODULE_REF_PREFIX", "RunPaths", "attempt_ref", "branch_name", "lease_path_for"]
+__all__ = [
+    "BRANCH_PREFIX",
+    "SUBMODULE_REF_PREFIX",
+    "RunPaths",
+    "attempt_ref",
+    "branch_name",
+    "lease_path_for",
+]
 
 BRANCH_PREFIX = "parallel-runs/"
 ATTEMPT_REF_PREFIX = "refs/parallel-runs/attempts/"

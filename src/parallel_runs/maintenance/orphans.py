@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
@@ -19,9 +20,17 @@ from parallel_runs.maintenance.probing import Record, latest_attempt
 from parallel_runs.process import kill_process_group
 from parallel_runs.store import AttemptRecord, RunStore
 
-__all__ = ["recover_orphaned_worktree", "save_and_remove"]
+__all__ = ["AttemptHistory", "recover_orphaned_worktree", "save_and_remove"]
 
 log = logging.getLogger(__name__)
+
+
+class AttemptHistory(Protocol):
+    """Where a run's earlier attempts are recorded (its SQLite store, or the shared store's view)."""
+
+    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]: ...
+
+    def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool: ...
 
 
 def _now() -> datetime:
@@ -45,7 +54,7 @@ def _kill_orphaned_command(stale_record: Record | None, workspace: Path) -> int 
     return pgid if kill_process_group(pgid, signal.SIGKILL) else None
 
 
-def _run_id_of(store: RunStore, slug: str, stale_record: Record | None) -> str:
+def _run_id_of(store: AttemptHistory, slug: str, stale_record: Record | None) -> str:
     known = [a.run_id for a in store.attempts() if a.slug == slug]
     named = stale_record.get("run_id") if stale_record else None
     return known[-1] if known else named if isinstance(named, str) else slug
@@ -59,7 +68,9 @@ class _Leftover:
     running: tuple[AttemptRecord, ...]
 
 
-def _leftover(store: RunStore, run_id: str, stale_record: Record | None, fallback_base_sha: str) -> _Leftover:
+def _leftover(
+    store: AttemptHistory, run_id: str, stale_record: Record | None, fallback_base_sha: str
+) -> _Leftover:
     """Which attempt left the worktree behind, and how it ended: abandoned unless recorded as finished."""
     attempts = store.attempts(run_id)
     running = tuple(a for a in attempts if a.status is Outcome.RUNNING)
@@ -79,7 +90,7 @@ def recover_orphaned_worktree(
     run_id: str | None,
     slug: str,
     stale_record: Mapping[str, object] | None,
-    store: RunStore,
+    store: AttemptHistory,
     fallback_base_sha: str,
 ) -> RemovedWorktree:
     """Save a leftover worktree (as `abandoned` if its attempt died, marked so in the store) and remove it.
