@@ -1,9 +1,10 @@
 """Shared-store claims under contention: `.venv/bin/python bench/claims.py`.
 
 32 workers (4 processes x 8 threads) drain 1,000 queued runs of one batch from the shared
-PostgreSQL store: `claim_next`, then `finish` at once (a no-op run). Prints duplicates (must be 0),
-claims per second and claim latency p50/p99, against two baselines measured in the same run by
-the same 32 workers: a plain `SELECT 1` round trip, and a naive claim (one autocommitted
+PostgreSQL store (--processes, --threads and --runs change that shape): `claim_next`, then
+`finish` at once (a no-op run). Prints duplicates (must be 0), claims per second and claim
+latency p50/p99, against two baselines measured in the same run by the same 32 workers: a plain
+`SELECT 1` round trip, and a naive claim (one autocommitted
 `UPDATE ... WHERE run = (SELECT ... FOR UPDATE SKIP LOCKED)`, no fencing, attempt rows or events).
 
 Why processes x threads: on a small runner (2 cores) 32 processes would mostly measure context
@@ -27,6 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,9 +115,8 @@ def _naive(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
     return work
 
 
-def _select_one(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
+def _select_one(url: str, per_worker: int) -> Callable[[int], list[tuple[str, float]]]:
     engine = create_store_engine(parse_postgres_url(url))
-    per_worker = RUNS // (PROCESSES * THREADS) + 1
 
     def work(worker: int) -> list[tuple[str, float]]:
         done = []
@@ -129,24 +130,39 @@ def _select_one(url: str, batch_id: str) -> Callable[[int], list[tuple[str, floa
     return work
 
 
-PHASES: dict[str, Callable[[str, str], Callable[[int], list[tuple[str, float]]]]] = {
-    "select1": _select_one,
+CLAIMS: dict[str, Callable[[str, str], Callable[[int], list[tuple[str, float]]]]] = {
     "naive": _naive,
     "ours": _ours,
 }
 
 
-def _process(phase: str, url: str, batch_id: str, barrier: Any, results: Any) -> None:
-    """One process: THREADS workers released together once every process is ready."""
-    work = PHASES[phase](url, batch_id)
-    outputs: list[list[tuple[str, float]]] = [[] for _ in range(THREADS)]
+@dataclass(frozen=True)
+class Shape:
+    """How many worker processes, threads per process, and queued runs per contended phase."""
+
+    processes: int = PROCESSES
+    threads: int = THREADS
+    runs: int = RUNS
+
+    @property
+    def workers(self) -> int:
+        return self.processes * self.threads
+
+
+def _process(phase: str, url: str, batch_id: str, barrier: Any, results: Any, *, shape: Shape) -> None:
+    """One process: `shape.threads` workers released together once every process is ready."""
+    if phase == "select1":
+        work = _select_one(url, shape.runs // shape.workers + 1)
+    else:
+        work = CLAIMS[phase](url, batch_id)
+    outputs: list[list[tuple[str, float]]] = [[] for _ in range(shape.threads)]
     go = threading.Event()
 
     def thread_main(n: int) -> None:
         go.wait()
         outputs[n] = work(os.getpid() * 100 + n)
 
-    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(THREADS)]
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(shape.threads)]
     for thread in threads:
         thread.start()
     barrier.wait(timeout=120)
@@ -156,12 +172,13 @@ def _process(phase: str, url: str, batch_id: str, barrier: Any, results: Any) ->
     results.put([item for output in outputs for item in output])
 
 
-def run_phase(phase: str, url: str, batch_id: str) -> tuple[list[tuple[str, float]], float]:
+def run_phase(phase: str, url: str, batch_id: str, shape: Shape) -> tuple[list[tuple[str, float]], float]:
     """All items every worker produced, and the wall time from release to the last worker done."""
     ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(PROCESSES + 1), ctx.Queue()
+    barrier, results = ctx.Barrier(shape.processes + 1), ctx.Queue()
     processes = [
-        ctx.Process(target=_process, args=(phase, url, batch_id, barrier, results)) for _ in range(PROCESSES)
+        ctx.Process(target=_process, args=(phase, url, batch_id, barrier, results), kwargs={"shape": shape})
+        for _ in range(shape.processes)
     ]
     for process in processes:
         process.start()
@@ -175,17 +192,19 @@ def run_phase(phase: str, url: str, batch_id: str) -> tuple[list[tuple[str, floa
 
 
 def _quantiles(seconds: list[float]) -> tuple[float, float]:
+    if len(seconds) == 1:  # --runs 1: nothing to interpolate
+        return seconds[0] * 1000, seconds[0] * 1000
     cuts = statistics.quantiles(seconds, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-def _queue(store: SharedStore, name: str) -> str:
+def _queue(store: SharedStore, name: str, runs: int) -> str:
     batch_id = f"bench-{name}-{secrets.token_hex(3)}"
     prefix = secrets.token_hex(3)
     store.create_batch(
         BatchDefinition(
             batch_id=batch_id,
-            run_ids=tuple(f"{name}-{prefix}-{n:04d}" for n in range(RUNS)),
+            run_ids=tuple(f"{name}-{prefix}-{n:04d}" for n in range(runs)),
             command=CommandSpec(argv=("true",)),
             base_sha="0" * 40,
         )
@@ -193,10 +212,10 @@ def _queue(store: SharedStore, name: str) -> str:
     return batch_id
 
 
-def uncontended(store: SharedStore, url: str) -> tuple[float, float]:
+def uncontended(store: SharedStore, url: str, rounds: int = 200) -> tuple[float, float]:
     """Claim latency p50 with one worker (claim + finish in a loop), and a SELECT 1's, in ms."""
-    batch_id, owner, claims = _queue(store, "alone"), LeaseOwner.here("alone"), []
-    for _ in range(200):
+    batch_id, owner, claims = _queue(store, "alone", rounds), LeaseOwner.here("alone"), []
+    for _ in range(rounds):
         started = time.perf_counter()
         claim = store.claim_next(batch_id=batch_id, owner=owner)
         claims.append(time.perf_counter() - started)
@@ -204,7 +223,7 @@ def uncontended(store: SharedStore, url: str) -> tuple[float, float]:
         store.finish(claim, _result(claim))
     pings, engine = [], create_store_engine(parse_postgres_url(url))
     with engine.connect() as conn:
-        for _ in range(200):
+        for _ in range(rounds):
             started = time.perf_counter()
             conn.execute(text("SELECT 1")).scalar_one()
             pings.append(time.perf_counter() - started)
@@ -212,33 +231,36 @@ def uncontended(store: SharedStore, url: str) -> tuple[float, float]:
     return statistics.median(claims) * 1000, statistics.median(pings) * 1000
 
 
-def measure(url: str) -> int:
+def measure(url: str, shape: Shape = Shape()) -> int:
     """Run the three phases and print the figures; non-zero if a run was claimed twice."""
     with SharedStore.connect(url) as store:
-        batches = {phase: _queue(store, phase) for phase in ("naive", "ours")}
+        batches = {phase: _queue(store, phase, shape.runs) for phase in ("naive", "ours")}
         alone, ping = uncontended(store, url)
     print(f"one worker, no contention: claim p50 {alone:.2f} ms, SELECT 1 p50 {ping:.2f} ms", end="")
     print(f" (x{alone / ping:.1f})")
     figures: dict[str, tuple[float, float, float]] = {}
     duplicates = 0
     for phase in ("select1", "naive", "ours"):
-        items, elapsed = run_phase(phase, url, batches.get(phase, ""))
+        items, elapsed = run_phase(phase, url, batches.get(phase, ""), shape)
         p50, p99 = _quantiles([seconds for _, seconds in items])
         figures[phase] = (len(items) / elapsed, p50, p99)
         if phase != "select1":
             counts = Counter(run_id for run_id, _ in items)
             duplicates += sum(n - 1 for n in counts.values())
-            assert len(counts) == RUNS, f"{phase}: {len(counts)} of {RUNS} runs claimed"
+            assert len(counts) == shape.runs, f"{phase}: {len(counts)} of {shape.runs} runs claimed"
     with SharedStore.connect(url) as store:
         records = store.attempts(batches["ours"])
     duplicates += len(records) - len({record.run_id for record in records})
-    _report(figures, duplicates)
+    _report(figures, duplicates, shape)
     return 1 if duplicates else 0
 
 
-def _report(figures: dict[str, tuple[float, float, float]], duplicates: int) -> None:
+def _report(figures: dict[str, tuple[float, float, float]], duplicates: int, shape: Shape) -> None:
     rate, p50, p99 = figures["ours"]
-    print(f"{PROCESSES} processes x {THREADS} threads = {PROCESSES * THREADS} workers, {RUNS} queued runs")
+    print(
+        f"{shape.processes} processes x {shape.threads} threads = {shape.workers} workers,"
+        f" {shape.runs} queued runs"
+    )
     print(f"duplicates: {duplicates}")
     print(f"claims/s (claim + finish, no-op runs): {rate:.0f}")
     print(f"claim latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
@@ -251,6 +273,13 @@ def _report(figures: dict[str, tuple[float, float, float]], duplicates: int) -> 
         )
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def main() -> int:
     """Make a scratch database, measure, drop it."""
     parser = argparse.ArgumentParser(
@@ -259,14 +288,18 @@ def main() -> int:
     parser.add_argument(
         "--database-url", default=os.environ.get("PARALLEL_RUNS_TEST_DATABASE_URL", DEFAULT_URL)
     )
+    parser.add_argument("--processes", type=_positive, default=PROCESSES, help="worker processes")
+    parser.add_argument("--threads", type=_positive, default=THREADS, help="worker threads per process")
+    parser.add_argument("--runs", type=_positive, default=RUNS, help="queued runs per contended phase")
     args = parser.parse_args()
+    shape = Shape(processes=args.processes, threads=args.threads, runs=args.runs)
     name = f"parallel_runs_bench_{secrets.token_hex(4)}"
     url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
     print(f"database: {mask_url(url)}")
     _admin(args.database_url, f'CREATE DATABASE "{name}"')
     try:
         upgrade(url)
-        return measure(url)
+        return measure(url, shape)
     finally:
         _admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

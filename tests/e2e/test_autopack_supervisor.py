@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -9,7 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, run_cli
+from parallel_runs.errors import AlreadyHeldError
+from parallel_runs.seed import ExecutorLockManager, HeldError
+from tests.helpers import git, live_python, run_cli
+
+SCRIPTS = Path(sys.executable).parent  # the console scripts installed next to this interpreter
+
+# Holds the seed's executor lock of run `sys.argv[1]` under lock dir `sys.argv[2]` until stdin closes.
+_LOCK_HOLDER = """
+import sys
+from parallel_runs.seed import ExecutorLockManager
+with ExecutorLockManager(sys.argv[1], lock_dir=sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +89,52 @@ def test_help_explains_the_mapping(repo: Path) -> None:
     assert done.returncode == 0
     for text in ("--autonomous-runs-dir", "--runs-dir", "worktrees list", "cleanup", "--command"):
         assert text in done.stdout
+
+
+def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script `name` (not `python -m`): its entry point is what is tested."""
+    path = SCRIPTS / name
+    assert path.is_file(), f"console script {name} is not installed next to {sys.executable}"
+    return subprocess.run(
+        [str(path), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_installed_console_scripts_start(repo: Path) -> None:
+    helped = script("autopack-supervisor", "--help", cwd=repo)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: autopack-supervisor")
+    for text in ("--autonomous-runs-dir", "--run-ids", "parallel-runs run"):
+        assert text in helped.stdout
+    versioned = script("parallel-runs", "--version", cwd=repo)
+    assert versioned.returncode == 0, versioned.stderr
+    assert versioned.stdout.strip() == f"parallel-runs {importlib.metadata.version('parallel-runs')}"
+    # And the supervisor script really carries out a batch.
+    done = script("autopack-supervisor", "--run-ids", "via-script", "--command", "echo s > s.txt", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "show", "parallel-runs/via-script:s.txt") == "s"
+
+
+def test_an_executor_lock_held_by_another_process_refuses_the_with_block(tmp_path: Path) -> None:
+    lock_dir = tmp_path / "runs" / ".locks"
+    entered = []
+    with live_python(_LOCK_HOLDER, "exp/1", str(lock_dir), ready="held") as holder:
+        lock = ExecutorLockManager("exp/1", lock_dir=lock_dir)
+        with pytest.raises(HeldError) as raised, lock:
+            entered.append(True)
+        assert entered == []
+        # The seed's callers catch RuntimeError; ours catch AlreadyHeldError: both work.
+        assert isinstance(raised.value, RuntimeError)
+        assert isinstance(raised.value, AlreadyHeldError)
+        assert "already held by" in str(raised.value)
+        assert f"pid {holder.pid}" in str(raised.value)
+        assert lock.is_locked()
+        assert lock.lock_file_path.exists()  # the live holder's lock was not taken away
+    # Its holder gone, the same lock is taken and released by the with block.
+    with ExecutorLockManager("exp/1", lock_dir=lock_dir) as lock:
+        entered.append(lock.is_locked())
+    assert entered == [True]
+    assert not ExecutorLockManager("exp/1", lock_dir=lock_dir).is_locked()
 
 
 def test_list_worktrees_and_cleanup(repo: Path) -> None:

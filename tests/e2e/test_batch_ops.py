@@ -52,6 +52,9 @@ def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_p
     assert processes_with(f"sleep {marker}") == []
     runs_dir = repo / ".autonomous_runs"
     ran = sorted(p.name for p in started.iterdir())
+    assert len(ran) == 2, ran  # two workers: the signal came before a third run could start
+    outcomes = sorted(attempts(runs_dir, run_id)[0][1] for run_id in ("s1", "s2", "s3", "s4"))
+    assert outcomes == ["cancelled", "cancelled", "not_started", "not_started"]
     for run_id in ("s1", "s2", "s3", "s4"):
         if run_id in ran:
             assert attempts(runs_dir, run_id) == [(1, "cancelled")]

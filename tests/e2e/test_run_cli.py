@@ -267,9 +267,26 @@ def test_bad_usage_is_one_line_exit_2(repo: Path, tmp_path: Path) -> None:
 
 
 def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "iso", "--command", "true", cwd=repo)
-    assert done.returncode == 0
+    variables = (
+        "PARALLEL_RUNS_WORKSPACE",
+        "PARALLEL_RUNS_ARTIFACTS_DIR",
+        "AUTONOMOUS_RUNS_DIR",
+        "DATABASE_URL",
+    )
+    command = "printf '%s\\n' " + " ".join(f'"${name}"' for name in variables) + " > seen.txt"
+    done = run_cli("run", "--run-ids", "iso", "--command", command, cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
     result = result_of(repo / ".autonomous_runs", "iso")
     assert datetime.fromisoformat(str(result["started_at"])).tzinfo is not None
     assert result["host"] == socket.gethostname()
-    assert os.path.isabs(str(repo / ".autonomous_runs"))
+    # What the run's command saw: every path absolute, under the default runs dir of the repository.
+    seen = dict(zip(variables, git(repo, "show", "parallel-runs/iso:seen.txt").splitlines(), strict=True))
+    runs_dir = repo / ".autonomous_runs"
+    assert seen == {
+        "PARALLEL_RUNS_WORKSPACE": str(runs_dir / "workspaces" / "iso"),
+        "PARALLEL_RUNS_ARTIFACTS_DIR": str(runs_dir / "iso"),
+        "AUTONOMOUS_RUNS_DIR": str(runs_dir),
+        "DATABASE_URL": f"sqlite:///{runs_dir / 'iso' / 'iso.db'}",
+    }
+    for name in variables:
+        assert os.path.isabs(seen[name].removeprefix("sqlite:///")), (name, seen[name])

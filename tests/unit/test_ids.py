@@ -213,9 +213,34 @@ def test_every_accepted_id_has_a_safe_slug(run_id: str) -> None:
         assert found["hash"] == short_hash(run_id)
 
 
-@given(run_ids, run_ids)
-def test_distinct_ids_never_share_a_slug(first: str, second: str) -> None:
-    assert (slugify(first) == slugify(second)) == (first == second)
+def one_line_each(*ids: str) -> bool:
+    """Whether these ids, one per line of a --run-ids-file, are read back as exactly themselves."""
+    try:
+        return parse_run_ids_file("\n".join(ids)) == list(ids)
+    except ConfigError:  # an unmatched brace, say
+        return False
+
+
+@given(run_ids, run_ids, st.booleans())
+def test_distinct_ids_share_a_slug_only_when_one_is_the_other_s_slug_and_are_then_refused(
+    first: str, other: str, name_the_slug: bool
+) -> None:
+    # Half the time the second id is literally the first one's slug: the one way to collide.
+    second = slugify(first) if name_the_slug else other
+    if first == second:
+        return  # the first id is its own slug (or the same id twice): nothing to tell apart
+    collide = slugify(first) == slugify(second)
+    # Distinct ids never share a slug, except when one of them *is* the other's (hashed) slug.
+    assert collide == (first == slugify(second) or second == slugify(first))
+    if name_the_slug:
+        assert collide
+    if not one_line_each(first, second):
+        return  # a file line would not read back as this id (braces, spaces around it, '#'...)
+    if collide:
+        with pytest.raises(ConfigError, match="share the slug"):
+            collect_run_ids(files_text=[f"{first}\n{second}"])
+    else:
+        assert collect_run_ids(files_text=[f"{first}\n{second}"]) == [first, second]
 
 
 def test_git_agrees_with_the_pure_ref_checker() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -144,6 +145,15 @@ def attempt_statuses(url: str, run_id: str, batch: str) -> list[tuple[int, str]]
     return [(int(a), str(s)) for a, s in rows]
 
 
+def query(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
+    engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
 def test_artifacts_read_back_byte_identical_on_another_clone(
     repo: Path, tmp_path: Path, database_url: str
 ) -> None:
@@ -174,9 +184,28 @@ def test_artifacts_read_back_byte_identical_on_another_clone(
         )
         assert listed.returncode == 0, listed.stderr
         listings[run_id] = {a["name"]: a["sha256"] for a in json.loads(listed.stdout)["artifacts"]}
-    # Both patches add the same file with the same content: one blob, stored once.
-    assert listings["art1"]["changes.patch"] == listings["art2"]["changes.patch"]
     assert listings["art1"]["run.log"] != listings["art2"]["run.log"]
+    # Both patches add the same file with the same content: both runs' rows point at one blob row,
+    # keyed by the hash of the patch's bytes (not of anything run-specific), stored once.
+    patch = (first / ".autonomous_runs" / "art1" / "changes.patch").read_bytes()
+    assert (first / ".autonomous_runs" / "art2" / "changes.patch").read_bytes() == patch
+    sha = hashlib.sha256(patch).hexdigest()
+    assert listings["art1"]["changes.patch"] == listings["art2"]["changes.patch"] == sha
+    rows = query(
+        database_url,
+        "select run_id, sha256 from attempt_artifacts"
+        " where batch_id = :b and name = 'changes.patch' order by run_id",
+        b=batch,
+    )
+    assert rows == [("art1", sha), ("art2", sha)]
+    assert query(database_url, "select size from artifact_blobs where sha256 = :s", s=sha) == [(len(patch),)]
+    # Across the whole batch: fewer blobs than stored files, since the two patches share one.
+    [(files, distinct)] = query(
+        database_url,
+        "select count(*), count(distinct sha256) from attempt_artifacts where batch_id = :b and not skipped",
+        b=batch,
+    )
+    assert distinct == files - 1
 
 
 def test_db_upgrade_then_run_and_an_unmigrated_database_is_refused(
@@ -215,6 +244,7 @@ def test_a_postgresql_restart_during_a_batch_loses_nothing(
         cwd=repo,
     )
     wait_for(started.exists, what="the batch to start")
+    assert runner.poll() is None  # the restart happens while the batch is still working
     restartable_server("restart")
     out, err = runner.communicate(timeout=300)
     assert runner.returncode == 0, out + err

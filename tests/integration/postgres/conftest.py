@@ -1,7 +1,8 @@
 """Fixtures of the PostgreSQL tests: one migrated database per session, created and dropped here.
 
 The server comes from PARALLEL_RUNS_TEST_DATABASE_URL (default: local trust auth). Unreachable:
-the tests are skipped locally and fail in CI (CI=true), where a silent skip would hide them.
+the tests are skipped locally and fail in CI (CI=true), where a silent skip would hide them; so
+are the tests that stop or restart the server when it is not a local pg_ctlcluster one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -28,14 +30,18 @@ from tests.integration.postgres.helpers import (
 )
 
 
+def skip_locally_fail_in_ci(message: str) -> NoReturn:
+    """Skip the test, except in CI (CI=true), where a silent skip would hide it: fail it there."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """One migrated database for the whole session, dropped at the end."""
     if not server_is_up():
-        message = f"PostgreSQL is not reachable at {make_url(admin_url()).render_as_string()}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_locally_fail_in_ci(f"PostgreSQL is not reachable at {make_url(admin_url()).render_as_string()}")
     name = f"parallel_runs_test_{secrets.token_hex(6)}"
     url = create_database(name)
     try:
@@ -88,7 +94,7 @@ def make_batch(store: SharedStore) -> Callable[..., BatchDefinition]:
 def restartable_server(database_url: str) -> Iterator[Callable[[str], None]]:
     """`pg_ctl(action)` on the local cluster; whatever the test does, the server is up afterwards."""
     if cluster() is None or make_url(database_url).host not in ("127.0.0.1", "localhost"):
-        pytest.skip("needs a local PostgreSQL cluster managed by pg_ctlcluster")
+        skip_locally_fail_in_ci("needs a local PostgreSQL cluster managed by pg_ctlcluster")
     try:
         yield pg_ctl
     finally:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Select, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore
-from parallel_runs.store.models import ArtifactBlobModel
+from parallel_runs.store.models import ArtifactBlobModel, AttemptArtifactModel
 from parallel_runs.store.urls import parse_postgres_url
 
 ME = LeaseOwner.here("artifacts")
@@ -37,14 +39,19 @@ def _artifacts_dir(root: Path, *, log: bytes) -> Path:
     return root
 
 
-def _blob_count(database_url: str, sha256: str) -> int:
+def _rows(database_url: str, query: Select[Any]) -> list[tuple[Any, ...]]:
     engine = create_engine(parse_postgres_url(database_url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            query = select(func.count()).where(ArtifactBlobModel.sha256 == sha256)
-            return int(conn.execute(query).scalar_one())
+            return [tuple(row) for row in conn.execute(query)]
     finally:
         engine.dispose()
+
+
+def _blob_count(database_url: str) -> int:
+    """Rows of the blob table, whatever their content."""
+    [(count,)] = _rows(database_url, select(func.count()).select_from(ArtifactBlobModel))
+    return int(count)
 
 
 def test_artifacts_round_trip_byte_identical_and_are_stored_once(
@@ -54,7 +61,10 @@ def test_artifacts_round_trip_byte_identical_and_are_stored_once(
     log = os.urandom(1024 * 1024) + b"\x00\r\n tail" * 1000  # binary, over one read chunk
     first, second = _claim(store, batch), _claim(store, batch)
     stored = store.store_artifacts(first, _artifacts_dir(tmp_path / "a", log=log), max_size=CAP)
-    store.store_artifacts(second, _artifacts_dir(tmp_path / "b", log=log), max_size=CAP)
+    blobs_after_first = _blob_count(database_url)
+    again = store.store_artifacts(second, _artifacts_dir(tmp_path / "b", log=log), max_size=CAP)
+    # The same content from a second run adds no blob row: it is stored once.
+    assert _blob_count(database_url) == blobs_after_first
 
     assert [(a.name, a.skipped) for a in stored] == [
         ("big.bin", True),
@@ -73,8 +83,19 @@ def test_artifacts_round_trip_byte_identical_and_are_stored_once(
     assert sorted(p.name for p in target.parent.iterdir()) == ["changes.patch"]
 
     [log_info] = [a for a in stored if a.name == "run.log"]
-    assert log_info.sha256 is not None
-    assert _blob_count(database_url, log_info.sha256) == 1  # two runs, one copy
+    assert log_info.sha256 == hashlib.sha256(log).hexdigest()
+    assert [(a.name, a.sha256) for a in again] == [(a.name, a.sha256) for a in stored]
+    # Both runs' rows point at that one blob, which holds the log's size.
+    artifact = AttemptArtifactModel
+    rows = _rows(
+        database_url,
+        select(artifact.run_id, artifact.sha256)
+        .where(artifact.run_id.in_([first.run_id, second.run_id]), artifact.name == "run.log")
+        .order_by(artifact.run_id),
+    )
+    assert rows == sorted([(first.run_id, log_info.sha256), (second.run_id, log_info.sha256)])
+    blob = select(ArtifactBlobModel.size).where(ArtifactBlobModel.sha256 == log_info.sha256)
+    assert _rows(database_url, blob) == [(len(log),)]
 
 
 def test_oversize_files_are_recorded_as_skipped_with_their_size(

@@ -1,0 +1,49 @@
+"""bench/claims.py stays runnable: a tiny round against the test server, checking its figures.
+
+The `database_url` fixture skips this without PostgreSQL locally, and fails it in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from parallel_runs.store.urls import parse_postgres_url
+
+BENCH = Path(__file__).resolve().parents[3] / "bench"
+
+
+def database_exists(url: str, name: str) -> bool:
+    engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first()
+    finally:
+        engine.dispose()
+    return found is not None
+
+
+def test_claims_bench_prints_no_duplicates_and_its_figures(database_url: str) -> None:
+    shape = ["--processes", "2", "--threads", "2", "--runs", "20"]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "claims.py"), "--database-url", database_url, *shape],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "2 processes x 2 threads = 4 workers, 20 queued runs" in lines  # the options were used
+    assert "duplicates: 0" in lines
+    assert any(re.fullmatch(r"claims/s \(claim \+ finish, no-op runs\): \d+", line) for line in lines)
+    assert any(line.startswith("baseline naive one-UPDATE claim: ") for line in lines)
+    # Its scratch database is dropped at the end.
+    scratch = re.search(r"^database: \S+/(parallel_runs_bench_[0-9a-f]+)$", done.stdout, re.MULTILINE)
+    assert scratch is not None, done.stdout
+    assert not database_exists(database_url, scratch[1])
