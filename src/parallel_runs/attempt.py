@@ -152,6 +152,7 @@ def run_attempt(
             base_sha=request.base_sha,
             spec=request.tests,
             environ=env,
+            grace=control.grace,
             on_start=started,
         )
 

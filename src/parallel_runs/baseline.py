@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from parallel_runs.core.delta import Severity, Verdict, classify, compute_delta, not_passed
+from parallel_runs.config import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.delta import Severity, Verdict, compute_delta, retry_and_classify
 from parallel_runs.core.junit import TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
@@ -95,32 +96,6 @@ class TestEvaluation:
         return document | (self.verdict.to_json() if self.verdict else {})
 
 
-def _retry_rounds(
-    newly_failing: tuple[str, ...],
-    *,
-    spec: TestSpec,
-    paths: RunPaths,
-    workspace: Path,
-    environ: Mapping[str, str],
-    on_start: Callable[[int], None] | None,
-) -> list[Mapping[str, TestOutcome]]:
-    """Rerun the still-failing ones up to `spec.retries` times; each round's outcomes."""
-    rounds: list[Mapping[str, TestOutcome]] = []
-    remaining = newly_failing
-    for number in range(1, spec.retries + 1):
-        if not remaining:
-            break
-        name = f"retry-{number}"
-        phase = Phase(
-            name=name, cwd=workspace, reports=paths.ci_dir, stem=name, log=paths.run_log, select=remaining
-        )
-        results = run_phase(phase, spec=spec, environ=environ, on_start=on_start)
-        outcomes = results.outcomes or {}  # an unusable retry report proves nothing: still failing
-        rounds.append(outcomes)
-        remaining = not_passed(remaining, outcomes)
-    return rounds
-
-
 def _judge(
     baseline: TestResults,
     after: TestResults,
@@ -129,6 +104,7 @@ def _judge(
     paths: RunPaths,
     workspace: Path,
     environ: Mapping[str, str],
+    grace: float,
     on_start: Callable[[int], None] | None,
 ) -> tuple[TestStatus, Verdict | None, str | None]:
     """Status, verdict and (when unavailable) the reason, retrying newly failing tests."""
@@ -136,11 +112,17 @@ def _judge(
         return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}"
     if after.outcomes is None:
         return TestStatus.UNAVAILABLE, None, f"after the run: {after.reason}"
+
+    def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
+        name = f"retry-{number}"
+        phase = Phase(
+            name=name, cwd=workspace, reports=paths.ci_dir, stem=name, log=paths.run_log, select=ids
+        )
+        results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
+        return results.outcomes or {}  # an unusable retry report proves nothing: still failing
+
     delta = compute_delta(baseline.outcomes, after.outcomes)
-    rounds = _retry_rounds(
-        delta.newly_failing, spec=spec, paths=paths, workspace=workspace, environ=environ, on_start=on_start
-    )
-    verdict = classify(delta, rounds)
+    verdict = retry_and_classify(delta, retries=spec.retries, rerun=rerun)
     return (TestStatus.REGRESSED if verdict.is_regressed else TestStatus.PASSED), verdict, None
 
 
@@ -151,6 +133,7 @@ def _take_baseline(
     base_sha: str,
     spec: TestSpec,
     environ: Mapping[str, str],
+    grace: float,
     on_start: Callable[[int], None] | None,
 ) -> Baseline:
     """The baseline shared by every run of this base commit, copied to the run's ci/baseline.json."""
@@ -161,6 +144,7 @@ def _take_baseline(
         spec=spec,
         environ=environ,
         log_path=paths.run_log,
+        grace=grace,
         on_start=on_start,
     )
     if baseline.reused:
@@ -183,16 +167,20 @@ def evaluate_tests(
     base_sha: str,
     spec: TestSpec,
     environ: Mapping[str, str],
+    grace: float = DEFAULT_GRACE_SECONDS,
     on_start: Callable[[int], None] | None = None,
 ) -> TestEvaluation:
-    """Baseline (cached per base commit) → after → delta with retries; writes the run's ci/*.json."""
+    """Baseline (cached per base commit) → after → delta with retries; writes the run's ci/*.json.
+
+    `grace`: seconds between SIGTERM and SIGKILL when a test phase times out or is interrupted.
+    """
     for stale in (paths.baseline_json, paths.after_json, paths.delta_json):
         stale.unlink(missing_ok=True)  # an earlier attempt's files must never pass for this one's
     baseline = _take_baseline(
-        repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, on_start=on_start
+        repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, grace=grace, on_start=on_start
     )
     after_phase = Phase(name="after", cwd=workspace, reports=paths.ci_dir, stem="after", log=paths.run_log)
-    after = run_phase(after_phase, spec=spec, environ=environ, on_start=on_start)
+    after = run_phase(after_phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
     write_json(paths.after_json, after.to_json())
     status, verdict, reason = _judge(
         baseline.results,
@@ -201,6 +189,7 @@ def evaluate_tests(
         paths=paths,
         workspace=workspace,
         environ=environ,
+        grace=grace,
         on_start=on_start,
     )
     evaluation = TestEvaluation(

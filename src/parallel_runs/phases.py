@@ -23,6 +23,7 @@ from pathlib import Path
 import filelock
 
 from parallel_runs import git
+from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
 from parallel_runs.core.suite import (
@@ -44,6 +45,7 @@ __all__ = [
     "Phase",
     "append_log",
     "ensure_baseline",
+    "read_report",
     "run_phase",
     "write_json",
 ]
@@ -80,7 +82,8 @@ def append_log(path: Path, text: str) -> None:
         stream.write(text)
 
 
-def _read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
+def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
+    """Parse a report file; TestReportError when it is larger than MAX_REPORT_BYTES (never read then)."""
     size = path.stat().st_size
     if size > MAX_REPORT_BYTES:
         raise TestReportError(f"report {path} is {size} bytes, more than the {MAX_REPORT_BYTES} allowed")
@@ -143,7 +146,7 @@ def _results(
         if not path.exists():
             continue
         try:
-            outcomes = _read_report(path, parse)
+            outcomes = read_report(path, parse)
         except (TestReportError, OSError) as exc:
             return unavailable(f"unusable report {path}: {exc}")
         return TestResults(
@@ -156,9 +159,17 @@ def _results(
 
 
 def run_phase(
-    phase: Phase, *, spec: TestSpec, environ: Mapping[str, str], on_start: Callable[[int], None] | None = None
+    phase: Phase,
+    *,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    grace: float,
+    on_start: Callable[[int], None] | None = None,
 ) -> TestResults:
-    """Run the test command once (stale reports deleted first) and read the report it leaves."""
+    """Run the test command once (stale reports deleted first) and read the report it leaves.
+
+    `grace`: seconds between SIGTERM and SIGKILL when the command times out or is interrupted.
+    """
     reports = (phase.reports / f"{phase.stem}.junit.xml", phase.reports / f"{phase.stem}.pytest.json")
     phase.reports.mkdir(parents=True, exist_ok=True)
     for stale in reports:
@@ -173,6 +184,7 @@ def run_phase(
         env=_phase_env(phase, spec, environ, reports),
         log_path=phase.log,
         timeout=spec.timeout,
+        grace=grace,
         on_start=on_start,
     )
     results = _results(phase, spec, reports=reports, ended=ended)
@@ -199,14 +211,15 @@ class Baseline:
     key: str
     cache: Path  # <runs dir>/baselines/<key>.json
     reused: bool  # read from the cache rather than computed by this call
+    computed_at: float | None  # epoch seconds the results were computed at; None: the cache does not say
 
 
-def _load_cached(cache: Path, *, asked_at: float) -> TestResults | None:
+def _load_cached(cache: Path, *, key: str, asked_at: float) -> Baseline | None:
     """A usable cached baseline; an unavailable one only if it was computed while we waited."""
     try:
         document = json.loads(cache.read_text(encoding="utf-8"))
         results = TestResults.from_json(document)
-        computed_at = float(document.get("computed_at", 0.0))
+        computed_at = float(document["computed_at"]) if "computed_at" in document else None
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError, AttributeError) as exc:
@@ -214,7 +227,9 @@ def _load_cached(cache: Path, *, asked_at: float) -> TestResults | None:
         return None
     # A failed computation is shared with the runs that waited for it, not with later batches:
     # they try again (the failure may have been a timeout on a busy machine).
-    return results if results.is_available or computed_at >= asked_at else None
+    if not results.is_available and (computed_at or 0.0) < asked_at:
+        return None
+    return Baseline(results=results, key=key, cache=cache, reused=True, computed_at=computed_at)
 
 
 def ensure_baseline(
@@ -225,6 +240,7 @@ def ensure_baseline(
     spec: TestSpec,
     environ: Mapping[str, str],
     log_path: Path,
+    grace: float = DEFAULT_GRACE_SECONDS,
     on_start: Callable[[int], None] | None = None,
 ) -> Baseline:
     """The baseline of (base commit, test command, environment): cached, else computed once under a lock."""
@@ -232,8 +248,8 @@ def ensure_baseline(
     home = runs_dir / BASELINES_DIR
     cache = home / f"{key}.json"
     asked_at = time.time()
-    if (cached := _load_cached(cache, asked_at=asked_at)) is not None:
-        return Baseline(results=cached, key=key, cache=cache, reused=True)
+    if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
+        return cached
     home.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(
         home / f"{key}.lock",
@@ -242,12 +258,12 @@ def ensure_baseline(
         preserve_lock_file=True,  # waiters must meet on the same inode
     )
     with lock:
-        if (cached := _load_cached(cache, asked_at=asked_at)) is not None:
+        if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
             log.info("baseline %s was computed while this caller waited", key)
-            return Baseline(results=cached, key=key, cache=cache, reused=True)
+            return cached
         phase = Phase(name="baseline", cwd=home / "worktrees" / key, reports=home, stem=key, log=log_path)
         with git.detached_worktree(repo, phase.cwd, base_sha):
-            results = run_phase(phase, spec=spec, environ=environ, on_start=on_start)
+            results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
         now = time.time()
         document = results.to_json() | {
             "base_sha": base_sha,
@@ -257,4 +273,4 @@ def ensure_baseline(
             "log": str(log_path),
         }
         write_json(cache, document)
-    return Baseline(results=results, key=key, cache=cache, reused=False)
+    return Baseline(results=results, key=key, cache=cache, reused=False, computed_at=now)

@@ -18,8 +18,6 @@ __all__ = ["CommandResult", "kill_process_group", "process_group_alive", "run_co
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRACE_SECONDS = 3.0
-
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
@@ -76,10 +74,13 @@ def run_command(
     env: Mapping[str, str],
     log_path: Path,
     timeout: float | None,
-    grace: float = DEFAULT_GRACE_SECONDS,
+    grace: float,
     on_start: Callable[[int], None] | None = None,
 ) -> CommandResult:
-    """Run argv in a new session (its own process group); the whole group dies on timeout or exit."""
+    """Run argv in a new session (its own process group); the whole group dies on timeout or exit.
+
+    On timeout or interruption the group gets SIGTERM, then SIGKILL after `grace` seconds.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output:
         try:

@@ -20,13 +20,20 @@ from os import PathLike
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.config import resolve_runs_dir
+from parallel_runs.config import DEFAULT_GRACE_SECONDS, resolve_runs_dir
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.delta import compute_delta, not_passed, severity_for
+from parallel_runs.core.delta import (
+    Delta,
+    Verdict,
+    compute_delta,
+    not_passed,
+    regression_severity,
+    retry_and_classify,
+)
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
-from parallel_runs.core.suite import TestSpec, baseline_key
-from parallel_runs.phases import MAX_REPORT_BYTES, Phase, ensure_baseline, run_phase, write_json
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.phases import Phase, ensure_baseline, read_report, run_phase, write_json
 
 __all__ = ["TestBaseline", "TestBaselineTracker", "TestDelta"]
 
@@ -53,7 +60,10 @@ class TestBaseline:
 
     def to_json(self) -> str:
         """Serialize for caching."""
-        return json.dumps(asdict(self) | {"timestamp": self.timestamp.isoformat()}, indent=2)
+        return json.dumps(self._document(), indent=2)
+
+    def _document(self) -> dict[str, object]:
+        return asdict(self) | {"timestamp": self.timestamp.isoformat()}
 
     @classmethod
     def from_json(cls, json_str: str) -> TestBaseline:
@@ -89,19 +99,35 @@ class TestDelta:
 
     def calculate_severity(self) -> str:
         """Severity from persistent new failures plus persistent new collection errors."""
-        return severity_for(
-            len(self.newly_failing_persistent) + len(self.new_collection_errors_persistent)
+        return regression_severity(
+            persistent=self.newly_failing_persistent,
+            new_collection_errors=self.new_collection_errors_persistent,
         ).value
 
 
-def _seed_baseline(run_id: str, sha: str, outcomes: Mapping[str, TestOutcome]) -> TestBaseline:
+def _seed_delta(verdict: Verdict) -> TestDelta:
+    delta = verdict.delta
+    return TestDelta(
+        newly_failing=list(delta.newly_failing),
+        newly_failing_persistent=list(verdict.persistent),
+        newly_passing=list(delta.newly_passing),
+        new_collection_errors=list(delta.new_collection_errors),
+        new_collection_errors_persistent=list(delta.new_collection_errors),  # never retried: all persistent
+        flaky_suspects=list(verdict.flaky),
+        regression_severity=verdict.severity.value,
+    )
+
+
+def _seed_baseline(
+    run_id: str, sha: str, outcomes: Mapping[str, TestOutcome], *, timestamp: datetime
+) -> TestBaseline:
     values = list(outcomes.values())
     collection = [key for key, outcome in outcomes.items() if outcome is TestOutcome.COLLECTION_ERROR]
     errors = [key for key, outcome in outcomes.items() if outcome is TestOutcome.ERROR]
     return TestBaseline(
         run_id=run_id,
         commit_sha=sha,
-        timestamp=datetime.now(UTC),
+        timestamp=timestamp,
         total_tests=len(values) - len(collection),
         passing_tests=values.count(TestOutcome.PASSED),
         failing_tests=values.count(TestOutcome.FAILED),
@@ -159,14 +185,12 @@ class TestBaselineTracker:
         return self.cache_dir / "tests.log"
 
     def capture_baseline(self, run_id: str, commit_sha: str, timeout: int = 120) -> TestBaseline:
-        """Test results at `commit_sha` (cached); TestReportError when the tests wrote no usable report."""
+        """Test results at `commit_sha` (cached); TestReportError when the tests wrote no usable report.
+
+        The cache is ensure_baseline's, keyed by (commit, command, environment); its `timestamp` is when
+        the baseline was computed. `<sha>.json` in `cache_dir` is written for the seed's readers only.
+        """
         sha = git.resolve_commit(self.repo, commit_sha)
-        cache_file = self.cache_dir / f"{sha}.json"  # the seed's name; the key inside tells commands apart
-        key = baseline_key(base_sha=sha, spec=self.spec, environ=self.environ)
-        if cache_file.exists():
-            cached = json.loads(cache_file.read_text(encoding="utf-8"))
-            if cached.pop("baseline_key", None) == key:  # another test command's baseline is not this one
-                return TestBaseline.from_json(json.dumps(cached))
         baseline = ensure_baseline(
             repo=self.repo,
             runs_dir=self.runs_dir,
@@ -174,21 +198,25 @@ class TestBaselineTracker:
             spec=replace(self.spec, timeout=timeout),
             environ=self.environ,
             log_path=self.log_path,
+            grace=DEFAULT_GRACE_SECONDS,
         )
         if baseline.results.outcomes is None:
             raise TestReportError(
                 f"no baseline for {sha[:12]}: {baseline.results.reason} (log: {self.log_path})"
             )
-        result = _seed_baseline(run_id, sha, baseline.results.outcomes)
-        write_json(cache_file, json.loads(result.to_json()) | {"baseline_key": key})
+        computed = baseline.computed_at
+        timestamp = datetime.now(UTC) if computed is None else datetime.fromtimestamp(computed, UTC)
+        result = _seed_baseline(run_id, sha, baseline.results.outcomes, timestamp=timestamp)
+        # The seed's file name; the key inside tells test commands apart.
+        write_json(self.cache_dir / f"{sha}.json", result._document() | {"baseline_key": baseline.key})
         return result
+
+    def _delta(self, baseline: TestBaseline, current_report_path: str | PathLike[str]) -> Delta:
+        return compute_delta(baseline.outcomes(), read_report(Path(current_report_path), parse_report))
 
     def diff(self, baseline: TestBaseline, current_report_path: str | PathLike[str]) -> TestDelta:
         """Newly failing, newly passing and new collection errors of a report (JUnit XML or pytest-json)."""
-        path = Path(current_report_path)
-        if path.stat().st_size > MAX_REPORT_BYTES:
-            raise TestReportError(f"report {path} is larger than {MAX_REPORT_BYTES} bytes")
-        delta = compute_delta(baseline.outcomes(), parse_report(path.read_bytes()))
+        delta = self._delta(baseline, current_report_path)
         return TestDelta(
             newly_failing=list(delta.newly_failing),
             newly_passing=list(delta.newly_passing),
@@ -209,23 +237,19 @@ class TestBaselineTracker:
             log=self.log_path,
             select=tuple(newly_failing),
         )
-        results = run_phase(phase, spec=replace(self.spec, timeout=timeout), environ=self.environ)
-        passed = set(newly_failing) - set(not_passed(newly_failing, results.outcomes or {}))
-        return {key: "passed" if key in passed else "failed" for key in newly_failing}
+        spec = replace(self.spec, timeout=timeout)
+        results = run_phase(phase, spec=spec, environ=self.environ, grace=DEFAULT_GRACE_SECONDS)
+        failed = set(not_passed(newly_failing, results.outcomes or {}))
+        return {key: "failed" if key in failed else "passed" for key in newly_failing}
 
     def compute_full_delta(
         self, baseline: TestBaseline, current_report_path: str | PathLike[str], workspace: str | PathLike[str]
     ) -> TestDelta:
         """diff(), newly failing tests retried (`retries` times) into flaky and persistent, severity."""
-        delta = self.diff(baseline, current_report_path)
-        remaining = list(delta.newly_failing)
-        for _ in range(self.spec.retries):
-            if not remaining:
-                break
-            outcomes = self.retry_newly_failing(remaining, workspace)
-            remaining = [key for key in remaining if outcomes.get(key) != "passed"]
-        delta.newly_failing_persistent = remaining
-        delta.flaky_suspects = [key for key in delta.newly_failing if key not in set(remaining)]
-        delta.new_collection_errors_persistent = list(delta.new_collection_errors)
-        delta.regression_severity = delta.calculate_severity()
-        return delta
+
+        def rerun(_round: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
+            answers = self.retry_newly_failing(list(ids), workspace)  # the seed's hook, kept overridable
+            return {key: TestOutcome.PASSED for key, answer in answers.items() if answer == "passed"}
+
+        delta = self._delta(baseline, current_report_path)
+        return _seed_delta(retry_and_classify(delta, retries=self.spec.retries, rerun=rerun))

@@ -1,14 +1,27 @@
-"""Baseline vs after: what a run broke and fixed, retried failures, severity. Pure."""
+"""Baseline vs after: what a run broke and fixed, retried failures, severity.
+
+Pure: retry_and_classify runs its retries through the caller's callback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from parallel_runs.core.junit import TestOutcome
 
-__all__ = ["Delta", "Severity", "Verdict", "classify", "compute_delta", "not_passed", "severity_for"]
+__all__ = [
+    "Delta",
+    "Severity",
+    "Verdict",
+    "classify",
+    "compute_delta",
+    "not_passed",
+    "regression_severity",
+    "retry_and_classify",
+    "severity_for",
+]
 
 
 class Severity(StrEnum):
@@ -30,6 +43,11 @@ def severity_for(count: int) -> Severity:
     if count < 5:
         return Severity.MEDIUM
     return Severity.HIGH if count < 10 else Severity.CRITICAL
+
+
+def regression_severity(*, persistent: Collection[str], new_collection_errors: Collection[str]) -> Severity:
+    """Counts persistent new failures and new collection errors (each hides a whole module)."""
+    return severity_for(len(persistent) + len(new_collection_errors))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,8 +98,10 @@ class Verdict:
 
     @property
     def severity(self) -> Severity:
-        """Counts persistent new failures and new collection errors (each hides a whole module)."""
-        return severity_for(len(self.persistent) + len(self.delta.new_collection_errors))
+        """regression_severity of the persistent new failures and new collection errors."""
+        return regression_severity(
+            persistent=self.persistent, new_collection_errors=self.delta.new_collection_errors
+        )
 
     @property
     def is_regressed(self) -> bool:
@@ -138,3 +158,22 @@ def classify(delta: Delta, retries: Sequence[Mapping[str, TestOutcome]]) -> Verd
         persistent=remaining,
         retry_rounds=len(retries),
     )
+
+
+def retry_and_classify(
+    delta: Delta, *, retries: int, rerun: Callable[[int, tuple[str, ...]], Mapping[str, TestOutcome]]
+) -> Verdict:
+    """Rerun the newly failing tests not yet passed, up to `retries` rounds, then classify.
+
+    `rerun(round_number, ids)` runs those ids once (rounds numbered from 1) and returns their outcomes;
+    an id missing from them did not pass. Stops early once every newly failing test has passed.
+    """
+    rounds: list[Mapping[str, TestOutcome]] = []
+    remaining = delta.newly_failing
+    for number in range(1, retries + 1):
+        if not remaining:
+            break
+        outcomes = rerun(number, remaining)
+        rounds.append(outcomes)
+        remaining = not_passed(remaining, outcomes)
+    return classify(delta, rounds)

@@ -16,6 +16,7 @@ __all__ = [
     "MAX_RUN_ID_LENGTH",
     "MAX_SLUG_LENGTH",
     "RESERVED_SLUGS",
+    "check_unique_slugs",
     "collect_run_ids",
     "dedupe",
     "expand_braces",
@@ -314,6 +315,16 @@ def dedupe(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def check_unique_slugs(ids: Iterable[str]) -> None:
+    """Validate every id; ConfigError when two different ids share a slug (repeats of one id are fine)."""
+    owners: dict[str, str] = {}
+    for run_id in ids:
+        slug = slugify(run_id)  # validates the id first
+        other = owners.setdefault(slug, run_id)
+        if other != run_id:
+            raise ConfigError(f"run ids {other!r} and {run_id!r} share the slug {slug!r}; rename one")
+
+
 def collect_run_ids(*, run_ids_args: Sequence[str] = (), files_text: Sequence[str] = ()) -> list[str]:
     """All run ids of a batch: every source in order, validated, deduped, slugs checked unique."""
     ids: list[str] = []
@@ -324,10 +335,5 @@ def collect_run_ids(*, run_ids_args: Sequence[str] = (), files_text: Sequence[st
     if not ids:
         raise ConfigError("no run ids given: pass --run-ids and/or --run-ids-file")
     unique = dedupe(ids)
-    owners: dict[str, str] = {}
-    for run_id in unique:
-        slug = slugify(run_id)  # validates the id first
-        other = owners.setdefault(slug, run_id)
-        if other != run_id:
-            raise ConfigError(f"run ids {other!r} and {run_id!r} share the slug {slug!r}; rename one")
+    check_unique_slugs(unique)
     return unique

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from parallel_runs import locks
@@ -10,7 +12,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.seed.paths import StrPath, absolute, caller_environ, default_runs_dir, runs_dir_of
 
-__all__ = ["MANAGER_LEASES", "ExecutorLockManager", "HeldError", "WorkspaceLease"]
+__all__ = ["MANAGER_LEASES", "ExecutorLockManager", "HeldError", "WorkspaceLease", "seed_held_error"]
 
 # Leases held by a WorkspaceManager, so the seed's `with WorkspaceLease(ws)` nested in it (same thread)
 # shares that hold instead of failing against it.
@@ -19,6 +21,15 @@ MANAGER_LEASES: dict[Path, tuple[locks.OwnedLock, int]] = {}
 
 class HeldError(AlreadyHeldError, RuntimeError):
     """A live process holds the lease or lock; also a RuntimeError, which is what the seed raised."""
+
+
+@contextmanager
+def seed_held_error() -> Iterator[None]:
+    """Re-raise an AlreadyHeldError from our locks as the seed's HeldError (same holder and message)."""
+    try:
+        yield
+    except AlreadyHeldError as exc:
+        raise HeldError(exc.what, exc.holder) from exc
 
 
 class _SeedLock(locks.OwnedLock):
@@ -33,16 +44,14 @@ class _SeedLock(locks.OwnedLock):
 
     def acquire_or_raise(self) -> None:
         """Take the lock or raise HeldError naming the live holder."""
-        if not self.acquire():
-            raise HeldError(self.what, self.holder())
+        with seed_held_error():
+            super().acquire_or_raise()
 
     def force_unlock(self) -> bool:  # type: ignore[override]  # the seed returned whether a file went
         """Remove a stale lock file (True if there was one); raise HeldError while a live process holds it."""
         existed = self.path.exists()
-        try:
+        with seed_held_error():
             super().force_unlock()
-        except AlreadyHeldError as exc:
-            raise HeldError(exc.what, exc.holder) from exc
         return existed
 
 

@@ -14,7 +14,7 @@ from parallel_runs.core.ids import is_valid_slug, slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ParallelRunsError
-from parallel_runs.seed.locks import MANAGER_LEASES, HeldError
+from parallel_runs.seed.locks import MANAGER_LEASES, seed_held_error
 from parallel_runs.seed.paths import StrPath, caller_environ, locate
 from parallel_runs.store import RunStore
 
@@ -63,8 +63,8 @@ class WorkspaceManager:
     def _hold_lease(self) -> None:
         if self._lease.is_held_by_me:
             return
-        if not self._lease.acquire():
-            raise HeldError(self._lease.what, self._lease.holder())
+        with seed_held_error():
+            self._lease.acquire_or_raise()
         MANAGER_LEASES[self._lease.path] = (self._lease, threading.get_ident())
 
     def _release_lease(self) -> None:
