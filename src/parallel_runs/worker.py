@@ -38,9 +38,9 @@ from parallel_runs.store import (
     SharedStore,
     UnavailableError,
 )
-from parallel_runs.supervisor import BatchResult, RunEnd, RunError, finish_batch, guarded
+from parallel_runs.supervisor import BatchResult, RunEnd, RunError, finish_batch, guarded, run_batch
 
-__all__ = ["SharedRecorder", "WorkerSettings", "work_batch"]
+__all__ = ["SharedRecorder", "WorkerSettings", "execute_batch", "work_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,14 @@ def _requeue(
         return
     if requeued:
         control.emit(EventKind.RETRY_SCHEDULED, result.run_id, after_attempt=result.attempt, delay_seconds=0)
+
+
+def execute_batch(settings: RunSettings, control: BatchControl) -> BatchResult:
+    """`run`'s batch: here with per-run SQLite, or enqueued in the shared store and worked like a worker."""
+    if settings.shared_database_url is None:
+        return run_batch(settings, control)
+    skipped = enqueue_batch(settings)
+    return work_batch(worker_settings_for_run(settings), control, skipped=skipped)
 
 
 def enqueue_batch(settings: RunSettings) -> list[SkippedRun]:

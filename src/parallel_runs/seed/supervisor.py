@@ -1,4 +1,4 @@
-"""The seed's `ParallelRunSupervisor`: one command per run id, in parallel, on `run_batch`."""
+"""The seed's `ParallelRunSupervisor`: one command per run id, in parallel, as `parallel-runs run` does."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.config import RunSettings, build_run_settings, resolve_runs_dir
 from parallel_runs.control import BatchControl
-from parallel_runs.core.ids import dedupe, slugify
+from parallel_runs.core.ids import check_unique_slugs, dedupe, slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.execution import HeldRun, RunSummary, SkippedRun
 from parallel_runs.seed.paths import StrPath, absolute, caller_environ
 from parallel_runs.seed.workspace import WorkspaceManager
-from parallel_runs.supervisor import BatchResult, RunEnd, RunError, run_batch
+from parallel_runs.supervisor import BatchResult, RunEnd, RunError
+from parallel_runs.worker import execute_batch
 
 __all__ = ["ParallelRunSupervisor", "SupervisorError"]
 
@@ -28,22 +29,14 @@ class SupervisorError(ConfigError):
     """The seed's supervisor error: a configuration the batch cannot run with."""
 
 
-def _check_slugs(run_ids: Sequence[str]) -> None:
-    owners: dict[str, str] = {}
-    for run_id in run_ids:
-        other = owners.setdefault(slugify(run_id), run_id)
-        if other != run_id:
-            raise ConfigError(f"run ids {other!r} and {run_id!r} share the slug {slugify(run_id)!r}")
-
-
 def _run_batch(settings: RunSettings) -> BatchResult:
-    """run_batch in a helper thread, so Ctrl-C here stops the runs (each saves its changes) first."""
+    """The batch in a helper thread, so Ctrl-C here stops the runs (each saves its changes) first."""
     control = BatchControl(grace=settings.grace)
     outcome: list[BatchResult | BaseException] = []
 
     def target() -> None:
         try:
-            outcome.append(run_batch(settings, control))
+            outcome.append(execute_batch(settings, control))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             outcome.append(exc)
 
@@ -137,7 +130,7 @@ class ParallelRunSupervisor:
             "database_url": None if self.per_run_sqlite else self.database_url,
         }
         try:
-            _check_slugs(run_ids)
+            check_unique_slugs(run_ids)
             settings = build_run_settings(flags=flags, argv=argv, environ=self._environ, cwd=Path.cwd())
         except ConfigError as exc:
             raise SupervisorError(str(exc)) from exc
