@@ -18,7 +18,6 @@ __all__ = [
     "LeaseLostError",
     "ParallelRunsError",
     "StoreError",
-    "WorkspaceBusyError",
 ]
 
 EXIT_OK = 0
@@ -86,7 +85,3 @@ class AlreadyHeldError(ParallelRunsError):
         self.holder = holder
         who = holder.describe() if holder else "an unknown holder"
         super().__init__(f"{what} is already held by {who}")
-
-
-class WorkspaceBusyError(AlreadyHeldError):
-    """A worktree is leased by a live holder: it must not be touched."""

@@ -1,3 +1,4 @@
+# Handlers import heavy modules (SQLAlchemy, GitPython, rich) lazily: --help/--version stay fast.
 """The command line: one module per command, each handler returning an exit code.
 
 `main` is the only place that catches every exception: a bug becomes exit 3 with one line on
@@ -19,7 +20,7 @@ from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, 
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "split_argv"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Our options, and the run's argv after the first `--`."""
     args = list(argv)
     if "--" in args:
@@ -47,7 +48,7 @@ def _split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _dispatch(argv: Sequence[str]) -> int:
-    own, command_argv = _split_argv(argv)
+    own, command_argv = split_argv(argv)
     parser = build_parser()
     args = parser.parse_args(own)
     if args.command_name is None:
@@ -62,22 +63,26 @@ def _dispatch(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `parallel-runs` console script."""
-    errors = make_console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     for name in GIT_REDIRECTIONS:  # inherited, they would point our own git at another repository
         os.environ.pop(name, None)
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        errors.print(str(exc), markup=False)
+        _print_error(str(exc))
         return EXIT_USAGE
     except ParallelRunsError as exc:
-        errors.print(f"{PROG}: {exc}", markup=False)
+        _print_error(f"{PROG}: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        errors.print(f"{PROG}: interrupted", markup=False)
+        _print_error(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one catch-all: a bug becomes exit 3, not a traceback
         path = write_traceback(traceback.format_exc())
-        errors.print(f"{PROG}: internal error: {exc!r} (traceback in {path})", markup=False)
+        _print_error(f"{PROG}: internal error: {exc!r} (traceback in {path})")
         return EXIT_INTERNAL
+
+
+def _print_error(text: str) -> None:
+    """One line on stderr (the console is made only when there is something to say)."""
+    make_console(stderr=True).print(text, markup=False)

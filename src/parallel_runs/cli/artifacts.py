@@ -7,16 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
-from parallel_runs.config import ENV, is_postgres_url, resolve_database_url
+from parallel_runs.config import ENV, absolute_path, is_postgres_url, resolve_database_url
 from parallel_runs.errors import EXIT_OK, ConfigError
-from parallel_runs.store import SharedStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.store import SharedStore
 
 __all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
 
@@ -89,6 +89,8 @@ def _store(args: argparse.Namespace) -> SharedStore:
     url = resolve_database_url(vars(args), os.environ)
     if not url or not is_postgres_url(url):
         raise ConfigError("artifacts live in the shared store: give --database-url postgresql://...")
+    from parallel_runs.store import SharedStore
+
     return SharedStore.connect(url)
 
 
@@ -110,6 +112,9 @@ def cmd_artifacts_list(args: argparse.Namespace, console: Console) -> int:
         ]
         sys.stdout.write(json.dumps({"run_id": args.run_id, "artifacts": rows}, indent=2) + "\n")
         return EXIT_OK
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"artifacts of {args.run_id}")
     for column in ("name", "size", "sha256", "attempt", "batch"):
         table.add_column(column)
@@ -124,7 +129,7 @@ def cmd_artifacts_get(args: argparse.Namespace, console: Console) -> int:
     """Write one artifact to a file (streamed) or to stdout."""
     with _store(args) as store:
         if args.output:
-            destination = Path(os.path.normpath(Path.cwd() / args.output))
+            destination = absolute_path(args.output, Path.cwd())
             store.copy_artifact(
                 args.run_id, args.name, destination=destination, batch_id=args.batch, attempt=args.attempt
             )

@@ -8,11 +8,12 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Protocol
 
 from parallel_runs.config import ENV
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -66,6 +67,8 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps plain lines (logs stay greppable) and never guesses highlights."""
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
 from parallel_runs.config import resolve_database_url
+from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import EXIT_OK, ConfigError
-from parallel_runs.store import mask_url, upgrade
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["cmd_db_upgrade", "register"]
 
@@ -36,6 +37,8 @@ def cmd_db_upgrade(args: argparse.Namespace, console: Console) -> int:
     url = resolve_database_url(vars(args), os.environ)
     if url is None:
         raise ConfigError("db upgrade: give --database-url URL (or set PARALLEL_RUNS_DATABASE_URL)")
+    from parallel_runs.store import upgrade
+
     revision = upgrade(url)
     console.print(f"database {mask_url(url)} is at schema revision {revision}", markup=False)
     return EXIT_OK

@@ -17,11 +17,12 @@ from rich.text import Text
 
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
+from parallel_runs.core.model import Outcome
 
 __all__ = ["JsonEvents", "LiveProgress", "PlainProgress", "Progress", "last_line"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_GOOD = {"succeeded", "skipped"}
+_GOOD = frozenset(outcome.value for outcome in Outcome if outcome.is_success)
 
 
 class Progress(Protocol):

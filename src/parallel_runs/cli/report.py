@@ -8,17 +8,16 @@ import sys
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from parallel_runs import report
 from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, add_location_options, env_help, make_console
 from parallel_runs.config import ReportSettings, build_report_settings
 from parallel_runs.errors import EXIT_OK, ConfigError
-from parallel_runs.report_html import render_html
-from parallel_runs.report_markdown import render_markdown
-from parallel_runs.store import SharedStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.report import RunRow
 
 __all__ = ["cmd_report", "register"]
 
@@ -63,7 +62,11 @@ def _title(settings: ReportSettings) -> str:
     return "parallel-runs" + (f" \u00b7 batch {settings.batch_id}" if settings.batch_id else "")
 
 
-def _table_text(rows: list[report.RunRow], settings: ReportSettings, *, width: int = 120) -> str:
+def _table_text(rows: list[RunRow], settings: ReportSettings, *, width: int = 120) -> str:
+    from rich.console import Console
+
+    from parallel_runs import report
+
     buffer = StringIO()
     Console(file=buffer, width=width, color_system=None, highlight=False).print(
         report.render_table(rows) if rows else _empty_line(settings), markup=False
@@ -76,7 +79,11 @@ def _empty_line(settings: ReportSettings) -> str:
     return f"no runs found under {settings.runs_dir}{batch}"
 
 
-def _render(rows: list[report.RunRow], settings: ReportSettings) -> str:
+def _render(rows: list[RunRow], settings: ReportSettings) -> str:
+    from parallel_runs import report
+    from parallel_runs.report_html import render_html
+    from parallel_runs.report_markdown import render_markdown
+
     if settings.format == "json":
         return report.render_json(rows) + "\n"
     if settings.format == "markdown":
@@ -95,12 +102,17 @@ def _write(text: str, path: Path) -> Path:
     return path
 
 
-def _shared_rows(url: str, settings: ReportSettings) -> list[report.RunRow]:
+def _shared_rows(url: str, settings: ReportSettings) -> list[RunRow]:
+    from parallel_runs import report
+    from parallel_runs.store import SharedStore
+
     with SharedStore.connect(url) as store:
         return report.build_rows(store.attempts(settings.batch_id), batch_id=settings.batch_id)
 
 
-def _local_rows(settings: ReportSettings) -> list[report.RunRow]:
+def _local_rows(settings: ReportSettings) -> list[RunRow]:
+    from parallel_runs import report
+
     runs_dir = settings.runs_dir
     if not runs_dir.is_dir():
         if settings.runs_dir_is_default and not runs_dir.exists():
@@ -112,6 +124,8 @@ def _local_rows(settings: ReportSettings) -> list[report.RunRow]:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """Read every per-run store under the runs dir and print (or write) them in the chosen format."""
+    from parallel_runs import report
+
     settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     url = settings.shared_database_url
     rows = _shared_rows(url, settings) if url else _local_rows(settings)

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     EXIT_CODES_HELP,
@@ -22,11 +20,14 @@ from parallel_runs.cli.common import (
     make_console,
     print_internal_errors,
 )
-from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress, Progress
 from parallel_runs.config import build_run_settings, flag_bool
-from parallel_runs.control import BatchControl
-from parallel_runs.supervisor import run_batch
-from parallel_runs.worker import enqueue_batch, work_batch, worker_settings_for_run
+from parallel_runs.core.command import PLACEHOLDERS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.cli.progress import Progress
+    from parallel_runs.control import BatchControl
 
 __all__ = [
     "add_output_options",
@@ -37,10 +38,11 @@ __all__ = [
     "stop_on_signals",
 ]
 
+_TOKENS = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
 DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
     "(branch parallel-runs/<slug>); its changes are committed there whatever the outcome. "
-    "Placeholders {run_id} {slug} {workspace} {artifacts_dir} {batch_id} are replaced (shell-quoted). "
+    f"Placeholders {_TOKENS} are replaced (shell-quoted). "
     "Give the command with --command 'CMD' (run by bash -c) or after -- as an argv. "
     "Runs whose latest attempt succeeded are skipped unless --redo. Ctrl-C stops the batch cleanly "
     "(a second Ctrl-C skips the grace period); every run's changes are saved either way."
@@ -213,6 +215,7 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
 
 def choose_progress(args: argparse.Namespace, console: Console) -> Progress:
     """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
+    from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress
 
     def flag(key: str) -> bool:
         return flag_bool(vars(args), key, os.environ)
@@ -246,6 +249,9 @@ def stop_on_signals(control: BatchControl) -> Iterator[None]:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     """Execute a batch here, showing progress; the exit code follows DESIGN §6."""
+    from parallel_runs.control import BatchControl
+    from parallel_runs.worker import execute_batch
+
     settings = build_run_settings(
         flags=vars(args), argv=args.command_argv, environ=os.environ, cwd=Path.cwd()
     )
@@ -256,11 +262,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     control = BatchControl(grace=settings.grace, on_event=progress)
     try:
         with stop_on_signals(control):
-            if settings.shared_database_url is None:
-                batch = run_batch(settings, control)
-            else:
-                skipped = enqueue_batch(settings)
-                batch = work_batch(worker_settings_for_run(settings), control, skipped=skipped)
+            batch = execute_batch(settings, control)
     finally:
         progress.close()
     print_internal_errors(errors, batch.errors)

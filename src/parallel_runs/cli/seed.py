@@ -58,10 +58,7 @@ def _location(args: argparse.Namespace) -> list[str]:
 
 def translate(argv: Sequence[str]) -> list[str]:
     """The `parallel-runs` argv that does what the seed's `argv` asked; UsageError when it cannot."""
-    own, command_argv = list(argv), []
-    if "--" in own:
-        at = own.index("--")
-        own, command_argv = own[:at], own[at + 1 :]
+    own, command_argv = cli.split_argv(argv)
     args = build_parser().parse_args(own)
     if args.list_worktrees:
         return ["worktrees", "list", *_location(args)]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     EXIT_CODES_HELP,
@@ -23,8 +21,9 @@ from parallel_runs.cli.run import (
     stop_on_signals,
 )
 from parallel_runs.config import build_worker_settings
-from parallel_runs.control import BatchControl
-from parallel_runs.worker import work_batch
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["cmd_worker", "register"]
 
@@ -66,6 +65,9 @@ def register(commands: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Work the batch until no run is left; the exit code follows DESIGN §6 for the runs done here."""
+    from parallel_runs.control import BatchControl
+    from parallel_runs.worker import work_batch
+
     settings = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     progress = choose_progress(args, console)
     control = BatchControl(grace=settings.grace, on_event=progress)

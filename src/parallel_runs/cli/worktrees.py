@@ -7,17 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-from parallel_runs import maintenance
 from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options
 from parallel_runs.config import ENV, resolve_runs_dir, resolve_source_repo
 from parallel_runs.core.durations import format_duration, parse_duration
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from parallel_runs import maintenance
 
 __all__ = ["cmd_cleanup", "cmd_recover", "cmd_worktrees_list", "register"]
 
@@ -63,6 +64,12 @@ def register(commands: Any) -> None:
     rec.set_defaults(handler=cmd_recover)
 
 
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
     cwd = Path.cwd()
     repo = resolve_source_repo(args.source_repo, os.environ, cwd)
@@ -70,6 +77,8 @@ def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{len(trees)} managed worktree(s)")
     for column in ("run", "state", "attempt", "holder", "age", "changes", "path"):
         table.add_column(column, no_wrap=column != "path", overflow="fold")
@@ -78,19 +87,21 @@ def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
         holder = f"pid {tree.holder.pid}@{tree.holder.host}" if tree.holder else ""
         changes = {None: "", True: "dirty", False: "clean"}[tree.is_dirty]
         table.add_row(
-            escape(tree.run_id or tree.slug),
+            _escape(tree.run_id or tree.slug),
             f"[{style}]{tree.state.value}[/]",
             "" if tree.attempt is None else str(tree.attempt),
-            escape(holder),
+            _escape(holder),
             "" if tree.age_seconds is None else format_duration(tree.age_seconds),
             changes,
-            escape(str(tree.path)),
+            _escape(str(tree.path)),
         )
     return table
 
 
 def cmd_worktrees_list(args: argparse.Namespace, console: Console) -> int:
     """Print every managed worktree as a table or JSON."""
+    from parallel_runs import maintenance
+
     fmt = args.format or os.environ.get(FORMAT_ENV) or "table"
     if fmt not in ("table", "json"):
         raise ConfigError(f"{FORMAT_ENV}={fmt!r} is not one of: table, json")
@@ -105,24 +116,26 @@ def cmd_worktrees_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def _name(slug: str, run_id: str | None) -> str:
-    return escape(run_id if run_id is not None else slug)
+    return _escape(run_id if run_id is not None else slug)
 
 
 def _print_skipped(console: Console, label: str, entries: tuple[maintenance.Skipped, ...]) -> None:
     for entry in entries:
-        console.print(f"{label} {_name(entry.slug, entry.run_id)}: {escape(entry.reason)}")
+        console.print(f"{label} {_name(entry.slug, entry.run_id)}: {_escape(entry.reason)}")
 
 
 def _print_removed(console: Console, label: str, done: maintenance.RemovedWorktree) -> None:
     killed = f"; killed its leftover process group {done.killed_pgid}" if done.killed_pgid else ""
     console.print(
         f"{label} {_name(done.slug, done.run_id)}: attempt {done.attempt} saved as {done.outcome.value} "
-        f"on {escape(done.branch)}, worktree removed{killed}"
+        f"on {_escape(done.branch)}, worktree removed{killed}"
     )
 
 
 def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
     """Save and remove finished runs' worktrees; print what was removed and what was left, and why."""
+    from parallel_runs import maintenance
+
     raw = args.older_than or os.environ.get(OLDER_THAN_ENV)
     older_than = parse_duration(raw) if raw else None
     repo, runs_dir = _locations(args)
@@ -139,14 +152,16 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_recover(args: argparse.Namespace, console: Console) -> int:
     """Reclaim what dead holders left behind; print what was done and what is held by live processes."""
+    from parallel_runs import maintenance
+
     repo, runs_dir = _locations(args)
     report = maintenance.recover(repo=repo, runs_dir=runs_dir)
     for done in report.recovered:
         _print_removed(console, "[yellow]recovered[/]", done)
     for name in report.reclaimed:
-        console.print(f"[yellow]reclaimed[/] {escape(name)}: released the lock a dead process held")
+        console.print(f"[yellow]reclaimed[/] {_escape(name)}: released the lock a dead process held")
     for name in report.pruned:
-        console.print(f"[yellow]pruned[/]    {escape(name)}: its worktree directory was gone or empty")
+        console.print(f"[yellow]pruned[/]    {_escape(name)}: its worktree directory was gone or empty")
     _print_skipped(console, "[cyan]held[/]     ", report.held)
     _print_skipped(console, "[red]failed[/]   ", report.failed)
     if not (report.recovered or report.reclaimed or report.pruned or report.held or report.failed):

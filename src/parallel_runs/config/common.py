@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from parallel_runs import git
+from parallel_runs.core.defaults import DEFAULT_LEASE_TTL, DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -20,10 +20,10 @@ __all__ = [
     "ENV",
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
+    "absolute_path",
     "default_batch_id",
     "default_workers",
     "env_value",
-    "fail_on_regression",
     "flag_bool",
     "flag_list",
     "is_postgres_url",
@@ -38,8 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_GRACE_SECONDS = 10.0
-DEFAULT_LEASE_TTL_SECONDS = 60.0
-DEFAULT_MAX_ARTIFACT_SIZE = "50MiB"
+DEFAULT_LEASE_TTL_SECONDS = DEFAULT_LEASE_TTL  # the stores' defaults, so both sides agree
 DEFAULT_RUNS_DIR_NAME = ".autonomous_runs"
 
 # Flag name -> environment variable; --help prints these so users can find them.
@@ -147,20 +146,19 @@ def flag_list(flags: Mapping[str, object], key: str, environ: Mapping[str, str])
     return [from_env] if from_env else []
 
 
-def flag_bool(flags: Mapping[str, object], key: str, environ: Mapping[str, str]) -> bool:
-    """A store_true flag (None when not given), else its environment variable."""
-    if flags.get(key):
-        return True
-    return parse_bool(environ.get(ENV[key], ""), name=ENV[key])
+def flag_bool(
+    flags: Mapping[str, object], key: str, environ: Mapping[str, str], *, default: bool = False
+) -> bool:
+    """A boolean flag, else its environment variable, else `default` (variable unset or empty).
 
-
-def fail_on_regression(flags: Mapping[str, object], environ: Mapping[str, str]) -> bool:
-    """--fail-on-regression / --no-fail-on-regression, else the env, else on."""
-    flag = flags.get("fail_on_regression")
+    A store_true flag is None when not given; a --x/--no-x flag (BooleanOptionalAction) is False
+    when negated, and that wins over the environment.
+    """
+    flag = flags.get(key)
     if isinstance(flag, bool):
         return flag
-    raw = environ.get(ENV["fail_on_regression"])
-    return True if raw is None or raw == "" else parse_bool(raw, name=ENV["fail_on_regression"])
+    raw = environ.get(ENV[key])
+    return parse_bool(raw, name=ENV[key]) if raw else default
 
 
 def default_batch_id(environ: Mapping[str, str], now: datetime | None = None) -> str:
@@ -178,6 +176,8 @@ def resolve_source_repo(flag: str | None, environ: Mapping[str, str], cwd: Path)
     start = (cwd / raw) if raw else cwd
     if not start.exists():
         raise ConfigError(f"source repository {start} does not exist")
+    from parallel_runs import git  # noqa: PLC0415 - GitPython is slow to import; `--help` needs none of it
+
     return git.repo_root(start.resolve())
 
 
@@ -187,9 +187,12 @@ def resolve_runs_dir(flag: str | None, environ: Mapping[str, str], *, cwd: Path,
     Made absolute against the caller's cwd *before* use: the seed resolved it inside each worktree.
     """
     raw = flag or env_value(environ, "runs_dir") or environ.get(SEED_RUNS_DIR_ENV) or None
-    path = Path(os.path.expanduser(raw)) if raw else repo / DEFAULT_RUNS_DIR_NAME
-    absolute = path if path.is_absolute() else cwd / path
-    return Path(os.path.normpath(absolute))
+    return absolute_path(raw if raw else repo / DEFAULT_RUNS_DIR_NAME, cwd)
+
+
+def absolute_path(raw: str | os.PathLike[str], cwd: Path) -> Path:
+    """A path as the user gave it, made absolute: `~` expanded, relative to `cwd`, normalised."""
+    return Path(os.path.normpath(cwd / os.path.expanduser(os.fspath(raw))))
 
 
 def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:

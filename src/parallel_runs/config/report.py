@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.config.common import (
     SEED_RUNS_DIR_ENV,
+    absolute_path,
     picker,
     postgres_only,
     resolve_database_url,
@@ -52,7 +52,7 @@ def build_report_settings(
         runs_dir=runs_dir,
         format=fmt,
         batch_id=pick("batch"),
-        output=Path(os.path.normpath(cwd / os.path.expanduser(output))) if output else None,
+        output=absolute_path(output, cwd) if output else None,
         runs_dir_is_default=is_default,
         shared_database_url=postgres_only(resolve_database_url(flags, environ)),
     )

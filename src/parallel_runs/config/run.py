@@ -15,7 +15,6 @@ from parallel_runs.config.common import (
     default_batch_id,
     default_workers,
     env_value,
-    fail_on_regression,
     flag_bool,
     flag_list,
     is_postgres_url,
@@ -66,8 +65,8 @@ class RunSettings:
     tests: TestSpec | None = None  # the test command whose baseline delta judges each run
     fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
     shared_database_url: str | None = None  # the shared PostgreSQL store: enqueue, then work the batch
-    lease_ttl: float = 60.0
-    max_artifact_size: int = 50 * 1024 * 1024
+    lease_ttl: float = DEFAULT_LEASE_TTL_SECONDS
+    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE
 
 
 class _RetryPolicy(TypedDict):
@@ -127,6 +126,12 @@ def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key))}
 
 
+def _max_artifact_size(pick: Callable[[str], str | None]) -> int:
+    """--max-artifact-size in bytes (default 50 MiB)."""
+    text = pick("max_artifact_size")
+    return parse_size(text) if text else DEFAULT_MAX_ARTIFACT_SIZE
+
+
 def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
     """The test command of the batch (None without --test-command)."""
     command = pick("test_command")
@@ -179,8 +184,8 @@ def build_run_settings(
         shared_sqlite=shared_sqlite,
         warnings=(warning,) if warning else (),
         tests=tests,
-        fail_on_regression=fail_on_regression(flags, environ),
+        fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
         shared_database_url=postgres_only(database_url),
         lease_ttl=durations.get("lease_ttl", DEFAULT_LEASE_TTL_SECONDS),
-        max_artifact_size=parse_size(pick("max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE),
+        max_artifact_size=_max_artifact_size(pick),
     )

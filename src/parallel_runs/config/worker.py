@@ -11,7 +11,6 @@ from parallel_runs.config.common import (
     DEFAULT_LEASE_TTL_SECONDS,
     DEFAULT_MAX_ARTIFACT_SIZE,
     default_workers,
-    fail_on_regression,
     flag_bool,
     is_postgres_url,
     parse_count,
@@ -59,7 +58,7 @@ def build_worker_settings(
     if not url or not is_postgres_url(url):
         raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
-    test_timeout = pick("test_timeout")
+    test_timeout, lease_ttl, max_size = pick("test_timeout"), pick("lease_ttl"), pick("max_artifact_size")
     return WorkerSettings(
         batch_id=batch_id,
         database_url=url,
@@ -67,11 +66,11 @@ def build_worker_settings(
         environ=environ,
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
         workers=parse_workers(pick("workers") or default_workers()),
-        lease_ttl=parse_duration(pick("lease_ttl") or str(DEFAULT_LEASE_TTL_SECONDS)),
-        max_artifact_size=parse_size(pick("max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE),
+        lease_ttl=parse_duration(lease_ttl) if lease_ttl else DEFAULT_LEASE_TTL_SECONDS,
+        max_artifact_size=parse_size(max_size) if max_size else DEFAULT_MAX_ARTIFACT_SIZE,
         keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
         grace=parse_duration(pick("grace") or str(DEFAULT_GRACE_SECONDS)),
         test_timeout=parse_duration(test_timeout) if test_timeout else None,
         test_retries=parse_count(pick("test_retries") or "1", flag="--test-retries"),
-        fail_on_regression=fail_on_regression(flags, environ),
+        fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
     )

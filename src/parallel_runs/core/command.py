@@ -16,6 +16,7 @@ __all__ = [
     "render_argv",
 ]
 
+# The `{name}` tokens a command may use; each names a RunContext field (DESIGN §4).
 PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
 
 # Inherited git variables would point every run's git at the caller's repository or index.
@@ -53,14 +54,8 @@ class RunContext:
     database_url: str
 
     def placeholder_values(self) -> dict[str, str]:
-        """Values of the `{name}` placeholders."""
-        return {
-            "run_id": self.run_id,
-            "slug": self.slug,
-            "workspace": str(self.workspace),
-            "artifacts_dir": str(self.artifacts_dir),
-            "batch_id": self.batch_id,
-        }
+        """Values of the `{name}` placeholders (PLACEHOLDERS), as text."""
+        return {name: str(getattr(self, name)) for name in PLACEHOLDERS}
 
 
 def _substitute(text: str, values: Mapping[str, str], *, quote: bool) -> str:

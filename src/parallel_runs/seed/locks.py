@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from parallel_runs import locks
+from parallel_runs.config import absolute_path
 from parallel_runs.core.ids import slugify
 from parallel_runs.errors import AlreadyHeldError
-from parallel_runs.seed.paths import StrPath, absolute, caller_environ, default_runs_dir, runs_dir_of
+from parallel_runs.seed.paths import StrPath, caller_environ, default_runs_dir, runs_dir_of
 
 __all__ = ["MANAGER_LEASES", "ExecutorLockManager", "HeldError", "WorkspaceLease", "seed_held_error"]
 
@@ -60,9 +61,9 @@ class WorkspaceLease(_SeedLock, locks.WorkspaceLease):
 
     def __init__(self, workspace_path: StrPath, lease_dir: StrPath | None = None, timeout: int = 5) -> None:
         cwd = Path.cwd()
-        workspace = absolute(workspace_path, cwd)
+        workspace = absolute_path(workspace_path, cwd)
         if lease_dir is not None:  # `<runs>/.workspace_leases`; another directory serves as a runs dir
-            runs_dir = runs_dir_of(absolute(lease_dir, cwd), ".workspace_leases")
+            runs_dir = runs_dir_of(absolute_path(lease_dir, cwd), ".workspace_leases")
         elif workspace.parent.name == "workspaces":
             runs_dir = workspace.parent.parent
         else:
@@ -95,7 +96,7 @@ class ExecutorLockManager(_SeedLock, locks.ExecutorLockManager):
     def __init__(self, run_id: str, lock_dir: StrPath | None = None, timeout: int = 5) -> None:
         cwd = Path.cwd()
         if lock_dir is not None:  # `<runs>/.locks`; another directory serves as a runs dir
-            runs_dir = runs_dir_of(absolute(lock_dir, cwd), ".locks")
+            runs_dir = runs_dir_of(absolute_path(lock_dir, cwd), ".locks")
         else:
             runs_dir = default_runs_dir(caller_environ(), cwd)
         super().__init__(slugify(run_id), runs_dir=runs_dir, run_id=run_id)

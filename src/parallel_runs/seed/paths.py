@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.config import resolve_runs_dir
+from parallel_runs.config import absolute_path, resolve_runs_dir
 from parallel_runs.errors import GitError
 
-__all__ = ["StrPath", "absolute", "caller_environ", "default_runs_dir", "locate", "runs_dir_of"]
+__all__ = ["StrPath", "caller_environ", "default_runs_dir", "locate", "runs_dir_of"]
 
 StrPath = str | os.PathLike[str]
 
@@ -20,11 +20,6 @@ def caller_environ() -> Mapping[str, str]:
     # These classes are entry points, like the CLI: seed callers configure them through the
     # environment (AUTONOMOUS_RUNS_DIR).
     return os.environ
-
-
-def absolute(path: StrPath, cwd: Path) -> Path:
-    """Seed paths were relative to wherever the process stood when used: pin them now (DESIGN §1)."""
-    return Path(os.path.normpath(cwd / os.path.expanduser(os.fspath(path))))
 
 
 def default_runs_dir(environ: Mapping[str, str], cwd: Path) -> Path:
@@ -46,8 +41,8 @@ def locate(
 ) -> tuple[Path, Path, Path]:
     """Absolute (repository root, runs dir, worktree base) for the seed's optional arguments."""
     cwd = Path.cwd()
-    root = git.repo_root(absolute(repo if repo is not None else cwd, cwd))
-    base = absolute(worktree_base, cwd) if worktree_base is not None else None
+    root = git.repo_root(absolute_path(repo if repo is not None else cwd, cwd))
+    base = absolute_path(worktree_base, cwd) if worktree_base is not None else None
     if base is not None and base.name == "workspaces":
         return root, base.parent, base
     runs_dir = resolve_runs_dir(None, environ, cwd=cwd, repo=root)

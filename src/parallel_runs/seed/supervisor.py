@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.config import RunSettings, build_run_settings, resolve_runs_dir
+from parallel_runs.config import RunSettings, absolute_path, build_run_settings, resolve_runs_dir
 from parallel_runs.control import BatchControl
 from parallel_runs.core.ids import check_unique_slugs, dedupe, slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.execution import HeldRun, RunSummary, SkippedRun
-from parallel_runs.seed.paths import StrPath, absolute, caller_environ
+from parallel_runs.seed.paths import StrPath, caller_environ
 from parallel_runs.seed.workspace import WorkspaceManager
 from parallel_runs.supervisor import BatchResult, RunEnd, RunError
 from parallel_runs.worker import execute_batch
@@ -102,7 +102,7 @@ class ParallelRunSupervisor:
     ) -> None:
         cwd = Path.cwd()
         self._environ = caller_environ() if environ is None else environ
-        self.source_repo = git.repo_root(absolute(source_repo, cwd))
+        self.source_repo = git.repo_root(absolute_path(source_repo, cwd))
         self.database_url = database_url
         runs_flag = os.fspath(autonomous_runs_dir) if autonomous_runs_dir is not None else None
         self.autonomous_runs_dir = resolve_runs_dir(runs_flag, self._environ, cwd=cwd, repo=self.source_repo)

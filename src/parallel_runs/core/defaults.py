@@ -1,0 +1,10 @@
+"""Defaults shared by the settings (config) and the stores, kept free of heavy imports. Pure."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_LEASE_TTL", "DEFAULT_MAX_ARTIFACT_SIZE"]
+
+# How long a shared-store claim lives without a heartbeat, in seconds (renewed every TTL/3).
+DEFAULT_LEASE_TTL = 60.0
+# Largest artifact file stored in the shared database, in bytes (50 MiB); bigger ones are skipped.
+DEFAULT_MAX_ARTIFACT_SIZE = 50 * 1024 * 1024
