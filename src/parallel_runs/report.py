@@ -1,13 +1,13 @@
-"""One table of runs from every per-run store under a runs dir: rows, counts, table, JSON, markdown.
+"""One table of runs from every per-run store under a runs dir: rows, counts, columns, table, JSON.
 
-HTML lives in `report_html`.
+Markdown and HTML live in `report_markdown` and `report_html`; every format shows `COLUMNS`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,11 @@ from parallel_runs.errors import StoreError
 from parallel_runs.store import AttemptRecord, RunStore
 
 __all__ = [
+    "COLUMNS",
+    "STATUS_COLUMN",
     "STATUS_EMOJI",
+    "TESTS_COLUMN",
+    "Column",
     "RunRow",
     "build_rows",
     "collect_runs",
@@ -32,6 +36,7 @@ __all__ = [
     "render_table",
     "summarize",
     "tests_summary",
+    "visible_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,12 +162,12 @@ def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]
     return build_rows(records, batch_id=batch_id)
 
 
-def summarize(rows: Iterable[RunRow]) -> dict[str, int]:
+def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:
     """How many runs ended in each status, in the order statuses are declared."""
     seen: dict[Outcome, int] = {}
     for row in rows:
         seen[row.status] = seen.get(row.status, 0) + 1
-    return {status.value: seen[status] for status in Outcome if status in seen}
+    return {status: seen[status] for status in Outcome if status in seen}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -170,44 +175,80 @@ def format_duration(seconds: float | None) -> str:
     return "-" if seconds is None else durations.format_duration(seconds)
 
 
+def tests_summary(row: RunRow) -> str:
+    """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)` (broken, fixed), `0`, `unavailable`, or `-`."""
+    return str(row.tests.get("summary", "-")) if row.tests else "-"
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the report in every format; a renderer only escapes and styles its cells."""
+
+    header: str
+    cell: Callable[[RunRow], str]  # the cell's plain text
+    numeric: bool = False  # right-aligned
+    code: bool = False  # an identifier shown verbatim (folded, monospace, a code span)
+    short_header: str | None = None  # the terminal table's header, where it differs
+
+    @property
+    def terminal_header(self) -> str:
+        """The header of the terminal table."""
+        return self.short_header or self.header
+
+
+# Renderers style these two beyond their text (status colours and emoji; new test failures).
+STATUS_COLUMN = Column("status", lambda row: row.status.value)
+TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
+# The report's columns, in order, for the table, markdown and HTML alike: add a column here.
+COLUMNS: tuple[Column, ...] = (
+    Column("run", lambda row: row.run_id, code=True),
+    STATUS_COLUMN,
+    Column("attempts", lambda row: str(row.attempts), numeric=True),
+    Column("exit", lambda row: _or_dash(row.exit_code), numeric=True),
+    Column("duration", lambda row: format_duration(row.duration_seconds), numeric=True),
+    Column("changed files", lambda row: _or_dash(row.changed_files), numeric=True, short_header="files"),
+    TESTS_COLUMN,
+    Column("branch", lambda row: row.branch, code=True),
+)
+
+
+def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
+    """The columns to show: the tests column only when a test command judged some run."""
+    with_tests = any(row.tests for row in rows)
+    return [column for column in COLUMNS if with_tests or column is not TESTS_COLUMN]
+
+
 def _caption(rows: Sequence[RunRow]) -> str:
     counts = summarize(rows)
     noun = "run" if len(rows) == 1 else "runs"
-    detail = ", ".join(f"{count} {status}" for status, count in counts.items())
+    detail = ", ".join(f"{count} {status.value}" for status, count in counts.items())
     return f"{len(rows)} {noun}" + (f": {detail}" if detail else "")
+
+
+def _table_cell(column: Column, row: RunRow) -> Text | str:
+    text = column.cell(row)
+    if column is STATUS_COLUMN:
+        return Text(text, style=STATUS_STYLES.get(row.status, ""))
+    return text if column.numeric else Text(text)  # Text, not str: run ids may contain [markup]
 
 
 def render_table(rows: Sequence[RunRow]) -> Table:
     """A rich Table of the rows (the caller owns the Console that prints it)."""
     table = Table(title="parallel-runs", caption=_caption(rows))
-    table.add_column("run", overflow="fold")
-    table.add_column("status")
-    table.add_column("attempts", justify="right")
-    table.add_column("exit", justify="right")
-    table.add_column("duration", justify="right")
-    table.add_column("files", justify="right")
-    with_tests = any(row.tests for row in rows)
-    if with_tests:
-        table.add_column("tests", justify="right")
-    table.add_column("branch", overflow="fold")
+    columns = visible_columns(rows)
+    for column in columns:
+        table.add_column(
+            column.terminal_header,
+            justify="right" if column.numeric else "left",
+            overflow="fold" if column.code else "ellipsis",
+        )
     for row in rows:
-        cells: list[Text | str] = [
-            Text(row.run_id),  # Text, not str: run ids may contain [markup]
-            Text(row.status.value, style=STATUS_STYLES.get(row.status, "")),
-            str(row.attempts),
-            "-" if row.exit_code is None else str(row.exit_code),
-            format_duration(row.duration_seconds),
-            "-" if row.changed_files is None else str(row.changed_files),
-        ]
-        if with_tests:
-            cells.append(tests_summary(row))
-        table.add_row(*cells, Text(row.branch))
+        table.add_row(*(_table_cell(column, row) for column in columns))
     return table
-
-
-def tests_summary(row: RunRow) -> str:
-    """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)` (broken, fixed), `0`, `unavailable`, or `-`."""
-    return str(row.tests.get("summary", "-")) if row.tests else "-"
 
 
 def new_test_failures(row: RunRow) -> list[str]:
@@ -218,5 +259,6 @@ def new_test_failures(row: RunRow) -> list[str]:
 
 def render_json(rows: Sequence[RunRow]) -> str:
     """Stable JSON: `{"runs": [...], "counts": {status: n}}`."""
-    document = {"runs": [row.to_json() for row in rows], "counts": summarize(rows)}
+    counts = {status.value: count for status, count in summarize(rows).items()}
+    document = {"runs": [row.to_json() for row in rows], "counts": counts}
     return json.dumps(document, indent=2, ensure_ascii=False)

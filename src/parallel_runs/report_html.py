@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from html import escape
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.report import RunRow, format_duration, new_test_failures, summarize, tests_summary
+from parallel_runs.report import (
+    STATUS_COLUMN,
+    TESTS_COLUMN,
+    Column,
+    RunRow,
+    new_test_failures,
+    summarize,
+    visible_columns,
+)
 
 __all__ = ["Bar", "render_html", "timeline_bars"]
 
@@ -99,44 +107,45 @@ def _when(moment: datetime | None) -> str:
 def _counts(rows: Sequence[RunRow]) -> str:
     items = []
     for status, count in summarize(rows).items():
-        colour = STATUS_COLOURS.get(Outcome(status), "#59636e")
-        items.append(
-            f'<li class="status-{escape(status)}" style="background:{colour}">{escape(status)} {count}</li>'
-        )
+        colour = STATUS_COLOURS.get(status, "#59636e")
+        name = escape(status.value)
+        items.append(f'<li class="status-{name}" style="background:{colour}">{name} {count}</li>')
     return f'<ul class="counts">{"".join(items)}</ul>'
 
 
-def _row(row: RunRow, bar: Bar, *, with_tests: bool) -> str:
+def _cell(column: Column, row: RunRow) -> str:
+    text = escape(column.cell(row))
+    if column is STATUS_COLUMN:
+        colour = STATUS_COLOURS.get(row.status, "#59636e")
+        error = f'<div class="error">{escape(row.error)}</div>' if row.error else ""
+        return f'<td class="status status-{text}" style="color:{colour}">{text}{error}</td>'
+    if column is TESTS_COLUMN and (broken := new_test_failures(row)):
+        text += f'<div class="error">new test failures: {escape(", ".join(broken))}</div>'
+    return f'<td class="{"num" if column.numeric else column.header}">{text}</td>'  # td.run, td.branch
+
+
+def _timeline(row: RunRow, bar: Bar) -> str:
     status = escape(row.status.value)
     colour = STATUS_COLOURS.get(row.status, "#59636e")
-    error = f'<div class="error">{escape(row.error)}</div>' if row.error else ""
-    broken = new_test_failures(row)
-    failures = f'<div class="error">new test failures: {escape(", ".join(broken))}</div>' if broken else ""
     running = " running" if row.finished_at is None else ""
     span = escape(f"{row.run_id}: {_when(row.started_at)} \u2192 {_when(row.finished_at)}")
-    cells = [
-        f'<td class="run">{escape(row.run_id)}</td>',
-        f'<td class="status status-{status}" style="color:{colour}">{status}{error}</td>',
-        f'<td class="num">{row.attempts}</td>',
-        f'<td class="num">{"-" if row.exit_code is None else row.exit_code}</td>',
-        f'<td class="num">{escape(format_duration(row.duration_seconds))}</td>',
-        f'<td class="num">{"-" if row.changed_files is None else row.changed_files}</td>',
-        *([f'<td class="num">{escape(tests_summary(row))}{failures}</td>'] if with_tests else []),
-        f'<td class="branch">{escape(row.branch)}</td>',
+    return (
         f'<td class="timeline"><div class="track"><div class="bar status-{status}{running}" '
         f'style="left:{bar.left:.2f}%;width:{bar.width:.2f}%;background:{colour}" title="{span}"></div>'
-        "</div></td>",
-    ]
-    return f'<tr data-run-id="{escape(row.run_id)}">{"".join(cells)}</tr>'
+        "</div></td>"
+    )
+
+
+def _row(row: RunRow, bar: Bar, columns: Sequence[Column]) -> str:
+    cells = "".join(_cell(column, row) for column in columns) + _timeline(row, bar)
+    return f'<tr data-run-id="{escape(row.run_id)}">{cells}</tr>'
 
 
 def _table(rows: Sequence[RunRow], now: datetime | None) -> str:
-    with_tests = any(row.tests for row in rows)  # the tests column appears only when tests judged a run
-    headers: tuple[str, ...] = ("run", "status", "attempts", "exit", "duration", "changed files")
-    headers += (("tests",) if with_tests else ()) + ("branch", "timeline")
-    head = "".join(f"<th>{header}</th>" for header in headers)
+    columns = visible_columns(rows)
+    head = "".join(f"<th>{column.header}</th>" for column in columns) + "<th>timeline</th>"
     bars = timeline_bars(rows, now=now)
-    body = "\n".join(_row(row, bar, with_tests=with_tests) for row, bar in zip(rows, bars, strict=True))
+    body = "\n".join(_row(row, bar, columns) for row, bar in zip(rows, bars, strict=True))
     return f'<table class="runs">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
 
 

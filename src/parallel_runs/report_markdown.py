@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
-from parallel_runs.core.model import Outcome
 from parallel_runs.report import (
+    STATUS_COLUMN,
     STATUS_EMOJI,
+    Column,
     RunRow,
-    format_duration,
     new_test_failures,
     summarize,
-    tests_summary,
+    visible_columns,
 )
 
 __all__ = ["MARKDOWN_SECTIONS", "render_markdown"]
@@ -45,46 +44,28 @@ def _md_text(text: str) -> str:
     return _MD_TEXT_SPECIALS.sub(r"\\\1", flat)
 
 
-def _or_dash(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-class _Column(NamedTuple):
-    header: str
-    align: str  # the delimiter-row cell: "---" left, "--:" right
-    cell: Callable[[RunRow], str]
-
-
-# Add a column (e.g. tests) by adding an entry here.
-_MD_COLUMNS: tuple[_Column, ...] = (
-    _Column("run", "---", lambda row: _md_code(row.run_id)),
-    _Column("status", "---", lambda row: f"{STATUS_EMOJI.get(row.status, '')} {row.status.value}".strip()),
-    _Column("attempts", "--:", lambda row: str(row.attempts)),
-    _Column("exit", "--:", lambda row: _or_dash(row.exit_code)),
-    _Column("duration", "--:", lambda row: format_duration(row.duration_seconds)),
-    _Column("changed files", "--:", lambda row: _or_dash(row.changed_files)),
-    _Column("tests", "--:", tests_summary),
-    _Column("branch", "---", lambda row: _md_code(row.branch)),
-)
-
-
 def _md_summary(rows: Sequence[RunRow]) -> str:
     noun = "run" if len(rows) == 1 else "runs"
     parts = [
-        f"{STATUS_EMOJI.get(Outcome(status), '')} {count} {status}"
-        for status, count in summarize(rows).items()
+        f"{STATUS_EMOJI.get(status, '')} {count} {status.value}" for status, count in summarize(rows).items()
     ]
     return f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)
 
 
+def _md_cell(column: Column, row: RunRow) -> str:
+    text = column.cell(row)
+    if column is STATUS_COLUMN:
+        return f"{STATUS_EMOJI.get(row.status, '')} {text}".strip()
+    return _md_code(text) if column.code else text
+
+
 def _md_table(rows: Sequence[RunRow]) -> str:
-    # The tests column appears only when a test command judged some run.
-    columns = [c for c in _MD_COLUMNS if c.header != "tests" or any(row.tests for row in rows)]
+    columns = visible_columns(rows)
     lines = [
         "| " + " | ".join(column.header for column in columns) + " |",
-        "|" + "|".join(column.align for column in columns) + "|",
+        "|" + "|".join("--:" if column.numeric else "---" for column in columns) + "|",
     ]
-    lines.extend("| " + " | ".join(column.cell(row) for column in columns) + " |" for row in rows)
+    lines.extend("| " + " | ".join(_md_cell(column, row) for column in columns) + " |" for row in rows)
     return "\n".join(lines)
 
 

@@ -153,15 +153,6 @@ def test_finish_without_begin_records_the_whole_attempt(db: Path) -> None:
     assert (record.status, record.exit_code, record.slug) == (Outcome.SKIPPED, None, "exp-1")
 
 
-def test_record_event_is_stored(db: Path) -> None:
-    with RunStore.open(db) as store:
-        begin(store)
-        store.record_event(run_id="exp-1", attempt=1, kind="lease", message="taken", at=T0)
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT run_id, attempt, kind, message FROM events").fetchall()
-    assert rows == [("exp-1", 1, "lease", "taken")]
-
-
 def test_naive_datetime_is_refused(db: Path) -> None:
     with RunStore.open(db) as store, pytest.raises(StoreError, match="naive datetime"):
         begin(store, started_at=datetime(2026, 1, 2, 3, 4, 5))  # naive on purpose
@@ -203,7 +194,6 @@ def test_closed_store_refuses_use(db: Path) -> None:
 def test_nothing_but_the_database_file_remains_after_close(db: Path) -> None:
     with RunStore.open(db) as store:
         begin(store)
-        store.record_event(run_id="exp-1", attempt=1, kind="k", message="m", at=T0)
         store.finish_attempt(result())
         assert store.attempts()
     assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]
@@ -221,7 +211,6 @@ def _writer(path: str, barrier: Any, first_attempt: int) -> None:
     with RunStore.open(Path(path)) as store:
         for n in range(first_attempt, first_attempt + ROUNDS):
             begin(store, attempt=n, pid=n)
-            store.record_event(run_id="exp-1", attempt=n, kind="tick", message=str(n), at=T0)
             store.finish_attempt(result(attempt=n, pid=n))
 
 

@@ -11,7 +11,7 @@ from parallel_runs.store.migrate import upgrade
 from parallel_runs.store.models import AttemptRecord
 from parallel_runs.store.shared import DEFAULT_LEASE_TTL, SharedStore
 from parallel_runs.store.spool import SpoolReport
-from parallel_runs.store.sqlite import RunStore, sqlite_url
+from parallel_runs.store.sqlite import RunStore
 from parallel_runs.store.urls import mask_url
 
 __all__ = [
@@ -30,6 +30,5 @@ __all__ = [
     "SpoolReport",
     "UnavailableError",
     "mask_url",
-    "sqlite_url",
     "upgrade",
 ]

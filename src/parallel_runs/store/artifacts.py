@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
+from parallel_runs.core.defaults import DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.errors import ConfigError, StoreError
 from parallel_runs.store.models import ArtifactBlobModel, AttemptArtifactModel
 
@@ -37,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ARTIFACT_SIZE = 50 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip container: `gzip -d` reads the stored bytes
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.ids import slugify
 from parallel_runs.errors import ConfigError
+from parallel_runs.store.leases import FINISHED
 from parallel_runs.store.models import BatchModel, BatchRunModel, RunModel
 
 __all__ = ["BatchDefinition", "BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs"]
@@ -86,7 +87,7 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
     """Create a batch and queue its runs; an identical existing batch is returned as is."""
     slugs = [slugify(run_id) for run_id in definition.run_ids]  # refuses invalid ids before writing
     command = definition.command
-    inserted = conn.execute(
+    statement = (
         pg_insert(BatchModel)
         .values(
             batch_id=definition.batch_id,
@@ -99,8 +100,11 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             base_sha=definition.base_sha,
         )
         .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])
-        .returning(BatchModel.batch_id)
-    ).first()
+        .returning(BatchModel)
+    )
+    with Session(conn) as session:
+        row = session.scalars(statement).first()
+        inserted = None if row is None else _definition(row)  # as stored, with its creation time
     if inserted is None:
         existing = read_batch(conn, definition.batch_id)
         if existing is None:  # pragma: no cover - a conflicting row vanished: deleted concurrently
@@ -112,7 +116,7 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             )
         return existing
     _queue_runs(conn, definition, slugs=slugs)
-    return read_batch(conn, definition.batch_id) or definition
+    return inserted
 
 
 def _queue_runs(conn: Connection, definition: BatchDefinition, *, slugs: list[str]) -> None:
@@ -140,7 +144,7 @@ def read_batch_runs(conn: Connection, batch_id: str) -> list[BatchRunRecord]:
 def is_batch_finished(conn: Connection, batch_id: str) -> bool:
     """True when no run of the batch is pending or claimed (one indexed EXISTS, not a full read)."""
     unfinished = select(BatchRunModel.run_id).where(
-        BatchRunModel.batch_id == batch_id, BatchRunModel.state != "finished"
+        BatchRunModel.batch_id == batch_id, BatchRunModel.state != FINISHED
     )
     return not conn.execute(select(exists(unfinished))).scalar_one()
 

@@ -37,6 +37,7 @@ _RUNS = cast(Table, RunModel.__table__)
 _BATCHES = cast(Table, BatchModel.__table__)
 _OTHER = LEASES.alias("other_lease")
 _RUNNING = Outcome.RUNNING.value
+_CLAIMED_EVENT, _TAKEN_OVER_EVENT = "claimed", "taken_over"
 
 
 def _candidates(*where: ColumnElement[bool]) -> Select[str, str, int | None, str]:
@@ -94,7 +95,10 @@ _TAKE = (
         LEASES.c.attempt,
         LEASES.c.expires_at,
         LEASES.c.claimed_at,
-        select(_BATCHES.c.base_sha).where(_BATCHES.c.batch_id == LEASES.c.batch_id).scalar_subquery(),
+        select(_BATCHES.c.base_sha)
+        .where(_BATCHES.c.batch_id == LEASES.c.batch_id)
+        .scalar_subquery()
+        .label("base_sha"),
     )
 )
 _ABANDON = (
@@ -123,6 +127,26 @@ _NEW_ATTEMPT = (
 )
 # The new attempt (a CTE) and its event in one statement.
 _RECORD = EVENT_INSERT.add_cte(_NEW_ATTEMPT)
+
+# What a retried claim reads back of the one its transaction committed (which attempt it took
+# over, if any, is not recovered: it only names the takeover in a log line).
+_COMMITTED = (
+    select(
+        LEASES.c.run_id,
+        LEASES.c.attempt,
+        LEASES.c.fencing_token,
+        LEASES.c.expires_at,
+        _RUNS.c.slug,
+        _BATCHES.c.base_sha,
+    )
+    .join_from(LEASES, _RUNS, _RUNS.c.run_id == LEASES.c.run_id)
+    .join(_BATCHES, _BATCHES.c.batch_id == LEASES.c.batch_id)
+    .where(
+        LEASES.c.batch_id == bindparam("p_batch"),
+        LEASES.c.claim_key == bindparam("p_key"),
+        LEASES.c.state == CLAIMED,
+    )
+)
 
 
 def take_claim(
@@ -163,7 +187,7 @@ def _record(
     ttl: float,
 ) -> Claim:
     """Abandon the expired attempt this claim replaces; record the new attempt and an event."""
-    token, attempt, expires_at, started_at, base_sha = taken
+    token, attempt, _, started_at, base_sha = taken
     abandoned = candidate.attempt if candidate.state == CLAIMED else None
     params = params | {"p_run": candidate.run_id, "p_attempt": attempt, "p_started_at": started_at}
     note = f"token {token}, {owner.describe()}"
@@ -171,50 +195,43 @@ def _record(
         reason = f"lease expired; taken over by {owner.describe()}"
         conn.execute(_ABANDON, params | {"p_abandoned": abandoned, "p_reason": reason})
         note += f", attempt {abandoned} abandoned"
-    kind = "claimed" if abandoned is None else "taken_over"
+    kind = _CLAIMED_EVENT if abandoned is None else _TAKEN_OVER_EVENT
     branch = branch_name(candidate.slug)
     record = {"p_base_sha": base_sha, "p_branch": branch, "p_kind": kind, "p_message": note}
     conn.execute(_RECORD, params | record)
-    return Claim(
-        batch_id=params["p_batch"],
-        run_id=candidate.run_id,
-        slug=candidate.slug,
-        attempt=attempt,
-        fencing_token=token,
-        expires_at=expires_at,
-        owner=owner,
-        ttl=ttl,
-        base_sha=base_sha,
-        abandoned_attempt=abandoned,
+    return _claim(
+        params["p_batch"], candidate.run_id, candidate.slug, taken, abandoned=abandoned, owner=owner, ttl=ttl
     )
 
 
 def find_claim(conn: Connection, *, batch_id: str, key: str, owner: LeaseOwner, ttl: float) -> Claim | None:
     """The claim a transaction with this key committed (a retried claim must not claim twice)."""
-    row = conn.execute(
-        select(
-            LEASES.c.run_id,
-            LEASES.c.attempt,
-            LEASES.c.fencing_token,
-            LEASES.c.expires_at,
-            _RUNS.c.slug,
-            _BATCHES.c.base_sha,
-        )
-        .join_from(LEASES, _RUNS, _RUNS.c.run_id == LEASES.c.run_id)
-        .join(_BATCHES, _BATCHES.c.batch_id == LEASES.c.batch_id)
-        .where(LEASES.c.batch_id == batch_id, LEASES.c.claim_key == key, LEASES.c.state == CLAIMED)
-    ).first()
+    row = conn.execute(_COMMITTED, {"p_batch": batch_id, "p_key": key}).first()
     if row is None:
         return None
-    expires_at: datetime = row.expires_at
+    return _claim(batch_id, row.run_id, row.slug, row, abandoned=None, owner=owner, ttl=ttl)
+
+
+def _claim(
+    batch_id: str,
+    run_id: str,
+    slug: str,
+    lease: Row[*tuple[Any, ...]],
+    *,
+    abandoned: int | None,
+    owner: LeaseOwner,
+    ttl: float,
+) -> Claim:
+    """A claim from its lease's `attempt`, `fencing_token`, `expires_at` and batch's `base_sha`."""
     return Claim(
         batch_id=batch_id,
-        run_id=row.run_id,
-        slug=row.slug,
-        attempt=row.attempt,
-        fencing_token=row.fencing_token,
-        expires_at=expires_at,
+        run_id=run_id,
+        slug=slug,
+        attempt=lease.attempt,
+        fencing_token=lease.fencing_token,
+        expires_at=lease.expires_at,
         owner=owner,
         ttl=ttl,
-        base_sha=row.base_sha,
+        base_sha=lease.base_sha,
+        abandoned_attempt=abandoned,
     )

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import JSON, Interval, Table, and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from parallel_runs.core.model import AttemptResult, Outcome
@@ -151,18 +151,23 @@ def lease_params(claim: Claim) -> dict[str, Any]:
     }
 
 
+_HOLDER = select(
+    LEASES.c.fencing_token,
+    LEASES.c.state,
+    LEASES.c.owner_host,
+    LEASES.c.owner_pid,
+    LEASES.c.owner_worker,
+).where(_LEASE_ROW)
+
+
 def lease_lost(conn: Connection, claim: Claim, *, doing: str) -> LeaseLostError:
     """The error for a stale holder, naming who holds the run now."""
-    row = conn.execute(
-        select(
-            LEASES.c.fencing_token,
-            LEASES.c.state,
-            LEASES.c.owner_host,
-            LEASES.c.owner_pid,
-            LEASES.c.owner_worker,
-        ).where(_LEASE_ROW),
-        lease_params(claim),
-    ).first()
+    return _lost(claim, conn.execute(_HOLDER, lease_params(claim)).first(), doing=doing)
+
+
+def _lost(
+    claim: Claim, row: Row[int, str, str | None, int | None, str | None] | None, *, doing: str
+) -> LeaseLostError:
     now = (
         "the run is gone"
         if row is None
@@ -209,15 +214,11 @@ def finish_claim(conn: Connection, claim: Claim, result: AttemptResult) -> None:
         "p_tests": result.tests,
     }
     if conn.execute(_FINISH, params).first() is None:
-        if _current_token(conn, claim) == claim.fencing_token:  # pragma: no cover - a deleted attempt row
+        holder = conn.execute(_HOLDER, params).first()
+        # The token is still current: what is missing is the attempt row itself.
+        if holder is not None and holder.fencing_token == claim.fencing_token:  # pragma: no cover
             raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
-        raise lease_lost(conn, claim, doing="record its result")
-
-
-def _current_token(conn: Connection, claim: Claim) -> int | None:
-    query = select(LEASES.c.fencing_token).where(_LEASE_ROW)
-    token: int | None = conn.execute(query, lease_params(claim)).scalar_one_or_none()
-    return token
+        raise _lost(claim, holder, doing="record its result")
 
 
 def requeue_runs(

@@ -24,13 +24,15 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Text,
     UniqueConstraint,
     func,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from parallel_runs.core.model import Outcome
@@ -48,6 +50,8 @@ __all__ = [
     "SharedBase",
     "TestResultModel",
     "UTCDateTime",
+    "read_attempts",
+    "select_attempts",
 ]
 
 # Stable constraint names so Alembic autogenerate and hand-written migrations agree.
@@ -188,6 +192,16 @@ class AttemptRecord:
             changed_files=row.changed_files,
             tests=row.tests,
         )
+
+
+def select_attempts() -> Select[AttemptModel, str]:
+    """Attempts with their run's slug: add filters and an order, then read them with `read_attempts`."""
+    return select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+
+
+def read_attempts(session: Session, query: Select[AttemptModel, str]) -> list[AttemptRecord]:
+    """The records a `select_attempts` query finds, in its order."""
+    return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
 
 
 # --- tables of the shared PostgreSQL store only ---------------------------------------------------

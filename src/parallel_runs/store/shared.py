@@ -16,10 +16,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import AttemptResult
 from parallel_runs.errors import ConfigError, LeaseLostError, StoreError
 from parallel_runs.store import claims, leases, spool
@@ -35,7 +36,7 @@ from parallel_runs.store.batches import (
 from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import require_current_schema
-from parallel_runs.store.models import AttemptModel, AttemptRecord, RunModel
+from parallel_runs.store.models import AttemptModel, AttemptRecord, read_attempts, select_attempts
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
@@ -44,7 +45,6 @@ __all__ = ["DEFAULT_LEASE_TTL", "SharedStore"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DEFAULT_LEASE_TTL = 60.0
 
 
 class SharedStore(ArtifactAccess):
@@ -220,14 +220,14 @@ class SharedStore(ArtifactAccess):
 
     def attempts(self, batch_id: str | None = None) -> list[AttemptRecord]:
         """Every attempt (of one batch, or of all), ordered by run id then attempt number."""
-        query = select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+        query = select_attempts()
         if batch_id is not None:
             query = query.where(AttemptModel.batch_id == batch_id)
         query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
 
         def read(conn: Connection) -> list[AttemptRecord]:
             with Session(conn) as session:
-                return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
+                return read_attempts(session, query)
 
         return self._transaction("read attempts", read)
 

@@ -24,20 +24,22 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.errors import StoreError
-from parallel_runs.store.models import AttemptModel, AttemptRecord, Base, EventModel, RunModel
+from parallel_runs.store.models import (
+    AttemptModel,
+    AttemptRecord,
+    Base,
+    RunModel,
+    read_attempts,
+    select_attempts,
+)
 
-__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore", "sqlite_url"]
+__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
 _BEGIN_OPTION = "parallel_runs_begin"
-
-
-def sqlite_url(path: Path) -> str:
-    """The SQLAlchemy URL of a per-run SQLite file (also handed to runs as DATABASE_URL)."""
-    return f"sqlite+pysqlite:///{path}"
 
 
 @functools.cache
@@ -83,7 +85,7 @@ def _engines() -> tuple[Engine, Engine]:
 
 
 class RunStore:
-    """Attempts, runs and events of one run, in `<runs_dir>/<slug>/<slug>.db`."""
+    """The attempts of one run (and its `runs` row), in `<runs_dir>/<slug>/<slug>.db`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -254,13 +256,6 @@ class RunStore:
             ).rowcount
         return bool(changed)
 
-    def record_event(self, *, run_id: str, attempt: int, kind: str, message: str, at: datetime) -> None:
-        """Append an event to an attempt's history."""
-        with self._writing("record event") as conn:
-            conn.execute(
-                insert(EventModel).values(run_id=run_id, attempt=attempt, kind=kind, message=message, at=at)
-            )
-
     def last_attempt_number(self, run_id: str) -> int:
         """The highest attempt number recorded for a run, 0 if none."""
         query = select(func.max(AttemptModel.attempt)).where(AttemptModel.run_id == run_id)
@@ -270,27 +265,24 @@ class RunStore:
 
     def attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
         """Every attempt (of one run, or of all), ordered by run id then attempt number."""
-        query = select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+        query = select_attempts()
         if run_id is not None:
             query = query.where(AttemptModel.run_id == run_id)
         query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
         with self._reading("read attempts") as session:
-            if session is None:
-                return []
-            return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
+            return [] if session is None else read_attempts(session, query)
 
     def latest_attempt(self, run_id: str) -> AttemptRecord | None:
         """The attempt with the highest number for a run, or None."""
         query = (
-            select(AttemptModel, RunModel.slug)
-            .join(RunModel, RunModel.run_id == AttemptModel.run_id)
+            select_attempts()
             .where(AttemptModel.run_id == run_id)
             .order_by(AttemptModel.attempt.desc())
             .limit(1)
         )
         with self._reading("read attempts") as session:
-            found = None if session is None else session.execute(query).first()
-            return None if found is None else AttemptRecord.from_row(found[0], slug=found[1])
+            found = [] if session is None else read_attempts(session, query)
+        return found[0] if found else None
 
     def close(self) -> None:
         """Close the store (every operation has already closed its connection)."""
