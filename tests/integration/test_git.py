@@ -7,7 +7,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import pytest
 
@@ -573,9 +573,16 @@ def test_processes_create_save_remove_at_once(repo: Path, runs_dir: Path, base: 
     _check_lifecycles(repo, runs_dir, slugs, 3)
 
 
-def test_remove_a_worktree_of_a_repository_with_submodules(
-    make_repo: Callable[..., Path], runs_dir: Path
-) -> None:
+class SubmoduleRun(NamedTuple):
+    repo: Path
+    base: str
+    ws: WorkspaceManager
+    path: Path
+
+
+@pytest.fixture
+def submodule_run(make_repo: Callable[..., Path], runs_dir: Path) -> SubmoduleRun:
+    """A run's worktree of a repository whose submodule `lib` is initialized in it."""
     library = make_repo("library", {"lib.txt": "lib\n"})
     repo = make_repo("main-repo")
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
@@ -584,6 +591,11 @@ def test_remove_a_worktree_of_a_repository_with_submodules(
     ws = manager(repo, runs_dir)
     path = ws.create(base_sha=base, attempt=1)
     git(path, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    return SubmoduleRun(repo, base, ws, path)
+
+
+def test_remove_a_worktree_of_a_repository_with_submodules(submodule_run: SubmoduleRun) -> None:
+    repo, base, ws, path = submodule_run
     (path / "x.txt").write_text("x\n")
     (path / "lib" / "lib.txt").write_text("changed inside the submodule\n")
 
@@ -597,19 +609,10 @@ def test_remove_a_worktree_of_a_repository_with_submodules(
     assert "x.txt" in branch_files(repo)
 
 
-def test_commits_made_inside_a_submodule_survive_the_removal(
-    make_repo: Callable[..., Path], runs_dir: Path
-) -> None:
+def test_commits_made_inside_a_submodule_survive_the_removal(submodule_run: SubmoduleRun) -> None:
     # A linked worktree keeps its submodules' repositories inside its own git dir: removing it
     # deleted the commits a run made there, leaving the run branch pointing at a lost commit.
-    library = make_repo("library", {"lib.txt": "lib\n"})
-    repo = make_repo("main-repo")
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
-    git(repo, "commit", "-q", "-m", "add submodule")
-    base = git(repo, "rev-parse", "HEAD")
-    ws = manager(repo, runs_dir)
-    path = ws.create(base_sha=base, attempt=1)
-    git(path, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    repo, base, ws, path = submodule_run
     (path / "lib" / "new.txt").write_text("made by the run inside the submodule\n")
     git(path / "lib", "add", "new.txt")
     git(path / "lib", "commit", "-q", "-m", "run's commit in the submodule")
@@ -623,16 +626,9 @@ def test_commits_made_inside_a_submodule_survive_the_removal(
 
 
 def test_uncommitted_changes_inside_a_submodule_block_the_removal_right_after_a_save(
-    make_repo: Callable[..., Path], runs_dir: Path
+    submodule_run: SubmoduleRun,
 ) -> None:
-    library = make_repo("library", {"lib.txt": "lib\n"})
-    repo = make_repo("main-repo")
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
-    git(repo, "commit", "-q", "-m", "add submodule")
-    base = git(repo, "rev-parse", "HEAD")
-    ws = manager(repo, runs_dir)
-    path = ws.create(base_sha=base, attempt=1)
-    git(path, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    _, base, ws, path = submodule_run
     (path / "lib" / "lib.txt").write_text("changed inside the submodule\n")
 
     save(ws, base)
