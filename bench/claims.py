@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore, upgrade
 from parallel_runs.store.database import create_store_engine
 from parallel_runs.store.urls import mask_url, parse_postgres_url
@@ -60,9 +60,9 @@ def _admin(url: str, sql: str) -> None:
         engine.dispose()
 
 
-def _result(claim: Claim) -> AttemptResult:
+def _result(claim: Claim) -> Attempt:
     now = datetime.now(UTC)
-    return AttemptResult(
+    return Attempt(
         run_id=claim.run_id,
         slug=claim.slug,
         batch_id=claim.batch_id,

@@ -17,7 +17,7 @@ from parallel_runs.baseline import TestEvaluation, evaluate_tests
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
 from parallel_runs.locks import OwnedLock
@@ -32,7 +32,7 @@ class Recorder(Protocol):
 
     def begin(self, *, attempt: int, started_at: datetime, host: str, pid: int) -> None: ...
 
-    def finish(self, result: AttemptResult) -> None: ...
+    def finish(self, result: Attempt) -> None: ...
 
 
 def _now() -> datetime:
@@ -48,13 +48,9 @@ def _count_patch_files(patch: Path) -> int | None:
         return None
 
 
-def _tests_summary(tests: TestEvaluation | None) -> dict[str, object] | None:
+def _tests_summary(tests: TestEvaluation | None) -> TestSummary | None:
     """What the store, result.json and the report keep of a test evaluation (ci/delta.json has it all)."""
-    if tests is None:
-        return None
-    keys = ("status", "summary", "severity", "new_failures", "flaky", "newly_passing", "reason")
-    document = tests.to_json()
-    return {key: document.get(key) for key in keys}
+    return None if tests is None else TestSummary.from_json(tests.to_json())
 
 
 def run_attempt(
@@ -65,7 +61,7 @@ def run_attempt(
     recorder: Recorder,
     workspaces: git.WorkspaceManager,
     held: tuple[OwnedLock, OwnedLock],
-) -> AttemptResult:
+) -> Attempt:
     """Worktree → command → tests → save changes → record → remove the worktree."""
     paths = request.paths
     for lock in held:
@@ -88,12 +84,12 @@ def run_attempt(
 
     def finish(
         *, outcome: Outcome, exit_code: int | None, error: str | None, tests: TestEvaluation | None = None
-    ) -> AttemptResult:
+    ) -> Attempt:
         # The worktree's files reach the run branch before anything may remove the worktree.
         head_sha = workspaces.save_changes(
             run_id=request.run_id, attempt=attempt, outcome=outcome, base_sha=request.base_sha
         )
-        result = AttemptResult(
+        result = Attempt(
             run_id=request.run_id,
             slug=request.slug,
             batch_id=request.batch_id,

@@ -16,7 +16,7 @@ from parallel_runs import git, maintenance
 from parallel_runs.attempt import run_attempt
 from parallel_runs.control import BatchControl
 from parallel_runs.core.events import EventKind
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.errors import AlreadyHeldError
@@ -57,10 +57,10 @@ class RunSummary:
     """Every attempt this batch made of one run; the last one decides."""
 
     run_id: str
-    attempts: tuple[AttemptResult, ...]
+    attempts: tuple[Attempt, ...]
 
     @property
-    def final(self) -> AttemptResult:
+    def final(self) -> Attempt:
         return self.attempts[-1]
 
 
@@ -107,7 +107,7 @@ class LocalRecorder:
             started_at=started_at,
         )
 
-    def finish(self, result: AttemptResult) -> None:
+    def finish(self, result: Attempt) -> None:
         """Write the attempt's outcome."""
         self._store.finish_attempt(result)
 
@@ -126,7 +126,7 @@ def execute_run(request: RunRequest, control: BatchControl) -> RunSummary | Held
 
 def _skip_reason(request: RunRequest, store: RunStore) -> str | None:
     latest = store.latest_attempt(request.run_id)
-    if latest is not None and latest.status is Outcome.SUCCEEDED and not request.policy.redo:
+    if latest is not None and latest.outcome is Outcome.SUCCEEDED and not request.policy.redo:
         return f"attempt {latest.attempt} already succeeded (use --redo to run it again)"
     if request.policy.only_failed and latest is None:
         return "never ran (--only-failed runs only runs that did not succeed)"
@@ -143,7 +143,7 @@ def _run_holding_locks(
         control.emit(EventKind.RUN_SKIPPED, request.run_id, reason=reason)
         return SkippedRun(request.run_id, Outcome.SKIPPED, reason)
     recorder = LocalRecorder(store, request)
-    results: list[AttemptResult] = []
+    results: list[Attempt] = []
     for _ in range(request.policy.retries + 1):
         # Numbered after both the store and the branch's kept attempt refs: either may have been reset.
         attempt = 1 + max(
@@ -169,7 +169,7 @@ def _run_holding_locks(
 def _record_not_started(request: RunRequest, *, store: RunStore, control: BatchControl) -> SkippedRun:
     """The batch stopped before this run began: say so in its store, so the report tells it."""
     store.finish_attempt(
-        AttemptResult.unexecuted(
+        Attempt.unexecuted(
             run_id=request.run_id,
             slug=request.slug,
             batch_id=request.batch_id,

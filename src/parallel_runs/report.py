@@ -9,17 +9,15 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
 from parallel_runs.core import durations
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
-from parallel_runs.store import AttemptRecord, RunStore
+from parallel_runs.store import RunStore
 
 __all__ = [
     "COLUMNS",
@@ -66,74 +64,28 @@ STATUS_EMOJI: dict[Outcome, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class RunRow:
     """One run as the report shows it: its latest attempt, and how many attempts it had."""
 
-    run_id: str
-    slug: str
-    batch_id: str
-    status: Outcome
+    latest: Attempt
     attempts: int
-    exit_code: int | None
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    branch: str
-    head_sha: str | None
-    error: str | None
-    changed_files: int | None = None
-    tests: dict[str, Any] | None = None  # test delta summary: status, summary, new_failures, ...
 
     def to_json(self) -> dict[str, object]:
-        """This row as a JSON-ready dict (ISO-8601 datetimes)."""
-        return {
-            "run_id": self.run_id,
-            "slug": self.slug,
-            "batch_id": self.batch_id,
-            "status": self.status.value,
-            "attempts": self.attempts,
-            "exit_code": self.exit_code,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "duration_seconds": None if self.duration_seconds is None else round(self.duration_seconds, 3),
-            "branch": self.branch,
-            "head_sha": self.head_sha,
-            "error": self.error,
-            "changed_files": self.changed_files,
-            "tests": self.tests,
-        }
+        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt plus `attempts`."""
+        return self.latest.to_json() | {"attempts": self.attempts}
 
 
-def build_rows(records: Iterable[AttemptRecord], *, batch_id: str | None = None) -> list[RunRow]:
+def build_rows(records: Iterable[Attempt], *, batch_id: str | None = None) -> list[RunRow]:
     """One row per run from its latest attempt (within `batch_id` if given), sorted by run id."""
-    by_run: dict[str, list[AttemptRecord]] = {}
+    by_run: dict[str, list[Attempt]] = {}
     for record in records:
         if batch_id is None or record.batch_id == batch_id:
             by_run.setdefault(record.run_id, []).append(record)
-    rows = []
-    for run_id in sorted(by_run):
-        attempts = by_run[run_id]
-        latest = max(attempts, key=lambda record: record.attempt)
-        rows.append(
-            RunRow(
-                run_id=run_id,
-                slug=latest.slug,
-                batch_id=latest.batch_id,
-                status=latest.status,
-                attempts=len(attempts),
-                exit_code=latest.exit_code,
-                started_at=latest.started_at,
-                finished_at=latest.finished_at,
-                duration_seconds=latest.duration_seconds,
-                branch=latest.branch,
-                head_sha=latest.head_sha,
-                error=latest.error,
-                changed_files=latest.changed_files,
-                tests=latest.tests,
-            )
-        )
-    return rows
+    return [
+        RunRow(max(by_run[run_id], key=lambda record: record.attempt), len(by_run[run_id]))
+        for run_id in sorted(by_run)
+    ]
 
 
 def _store_paths(runs_dir: Path) -> list[Path]:
@@ -152,7 +104,7 @@ def _store_paths(runs_dir: Path) -> list[Path]:
 
 def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
     """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
-    records: list[AttemptRecord] = []
+    records: list[Attempt] = []
     for path in _store_paths(runs_dir):
         try:
             with RunStore.open(path, create=False) as store:
@@ -166,7 +118,7 @@ def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:
     """How many runs ended in each status, in the order statuses are declared."""
     seen: dict[Outcome, int] = {}
     for row in rows:
-        seen[row.status] = seen.get(row.status, 0) + 1
+        seen[row.latest.outcome] = seen.get(row.latest.outcome, 0) + 1
     return {status: seen[status] for status in Outcome if status in seen}
 
 
@@ -177,7 +129,7 @@ def format_duration(seconds: float | None) -> str:
 
 def tests_summary(row: RunRow) -> str:
     """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)` (broken, fixed), `0`, `unavailable`, or `-`."""
-    return str(row.tests.get("summary", "-")) if row.tests else "-"
+    return row.latest.tests.summary if row.latest.tests else "-"
 
 
 def _or_dash(value: int | None) -> str:
@@ -201,24 +153,26 @@ class Column:
 
 
 # Renderers style these two beyond their text (status colours and emoji; new test failures).
-STATUS_COLUMN = Column("status", lambda row: row.status.value)
+STATUS_COLUMN = Column("status", lambda row: row.latest.outcome.value)
 TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
 # The report's columns, in order, for the table, markdown and HTML alike: add a column here.
 COLUMNS: tuple[Column, ...] = (
-    Column("run", lambda row: row.run_id, code=True),
+    Column("run", lambda row: row.latest.run_id, code=True),
     STATUS_COLUMN,
     Column("attempts", lambda row: str(row.attempts), numeric=True),
-    Column("exit", lambda row: _or_dash(row.exit_code), numeric=True),
-    Column("duration", lambda row: format_duration(row.duration_seconds), numeric=True),
-    Column("changed files", lambda row: _or_dash(row.changed_files), numeric=True, short_header="files"),
+    Column("exit", lambda row: _or_dash(row.latest.exit_code), numeric=True),
+    Column("duration", lambda row: format_duration(row.latest.duration_seconds), numeric=True),
+    Column(
+        "changed files", lambda row: _or_dash(row.latest.changed_files), numeric=True, short_header="files"
+    ),
     TESTS_COLUMN,
-    Column("branch", lambda row: row.branch, code=True),
+    Column("branch", lambda row: row.latest.branch, code=True),
 )
 
 
 def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     """The columns to show: the tests column only when a test command judged some run."""
-    with_tests = any(row.tests for row in rows)
+    with_tests = any(row.latest.tests for row in rows)
     return [column for column in COLUMNS if with_tests or column is not TESTS_COLUMN]
 
 
@@ -232,7 +186,7 @@ def _caption(rows: Sequence[RunRow]) -> str:
 def _table_cell(column: Column, row: RunRow) -> Text | str:
     text = column.cell(row)
     if column is STATUS_COLUMN:
-        return Text(text, style=STATUS_STYLES.get(row.status, ""))
+        return Text(text, style=STATUS_STYLES.get(row.latest.outcome, ""))
     return text if column.numeric else Text(text)  # Text, not str: run ids may contain [markup]
 
 
@@ -253,8 +207,7 @@ def render_table(rows: Sequence[RunRow]) -> Table:
 
 def new_test_failures(row: RunRow) -> list[str]:
     """Test ids this run broke (persistent new failures and new collection errors)."""
-    failures = row.tests.get("new_failures") if row.tests else None
-    return [str(f) for f in failures] if isinstance(failures, list) else []
+    return list(row.latest.tests.new_failures) if row.latest.tests else []
 
 
 def render_json(rows: Sequence[RunRow]) -> str:

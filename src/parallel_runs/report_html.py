@@ -70,10 +70,10 @@ class Bar:
 
 def _window(rows: Sequence[RunRow], now: datetime | None) -> tuple[datetime, datetime, datetime]:
     """The earliest start, the latest end, and where still-running attempts end."""
-    origin = min(row.started_at for row in rows)
-    latest = max(row.finished_at or row.started_at for row in rows)
+    origin = min(row.latest.started_at for row in rows)
+    latest = max(row.latest.finished_at or row.latest.started_at for row in rows)
     running_end = max(now, latest) if now is not None else latest
-    has_running = any(row.finished_at is None for row in rows)
+    has_running = any(row.latest.finished_at is None for row in rows)
     return origin, running_end if has_running else latest, running_end
 
 
@@ -91,9 +91,11 @@ def timeline_bars(rows: Sequence[RunRow], *, now: datetime | None = None) -> lis
         if total <= 0:
             bars.append(Bar(0.0, 100.0))
             continue
-        finish = row.finished_at or running_end
-        left = min(max((row.started_at - origin).total_seconds() / total * 100, 0.0), 100 - MIN_BAR_PERCENT)
-        width = max((finish - row.started_at).total_seconds() / total * 100, MIN_BAR_PERCENT)
+        finish = row.latest.finished_at or running_end
+        left = min(
+            max((row.latest.started_at - origin).total_seconds() / total * 100, 0.0), 100 - MIN_BAR_PERCENT
+        )
+        width = max((finish - row.latest.started_at).total_seconds() / total * 100, MIN_BAR_PERCENT)
         bars.append(Bar(round(left, 2), round(min(width, 100 - left), 2)))
     return bars
 
@@ -116,8 +118,8 @@ def _counts(rows: Sequence[RunRow]) -> str:
 def _cell(column: Column, row: RunRow) -> str:
     text = escape(column.cell(row))
     if column is STATUS_COLUMN:
-        colour = STATUS_COLOURS.get(row.status, "#59636e")
-        error = f'<div class="error">{escape(row.error)}</div>' if row.error else ""
+        colour = STATUS_COLOURS.get(row.latest.outcome, "#59636e")
+        error = f'<div class="error">{escape(row.latest.error)}</div>' if row.latest.error else ""
         return f'<td class="status status-{text}" style="color:{colour}">{text}{error}</td>'
     if column is TESTS_COLUMN and (broken := new_test_failures(row)):
         text += f'<div class="error">new test failures: {escape(", ".join(broken))}</div>'
@@ -125,10 +127,12 @@ def _cell(column: Column, row: RunRow) -> str:
 
 
 def _timeline(row: RunRow, bar: Bar) -> str:
-    status = escape(row.status.value)
-    colour = STATUS_COLOURS.get(row.status, "#59636e")
-    running = " running" if row.finished_at is None else ""
-    span = escape(f"{row.run_id}: {_when(row.started_at)} \u2192 {_when(row.finished_at)}")
+    status = escape(row.latest.outcome.value)
+    colour = STATUS_COLOURS.get(row.latest.outcome, "#59636e")
+    running = " running" if row.latest.finished_at is None else ""
+    span = escape(
+        f"{row.latest.run_id}: {_when(row.latest.started_at)} \u2192 {_when(row.latest.finished_at)}"
+    )
     return (
         f'<td class="timeline"><div class="track"><div class="bar status-{status}{running}" '
         f'style="left:{bar.left:.2f}%;width:{bar.width:.2f}%;background:{colour}" title="{span}"></div>'
@@ -138,7 +142,7 @@ def _timeline(row: RunRow, bar: Bar) -> str:
 
 def _row(row: RunRow, bar: Bar, columns: Sequence[Column]) -> str:
     cells = "".join(_cell(column, row) for column in columns) + _timeline(row, bar)
-    return f'<tr data-run-id="{escape(row.run_id)}">{cells}</tr>'
+    return f'<tr data-run-id="{escape(row.latest.run_id)}">{cells}</tr>'
 
 
 def _table(rows: Sequence[RunRow], now: datetime | None) -> str:
@@ -151,11 +155,11 @@ def _table(rows: Sequence[RunRow], now: datetime | None) -> str:
 
 def _meta(rows: Sequence[RunRow], generated: datetime) -> str:
     parts = [f"generated {_when(generated)}", f"{len(rows)} run{'' if len(rows) == 1 else 's'}"]
-    batches = sorted({row.batch_id for row in rows})
+    batches = sorted({row.latest.batch_id for row in rows})
     if batches:
         parts.append(("batch " if len(batches) == 1 else "batches ") + ", ".join(batches))
     if rows:
-        parts.append(f"first start {_when(min(row.started_at for row in rows))}")
+        parts.append(f"first start {_when(min(row.latest.started_at for row in rows))}")
     return f'<p class="meta">{escape(_DOT.join(parts))}</p>'
 
 

@@ -55,7 +55,7 @@ def _md_summary(rows: Sequence[RunRow]) -> str:
 def _md_cell(column: Column, row: RunRow) -> str:
     text = column.cell(row)
     if column is STATUS_COLUMN:
-        return f"{STATUS_EMOJI.get(row.status, '')} {text}".strip()
+        return f"{STATUS_EMOJI.get(row.latest.outcome, '')} {text}".strip()
     return _md_code(text) if column.code else text
 
 
@@ -70,15 +70,15 @@ def _md_table(rows: Sequence[RunRow]) -> str:
 
 
 def _md_errors(rows: Sequence[RunRow]) -> str:
-    failing = [row for row in rows if row.error]
+    failing = [row for row in rows if row.latest.error]
     if not failing:
         return ""
     lines = ["#### Errors", ""]
     for row in failing:
-        error = " ".join((row.error or "").split())
+        error = " ".join((row.latest.error or "").split())
         if len(error) > _MD_ERROR_CHARS:
             error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
-        lines.append(f"- {_md_code(row.run_id)}: {_md_code(error)}")
+        lines.append(f"- {_md_code(row.latest.run_id)}: {_md_code(error)}")
     return "\n".join(lines)
 
 
@@ -88,7 +88,9 @@ def _md_new_failures(rows: Sequence[RunRow]) -> str:
         return ""
     lines = ["#### New test failures", ""]
     for row, failures in broken:
-        lines.append(f"- {_md_code(row.run_id)}: " + ", ".join(_md_code(test_id) for test_id in failures))
+        lines.append(
+            f"- {_md_code(row.latest.run_id)}: " + ", ".join(_md_code(test_id) for test_id in failures)
+        )
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from parallel_runs.control import BatchControl
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.core.request import RunRequest
 from parallel_runs.core.suite import TestSpec
@@ -30,7 +30,6 @@ from parallel_runs.errors import AlreadyHeldError, ConfigError, LeaseLostError
 from parallel_runs.execution import HeldRun, RunSummary, SkippedRun, recover_leftover_worktree
 from parallel_runs.locks import hold_run
 from parallel_runs.store import (
-    AttemptRecord,
     BatchDefinition,
     Claim,
     LeaseKeeper,
@@ -57,7 +56,7 @@ class SharedRecorder:
     def begin(self, *, attempt: int, started_at: datetime, host: str, pid: int) -> None:
         """Nothing to do: claiming the run recorded the attempt as running."""
 
-    def finish(self, result: AttemptResult) -> None:
+    def finish(self, result: Attempt) -> None:
         """Store the artifacts, then the result; LeaseLostError if another worker took the run over."""
         try:
             self._store.store_artifacts(self._claim, self._artifacts, max_size=self._max_size)
@@ -103,8 +102,8 @@ def _lease_lost(control: BatchControl, run_id: str) -> None:
     control.stop_run(run_id)
 
 
-def _held_result(request: RunRequest, claim: Claim, error: AlreadyHeldError) -> AttemptResult:
-    return AttemptResult.unexecuted(
+def _held_result(request: RunRequest, claim: Claim, error: AlreadyHeldError) -> Attempt:
+    return Attempt.unexecuted(
         run_id=claim.run_id,
         slug=claim.slug,
         batch_id=claim.batch_id,
@@ -125,7 +124,7 @@ class _EarlierAttempts:
     def __init__(self, store: SharedStore, claim: Claim) -> None:
         self._store, self._claim = store, claim
 
-    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
+    def attempts(self, run_id: str | None = None) -> list[Attempt]:
         run_id = run_id or self._claim.run_id
         return [a for a in self._store.attempts() if a.run_id == run_id and a.attempt < self._claim.attempt]
 
@@ -209,9 +208,7 @@ def _work_loop(
     return ends
 
 
-def _requeue(
-    store: SharedStore, batch: BatchDefinition, result: AttemptResult, control: BatchControl
-) -> None:
+def _requeue(store: SharedStore, batch: BatchDefinition, result: Attempt, control: BatchControl) -> None:
     """Queue a failed run again while it has retries left (any worker may take it)."""
     if control.is_stopping:
         return

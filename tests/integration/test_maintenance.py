@@ -69,7 +69,7 @@ def dead_holder(repo: Path, runs_dir: Path, slug: str, marker: str, stage: str =
 
 def statuses(runs_dir: Path, slug: str) -> list[tuple[int, Outcome]]:
     with RunStore.open(RunPaths(runs_dir, slug).database, create=False) as store:
-        return [(a.attempt, a.status) for a in store.attempts()]
+        return [(a.attempt, a.outcome) for a in store.attempts()]
 
 
 def test_nothing_to_list_or_recover(repo: Path, runs_dir: Path) -> None:

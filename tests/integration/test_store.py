@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
-from parallel_runs.store import AttemptRecord, RunStore
+from parallel_runs.store import RunStore
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -34,7 +34,7 @@ def begin(store: RunStore, run_id: str = "exp-1", attempt: int = 1, **overrides:
     store.begin_attempt(**(fields | overrides))
 
 
-def result(run_id: str = "exp-1", attempt: int = 1, **overrides: Any) -> AttemptResult:
+def result(run_id: str = "exp-1", attempt: int = 1, **overrides: Any) -> Attempt:
     """A finished attempt with defaults for everything not under test."""
     fields: dict[str, Any] = {
         "run_id": run_id,
@@ -51,7 +51,7 @@ def result(run_id: str = "exp-1", attempt: int = 1, **overrides: Any) -> Attempt
         "host": "host-1",
         "pid": 4242,
     }
-    return AttemptResult(**(fields | overrides))
+    return Attempt(**(fields | overrides))
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_begin_then_finish_round_trips_with_aware_utc_datetimes(db: Path) -> Non
         begin(store, started_at=T0.astimezone(PLUS_TWO))
         running = store.latest_attempt("exp-1")
         assert running is not None
-        assert running.status is Outcome.RUNNING
+        assert running.outcome is Outcome.RUNNING
         assert running.finished_at is None
         assert running.duration_seconds is None
         assert running.started_at == T0
@@ -75,12 +75,12 @@ def test_begin_then_finish_round_trips_with_aware_utc_datetimes(db: Path) -> Non
 
     with RunStore.open(db) as store:
         [record] = store.attempts()
-    assert record == AttemptRecord(
+    assert record == Attempt(
         run_id="exp-1",
         slug="exp-1",
         attempt=1,
         batch_id="batch-1",
-        status=Outcome.FAILED,
+        outcome=Outcome.FAILED,
         exit_code=3,
         started_at=T0,
         finished_at=T0 + timedelta(seconds=90),
@@ -113,7 +113,7 @@ def test_attempt_numbers_and_ordering(db: Path) -> None:
         assert [r.attempt for r in store.attempts("exp-1")] == [1, 2]
         latest = store.latest_attempt("exp-1")
         assert latest is not None
-        assert (latest.attempt, latest.status, latest.batch_id) == (2, Outcome.RUNNING, "batch-2")
+        assert (latest.attempt, latest.outcome, latest.batch_id) == (2, Outcome.RUNNING, "batch-2")
 
 
 def test_duplicate_attempt_is_a_store_error(db: Path) -> None:
@@ -138,19 +138,19 @@ def test_mark_abandoned_only_touches_a_running_attempt(db: Path) -> None:
         assert store.mark_abandoned(run_id="exp-1", attempt=7, at=later, reason="missing") is False
 
         first, second = store.attempts()
-    assert (first.status, first.error, first.finished_at) == (
+    assert (first.outcome, first.error, first.finished_at) == (
         Outcome.SUCCEEDED,
         None,
         T0 + timedelta(seconds=90),
     )
-    assert (second.status, second.error, second.finished_at) == (Outcome.ABANDONED, "lease expired", later)
+    assert (second.outcome, second.error, second.finished_at) == (Outcome.ABANDONED, "lease expired", later)
 
 
 def test_finish_without_begin_records_the_whole_attempt(db: Path) -> None:
     with RunStore.open(db) as store:
         store.finish_attempt(result(outcome=Outcome.SKIPPED, exit_code=None, head_sha=None))
         [record] = store.attempts()
-    assert (record.status, record.exit_code, record.slug) == (Outcome.SKIPPED, None, "exp-1")
+    assert (record.outcome, record.exit_code, record.slug) == (Outcome.SKIPPED, None, "exp-1")
 
 
 def test_naive_datetime_is_refused(db: Path) -> None:
@@ -254,7 +254,7 @@ def test_a_reader_process_and_a_writer_process_do_not_error(db: Path) -> None:
     assert codes == [0, 0]
     with RunStore.open(db) as store:
         assert store.last_attempt_number("exp-1") == ROUNDS
-        assert all(r.status is Outcome.SUCCEEDED for r in store.attempts()[1:])
+        assert all(r.outcome is Outcome.SUCCEEDED for r in store.attempts()[1:])
     assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.report import (
     RunRow,
     build_rows,
@@ -25,7 +25,7 @@ from parallel_runs.report import (
 )
 from parallel_runs.report_html import Bar, render_html, timeline_bars
 from parallel_runs.report_markdown import render_markdown
-from parallel_runs.store import AttemptRecord, RunStore
+from parallel_runs.store import RunStore
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -39,16 +39,16 @@ def record(
     seconds: float = 10,
     start: float = 0,
     error: str | None = None,
-) -> AttemptRecord:
+) -> Attempt:
     """An attempt record starting `start` s after T0; running attempts have no finish time."""
     started = T0 + timedelta(seconds=start)
     finished = None if status is Outcome.RUNNING else started + timedelta(seconds=seconds)
-    return AttemptRecord(
+    return Attempt(
         run_id=run_id,
         slug=run_id,
         attempt=attempt,
         batch_id=batch_id,
-        status=status,
+        outcome=status,
         exit_code=None if finished is None else (0 if status is Outcome.SUCCEEDED else 1),
         started_at=started,
         finished_at=finished,
@@ -69,7 +69,10 @@ def test_build_rows_keeps_the_latest_attempt_and_counts_attempts() -> None:
             record("a", 1, Outcome.FAILED),
         ]
     )
-    assert [(r.run_id, r.status, r.attempts, r.exit_code, r.duration_seconds) for r in rows] == [
+    assert [
+        (r.latest.run_id, r.latest.outcome, r.attempts, r.latest.exit_code, r.latest.duration_seconds)
+        for r in rows
+    ] == [
         ("a", Outcome.SUCCEEDED, 2, 0, 5.0),
         ("b", Outcome.SUCCEEDED, 1, 0, 10.0),
     ]
@@ -78,7 +81,7 @@ def test_build_rows_keeps_the_latest_attempt_and_counts_attempts() -> None:
 def test_build_rows_filters_by_batch_before_choosing_the_latest() -> None:
     records = [record("a", 1, Outcome.FAILED, batch_id="b1"), record("a", 2, Outcome.RUNNING, batch_id="b2")]
     [row] = build_rows(records, batch_id="b1")
-    assert (row.status, row.attempts, row.batch_id) == (Outcome.FAILED, 1, "b1")
+    assert (row.latest.outcome, row.attempts, row.latest.batch_id) == (Outcome.FAILED, 1, "b1")
     assert build_rows(records, batch_id="nope") == []
 
 
@@ -133,8 +136,8 @@ def test_render_table_shows_every_run_and_status() -> None:
     console.print(render_table(rows))
     text = console.export_text()
     for row in rows:
-        assert row.run_id in text
-        assert row.status.value in text
+        assert row.latest.run_id in text
+        assert row.latest.outcome.value in text
     assert "3 runs: 1 succeeded, 1 regressed, 1 timed_out" in text
 
 
@@ -159,7 +162,7 @@ def write_store(runs_dir: Path, run_id: str, outcomes: list[Outcome], *, batch_i
             )
             if outcome is not Outcome.RUNNING:
                 store.finish_attempt(
-                    AttemptResult(
+                    Attempt(
                         run_id=run_id,
                         slug=run_id,
                         batch_id=batch_id,
@@ -197,27 +200,32 @@ def test_collect_runs_reads_every_store_and_skips_the_rest(
     with caplog.at_level(logging.WARNING, logger="parallel_runs.report"):
         rows = collect_runs(runs_dir)
 
-    assert [(r.run_id, r.status, r.attempts, r.exit_code) for r in rows] == [
+    assert [(r.latest.run_id, r.latest.outcome, r.attempts, r.latest.exit_code) for r in rows] == [
         ("run-a", Outcome.SUCCEEDED, 2, 0),
         ("run-b", Outcome.FAILED, 1, 1),
         ("run-c", Outcome.RUNNING, 1, None),
     ]
     assert rows[0] == RunRow(
-        run_id="run-a",
-        slug="run-a",
-        batch_id="b1",
-        status=Outcome.SUCCEEDED,
+        Attempt(
+            run_id="run-a",
+            slug="run-a",
+            batch_id="b1",
+            attempt=2,
+            outcome=Outcome.SUCCEEDED,
+            exit_code=0,
+            started_at=T0,
+            finished_at=T0 + timedelta(seconds=2),
+            base_sha="a" * 40,
+            head_sha="c" * 40,
+            branch="parallel-runs/run-a",
+            host="h",
+            pid=1,
+        ),
         attempts=2,
-        exit_code=0,
-        started_at=T0,
-        finished_at=T0 + timedelta(seconds=2),
-        duration_seconds=2.0,
-        branch="parallel-runs/run-a",
-        head_sha="c" * 40,
-        error=None,
     )
+    assert rows[0].latest.duration_seconds == 2.0
     assert "broken.db" in caplog.text
-    assert [r.run_id for r in collect_runs(runs_dir, batch_id="b2")] == ["run-b"]
+    assert [r.latest.run_id for r in collect_runs(runs_dir, batch_id="b2")] == ["run-b"]
     assert sorted(p.name for p in (runs_dir / "run-a").iterdir()) == ["run-a.db", "run.log"]
 
 
@@ -284,7 +292,7 @@ def test_render_markdown_escapes_run_ids_and_errors() -> None:
     for row, line in zip(rows, table, strict=True):
         cells = gfm_cells(line)
         assert len(cells) == 7, line
-        assert code_span_text(cells[0]) == row.run_id
+        assert code_span_text(cells[0]) == row.latest.run_id
     # Errors: one list item per run, newlines flattened, everything inside code spans.
     errors = lines[lines.index("#### Errors") + 2 :]
     assert len(errors) == len(NASTY_IDS)
@@ -367,7 +375,7 @@ def test_render_html_shows_every_run_with_a_timeline_bar_and_no_urls() -> None:
     text = render_html(rows, title="report <b>", now=T0 + timedelta(seconds=40))
     page = parse(text)
     for row in rows:
-        assert row.run_id in page.cells
+        assert row.latest.run_id in page.cells
     assert "exit 1 <oops>" in "".join(page.cells)
     assert len(page.bars) == len(rows)
     for bar in page.bars:
@@ -436,7 +444,7 @@ def test_markdown_shows_a_tests_column_and_lists_new_failures_only_with_tests() 
     assert "New test failures" not in plain
     tested = dataclasses.replace(
         record("b", 1, Outcome.REGRESSED),
-        tests={"summary": "+2 (1 flaky)", "new_failures": ["t::one", "t::two|x"], "status": "regressed"},
+        tests=TestSummary(summary="+2 (1 flaky)", new_failures=("t::one", "t::two|x"), status="regressed"),
     )
     text = render_markdown(build_rows([record("a", 1, Outcome.SUCCEEDED), tested]))
     assert "| tests |" in text
@@ -450,7 +458,7 @@ def test_html_shows_a_tests_column_and_new_failures_only_with_tests() -> None:
     assert "<th>tests</th>" not in render_html(build_rows([record("a", 1, Outcome.SUCCEEDED)]), title="t")
     tested = dataclasses.replace(
         record("b", 1, Outcome.REGRESSED),
-        tests={"summary": "+1", "new_failures": ["t::<broken>"], "status": "regressed"},
+        tests=TestSummary(summary="+1", new_failures=("t::<broken>",), status="regressed"),
     )
     page = render_html(build_rows([record("a", 1, Outcome.SUCCEEDED), tested]), title="t")
     assert "<th>tests</th>" in page

@@ -1,12 +1,13 @@
-"""Frozen domain objects shared by every layer."""
+"""Frozen domain objects shared by every layer: what an attempt of a run was."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["AttemptResult", "Outcome"]
+__all__ = ["Attempt", "Outcome", "TestSummary"]
 
 
 class Outcome(StrEnum):
@@ -29,9 +30,57 @@ class Outcome(StrEnum):
         return self in (Outcome.SUCCEEDED, Outcome.SKIPPED)
 
 
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptResult:
-    """What one attempt of one run did; written to result.json and the store."""
+class TestSummary:
+    """What the store, result.json and the reports keep of a test evaluation (ci/delta.json has it all)."""
+
+    __test__ = False  # not a pytest class, whatever its name says
+
+    status: str  # passed | regressed | tests_unavailable | ...
+    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `unavailable`
+    severity: str | None = None
+    reason: str | None = None
+    new_failures: tuple[str, ...] = ()
+    flaky: tuple[str, ...] = ()
+    newly_passing: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, object]) -> TestSummary:
+        """Read the stored JSON form (unknown keys are ignored, missing ones take defaults)."""
+        return cls(
+            status=str(document.get("status", "")),
+            summary=str(document.get("summary", "-")),
+            severity=_text(document.get("severity")),
+            reason=_text(document.get("reason")),
+            new_failures=_strings(document.get("new_failures")),
+            flaky=_strings(document.get("flaky")),
+            newly_passing=_strings(document.get("newly_passing")),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The stored JSON form."""
+        return {
+            "status": self.status,
+            "summary": self.summary,
+            "severity": self.severity,
+            "new_failures": list(self.new_failures),
+            "flaky": list(self.flaky),
+            "newly_passing": list(self.newly_passing),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One attempt of one run: written to result.json and the store, read back by every report."""
 
     run_id: str
     slug: str
@@ -40,7 +89,7 @@ class AttemptResult:
     outcome: Outcome
     exit_code: int | None
     started_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None  # None while the attempt is running
     base_sha: str
     head_sha: str | None
     branch: str
@@ -48,7 +97,7 @@ class AttemptResult:
     pid: int
     error: str | None = None
     changed_files: int | None = None  # files that differ from the base commit on the run branch
-    tests: dict[str, object] | None = None  # the test delta summary when a test command judged the run
+    tests: TestSummary | None = None  # set when a test command judged the attempt
 
     @classmethod
     def unexecuted(
@@ -65,7 +114,7 @@ class AttemptResult:
         pid: int,
         at: datetime,
         error: str,
-    ) -> AttemptResult:
+    ) -> Attempt:
         """An attempt whose command never ran (not started, held elsewhere): no exit, no new commit."""
         return cls(
             run_id=run_id,
@@ -85,12 +134,15 @@ class AttemptResult:
         )
 
     @property
-    def duration_seconds(self) -> float:
-        """Wall time of the attempt."""
+    def duration_seconds(self) -> float | None:
+        """Wall time of the attempt, or None while it is still running."""
+        if self.finished_at is None:
+            return None
         return (self.finished_at - self.started_at).total_seconds()
 
     def to_json(self) -> dict[str, object]:
-        """The result.json document."""
+        """The result.json document (`status` holds the outcome)."""
+        duration = self.duration_seconds
         return {
             "run_id": self.run_id,
             "slug": self.slug,
@@ -99,8 +151,8 @@ class AttemptResult:
             "status": self.outcome.value,
             "exit_code": self.exit_code,
             "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "duration_seconds": round(self.duration_seconds, 3),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_seconds": None if duration is None else round(duration, 3),
             "base_sha": self.base_sha,
             "head_sha": self.head_sha,
             "branch": self.branch,
@@ -108,5 +160,5 @@ class AttemptResult:
             "pid": self.pid,
             "error": self.error,
             "changed_files": self.changed_files,
-            "tests": self.tests,
+            "tests": self.tests.to_json() if self.tests else None,
         }

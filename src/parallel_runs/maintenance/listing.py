@@ -48,7 +48,7 @@ def _describe(repo: Path, probe: Probe, now: float) -> ManagedWorktree:
         state=state,
         run_id=latest.run_id if latest else record_run_id if isinstance(record_run_id, str) else None,
         attempt=max(attempts, default=None),
-        status=latest.status if latest else None,
+        status=latest.outcome if latest else None,
         holder=probe.holder,
         age_seconds=_age(probe, now),
         is_dirty=_is_dirty(repo, probe, state),

@@ -14,11 +14,11 @@ from typing import Protocol
 
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.maintenance.model import RemovedWorktree
 from parallel_runs.maintenance.probing import Record, latest_attempt
 from parallel_runs.process import kill_process_group
-from parallel_runs.store import AttemptRecord, RunStore
+from parallel_runs.store import RunStore
 
 __all__ = ["AttemptHistory", "recover_orphaned_worktree", "save_and_remove"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class AttemptHistory(Protocol):
     """Where a run's earlier attempts are recorded (its SQLite store, or the shared store's view)."""
 
-    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]: ...
+    def attempts(self, run_id: str | None = None) -> list[Attempt]: ...
 
     def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool: ...
 
@@ -65,7 +65,7 @@ class _Leftover:
     attempt: int
     outcome: Outcome
     base_sha: str
-    running: tuple[AttemptRecord, ...]
+    running: tuple[Attempt, ...]
 
 
 def _leftover(
@@ -73,13 +73,13 @@ def _leftover(
 ) -> _Leftover:
     """Which attempt left the worktree behind, and how it ended: abandoned unless recorded as finished."""
     attempts = store.attempts(run_id)
-    running = tuple(a for a in attempts if a.status is Outcome.RUNNING)
+    running = tuple(a for a in attempts if a.outcome is Outcome.RUNNING)
     if running:
         return _Leftover(running[-1].attempt, Outcome.ABANDONED, running[-1].base_sha, running)
     begun = stale_record.get("attempt") if stale_record else None
     begun = begun if type(begun) is int else 0  # a dead holder may have begun an attempt it never recorded
     if attempts and attempts[-1].attempt >= begun:  # kept after its attempt finished
-        return _Leftover(attempts[-1].attempt, attempts[-1].status, attempts[-1].base_sha, ())
+        return _Leftover(attempts[-1].attempt, attempts[-1].outcome, attempts[-1].base_sha, ())
     return _Leftover(begun, Outcome.ABANDONED, fallback_base_sha, ())
 
 

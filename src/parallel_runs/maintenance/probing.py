@@ -10,11 +10,11 @@ from pathlib import Path
 
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import Holder, StoreError
 from parallel_runs.locks import hold_run, run_locks, stale_record
 from parallel_runs.maintenance.model import WorktreeState
-from parallel_runs.store import AttemptRecord, RunStore
+from parallel_runs.store import RunStore
 
 __all__ = [
     "Probe",
@@ -42,7 +42,7 @@ class Probe:
     holder: Holder | None
     is_held: bool
     record: Record | None  # the last owner record of its lock (else lease): a dead holder's, when not held
-    latest: AttemptRecord | None
+    latest: Attempt | None
     is_dir: bool
     info: git.WorktreeInfo | None  # what git knows of it
 
@@ -54,7 +54,7 @@ def holding(paths: RunPaths) -> Iterator[Record | None]:
         yield stale_record(held)
 
 
-def latest_attempt(paths: RunPaths) -> AttemptRecord | None:
+def latest_attempt(paths: RunPaths) -> Attempt | None:
     """The run's last recorded attempt of this slug; None without a readable store."""
     if not paths.database.is_file():
         return None
@@ -67,9 +67,9 @@ def latest_attempt(paths: RunPaths) -> AttemptRecord | None:
     return max(attempts, key=lambda a: a.attempt, default=None)
 
 
-def is_orphaned(latest: AttemptRecord | None, record: Record | None, *, has_worktree: bool) -> bool:
+def is_orphaned(latest: Attempt | None, record: Record | None, *, has_worktree: bool) -> bool:
     """No live holder: is the run's last attempt (or a worktree made for an unrecorded one) dead?"""
-    if latest is not None and latest.status is Outcome.RUNNING:
+    if latest is not None and latest.outcome is Outcome.RUNNING:
         return True
     if not has_worktree:
         return False

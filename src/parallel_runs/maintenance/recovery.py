@@ -42,7 +42,7 @@ def _recover_holding(repo: Path, paths: RunPaths, stale: Record | None) -> Remov
 
 
 def _needs_recovery(probe: Probe) -> bool:
-    if probe.record is not None or (probe.latest is not None and probe.latest.status is Outcome.RUNNING):
+    if probe.record is not None or (probe.latest is not None and probe.latest.outcome is Outcome.RUNNING):
         return True
     return (probe.is_dir or probe.info is not None) and state_of(probe) is not WorktreeState.FINISHED
 

@@ -8,7 +8,6 @@ from parallel_runs.store.database import RetryPolicy, UnavailableError
 from parallel_runs.store.heartbeat import LeaseKeeper
 from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import upgrade
-from parallel_runs.store.models import AttemptRecord
 from parallel_runs.store.shared import DEFAULT_LEASE_TTL, SharedStore
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.sqlite import RunStore
@@ -18,7 +17,6 @@ __all__ = [
     "DEFAULT_LEASE_TTL",
     "DEFAULT_MAX_ARTIFACT_SIZE",
     "ArtifactInfo",
-    "AttemptRecord",
     "BatchDefinition",
     "BatchRunRecord",
     "Claim",

@@ -22,7 +22,7 @@ from sqlalchemy import JSON, Interval, Table, and_, bindparam, exists, func, ins
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import LeaseLostError, StoreError
 from parallel_runs.store.models import AttemptModel, BatchRunModel, EventModel, UTCDateTime
 
@@ -196,7 +196,7 @@ def fence(conn: Connection, claim: Claim, *, doing: str) -> None:
         raise lease_lost(conn, claim, doing=doing)
 
 
-def finish_claim(conn: Connection, claim: Claim, result: AttemptResult) -> None:
+def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
     """Record the attempt's final result and finish the run (one statement), if the claim is current."""
     if (result.batch_id, result.run_id, result.attempt) != (claim.batch_id, claim.run_id, claim.attempt):
         raise ValueError(
@@ -211,7 +211,7 @@ def finish_claim(conn: Connection, claim: Claim, result: AttemptResult) -> None:
         "p_head_sha": result.head_sha,
         "p_error": result.error,
         "p_changed_files": result.changed_files,
-        "p_tests": result.tests,
+        "p_tests": result.tests.to_json() if result.tests else None,
     }
     if conn.execute(_FINISH, params).first() is None:
         holder = conn.execute(_HOLDER, params).first()

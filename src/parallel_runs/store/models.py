@@ -8,7 +8,6 @@ of the `Base` tables: one schema for Alembic, and per-run SQLite files stay as s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -35,13 +34,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Attempt, Outcome, TestSummary
 
 __all__ = [
     "ArtifactBlobModel",
     "AttemptArtifactModel",
     "AttemptModel",
-    "AttemptRecord",
     "Base",
     "BatchModel",
     "BatchRunModel",
@@ -50,6 +48,7 @@ __all__ = [
     "SharedBase",
     "TestResultModel",
     "UTCDateTime",
+    "attempt_from_row",
     "read_attempts",
     "select_attempts",
 ]
@@ -143,55 +142,26 @@ class EventModel(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptRecord:
-    """One attempt as read back from a store: a frozen domain object, no session attached."""
-
-    run_id: str
-    slug: str
-    attempt: int
-    batch_id: str
-    status: Outcome
-    exit_code: int | None
-    started_at: datetime
-    finished_at: datetime | None
-    base_sha: str
-    head_sha: str | None
-    branch: str
-    host: str
-    pid: int
-    error: str | None
-    changed_files: int | None = None
-    tests: dict[str, Any] | None = None
-
-    @property
-    def duration_seconds(self) -> float | None:
-        """Wall time of the attempt, or None while it is still running."""
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-    @classmethod
-    def from_row(cls, row: AttemptModel, *, slug: str) -> AttemptRecord:
-        """Copy an ORM row (and its run's slug) into a record."""
-        return cls(
-            run_id=row.run_id,
-            slug=slug,
-            attempt=row.attempt,
-            batch_id=row.batch_id,
-            status=Outcome(row.status),
-            exit_code=row.exit_code,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            base_sha=row.base_sha,
-            head_sha=row.head_sha,
-            branch=row.branch,
-            host=row.host,
-            pid=row.pid,
-            error=row.error,
-            changed_files=row.changed_files,
-            tests=row.tests,
-        )
+def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
+    """The frozen Attempt an ORM row (and its run's slug) stands for: rows never leave the store."""
+    return Attempt(
+        run_id=row.run_id,
+        slug=slug,
+        attempt=row.attempt,
+        batch_id=row.batch_id,
+        outcome=Outcome(row.status),
+        exit_code=row.exit_code,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        base_sha=row.base_sha,
+        head_sha=row.head_sha,
+        branch=row.branch,
+        host=row.host,
+        pid=row.pid,
+        error=row.error,
+        changed_files=row.changed_files,
+        tests=TestSummary.from_json(row.tests) if row.tests else None,
+    )
 
 
 def select_attempts() -> Select[AttemptModel, str]:
@@ -199,9 +169,9 @@ def select_attempts() -> Select[AttemptModel, str]:
     return select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
 
 
-def read_attempts(session: Session, query: Select[AttemptModel, str]) -> list[AttemptRecord]:
-    """The records a `select_attempts` query finds, in its order."""
-    return [AttemptRecord.from_row(row, slug=slug) for row, slug in session.execute(query)]
+def read_attempts(session: Session, query: Select[AttemptModel, str]) -> list[Attempt]:
+    """The attempts a `select_attempts` query finds, in its order."""
+    return [attempt_from_row(row, slug=slug) for row, slug in session.execute(query)]
 
 
 # --- tables of the shared PostgreSQL store only ---------------------------------------------------

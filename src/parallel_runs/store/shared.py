@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
-from parallel_runs.core.model import AttemptResult
+from parallel_runs.core.model import Attempt
 from parallel_runs.errors import ConfigError, LeaseLostError, StoreError
 from parallel_runs.store import claims, leases, spool
 from parallel_runs.store.artifact_access import ArtifactAccess
@@ -36,7 +36,7 @@ from parallel_runs.store.batches import (
 from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import require_current_schema
-from parallel_runs.store.models import AttemptModel, AttemptRecord, read_attempts, select_attempts
+from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
@@ -172,7 +172,7 @@ class SharedStore(ArtifactAccess):
         """Renew a lease for another TTL; LeaseLostError if it was taken over."""
         return self._transaction("renew a lease", lambda conn: leases.renew(conn, claim))
 
-    def finish(self, claim: Claim, result: AttemptResult) -> Path | None:
+    def finish(self, claim: Claim, result: Attempt) -> Path | None:
         """Record an attempt's final result under its claim; spool it if the database is unreachable.
 
         Returns None when written, or the spool file to replay with `flush_spool`. A stale claim
@@ -218,14 +218,14 @@ class SharedStore(ArtifactAccess):
 
     # --- records ---------------------------------------------------------------------------
 
-    def attempts(self, batch_id: str | None = None) -> list[AttemptRecord]:
+    def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt (of one batch, or of all), ordered by run id then attempt number."""
         query = select_attempts()
         if batch_id is not None:
             query = query.where(AttemptModel.batch_id == batch_id)
         query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
 
-        def read(conn: Connection) -> list[AttemptRecord]:
+        def read(conn: Connection) -> list[Attempt]:
             with Session(conn) as session:
                 return read_attempts(session, query)
 

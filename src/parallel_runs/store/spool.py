@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.store.leases import Claim, LeaseOwner
 
 __all__ = ["SpoolEntry", "SpoolReport", "read_entries", "set_aside", "write_entry"]
@@ -33,7 +33,7 @@ class SpoolEntry:
 
     path: Path
     claim: Claim
-    result: AttemptResult
+    result: Attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +52,8 @@ def _encode(value: object) -> object:
         return value.value
     if isinstance(value, LeaseOwner):
         return {"host": value.host, "pid": value.pid, "worker_id": value.worker_id}
+    if isinstance(value, TestSummary):
+        return value.to_json()
     return value
 
 
@@ -66,12 +68,14 @@ def _decode(cls: type[Any], data: dict[str, Any]) -> Any:
             value = Outcome(str(value))
         elif field.name == "owner":
             value = LeaseOwner(**dict(value or {}))
+        elif field.name == "tests" and value is not None:
+            value = TestSummary.from_json(value)
         if field.name in data:
             values[field.name] = value
     return cls(**values)
 
 
-def write_entry(directory: Path, *, claim: Claim, result: AttemptResult) -> Path:
+def write_entry(directory: Path, *, claim: Claim, result: Attempt) -> Path:
     """Write one entry atomically (temp file, fsync, rename); return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     key = f"{claim.batch_id}\0{claim.run_id}\0{claim.attempt}\0{claim.fencing_token}"
@@ -79,7 +83,7 @@ def write_entry(directory: Path, *, claim: Claim, result: AttemptResult) -> Path
     document = {
         "format": _FORMAT,
         "claim": {f.name: _encode(getattr(claim, f.name)) for f in fields(Claim)},
-        "result": {f.name: _encode(getattr(result, f.name)) for f in fields(AttemptResult)},
+        "result": {f.name: _encode(getattr(result, f.name)) for f in fields(Attempt)},
     }
     handle, temp = tempfile.mkstemp(dir=directory, prefix=".spool-", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -95,7 +99,7 @@ def _load(path: Path) -> SpoolEntry:
     document = json.loads(path.read_text(encoding="utf-8"))
     if document.get("format") != _FORMAT:
         raise ValueError(f"unknown spool format {document.get('format')!r}")
-    return SpoolEntry(path, _decode(Claim, document["claim"]), _decode(AttemptResult, document["result"]))
+    return SpoolEntry(path, _decode(Claim, document["claim"]), _decode(Attempt, document["result"]))
 
 
 def read_entries(directory: Path) -> list[SpoolEntry]:

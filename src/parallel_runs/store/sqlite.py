@@ -22,11 +22,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
 from parallel_runs.store.models import (
     AttemptModel,
-    AttemptRecord,
     Base,
     RunModel,
     read_attempts,
@@ -213,7 +212,7 @@ class RunStore:
                     f"attempt {attempt} of run {run_id!r} is already recorded in {self.path}"
                 ) from exc
 
-    def finish_attempt(self, result: AttemptResult) -> None:
+    def finish_attempt(self, result: Attempt) -> None:
         """Write the final outcome of an attempt (recording it whole if it never began here)."""
         values: dict[str, Any] = {
             "batch_id": result.batch_id,
@@ -228,7 +227,7 @@ class RunStore:
             "pid": result.pid,
             "error": result.error,
             "changed_files": result.changed_files,
-            "tests": result.tests,
+            "tests": result.tests.to_json() if result.tests else None,
         }
         with self._writing("finish attempt") as conn:
             changed = conn.execute(
@@ -263,7 +262,7 @@ class RunStore:
             number = None if session is None else session.scalar(query)
         return number or 0
 
-    def attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
+    def attempts(self, run_id: str | None = None) -> list[Attempt]:
         """Every attempt (of one run, or of all), ordered by run id then attempt number."""
         query = select_attempts()
         if run_id is not None:
@@ -272,7 +271,7 @@ class RunStore:
         with self._reading("read attempts") as session:
             return [] if session is None else read_attempts(session, query)
 
-    def latest_attempt(self, run_id: str) -> AttemptRecord | None:
+    def latest_attempt(self, run_id: str) -> Attempt | None:
         """The attempt with the highest number for a run, or None."""
         query = (
             select_attempts()

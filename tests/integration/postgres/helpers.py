@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from parallel_runs.core.model import AttemptResult, Outcome
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import Claim, RetryPolicy
 from parallel_runs.store.urls import parse_postgres_url
 
@@ -25,7 +25,7 @@ T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FAST_RETRIES = RetryPolicy(attempts=2, first_delay=0.05, max_delay=0.05)
 
 
-def result_for(claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, **overrides: Any) -> AttemptResult:
+def result_for(claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, **overrides: Any) -> Attempt:
     """The final result of a claimed attempt, with defaults for everything not under test."""
     fields: dict[str, Any] = {
         "run_id": claim.run_id,
@@ -42,7 +42,7 @@ def result_for(claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, **overrides: 
         "host": claim.owner.host,
         "pid": claim.owner.pid,
     }
-    return AttemptResult(**(fields | overrides))
+    return Attempt(**(fields | overrides))
 
 
 def process_context(module: str) -> BaseContext:

@@ -51,7 +51,7 @@ def test_claims_follow_batch_order_and_stop_when_none_is_free(
     assert store.claim_run(batch_id=batch.batch_id, run_id=first.run_id, owner=OTHER) is None
     assert store.claim_run(batch_id=batch.batch_id, run_id="not-in-batch", owner=OTHER) is None
     [attempt, _] = store.attempts(batch.batch_id)
-    assert (attempt.status, attempt.branch, attempt.host) == (
+    assert (attempt.outcome, attempt.branch, attempt.host) == (
         Outcome.RUNNING,
         f"parallel-runs/{first.slug}",
         ME.host,
@@ -71,7 +71,7 @@ def test_takeover_after_expiry_increments_the_token_and_abandons_the_attempt(
     assert new is not None
     assert (new.run_id, new.attempt, new.fencing_token, new.abandoned_attempt) == (run_id, 2, 2, 1)
     first, second = store.attempts(batch.batch_id)
-    assert (first.status, second.status) == (Outcome.ABANDONED, Outcome.RUNNING)
+    assert (first.outcome, second.outcome) == (Outcome.ABANDONED, Outcome.RUNNING)
     assert first.error is not None
     assert "taken over by host other-host" in first.error
     [run] = store.batch_runs(batch.batch_id)
@@ -102,7 +102,7 @@ def test_zombie_writer_is_refused_and_changes_nothing(
             write()
     assert store.attempts(batch.batch_id) == records
     assert store.batch_runs(batch.batch_id) == runs
-    assert [r.status for r in records] == [Outcome.ABANDONED, Outcome.SUCCEEDED]
+    assert [r.outcome for r in records] == [Outcome.ABANDONED, Outcome.SUCCEEDED]
     assert store.list_artifacts(zombie.run_id, attempt=zombie.attempt) == []
 
 
@@ -121,7 +121,7 @@ def test_heartbeats_keep_a_lease_alive_past_its_ttl(
         assert keeper.claim.expires_at > claim.expires_at
     store.finish(keeper.claim, result_for(claim))
     [record] = store.attempts(batch.batch_id)
-    assert record.status is Outcome.SUCCEEDED
+    assert record.outcome is Outcome.SUCCEEDED
 
 
 def test_a_keeper_notices_a_takeover(store: SharedStore, make_batch: Callable[..., BatchDefinition]) -> None:
@@ -273,4 +273,4 @@ def test_two_processes_with_threads_drain_a_batch_without_duplicates(
     assert len({worker for part in taken for _, worker in part}) > 2
     records = store.attempts(batch.batch_id)
     assert len(records) == 100
-    assert {record.status for record in records} == {Outcome.SUCCEEDED}
+    assert {record.outcome for record in records} == {Outcome.SUCCEEDED}

@@ -57,7 +57,7 @@ def test_a_batch_completes_across_a_restart(
     assert sorted(finished) == sorted(batch.run_ids)
     with SharedStore.connect(database_url) as store:
         records = store.attempts(batch.batch_id)
-    assert [(r.run_id, r.status) for r in records] == [
+    assert [(r.run_id, r.outcome) for r in records] == [
         (run_id, Outcome.SUCCEEDED) for run_id in batch.run_ids
     ]
 
@@ -92,7 +92,7 @@ def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
         assert store.flush_spool() == SpoolReport(stored=1, rejected=1)
         assert store.flush_spool() == SpoolReport()
         records = {(r.run_id, r.attempt): r for r in store.attempts(batch.batch_id)}
-    assert records[kept.run_id, kept.attempt].status is Outcome.SUCCEEDED
-    assert records[lost.run_id, lost.attempt].status is Outcome.ABANDONED  # not the zombie's FAILED
-    assert records[lost.run_id, taker.attempt].status is Outcome.RUNNING
+    assert records[kept.run_id, kept.attempt].outcome is Outcome.SUCCEEDED
+    assert records[lost.run_id, lost.attempt].outcome is Outcome.ABANDONED  # not the zombie's FAILED
+    assert records[lost.run_id, taker.attempt].outcome is Outcome.RUNNING
     assert sorted(p.suffix for p in spool_dir.iterdir()) == [".rejected"]  # kept, never deleted

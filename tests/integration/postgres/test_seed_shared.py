@@ -20,7 +20,7 @@ def test_the_seed_supervisor_records_into_the_shared_store(repo: Path, database_
 
     assert results[run_id]["success"] is True
     with SharedStore.connect(database_url) as store:
-        recorded = [(a.attempt, a.status) for a in store.attempts() if a.run_id == run_id]
+        recorded = [(a.attempt, a.outcome) for a in store.attempts() if a.run_id == run_id]
     assert recorded == [(1, Outcome.SUCCEEDED)]
     slug = slugify(run_id)
     assert git(repo, "show", f"parallel-runs/{slug}:hi.txt") == "hi"
