@@ -20,8 +20,8 @@ from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
+from parallel_runs.files import write_json
 from parallel_runs.locks import OwnedLock
-from parallel_runs.phases import write_json
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = ["Recorder", "run_attempt"]

@@ -18,7 +18,8 @@ from parallel_runs.core.delta import Severity, Verdict, compute_delta, retry_and
 from parallel_runs.core.junit import TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
-from parallel_runs.phases import Baseline, Phase, append_log, ensure_baseline, run_phase, write_json
+from parallel_runs.files import append_log, write_json
+from parallel_runs.phases import Baseline, Phase, ensure_baseline, run_phase
 
 __all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shlex
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from parallel_runs.core.suite import (
     is_pytest_command,
     render_test_argv,
 )
+from parallel_runs.files import append_log, write_json
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = [
@@ -43,11 +43,9 @@ __all__ = [
     "MAX_REPORT_BYTES",
     "Baseline",
     "Phase",
-    "append_log",
     "ensure_baseline",
     "read_report",
     "run_phase",
-    "write_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,13 +71,6 @@ class Phase:
     stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
     log: Path
     select: tuple[str, ...] = ()  # only these test ids (retries)
-
-
-def append_log(path: Path, text: str) -> None:
-    """Append a line of our own to a log the test commands also write to."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(text)
 
 
 def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
@@ -193,14 +184,6 @@ def run_phase(
     )
     append_log(phase.log, f"===== parallel-runs: tests ({phase.name}) exit code {ended.exit_code}; {found}\n")
     return results
-
-
-def write_json(path: Path, document: Mapping[str, object]) -> None:
-    """Write a JSON file atomically: readers see the old document or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,8 @@ from parallel_runs.core.delta import (
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.phases import Phase, ensure_baseline, read_report, run_phase, write_json
+from parallel_runs.files import write_json
+from parallel_runs.phases import Phase, ensure_baseline, read_report, run_phase
 
 __all__ = ["TestBaseline", "TestBaselineTracker", "TestDelta"]
 
