@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol
 
 from parallel_runs import git
-from parallel_runs.baseline import TestEvaluation, evaluate_tests
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
@@ -21,6 +20,7 @@ from parallel_runs.core.model import AttemptResult, Outcome
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
 from parallel_runs.files import write_json
+from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 

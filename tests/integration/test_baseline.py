@@ -15,15 +15,13 @@ from typing import Protocol
 
 import pytest
 
-from parallel_runs.baseline import TestEvaluation, TestStatus, evaluate_tests
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.delta import Severity
 from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
+from parallel_runs.gate import Severity, TestBaselineTracker, TestEvaluation, TestStatus, evaluate_tests
+from parallel_runs.gate.phases import ensure_baseline
 from parallel_runs.git import WorkspaceManager, detached_worktree
-from parallel_runs.phases import ensure_baseline
-from parallel_runs.seed_baseline import TestBaselineTracker
 from tests.helpers import git, processes_with
 
 PYTHON = shlex.quote(sys.executable)
