@@ -6,13 +6,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from parallel_runs.gate import TestBaselineTracker
     from parallel_runs.seed import (
         ExecutorLockManager,
         ParallelRunSupervisor,
         WorkspaceLease,
         WorkspaceManager,
     )
-    from parallel_runs.seed_baseline import TestBaselineTracker
 
 # The seed's (Autopack "Parallel Runs v1") public names, so its users can move over unchanged.
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_HOMES = dict.fromkeys(__all__, "parallel_runs.seed") | {"TestBaselineTracker": "parallel_runs.seed_baseline"}
+_HOMES = dict.fromkeys(__all__, "parallel_runs.seed") | {"TestBaselineTracker": "parallel_runs.gate"}
 
 
 def __getattr__(name: str) -> object:

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Protocol
 
 from parallel_runs import git
-from parallel_runs.baseline import TestEvaluation, evaluate_tests
 from parallel_runs.control import BatchControl
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.request import RunRequest
+from parallel_runs.files import write_json
+from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
-from parallel_runs.phases import write_json
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = ["Recorder", "run_attempt"]

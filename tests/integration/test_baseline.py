@@ -15,15 +15,13 @@ from typing import Protocol
 
 import pytest
 
-from parallel_runs.baseline import TestEvaluation, TestStatus, evaluate_tests
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.delta import Severity
 from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
+from parallel_runs.gate import Severity, TestBaselineTracker, TestEvaluation, TestStatus, evaluate_tests
+from parallel_runs.gate.phases import Phase, ensure_baseline, run_phase
 from parallel_runs.git import WorkspaceManager, detached_worktree
-from parallel_runs.phases import ensure_baseline
-from parallel_runs.seed_baseline import TestBaselineTracker
 from tests.helpers import git, processes_with
 
 PYTHON = shlex.quote(sys.executable)
@@ -202,6 +200,27 @@ def test_three_runs_share_one_baseline_computed_once(
         for document in (paths.baseline_json, paths.after_json, paths.delta_json):
             assert document.is_file()
     assert "===== parallel-runs: tests (after)" in runs["same"].run_log.read_text()
+
+
+def test_the_selection_plugin_runs_where_parallel_runs_is_not_installed(
+    project: Path, tmp_path: Path
+) -> None:
+    # The test command may run in another virtualenv: a `parallel_runs` that cannot be imported
+    # first on its path stands for that, so the plugin file must need nothing but the standard library.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "parallel_runs.py").write_text("raise ImportError('parallel_runs is not installed here')\n")
+    phase = Phase(
+        name="retry-1",
+        cwd=project,
+        reports=tmp_path / "ci",
+        stem="retry-1",
+        log=tmp_path / "tests.log",
+        select=("tests.test_math::test_sub",),
+    )
+    environ = {**os.environ, "PYTHONPATH": str(shadow)}
+    results = run_phase(phase, spec=TestSpec(command=sh(PYTEST)), environ=environ, grace=1.0)
+    assert results.outcomes == {"tests.test_math::test_sub": TestOutcome.PASSED}, phase.log.read_text()
 
 
 def _baseline_in_process(

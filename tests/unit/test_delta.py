@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parallel_runs.core.delta import Delta, Severity, classify, compute_delta, not_passed, severity_for
 from parallel_runs.core.junit import TestOutcome
+from parallel_runs.gate.delta import Delta, Severity, classify, compute_delta, not_passed, severity_for
 
 P, F, E, S, C = (
     TestOutcome.PASSED,

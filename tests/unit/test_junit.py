@@ -16,7 +16,7 @@ from parallel_runs.core.junit import (
     parse_pytest_json,
     parse_report,
 )
-from parallel_runs.core.suite import SELECT_PLUGIN_SOURCE
+from parallel_runs.gate import selection_plugin
 
 # What pytest 8/9 writes (xunit2), trimmed: see tests/integration/test_baseline.py for the real thing.
 PYTEST_JUNIT = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -167,9 +167,7 @@ def test_parse_report_tells_the_formats_apart() -> None:
 )
 def test_nodeids_map_like_pytests_junit_writer(nodeid: str, expected: str) -> None:
     assert nodeid_to_case_id(nodeid) == expected
-    plugin: dict[str, object] = {}
-    exec(compile(SELECT_PLUGIN_SOURCE, "parallel_runs_select.py", "exec"), plugin)  # noqa: S102 - our own source
-    assert plugin["_case_id"](nodeid) == expected  # type: ignore[operator]
+    assert selection_plugin._case_id(nodeid) == expected
 
 
 def test_case_id_without_classname_is_the_name() -> None:

@@ -16,9 +16,6 @@ from parallel_runs.core.junit import TestOutcome
 
 __all__ = [
     "DEFAULT_KEY_ENV",
-    "SELECT_ENV",
-    "SELECT_PLUGIN_MODULE",
-    "SELECT_PLUGIN_SOURCE",
     "TestResults",
     "TestSpec",
     "baseline_key",
@@ -168,38 +165,3 @@ def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
     return f"{base_sha[:12]}-{digest[:20]}"
-
-
-# Retrying only some tests of a pytest command: positional arguments of an arbitrary command line
-# cannot be rewritten safely, so a tiny plugin (PYTEST_PLUGINS) deselects all other tests instead.
-SELECT_ENV = "PARALLEL_RUNS_SELECT"
-SELECT_PLUGIN_MODULE = "parallel_runs_select"
-SELECT_PLUGIN_SOURCE = '''\
-"""Written by parallel-runs: run only the tests named in the file $PARALLEL_RUNS_SELECT."""
-import os
-import re
-
-
-def _case_id(nodeid):
-    # Same as parallel_runs.core.junit.nodeid_to_case_id (pytest's JUnit naming).
-    path, bracket, params = nodeid.partition("[")
-    names = path.split("::")
-    names[0] = re.sub(r"\\.py$", "", names[0].replace("/", "."))
-    names[-1] += bracket + params
-    classname, name = ".".join(names[:-1]).strip(), names[-1].strip()
-    return classname + "::" + name if classname else name
-
-
-def pytest_collection_modifyitems(config, items):
-    path = os.environ.get("PARALLEL_RUNS_SELECT")
-    if not path:
-        return
-    with open(path, encoding="utf-8") as stream:
-        wanted = set(stream.read().splitlines())
-    keep = [item for item in items if _case_id(item.nodeid) in wanted]
-    if not keep:  # no id recognised: run everything rather than nothing
-        return
-    kept = {id(item) for item in keep}
-    config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
-    items[:] = keep
-'''

@@ -14,11 +14,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
-from parallel_runs.core.delta import Severity, Verdict, compute_delta, retry_and_classify
 from parallel_runs.core.junit import TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
-from parallel_runs.phases import Baseline, Phase, append_log, ensure_baseline, run_phase, write_json
+from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
+from parallel_runs.gate.phases import Baseline, Phase, ensure_baseline, run_phase
 
 __all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
 

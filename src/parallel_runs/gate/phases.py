@@ -13,11 +13,11 @@ import json
 import logging
 import os
 import shlex
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import filelock
@@ -26,16 +26,9 @@ from parallel_runs import git
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
-from parallel_runs.core.suite import (
-    SELECT_ENV,
-    SELECT_PLUGIN_MODULE,
-    SELECT_PLUGIN_SOURCE,
-    TestResults,
-    TestSpec,
-    baseline_key,
-    is_pytest_command,
-    render_test_argv,
-)
+from parallel_runs.core.suite import TestResults, TestSpec, baseline_key, is_pytest_command, render_test_argv
+from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.selection_plugin import SELECT_ENV
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = [
@@ -43,11 +36,9 @@ __all__ = [
     "MAX_REPORT_BYTES",
     "Baseline",
     "Phase",
-    "append_log",
     "ensure_baseline",
     "read_report",
     "run_phase",
-    "write_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +52,11 @@ _RUN_ONLY = (
     "PARALLEL_RUNS_ATTEMPT",
     "PARALLEL_RUNS_ARTIFACTS_DIR",
 )
+# The selection plugin is copied beside the reports and imported under this name by the test
+# process, not imported from our package: the test command may run in an interpreter where
+# parallel_runs is not installed, and putting our site-packages on its PYTHONPATH would let our
+# dependencies (pytest among them) shadow its own.
+SELECT_PLUGIN_MODULE = "parallel_runs_select"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,13 +71,6 @@ class Phase:
     select: tuple[str, ...] = ()  # only these test ids (retries)
 
 
-def append_log(path: Path, text: str) -> None:
-    """Append a line of our own to a log the test commands also write to."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(text)
-
-
 def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
     """Parse a report file; TestReportError when it is larger than MAX_REPORT_BYTES (never read then)."""
     size = path.stat().st_size
@@ -91,10 +80,11 @@ def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) ->
 
 
 def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
-    """Variables that make a pytest run only the selected ids (through a tiny plugin)."""
+    """Variables that make a pytest run only the selected ids (through gate/selection_plugin.py)."""
     plugins = phase.reports / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
-    (plugins / f"{SELECT_PLUGIN_MODULE}.py").write_text(SELECT_PLUGIN_SOURCE, encoding="utf-8")
+    plugin = resources.files("parallel_runs.gate").joinpath("selection_plugin.py")
+    (plugins / f"{SELECT_PLUGIN_MODULE}.py").write_bytes(plugin.read_bytes())
     selection = phase.reports / f"{phase.stem}.select"
     selection.write_text("".join(f"{key}\n" for key in phase.select), encoding="utf-8")
     loaded = [name for name in environ.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
@@ -193,14 +183,6 @@ def run_phase(
     )
     append_log(phase.log, f"===== parallel-runs: tests ({phase.name}) exit code {ended.exit_code}; {found}\n")
     return results
-
-
-def write_json(path: Path, document: Mapping[str, object]) -> None:
-    """Write a JSON file atomically: readers see the old document or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,11 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.config import DEFAULT_GRACE_SECONDS, resolve_runs_dir
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.delta import (
+from parallel_runs.core.ids import slugify
+from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.files import write_json
+from parallel_runs.gate.delta import (
     Delta,
     Verdict,
     compute_delta,
@@ -30,10 +34,7 @@ from parallel_runs.core.delta import (
     regression_severity,
     retry_and_classify,
 )
-from parallel_runs.core.ids import slugify
-from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
-from parallel_runs.core.suite import TestSpec
-from parallel_runs.phases import Phase, ensure_baseline, read_report, run_phase, write_json
+from parallel_runs.gate.phases import Phase, ensure_baseline, read_report, run_phase
 
 __all__ = ["TestBaseline", "TestBaselineTracker", "TestDelta"]
 
