@@ -93,7 +93,7 @@ def _ours(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
             elapsed = time.perf_counter() - started
             if claim is None:
                 return done
-            store.finish(claim, _result(claim))
+            store.finish_attempt(claim, _result(claim))
             done.append((claim.run_id, elapsed))
 
     return work
@@ -220,7 +220,7 @@ def uncontended(store: SharedStore, url: str, rounds: int = 200) -> tuple[float,
         claim = store.claim_next(batch_id=batch_id, owner=owner)
         claims.append(time.perf_counter() - started)
         assert claim is not None
-        store.finish(claim, _result(claim))
+        store.finish_attempt(claim, _result(claim))
     pings, engine = [], create_store_engine(parse_postgres_url(url))
     with engine.connect() as conn:
         for _ in range(rounds):

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from parallel_runs.batch import BatchControl
+from parallel_runs.batch import run as run_batch
 from parallel_runs.config import build_run_settings
-from parallel_runs.control import BatchControl
 from parallel_runs.git import runner
-from parallel_runs.supervisor import run_batch
 
 GOAL = 1.25
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from parallel_runs.control import BatchControl
+from parallel_runs.batch import BatchControl
 from tests.helpers import wait_for
 
 

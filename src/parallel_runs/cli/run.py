@@ -26,8 +26,8 @@ from parallel_runs.core.command import PLACEHOLDERS
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from parallel_runs.batch.control import BatchControl
     from parallel_runs.cli.progress import Progress
-    from parallel_runs.control import BatchControl
 
 __all__ = [
     "add_output_options",
@@ -249,8 +249,7 @@ def stop_on_signals(control: BatchControl) -> Iterator[None]:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     """Execute a batch here, showing progress; the exit code follows DESIGN §6."""
-    from parallel_runs.control import BatchControl
-    from parallel_runs.worker import execute_batch
+    from parallel_runs import batch as engine
 
     settings = build_run_settings(
         flags=vars(args), argv=args.command_argv, environ=os.environ, cwd=Path.cwd()
@@ -259,10 +258,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     for warning in settings.warnings:
         errors.print(f"[yellow]warning[/]: {warning}")
     progress = choose_progress(args, console)
-    control = BatchControl(grace=settings.grace, on_event=progress)
+    control = engine.BatchControl(grace=settings.grace, on_event=progress)
     try:
         with stop_on_signals(control):
-            batch = execute_batch(settings, control)
+            batch = engine.run(settings, control)
     finally:
         progress.close()
     print_internal_errors(errors, batch.errors)

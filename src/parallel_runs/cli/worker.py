@@ -20,7 +20,7 @@ from parallel_runs.cli.run import (
     choose_progress,
     stop_on_signals,
 )
-from parallel_runs.config import build_worker_settings
+from parallel_runs.config import DEFAULT_GRACE_SECONDS, build_worker_settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,15 +65,14 @@ def register(commands: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Work the batch until no run is left; the exit code follows DESIGN §6 for the runs done here."""
-    from parallel_runs.control import BatchControl
-    from parallel_runs.worker import work_batch
+    from parallel_runs import batch as engine
 
     settings = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     progress = choose_progress(args, console)
-    control = BatchControl(grace=settings.grace, on_event=progress)
+    control = engine.BatchControl(grace=settings.grace or DEFAULT_GRACE_SECONDS, on_event=progress)
     try:
         with stop_on_signals(control):
-            batch = work_batch(settings, control)
+            batch = engine.run(settings, control)
     finally:
         progress.close()
     errors = make_console(stderr=True)

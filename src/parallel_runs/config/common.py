@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from parallel_runs.core.defaults import DEFAULT_LEASE_TTL, DEFAULT_MAX_ARTIFACT_SIZE
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS, DEFAULT_LEASE_TTL, DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "resolve_source_repo",
 ]
 
-DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_LEASE_TTL_SECONDS = DEFAULT_LEASE_TTL  # the stores' defaults, so both sides agree
 DEFAULT_RUNS_DIR_NAME = ".autonomous_runs"
 

@@ -10,8 +10,6 @@ from typing import TypedDict
 
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
-    DEFAULT_LEASE_TTL_SECONDS,
-    DEFAULT_MAX_ARTIFACT_SIZE,
     default_batch_id,
     default_workers,
     env_value,
@@ -23,53 +21,47 @@ from parallel_runs.config.common import (
     picker,
     postgres_only,
     resolve_database_url,
-    resolve_runs_dir,
-    resolve_source_repo,
 )
+from parallel_runs.config.worker import WorkerSettings, build_machine
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids
 from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
-from parallel_runs.core.sizes import parse_size
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = ["RunSettings", "build_run_settings"]
 
-_DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout", "lease_ttl")
+_DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings:
-    """Everything `parallel-runs run` needs, all paths absolute."""
+    """Everything `parallel-runs run` needs: the batch to define, and this machine's side of it."""
 
-    source_repo: Path
-    runs_dir: Path
+    worker: WorkerSettings  # where and how many at once; the store
     run_ids: tuple[str, ...]
     command: CommandSpec
-    workers: int
     timeout: float | None
     grace: float
-    keep_worktrees: bool
     base_ref: str
-    batch_id: str
-    environ: Mapping[str, str]  # the caller's environment, passed on to runs
     retries: int = 0
     retry_delay: float = 0.0
     redo: bool = False
     only_failed: bool = False
     max_batch_time: float | None = None
-    shared_sqlite: Path | None = None  # one SQLite file for every run (only with one worker)
-    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
     tests: TestSpec | None = None  # the test command whose baseline delta judges each run
     fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
-    shared_database_url: str | None = None  # the shared PostgreSQL store: enqueue, then work the batch
-    lease_ttl: float = DEFAULT_LEASE_TTL_SECONDS
-    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE
+    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
+
+    @property
+    def batch_id(self) -> str:
+        """The batch's id."""
+        return self.worker.batch_id
 
 
-class _RetryPolicy(TypedDict):
+class _ResumeRules(TypedDict):
     retries: int
     retry_delay: float
     redo: bool
@@ -126,12 +118,6 @@ def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key))}
 
 
-def _max_artifact_size(pick: Callable[[str], str | None]) -> int:
-    """--max-artifact-size in bytes (default 50 MiB)."""
-    text = pick("max_artifact_size")
-    return parse_size(text) if text else DEFAULT_MAX_ARTIFACT_SIZE
-
-
 def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
     """The test command of the batch (None without --test-command)."""
     command = pick("test_command")
@@ -141,16 +127,38 @@ def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> T
     return TestSpec(command=CommandSpec(shell=command), timeout=timeout, retries=retries)
 
 
-def _retry_policy(
+def _resume_rules(
     flags: Mapping[str, object], environ: Mapping[str, str], *, durations: Mapping[str, float]
-) -> _RetryPolicy:
+) -> _ResumeRules:
     """--retries, --retry-delay, --redo, --only-failed and --max-batch-time."""
-    return _RetryPolicy(
+    return _ResumeRules(
         retries=parse_count(picker(flags, environ)("retries") or "0", flag="--retries"),
         retry_delay=durations.get("retry_delay", 0.0),
         redo=flag_bool(flags, "redo", environ),
         only_failed=flag_bool(flags, "only_failed", environ),
         max_batch_time=durations.get("max_batch_time"),
+    )
+
+
+def _machine(
+    flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path, *, workers: int
+) -> WorkerSettings:
+    """This machine's side of the batch, with the store the database URL names."""
+    database_url = resolve_database_url(flags, environ)
+    shared_sqlite = _shared_sqlite_file(database_url, workers=workers, cwd=cwd)
+    postgres = postgres_only(database_url)
+    for key, flag in (("lease_ttl", "--lease-ttl"), ("max_artifact_size", "--max-artifact-size")):
+        if postgres is None and flags.get(key) is not None:
+            raise ConfigError(f"{flag} applies to the shared PostgreSQL store only: add --database-url")
+    batch_id = picker(flags, environ)("batch_id") or default_batch_id(environ)
+    return build_machine(
+        flags,
+        environ,
+        cwd,
+        batch_id=batch_id,
+        workers=workers,
+        database_url=postgres,
+        shared_sqlite=shared_sqlite,
     )
 
 
@@ -162,30 +170,18 @@ def build_run_settings(
     run_ids = _run_ids(flags, environ, cwd)
     command = _command_spec(pick("command"), argv, environ)
     workers = parse_workers(pick("workers") or default_workers())
-    database_url = resolve_database_url(flags, environ)
-    shared_sqlite = _shared_sqlite_file(database_url, workers=workers, cwd=cwd)
-    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    machine = _machine(flags, environ, cwd, workers=workers)
     durations = _durations(pick)
     warning = workers_warning(workers, os.cpu_count() or 1)
-    tests = _test_spec(pick, timeout=durations.get("test_timeout"))
     return RunSettings(
-        source_repo=repo,
-        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        worker=machine,
         run_ids=run_ids,
         command=command,
-        workers=workers,
         timeout=durations.get("timeout"),
         grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
-        keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
         base_ref=pick("base_ref") or "HEAD",
-        batch_id=pick("batch_id") or default_batch_id(environ),
-        environ=environ,
-        **_retry_policy(flags, environ, durations=durations),
-        shared_sqlite=shared_sqlite,
-        warnings=(warning,) if warning else (),
-        tests=tests,
+        **_resume_rules(flags, environ, durations=durations),
+        tests=_test_spec(pick, timeout=durations.get("test_timeout")),
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
-        shared_database_url=postgres_only(database_url),
-        lease_ttl=durations.get("lease_ttl", DEFAULT_LEASE_TTL_SECONDS),
-        max_artifact_size=_max_artifact_size(pick),
+        warnings=(warning,) if warning else (),
     )

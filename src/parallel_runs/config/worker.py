@@ -1,16 +1,16 @@
-"""Settings of `parallel-runs worker`."""
+"""Settings of `parallel-runs worker`, and the machine side of every batch (`run` embeds them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from parallel_runs.config.common import (
-    DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
     DEFAULT_MAX_ARTIFACT_SIZE,
     default_workers,
+    env_value,
     flag_bool,
     is_postgres_url,
     parse_count,
@@ -24,26 +24,62 @@ from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.sizes import parse_size
 from parallel_runs.errors import ConfigError
 
-__all__ = ["WorkerSettings", "build_worker_settings"]
+__all__ = ["WorkerSettings", "build_machine", "build_worker_settings"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerSettings:
-    """What a worker needs besides the batch definition (which comes from the database)."""
+    """What this machine brings to a batch; the batch's own definition comes from the store.
+
+    The optional fields override the batch's definition on this machine only (`worker --grace`).
+    """
 
     batch_id: str
-    database_url: str
     repo: Path
     runs_dir: Path
     workers: int
-    lease_ttl: float
-    max_artifact_size: int
     keep_worktrees: bool
-    environ: Mapping[str, str]
-    grace: float = DEFAULT_GRACE_SECONDS
+    environ: Mapping[str, str]  # the caller's environment, passed on to runs
+    database_url: str | None = None  # the shared PostgreSQL store; None: per-run SQLite files
+    shared_sqlite: Path | None = None  # one SQLite file for every run (only with one worker)
+    lease_ttl: float = DEFAULT_LEASE_TTL_SECONDS
+    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE
+    grace: float | None = None
     test_timeout: float | None = None
-    test_retries: int = 1
-    fail_on_regression: bool = True
+    test_retries: int | None = None
+    fail_on_regression: bool | None = None
+
+
+def build_machine(
+    flags: Mapping[str, object],
+    environ: Mapping[str, str],
+    cwd: Path,
+    *,
+    batch_id: str,
+    workers: int,
+    database_url: str | None = None,
+    shared_sqlite: Path | None = None,
+) -> WorkerSettings:
+    """The machine side of a batch, read the same way by every command that works one here."""
+    pick = picker(flags, environ)
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    return WorkerSettings(
+        batch_id=batch_id,
+        repo=repo,
+        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        workers=workers,
+        keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
+        environ=environ,
+        database_url=database_url,
+        shared_sqlite=shared_sqlite,
+        lease_ttl=_optional(pick, "lease_ttl", parse_duration) or DEFAULT_LEASE_TTL_SECONDS,
+        max_artifact_size=int(_optional(pick, "max_artifact_size", parse_size) or DEFAULT_MAX_ARTIFACT_SIZE),
+    )
+
+
+def _optional(pick: Callable[[str], str | None], key: str, parse: Callable[[str], float]) -> float | None:
+    text = pick(key)
+    return parse(text) if text else None
 
 
 def build_worker_settings(
@@ -57,20 +93,16 @@ def build_worker_settings(
         raise ConfigError("worker needs --batch ID (the batch `run --database-url` enqueued)")
     if not url or not is_postgres_url(url):
         raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
-    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
-    test_timeout, lease_ttl, max_size = pick("test_timeout"), pick("lease_ttl"), pick("max_artifact_size")
-    return WorkerSettings(
-        batch_id=batch_id,
+    machine = build_machine(
+        flags, environ, cwd, batch_id=batch_id, workers=parse_workers(pick("workers") or default_workers())
+    )
+    retries = pick("test_retries")
+    given_regression = flags.get("fail_on_regression") is not None or env_value(environ, "fail_on_regression")
+    return replace(
+        machine,
         database_url=url,
-        repo=repo,
-        environ=environ,
-        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
-        workers=parse_workers(pick("workers") or default_workers()),
-        lease_ttl=parse_duration(lease_ttl) if lease_ttl else DEFAULT_LEASE_TTL_SECONDS,
-        max_artifact_size=parse_size(max_size) if max_size else DEFAULT_MAX_ARTIFACT_SIZE,
-        keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
-        grace=parse_duration(pick("grace") or str(DEFAULT_GRACE_SECONDS)),
-        test_timeout=parse_duration(test_timeout) if test_timeout else None,
-        test_retries=parse_count(pick("test_retries") or "1", flag="--test-retries"),
-        fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
+        grace=_optional(pick, "grace", parse_duration),
+        test_timeout=_optional(pick, "test_timeout", parse_duration),
+        test_retries=parse_count(retries, flag="--test-retries") if retries else None,
+        fail_on_regression=flag_bool(flags, "fail_on_regression", environ) if given_regression else None,
     )

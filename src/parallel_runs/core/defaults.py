@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LEASE_TTL", "DEFAULT_MAX_ARTIFACT_SIZE"]
+__all__ = ["DEFAULT_GRACE_SECONDS", "DEFAULT_LEASE_TTL", "DEFAULT_MAX_ARTIFACT_SIZE"]
 
 # How long a shared-store claim lives without a heartbeat, in seconds (renewed every TTL/3).
 DEFAULT_LEASE_TTL = 60.0
 # Largest artifact file stored in the shared database, in bytes (50 MiB); bigger ones are skipped.
 DEFAULT_MAX_ARTIFACT_SIZE = 50 * 1024 * 1024
+# Time between SIGTERM and SIGKILL when a run is stopped, in seconds.
+DEFAULT_GRACE_SECONDS = 10.0

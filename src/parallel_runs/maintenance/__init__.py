@@ -16,11 +16,10 @@ from parallel_runs.maintenance.model import (
     Skipped,
     WorktreeState,
 )
-from parallel_runs.maintenance.orphans import AttemptHistory, recover_orphaned_worktree
+from parallel_runs.maintenance.orphans import recover_orphaned_worktree
 from parallel_runs.maintenance.recovery import recover
 
 __all__ = [
-    "AttemptHistory",
     "CleanupReport",
     "ManagedWorktree",
     "RecoveryReport",

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
@@ -18,19 +17,11 @@ from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.maintenance.model import RemovedWorktree
 from parallel_runs.maintenance.probing import Record, latest_attempt
 from parallel_runs.process import kill_process_group
-from parallel_runs.store import RunStore
+from parallel_runs.store import AttemptHistory, RunStore
 
-__all__ = ["AttemptHistory", "recover_orphaned_worktree", "save_and_remove"]
+__all__ = ["recover_orphaned_worktree", "save_and_remove"]
 
 log = logging.getLogger(__name__)
-
-
-class AttemptHistory(Protocol):
-    """Where a run's earlier attempts are recorded (its SQLite store, or the shared store's view)."""
-
-    def attempts(self, run_id: str | None = None) -> list[Attempt]: ...
-
-    def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool: ...
 
 
 def _now() -> datetime:

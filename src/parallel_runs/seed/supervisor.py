@@ -9,18 +9,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from parallel_runs import batch as engine
 from parallel_runs import git
+from parallel_runs.batch import BatchResult, HeldRun, RunEnd, RunError, RunSummary, SkippedRun
 from parallel_runs.config import RunSettings, absolute_path, build_run_settings, resolve_runs_dir
-from parallel_runs.control import BatchControl
 from parallel_runs.core.ids import check_unique_slugs, dedupe, slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
-from parallel_runs.execution import HeldRun, RunSummary, SkippedRun
 from parallel_runs.seed.paths import StrPath, caller_environ
 from parallel_runs.seed.workspace import WorkspaceManager
-from parallel_runs.supervisor import BatchResult, RunEnd, RunError
-from parallel_runs.worker import execute_batch
 
 __all__ = ["ParallelRunSupervisor", "SupervisorError"]
 
@@ -31,12 +29,12 @@ class SupervisorError(ConfigError):
 
 def _run_batch(settings: RunSettings) -> BatchResult:
     """The batch in a helper thread, so Ctrl-C here stops the runs (each saves its changes) first."""
-    control = BatchControl(grace=settings.grace)
+    control = engine.BatchControl(grace=settings.grace)
     outcome: list[BatchResult | BaseException] = []
 
     def target() -> None:
         try:
-            outcome.append(execute_batch(settings, control))
+            outcome.append(engine.run(settings, control))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             outcome.append(exc)
 

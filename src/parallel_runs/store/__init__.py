@@ -1,13 +1,17 @@
-"""Record stores: the per-run SQLite store (default), the shared PostgreSQL store, their models."""
+"""Record stores behind one `Store` protocol: per-run SQLite (default), shared PostgreSQL, in-memory."""
 
 from __future__ import annotations
 
+from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, ArtifactInfo
-from parallel_runs.store.batches import BatchDefinition, BatchRunRecord
+from parallel_runs.store.batches import BatchRunRecord
 from parallel_runs.store.database import RetryPolicy, UnavailableError
 from parallel_runs.store.heartbeat import LeaseKeeper
-from parallel_runs.store.leases import Claim, LeaseOwner
+from parallel_runs.store.local import LocalStore
+from parallel_runs.store.memory import MemoryStore
 from parallel_runs.store.migrate import upgrade
+from parallel_runs.store.opening import open_store
+from parallel_runs.store.protocol import AttemptHistory, Claim, LeaseOwner, Store
 from parallel_runs.store.shared import DEFAULT_LEASE_TTL, SharedStore
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.sqlite import RunStore
@@ -17,16 +21,21 @@ __all__ = [
     "DEFAULT_LEASE_TTL",
     "DEFAULT_MAX_ARTIFACT_SIZE",
     "ArtifactInfo",
+    "AttemptHistory",
     "BatchDefinition",
     "BatchRunRecord",
     "Claim",
     "LeaseKeeper",
     "LeaseOwner",
+    "LocalStore",
+    "MemoryStore",
     "RetryPolicy",
     "RunStore",
     "SharedStore",
     "SpoolReport",
+    "Store",
     "UnavailableError",
     "mask_url",
+    "open_store",
     "upgrade",
 ]

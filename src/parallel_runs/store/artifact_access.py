@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from parallel_runs.store import artifacts as blobs
 from parallel_runs.store import leases
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, ArtifactInfo, PackedFile
-from parallel_runs.store.leases import Claim
+from parallel_runs.store.protocol import Claim
 
 __all__ = ["ArtifactAccess"]
 

@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.ids import slugify
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 from parallel_runs.store.leases import FINISHED
 from parallel_runs.store.models import BatchModel, BatchRunModel, RunModel
 
-__all__ = ["BatchDefinition", "BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchDefinition:
-    """Everything a worker on any machine needs to run a batch exactly as it was started."""
-
-    batch_id: str
-    run_ids: tuple[str, ...]
-    command: CommandSpec
-    base_sha: str
-    test_command: str | None = None
-    timeout: float | None = None
-    retries: int = 0
-    created_at: datetime | None = field(default=None, compare=False)  # set by the database
-
-    def __post_init__(self) -> None:
-        if not self.run_ids:
-            raise ConfigError(f"batch {self.batch_id!r} has no runs")
-        if len(set(self.run_ids)) != len(self.run_ids):
-            raise ConfigError(f"batch {self.batch_id!r} lists a run id more than once")
-
-    def differences(self, other: BatchDefinition) -> list[str]:
-        """Names of the fields (creation time aside) whose values differ."""
-        return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]
+__all__ = ["BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,14 +42,27 @@ class BatchRunRecord:
 
 def _definition(row: BatchModel) -> BatchDefinition:
     shell, argv = row.command_shell, row.command_argv
+    tests = None
+    if row.test_command is not None:
+        tests = TestSpec(
+            command=CommandSpec(shell=row.test_command),
+            timeout=row.test_timeout_seconds,
+            retries=row.test_retries,
+        )
     return BatchDefinition(
         batch_id=row.batch_id,
         run_ids=tuple(row.run_ids),
         command=CommandSpec(shell=shell) if shell is not None else CommandSpec(argv=tuple(argv or ())),
         base_sha=row.base_sha,
-        test_command=row.test_command,
         timeout=row.timeout_seconds,
         retries=row.retries,
+        retry_delay=row.retry_delay_seconds,
+        redo=row.redo,
+        only_failed=row.only_failed,
+        tests=tests,
+        fail_on_regression=row.fail_on_regression,
+        grace=row.grace_seconds,
+        deadline=row.deadline,
         created_at=row.created_at,
     )
 
@@ -98,6 +89,14 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             timeout_seconds=definition.timeout,
             retries=definition.retries,
             base_sha=definition.base_sha,
+            retry_delay_seconds=definition.retry_delay,
+            redo=definition.redo,
+            only_failed=definition.only_failed,
+            test_timeout_seconds=definition.tests.timeout if definition.tests else None,
+            test_retries=definition.tests.retries if definition.tests else 1,
+            fail_on_regression=definition.fail_on_regression,
+            grace_seconds=definition.grace,
+            deadline=definition.deadline,
         )
         .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])
         .returning(BatchModel)
@@ -106,17 +105,29 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
         row = session.scalars(statement).first()
         inserted = None if row is None else _definition(row)  # as stored, with its creation time
     if inserted is None:
-        existing = read_batch(conn, definition.batch_id)
-        if existing is None:  # pragma: no cover - a conflicting row vanished: deleted concurrently
-            raise ConfigError(f"batch {definition.batch_id!r} was deleted while being created")
-        if differing := existing.differences(definition):
-            raise ConfigError(
-                f"batch {definition.batch_id!r} already exists with a different definition "
-                f"({', '.join(differing)}); choose another --batch-id"
-            )
-        return existing
+        return _rerun(conn, definition)
     _queue_runs(conn, definition, slugs=slugs)
     return inserted
+
+
+def _rerun(conn: Connection, definition: BatchDefinition) -> BatchDefinition:
+    """The same batch run again: its latest `run` sets the resume rules and the budget."""
+    existing = read_batch(conn, definition.batch_id)
+    if existing is None:  # pragma: no cover - a conflicting row vanished: deleted concurrently
+        raise ConfigError(f"batch {definition.batch_id!r} was deleted while being created")
+    if differing := existing.differences(definition):
+        raise ConfigError(
+            f"batch {definition.batch_id!r} already exists with a different definition "
+            f"({', '.join(differing)}); choose another --batch-id"
+        )
+    conn.execute(
+        update(BatchModel)
+        .where(BatchModel.batch_id == definition.batch_id)
+        .values(redo=definition.redo, only_failed=definition.only_failed, deadline=definition.deadline)
+    )
+    return replace(
+        existing, redo=definition.redo, only_failed=definition.only_failed, deadline=definition.deadline
+    )
 
 
 def _queue_runs(conn: Connection, definition: BatchDefinition, *, slugs: list[str]) -> None:

@@ -25,11 +25,10 @@ from parallel_runs.store.leases import (
     LEASES,
     NOW,
     PENDING,
-    Claim,
-    LeaseOwner,
     expiry,
 )
 from parallel_runs.store.models import BatchModel, RunModel, UTCDateTime
+from parallel_runs.store.protocol import Claim, LeaseOwner
 
 __all__ = ["find_claim", "take_claim"]
 

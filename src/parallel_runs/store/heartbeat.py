@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from parallel_runs.errors import LeaseLostError, ParallelRunsError
-from parallel_runs.store.leases import Claim
+from parallel_runs.store.protocol import Claim
 
 __all__ = ["LeaseKeeper"]
 
@@ -38,12 +38,32 @@ class LeaseKeeper:
         self.lost = threading.Event()
         self.error: LeaseLostError | None = None
         self._stop = threading.Event()
+        self._claim_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{claim.run_id}", daemon=True)
+
+    def follow(self, claim: Claim) -> None:
+        """Renew this claim from now on (a retry's new claim on the same run)."""
+        with self._claim_lock:
+            self.claim = claim
+
+    def _renew(self) -> None:
+        with self._claim_lock:
+            current = self.claim
+        try:
+            renewed = self._store.heartbeat(current)
+        except LeaseLostError:
+            with self._claim_lock:
+                if self.claim is not current:  # a retry moved on to a new claim meanwhile: not lost
+                    return
+            raise
+        with self._claim_lock:
+            if self.claim is current:  # a renewal racing `follow` must not bring the old claim back
+                self.claim = renewed
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.claim = self._store.heartbeat(self.claim)
+                self._renew()
             except LeaseLostError as exc:
                 log.warning("%s", exc)
                 self.error = exc

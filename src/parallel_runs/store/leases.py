@@ -11,20 +11,19 @@ SQLAlchemy expressions per call cost more CPU than the database spent on them.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, Interval, Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import JSON, Interval, Table, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import LeaseLostError, StoreError
 from parallel_runs.store.models import AttemptModel, BatchRunModel, EventModel, UTCDateTime
+from parallel_runs.store.protocol import Claim
 
 __all__ = [
     "ATTEMPTS",
@@ -35,8 +34,6 @@ __all__ = [
     "LEASES",
     "NOW",
     "PENDING",
-    "Claim",
-    "LeaseOwner",
     "expiry",
     "fence",
     "finish_claim",
@@ -45,6 +42,7 @@ __all__ = [
     "renew",
     "requeue_runs",
     "resume_runs",
+    "skip_claim",
 ]
 
 PENDING, CLAIMED, FINISHED = "pending", "claimed", "finished"
@@ -60,40 +58,6 @@ NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
 def expiry() -> ColumnElement[datetime]:
     """The database's time plus the `p_ttl` parameter (a timedelta)."""
     return NOW + bindparam("p_ttl", type_=Interval())
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseOwner:
-    """Who holds a lease: host, process and a worker id unique within the process."""
-
-    host: str
-    pid: int
-    worker_id: str
-
-    @classmethod
-    def here(cls, worker_id: str) -> LeaseOwner:
-        """An owner naming this host and process."""
-        return cls(host=socket.gethostname(), pid=os.getpid(), worker_id=worker_id)
-
-    def describe(self) -> str:
-        """One phrase naming the owner, for messages."""
-        return f"host {self.host}, pid {self.pid}, worker {self.worker_id}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Claim:
-    """A lease on one run of a batch, valid while its fencing token is the run's current one."""
-
-    batch_id: str
-    run_id: str
-    slug: str
-    attempt: int
-    fencing_token: int
-    expires_at: datetime  # by the database's clock
-    owner: LeaseOwner
-    ttl: float
-    base_sha: str
-    abandoned_attempt: int | None = None  # the expired attempt this claim took over, if any
 
 
 _LEASE_ROW = and_(LEASES.c.batch_id == bindparam("p_batch"), LEASES.c.run_id == bindparam("p_run"))
@@ -219,6 +183,28 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
         if holder is not None and holder.fencing_token == claim.fencing_token:  # pragma: no cover
             raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
         raise _lost(claim, holder, doing="record its result")
+
+
+_SKIP_LEASE = (
+    update(LEASES)
+    .where(_CURRENT)
+    .values(state=FINISHED, outcome=Outcome.SKIPPED.value, finished_at=NOW)
+    .returning(LEASES.c.run_id)
+)
+# The attempt row the claim recorded as running: a skipped run made no attempt.
+_DROP_CLAIMED_ATTEMPT = delete(ATTEMPTS).where(
+    ATTEMPTS.c.run_id == bindparam("p_run"),
+    ATTEMPTS.c.attempt == bindparam("p_attempt"),
+    ATTEMPTS.c.status == Outcome.RUNNING.value,
+)
+
+
+def skip_claim(conn: Connection, claim: Claim) -> None:
+    """Finish the claimed run as `skipped` (no attempt), if the claim is current."""
+    params = lease_params(claim)
+    if conn.execute(_SKIP_LEASE, params).first() is None:
+        raise lease_lost(conn, claim, doing="skip the run")
+    conn.execute(_DROP_CLAIMED_ATTEMPT, params)
 
 
 def requeue_runs(

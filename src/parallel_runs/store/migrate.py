@@ -84,8 +84,8 @@ def require_current_schema(connection: Connection, *, masked_url: str) -> None:
     )
 
 
-def upgrade(url: str, *, policy: RetryPolicy | None = None) -> str:
-    """Apply every migration to the database at `url`; return the revision it is now at."""
+def upgrade(url: str, *, policy: RetryPolicy | None = None, revision: str = "head") -> str:
+    """Apply the migrations (up to `revision`) to the database at `url`; return the revision it is at."""
     from alembic import command  # noqa: PLC0415
 
     parsed = parse_postgres_url(url)
@@ -94,14 +94,14 @@ def upgrade(url: str, *, policy: RetryPolicy | None = None) -> str:
     def migrate() -> str:
         with engine.begin() as connection:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            command.upgrade(_config(connection), "head")
+            command.upgrade(_config(connection), revision)
             return current_revision(connection) or ""
 
     try:
-        revision = retry(migrate, doing="db upgrade", url=url, policy=policy or RetryPolicy())
+        reached = retry(migrate, doing="db upgrade", url=url, policy=policy or RetryPolicy())
     except UnavailableError as exc:
         raise ConfigError(str(exc)) from exc
     finally:
         engine.dispose()
-    log.info("database %s is at schema revision %s", mask_url(url), revision)
-    return revision
+    log.info("database %s is at schema revision %s", mask_url(url), reached)
+    return reached

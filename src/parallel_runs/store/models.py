@@ -27,8 +27,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     select,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -204,6 +206,14 @@ class BatchModel(SharedBase):
     retries: Mapped[int]
     base_sha: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    retry_delay_seconds: Mapped[float] = mapped_column(server_default="0")
+    redo: Mapped[bool] = mapped_column(server_default=false())
+    only_failed: Mapped[bool] = mapped_column(server_default=false())
+    test_timeout_seconds: Mapped[float | None]
+    test_retries: Mapped[int] = mapped_column(server_default="1")
+    fail_on_regression: Mapped[bool] = mapped_column(server_default=true())
+    grace_seconds: Mapped[float] = mapped_column(server_default="10")
+    deadline: Mapped[datetime | None]
 
 
 class BatchRunModel(SharedBase):

@@ -20,13 +20,14 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
 from parallel_runs.errors import ConfigError, LeaseLostError, StoreError
 from parallel_runs.store import claims, leases, spool
 from parallel_runs.store.artifact_access import ArtifactAccess
+from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.store.batches import (
-    BatchDefinition,
     BatchRunRecord,
     insert_batch,
     is_batch_finished,
@@ -34,9 +35,10 @@ from parallel_runs.store.batches import (
     read_batch_runs,
 )
 from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
-from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import require_current_schema
 from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
+from parallel_runs.store.protocol import Claim, LeaseOwner
+from parallel_runs.store.shared_queue import SharedQueue
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
@@ -47,11 +49,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SharedStore(ArtifactAccess):
+class SharedStore(ArtifactAccess, SharedQueue):
     """One shared PostgreSQL database for every machine working on a batch."""
 
-    def __init__(self, engine: Engine, *, url: str, policy: RetryPolicy, spool_dir: Path | None) -> None:
+    shares_queue = True
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        url: str,
+        policy: RetryPolicy,
+        spool_dir: Path | None,
+        max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
+    ) -> None:
         self._engine = engine
+        self.max_artifact_size = max_artifact_size
         self._url = url
         self._policy = policy
         self.spool_dir = spool_dir
@@ -60,12 +73,21 @@ class SharedStore(ArtifactAccess):
 
     @classmethod
     def connect(
-        cls, url: str, *, spool_dir: Path | None = None, retry_policy: RetryPolicy | None = None
+        cls,
+        url: str,
+        *,
+        spool_dir: Path | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     ) -> SharedStore:
         """Open the store; ConfigError if the URL is not PostgreSQL or its schema is not current."""
         parsed = parse_postgres_url(url)
         store = cls(
-            create_store_engine(parsed), url=url, policy=retry_policy or RetryPolicy(), spool_dir=spool_dir
+            create_store_engine(parsed),
+            url=url,
+            policy=retry_policy or RetryPolicy(),
+            spool_dir=spool_dir,
+            max_artifact_size=max_artifact_size,
         )
         try:
             store._transaction("check the schema", store._check_schema)
@@ -116,17 +138,17 @@ class SharedStore(ArtifactAccess):
             ),
         )
 
-    def enqueue(
-        self, definition: BatchDefinition, *, redo: bool = False, only_failed: bool = False
-    ) -> list[tuple[str, str]]:
-        """Create the batch (or find it) and queue its runs by `run`'s resume rules, in one transaction.
+    def enqueue(self, definition: BatchDefinition) -> list[tuple[str, str]]:
+        """Create the batch (or find it) and queue its runs by its resume rules, in one transaction.
 
         Returns the (run id, reason) of each run the rules skip; see leases.resume_runs.
         """
 
         def work(conn: Connection) -> list[tuple[str, str]]:
             batch = insert_batch(conn, definition)
-            return leases.resume_runs(conn, batch_id=batch.batch_id, redo=redo, only_failed=only_failed)
+            return leases.resume_runs(
+                conn, batch_id=batch.batch_id, redo=definition.redo, only_failed=definition.only_failed
+            )
 
         return self._transaction("enqueue the batch", work)
 
@@ -172,7 +194,7 @@ class SharedStore(ArtifactAccess):
         """Renew a lease for another TTL; LeaseLostError if it was taken over."""
         return self._transaction("renew a lease", lambda conn: leases.renew(conn, claim))
 
-    def finish(self, claim: Claim, result: Attempt) -> Path | None:
+    def finish_attempt(self, claim: Claim, result: Attempt) -> Path | None:
         """Record an attempt's final result under its claim; spool it if the database is unreachable.
 
         Returns None when written, or the spool file to replay with `flush_spool`. A stale claim

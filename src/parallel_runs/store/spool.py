@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.store.leases import Claim, LeaseOwner
+from parallel_runs.store.protocol import Claim, LeaseOwner
 
 __all__ = ["SpoolEntry", "SpoolReport", "read_entries", "set_aside", "write_entry"]
 

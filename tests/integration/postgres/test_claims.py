@@ -87,12 +87,12 @@ def test_zombie_writer_is_refused_and_changes_nothing(
     time.sleep(0.5)
     taker = store.claim_next(batch_id=batch.batch_id, owner=OTHER, ttl=30)
     assert taker is not None
-    store.finish(taker, result_for(taker, Outcome.SUCCEEDED))
+    store.finish_attempt(taker, result_for(taker, Outcome.SUCCEEDED))
     records, runs = store.attempts(batch.batch_id), store.batch_runs(batch.batch_id)
     (tmp_path / "run.log").write_text("zombie output")
 
     with pytest.raises(LeaseLostError, match=r"fencing token 1 .*now at token 2") as caught:
-        store.finish(zombie, result_for(zombie, Outcome.FAILED, error="zombie"))
+        store.finish_attempt(zombie, result_for(zombie, Outcome.FAILED, error="zombie"))
     assert caught.value.exit_code == 75
     for write in (
         lambda: store.heartbeat(zombie),
@@ -119,7 +119,7 @@ def test_heartbeats_keep_a_lease_alive_past_its_ttl(
             time.sleep(0.1)
         assert not keeper.lost.is_set()
         assert keeper.claim.expires_at > claim.expires_at
-    store.finish(keeper.claim, result_for(claim))
+    store.finish_attempt(keeper.claim, result_for(claim))
     [record] = store.attempts(batch.batch_id)
     assert record.outcome is Outcome.SUCCEEDED
 
@@ -142,15 +142,15 @@ def test_requeue_retries_failures_and_never_successes(
     ok, bad = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(2))
     assert ok is not None
     assert bad is not None
-    store.finish(ok, result_for(ok, Outcome.SUCCEEDED))
-    store.finish(bad, result_for(bad, Outcome.FAILED))
+    store.finish_attempt(ok, result_for(ok, Outcome.SUCCEEDED))
+    store.finish_attempt(bad, result_for(bad, Outcome.FAILED))
     assert store.claim_next(batch_id=batch.batch_id, owner=ME) is None
     assert store.requeue(batch.batch_id, [ok.run_id]) == []
     assert store.requeue(batch.batch_id) == [bad.run_id]
     again = store.claim_next(batch_id=batch.batch_id, owner=ME)
     assert again is not None
     assert (again.run_id, again.attempt, again.fencing_token) == (bad.run_id, 2, 3)
-    store.finish(again, result_for(again, Outcome.FAILED))
+    store.finish_attempt(again, result_for(again, Outcome.FAILED))
     assert store.requeue(batch.batch_id, max_attempts=2) == []
     assert store.claim_next(batch_id=batch.batch_id, owner=ME) is None
 
@@ -163,7 +163,7 @@ def test_a_run_is_active_in_one_batch_at_a_time(
     held = store.claim_next(batch_id=first.batch_id, owner=ME)
     assert held is not None
     assert store.claim_next(batch_id=second.batch_id, owner=OTHER) is None
-    store.finish(held, result_for(held))
+    store.finish_attempt(held, result_for(held))
     later = store.claim_next(batch_id=second.batch_id, owner=OTHER)
     assert later is not None
     assert later.attempt == 2  # attempt numbers belong to the run, across batches
@@ -182,7 +182,7 @@ def test_a_retry_after_a_lost_commit_acknowledgement_does_not_claim_twice(
     monkeypatch.setattr(shared_module, "retry", commit_then_retry)
     claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
     assert claim is not None
-    assert store.finish(claim, result_for(claim)) is None
+    assert store.finish_attempt(claim, result_for(claim)) is None
     monkeypatch.undo()
     states = {run.run_id: run.state for run in store.batch_runs(batch.batch_id)}
     assert states == {batch.run_ids[0]: "finished", batch.run_ids[1]: "pending", batch.run_ids[2]: "pending"}
@@ -239,7 +239,7 @@ def _drain(url: str, batch_id: str, threads: int, barrier: Any, done: Any) -> No
             owner = LeaseOwner.here(f"t{worker}")
             while (claim := store.claim_next(batch_id=batch_id, owner=owner, ttl=60)) is not None:
                 time.sleep(WORK_SECONDS)
-                store.finish(claim, result_for(claim))
+                store.finish_attempt(claim, result_for(claim))
                 with lock:
                     taken.append((claim.run_id, f"{os.getpid()}/{worker}"))
 

@@ -39,7 +39,7 @@ def test_a_batch_completes_across_a_restart(
                 while (claim := store.claim_next(batch_id=batch.batch_id, owner=ME)) is not None:
                     time.sleep(0.2)  # the run works while the server goes away and comes back
                     store.heartbeat(claim)
-                    store.finish(claim, result_for(claim))
+                    store.finish_attempt(claim, result_for(claim))
                     finished.append(claim.run_id)
                     if len(finished) == 3:
                         three_done.set()
@@ -77,8 +77,8 @@ def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
         assert lost is not None
         restartable_server("stop")
         try:
-            kept_path = store.finish(kept, result_for(kept, Outcome.SUCCEEDED))
-            lost_path = store.finish(lost, result_for(lost, Outcome.FAILED, error="from the zombie"))
+            kept_path = store.finish_attempt(kept, result_for(kept, Outcome.SUCCEEDED))
+            lost_path = store.finish_attempt(lost, result_for(lost, Outcome.FAILED, error="from the zombie"))
             assert kept_path is not None
             assert lost_path is not None
             assert kept_path.is_file()

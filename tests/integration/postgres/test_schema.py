@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.cli import main
@@ -45,8 +45,8 @@ def test_upgrade_from_empty_creates_the_schema_the_models_describe(
     scratch_database: Callable[[], str],
 ) -> None:
     url = scratch_database()
-    assert upgrade(url) == head_revision() == "0001"
-    assert upgrade(url) == "0001"  # idempotent
+    assert upgrade(url) == head_revision() == "0002"
+    assert upgrade(url) == "0002"  # idempotent
     engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
@@ -57,6 +57,37 @@ def test_upgrade_from_empty_creates_the_schema_the_models_describe(
         engine.dispose()
     with SharedStore.connect(url) as store:
         assert store.attempts() == []
+
+
+def test_a_0001_database_upgrades_and_its_batches_keep_the_old_behaviour(
+    scratch_database: Callable[[], str],
+) -> None:
+    url = scratch_database()
+    assert upgrade(url, revision="0001") == "0001"
+    engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO batches (batch_id, run_ids, command_shell, retries, base_sha) "
+                    "VALUES ('old', '[\"r1\"]', 'true', 2, :sha)"
+                ),
+                {"sha": "a" * 40},
+            )
+    finally:
+        engine.dispose()
+    assert upgrade(url) == "0002"
+    with SharedStore.connect(url) as store:
+        old = store.get_batch("old")
+    assert old is not None
+    assert (old.retries, old.retry_delay, old.redo, old.grace, old.deadline, old.tests) == (
+        2,
+        0.0,
+        False,
+        10.0,
+        None,
+        None,
+    )
 
 
 def test_connect_refuses_an_unmigrated_database_naming_the_fix(scratch_database: Callable[[], str]) -> None:
@@ -77,7 +108,7 @@ def test_db_upgrade_command_then_connect(
     url = with_password(scratch_database())
     assert main(["db", "upgrade", "--database-url", url]) == 0
     out, err = capsys.readouterr()
-    assert "is at schema revision 0001" in out
+    assert "is at schema revision 0002" in out
     assert SECRET not in out + err
     SharedStore.connect(url).close()
 

@@ -1,0 +1,31 @@
+"""Running a batch: `run` → `run_batch` (the worker threads) → `run_one` (a run, its retries) → `attempt`.
+
+`run(settings, control)` is the one entry point, for the CLI's `run` and `worker`, the seed's
+ParallelRunSupervisor and the GitHub action alike, over whichever store the settings name.
+"""
+
+from __future__ import annotations
+
+from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.result import (
+    BatchResult,
+    HeldRun,
+    RunEnd,
+    RunError,
+    RunSummary,
+    SkippedRun,
+    outcome_of,
+)
+from parallel_runs.batch.starting import run
+
+__all__ = [
+    "BatchControl",
+    "BatchResult",
+    "HeldRun",
+    "RunEnd",
+    "RunError",
+    "RunSummary",
+    "SkippedRun",
+    "outcome_of",
+    "run",
+]

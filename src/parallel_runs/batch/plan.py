@@ -1,0 +1,48 @@
+"""One batch as this machine runs it: the store's definition, with this machine's side of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parallel_runs.config import WorkerSettings
+from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.suite import TestSpec
+
+__all__ = ["BatchPlan"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """The batch's definition and the machine's settings; where a worker overrides, it wins here."""
+
+    definition: BatchDefinition
+    machine: WorkerSettings
+
+    def paths(self, slug: str) -> RunPaths:
+        """Where a run's worktree, locks and artifacts live on this machine."""
+        return RunPaths(self.machine.runs_dir, slug)
+
+    @property
+    def grace(self) -> float:
+        """Time between SIGTERM and SIGKILL when a run is stopped."""
+        return self.machine.grace if self.machine.grace is not None else self.definition.grace
+
+    @property
+    def tests(self) -> TestSpec | None:
+        """The test gate of each attempt, if the batch has a test command."""
+        spec, machine = self.definition.tests, self.machine
+        if spec is None:
+            return None
+        return TestSpec(
+            command=spec.command,
+            timeout=machine.test_timeout if machine.test_timeout is not None else spec.timeout,
+            retries=machine.test_retries if machine.test_retries is not None else spec.retries,
+            key_env=spec.key_env,
+        )
+
+    @property
+    def fail_on_regression(self) -> bool:
+        """Whether a run that broke tests ends `regressed`."""
+        override = self.machine.fail_on_regression
+        return override if override is not None else self.definition.fail_on_regression

@@ -1,0 +1,152 @@
+"""The batch on this machine: worker threads that claim runs from the store until none remain.
+
+One loop serves every store. With per-run SQLite the queue is this process's own; with the shared
+store any number of processes on any machines claim from one queue, so a fast machine simply takes
+more runs, and a dead worker's run is taken over when its lease expires.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.result import BatchResult, RunEnd, RunError, SkippedRun
+from parallel_runs.batch.runner import run_one
+from parallel_runs.core.events import EventKind
+from parallel_runs.core.ids import slugify
+from parallel_runs.errors import ParallelRunsError
+from parallel_runs.store import LeaseOwner, Store, UnavailableError
+
+__all__ = ["run_batch"]
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0  # how often an idle worker looks again for runs whose lease expired
+MAX_OUTAGE_SECONDS = 300.0  # a worker gives up when the shared store stays unreachable this long
+
+
+def _guarded(run_id: str, control: BatchControl, execute: Callable[[], RunEnd]) -> RunEnd:
+    """Run one run; an error of that run becomes its RunError, so the batch goes on."""
+    try:
+        return execute()
+    except ParallelRunsError as exc:
+        control.emit(EventKind.RUN_ERROR, run_id, message=str(exc))
+        return RunError(run_id, str(exc))
+    except Exception as exc:  # a bug: keep the batch going, report it with its traceback
+        log.debug("internal error in run %r", run_id, exc_info=True)  # the CLI files the traceback
+        control.emit(EventKind.RUN_ERROR, run_id, message=f"internal error: {exc!r}")
+        return RunError(run_id, f"internal error: {exc!r}", traceback.format_exc())
+
+
+def _may_claim(store: Store, control: BatchControl) -> bool:
+    # A stopped batch still settles its own queue (each run recorded `not_started`). A shared
+    # queue is left to the other workers, unless the budget ran out, which binds them all.
+    return not control.is_stopping or not store.shares_queue or control.stop_reason == "budget"
+
+
+class _Outage:
+    """How long the store has been unreachable; gives up after MAX_OUTAGE_SECONDS."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def wait(self, exc: UnavailableError, control: BatchControl) -> None:
+        self.since = self.since or time.monotonic()
+        if time.monotonic() - self.since > MAX_OUTAGE_SECONDS:
+            raise exc
+        log.warning("shared store unreachable, retrying: %s", exc)
+        control.sleep(IDLE_POLL_SECONDS)
+
+
+def _work_loop(store: Store, plan: BatchPlan, control: BatchControl, worker_id: str) -> list[RunEnd]:
+    """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
+    owner, ends, outage, batch_id = (
+        LeaseOwner.here(worker_id),
+        list[RunEnd](),
+        _Outage(),
+        plan.machine.batch_id,
+    )
+    while _may_claim(store, control):
+        try:
+            # Spooled results first: a claim could take over the very lease a spooled result is under.
+            store.flush_spool()
+            claim = store.claim_next(batch_id=batch_id, owner=owner, ttl=plan.machine.lease_ttl)
+            finished = claim is None and (not store.shares_queue or store.is_batch_finished(batch_id))
+        except UnavailableError as exc:  # the store's own retries gave up: runs in flight still spool
+            outage.wait(exc, control)
+            continue
+        outage.since = None
+        if finished:
+            break
+        if claim is None:
+            control.sleep(min(IDLE_POLL_SECONDS, plan.machine.lease_ttl / 3))
+            continue
+        if claim.abandoned_attempt is not None:
+            log.warning(
+                "run %r: attempt %d's lease expired (its worker is gone or cut off); it is abandoned and "
+                "this worker runs the next attempt",
+                claim.run_id,
+                claim.abandoned_attempt,
+            )
+        ends.append(_guarded(claim.run_id, control, functools.partial(run_one, store, plan, claim, control)))
+    return ends
+
+
+@contextmanager
+def _budget(store: Store, plan: BatchPlan, control: BatchControl) -> Iterator[None]:
+    """Stop the batch at its deadline (by the store's clock, so every machine stops together)."""
+    deadline = plan.definition.deadline
+    if deadline is None:
+        yield
+        return
+    seconds = max(0.0, (deadline - store.now()).total_seconds())
+    timer = threading.Timer(seconds, control.request_stop, args=("budget",))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def run_batch(
+    store: Store, plan: BatchPlan, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
+) -> BatchResult:
+    """Claim and run the batch's runs with `workers` threads until none remain or the batch stops.
+
+    `skipped`: runs the resume rules took out of the queue when it was filled; reported with the batch.
+    """
+    definition, workers = plan.definition, plan.machine.workers
+    control.emit(
+        EventKind.BATCH_STARTED,
+        batch_id=definition.batch_id,
+        base_sha=definition.base_sha,
+        runs=len(definition.run_ids),
+        workers=workers,
+        runs_dir=str(plan.machine.runs_dir),
+    )
+    for run in skipped:
+        control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
+    prefix = slugify(definition.batch_id)
+    with _budget(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
+        loops = [pool.submit(_work_loop, store, plan, control, f"{prefix}-{n}") for n in range(workers)]
+        ends = [*skipped, *(end for loop in loops for end in loop.result())]
+    store.flush_spool()
+    control.close()
+    result = BatchResult(definition.batch_id, definition.base_sha, tuple(ends), control.stop_reason)
+    control.emit(
+        EventKind.BATCH_FINISHED,
+        batch_id=definition.batch_id,
+        exit_code=result.exit_code,
+        counts=result.counts(),
+        stop_reason=control.stop_reason,
+    )
+    return result

@@ -1,0 +1,128 @@
+"""One claimed run on this machine: lock → save a leftover worktree → resume rules → attempts.
+
+The store's claim decides who runs what across machines (for the shared store, with a lease the
+keeper renews); the run's file locks guard this machine's worktree. Both are held for all of the
+run's attempts, retries and the delay between them included.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+from datetime import UTC, datetime
+
+from parallel_runs import git, maintenance
+from parallel_runs.batch.attempt import attempt
+from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.result import HeldRun, RunEnd, RunError, RunSummary, SkippedRun
+from parallel_runs.core.batch import skip_reason
+from parallel_runs.core.events import EventKind
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.policy import RETRYABLE
+from parallel_runs.errors import AlreadyHeldError, LeaseLostError
+from parallel_runs.locks import OwnedLock, hold_run, stale_record
+from parallel_runs.store import Claim, LeaseKeeper, Store
+
+__all__ = ["run_one"]
+
+log = logging.getLogger(__name__)
+
+
+def run_one(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
+    """Run one claimed run with its retries; held elsewhere on this machine, it is closed as `held`."""
+    paths = plan.paths(claim.slug)
+    try:
+        with hold_run(paths, run_id=claim.run_id) as held:
+            return _holding_locks(store, plan, claim, control, held)
+    except AlreadyHeldError as held_elsewhere:
+        control.emit(EventKind.RUN_HELD, claim.run_id, holder=str(held_elsewhere))
+        # Closed, or a shared store would hand the run out again (and find it held again) every TTL.
+        store.close_unexecuted(claim, Outcome.HELD, str(held_elsewhere))
+        return HeldRun(claim.run_id, held_elsewhere)
+    except LeaseLostError as exc:
+        return RunError(claim.run_id, f"result not recorded: {exc}")
+
+
+def _recover_leftover_worktree(
+    store: Store, plan: BatchPlan, claim: Claim, held: tuple[OwnedLock, OwnedLock]
+) -> git.WorkspaceManager:
+    """If the run's worktree outlived its last holder (we hold its locks now), save its work first."""
+    paths = plan.paths(claim.slug)
+    workspaces = git.WorkspaceManager(repo=plan.machine.repo, paths=paths)
+    if workspaces.exists():
+        maintenance.recover_orphaned_worktree(
+            repo=plan.machine.repo,
+            runs_dir=plan.machine.runs_dir,
+            run_id=claim.run_id,
+            slug=claim.slug,
+            stale_record=stale_record(held),
+            store=store.history(claim),
+            fallback_base_sha=claim.base_sha,
+        )
+    return workspaces
+
+
+def _holding_locks(
+    store: Store, plan: BatchPlan, claim: Claim, control: BatchControl, held: tuple[OwnedLock, OwnedLock]
+) -> RunEnd:
+    workspaces = _recover_leftover_worktree(store, plan, claim, held)
+    if control.is_stopping:
+        why = f"batch stopped ({control.stop_reason}) before this run started"
+        store.close_unexecuted(claim, Outcome.NOT_STARTED, why)
+        control.emit(EventKind.RUN_NOT_STARTED, claim.run_id, reason=control.stop_reason)
+        return SkippedRun(claim.run_id, Outcome.NOT_STARTED, f"batch stopped ({control.stop_reason})")
+    # Checked under the claim and the lock, not only when the batch was queued: another batch may
+    # have finished the run since.
+    if reason := skip_reason(store.previous_attempt(claim), plan.definition):
+        store.skip(claim, reason)
+        control.emit(EventKind.RUN_SKIPPED, claim.run_id, reason=reason)
+        return SkippedRun(claim.run_id, Outcome.SKIPPED, reason)
+    lost = functools.partial(_lease_lost, control, claim.run_id)
+    with LeaseKeeper(store, claim, on_lost=lost) as keeper:
+        return _attempts(store, plan, claim, control, held=held, workspaces=workspaces, keeper=keeper)
+
+
+def _lease_lost(control: BatchControl, run_id: str) -> None:
+    """Another worker took the run over: stop our command, its result could not be recorded anyway."""
+    log.warning("run %r: lease lost to another worker; stopping this attempt", run_id)
+    control.stop_run(run_id)
+
+
+def _attempts(
+    store: Store,
+    plan: BatchPlan,
+    claim: Claim | None,
+    control: BatchControl,
+    *,
+    held: tuple[OwnedLock, OwnedLock],
+    workspaces: git.WorkspaceManager,
+    keeper: LeaseKeeper,
+) -> RunSummary:
+    """The run's attempts: a retryable outcome gets another, after the retry delay, while retries last."""
+    definition, results = plan.definition, list[Attempt]()
+    while claim is not None:
+        started_at = datetime.now(UTC)
+        # Numbered after both the store and the branch's kept attempt refs: either may have been reset.
+        at_least = git.last_attempt_ref_number(plan.machine.repo, claim.slug) + 1
+        claim = store.begin_attempt(
+            claim, at_least=at_least, started_at=started_at, host=socket.gethostname()
+        )
+        keeper.follow(claim)
+        result = attempt(
+            plan, claim, store=store, control=control, workspaces=workspaces, held=held, started_at=started_at
+        )
+        results.append(result)
+        if result.outcome not in RETRYABLE or len(results) > definition.retries or control.is_stopping:
+            break
+        control.emit(
+            EventKind.RETRY_SCHEDULED,
+            claim.run_id,
+            after_attempt=result.attempt,
+            delay_seconds=definition.retry_delay,
+        )
+        if not control.sleep(definition.retry_delay):
+            break
+        claim = store.retry(claim)
+    return RunSummary(results[0].run_id, tuple(results))

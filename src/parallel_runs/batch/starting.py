@@ -1,0 +1,98 @@
+"""Starting a batch: open its store, queue it (`run`) or find it (`worker`), get the repository ready."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from parallel_runs import git, maintenance
+from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.pool import run_batch
+from parallel_runs.batch.result import BatchResult, SkippedRun
+from parallel_runs.config import RunSettings, WorkerSettings
+from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.core.model import Outcome
+from parallel_runs.errors import ConfigError
+from parallel_runs.store import Store, open_store
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
+    """What `run` asks for: base commit resolved, budget as a deadline on the store's clock."""
+    deadline = None
+    if settings.max_batch_time is not None:
+        deadline = store.now() + timedelta(seconds=settings.max_batch_time)
+    return BatchDefinition(
+        batch_id=settings.batch_id,
+        run_ids=settings.run_ids,
+        command=settings.command,
+        base_sha=git.resolve_commit(settings.worker.repo, settings.base_ref),
+        timeout=settings.timeout,
+        retries=settings.retries,
+        retry_delay=settings.retry_delay,
+        redo=settings.redo,
+        only_failed=settings.only_failed,
+        tests=settings.tests,
+        fail_on_regression=settings.fail_on_regression,
+        grace=settings.grace,
+        deadline=deadline,
+    )
+
+
+def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
+    skipped: list[SkippedRun] = []
+    machine = settings.worker if isinstance(settings, RunSettings) else settings
+    if isinstance(settings, RunSettings):
+        skipped = [
+            SkippedRun(run_id, Outcome.SKIPPED, reason)
+            for run_id, reason in store.enqueue(_definition(settings, store))
+        ]
+    definition = store.get_batch(machine.batch_id)
+    if definition is None:
+        raise ConfigError(f"batch {machine.batch_id!r} is not in the shared store")
+    return definition, skipped
+
+
+def _prepare_repository(store: Store, plan: BatchPlan) -> None:
+    """The base commit is here, the runs dir exists and is git-ignored, dead holders' leftovers saved."""
+    machine = plan.machine
+    git.ensure_commit(machine.repo, plan.definition.base_sha)  # never run against another commit
+    machine.runs_dir.mkdir(parents=True, exist_ok=True)
+    git.ensure_excluded(machine.repo, machine.runs_dir)
+    if store.shares_queue:  # a shared run's leftover worktree is saved when the run is next claimed
+        return
+    # Whatever an earlier, killed batch left behind (stale locks, orphaned worktrees) is saved first.
+    for orphan in maintenance.recover(repo=machine.repo, runs_dir=machine.runs_dir).recovered:
+        log.warning(
+            "recovered run %r: its attempt %s's files are on %s", orphan.run_id, orphan.attempt, orphan.branch
+        )
+
+
+def run(
+    settings: RunSettings | WorkerSettings, control: BatchControl, *, store: Store | None = None
+) -> BatchResult:
+    """The one entry point of the engine: `run` queues its batch and works it; `worker` works a queued one.
+
+    `store`: the store to use instead of the one the settings name (tests pass an in-memory store).
+    """
+    machine = settings.worker if isinstance(settings, RunSettings) else settings
+    store = store or open_store(
+        runs_dir=machine.runs_dir,
+        database_url=machine.database_url,
+        shared_sqlite=machine.shared_sqlite,
+        max_artifact_size=machine.max_artifact_size,
+    )
+    try:
+        store.flush_spool()
+        definition, skipped = _queued(settings, store)
+        plan = BatchPlan(definition, machine)
+        control.grace = plan.grace
+        _prepare_repository(store, plan)
+        return run_batch(store, plan, control, skipped=skipped)
+    finally:
+        store.close()

@@ -1,0 +1,61 @@
+"""What a batch is: its whole definition, so a worker on any machine runs exactly what `run` asked. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.errors import ConfigError
+
+__all__ = ["BatchDefinition", "skip_reason"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchDefinition:
+    """Everything a worker on any machine needs to run a batch exactly as it was started."""
+
+    batch_id: str
+    run_ids: tuple[str, ...]
+    command: CommandSpec
+    base_sha: str
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 0.0
+    # The resume rules and the budget belong to the latest `run` of the batch: running a batch
+    # again with --redo is the same batch, asked to do more.
+    redo: bool = field(default=False, compare=False)  # run again runs whose latest attempt succeeded
+    only_failed: bool = field(default=False, compare=False)  # run only runs whose latest did not succeed
+    tests: TestSpec | None = None  # judge each attempt by its test delta against the base commit
+    fail_on_regression: bool = True
+    grace: float = DEFAULT_GRACE_SECONDS
+    # The budget's end (--max-batch-time) by the store's clock.
+    deadline: datetime | None = field(default=None, compare=False)
+    created_at: datetime | None = field(default=None, compare=False)  # set by the store
+
+    def __post_init__(self) -> None:
+        if not self.run_ids:
+            raise ConfigError(f"batch {self.batch_id!r} has no runs")
+        if len(set(self.run_ids)) != len(self.run_ids):
+            raise ConfigError(f"batch {self.batch_id!r} lists a run id more than once")
+
+    @property
+    def test_command(self) -> str | None:
+        """The test command's shell text, if the batch has one."""
+        return self.tests.command.shell if self.tests else None
+
+    def differences(self, other: BatchDefinition) -> list[str]:
+        """Names of the fields that make two definitions different batches (resume rules aside)."""
+        return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]
+
+
+def skip_reason(latest: Attempt | None, definition: BatchDefinition) -> str | None:
+    """Why the resume rules need no new attempt of a run whose latest earlier attempt is `latest`."""
+    if latest is not None and latest.outcome is Outcome.SUCCEEDED and not definition.redo:
+        return f"attempt {latest.attempt} already succeeded (use --redo to run it again)"
+    if definition.only_failed and latest is None:
+        return "never ran (--only-failed runs only runs that did not succeed)"
+    return None

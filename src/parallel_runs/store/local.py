@@ -1,0 +1,101 @@
+"""The embedded default store: a batch queued in this process, each run recorded in its own SQLite file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from parallel_runs.core.layout import RunPaths, branch_name
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.store.local_queue import LocalQueue
+from parallel_runs.store.protocol import AttemptHistory, Claim
+from parallel_runs.store.sqlite import RunStore
+
+__all__ = ["LocalStore"]
+
+
+class LocalStore(LocalQueue):
+    """Per-run SQLite files `<runs dir>/<slug>/<slug>.db` (or one file for every run, one worker)."""
+
+    def __init__(self, runs_dir: Path, *, shared_file: Path | None = None) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.shared_file = shared_file
+
+    def _path(self, claim: Claim) -> Path:
+        return self.shared_file or RunPaths(self.runs_dir, claim.slug).database
+
+    def _open(self, claim: Claim) -> RunStore:
+        return RunStore.open(self._path(claim))
+
+    def previous_attempt(self, claim: Claim) -> Attempt | None:
+        """The run's latest recorded attempt (the claim has recorded none yet)."""
+        with self._open(claim) as store:
+            return store.latest_attempt(claim.run_id)
+
+    def history(self, claim: Claim) -> AttemptHistory:
+        """The run's SQLite store."""
+        return self._open(claim)
+
+    def begin_attempt(self, claim: Claim, *, at_least: int, started_at: datetime, host: str) -> Claim:
+        """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
+        with self._open(claim) as store:
+            number = max(at_least, store.last_attempt_number(claim.run_id) + 1)
+            store.begin_attempt(
+                run_id=claim.run_id,
+                slug=claim.slug,
+                batch_id=claim.batch_id,
+                attempt=number,
+                base_sha=claim.base_sha,
+                branch=branch_name(claim.slug),
+                host=host,
+                pid=os.getpid(),
+                started_at=started_at,
+            )
+        return replace(claim, attempt=number)
+
+    def finish_attempt(self, claim: Claim, attempt: Attempt) -> Path | None:
+        """Write the attempt's outcome."""
+        with self._open(claim) as store:
+            store.finish_attempt(attempt)
+        return None
+
+    def close_unexecuted(self, claim: Claim, outcome: Outcome, reason: str) -> None:
+        """Record a run the batch stopped before; a run held elsewhere belongs to its holder's records."""
+        if outcome is Outcome.HELD:
+            return
+        with self._open(claim) as store:
+            store.finish_attempt(
+                Attempt.unexecuted(
+                    run_id=claim.run_id,
+                    slug=claim.slug,
+                    batch_id=claim.batch_id,
+                    attempt=store.last_attempt_number(claim.run_id) + 1,
+                    outcome=outcome,
+                    base_sha=claim.base_sha,
+                    branch=branch_name(claim.slug),
+                    host=claim.owner.host,
+                    pid=claim.owner.pid,
+                    at=self.now(),
+                    error=reason,
+                )
+            )
+
+    def skip(self, claim: Claim, reason: str) -> None:
+        """Nothing to record: the run's latest attempt already says it succeeded."""
+
+    def database_url(self, claim: Claim) -> str:
+        """The run's own SQLite file (or the one shared file)."""
+        return f"sqlite:///{self._path(claim)}"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,139 @@
+"""The shared store's side of the `Store` protocol (a mixin of SharedStore, split out for size).
+
+What the batch engine asks of any store, answered in PostgreSQL: the database's clock, a run's
+earlier attempts, skipping and retrying under the claim's fencing token.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from parallel_runs.core.layout import branch_name
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.store import claims, leases
+from parallel_runs.store.database import UnavailableError
+from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
+from parallel_runs.store.protocol import AttemptHistory, Claim
+
+__all__ = ["SharedQueue"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class SharedQueue:
+    """Clock, history, skip, retry and artifacts of claimed runs; needs the host's `_transaction`."""
+
+    _url: str
+    max_artifact_size: int
+
+    def _transaction(self, doing: str, work: Callable[[Connection], T]) -> T:
+        raise NotImplementedError
+
+    def finish_attempt(self, claim: Claim, result: Attempt) -> Path | None:
+        raise NotImplementedError
+
+    def store_artifacts(self, claim: Claim, directory: Path, *, max_size: int) -> object:
+        raise NotImplementedError
+
+    def now(self) -> datetime:
+        """The database's clock: every machine's deadlines and leases are on it."""
+        return self._transaction("read the clock", lambda conn: conn.execute(select(leases.NOW)).scalar_one())
+
+    def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
+        """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""
+        query = select_attempts().where(AttemptModel.run_id == run_id)
+        if before is not None:
+            query = query.where(AttemptModel.attempt < before)
+        query = query.order_by(AttemptModel.attempt)
+
+        def read(conn: Connection) -> list[Attempt]:
+            with Session(conn) as session:
+                return read_attempts(session, query)
+
+        return self._transaction("read a run's attempts", read)
+
+    def previous_attempt(self, claim: Claim) -> Attempt | None:
+        """The run's latest attempt before this claim's, in any batch."""
+        earlier = self.run_attempts(claim.run_id, before=claim.attempt)
+        return earlier[-1] if earlier else None
+
+    def history(self, claim: Claim) -> AttemptHistory:
+        """The run's attempts before this claim's: what a leftover worktree here belongs to."""
+        return _EarlierAttempts(self, claim)
+
+    def begin_attempt(self, claim: Claim, *, at_least: int, started_at: datetime, host: str) -> Claim:
+        """Nothing to record: the claim recorded its attempt as running, numbered by the database."""
+        return claim
+
+    def close_unexecuted(self, claim: Claim, outcome: Outcome, reason: str) -> None:
+        """Close the claim with an attempt whose command never ran, or it is taken over every TTL."""
+        attempt = Attempt.unexecuted(
+            run_id=claim.run_id,
+            slug=claim.slug,
+            batch_id=claim.batch_id,
+            attempt=claim.attempt,
+            outcome=outcome,
+            base_sha=claim.base_sha,
+            branch=branch_name(claim.slug),
+            host=claim.owner.host,
+            pid=claim.owner.pid,
+            at=self.now(),
+            error=reason,
+        )
+        self.finish_attempt(claim, attempt)
+
+    def skip(self, claim: Claim, reason: str) -> None:
+        """Finish the claimed run as `skipped`: its latest attempt, in another batch, succeeded."""
+        log.info("run %r skipped: %s", claim.run_id, reason)
+        self._transaction("skip a run", lambda conn: leases.skip_claim(conn, claim))
+
+    def retry(self, claim: Claim) -> Claim | None:
+        """Queue the finished run again and claim it at once (one transaction: no one else gets it)."""
+        key = uuid.uuid4().hex
+
+        def work(conn: Connection) -> Claim | None:
+            if not leases.requeue_runs(
+                conn, batch_id=claim.batch_id, run_ids=[claim.run_id], max_attempts=None
+            ):
+                return None
+            return claims.take_claim(
+                conn, batch_id=claim.batch_id, run_id=claim.run_id, owner=claim.owner, ttl=claim.ttl, key=key
+            )
+
+        return self._transaction("retry a run", work)
+
+    def keep_artifacts(self, claim: Claim, directory: Path) -> None:
+        """Store the attempt's artifacts; an outage keeps them in `directory` (the result matters more)."""
+        try:
+            self.store_artifacts(claim, directory, max_size=self.max_artifact_size)
+        except UnavailableError as exc:
+            log.warning("run %r: artifacts not stored (they stay in %s): %s", claim.run_id, directory, exc)
+
+    def database_url(self, claim: Claim) -> str:
+        """Runs are told the shared store's URL."""
+        return self._url
+
+
+class _EarlierAttempts:
+    """The shared store's record of a claimed run's earlier attempts: what a leftover worktree holds."""
+
+    def __init__(self, store: SharedQueue, claim: Claim) -> None:
+        self._store, self._claim = store, claim
+
+    def attempts(self, run_id: str | None = None) -> list[Attempt]:
+        return self._store.run_attempts(run_id or self._claim.run_id, before=self._claim.attempt)
+
+    def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool:
+        """Nothing to mark: claiming the run already marked every expired attempt `abandoned`."""
+        return False

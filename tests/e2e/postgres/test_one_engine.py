@@ -1,0 +1,103 @@
+"""One engine under both stores: the same batch gives the same outcomes with and without --database-url.
+
+Before the engine was one, the shared store's loop ignored --max-batch-time (a 3 s budget ran for
+16 s) and --retry-delay (retries started at once).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+MODES = pytest.mark.parametrize("shared", [False, True], ids=["per-run-sqlite", "postgres"])
+
+
+def store_flags(shared: bool, database_url: str) -> tuple[str, ...]:
+    return ("--database-url", database_url) if shared else ()
+
+
+def events(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def outcomes(repo: Path, shared: bool, database_url: str, batch: str) -> dict[str, tuple[str, int]]:
+    done = run_cli(
+        "report", "--format", "json", "--batch", batch, *store_flags(shared, database_url), cwd=repo
+    )
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    return {row["run_id"]: (row["status"], row["attempts"]) for row in runs}
+
+
+@MODES
+def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_url: str, shared: bool) -> None:
+    batch = f"budget-{secrets.token_hex(3)}"
+    began = time.monotonic()
+    done = run_cli(
+        "run",
+        *store_flags(shared, database_url),
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "m1,m2,m3",
+        "--workers",
+        "1",
+        "--max-batch-time",
+        "3s",
+        "--grace",
+        "1s",
+        "--command",
+        "sleep 4.77",
+        cwd=repo,
+    )
+    elapsed = time.monotonic() - began
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert elapsed < 4.7, f"the batch ran {elapsed:.1f}s: the 3s budget did not stop it"
+    assert outcomes(repo, shared, database_url, batch) == {
+        "m1": ("cancelled", 1),
+        "m2": ("not_started", 1),
+        "m3": ("not_started", 1),
+    }
+
+
+@MODES
+def test_retry_delay_and_resume_rules_hold_in_both_stores(
+    repo: Path, database_url: str, shared: bool
+) -> None:
+    first, second = (f"resume-{secrets.token_hex(3)}" for _ in range(2))
+    run_ids = f"ok-{secrets.token_hex(2)},retry-{secrets.token_hex(2)}"
+    ok, retried = run_ids.split(",")
+    command = f'test "$PARALLEL_RUNS_RUN_ID" = {ok} || test "$PARALLEL_RUNS_ATTEMPT" -ge 2'
+    common = ("run", *store_flags(shared, database_url), "--json-events", "--run-ids", run_ids)
+    done = run_cli(
+        *common,
+        "--batch-id",
+        first,
+        "--retries",
+        "2",
+        "--retry-delay",
+        "1.5s",
+        "--command",
+        command,
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    finished = [e for e in events(done.stdout) if e["event"] == "attempt_finished" and e["run_id"] == retried]
+    assert [(e["attempt"], e["status"]) for e in finished] == [(1, "failed"), (2, "succeeded")]
+    gap = datetime.fromisoformat(str(finished[1]["started_at"])) - datetime.fromisoformat(
+        str(finished[0]["finished_at"])
+    )
+    assert gap.total_seconds() >= 1.5
+    assert outcomes(repo, shared, database_url, first) == {ok: ("succeeded", 1), retried: ("succeeded", 2)}
+
+    again = run_cli(*common, "--batch-id", second, "--command", "false", cwd=repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    skipped = {e["run_id"] for e in events(again.stdout) if e["event"] == "run_skipped"}
+    assert skipped == {ok, retried}
