@@ -18,13 +18,14 @@ from parallel_runs.report import (
     RunRow,
     build_rows,
     collect_runs,
-    format_duration,
+    render_html,
     render_json,
+    render_markdown,
     render_table,
     summarize,
 )
-from parallel_runs.report_html import Bar, render_html, timeline_bars
-from parallel_runs.report_markdown import render_markdown
+from parallel_runs.report.html import Bar, timeline_bars
+from parallel_runs.report.rows import format_duration
 from parallel_runs.store import RunStore
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -197,7 +198,7 @@ def test_collect_runs_reads_every_store_and_skips_the_rest(
     (runs_dir / "stray").mkdir()
     (runs_dir / "stray" / "other.db").write_bytes(b"")
 
-    with caplog.at_level(logging.WARNING, logger="parallel_runs.report"):
+    with caplog.at_level(logging.WARNING, logger="parallel_runs.report.rows"):
         rows = collect_runs(runs_dir)
 
     assert [(r.latest.run_id, r.latest.outcome, r.attempts, r.latest.exit_code) for r in rows] == [
