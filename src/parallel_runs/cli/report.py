@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,22 +57,6 @@ def register(commands: Any) -> None:
     rep.set_defaults(handler=cmd_report)
 
 
-def _title(settings: ReportSettings) -> str:
-    return "parallel-runs" + (f" \u00b7 batch {settings.batch_id}" if settings.batch_id else "")
-
-
-def _table_text(rows: list[RunRow], settings: ReportSettings, *, width: int = 120) -> str:
-    from rich.console import Console
-
-    from parallel_runs import report
-
-    buffer = StringIO()
-    Console(file=buffer, width=width, color_system=None, highlight=False).print(
-        report.render_table(rows) if rows else _empty_line(settings), markup=False
-    )
-    return buffer.getvalue()
-
-
 def _empty_line(settings: ReportSettings) -> str:
     batch = f" in batch {settings.batch_id}" if settings.batch_id else ""
     return f"no runs found under {settings.runs_dir}{batch}"
@@ -81,16 +64,14 @@ def _empty_line(settings: ReportSettings) -> str:
 
 def _render(rows: list[RunRow], settings: ReportSettings) -> str:
     from parallel_runs import report
-    from parallel_runs.report_html import render_html
-    from parallel_runs.report_markdown import render_markdown
 
-    if settings.format == "json":
-        return report.render_json(rows) + "\n"
-    if settings.format == "markdown":
-        return render_markdown(rows, title=_title(settings))
-    if settings.format == "html":
-        return render_html(rows, title=_title(settings), now=datetime.now(UTC))
-    return _table_text(rows, settings)
+    return report.render(
+        rows,
+        settings.format,
+        title=report.format_title(settings.batch_id),
+        now=datetime.now(UTC),
+        empty=_empty_line(settings),
+    )
 
 
 def _write(text: str, path: Path) -> Path:
@@ -100,14 +81,6 @@ def _write(text: str, path: Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
     return path
-
-
-def _shared_rows(url: str, settings: ReportSettings) -> list[RunRow]:
-    from parallel_runs import report
-    from parallel_runs.store import SharedStore
-
-    with SharedStore.connect(url) as store:
-        return report.build_rows(store.attempts(settings.batch_id), batch_id=settings.batch_id)
 
 
 def _local_rows(settings: ReportSettings) -> list[RunRow]:
@@ -128,7 +101,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     url = settings.shared_database_url
-    rows = _shared_rows(url, settings) if url else _local_rows(settings)
+    rows = report.collect_shared_runs(url, batch_id=settings.batch_id) if url else _local_rows(settings)
     if settings.output:
         path = _write(_render(rows, settings), settings.output)
         make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.report import (
+from parallel_runs.report.rows import (
     STATUS_COLUMN,
     TESTS_COLUMN,
     Column,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from parallel_runs.report import (
+from parallel_runs.core.model import Outcome
+from parallel_runs.report.rows import (
+    DEFAULT_TITLE,
     STATUS_COLUMN,
-    STATUS_EMOJI,
     Column,
     RunRow,
     new_test_failures,
@@ -15,7 +16,19 @@ from parallel_runs.report import (
     visible_columns,
 )
 
-__all__ = ["MARKDOWN_SECTIONS", "render_markdown"]
+__all__ = ["MARKDOWN_SECTIONS", "STATUS_EMOJI", "render_markdown"]
+
+STATUS_EMOJI: dict[Outcome, str] = {
+    Outcome.SUCCEEDED: "\u2705",  # white heavy check mark
+    Outcome.SKIPPED: "\u23ed\ufe0f",  # next track
+    Outcome.FAILED: "\u274c",  # cross mark
+    Outcome.REGRESSED: "\U0001f4c9",  # chart decreasing
+    Outcome.TIMED_OUT: "\u23f1\ufe0f",  # stopwatch
+    Outcome.CANCELLED: "\U0001f6ab",  # no entry sign
+    Outcome.ABANDONED: "\U0001f47b",  # ghost
+    Outcome.HELD: "\U0001f512",  # lock
+    Outcome.RUNNING: "\u23f3",  # hourglass
+}
 
 _MD_ERROR_CHARS = 300
 _MD_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]~|])")
@@ -103,7 +116,7 @@ MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (
 )
 
 
-def render_markdown(rows: Sequence[RunRow], *, title: str = "parallel-runs") -> str:
+def render_markdown(rows: Sequence[RunRow], *, title: str = DEFAULT_TITLE) -> str:
     """A GitHub-flavoured markdown report: heading, counts, one table row per run, errors."""
     blocks = [f"### {_md_text(title)}"]
     if rows:

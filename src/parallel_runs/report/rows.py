@@ -1,37 +1,34 @@
-"""One table of runs from every per-run store under a runs dir: rows, counts, columns, table, JSON.
+"""What the report shows, whatever the format: one row per run, counts, and the columns.
 
-Markdown and HTML live in `report_markdown` and `report_html`; every format shows `COLUMNS`.
+Rows come from every per-run store under a runs dir or from a shared PostgreSQL store; each
+renderer (`table`, `json_format`, `markdown`, `html`) shows `COLUMNS` in its own way.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.table import Table
-from rich.text import Text
 
 from parallel_runs.core import durations
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
-from parallel_runs.store import RunStore
+from parallel_runs.store import RunStore, SharedStore
 
 __all__ = [
     "COLUMNS",
+    "DEFAULT_TITLE",
     "STATUS_COLUMN",
-    "STATUS_EMOJI",
     "TESTS_COLUMN",
     "Column",
     "RunRow",
     "build_rows",
     "collect_runs",
+    "collect_shared_runs",
     "format_duration",
+    "format_title",
     "new_test_failures",
-    "render_json",
-    "render_table",
     "summarize",
     "tests_summary",
     "visible_columns",
@@ -39,29 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATUS_STYLES: dict[Outcome, str] = {
-    Outcome.SUCCEEDED: "green",
-    Outcome.SKIPPED: "dim green",
-    Outcome.FAILED: "bold red",
-    Outcome.REGRESSED: "magenta",
-    Outcome.TIMED_OUT: "yellow",
-    Outcome.CANCELLED: "yellow",
-    Outcome.ABANDONED: "red",
-    Outcome.HELD: "cyan",
-    Outcome.RUNNING: "blue",
-}
-
-STATUS_EMOJI: dict[Outcome, str] = {
-    Outcome.SUCCEEDED: "\u2705",  # white heavy check mark
-    Outcome.SKIPPED: "\u23ed\ufe0f",  # next track
-    Outcome.FAILED: "\u274c",  # cross mark
-    Outcome.REGRESSED: "\U0001f4c9",  # chart decreasing
-    Outcome.TIMED_OUT: "\u23f1\ufe0f",  # stopwatch
-    Outcome.CANCELLED: "\U0001f6ab",  # no entry sign
-    Outcome.ABANDONED: "\U0001f47b",  # ghost
-    Outcome.HELD: "\U0001f512",  # lock
-    Outcome.RUNNING: "\u23f3",  # hourglass
-}
+DEFAULT_TITLE = "parallel-runs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +89,12 @@ def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]
     return build_rows(records, batch_id=batch_id)
 
 
+def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:
+    """Rows for every run in the shared PostgreSQL store at `url` (within `batch_id` if given)."""
+    with SharedStore.connect(url) as store:
+        return build_rows(store.attempts(batch_id), batch_id=batch_id)
+
+
 def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:
     """How many runs ended in each status, in the order statuses are declared."""
     seen: dict[Outcome, int] = {}
@@ -125,6 +106,11 @@ def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:
 def format_duration(seconds: float | None) -> str:
     """A short human duration (`4.2s`, `3m05s`, `1h02m`, as everywhere else); `-` when unknown."""
     return "-" if seconds is None else durations.format_duration(seconds)
+
+
+def format_title(batch_id: str | None = None) -> str:
+    """The report's title: `parallel-runs`, naming the batch when the rows are one batch's."""
+    return DEFAULT_TITLE + (f" \u00b7 batch {batch_id}" if batch_id else "")
 
 
 def tests_summary(row: RunRow) -> str:
@@ -176,42 +162,6 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     return [column for column in COLUMNS if with_tests or column is not TESTS_COLUMN]
 
 
-def _caption(rows: Sequence[RunRow]) -> str:
-    counts = summarize(rows)
-    noun = "run" if len(rows) == 1 else "runs"
-    detail = ", ".join(f"{count} {status.value}" for status, count in counts.items())
-    return f"{len(rows)} {noun}" + (f": {detail}" if detail else "")
-
-
-def _table_cell(column: Column, row: RunRow) -> Text | str:
-    text = column.cell(row)
-    if column is STATUS_COLUMN:
-        return Text(text, style=STATUS_STYLES.get(row.latest.outcome, ""))
-    return text if column.numeric else Text(text)  # Text, not str: run ids may contain [markup]
-
-
-def render_table(rows: Sequence[RunRow]) -> Table:
-    """A rich Table of the rows (the caller owns the Console that prints it)."""
-    table = Table(title="parallel-runs", caption=_caption(rows))
-    columns = visible_columns(rows)
-    for column in columns:
-        table.add_column(
-            column.terminal_header,
-            justify="right" if column.numeric else "left",
-            overflow="fold" if column.code else "ellipsis",
-        )
-    for row in rows:
-        table.add_row(*(_table_cell(column, row) for column in columns))
-    return table
-
-
 def new_test_failures(row: RunRow) -> list[str]:
     """Test ids this run broke (persistent new failures and new collection errors)."""
     return list(row.latest.tests.new_failures) if row.latest.tests else []
-
-
-def render_json(rows: Sequence[RunRow]) -> str:
-    """Stable JSON: `{"runs": [...], "counts": {status: n}}`."""
-    counts = {status.value: count for status, count in summarize(rows).items()}
-    document = {"runs": [row.to_json() for row in rows], "counts": counts}
-    return json.dumps(document, indent=2, ensure_ascii=False)
