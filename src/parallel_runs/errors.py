@@ -21,6 +21,7 @@ __all__ = [
     "LeaseLostError",
     "ParallelRunsError",
     "StoreError",
+    "UsageError",
 ]
 
 EXIT_OK = 0
@@ -43,8 +44,18 @@ class ConfigError(ParallelRunsError):
     exit_code = EXIT_USAGE
 
 
-class InvalidRunIdError(ConfigError):
-    """A run id breaks one of the rules of DESIGN §2."""
+class UsageError(ParallelRunsError):
+    """A malformed command line (what argparse would answer with usage and exit 2).
+
+    Not a ConfigError: only the command line raises it, and its message already names the command
+    (`parallel-runs run: ...`, `autopack-supervisor: ...`), so the CLI prints it as it is.
+    """
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidRunIdError(ConfigError, ValueError):
+    """A run id breaks one of the rules of DESIGN §2; a ValueError too, as library callers expect."""
 
 
 class GitError(ParallelRunsError):

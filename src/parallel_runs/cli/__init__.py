@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from parallel_runs import __version__
 from parallel_runs.cli import artifacts, db, report, run, worker, worktrees
-from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, make_console, write_traceback
+from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, make_console, write_traceback
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
+from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
 
 __all__ = ["build_parser", "main", "split_argv"]
 
@@ -68,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.pop(name, None)
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
-    except UsageError as exc:
+    except UsageError as exc:  # its message already names the command
         _print_error(str(exc))
-        return EXIT_USAGE
+        return exc.exit_code
     except ParallelRunsError as exc:
         _print_error(f"{PROG}: {exc}")
         return exc.exit_code
