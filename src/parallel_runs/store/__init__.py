@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, ArtifactInfo
 from parallel_runs.store.batches import BatchDefinition, BatchRunRecord
-from parallel_runs.store.database import RetryPolicy, UnavailableError
+from parallel_runs.store.database import ReconnectPolicy, UnavailableError
 from parallel_runs.store.heartbeat import LeaseKeeper
 from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import upgrade
@@ -24,7 +24,7 @@ __all__ = [
     "Claim",
     "LeaseKeeper",
     "LeaseOwner",
-    "RetryPolicy",
+    "ReconnectPolicy",
     "RunStore",
     "SharedStore",
     "SpoolReport",

@@ -33,7 +33,7 @@ from parallel_runs.store.batches import (
     read_batch,
     read_batch_runs,
 )
-from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
+from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.leases import Claim, LeaseOwner
 from parallel_runs.store.migrate import require_current_schema
 from parallel_runs.store.models import AttemptModel, AttemptRecord, read_attempts, select_attempts
@@ -50,7 +50,7 @@ T = TypeVar("T")
 class SharedStore(ArtifactAccess):
     """One shared PostgreSQL database for every machine working on a batch."""
 
-    def __init__(self, engine: Engine, *, url: str, policy: RetryPolicy, spool_dir: Path | None) -> None:
+    def __init__(self, engine: Engine, *, url: str, policy: ReconnectPolicy, spool_dir: Path | None) -> None:
         self._engine = engine
         self._url = url
         self._policy = policy
@@ -60,12 +60,15 @@ class SharedStore(ArtifactAccess):
 
     @classmethod
     def connect(
-        cls, url: str, *, spool_dir: Path | None = None, retry_policy: RetryPolicy | None = None
+        cls, url: str, *, spool_dir: Path | None = None, reconnect_policy: ReconnectPolicy | None = None
     ) -> SharedStore:
         """Open the store; ConfigError if the URL is not PostgreSQL or its schema is not current."""
         parsed = parse_postgres_url(url)
         store = cls(
-            create_store_engine(parsed), url=url, policy=retry_policy or RetryPolicy(), spool_dir=spool_dir
+            create_store_engine(parsed),
+            url=url,
+            policy=reconnect_policy or ReconnectPolicy(),
+            spool_dir=spool_dir,
         )
         try:
             store._transaction("check the schema", store._check_schema)
