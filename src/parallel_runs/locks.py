@@ -30,7 +30,7 @@ from parallel_runs.holders import (
     write_record,
 )
 
-__all__ = ["ExecutorLockManager", "OwnedLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
+__all__ = ["OwnedLock", "RunLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -214,8 +214,11 @@ class WorkspaceLease(OwnedLock):
         self._fields = {"workspace": str(self.workspace)}
 
 
-class ExecutorLockManager(OwnedLock):
-    """Layer 3: one live attempt per run, through <runs_dir>/.locks/<slug>.lock."""
+class RunLock(OwnedLock):
+    """Layer 3, the per-run executor lock: one live attempt per run, through <runs_dir>/.locks/<slug>.lock.
+
+    The seed's class of this job keeps its name, `parallel_runs.ExecutorLockManager` (seed/locks.py).
+    """
 
     def __init__(
         self, slug: str, *, runs_dir: Path, run_id: str | None = None, attempt: int | None = None
@@ -270,10 +273,10 @@ def _is_pid_alive(pid: int) -> bool:
     return True
 
 
-def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, ExecutorLockManager]:
+def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, RunLock]:
     """Layers 2 and 3 of one run: its workspace lease and its executor lock (not taken yet)."""
     lease = WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir)
-    return lease, ExecutorLockManager(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
+    return lease, RunLock(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
 
 
 @contextmanager
