@@ -21,9 +21,18 @@ from parallel_runs.config.common import (
     resolve_runs_dir,
     resolve_source_repo,
 )
+from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
+from parallel_runs.config.worktrees import (
+    CleanupSettings,
+    RecoverSettings,
+    WorktreesListSettings,
+    build_cleanup_settings,
+    build_recover_settings,
+    build_worktrees_list_settings,
+)
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -33,13 +42,21 @@ __all__ = [
     "ENV",
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
+    "CleanupSettings",
+    "DbUpgradeSettings",
+    "RecoverSettings",
     "ReportSettings",
     "RunSettings",
     "WorkerSettings",
+    "WorktreesListSettings",
     "absolute_path",
+    "build_cleanup_settings",
+    "build_db_upgrade_settings",
+    "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
     "build_worker_settings",
+    "build_worktrees_list_settings",
     "default_batch_id",
     "flag_bool",
     "is_postgres_url",
