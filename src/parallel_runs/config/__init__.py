@@ -5,6 +5,12 @@ The only library package that reads the environment.
 
 from __future__ import annotations
 
+from parallel_runs.config.artifacts import (
+    ArtifactsGetSettings,
+    ArtifactsListSettings,
+    build_artifacts_get_settings,
+    build_artifacts_list_settings,
+)
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
@@ -42,6 +48,8 @@ __all__ = [
     "ENV",
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
+    "ArtifactsGetSettings",
+    "ArtifactsListSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
     "RecoverSettings",
@@ -50,6 +58,8 @@ __all__ = [
     "WorkerSettings",
     "WorktreesListSettings",
     "absolute_path",
+    "build_artifacts_get_settings",
+    "build_artifacts_list_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
     "build_recover_settings",
