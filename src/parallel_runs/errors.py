@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from parallel_runs.holders import Holder
 
 __all__ = [
     "EXIT_FAILED",
@@ -18,6 +21,7 @@ __all__ = [
     "LeaseLostError",
     "ParallelRunsError",
     "StoreError",
+    "UsageError",
 ]
 
 EXIT_OK = 0
@@ -40,8 +44,18 @@ class ConfigError(ParallelRunsError):
     exit_code = EXIT_USAGE
 
 
-class InvalidRunIdError(ConfigError):
-    """A run id breaks one of the rules of DESIGN §2."""
+class UsageError(ParallelRunsError):
+    """A malformed command line (what argparse would answer with usage and exit 2).
+
+    Not a ConfigError: only the command line raises it, and its message already names the command
+    (`parallel-runs run: ...`, `autopack-supervisor: ...`), so the CLI prints it as it is.
+    """
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidRunIdError(ConfigError, ValueError):
+    """A run id breaks one of the rules of DESIGN §2; a ValueError too, as library callers expect."""
 
 
 class GitError(ParallelRunsError):
@@ -58,21 +72,6 @@ class LeaseLostError(ParallelRunsError):
     """A shared-store lease was taken over (its fencing token is stale): this holder must not write."""
 
     exit_code = EXIT_HELD
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """Who holds a lock or lease: read from its owner record."""
-
-    host: str
-    pid: int
-    started_at: str  # ISO-8601 UTC
-    attempt: int | None = None
-
-    def describe(self) -> str:
-        """One phrase naming the holder, for error messages."""
-        attempt = f", attempt {self.attempt}" if self.attempt is not None else ""
-        return f"host {self.host}, pid {self.pid}, since {self.started_at}{attempt}"
 
 
 class AlreadyHeldError(ParallelRunsError):

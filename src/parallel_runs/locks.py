@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -21,9 +20,17 @@ from typing import Self
 import filelock
 
 from parallel_runs.core.layout import RunPaths, lease_path_for
-from parallel_runs.errors import AlreadyHeldError, ConfigError, Holder
+from parallel_runs.errors import AlreadyHeldError, ConfigError
+from parallel_runs.holders import (
+    Holder,
+    describe_record,
+    parse_record,
+    read_record_bytes,
+    read_record_of,
+    write_record,
+)
 
-__all__ = ["ExecutorLockManager", "OwnedLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
+__all__ = ["OwnedLock", "RunLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +38,6 @@ logger = logging.getLogger(__name__)
 # retries this long so such a probe is never mistaken for a holder. A real holder keeps it far longer.
 _CONTENTION_GRACE = 0.25
 _POLL_INTERVAL = 0.005
-_MAX_RECORD = 64 * 1024
 _RESERVED = frozenset({"host", "pid", "started_at"})  # the attempt is known only once the lock is held
 _CONTENTION_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
@@ -110,10 +116,10 @@ class OwnedLock:
     def holder(self) -> Holder | None:
         """The live holder as its record names it, else None (a dead holder's record is ignored)."""
         if self.is_held_by_me:
-            return _holder_from(self._record)
+            return Holder.from_record(self._record)
         if not _is_held_by_anyone(self.path):
             return None
-        holder = _holder_from(self.record())
+        holder = Holder.from_record(self.record())
         if holder is not None and holder.host == socket.gethostname() and not _is_pid_alive(holder.pid):
             # The flock is the truth; a dead pid here means a just-starting holder or an fd leaked to a child.
             logger.info("%s is held, but its record names pid %d, which is gone", self.what, holder.pid)
@@ -122,8 +128,8 @@ class OwnedLock:
     def record(self) -> dict[str, object] | None:
         """The owner record as last written, possibly by a holder that has since died."""
         for _ in range(3):  # a reader can catch an update mid-write; the writer never leaves one torn
-            data = _read_path(self.path)
-            record = _parse(data)
+            data = read_record_bytes(self.path)
+            record = parse_record(data)
             if record is not None or not data.strip():
                 return record
         return None
@@ -137,7 +143,7 @@ class OwnedLock:
             if fd is None or record is None or not self.is_held_by_me:
                 raise RuntimeError(f"{self.what}: update_record needs the lock held by this instance")
             record = {**record, **extra}
-            _write_record(fd, record)
+            write_record(fd, record)
             self._record = record
 
     def force_unlock(self) -> None:
@@ -155,11 +161,11 @@ class OwnedLock:
                 raise AlreadyHeldError(self.what, self.holder())
             # Unlink only while holding the flock: a contender that flocks this inode afterwards finds it
             # unlinked (filelock checks st_nlink) and retries on a fresh file, so two holders cannot result.
-            stale = _parse(os.pread(fd, _MAX_RECORD, 0))
+            stale = read_record_of(fd)
             with contextlib.suppress(FileNotFoundError):
                 if os.path.samestat(os.fstat(fd), os.lstat(self.path)):
                     os.unlink(self.path)
-            logger.info("removed the stale lock of %s (last record: %s)", self.what, _describe(stale))
+            logger.info("removed the stale lock of %s (last record: %s)", self.what, describe_record(stale))
         except OSError as exc:
             raise ConfigError(f"cannot remove the lock file {self.path}: {exc}") from exc
         finally:
@@ -176,10 +182,10 @@ class OwnedLock:
 
     def _on_acquired(self, fd: int) -> None:
         # Runs inside filelock's acquire with the flock held; raising rolls the acquisition back.
-        previous = _parse(os.pread(fd, _MAX_RECORD, 0))
+        previous = read_record_of(fd)
         if previous is not None:
             logger.info(
-                "taking over %s from a holder that died holding it (%s)", self.what, _describe(previous)
+                "taking over %s from a holder that died holding it (%s)", self.what, describe_record(previous)
             )
         record: dict[str, object] = {
             "host": socket.gethostname(),
@@ -188,7 +194,7 @@ class OwnedLock:
             "attempt": self.attempt,
             **self._fields,
         }
-        _write_record(fd, record)
+        write_record(fd, record)
         self.previous_record, self._record = previous, record
         self._fd, self._owner_pid = fd, os.getpid()
 
@@ -208,8 +214,11 @@ class WorkspaceLease(OwnedLock):
         self._fields = {"workspace": str(self.workspace)}
 
 
-class ExecutorLockManager(OwnedLock):
-    """Layer 3: one live attempt per run, through <runs_dir>/.locks/<slug>.lock."""
+class RunLock(OwnedLock):
+    """Layer 3, the per-run executor lock: one live attempt per run, through <runs_dir>/.locks/<slug>.lock.
+
+    The seed's class of this job keeps its name, `parallel_runs.ExecutorLockManager` (seed/locks.py).
+    """
 
     def __init__(
         self, slug: str, *, runs_dir: Path, run_id: str | None = None, attempt: int | None = None
@@ -252,53 +261,6 @@ def _lock_within_grace(fd: int) -> bool:
     return True
 
 
-def _read_path(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return b""
-    try:
-        return os.pread(fd, _MAX_RECORD, 0)
-    finally:
-        os.close(fd)
-
-
-def _write_record(fd: int, record: dict[str, object]) -> None:
-    # The inode must not change (it is what is locked), so no rename: one pwrite padded with blanks over the
-    # old record (JSON allows trailing blanks), then a trim. A reader sees the old record or the new one.
-    payload = (json.dumps(record) + "\n").encode("utf-8")
-    old_size = os.fstat(fd).st_size
-    os.pwrite(fd, payload.ljust(old_size, b" "), 0)
-    if old_size > len(payload):
-        os.ftruncate(fd, len(payload))
-
-
-def _parse(data: bytes) -> dict[str, object] | None:
-    if not data.strip():
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _holder_from(record: dict[str, object] | None) -> Holder | None:
-    if record is None:
-        return None
-    host, pid, started_at, attempt = (record.get(k) for k in ("host", "pid", "started_at", "attempt"))
-    if not isinstance(host, str) or not isinstance(started_at, str) or type(pid) is not int:
-        return None
-    return Holder(
-        host=host, pid=pid, started_at=started_at, attempt=attempt if type(attempt) is int else None
-    )
-
-
-def _describe(record: dict[str, object] | None) -> str:
-    holder = _holder_from(record)
-    return holder.describe() if holder else "none readable"
-
-
 def _is_pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -311,10 +273,10 @@ def _is_pid_alive(pid: int) -> bool:
     return True
 
 
-def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, ExecutorLockManager]:
+def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, RunLock]:
     """Layers 2 and 3 of one run: its workspace lease and its executor lock (not taken yet)."""
     lease = WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir)
-    return lease, ExecutorLockManager(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
+    return lease, RunLock(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
 
 
 @contextmanager

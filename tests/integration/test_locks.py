@@ -21,7 +21,7 @@ import pytest
 
 from parallel_runs.core.layout import RunPaths, lease_path_for
 from parallel_runs.errors import EXIT_HELD, AlreadyHeldError
-from parallel_runs.locks import ExecutorLockManager, OwnedLock, WorkspaceLease
+from parallel_runs.locks import OwnedLock, RunLock, WorkspaceLease
 from tests.helpers import wait_for
 
 # A separate Python process that holds locks on command: one request line in, one reply line out.
@@ -391,7 +391,7 @@ def test_relative_paths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="absolute"):
         WorkspaceLease(tmp_path / "workspaces" / "a", runs_dir=Path(".autonomous_runs"))
     with pytest.raises(ValueError, match="absolute"):
-        ExecutorLockManager("a", runs_dir=Path(".autonomous_runs"))
+        RunLock("a", runs_dir=Path(".autonomous_runs"))
 
 
 def test_workspace_lease_is_keyed_by_the_absolute_workspace_path(tmp_path: Path) -> None:
@@ -414,16 +414,16 @@ def test_workspace_lease_is_keyed_by_the_absolute_workspace_path(tmp_path: Path)
 
 def test_executor_lock_lives_under_the_runs_dir(tmp_path: Path) -> None:
     runs = tmp_path / "not-yet-created"
-    lock = ExecutorLockManager("a-b-1234abcd", runs_dir=runs, run_id="a/b", attempt=2)
+    lock = RunLock("a-b-1234abcd", runs_dir=runs, run_id="a/b", attempt=2)
     assert lock.path == runs / ".locks" / "a-b-1234abcd.lock"
     with lock:  # parent directories are created on acquire
-        record = ExecutorLockManager("a-b-1234abcd", runs_dir=runs).record()
+        record = RunLock("a-b-1234abcd", runs_dir=runs).record()
         assert record is not None
         assert (record["run_id"], record["slug"], record["attempt"]) == ("a/b", "a-b-1234abcd", 2)
         with pytest.raises(AlreadyHeldError, match="run 'a/b' is already held"):
-            ExecutorLockManager("a-b-1234abcd", runs_dir=runs, run_id="a/b").acquire_or_raise()
+            RunLock("a-b-1234abcd", runs_dir=runs, run_id="a/b").acquire_or_raise()
     assert lock.path.exists()
     assert lock.record() is None
     for bad in ("", ".", "..", "a/b"):
         with pytest.raises(ValueError, match="slug"):
-            ExecutorLockManager(bad, runs_dir=runs)
+            RunLock(bad, runs_dir=runs)

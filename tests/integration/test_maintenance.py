@@ -11,7 +11,7 @@ from pathlib import Path
 from parallel_runs import git as gitlib
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.locks import ExecutorLockManager, WorkspaceLease
+from parallel_runs.locks import RunLock, WorkspaceLease
 from parallel_runs.maintenance import WorktreeState, cleanup, list_worktrees, recover
 from parallel_runs.store import RunStore
 from tests.helpers import git, live_python, processes_with, run_cli, wait_for
@@ -25,13 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
-from parallel_runs.locks import ExecutorLockManager, WorkspaceLease
+from parallel_runs.locks import RunLock, WorkspaceLease
 from parallel_runs.store import RunStore
 
 repo, runs_dir, slug, marker, stage = Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:6]
 paths = RunPaths(runs_dir, slug)
 lease = WorkspaceLease(paths.workspace, runs_dir=runs_dir)
-lock = ExecutorLockManager(slug, runs_dir=runs_dir, run_id=slug)
+lock = RunLock(slug, runs_dir=runs_dir, run_id=slug)
 lease.acquire_or_raise()
 lock.acquire_or_raise()
 for held in (lease, lock):
@@ -98,7 +98,7 @@ def test_an_orphan_is_listed_then_recovered(repo: Path, runs_dir: Path, markers:
     wait_for(lambda: not processes_with("sleep 93.101"), timeout=5, what="the orphan's command to die")
     assert list_worktrees(repo=repo, runs_dir=runs_dir) == []
     paths = RunPaths(runs_dir, "orph")
-    assert ExecutorLockManager("orph", runs_dir=runs_dir).record() is None
+    assert RunLock("orph", runs_dir=runs_dir).record() is None
     assert WorkspaceLease(paths.workspace, runs_dir=runs_dir).record() is None
     assert recover(repo=repo, runs_dir=runs_dir) == type(report)((), (), (), (), ())
 
@@ -127,7 +127,7 @@ def test_an_unrecorded_attempt_and_a_bare_lock_are_recovered(
     assert report.reclaimed == ("bare",)
     assert git(repo, "show", "parallel-runs/early:unsaved.txt") == "early"
     assert "early attempt 1 abandoned" in git(repo, "log", "-1", "--format=%s", "parallel-runs/early")
-    assert ExecutorLockManager("bare", runs_dir=runs_dir).record() is None
+    assert RunLock("bare", runs_dir=runs_dir).record() is None
     assert list_worktrees(repo=repo, runs_dir=runs_dir) == []
 
 

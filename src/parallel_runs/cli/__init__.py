@@ -1,6 +1,8 @@
 # Handlers import heavy modules (SQLAlchemy, GitPython, rich) lazily: --help/--version stay fast.
 """The command line: one module per command, each handler returning an exit code.
 
+A command registers its handler and the config/ builder of its Settings; the dispatcher builds the
+Settings from the parsed flags and the environment (read here, not by handlers) and hands them over.
 `main` is the only place that catches every exception: a bug becomes exit 3 with one line on
 screen and the traceback in a file.
 """
@@ -13,12 +15,13 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from parallel_runs import __version__
 from parallel_runs.cli import artifacts, db, report, run, worker, worktrees
-from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, UsageError, make_console, write_traceback
+from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, make_console, write_traceback
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError
+from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
 
 __all__ = ["build_parser", "main", "split_argv"]
 
@@ -57,7 +60,12 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command_argv and args.command_name != "run":
         raise UsageError(f"{PROG} {args.command_name}: unexpected arguments after --")
     args.command_argv = command_argv
-    code: int = args.handler(args, make_console())
+    build_settings = getattr(args, "build_settings", None)
+    if build_settings is None:  # run and worker still build their settings themselves, from args
+        handed: object = args
+    else:
+        handed = build_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
+    code: int = args.handler(handed, make_console())
     return code
 
 
@@ -68,9 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.pop(name, None)
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
-    except UsageError as exc:
+    except UsageError as exc:  # its message already names the command
         _print_error(str(exc))
-        return EXIT_USAGE
+        return exc.exit_code
     except ParallelRunsError as exc:
         _print_error(f"{PROG}: {exc}")
         return exc.exit_code

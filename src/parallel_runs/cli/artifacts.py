@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
-from parallel_runs.config import ENV, absolute_path, is_postgres_url, resolve_database_url
-from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.config import (
+    ArtifactsGetSettings,
+    ArtifactsListSettings,
+    build_artifacts_get_settings,
+    build_artifacts_list_settings,
+)
+from parallel_runs.config.artifacts import ARTIFACTS_FORMATS
+from parallel_runs.errors import EXIT_OK
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from parallel_runs.store import SharedStore
 
 __all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
 
@@ -30,8 +32,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--attempt",
-        type=int,
-        metavar="N",
+        metavar="N",  # a count, parsed with the others in config
         help=env_help("this attempt (default: the latest)", "artifact_attempt"),
     )
     parser.add_argument(
@@ -55,50 +56,26 @@ def register(commands: Any) -> None:
     _common(listing)
     listing.add_argument(
         "--format",
-        choices=("table", "json"),
+        choices=ARTIFACTS_FORMATS,
         help=env_help("output format (default table)", "artifacts_format"),
     )
-    listing.set_defaults(handler=cmd_artifacts_list)
+    listing.set_defaults(handler=cmd_artifacts_list, build_settings=build_artifacts_list_settings)
     get = actions.add_parser("get", help="one stored file, byte for byte", epilog=EXIT_CODES_HELP)
     _common(get)
     get.add_argument("name", metavar="NAME", help="the file's path in the artifacts dir, e.g. run.log")
     get.add_argument(
         "--output", "-o", metavar="FILE", help=env_help("write it here instead of stdout", "artifact_output")
     )
-    get.set_defaults(handler=cmd_artifacts_get)
+    get.set_defaults(handler=cmd_artifacts_get, build_settings=build_artifacts_get_settings)
 
 
-def _from_env(args: argparse.Namespace) -> None:
-    """Options not given on the command line come from their environment variables."""
-    env = os.environ
-    args.batch = args.batch or env.get(ENV["batch"]) or None
-    if args.attempt is None and (attempt := env.get(ENV["artifact_attempt"])):
-        if not attempt.isdigit():
-            raise ConfigError(f"{ENV['artifact_attempt']}={attempt!r} is not an attempt number")
-        args.attempt = int(attempt)
-    if hasattr(args, "format"):
-        args.format = args.format or env.get(ENV["artifacts_format"]) or "table"
-        if args.format not in ("table", "json"):
-            raise ConfigError(f"{ENV['artifacts_format']}={args.format!r} is not one of: table, json")
-    if hasattr(args, "output"):
-        args.output = args.output or env.get(ENV["artifact_output"]) or None
-
-
-def _store(args: argparse.Namespace) -> SharedStore:
-    _from_env(args)
-    url = resolve_database_url(vars(args), os.environ)
-    if not url or not is_postgres_url(url):
-        raise ConfigError("artifacts live in the shared store: give --database-url postgresql://...")
+def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int:
+    """List an attempt's stored files with sizes (skipped ones were over the size cap)."""
     from parallel_runs.store import SharedStore
 
-    return SharedStore.connect(url)
-
-
-def cmd_artifacts_list(args: argparse.Namespace, console: Console) -> int:
-    """List an attempt's stored files with sizes (skipped ones were over the size cap)."""
-    with _store(args) as store:
-        files = store.list_artifacts(args.run_id, batch_id=args.batch, attempt=args.attempt)
-    if args.format == "json":
+    with SharedStore.connect(settings.database_url) as store:
+        files = store.list_artifacts(settings.run_id, batch_id=settings.batch_id, attempt=settings.attempt)
+    if settings.format == "json":
         rows = [
             {
                 "name": f.name,
@@ -110,12 +87,12 @@ def cmd_artifacts_list(args: argparse.Namespace, console: Console) -> int:
             }
             for f in files
         ]
-        sys.stdout.write(json.dumps({"run_id": args.run_id, "artifacts": rows}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"run_id": settings.run_id, "artifacts": rows}, indent=2) + "\n")
         return EXIT_OK
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"artifacts of {args.run_id}")
+    table = Table(title=f"artifacts of {settings.run_id}")
     for column in ("name", "size", "sha256", "attempt", "batch"):
         table.add_column(column)
     for f in files:
@@ -125,16 +102,16 @@ def cmd_artifacts_list(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def cmd_artifacts_get(args: argparse.Namespace, console: Console) -> int:
+def cmd_artifacts_get(settings: ArtifactsGetSettings, console: Console) -> int:
     """Write one artifact to a file (streamed) or to stdout."""
-    with _store(args) as store:
-        if args.output:
-            destination = absolute_path(args.output, Path.cwd())
-            store.copy_artifact(
-                args.run_id, args.name, destination=destination, batch_id=args.batch, attempt=args.attempt
-            )
+    from parallel_runs.store import SharedStore
+
+    run_id, name, batch_id, attempt = settings.run_id, settings.name, settings.batch_id, settings.attempt
+    with SharedStore.connect(settings.database_url) as store:
+        if settings.output:
+            store.copy_artifact(run_id, name, destination=settings.output, batch_id=batch_id, attempt=attempt)
         else:
-            data = store.read_artifact(args.run_id, args.name, batch_id=args.batch, attempt=args.attempt)
+            data = store.read_artifact(run_id, name, batch_id=batch_id, attempt=attempt)
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
     return EXIT_OK

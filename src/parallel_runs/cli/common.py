@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from parallel_runs.config import ENV
+from parallel_runs.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,7 +20,6 @@ __all__ = [
     "EXIT_CODES_HELP",
     "PROG",
     "Parser",
-    "UsageError",
     "add_location_options",
     "env_help",
     "make_console",
@@ -34,12 +34,8 @@ EXIT_CODES_HELP = (
 )
 
 
-class UsageError(Exception):
-    """argparse wants to print usage and exit 2; we want one line and our own exit path."""
-
-
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become UsageError (one line, exit 2)."""
+    """An ArgumentParser whose errors become UsageError (one line, exit 2), not usage text and SystemExit."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")

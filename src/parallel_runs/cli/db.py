@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
-from parallel_runs.config import resolve_database_url
+from parallel_runs.config import DbUpgradeSettings, build_db_upgrade_settings
 from parallel_runs.core.urls import mask_url
-from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.errors import EXIT_OK
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,16 +27,15 @@ def register(commands: Any) -> None:
         metavar="URL",
         help=env_help("postgresql:// URL of the shared store (also DATABASE_URL)", "database_url"),
     )
-    up.set_defaults(handler=cmd_db_upgrade)
+    up.set_defaults(handler=cmd_db_upgrade, build_settings=build_db_upgrade_settings)
 
 
-def cmd_db_upgrade(args: argparse.Namespace, console: Console) -> int:
+def cmd_db_upgrade(settings: DbUpgradeSettings, console: Console) -> int:
     """Apply every pending migration and say which revision the database is at."""
-    url = resolve_database_url(vars(args), os.environ)
-    if url is None:
-        raise ConfigError("db upgrade: give --database-url URL (or set PARALLEL_RUNS_DATABASE_URL)")
     from parallel_runs.store import upgrade
 
-    revision = upgrade(url)
-    console.print(f"database {mask_url(url)} is at schema revision {revision}", markup=False)
+    revision = upgrade(settings.database_url)
+    console.print(
+        f"database {mask_url(settings.database_url)} is at schema revision {revision}", markup=False
+    )
     return EXIT_OK

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +52,7 @@ def register(commands: Any) -> None:
         ),
     )
     add_location_options(rep)
-    rep.set_defaults(handler=cmd_report)
+    rep.set_defaults(handler=cmd_report, build_settings=build_report_settings)
 
 
 def _empty_line(settings: ReportSettings) -> str:
@@ -95,11 +93,10 @@ def _local_rows(settings: ReportSettings) -> list[RunRow]:
     return report.collect_runs(runs_dir, batch_id=settings.batch_id)
 
 
-def cmd_report(args: argparse.Namespace, console: Console) -> int:
+def cmd_report(settings: ReportSettings, console: Console) -> int:
     """Read every per-run store under the runs dir and print (or write) them in the chosen format."""
     from parallel_runs import report
 
-    settings = build_report_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     url = settings.shared_database_url
     rows = report.collect_shared_runs(url, batch_id=settings.batch_id) if url else _local_rows(settings)
     if settings.output:

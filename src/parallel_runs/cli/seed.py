@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from parallel_runs import cli
-from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, UsageError, make_console
-from parallel_runs.errors import EXIT_USAGE
+from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, make_console
+from parallel_runs.errors import EXIT_USAGE, UsageError
 
 __all__ = ["build_parser", "main", "translate"]
 
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         translated = translate(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         make_console(stderr=True).print(str(exc), markup=False)
-        return EXIT_USAGE
+        return exc.exit_code
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     return cli.main(translated)

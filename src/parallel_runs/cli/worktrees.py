@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options
-from parallel_runs.config import ENV, resolve_runs_dir, resolve_source_repo
-from parallel_runs.core.durations import format_duration, parse_duration
-from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from parallel_runs.config import (
+    ENV,
+    CleanupSettings,
+    RecoverSettings,
+    WorktreesListSettings,
+    build_cleanup_settings,
+    build_recover_settings,
+    build_worktrees_list_settings,
+)
+from parallel_runs.config.worktrees import WORKTREES_FORMATS
+from parallel_runs.core.durations import format_duration
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,10 +43,10 @@ def register(commands: Any) -> None:
         epilog=EXIT_CODES_HELP,
     )
     listing.add_argument(
-        "--format", choices=("table", "json"), help=f"output format (default table) [env: {FORMAT_ENV}]"
+        "--format", choices=WORKTREES_FORMATS, help=f"output format (default table) [env: {FORMAT_ENV}]"
     )
     add_location_options(listing)
-    listing.set_defaults(handler=cmd_worktrees_list)
+    listing.set_defaults(handler=cmd_worktrees_list, build_settings=build_worktrees_list_settings)
 
     clean = commands.add_parser(
         "cleanup",
@@ -53,7 +59,7 @@ def register(commands: Any) -> None:
         help=f"only worktrees untouched for this long, e.g. 72h, 2d [env: {OLDER_THAN_ENV}]",
     )
     add_location_options(clean)
-    clean.set_defaults(handler=cmd_cleanup)
+    clean.set_defaults(handler=cmd_cleanup, build_settings=build_cleanup_settings)
 
     rec = commands.add_parser(
         "recover",
@@ -61,19 +67,13 @@ def register(commands: Any) -> None:
         epilog=EXIT_CODES_HELP,
     )
     add_location_options(rec)
-    rec.set_defaults(handler=cmd_recover)
+    rec.set_defaults(handler=cmd_recover, build_settings=build_recover_settings)
 
 
 def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
-    cwd = Path.cwd()
-    repo = resolve_source_repo(args.source_repo, os.environ, cwd)
-    return repo, resolve_runs_dir(args.runs_dir, os.environ, cwd=cwd, repo=repo)
 
 
 def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
@@ -98,17 +98,13 @@ def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
     return table
 
 
-def cmd_worktrees_list(args: argparse.Namespace, console: Console) -> int:
+def cmd_worktrees_list(settings: WorktreesListSettings, console: Console) -> int:
     """Print every managed worktree as a table or JSON."""
     from parallel_runs import maintenance
 
-    fmt = args.format or os.environ.get(FORMAT_ENV) or "table"
-    if fmt not in ("table", "json"):
-        raise ConfigError(f"{FORMAT_ENV}={fmt!r} is not one of: table, json")
-    repo, runs_dir = _locations(args)
-    trees = maintenance.list_worktrees(repo=repo, runs_dir=runs_dir)
-    if fmt == "json":
-        document = {"runs_dir": str(runs_dir), "worktrees": [tree.to_json() for tree in trees]}
+    trees = maintenance.list_worktrees(repo=settings.repo, runs_dir=settings.runs_dir)
+    if settings.format == "json":
+        document = {"runs_dir": str(settings.runs_dir), "worktrees": [tree.to_json() for tree in trees]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         console.print(_table(trees))
@@ -132,14 +128,13 @@ def _print_removed(console: Console, label: str, done: maintenance.RemovedWorktr
     )
 
 
-def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
+def cmd_cleanup(settings: CleanupSettings, console: Console) -> int:
     """Save and remove finished runs' worktrees; print what was removed and what was left, and why."""
     from parallel_runs import maintenance
 
-    raw = args.older_than or os.environ.get(OLDER_THAN_ENV)
-    older_than = parse_duration(raw) if raw else None
-    repo, runs_dir = _locations(args)
-    report = maintenance.cleanup(repo=repo, runs_dir=runs_dir, older_than=older_than)
+    report = maintenance.cleanup(
+        repo=settings.repo, runs_dir=settings.runs_dir, older_than=settings.older_than
+    )
     for done in report.removed:
         _print_removed(console, "[green]removed[/]  ", done)
     _print_skipped(console, "[dim]skipped[/]  ", report.skipped)
@@ -150,12 +145,11 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def cmd_recover(args: argparse.Namespace, console: Console) -> int:
+def cmd_recover(settings: RecoverSettings, console: Console) -> int:
     """Reclaim what dead holders left behind; print what was done and what is held by live processes."""
     from parallel_runs import maintenance
 
-    repo, runs_dir = _locations(args)
-    report = maintenance.recover(repo=repo, runs_dir=runs_dir)
+    report = maintenance.recover(repo=settings.repo, runs_dir=settings.runs_dir)
     for done in report.recovered:
         _print_removed(console, "[yellow]recovered[/]", done)
     for name in report.reclaimed:

@@ -5,6 +5,12 @@ The only library package that reads the environment.
 
 from __future__ import annotations
 
+from parallel_runs.config.artifacts import (
+    ArtifactsGetSettings,
+    ArtifactsListSettings,
+    build_artifacts_get_settings,
+    build_artifacts_list_settings,
+)
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
@@ -21,9 +27,18 @@ from parallel_runs.config.common import (
     resolve_runs_dir,
     resolve_source_repo,
 )
+from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
+from parallel_runs.config.worktrees import (
+    CleanupSettings,
+    RecoverSettings,
+    WorktreesListSettings,
+    build_cleanup_settings,
+    build_recover_settings,
+    build_worktrees_list_settings,
+)
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -33,13 +48,25 @@ __all__ = [
     "ENV",
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
+    "ArtifactsGetSettings",
+    "ArtifactsListSettings",
+    "CleanupSettings",
+    "DbUpgradeSettings",
+    "RecoverSettings",
     "ReportSettings",
     "RunSettings",
     "WorkerSettings",
+    "WorktreesListSettings",
     "absolute_path",
+    "build_artifacts_get_settings",
+    "build_artifacts_list_settings",
+    "build_cleanup_settings",
+    "build_db_upgrade_settings",
+    "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
     "build_worker_settings",
+    "build_worktrees_list_settings",
     "default_batch_id",
     "flag_bool",
     "is_postgres_url",

@@ -90,14 +90,23 @@ def env_value(environ: Mapping[str, str], key: str) -> str | None:
 
 
 def picker(
-    flags: Mapping[str, object], environ: Mapping[str, str], *, skip_empty: bool = False
+    flags: Mapping[str, object],
+    environ: Mapping[str, str],
+    *,
+    skip_empty: bool = False,
+    env_keys: Mapping[str, str] | None = None,
 ) -> Callable[[str], str | None]:
-    """A flag's value as text (None when not given, or empty with `skip_empty`), else its env."""
+    """A flag's value as text (None when not given, or empty with `skip_empty`), else its env.
+
+    `env_keys` names the ENV entry of a flag whose dest another command's flag shares: `artifacts list
+    --format` reads PARALLEL_RUNS_ARTIFACTS_FORMAT, not the report's PARALLEL_RUNS_REPORT_FORMAT.
+    """
+    aliases = env_keys or {}
 
     def pick(key: str) -> str | None:
         value = flags.get(key)
         given = bool(value) if skip_empty else value is not None
-        return str(value) if given else env_value(environ, key)
+        return str(value) if given else env_value(environ, aliases.get(key, key))
 
     return pick
 

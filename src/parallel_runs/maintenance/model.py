@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.errors import Holder
+from parallel_runs.holders import Holder
 
 __all__ = [
     "CleanupReport",

@@ -11,7 +11,8 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.errors import Holder, StoreError
+from parallel_runs.errors import StoreError
+from parallel_runs.holders import Holder
 from parallel_runs.locks import hold_run, run_locks, stale_record
 from parallel_runs.maintenance.model import WorktreeState
 from parallel_runs.store import RunStore

@@ -1,4 +1,5 @@
-"""The seed's `WorkspaceLease` and `ExecutorLockManager`: our locks with the seed's names and errors."""
+"""The seed's `WorkspaceLease` and `ExecutorLockManager`: our locks (`RunLock` is the latter) with the seed's
+names, signatures and errors."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ class WorkspaceLease(_SeedLock, locks.WorkspaceLease):
         super().release()
 
 
-class ExecutorLockManager(_SeedLock, locks.ExecutorLockManager):
+class ExecutorLockManager(_SeedLock, locks.RunLock):
     """The seed's per-run lock, at `<runs dir>/.locks/<slug>.lock` (`a/b` and `a-b` differ)."""
 
     def __init__(self, run_id: str, lock_dir: StrPath | None = None, timeout: int = 5) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, ArtifactInfo
 from parallel_runs.store.batches import BatchRunRecord
-from parallel_runs.store.database import RetryPolicy, UnavailableError
+from parallel_runs.store.database import ReconnectPolicy, UnavailableError
 from parallel_runs.store.heartbeat import LeaseKeeper
 from parallel_runs.store.local import LocalStore
 from parallel_runs.store.memory import MemoryStore
@@ -29,7 +29,7 @@ __all__ = [
     "LeaseOwner",
     "LocalStore",
     "MemoryStore",
-    "RetryPolicy",
+    "ReconnectPolicy",
     "RunStore",
     "SharedStore",
     "SpoolReport",

@@ -17,7 +17,7 @@ from parallel_runs.errors import ConfigError, ParallelRunsError, StoreError
 from parallel_runs.store.urls import mask_url, scrub
 
 __all__ = [
-    "RetryPolicy",
+    "ReconnectPolicy",
     "UnavailableError",
     "create_store_engine",
     "describe_error",
@@ -46,16 +46,20 @@ class UnavailableError(StoreError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """Bounded exponential backoff (with jitter) for transient connection errors."""
+class ReconnectPolicy:
+    """How often, and after how long, a database call is tried again after a transient connection error.
 
-    attempts: int = 6
+    Bounded exponential backoff with jitter. Not to be confused with a run's retries (`--retries`): this
+    one is about the connection, and its tries are not attempts of a run.
+    """
+
+    tries: int = 6
     first_delay: float = 0.25
     max_delay: float = 4.0
 
     def delays(self) -> list[float]:
-        """The sleeps between attempts: `attempts - 1` of them."""
-        return [min(self.max_delay, self.first_delay * 2**n) for n in range(max(0, self.attempts - 1))]
+        """The sleeps between tries: `tries - 1` of them."""
+        return [min(self.max_delay, self.first_delay * 2**n) for n in range(max(0, self.tries - 1))]
 
 
 def create_store_engine(url: URL) -> Engine:
@@ -98,20 +102,20 @@ def _permanent(exc: sa_exc.SQLAlchemyError, *, doing: str, url: str | URL) -> Pa
     return StoreError(f"{doing} failed on {mask_url(url)}: {describe_error(exc, url)}")
 
 
-def retry(fn: Callable[[], T], *, doing: str, url: str | URL, policy: RetryPolicy) -> T:
+def retry(fn: Callable[[], T], *, doing: str, url: str | URL, policy: ReconnectPolicy) -> T:
     """Call `fn`, retrying transient errors with backoff; other database errors become ours."""
     delays = policy.delays()
-    for attempt in range(len(delays) + 1):
+    for done in range(len(delays) + 1):
         try:
             return fn()
         except sa_exc.SQLAlchemyError as exc:
             if not is_transient(exc):
                 raise _permanent(exc, doing=doing, url=url) from exc
-            if attempt == len(delays):
+            if done == len(delays):
                 raise UnavailableError(
-                    f"{doing} failed on {mask_url(url)} after {attempt + 1} tries: {describe_error(exc, url)}"
+                    f"{doing} failed on {mask_url(url)} after {done + 1} tries: {describe_error(exc, url)}"
                 ) from exc
-            delay = delays[attempt] * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
+            delay = delays[done] * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
             log.warning(
                 "%s: database %s unreachable (%s); retrying in %.2fs",
                 doing,

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from parallel_runs.errors import ConfigError
-from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
+from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def require_current_schema(connection: Connection, *, masked_url: str) -> None:
     )
 
 
-def upgrade(url: str, *, policy: RetryPolicy | None = None, revision: str = "head") -> str:
+def upgrade(url: str, *, policy: ReconnectPolicy | None = None, revision: str = "head") -> str:
     """Apply the migrations (up to `revision`) to the database at `url`; return the revision it is at."""
     from alembic import command  # noqa: PLC0415
 
@@ -98,7 +98,7 @@ def upgrade(url: str, *, policy: RetryPolicy | None = None, revision: str = "hea
             return current_revision(connection) or ""
 
     try:
-        reached = retry(migrate, doing="db upgrade", url=url, policy=policy or RetryPolicy())
+        reached = retry(migrate, doing="db upgrade", url=url, policy=policy or ReconnectPolicy())
     except UnavailableError as exc:
         raise ConfigError(str(exc)) from exc
     finally:

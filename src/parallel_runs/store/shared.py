@@ -34,7 +34,7 @@ from parallel_runs.store.batches import (
     read_batch,
     read_batch_runs,
 )
-from parallel_runs.store.database import RetryPolicy, UnavailableError, create_store_engine, retry
+from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.migrate import require_current_schema
 from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
 from parallel_runs.store.protocol import Claim, LeaseOwner
@@ -59,7 +59,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
         engine: Engine,
         *,
         url: str,
-        policy: RetryPolicy,
+        policy: ReconnectPolicy,
         spool_dir: Path | None,
         max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     ) -> None:
@@ -77,7 +77,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
         url: str,
         *,
         spool_dir: Path | None = None,
-        retry_policy: RetryPolicy | None = None,
+        reconnect_policy: ReconnectPolicy | None = None,
         max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     ) -> SharedStore:
         """Open the store; ConfigError if the URL is not PostgreSQL or its schema is not current."""
@@ -85,7 +85,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
         store = cls(
             create_store_engine(parsed),
             url=url,
-            policy=retry_policy or RetryPolicy(),
+            policy=reconnect_policy or ReconnectPolicy(),
             spool_dir=spool_dir,
             max_artifact_size=max_artifact_size,
         )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.store import BatchDefinition, SharedStore, upgrade
 from tests.integration.postgres.helpers import (
-    FAST_RETRIES,
+    FAST_RECONNECTS,
     admin_url,
     cluster,
     create_database,
@@ -69,7 +69,9 @@ def scratch_database(database_url: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def store(database_url: str, tmp_path: Path) -> Iterator[SharedStore]:
     """The session database, with a spool dir of its own and quick retries."""
-    with SharedStore.connect(database_url, spool_dir=tmp_path / "spool", retry_policy=FAST_RETRIES) as opened:
+    with SharedStore.connect(
+        database_url, spool_dir=tmp_path / "spool", reconnect_policy=FAST_RECONNECTS
+    ) as opened:
         yield opened
 
 

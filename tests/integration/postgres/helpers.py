@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.store import Claim, RetryPolicy
+from parallel_runs.store import Claim, ReconnectPolicy
 from parallel_runs.store.urls import parse_postgres_url
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-FAST_RETRIES = RetryPolicy(attempts=2, first_delay=0.05, max_delay=0.05)
+FAST_RECONNECTS = ReconnectPolicy(tries=2, first_delay=0.05, max_delay=0.05)
 
 
 def result_for(claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, **overrides: Any) -> Attempt:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.store import BatchDefinition, LeaseOwner, RetryPolicy, SharedStore, SpoolReport
-from tests.integration.postgres.helpers import FAST_RETRIES, result_for, wait_for_server
+from parallel_runs.store import BatchDefinition, LeaseOwner, ReconnectPolicy, SharedStore, SpoolReport
+from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for, wait_for_server
 
 ME = LeaseOwner.here("resilience")
 OTHER = LeaseOwner(host="other-host", pid=1, worker_id="w9")
 # Enough patience for a restart (about a second or two here), still bounded.
-THROUGH_A_RESTART = RetryPolicy(attempts=12, first_delay=0.2, max_delay=2.0)
+THROUGH_A_RESTART = ReconnectPolicy(tries=12, first_delay=0.2, max_delay=2.0)
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_a_batch_completes_across_a_restart(
 
     def worker() -> None:
         try:
-            with SharedStore.connect(database_url, retry_policy=THROUGH_A_RESTART) as store:
+            with SharedStore.connect(database_url, reconnect_policy=THROUGH_A_RESTART) as store:
                 while (claim := store.claim_next(batch_id=batch.batch_id, owner=ME)) is not None:
                     time.sleep(0.2)  # the run works while the server goes away and comes back
                     store.heartbeat(claim)
@@ -70,7 +70,7 @@ def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
 ) -> None:
     batch = make_batch(2)
     spool_dir = tmp_path / "spool"
-    with SharedStore.connect(database_url, spool_dir=spool_dir, retry_policy=FAST_RETRIES) as store:
+    with SharedStore.connect(database_url, spool_dir=spool_dir, reconnect_policy=FAST_RECONNECTS) as store:
         kept = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=60)
         lost = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=1)
         assert kept is not None

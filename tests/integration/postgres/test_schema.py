@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from parallel_runs.cli import main
 from parallel_runs.errors import ConfigError, ParallelRunsError
-from parallel_runs.store import RetryPolicy, SharedStore, mask_url, upgrade
+from parallel_runs.store import ReconnectPolicy, SharedStore, mask_url, upgrade
 from parallel_runs.store.migrate import head_revision
 from parallel_runs.store.models import SharedBase
 from parallel_runs.store.urls import parse_postgres_url, scrub
@@ -30,7 +30,7 @@ TABLES = {
     "attempt_artifacts",
     "test_results",
 }
-NO_RETRIES = RetryPolicy(attempts=1)
+NO_RECONNECTS = ReconnectPolicy(tries=1)
 
 
 def with_password(url: str, *, database: str | None = None, port: int | None = None) -> str:
@@ -159,9 +159,9 @@ def test_password_never_in_errors_or_logs(
     url = with_password(database_url, **target)  # type: ignore[arg-type]
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ParallelRunsError) as caught:
-        SharedStore.connect(url, retry_policy=RetryPolicy(attempts=2, first_delay=0.01))
+        SharedStore.connect(url, reconnect_policy=ReconnectPolicy(tries=2, first_delay=0.01))
     with pytest.raises(ParallelRunsError) as caught_upgrade:
-        upgrade(url, policy=RetryPolicy(attempts=2, first_delay=0.01))
+        upgrade(url, policy=ReconnectPolicy(tries=2, first_delay=0.01))
     for error in (caught.value, caught_upgrade.value):
         assert error.exit_code == 2
         assert ":***@" in str(error)

@@ -1,0 +1,107 @@
+"""Settings of the small commands: flags > environment > defaults, validated before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parallel_runs.config import (
+    build_artifacts_get_settings,
+    build_artifacts_list_settings,
+    build_cleanup_settings,
+    build_db_upgrade_settings,
+    build_worktrees_list_settings,
+)
+from parallel_runs.errors import ConfigError
+
+PG = "postgresql://u@db/x"
+CWD = Path("/work/here")
+
+
+def artifacts_flags(**given: object) -> dict[str, object]:
+    return {"run_id": "r1", "batch": None, "attempt": None, "database_url": None, **given}
+
+
+def test_artifacts_list_defaults_and_the_shared_store() -> None:
+    settings = build_artifacts_list_settings(
+        flags=artifacts_flags(format=None, database_url=PG), environ={}, cwd=CWD
+    )
+    assert (settings.database_url, settings.run_id, settings.batch_id, settings.attempt) == (
+        PG,
+        "r1",
+        None,
+        None,
+    )
+    assert settings.format == "table"
+
+
+def test_artifacts_options_come_from_their_own_variables_when_no_flag_is_given() -> None:
+    environ = {
+        "PARALLEL_RUNS_DATABASE_URL": PG,
+        "PARALLEL_RUNS_BATCH_ID": "b7",
+        "PARALLEL_RUNS_ARTIFACT_ATTEMPT": "2",
+        "PARALLEL_RUNS_ARTIFACTS_FORMAT": "json",
+        "PARALLEL_RUNS_REPORT_FORMAT": "html",  # the report's, not ours
+        "PARALLEL_RUNS_ARTIFACT_OUTPUT": "out/run.log",
+    }
+    listed = build_artifacts_list_settings(flags=artifacts_flags(format=None), environ=environ, cwd=CWD)
+    assert (listed.batch_id, listed.attempt, listed.format) == ("b7", 2, "json")
+    got = build_artifacts_get_settings(
+        flags=artifacts_flags(name="run.log", output=None), environ=environ, cwd=CWD
+    )
+    assert (got.name, got.output) == ("run.log", CWD / "out" / "run.log")
+
+
+def test_artifact_flags_win_over_the_environment() -> None:
+    environ = {"PARALLEL_RUNS_ARTIFACT_ATTEMPT": "2", "PARALLEL_RUNS_ARTIFACTS_FORMAT": "json"}
+    settings = build_artifacts_list_settings(
+        flags=artifacts_flags(attempt="5", format="table", database_url=PG), environ=environ, cwd=CWD
+    )
+    assert (settings.attempt, settings.format) == (5, "table")
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "message"),
+    [
+        (
+            {},
+            {"PARALLEL_RUNS_ARTIFACT_ATTEMPT": "x"},
+            "PARALLEL_RUNS_ARTIFACT_ATTEMPT='x' is not an attempt number",
+        ),
+        (
+            {},
+            {"PARALLEL_RUNS_ARTIFACT_ATTEMPT": "-1"},
+            "PARALLEL_RUNS_ARTIFACT_ATTEMPT='-1' is not an attempt",
+        ),
+        ({"attempt": "two"}, {}, "--attempt='two' is not an attempt number"),
+        ({}, {"PARALLEL_RUNS_ARTIFACTS_FORMAT": "xml"}, "PARALLEL_RUNS_ARTIFACTS_FORMAT='xml' is not one of"),
+        ({}, {}, "artifacts live in the shared store"),
+        ({"database_url": "sqlite:///a.db"}, {}, "artifacts live in the shared store"),
+    ],
+)
+def test_bad_artifact_options_are_config_errors(
+    flags: dict[str, object], environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        build_artifacts_list_settings(flags=artifacts_flags(format=None, **flags), environ=environ, cwd=CWD)
+
+
+def test_db_upgrade_needs_a_database_url() -> None:
+    assert build_db_upgrade_settings(flags={"database_url": PG}, environ={}, cwd=CWD).database_url == PG
+    env = build_db_upgrade_settings(flags={}, environ={"PARALLEL_RUNS_DATABASE_URL": PG}, cwd=CWD)
+    assert env.database_url == PG
+    with pytest.raises(ConfigError, match="db upgrade: give --database-url URL"):
+        build_db_upgrade_settings(flags={}, environ={}, cwd=CWD)
+
+
+def test_worktree_options_are_checked_before_the_repository_is_looked_for(tmp_path: Path) -> None:
+    # tmp_path is no repository: the option errors must come first, as they did.
+    with pytest.raises(ConfigError, match="PARALLEL_RUNS_WORKTREES_FORMAT='xml' is not one of: table, json"):
+        build_worktrees_list_settings(
+            flags={"format": None}, environ={"PARALLEL_RUNS_WORKTREES_FORMAT": "xml"}, cwd=tmp_path
+        )
+    with pytest.raises(ConfigError, match="invalid duration 'soon'"):
+        build_cleanup_settings(
+            flags={"older_than": None}, environ={"PARALLEL_RUNS_CLEANUP_OLDER_THAN": "soon"}, cwd=tmp_path
+        )
