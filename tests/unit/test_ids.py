@@ -14,11 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parallel_runs.core.braces import MAX_EXPANSION, expand_braces
 from parallel_runs.core.ids import (
-    MAX_EXPANSION,
     collect_run_ids,
     dedupe,
-    expand_braces,
     is_valid_slug,
     parse_run_ids_file,
     slugify,

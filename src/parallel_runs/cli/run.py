@@ -49,133 +49,114 @@ DESCRIPTION = (
 )
 
 
+_APPEND = {"action": "append"}
+_FLAG = {"action": "store_true", "default": None}
+# The `run` options: (flag, key of its value and environment variable, help, argparse extras).
+_RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    (
+        "--run-ids",
+        "run_ids",
+        "run ids, separated by commas/whitespace; brace ranges exp-{001..20} and lists x-{a,b} expand; "
+        "repeatable",
+        _APPEND | {"metavar": "IDS"},
+    ),
+    (
+        "--run-ids-file",
+        "run_ids_file",
+        "file with one run id per line (# comments); repeatable",
+        _APPEND | {"metavar": "FILE"},
+    ),
+    ("--workers", "workers", "runs executing at once (default: min(4, cores))", {"metavar": "N"}),
+    ("--command", "command", "shell command run by bash -c in each worktree", {"metavar": "CMD"}),
+    (
+        "--timeout",
+        "timeout",
+        "per-attempt time limit, e.g. 90s, 30m, 1h30m; the run's whole process group is stopped",
+        {"metavar": "DUR"},
+    ),
+    (
+        "--grace",
+        "grace",
+        "time between SIGTERM and SIGKILL when stopping a run (default 10s)",
+        {"metavar": "DUR"},
+    ),
+    (
+        "--retries",
+        "retries",
+        "new attempts for a run that failed, timed out or was abandoned (not for cancelled); default 0",
+        {"metavar": "N"},
+    ),
+    ("--retry-delay", "retry_delay", "wait before each retry (default 0)", {"metavar": "DUR"}),
+    ("--redo", "redo", "run again runs whose latest attempt succeeded (default: skip them)", _FLAG),
+    ("--only-failed", "only_failed", "run only runs whose latest attempt did not succeed", _FLAG),
+    (
+        "--max-batch-time",
+        "max_batch_time",
+        "budget for the whole batch: when reached, nothing new starts and running runs are cancelled",
+        {"metavar": "DUR"},
+    ),
+    (
+        "--test-command",
+        "test_command",
+        "after the command, run this test command at the base commit (once per batch, cached) and in the "
+        "run's worktree; it must write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}); pytest gets "
+        "--junitxml added",
+        {"metavar": "CMD"},
+    ),
+    ("--test-timeout", "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
+    (
+        "--test-retries",
+        "test_retries",
+        "reruns of newly failing tests to tell flaky from persistent (default 1)",
+        {"metavar": "N"},
+    ),
+    (
+        "--fail-on-regression",
+        "fail_on_regression",
+        "a run whose command exited 0 but broke tests ends `regressed` (default on with --test-command)",
+        {"action": argparse.BooleanOptionalAction, "default": None},
+    ),
+    (
+        "--keep-worktrees",
+        "keep_worktrees",
+        "keep each worktree after its run (changes are committed either way)",
+        _FLAG,
+    ),
+    ("--base-ref", "base_ref", "commit every run starts from (default HEAD)", {"metavar": "REF"}),
+    (
+        "--batch-id",
+        "batch_id",
+        "name of this batch (default gh-<run>-<attempt> in Actions, else a UTC timestamp)",
+        {"metavar": "ID"},
+    ),
+)
+# One of these two names the store.
+_STORE_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    (
+        "--per-run-sqlite",
+        "per_run_sqlite",
+        "record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
+        _FLAG,
+    ),
+    (
+        "--database-url",
+        "database_url",
+        "record into this store instead: a shared PostgreSQL store (postgresql://...: the batch is "
+        "enqueued there and any number of `worker`s on other machines may help), or sqlite:///FILE "
+        "with --workers 1; also DATABASE_URL",
+        {"metavar": "URL"},
+    ),
+)
+
+
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
     run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
-    add = run.add_argument
-    add(
-        "--run-ids",
-        action="append",
-        metavar="IDS",
-        help=env_help(
-            "run ids, separated by commas/whitespace; brace ranges exp-{001..20} and lists x-{a,b} expand; "
-            "repeatable",
-            "run_ids",
-        ),
-    )
-    add(
-        "--run-ids-file",
-        action="append",
-        metavar="FILE",
-        help=env_help("file with one run id per line (# comments); repeatable", "run_ids_file"),
-    )
-    add("--workers", metavar="N", help=env_help("runs executing at once (default: min(4, cores))", "workers"))
-    add("--command", metavar="CMD", help=env_help("shell command run by bash -c in each worktree", "command"))
-    add(
-        "--timeout",
-        metavar="DUR",
-        help=env_help(
-            "per-attempt time limit, e.g. 90s, 30m, 1h30m; the run's whole process group is stopped",
-            "timeout",
-        ),
-    )
-    add(
-        "--grace",
-        metavar="DUR",
-        help=env_help("time between SIGTERM and SIGKILL when stopping a run (default 10s)", "grace"),
-    )
-    add(
-        "--retries",
-        metavar="N",
-        help=env_help(
-            "new attempts for a run that failed, timed out or was abandoned (not for cancelled); default 0",
-            "retries",
-        ),
-    )
-    add("--retry-delay", metavar="DUR", help=env_help("wait before each retry (default 0)", "retry_delay"))
-    add(
-        "--redo",
-        action="store_true",
-        default=None,
-        help=env_help("run again runs whose latest attempt succeeded (default: skip them)", "redo"),
-    )
-    add(
-        "--only-failed",
-        action="store_true",
-        default=None,
-        help=env_help("run only runs whose latest attempt did not succeed", "only_failed"),
-    )
-    add(
-        "--max-batch-time",
-        metavar="DUR",
-        help=env_help(
-            "budget for the whole batch: when reached, nothing new starts and running runs are cancelled",
-            "max_batch_time",
-        ),
-    )
-    add(
-        "--test-command",
-        metavar="CMD",
-        help=env_help(
-            "after the command, run this test command at the base commit (once per batch, cached) and in the "
-            "run's worktree; it must write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}); pytest gets "
-            "--junitxml added",
-            "test_command",
-        ),
-    )
-    add("--test-timeout", metavar="DUR", help=env_help("time limit of each test phase", "test_timeout"))
-    add(
-        "--test-retries",
-        metavar="N",
-        help=env_help(
-            "reruns of newly failing tests to tell flaky from persistent (default 1)", "test_retries"
-        ),
-    )
-    add(
-        "--fail-on-regression",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=env_help(
-            "a run whose command exited 0 but broke tests ends `regressed` (default on with --test-command)",
-            "fail_on_regression",
-        ),
-    )
-    add(
-        "--keep-worktrees",
-        action="store_true",
-        default=None,
-        help=env_help(
-            "keep each worktree after its run (changes are committed either way)", "keep_worktrees"
-        ),
-    )
-    add("--base-ref", metavar="REF", help=env_help("commit every run starts from (default HEAD)", "base_ref"))
-    add(
-        "--batch-id",
-        metavar="ID",
-        help=env_help(
-            "name of this batch (default gh-<run>-<attempt> in Actions, else a UTC timestamp)", "batch_id"
-        ),
-    )
+    for flag, key, text, extra in _RUN_OPTIONS:
+        run.add_argument(flag, help=env_help(text, key), **extra)
     store = run.add_mutually_exclusive_group()
-    store.add_argument(
-        "--per-run-sqlite",
-        action="store_true",
-        default=None,
-        help=env_help(
-            "record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
-            "per_run_sqlite",
-        ),
-    )
-    store.add_argument(
-        "--database-url",
-        metavar="URL",
-        help=env_help(
-            "record into this store instead: a shared PostgreSQL store (postgresql://...: the batch is "
-            "enqueued there and any number of `worker`s on other machines may help), or sqlite:///FILE "
-            "with --workers 1; also DATABASE_URL",
-            "database_url",
-        ),
-    )
+    for flag, key, text, extra in _STORE_OPTIONS:
+        store.add_argument(flag, help=env_help(text, key), **extra)
     add_output_options(run)
     add_shared_store_options(run)
     add_location_options(run)
