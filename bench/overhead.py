@@ -79,7 +79,6 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) ->
             "runs_dir": str(runs_dir),
             "batch_id": f"bench-{round_no}",
         },
-        argv=[],
         environ=dict(os.environ),
         cwd=repo,
     )

@@ -60,12 +60,8 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command_argv and args.command_name != "run":
         raise UsageError(f"{PROG} {args.command_name}: unexpected arguments after --")
     args.command_argv = command_argv
-    build_settings = getattr(args, "build_settings", None)
-    if build_settings is None:  # run and worker still build their settings themselves, from args
-        handed: object = args
-    else:
-        handed = build_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
-    code: int = args.handler(handed, make_console())
+    settings = args.build_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
+    code: int = args.handler(settings, make_console())
     return code
 
 

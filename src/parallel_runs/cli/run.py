@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ from parallel_runs.cli.common import (
     make_console,
     print_internal_errors,
 )
-from parallel_runs.config import build_run_settings, flag_bool
+from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings, build_run_settings
 from parallel_runs.core.command import PLACEHOLDERS
 
 if TYPE_CHECKING:
@@ -160,7 +158,7 @@ def register(commands: Any) -> None:
     add_output_options(run)
     add_shared_store_options(run)
     add_location_options(run)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, build_settings=build_run_settings)
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -194,16 +192,13 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def choose_progress(args: argparse.Namespace, console: Console) -> Progress:
+def choose_progress(machine: WorkerSettings, console: Console) -> Progress:
     """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
     from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress
 
-    def flag(key: str) -> bool:
-        return flag_bool(vars(args), key, os.environ)
-
-    if flag("json_events"):
+    if machine.json_events:
         return JsonEvents(sys.stdout)
-    if flag("quiet"):
+    if machine.quiet:
         return PlainProgress(console, quiet=True)
     if console.is_terminal:
         return LiveProgress(console)
@@ -228,18 +223,17 @@ def stop_on_signals(control: BatchControl) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    """Execute a batch here, showing progress; the exit code follows DESIGN §6."""
+def cmd_run(settings: RunSettings | WorkerSettings, console: Console) -> int:
+    """Work the batch here (`run` queues it first), showing progress; the exit code follows DESIGN §6."""
     from parallel_runs import batch as engine
 
-    settings = build_run_settings(
-        flags=vars(args), argv=args.command_argv, environ=os.environ, cwd=Path.cwd()
-    )
+    machine = settings.worker if isinstance(settings, RunSettings) else settings
     errors = make_console(stderr=True)
-    for warning in settings.warnings:
+    for warning in machine.warnings:
         errors.print(f"[yellow]warning[/]: {warning}")
-    progress = choose_progress(args, console)
-    control = engine.BatchControl(grace=settings.grace, on_event=progress)
+    progress = choose_progress(machine, console)
+    # The batch's own grace replaces this one once the batch is read from its store.
+    control = engine.BatchControl(grace=DEFAULT_GRACE_SECONDS, on_event=progress)
     try:
         with stop_on_signals(control):
             batch = engine.run(settings, control)

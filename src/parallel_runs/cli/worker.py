@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from parallel_runs.cli.common import (
     EXIT_CODES_HELP,
     add_location_options,
     env_help,
-    make_console,
-    print_internal_errors,
 )
-from parallel_runs.cli.run import (
-    add_output_options,
-    add_shared_store_options,
-    choose_progress,
-    stop_on_signals,
-)
-from parallel_runs.config import DEFAULT_GRACE_SECONDS, build_worker_settings
+from parallel_runs.cli.run import add_output_options, add_shared_store_options, cmd_run
+from parallel_runs.config import build_worker_settings
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-__all__ = ["cmd_worker", "register"]
+__all__ = ["register"]
 
 DESCRIPTION = (
     "Claim runs of a batch from the shared PostgreSQL store and execute them here until none remain. "
@@ -60,21 +48,5 @@ def register(commands: Any) -> None:
     add_output_options(worker)
     add_shared_store_options(worker)
     add_location_options(worker)
-    worker.set_defaults(handler=cmd_worker)
-
-
-def cmd_worker(args: argparse.Namespace, console: Console) -> int:
-    """Work the batch until no run is left; the exit code follows DESIGN §6 for the runs done here."""
-    from parallel_runs import batch as engine
-
-    settings = build_worker_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
-    progress = choose_progress(args, console)
-    control = engine.BatchControl(grace=settings.grace or DEFAULT_GRACE_SECONDS, on_event=progress)
-    try:
-        with stop_on_signals(control):
-            batch = engine.run(settings, control)
-    finally:
-        progress.close()
-    errors = make_console(stderr=True)
-    print_internal_errors(errors, batch.errors)
-    return batch.exit_code
+    # The same handler as `run`: the engine tells a batch to queue from one to work.
+    worker.set_defaults(handler=cmd_run, build_settings=build_worker_settings)

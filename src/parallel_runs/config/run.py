@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from parallel_runs.config.worker import WorkerSettings, build_machine
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids
-from parallel_runs.core.policy import check_shared_sqlite_workers, workers_warning
+from parallel_runs.core.policy import check_shared_sqlite_workers
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
@@ -53,7 +52,6 @@ class RunSettings:
     max_batch_time: float | None = None
     tests: TestSpec | None = None  # the test command whose baseline delta judges each run
     fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
-    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
 
     @property
     def batch_id(self) -> str:
@@ -162,17 +160,16 @@ def _machine(
     )
 
 
-def build_run_settings(
-    *, flags: Mapping[str, object], argv: Sequence[str], environ: Mapping[str, str], cwd: Path
-) -> RunSettings:
-    """Validate the `run` flags (argparse values, None when not given) into RunSettings."""
+def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> RunSettings:
+    """Validate the `run` flags (argparse values, None when not given; the argv after -- is
+    `command_argv`) into RunSettings."""
     pick = picker(flags, environ)
     run_ids = _run_ids(flags, environ, cwd)
-    command = _command_spec(pick("command"), argv, environ)
+    argv = flags.get("command_argv") or ()
+    command = _command_spec(pick("command"), argv if isinstance(argv, list | tuple) else (), environ)
     workers = parse_workers(pick("workers") or default_workers())
     machine = _machine(flags, environ, cwd, workers=workers)
     durations = _durations(pick)
-    warning = workers_warning(workers, os.cpu_count() or 1)
     return RunSettings(
         worker=machine,
         run_ids=run_ids,
@@ -183,5 +180,4 @@ def build_run_settings(
         **_resume_rules(flags, environ, durations=durations),
         tests=_test_spec(pick, timeout=durations.get("test_timeout")),
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
-        warnings=(warning,) if warning else (),
     )

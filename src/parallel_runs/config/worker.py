@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from parallel_runs.config.common import (
     resolve_source_repo,
 )
 from parallel_runs.core.durations import parse_duration
+from parallel_runs.core.policy import workers_warning
 from parallel_runs.core.sizes import parse_size
 from parallel_runs.errors import ConfigError
 
@@ -48,6 +50,9 @@ class WorkerSettings:
     test_timeout: float | None = None
     test_retries: int | None = None
     fail_on_regression: bool | None = None
+    quiet: bool = False  # print only problems and the final summary
+    json_events: bool = False  # one JSON object per event on stdout
+    warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
 
 
 def build_machine(
@@ -74,6 +79,9 @@ def build_machine(
         shared_sqlite=shared_sqlite,
         lease_ttl=_optional(pick, "lease_ttl", parse_duration) or DEFAULT_LEASE_TTL_SECONDS,
         max_artifact_size=int(_optional(pick, "max_artifact_size", parse_size) or DEFAULT_MAX_ARTIFACT_SIZE),
+        quiet=flag_bool(flags, "quiet", environ),
+        json_events=flag_bool(flags, "json_events", environ),
+        warnings=tuple(filter(None, [workers_warning(workers, os.cpu_count() or 1)])),
     )
 
 

@@ -126,10 +126,11 @@ class ParallelRunSupervisor:
             "source_repo": str(self.source_repo),
             "per_run_sqlite": self.per_run_sqlite or None,
             "database_url": None if self.per_run_sqlite else self.database_url,
+            "command_argv": list(argv),
         }
         try:
             check_unique_slugs(run_ids)
-            settings = build_run_settings(flags=flags, argv=argv, environ=self._environ, cwd=Path.cwd())
+            settings = build_run_settings(flags=flags, environ=self._environ, cwd=Path.cwd())
         except ConfigError as exc:
             raise SupervisorError(str(exc)) from exc
         return dataclasses.replace(settings, run_ids=tuple(run_ids))
