@@ -142,30 +142,6 @@ def test_only_failed_reruns_just_the_runs_that_did_not_succeed(repo: Path) -> No
     assert "parallel-runs/never" not in git(repo, "branch", "--list", "parallel-runs/*")
 
 
-def test_batch_budget_cancels_running_runs_and_starts_nothing_new(repo: Path) -> None:
-    started = time.monotonic()
-    done = run_cli(
-        "run",
-        "--run-ids",
-        "b1,b2,b3",
-        "--workers",
-        "1",
-        "--max-batch-time",
-        "2s",
-        "--grace",
-        "1s",
-        "--command",
-        "echo x > x.txt; sleep 303.5",
-        cwd=repo,
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert time.monotonic() - started < 15
-    runs_dir = repo / ".autonomous_runs"
-    outcomes = sorted(attempts(runs_dir, run_id)[0][1] for run_id in ("b1", "b2", "b3"))
-    assert outcomes == ["cancelled", "not_started", "not_started"]
-    assert processes_with("sleep 303.5") == []
-
-
 def test_one_shared_sqlite_file_with_several_workers_is_refused(repo: Path) -> None:
     done = run_cli(
         "run",

@@ -7,22 +7,19 @@ more runs, and a dead worker's run is taken over when its lease expires.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
-from parallel_runs.batch.result import BatchResult, RunEnd, RunError, SkippedRun
+from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun
 from parallel_runs.batch.runner import run_one
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
-from parallel_runs.errors import ParallelRunsError
 from parallel_runs.store import LeaseOwner, Store, UnavailableError
 
 __all__ = ["run_batch"]
@@ -31,19 +28,6 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0  # how often an idle worker looks again for runs whose lease expired
 MAX_OUTAGE_SECONDS = 300.0  # a worker gives up when the shared store stays unreachable this long
-
-
-def _guarded(run_id: str, control: BatchControl, execute: Callable[[], RunEnd]) -> RunEnd:
-    """Run one run; an error of that run becomes its RunError, so the batch goes on."""
-    try:
-        return execute()
-    except ParallelRunsError as exc:
-        control.emit(EventKind.RUN_ERROR, run_id, message=str(exc))
-        return RunError(run_id, str(exc))
-    except Exception as exc:  # a bug: keep the batch going, report it with its traceback
-        log.debug("internal error in run %r", run_id, exc_info=True)  # the CLI files the traceback
-        control.emit(EventKind.RUN_ERROR, run_id, message=f"internal error: {exc!r}")
-        return RunError(run_id, f"internal error: {exc!r}", traceback.format_exc())
 
 
 def _may_claim(store: Store, control: BatchControl) -> bool:
@@ -96,7 +80,7 @@ def _work_loop(store: Store, plan: BatchPlan, control: BatchControl, worker_id: 
                 claim.run_id,
                 claim.abandoned_attempt,
             )
-        ends.append(_guarded(claim.run_id, control, functools.partial(run_one, store, plan, claim, control)))
+        ends.append(run_one(store, plan, claim, control))
     return ends
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import traceback
 from datetime import UTC, datetime
 
 from parallel_runs import git, maintenance
@@ -21,7 +22,7 @@ from parallel_runs.core.batch import skip_reason
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import RETRYABLE
-from parallel_runs.errors import AlreadyHeldError, LeaseLostError
+from parallel_runs.errors import AlreadyHeldError, LeaseLostError, ParallelRunsError
 from parallel_runs.locks import OwnedLock, hold_run, stale_record
 from parallel_runs.store import Claim, LeaseKeeper, Store
 
@@ -31,7 +32,20 @@ log = logging.getLogger(__name__)
 
 
 def run_one(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
-    """Run one claimed run with its retries; held elsewhere on this machine, it is closed as `held`."""
+    """Run one claimed run with its retries; its error becomes its RunError, and the batch goes on."""
+    try:
+        return _locked(store, plan, claim, control)
+    except ParallelRunsError as exc:
+        control.emit(EventKind.RUN_ERROR, claim.run_id, message=str(exc))
+        return RunError(claim.run_id, str(exc))
+    except Exception as exc:  # a bug: keep the batch going, report it with its traceback
+        log.debug("internal error in run %r", claim.run_id, exc_info=True)  # the CLI files the traceback
+        control.emit(EventKind.RUN_ERROR, claim.run_id, message=f"internal error: {exc!r}")
+        return RunError(claim.run_id, f"internal error: {exc!r}", traceback.format_exc())
+
+
+def _locked(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
+    """Hold the run's locks for all its attempts; held elsewhere on this machine, it is closed as `held`."""
     paths = plan.paths(claim.slug)
     try:
         with hold_run(paths, run_id=claim.run_id) as held:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import processes_with, run_cli
 
 MODES = pytest.mark.parametrize("shared", [False, True], ids=["per-run-sqlite", "postgres"])
 
@@ -54,7 +54,7 @@ def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_ur
         "--grace",
         "1s",
         "--command",
-        "sleep 4.77",
+        "sleep 4.7654",
         cwd=repo,
     )
     elapsed = time.monotonic() - began
@@ -65,6 +65,7 @@ def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_ur
         "m2": ("not_started", 1),
         "m3": ("not_started", 1),
     }
+    assert processes_with("sleep 4.7654") == []
 
 
 @MODES
