@@ -50,19 +50,40 @@ class _Outage:
         control.sleep(IDLE_POLL_SECONDS)
 
 
-def _work_loop(store: Store, plan: BatchPlan, control: BatchControl, worker_id: str) -> list[RunEnd]:
+class _InFlight:
+    """The runs this process is running: a lease of ours that lapsed (an outage, a pause) is never
+    taken over by another of our own threads, which would then refuse our own result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: set[str] = set()
+
+    def snapshot(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._runs)
+
+    @contextmanager
+    def running(self, run_id: str) -> Iterator[None]:
+        with self._lock:
+            self._runs.add(run_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs.discard(run_id)
+
+
+def _work_loop(
+    store: Store, plan: BatchPlan, control: BatchControl, worker_id: str, in_flight: _InFlight
+) -> list[RunEnd]:
     """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
-    owner, ends, outage, batch_id = (
-        LeaseOwner.here(worker_id),
-        list[RunEnd](),
-        _Outage(),
-        plan.machine.batch_id,
-    )
+    owner, ends, outage = LeaseOwner.here(worker_id), list[RunEnd](), _Outage()
+    batch_id, ttl = plan.machine.batch_id, plan.machine.lease_ttl
     while _may_claim(store, control):
         try:
             # Spooled results first: a claim could take over the very lease a spooled result is under.
             store.flush_spool()
-            claim = store.claim_next(batch_id=batch_id, owner=owner, ttl=plan.machine.lease_ttl)
+            claim = store.claim_next(batch_id=batch_id, owner=owner, ttl=ttl, exclude=in_flight.snapshot())
             finished = claim is None and (not store.shares_queue or store.is_batch_finished(batch_id))
         except UnavailableError as exc:  # the store's own retries gave up: runs in flight still spool
             outage.wait(exc, control)
@@ -71,7 +92,7 @@ def _work_loop(store: Store, plan: BatchPlan, control: BatchControl, worker_id: 
         if finished:
             break
         if claim is None:
-            control.sleep(min(IDLE_POLL_SECONDS, plan.machine.lease_ttl / 3))
+            control.sleep(min(IDLE_POLL_SECONDS, ttl / 3))
             continue
         if claim.abandoned_attempt is not None:
             log.warning(
@@ -80,7 +101,8 @@ def _work_loop(store: Store, plan: BatchPlan, control: BatchControl, worker_id: 
                 claim.run_id,
                 claim.abandoned_attempt,
             )
-        ends.append(run_one(store, plan, claim, control))
+        with in_flight.running(claim.run_id):
+            ends.append(run_one(store, plan, claim, control))
     return ends
 
 
@@ -121,7 +143,10 @@ def run_batch(
         control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
     prefix = slugify(definition.batch_id)
     with _budget(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
-        loops = [pool.submit(_work_loop, store, plan, control, f"{prefix}-{n}") for n in range(workers)]
+        in_flight = _InFlight()
+        loops = [
+            pool.submit(_work_loop, store, plan, control, f"{prefix}-{n}", in_flight) for n in range(workers)
+        ]
         ends = [*skipped, *(end for loop in loops for end in loop.result())]
     store.flush_spool()
     control.close()

@@ -9,6 +9,7 @@ take its lease, record the attempt and an event.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -156,9 +157,10 @@ def take_claim(
     ttl: float,
     key: str,
     run_id: str | None = None,
+    skip: Collection[str] = (),
 ) -> Claim | None:
-    """Claim one run of the batch (the given one, or the next claimable); None if none is free."""
-    skip: list[str] = []
+    """Claim one run of the batch (the given one, or the next claimable not in `skip`); None if none."""
+    skip = list(skip)
     params: dict[str, Any] = {
         "p_batch": batch_id,
         "p_key": key,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,8 +59,13 @@ class LocalQueue:
         """This machine's clock."""
         return datetime.now(UTC)
 
-    def claim_next(self, *, batch_id: str, owner: LeaseOwner, ttl: float) -> Claim | None:
-        """The next queued run; its attempt is numbered when it begins, under the run's lock."""
+    def claim_next(
+        self, *, batch_id: str, owner: LeaseOwner, ttl: float, exclude: Collection[str] = ()
+    ) -> Claim | None:
+        """The next queued run; its attempt is numbered when it begins, under the run's lock.
+
+        `exclude` changes nothing: a private queue hands each run out once.
+        """
         with self._lock:
             queue = self._pending.get(batch_id)
             if not queue:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,8 +81,10 @@ class Store(Protocol):
         """The store's clock (deadlines and lease expiries are on it)."""
         ...
 
-    def claim_next(self, *, batch_id: str, owner: LeaseOwner, ttl: float) -> Claim | None:
-        """Claim the next runnable run under a lease and fence; None when none is free right now."""
+    def claim_next(
+        self, *, batch_id: str, owner: LeaseOwner, ttl: float, exclude: Collection[str] = ()
+    ) -> Claim | None:
+        """Claim the next runnable run, none of `exclude`, under a lease and fence; None if none is free."""
         ...
 
     def is_batch_finished(self, batch_id: str) -> bool:

@@ -7,7 +7,6 @@ whose acknowledgement was lost does no harm.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import uuid
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
-from parallel_runs.errors import ConfigError, LeaseLostError, StoreError
+from parallel_runs.errors import ConfigError, StoreError
 from parallel_runs.store import claims, leases, spool
 from parallel_runs.store.artifact_access import ArtifactAccess
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
@@ -154,22 +153,36 @@ class SharedStore(ArtifactAccess, SharedQueue):
 
     # --- claims ----------------------------------------------------------------------------
 
-    def _claim(self, *, batch_id: str, run_id: str | None, owner: LeaseOwner, ttl: float) -> Claim | None:
+    def _claim(
+        self,
+        *,
+        batch_id: str,
+        run_id: str | None,
+        owner: LeaseOwner,
+        ttl: float,
+        exclude: Collection[str] = (),
+    ) -> Claim | None:
         if ttl <= 0:
             raise ValueError(f"lease TTL must be positive, got {ttl}")
-        key, retried = uuid.uuid4().hex, False
+        key, retried, replayed = uuid.uuid4().hex, False, spool.Replayed()
 
         def work(conn: Connection) -> Claim | None:
-            nonlocal retried
+            nonlocal retried, replayed
+            # Spooled results first, in the claim's own transaction: a claim may be on its way (retrying
+            # through an outage) when a result is spooled, and must not take over the lease it is under.
+            replayed = spool.replay(conn, self.spool_dir)
             # A retry may follow a commit whose acknowledgement was lost: find it, don't claim twice.
             if retried and (
                 found := claims.find_claim(conn, batch_id=batch_id, key=key, owner=owner, ttl=ttl)
             ):
                 return found
             retried = True
-            return claims.take_claim(conn, batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, key=key)
+            return claims.take_claim(
+                conn, batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, key=key, skip=exclude
+            )
 
         claim = self._transaction("claim a run", work)
+        replayed.settle()
         if claim is not None:
             log.debug(
                 "claimed %s/%s attempt %d token %d",
@@ -180,9 +193,16 @@ class SharedStore(ArtifactAccess, SharedQueue):
             )
         return claim
 
-    def claim_next(self, *, batch_id: str, owner: LeaseOwner, ttl: float = DEFAULT_LEASE_TTL) -> Claim | None:
-        """Claim the next pending (or expired) run of a batch; None when none is free right now."""
-        return self._claim(batch_id=batch_id, run_id=None, owner=owner, ttl=ttl)
+    def claim_next(
+        self,
+        *,
+        batch_id: str,
+        owner: LeaseOwner,
+        ttl: float = DEFAULT_LEASE_TTL,
+        exclude: Collection[str] = (),
+    ) -> Claim | None:
+        """Claim the next pending (or expired) run of a batch, none of `exclude`; None when none is free."""
+        return self._claim(batch_id=batch_id, run_id=None, owner=owner, ttl=ttl, exclude=exclude)
 
     def claim_run(
         self, *, batch_id: str, run_id: str, owner: LeaseOwner, ttl: float = DEFAULT_LEASE_TTL
@@ -222,21 +242,16 @@ class SharedStore(ArtifactAccess, SharedQueue):
             return self._flush_spool()
 
     def _flush_spool(self) -> SpoolReport:
-        entries = spool.read_entries(self.spool_dir) if self.spool_dir is not None else []
-        stored = rejected = 0
-        for position, entry in enumerate(entries):
-            try:
-                self._transaction("replay a spooled result", functools.partial(_replay, entry=entry))
-            except LeaseLostError as exc:
-                log.warning("spooled result %s refused: %s", entry.path, exc)
-                spool.set_aside(entry.path, "rejected")
-                rejected += 1
-                continue
-            except UnavailableError:
-                return SpoolReport(stored=stored, rejected=rejected, remaining=len(entries) - position)
-            entry.path.unlink(missing_ok=True)
-            stored += 1
-        return SpoolReport(stored=stored, rejected=rejected)
+        if self.spool_dir is None or not any(self.spool_dir.glob("*.json")):
+            return SpoolReport()
+        try:
+            replayed = self._transaction(
+                "replay spooled results", lambda conn: spool.replay(conn, self.spool_dir)
+            )
+        except UnavailableError:
+            return SpoolReport(remaining=len(spool.read_entries(self.spool_dir)))
+        replayed.settle()
+        return SpoolReport(stored=len(replayed.stored), rejected=len(replayed.rejected))
 
     # --- records ---------------------------------------------------------------------------
 

@@ -6,20 +6,25 @@ under the same fencing token, so a replay after a takeover is refused like any s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.errors import LeaseLostError
+from parallel_runs.store import leases
 from parallel_runs.store.protocol import Claim, LeaseOwner
 
-__all__ = ["SpoolEntry", "SpoolReport", "read_entries", "set_aside", "write_entry"]
+__all__ = ["Replayed", "SpoolEntry", "SpoolReport", "read_entries", "replay", "set_aside", "write_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +64,19 @@ def _encode(value: object) -> object:
 
 def _decode(cls: type[Any], data: dict[str, Any]) -> Any:
     values: dict[str, Any] = {}
-    for field in fields(cls):
-        value = data.get(field.name)
-        annotation = str(field.type)
+    for declared in fields(cls):
+        value = data.get(declared.name)
+        annotation = str(declared.type)
         if value is not None and annotation.startswith("datetime"):
             value = datetime.fromisoformat(value)
-        elif field.name == "outcome":
+        elif declared.name == "outcome":
             value = Outcome(str(value))
-        elif field.name == "owner":
+        elif declared.name == "owner":
             value = LeaseOwner(**dict(value or {}))
-        elif field.name == "tests" and value is not None:
+        elif declared.name == "tests" and value is not None:
             value = TestSummary.from_json(value)
-        if field.name in data:
-            values[field.name] = value
+        if declared.name in data:
+            values[declared.name] = value
     return cls(**values)
 
 
@@ -121,3 +126,33 @@ def set_aside(path: Path, reason: str) -> Path:
     target = path.with_name(f"{path.name}.{reason}")
     path.replace(target)
     return target
+
+
+@dataclass(slots=True)
+class Replayed:
+    """Spooled entries a transaction wrote or found refused; settled once it committed."""
+
+    stored: list[Path] = field(default_factory=list)
+    rejected: list[Path] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Delete the written entries, set the refused ones aside (another thread may have done so)."""
+        for path in self.stored:
+            path.unlink(missing_ok=True)
+        for path in self.rejected:
+            with contextlib.suppress(FileNotFoundError):
+                set_aside(path, "rejected")
+
+
+def replay(conn: Connection, directory: Path | None) -> Replayed:
+    """Write every spooled result under its claim's token, in the caller's transaction."""
+    done = Replayed()
+    for entry in read_entries(directory) if directory is not None else []:
+        try:
+            leases.finish_claim(conn, entry.claim, entry.result)
+        except LeaseLostError as exc:
+            log.warning("spooled result %s refused: %s", entry.path, exc)
+            done.rejected.append(entry.path)
+        else:
+            done.stored.append(entry.path)
+    return done

@@ -85,8 +85,9 @@ def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
             assert store.flush_spool() == SpoolReport(remaining=2)
         finally:
             wait_for_server()
-        time.sleep(1.2)  # `lost`'s lease expires meanwhile and another worker takes the run over
-        taker = store.claim_run(batch_id=batch.batch_id, run_id=lost.run_id, owner=OTHER)
+        time.sleep(1.2)  # `lost`'s lease expires meanwhile and a worker on another machine takes it over
+        with SharedStore.connect(database_url, reconnect_policy=FAST_RECONNECTS) as elsewhere:
+            taker = elsewhere.claim_run(batch_id=batch.batch_id, run_id=lost.run_id, owner=OTHER)
         assert taker is not None
 
         assert store.flush_spool() == SpoolReport(stored=1, rejected=1)
