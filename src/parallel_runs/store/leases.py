@@ -253,7 +253,7 @@ def resume_runs(conn: Connection, *, batch_id: str, redo: bool, only_failed: boo
     requeue_runs(conn, batch_id=batch_id, run_ids=None, max_attempts=None, succeeded_too=redo)
     if redo:
         return []
-    rules = [(_LATEST_SUCCEEDED, "its latest attempt succeeded (--redo runs it again)")]
+    rules = [(_LATEST_SUCCEEDED, "its latest attempt already succeeded (use --redo to run it again)")]
     if only_failed:
         rules.append((~_EVER_RAN, "never ran (--only-failed runs only runs that did not succeed)"))
     skipped: list[tuple[str, str]] = []
