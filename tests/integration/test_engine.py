@@ -6,6 +6,7 @@ takes a fraction of a second. The CLI tests prove the same rules hold with the r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.locks import hold_run
-from parallel_runs.store import MemoryStore
+from parallel_runs.store import Claim, MemoryStore
 from tests.helpers import wait_for
 
 QUEUES = pytest.mark.parametrize("shared", [False, True], ids=["private-queue", "shared-queue"])
@@ -171,3 +172,28 @@ def _stopped() -> engine.BatchControl:
     control = engine.BatchControl(grace=1.0)
     control.request_stop("interrupted")
     return control
+
+
+class _TakeoverStore(MemoryStore):
+    """Every claim takes over an expired attempt 1, as a claim after a lapsed lease does."""
+
+    def claim_next(self, **kwargs: Any) -> Claim | None:
+        claim = super().claim_next(**kwargs)
+        return None if claim is None else dataclasses.replace(claim, abandoned_attempt=1)
+
+
+def test_a_takeover_waits_for_the_lapsed_attempt_still_running_here_instead_of_closing_it_held(
+    repo: Path,
+) -> None:
+    store = _TakeoverStore(shares_queue=True)
+    paths = RunPaths(repo / ".autonomous_runs", "paused")
+    old_holder = hold_run(paths, run_id="paused")
+    old_holder.__enter__()  # the lapsed attempt, still alive on this machine
+    releaser = threading.Timer(1.0, old_holder.__exit__, args=(None, None, None))
+    releaser.start()
+    result = run(store, settings_for(repo, ("paused",), "true"))
+    releaser.join()
+    [end] = result.ends
+    assert isinstance(end, RunSummary), end
+    assert end.final.outcome is Outcome.SUCCEEDED
+    assert result.exit_code == 0

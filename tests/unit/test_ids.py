@@ -73,7 +73,7 @@ run_ids = st.one_of(
 
 @pytest.mark.parametrize(
     "run_id",
-    ["a", "x" * 128, "a b", "ü", "日本語", "😀", "-rf", "../x", "a/b", "#", ".a", "a.", " a", "a\u00a0b"],
+    ["a", "x" * 128, "a b", "ü", "日本語", "😀", "-rf", "../x", "a/b", "#", ".a", "a.", " a"],
 )
 def test_accepted_ids(run_id: str) -> None:
     validate_run_id(run_id)
@@ -100,6 +100,7 @@ def test_accepted_ids(run_id: str) -> None:
         ("...", "only dots"),
         (" ", "only whitespace"),
         (" \u3000 ", "only whitespace"),
+        ("a\u00a0b", "whitespace character '\\xa0' at position 1; only plain spaces"),
     ],
 )
 def test_rejected_ids_name_the_id_and_the_rule(run_id: str, rule: str) -> None:
@@ -254,7 +255,7 @@ def test_git_agrees_with_the_pure_ref_checker() -> None:
 
 def test_git_accepts_branches_of_generated_slugs(tmp_path: Path) -> None:
     rng = random.Random(20240602)
-    alphabet = "aZ09._-/ \\:~^@{}#üé😀\u00a0"
+    alphabet = "aZ09._-/ \\:~^@{}#üé😀"
     ids = ["../x", "-rf", "a.lock", "workspaces", "ü" * 128, "-.-", "a" * 128]
     ids += ["".join(rng.choices(alphabet, k=rng.randint(1, 128))) for _ in range(200)]
     slugs = {slugify(run_id) for run_id in ids if is_accepted(run_id)}

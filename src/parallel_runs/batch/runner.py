@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import time
 import traceback
 from datetime import UTC, datetime
 
@@ -23,12 +24,15 @@ from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import RETRYABLE
 from parallel_runs.errors import AlreadyHeldError, LeaseLostError, ParallelRunsError
-from parallel_runs.locks import OwnedLock, hold_run, stale_record
+from parallel_runs.locks import OwnedLock, hold_run, run_locks, stale_record
 from parallel_runs.store import Claim, LeaseKeeper, Store
 
 __all__ = ["run_one"]
 
 log = logging.getLogger(__name__)
+
+HOLDER_POLL_SECONDS = 0.5
+MIN_HOLDER_WAIT_SECONDS = 60.0
 
 
 def run_one(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
@@ -48,8 +52,14 @@ def _locked(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) 
     """Hold the run's locks for all its attempts; held elsewhere on this machine, it is closed as `held`."""
     paths = plan.paths(claim.slug)
     try:
-        with hold_run(paths, run_id=claim.run_id) as held:
-            return _holding_locks(store, plan, claim, control, held)
+        try:
+            with hold_run(paths, run_id=claim.run_id) as held:
+                return _holding_locks(store, plan, claim, control, held)
+        except AlreadyHeldError:
+            if claim.abandoned_attempt is None or not _old_holder_ended(store, plan, claim, control):
+                raise
+            with hold_run(paths, run_id=claim.run_id) as held:
+                return _holding_locks(store, plan, claim, control, held)
     except AlreadyHeldError as held_elsewhere:
         control.emit(EventKind.RUN_HELD, claim.run_id, holder=str(held_elsewhere))
         # Closed, or a shared store would hand the run out again (and find it held again) every TTL.
@@ -57,6 +67,20 @@ def _locked(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) 
         return HeldRun(claim.run_id, held_elsewhere)
     except LeaseLostError as exc:
         return RunError(claim.run_id, f"result not recorded: {exc}")
+
+
+def _old_holder_ended(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> bool:
+    """A takeover found the run's lock held on this machine: the attempt it took over is still alive
+    here (paused, or cut off from the store). Wait for it to end, keeping the new lease, rather than
+    closing as `held` a run that is about to finish; False if it outlives the wait."""
+    lock = run_locks(plan.paths(claim.slug), run_id=claim.run_id)[1]
+    deadline = time.monotonic() + max(MIN_HOLDER_WAIT_SECONDS, 10 * claim.ttl)
+    log.warning("run %r: its lapsed attempt still runs on this machine; waiting for it to end", claim.run_id)
+    with LeaseKeeper(store, claim) as keeper:
+        while lock.is_locked():
+            if time.monotonic() > deadline or keeper.lost.is_set() or not control.sleep(HOLDER_POLL_SECONDS):
+                return False
+    return True
 
 
 def _recover_leftover_worktree(

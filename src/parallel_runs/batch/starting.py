@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from parallel_runs import git, maintenance
 from parallel_runs.batch.control import BatchControl
@@ -58,11 +60,20 @@ def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[Batch
     return definition, skipped
 
 
+def _make_runs_dir(runs_dir: Path) -> None:
+    """The runs dir exists and takes files; else a usage error (exit 2), before anything is queued."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs_dir):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"runs dir {runs_dir} cannot be used: {exc.strerror or exc}") from exc
+
+
 def _prepare_repository(store: Store, plan: BatchPlan) -> None:
-    """The base commit is here, the runs dir exists and is git-ignored, dead holders' leftovers saved."""
+    """The base commit is here, the runs dir is git-ignored, dead holders' leftovers saved."""
     machine = plan.machine
     git.ensure_commit(machine.repo, plan.definition.base_sha)  # never run against another commit
-    machine.runs_dir.mkdir(parents=True, exist_ok=True)
     git.ensure_excluded(machine.repo, machine.runs_dir)
     if store.shares_queue:  # a shared run's leftover worktree is saved when the run is next claimed
         return
@@ -81,6 +92,7 @@ def run(
     `store`: the store to use instead of the one the settings name (tests pass an in-memory store).
     """
     machine = settings.worker if isinstance(settings, RunSettings) else settings
+    _make_runs_dir(machine.runs_dir)
     store = store or open_store(
         runs_dir=machine.runs_dir,
         database_url=machine.database_url,

@@ -24,7 +24,7 @@ from parallel_runs.config.common import (
 from parallel_runs.config.worker import WorkerSettings, build_machine
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.durations import parse_duration
-from parallel_runs.core.ids import collect_run_ids
+from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
@@ -113,7 +113,8 @@ def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | N
 
 def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     """The duration flags that were given, parsed."""
-    return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key))}
+    # An empty flag is an error (`--timeout ''` is not "no timeout"); an empty variable is unset.
+    return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key)) is not None}
 
 
 def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
@@ -148,7 +149,9 @@ def _machine(
     for key, flag in (("lease_ttl", "--lease-ttl"), ("max_artifact_size", "--max-artifact-size")):
         if postgres is None and flags.get(key) is not None:
             raise ConfigError(f"{flag} applies to the shared PostgreSQL store only: add --database-url")
-    batch_id = picker(flags, environ)("batch_id") or default_batch_id(environ)
+    batch_id = picker(flags, environ)("batch_id")
+    batch_id = default_batch_id(environ) if batch_id is None else batch_id
+    validate_batch_id(batch_id)
     return build_machine(
         flags,
         environ,

@@ -22,11 +22,14 @@ from parallel_runs.config.common import (
     resolve_source_repo,
 )
 from parallel_runs.core.durations import parse_duration
+from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.core.policy import workers_warning
 from parallel_runs.core.sizes import parse_size
 from parallel_runs.errors import ConfigError
 
-__all__ = ["WorkerSettings", "build_machine", "build_worker_settings"]
+__all__ = ["MIN_LEASE_TTL_SECONDS", "WorkerSettings", "build_machine", "build_worker_settings"]
+
+MIN_LEASE_TTL_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +80,7 @@ def build_machine(
         environ=environ,
         database_url=database_url,
         shared_sqlite=shared_sqlite,
-        lease_ttl=_optional(pick, "lease_ttl", parse_duration) or DEFAULT_LEASE_TTL_SECONDS,
+        lease_ttl=_lease_ttl(pick),
         max_artifact_size=int(_optional(pick, "max_artifact_size", parse_size) or DEFAULT_MAX_ARTIFACT_SIZE),
         quiet=flag_bool(flags, "quiet", environ),
         json_events=flag_bool(flags, "json_events", environ),
@@ -85,9 +88,22 @@ def build_machine(
     )
 
 
+def _lease_ttl(pick: Callable[[str], str | None]) -> float:
+    """--lease-ttl, at least MIN_LEASE_TTL_SECONDS: a heartbeat every TTL/3 must arrive in time."""
+    ttl = _optional(pick, "lease_ttl", parse_duration)
+    if ttl is None:
+        return DEFAULT_LEASE_TTL_SECONDS
+    if ttl < MIN_LEASE_TTL_SECONDS:
+        raise ConfigError(
+            f"--lease-ttl {pick('lease_ttl')}: at least {MIN_LEASE_TTL_SECONDS:g}s, so that a heartbeat "
+            "every TTL/3 reaches the database before the lease expires"
+        )
+    return ttl
+
+
 def _optional(pick: Callable[[str], str | None], key: str, parse: Callable[[str], float]) -> float | None:
     text = pick(key)
-    return parse(text) if text else None
+    return parse(text) if text is not None else None
 
 
 def build_worker_settings(
@@ -99,6 +115,7 @@ def build_worker_settings(
     url = resolve_database_url(flags, environ)
     if not batch_id:
         raise ConfigError("worker needs --batch ID (the batch `run --database-url` enqueued)")
+    validate_batch_id(batch_id)
     if not url or not is_postgres_url(url):
         raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
     machine = build_machine(

@@ -14,6 +14,7 @@ __all__ = [
     "MAX_RUN_ID_LENGTH",
     "MAX_SLUG_LENGTH",
     "RESERVED_SLUGS",
+    "RUN_ID_SEPARATORS",
     "check_unique_slugs",
     "collect_run_ids",
     "dedupe",
@@ -21,6 +22,7 @@ __all__ = [
     "parse_run_ids_file",
     "slugify",
     "split_run_ids",
+    "validate_batch_id",
     "validate_run_id",
 ]
 
@@ -30,6 +32,10 @@ HASH_LENGTH = 8
 # Names of runs-dir entries a slug must not take (DESIGN §3). Compared case-insensitively
 # because the runs dir may sit on a case-insensitive filesystem (macOS, Windows).
 RESERVED_SLUGS = frozenset({"workspaces", "baselines"})
+
+# What separates ids in --run-ids: a comma, a space, a tab or a newline. Any other whitespace (a
+# carriage return, a no-break space) is part of an id, and refused there.
+RUN_ID_SEPARATORS = ", \t\n"
 
 # Cc: C0/C1 controls incl. \n \t DEL; Cf: invisible format chars (bidi overrides, BOM, ZWSP);
 # Zl/Zp: line/paragraph separators; Cs: lone surrogates (argv's surrogateescape), not UTF-8.
@@ -45,18 +51,31 @@ def validate_run_id(run_id: str) -> None:
         raise InvalidRunIdError(f"invalid run id {run_id!r}: {rule}")
 
 
+def validate_batch_id(batch_id: str) -> None:
+    """Raise `ConfigError` unless `batch_id` follows the run ids' rule (both stores keep 128 characters)."""
+    rule = _broken_rule(batch_id)
+    if rule:
+        raise ConfigError(f"invalid batch id {batch_id!r}: {rule}")
+
+
 def _broken_rule(run_id: str) -> str | None:
     if not run_id:
         return "it is empty"
     if len(run_id) > MAX_RUN_ID_LENGTH:
         return f"it has {len(run_id)} characters, at most {MAX_RUN_ID_LENGTH} are allowed"
-    for position, char in enumerate(run_id):
-        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
-            return f"it contains the control or invisible character {char!r} at position {position}"
     if set(run_id) == {"."}:
         return "it is only dots"
     if run_id.isspace():
         return "it is only whitespace"
+    return next(filter(None, (_broken_by(char, position) for position, char in enumerate(run_id))), None)
+
+
+def _broken_by(char: str, position: int) -> str | None:
+    category = unicodedata.category(char)
+    if category in _FORBIDDEN_CATEGORIES:
+        return f"it contains the control or invisible character {char!r} at position {position}"
+    if category == "Zs" and char != " ":  # a no-break space looks like a separator but is not one
+        return f"it contains the whitespace character {char!r} at position {position}; only plain spaces"
     return None
 
 
@@ -100,7 +119,7 @@ def _clean(run_id: str) -> str:
 
 
 def split_run_ids(text: str) -> list[str]:
-    """Ids from `--run-ids`: split on commas and/or whitespace (not inside braces), expanded."""
+    """Ids from `--run-ids`: split on commas, spaces, tabs and newlines (not inside braces), expanded."""
     ids: list[str] = []
     for token in _split_tokens(text):
         _extend_capped(ids, expand_braces(token))
@@ -119,9 +138,9 @@ def _split_tokens(text: str) -> list[str]:
     current: list[str] = []
     depth = 0
     for char in text:
-        if char.isspace() and depth:
+        if char in RUN_ID_SEPARATORS[1:] and depth:
             raise ConfigError(f"run ids {text!r}: whitespace inside braces; write lists as {{a,b}}")
-        if depth == 0 and (char == "," or char.isspace()):
+        if depth == 0 and char in RUN_ID_SEPARATORS:
             tokens.append("".join(current))
             current = []
             continue
