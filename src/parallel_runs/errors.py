@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,9 +20,11 @@ __all__ = [
     "GitError",
     "InvalidRunIdError",
     "LeaseLostError",
+    "NoSpaceError",
     "ParallelRunsError",
     "StoreError",
     "UsageError",
+    "is_disk_full",
 ]
 
 EXIT_OK = 0
@@ -66,6 +69,28 @@ class GitError(ParallelRunsError):
 
 class StoreError(ParallelRunsError):
     """The record store could not be read or written."""
+
+
+class NoSpaceError(ParallelRunsError):
+    """A disk is full (runs dir or repository). `saved_head`: the run branch's head, when its
+    changes were committed before the disk filled up (only a file about them is missing)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, saved_head: str | None = None) -> None:
+        super().__init__(message)
+        self.saved_head = saved_head
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (an OSError, or a tool's message) says a disk or quota is full."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    return isinstance(exc, NoSpaceError) or any(text in str(exc) for text in _FULL_TEXTS)
 
 
 class LeaseLostError(ParallelRunsError):

@@ -15,8 +15,12 @@ def write_json(path: Path, document: Mapping[str, object]) -> None:
     """Write a JSON file atomically: readers see the old document or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # never left behind, taking the space a later write needs
+        raise
 
 
 def append_log(path: Path, text: str) -> None:

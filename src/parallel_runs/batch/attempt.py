@@ -6,6 +6,7 @@ running is always recorded as ended, whatever breaks after it began.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from parallel_runs.core.command import RunContext, build_environment, render_arg
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
+from parallel_runs.errors import NoSpaceError, is_disk_full
 from parallel_runs.files import write_json
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -24,6 +26,8 @@ from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
 
 __all__ = ["attempt"]
+
+log = logging.getLogger(__name__)
 
 
 def _count_patch_files(patch: Path) -> int | None:
@@ -98,6 +102,22 @@ class _Attempt:
             on_start=self.started,
         )
 
+    def save(self, outcome: Outcome) -> tuple[str | None, NoSpaceError | None]:
+        """Commit the worktree's files to the run branch: its head, and the full disk that got in the way.
+
+        A full disk is an outcome, not a crash: the attempt is still recorded, and its worktree is kept
+        unless the commit was made (then only changes.patch is missing, written again once it is gone).
+        """
+        claim = self.claim
+        try:
+            head = self.workspaces.save_changes(
+                run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
+            )
+        except NoSpaceError as full:
+            log.warning("run %r: %s", claim.run_id, full)
+            return full.saved_head, full
+        return head, None
+
     def finish(
         self,
         *,
@@ -109,11 +129,9 @@ class _Attempt:
     ) -> Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
-        head_sha = None
-        if has_worktree:
-            head_sha = self.workspaces.save_changes(
-                run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
-            )
+        head_sha, full = self.save(outcome) if has_worktree else (None, None)
+        if full is not None:
+            outcome, error = Outcome.FAILED, f"no_space: {full}"
         result = Attempt(
             run_id=claim.run_id,
             slug=claim.slug,
@@ -129,19 +147,40 @@ class _Attempt:
             host=claim.owner.host,
             pid=os.getpid(),
             error=error,
-            changed_files=_count_patch_files(paths.changes_patch) if has_worktree else None,
+            changed_files=_count_patch_files(paths.changes_patch) if has_worktree and not full else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
         )
-        write_json(paths.result_json, result.to_json())
+        _write_result(paths.result_json, result)
+        saved = has_worktree and (full is None or full.saved_head is not None)
         try:
             self.store.keep_artifacts(claim, paths.artifacts)
             self.store.finish_attempt(claim, result)
         finally:
-            if has_worktree and not self.plan.machine.keep_worktrees:
+            if saved and not self.plan.machine.keep_worktrees:
                 self.workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
+                if full is not None and head_sha is not None:
+                    _write_patch_again(self.workspaces, base_sha=claim.base_sha, head=head_sha)
         details = {key: value for key, value in result.to_json().items() if key != "run_id"}
         self.control.emit(EventKind.ATTEMPT_FINISHED, claim.run_id, **details)
         return result
+
+
+def _write_result(path: Path, result: Attempt) -> None:
+    """result.json; a full disk only costs this copy (the store gets the attempt all the same)."""
+    try:
+        write_json(path, result.to_json())
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        log.warning("run %r: %s not written: %s", result.run_id, path, exc)
+
+
+def _write_patch_again(workspaces: git.WorkspaceManager, *, base_sha: str, head: str) -> None:
+    """changes.patch from the run branch, now that the worktree's space is free again."""
+    try:
+        workspaces.write_patch(base_sha=base_sha, head=head)
+    except NoSpaceError as exc:
+        log.warning("changes.patch still not written (%s); the run branch holds every change", exc)
 
 
 def attempt(

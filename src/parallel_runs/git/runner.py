@@ -18,7 +18,7 @@ from typing import BinaryIO
 from git.cmd import Git
 from git.exc import CommandError
 
-from parallel_runs.errors import GitError
+from parallel_runs.errors import GitError, NoSpaceError, is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,12 @@ class _Result:
     err: str
 
 
-def _failure(args: tuple[str, ...], cwd: Path, err: str, status: int) -> GitError:
+def _failure(args: tuple[str, ...], cwd: Path, err: str, status: int) -> GitError | NoSpaceError:
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("hint:")]
     reasons = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
     reason = reasons[-1] if reasons else f"exit status {status}"
+    if is_disk_full(GitError(err)):
+        return NoSpaceError(f"no space left on device: git {_name(args)} failed in {cwd}: {reason}")
     return GitError(f"git {_name(args)} failed in {cwd}: {reason}")
 
 
@@ -74,6 +76,10 @@ def _git(
             )
         except CommandError as exc:  # git missing or not executable
             raise GitError(f"cannot run git: {exc}") from exc
+        except OSError as exc:  # writing git's output to `stdout`
+            if is_disk_full(exc):
+                raise NoSpaceError(f"no space left on device for git {_name(args)}'s output") from exc
+            raise
         transient = None if status == 0 or stdout is not None else _TRANSIENT.search(err)
         if transient is None:
             break

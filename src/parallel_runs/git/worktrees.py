@@ -23,7 +23,7 @@ from pathlib import Path
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.errors import GitError
+from parallel_runs.errors import GitError, NoSpaceError, is_disk_full
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.runner import _failure, _git, _Result
 
@@ -152,8 +152,15 @@ class WorkspaceManager:
                 self._adopt(new, subject=subject, was=head_ref)
             elif new != head:
                 _git(self.workspace, "update-ref", "-m", subject, "HEAD", new, head)
-            patch.result()
+            try:
+                patch.result()
+            except NoSpaceError as exc:  # the commit holds every change: only the patch file is missing
+                raise NoSpaceError(str(exc), saved_head=new) from exc
         return new
+
+    def write_patch(self, *, base_sha: str, head: str) -> None:
+        """changes.patch of the run branch's `head` against the base (no worktree needed)."""
+        self._write_patch(base_sha, None if head == base_sha else head)
 
     def _commit(self, tree: str, *, parent: str, message: tuple[str, str]) -> str:
         """A commit of `tree`; git's identity, else a fallback one when git has none."""
@@ -213,10 +220,16 @@ class WorkspaceManager:
         target = self.paths.changes_patch
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.partial")
-        with partial.open("wb") as stream:  # streamed: a patch can be larger than memory
-            if tree is not None:
-                _git(self.workspace, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
-        partial.replace(target)
+        try:
+            with partial.open("wb") as stream:  # streamed: a patch can be larger than memory
+                if tree is not None:
+                    _git(self.repo, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
+            partial.replace(target)
+        except BaseException as exc:
+            partial.unlink(missing_ok=True)  # a partial patch must not fill the disk for later runs
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                raise NoSpaceError(f"no space left on device for {target}") from exc
+            raise
 
     def _has_submodule_repos(self) -> bool:
         """True when a submodule was initialized here (its repository is in the worktree's git dir)."""

@@ -1,0 +1,82 @@
+"""A full disk (issue #9): the run is recorded `failed` (no_space), nothing partial is left, later runs work.
+
+Both disks are real tmpfs mounts of a few MiB (the tests run as root, as CI does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import git, run_cli
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Factory: a directory on its own tmpfs of the given size, unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"cannot mount a tmpfs here: {done.stderr!r}")
+            pytest.skip("needs root to mount a small tmpfs")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def report(repo: Path, runs_dir: Path) -> dict[str, dict[str, object]]:
+    done = run_cli("report", "--format", "json", "--runs-dir", str(runs_dir), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return {row["run_id"]: row for row in json.loads(done.stdout)["runs"]}
+
+
+def test_a_full_runs_dir_fails_the_run_and_leaves_nothing_behind(
+    repo: Path, small_disk: Callable[[str, str], Path]
+) -> None:
+    runs_dir = small_disk("runs", "5m")
+    big = "head -c 3500000 /dev/urandom > big.bin"
+    done = run_cli("run", "--runs-dir", str(runs_dir), "--run-ids", "big", "--command", big, cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    row = report(repo, runs_dir)["big"]
+    assert row["status"] == "failed"
+    assert str(row["error"]).startswith("no_space: ")
+    assert not [path for path in runs_dir.rglob("*") if "partial" in path.name]
+    assert "big.bin" in git(repo, "ls-tree", "--name-only", "parallel-runs/big")  # nothing lost
+    for args in (("recover",), ("run", "--run-ids", "small", "--command", "echo hi > s.txt")):
+        later = run_cli(*args, "--runs-dir", str(runs_dir), cwd=repo)
+        assert later.returncode == 0, later.stdout + later.stderr
+
+
+def test_a_full_repository_disk_records_the_attempt_and_keeps_the_worktree(
+    make_repo: Callable[..., Path], small_disk: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    disk = small_disk("repo-disk", "6m")
+    source = make_repo("source")
+    repo = disk / "repo"
+    git(tmp_path, "clone", "--quiet", str(source), str(repo))
+    runs_dir = tmp_path / "runs"  # on the roomy disk: only the repository's objects have no room
+    fill = "for f in a b c; do head -c 2500000 /dev/urandom > $f.bin; done"
+    done = run_cli("run", "--runs-dir", str(runs_dir), "--run-ids", "fill", "--command", fill, cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    row = report(repo, runs_dir)["fill"]
+    assert (row["status"], str(row["error"])[:9]) == ("failed", "no_space:")
+    assert (runs_dir / "workspaces" / "fill" / "a.bin").is_file()  # unsaved: the worktree stays
