@@ -11,6 +11,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
 
 
@@ -290,3 +292,18 @@ def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
     }
     for name in variables:
         assert os.path.isabs(seen[name].removeprefix("sqlite:///")), (name, seen[name])
+
+
+@pytest.mark.parametrize("timeout", [None, "30s"], ids=["in-the-worktree", "elsewhere-with-a-timeout"])
+def test_no_process_a_run_started_outlives_it(repo: Path, timeout: str | None) -> None:
+    marker = "301.2345" if timeout is None else "302.2345"
+    where = "" if timeout is None else "cd / && "  # away from the worktree: found by its environment
+    # The short sleep lets the daemon leave the group before the command ends (it did on a busy machine).
+    daemon = f"({where}setsid sleep {marker} </dev/null >/dev/null 2>&1 &); sleep 0.3"
+    extra = ("--timeout", timeout) if timeout else ()
+    done = run_cli("run", "--run-ids", "daemon", *extra, "--command", daemon, cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert processes_with(f"sleep {marker}") == []
+    runs_dir = repo / ".autonomous_runs"
+    assert result_of(runs_dir, "daemon")["stray_processes"] == 1
+    assert "stopped 1 process(es) the run left behind: pid" in (runs_dir / "daemon" / "run.log").read_text()

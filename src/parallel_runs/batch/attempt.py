@@ -16,14 +16,16 @@ from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
+from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.errors import NoSpaceError, is_disk_full
-from parallel_runs.files import write_json
+from parallel_runs.files import append_log, write_json
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
+from parallel_runs.strays import StrayProcess, stop_strays
 
 __all__ = ["attempt"]
 
@@ -129,6 +131,7 @@ class _Attempt:
     ) -> Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
+        strays = _stop_strays(paths) if has_worktree else []
         head_sha, full = self.save(outcome) if has_worktree else (None, None)
         if full is not None:
             outcome, error = Outcome.FAILED, f"no_space: {full}"
@@ -149,6 +152,7 @@ class _Attempt:
             error=error,
             changed_files=_count_patch_files(paths.changes_patch) if has_worktree and not full else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
+            stray_processes=len(strays),
         )
         _write_result(paths.result_json, result)
         saved = has_worktree and (full is None or full.saved_head is not None)
@@ -163,6 +167,18 @@ class _Attempt:
         details = {key: value for key, value in result.to_json().items() if key != "run_id"}
         self.control.emit(EventKind.ATTEMPT_FINISHED, claim.run_id, **details)
         return result
+
+
+def _stop_strays(paths: RunPaths) -> list[StrayProcess]:
+    """No process the run started outlives it: stop what escaped its group, and say so in its log."""
+    strays = stop_strays(paths.workspace)
+    if strays:
+        named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)
+        append_log(
+            paths.run_log,
+            f"\nparallel-runs: stopped {len(strays)} process(es) the run left behind: {named}\n",
+        )
+    return strays
 
 
 def _write_result(path: Path, result: Attempt) -> None:

@@ -17,6 +17,7 @@ from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
+from parallel_runs.strays import become_subreaper
 
 __all__ = ["run"]
 
@@ -93,6 +94,7 @@ def run(
     """
     machine = settings.worker if isinstance(settings, RunSettings) else settings
     _make_runs_dir(machine.runs_dir)
+    become_subreaper()  # daemons a run starts come back to us when their parents die: see strays
     store = store or open_store(
         runs_dir=machine.runs_dir,
         database_url=machine.database_url,

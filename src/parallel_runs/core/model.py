@@ -98,6 +98,7 @@ class Attempt:
     error: str | None = None
     changed_files: int | None = None  # files that differ from the base commit on the run branch
     tests: TestSummary | None = None  # set when a test command judged the attempt
+    stray_processes: int = 0  # processes the run left behind, stopped at its end (result.json only)
 
     @classmethod
     def unexecuted(
@@ -161,4 +162,5 @@ class Attempt:
             "error": self.error,
             "changed_files": self.changed_files,
             "tests": self.tests.to_json() if self.tests else None,
+            "stray_processes": self.stray_processes,
         }

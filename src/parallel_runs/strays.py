@@ -1,0 +1,130 @@
+"""Processes a run left behind outside its process group (`setsid cmd &`): found and stopped.
+
+A run's command gets its own process group, and the whole group is killed when it ends; a daemon
+that left the group survives that. Two nets catch it: this process is a child subreaper, so
+orphaned descendants are re-parented to it (and can be reaped), and at the end of each attempt a
+process is stopped when its environment names the run's worktree, or when it is one of our
+descendants working inside that worktree. (A cwd alone is not enough: a user's shell may sit in a
+kept worktree.) Linux only (/proc); elsewhere nothing is found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["StrayProcess", "become_subreaper", "stop_strays"]
+
+log = logging.getLogger(__name__)
+
+_PR_SET_CHILD_SUBREAPER = 36
+_STOP_GRACE_SECONDS = 1.0
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True, slots=True)
+class StrayProcess:
+    """A process that outlived its run: its pid and command line."""
+
+    pid: int
+    command: str
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants this process's children (Linux prctl); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int((_PROC / str(pid) / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _is_descendant(pid: int) -> bool:
+    me, seen = os.getpid(), 0
+    while pid > 1 and seen < 256:  # bounded: a pid reused mid-walk must not loop
+        pid, seen = _parent(pid), seen + 1
+        if pid == me:
+            return True
+    return False
+
+
+def _belongs_to(pid: int, workspace: Path, marker: bytes) -> bool:
+    """Whether the process carries the run's environment, or is ours and works inside its worktree."""
+    base = _PROC / str(pid)
+    try:
+        if base.stat().st_uid != os.getuid():
+            return False
+        if marker in (base / "environ").read_bytes().split(b"\0"):
+            return True
+        cwd = Path(os.readlink(base / "cwd").removesuffix(" (deleted)"))
+    except OSError:  # gone meanwhile, or not ours to look at
+        return False
+    return (cwd == workspace or workspace in cwd.parents) and _is_descendant(pid)
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
+
+
+def _find(workspace: Path) -> list[StrayProcess]:
+    marker = f"PARALLEL_RUNS_WORKSPACE={workspace}".encode()
+    found = []
+    for entry in _PROC.glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid != os.getpid() and _belongs_to(pid, workspace, marker):
+            found.append(StrayProcess(pid, _command_line(pid)))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(ChildProcessError):  # our child (re-parented to us): reap it if it ended
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        return (_PROC / str(pid) / "stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_strays(workspace: Path) -> list[StrayProcess]:
+    """Stop (SIGTERM, SIGKILL after a second) every process a run left behind; return them."""
+    strays = _find(workspace)
+    for stray in strays:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stray.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    while any(_alive(stray.pid) for stray in strays) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for stray in strays:
+        if _alive(stray.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stray.pid, signal.SIGKILL)
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    while any(_alive(stray.pid) for stray in strays) and time.monotonic() < deadline:
+        time.sleep(0.02)  # `_alive` reaps the ones re-parented to us, so no zombie stays
+    if strays:
+        log.warning("stopped %d process(es) left behind in %s", len(strays), workspace)
+    return strays
