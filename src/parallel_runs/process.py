@@ -5,6 +5,7 @@ The only module that starts a run's processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -59,11 +60,19 @@ def _terminate(process: subprocess.Popen[bytes], *, grace: float) -> None:
     process.wait()
 
 
+def _reap_group_members(pgid: int) -> None:
+    """Reap ended members of the group that were re-parented to us (we are a child subreaper)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pgid, os.WNOHANG)[0] > 0:
+            pass
+
+
 def _reap_leftovers(pgid: int, *, deadline: float) -> None:
     """Kill processes the command left running in its group (they would keep touching the worktree)."""
     if not kill_process_group(pgid, signal.SIGKILL):
         return
     while process_group_alive(pgid) and time.monotonic() < deadline:
+        _reap_group_members(pgid)
         time.sleep(0.01)
 
 
