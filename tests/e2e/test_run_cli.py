@@ -307,3 +307,14 @@ def test_no_process_a_run_started_outlives_it(repo: Path, timeout: str | None) -
     runs_dir = repo / ".autonomous_runs"
     assert result_of(runs_dir, "daemon")["stray_processes"] == 1
     assert "stopped 1 process(es) the run left behind: pid" in (runs_dir / "daemon" / "run.log").read_text()
+
+
+def test_a_run_cannot_change_what_is_saved_by_editing_the_shared_exclude_file(repo: Path) -> None:
+    exclude = repo / ".git" / "info" / "exclude"
+    tamper = 'echo "*" >> "$(git rev-parse --git-common-dir)/info/exclude"; echo precious > new.txt'
+    done = run_cli("run", "--run-ids", "tamper,after", "--workers", "1", "--command", tamper, cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for run_id in ("tamper", "after"):
+        assert git(repo, "show", f"parallel-runs/{run_id}:new.txt") == "precious"
+        assert result_of(repo / ".autonomous_runs", run_id)["restored_files"] == [str(exclude)]
+    assert "*" not in exclude.read_text().splitlines()

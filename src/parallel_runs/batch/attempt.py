@@ -132,6 +132,9 @@ class _Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
         strays = _stop_strays(paths) if has_worktree else []
+        restored = self.plan.ignore_rules.restore() if self.plan.ignore_rules else []
+        if restored:  # saved with the rules as they were when the batch started
+            append_log(paths.run_log, f"\nparallel-runs: the run changed {restored[0]}; restored it\n")
         head_sha, full = self.save(outcome) if has_worktree else (None, None)
         if full is not None:
             outcome, error = Outcome.FAILED, f"no_space: {full}"
@@ -153,6 +156,7 @@ class _Attempt:
             changed_files=_count_patch_files(paths.changes_patch) if has_worktree and not full else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
             stray_processes=len(strays),
+            restored_files=tuple(str(path) for path in restored),
         )
         _write_result(paths.result_json, result)
         saved = has_worktree and (full is None or full.saved_head is not None)

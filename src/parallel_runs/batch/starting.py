@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from datetime import timedelta
@@ -107,6 +108,7 @@ def run(
         plan = BatchPlan(definition, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
+        plan = dataclasses.replace(plan, ignore_rules=git.IgnoreRules.snapshot(machine.repo))
         return run_batch(store, plan, control, skipped=skipped)
     finally:
         store.close()

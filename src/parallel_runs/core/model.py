@@ -99,6 +99,7 @@ class Attempt:
     changed_files: int | None = None  # files that differ from the base commit on the run branch
     tests: TestSummary | None = None  # set when a test command judged the attempt
     stray_processes: int = 0  # processes the run left behind, stopped at its end (result.json only)
+    restored_files: tuple[str, ...] = ()  # shared files the run changed and the batch put back
 
     @classmethod
     def unexecuted(
@@ -163,4 +164,5 @@ class Attempt:
             "changed_files": self.changed_files,
             "tests": self.tests.to_json() if self.tests else None,
             "stray_processes": self.stray_processes,
+            "restored_files": list(self.restored_files),
         }

@@ -6,6 +6,7 @@ refs; `worktrees` manages the run worktrees.
 
 from __future__ import annotations
 
+from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import (
     common_git_dir,
     detached_worktree,
@@ -18,6 +19,7 @@ from parallel_runs.git.repository import (
 from parallel_runs.git.worktrees import WorkspaceManager, WorktreeInfo, list_managed_worktrees
 
 __all__ = [
+    "IgnoreRules",
     "WorkspaceManager",
     "WorktreeInfo",
     "common_git_dir",

@@ -75,6 +75,8 @@ def _decode(cls: type[Any], data: dict[str, Any]) -> Any:
             value = LeaseOwner(**dict(value or {}))
         elif declared.name == "tests" and value is not None:
             value = TestSummary.from_json(value)
+        elif declared.name == "restored_files":
+            value = tuple(value or ())
         if declared.name in data:
             values[declared.name] = value
     return cls(**values)
