@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StrayProcess", "become_subreaper", "stop_strays"]
+__all__ = ["StrayProcess", "become_subreaper", "remove_if_unused", "stop_strays"]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +128,26 @@ def stop_strays(workspace: Path) -> list[StrayProcess]:
     if strays:
         log.warning("stopped %d process(es) left behind in %s", len(strays), workspace)
     return strays
+
+
+def _has_users(path: Path, workspace: Path) -> bool:
+    """Whether any process has `path` open or works inside `workspace`."""
+    for entry in _PROC.glob("[0-9]*"):
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            if cwd == workspace or workspace in cwd.parents:
+                return True
+            if any(os.readlink(fd) == str(path) for fd in (entry / "fd").iterdir()):
+                return True
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+    return False
+
+
+def remove_if_unused(lock: Path, workspace: Path) -> bool:
+    """Remove a lock file nobody holds (no process has it open or works in the worktree); True if removed."""
+    if _has_users(lock, workspace):
+        return False
+    lock.unlink(missing_ok=True)
+    log.warning("removed %s, left behind by a git that died", lock)
+    return True

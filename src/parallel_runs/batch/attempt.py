@@ -25,7 +25,7 @@ from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
-from parallel_runs.strays import StrayProcess, stop_strays
+from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
 
 __all__ = ["attempt"]
 
@@ -131,7 +131,7 @@ class _Attempt:
     ) -> Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
-        strays = _stop_strays(paths) if has_worktree else []
+        strays = _stop_strays(paths, self.workspaces) if has_worktree else []
         restored = self.plan.ignore_rules.restore() if self.plan.ignore_rules else []
         if restored:  # saved with the rules as they were when the batch started
             append_log(paths.run_log, f"\nparallel-runs: the run changed {restored[0]}; restored it\n")
@@ -173,9 +173,14 @@ class _Attempt:
         return result
 
 
-def _stop_strays(paths: RunPaths) -> list[StrayProcess]:
-    """No process the run started outlives it: stop what escaped its group, and say so in its log."""
+def _stop_strays(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[StrayProcess]:
+    """No process the run started outlives it: stop what escaped its group, and say so in its log.
+
+    With them gone, an index.lock that a git the run killed left behind blocks the save no more.
+    """
     strays = stop_strays(paths.workspace)
+    if (lock := workspaces.index_lock()) is not None:
+        remove_if_unused(lock, paths.workspace)
     if strays:
         named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)
         append_log(

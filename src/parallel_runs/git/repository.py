@@ -35,9 +35,17 @@ def repo_root(path: Path) -> Path:
     if not start.is_dir():
         raise GitError(f"not a git repository: {path} does not exist")
     result = _git(start, "rev-parse", "--show-toplevel", check=False)
-    if result.status or not result.out.strip():
-        raise GitError(f"not a git repository (or not a working tree): {path}")
-    return Path(result.out.strip())
+    if result.status == 0 and result.out.strip():
+        return Path(result.out.strip())
+    # `core.bare = true` in a checkout's shared config (a run may have set it from its worktree)
+    # hides the work tree from git, though the checkout is there: find it by its .git directory.
+    common = _git(start, "rev-parse", "--path-format=absolute", "--git-common-dir", check=False).out.strip()
+    if common.endswith("/.git") and start.resolve().is_relative_to(Path(common).parent):
+        logger.warning(
+            "%s says core.bare = true, yet it has a work tree; `git config core.bare false` fixes it", common
+        )
+        return Path(common).parent
+    raise GitError(f"not a git repository (or not a working tree): {path}")
 
 
 @lru_cache(maxsize=64)

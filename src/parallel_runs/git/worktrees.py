@@ -231,13 +231,24 @@ class WorkspaceManager:
                 raise NoSpaceError(f"no space left on device for {target}") from exc
             raise
 
-    def _has_submodule_repos(self) -> bool:
-        """True when a submodule was initialized here (its repository is in the worktree's git dir)."""
+    def _gitdir(self) -> Path | None:
+        """The worktree's own git dir (`.git/worktrees/<name>`), None when it is not a linked worktree."""
         try:
             gitdir = (self.workspace / ".git").read_text().removeprefix("gitdir:").strip()
         except OSError:  # .git is a directory or missing: not a linked worktree of ours
-            return False
-        return (self.workspace / gitdir / "modules").is_dir()
+            return None
+        return self.workspace / gitdir
+
+    def index_lock(self) -> Path | None:
+        """The worktree's index.lock if one exists (a git killed mid-write leaves it behind)."""
+        gitdir = self._gitdir()
+        lock = gitdir / "index.lock" if gitdir is not None else None
+        return lock if lock is not None and lock.exists() else None
+
+    def _has_submodule_repos(self) -> bool:
+        """True when a submodule was initialized here (its repository is in the worktree's git dir)."""
+        gitdir = self._gitdir()
+        return gitdir is not None and (gitdir / "modules").is_dir()
 
     def _keep_submodule_heads(self) -> None:
         """Fetch every initialized submodule's HEAD into the main repository, so removal loses no commit."""

@@ -18,6 +18,7 @@ from parallel_runs.maintenance.model import RemovedWorktree
 from parallel_runs.maintenance.probing import Record, latest_attempt
 from parallel_runs.process import kill_process_group
 from parallel_runs.store import AttemptHistory, RunStore
+from parallel_runs.strays import remove_if_unused, stop_strays
 
 __all__ = ["recover_orphaned_worktree", "save_and_remove"]
 
@@ -89,10 +90,14 @@ def recover_orphaned_worktree(
     The caller holds the run's lease and lock; `stale_record` is the dead holder's record, if any.
     """
     paths = RunPaths(runs_dir, slug)
+    # Before anything that can fail: the dead holder's command and daemons must not outlive it.
     killed = _kill_orphaned_command(stale_record, paths.workspace)
+    stop_strays(paths.workspace)
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
     workspaces = git.WorkspaceManager(repo=repo, paths=paths)
+    if (lock := workspaces.index_lock()) is not None:  # its git died mid-write: the lock would block the save
+        remove_if_unused(lock, paths.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
     log.log(level, "run %r: saving the worktree of attempt %d as %s", run_id, left.attempt, left.outcome)
     head = workspaces.save_changes(
