@@ -318,3 +318,13 @@ def test_a_run_cannot_change_what_is_saved_by_editing_the_shared_exclude_file(re
         assert git(repo, "show", f"parallel-runs/{run_id}:new.txt") == "precious"
         assert result_of(repo / ".autonomous_runs", run_id)["restored_files"] == [str(exclude)]
     assert "*" not in exclude.read_text().splitlines()
+
+
+def test_a_run_that_deletes_its_git_file_fails_and_keeps_its_files(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "nogit", "--command", "rm .git; echo precious > keep.txt", cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = result_of(repo / ".autonomous_runs", "nogit")
+    assert result["status"] == "failed"
+    assert str(result["error"]).startswith("worktree_broken: the run removed")
+    assert "is gone" not in done.stderr
+    assert (repo / ".autonomous_runs" / "workspaces" / "nogit" / "keep.txt").read_text() == "precious\n"

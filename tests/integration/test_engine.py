@@ -7,6 +7,7 @@ takes a fraction of a second. The CLI tests prove the same rules hold with the r
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -23,7 +24,7 @@ from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.locks import hold_run
 from parallel_runs.store import Claim, MemoryStore
-from tests.helpers import wait_for
+from tests.helpers import git, wait_for
 
 QUEUES = pytest.mark.parametrize("shared", [False, True], ids=["private-queue", "shared-queue"])
 
@@ -157,6 +158,11 @@ def test_a_lost_lease_stops_the_command_and_its_result_is_refused(repo: Path, tm
     latest = store.latest("r")
     assert latest is not None
     assert latest.outcome is Outcome.RUNNING  # the refused result changed nothing
+    # What stays here says what the store says: superseded, not the command's outcome.
+    result = json.loads((repo / ".autonomous_runs" / "r" / "result.json").read_text())
+    assert (result["status"], result["command_status"]) == ("abandoned", "failed")
+    assert "lease has moved on" in result["superseded"]
+    assert git(repo, "log", "-1", "--format=%s", "parallel-runs/r") == "parallel-runs: r attempt 1 superseded"
 
 
 def test_a_worker_works_a_batch_queued_by_another(repo: Path) -> None:

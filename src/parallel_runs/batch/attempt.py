@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from parallel_runs.core.events import EventKind
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
-from parallel_runs.errors import NoSpaceError, is_disk_full
+from parallel_runs.errors import LeaseLostError, NoSpaceError, is_disk_full
 from parallel_runs.files import append_log, write_json
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -39,6 +40,15 @@ def _count_patch_files(patch: Path) -> int | None:
             return sum(1 for line in stream if line.startswith(b"diff --git "))
     except FileNotFoundError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """What saving the worktree did: the branch's head, what went wrong, whether every change is committed."""
+
+    head: str | None
+    problem: str | None  # `reason: detail`, the attempt's error
+    committed: bool
 
 
 class _Attempt:
@@ -104,21 +114,38 @@ class _Attempt:
             on_start=self.started,
         )
 
-    def save(self, outcome: Outcome) -> tuple[str | None, NoSpaceError | None]:
-        """Commit the worktree's files to the run branch: its head, and the full disk that got in the way.
+    def save(self, outcome: Outcome) -> _Saved:
+        """Commit the worktree's files to the run branch, or say what kept them off it.
 
-        A full disk is an outcome, not a crash: the attempt is still recorded, and its worktree is kept
-        unless the commit was made (then only changes.patch is missing, written again once it is gone).
+        A full disk or a broken worktree is an outcome, not a crash: the attempt is still recorded,
+        and the worktree is kept unless the commit was made (with a full disk, only changes.patch is
+        then missing, and it is written again once the worktree's space is free).
         """
-        claim = self.claim
+        claim, workspace = self.claim, self.paths.workspace
+        if workspace.is_dir() and not self.workspaces.is_worktree():
+            problem = f"the run removed {workspace}/.git: its files stay there, not on the run branch"
+            return _Saved(None, f"worktree_broken: {problem}", committed=False)
         try:
             head = self.workspaces.save_changes(
                 run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
             )
         except NoSpaceError as full:
             log.warning("run %r: %s", claim.run_id, full)
-            return full.saved_head, full
-        return head, None
+            return _Saved(full.saved_head, f"no_space: {full}", committed=full.saved_head is not None)
+        return _Saved(head, None, committed=True)
+
+    def record(self, result: Attempt, saved: _Saved) -> None:
+        """Hand the attempt to the store. A result it refuses (another worker took the run over) is
+        marked superseded here too, so result.json and the run branch say what the store says."""
+        claim = self.claim
+        try:
+            self.store.keep_artifacts(claim, self.paths.artifacts)
+            self.store.finish_attempt(claim, result)
+        except LeaseLostError as lost:
+            _write_result(self.paths.result_json, result, superseded=str(lost))
+            if saved.committed and saved.head is not None:
+                self.workspaces.mark_superseded(run_id=claim.run_id, attempt=claim.attempt, head=saved.head)
+            raise
 
     def finish(
         self,
@@ -135,9 +162,9 @@ class _Attempt:
         restored = self.plan.ignore_rules.restore() if self.plan.ignore_rules else []
         if restored:  # saved with the rules as they were when the batch started
             append_log(paths.run_log, f"\nparallel-runs: the run changed {restored[0]}; restored it\n")
-        head_sha, full = self.save(outcome) if has_worktree else (None, None)
-        if full is not None:
-            outcome, error = Outcome.FAILED, f"no_space: {full}"
+        saved = self.save(outcome) if has_worktree else _Saved(None, None, committed=False)
+        if saved.problem is not None:
+            outcome, error = Outcome.FAILED, saved.problem
         result = Attempt(
             run_id=claim.run_id,
             slug=claim.slug,
@@ -148,26 +175,26 @@ class _Attempt:
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             base_sha=claim.base_sha,
-            head_sha=head_sha,
+            head_sha=saved.head,
             branch=paths.branch,
             host=claim.owner.host,
             pid=os.getpid(),
             error=error,
-            changed_files=_count_patch_files(paths.changes_patch) if has_worktree and not full else None,
+            changed_files=_count_patch_files(paths.changes_patch)
+            if saved.committed and not saved.problem
+            else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
             stray_processes=len(strays),
             restored_files=tuple(str(path) for path in restored),
         )
         _write_result(paths.result_json, result)
-        saved = has_worktree and (full is None or full.saved_head is not None)
         try:
-            self.store.keep_artifacts(claim, paths.artifacts)
-            self.store.finish_attempt(claim, result)
+            self.record(result, saved)
         finally:
-            if saved and not self.plan.machine.keep_worktrees:
+            if saved.committed and not self.plan.machine.keep_worktrees:
                 self.workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
-                if full is not None and head_sha is not None:
-                    _write_patch_again(self.workspaces, base_sha=claim.base_sha, head=head_sha)
+                if saved.problem is not None and saved.head is not None:
+                    _write_patch_again(self.workspaces, base_sha=claim.base_sha, head=saved.head)
         details = {key: value for key, value in result.to_json().items() if key != "run_id"}
         self.control.emit(EventKind.ATTEMPT_FINISHED, claim.run_id, **details)
         return result
@@ -190,10 +217,17 @@ def _stop_strays(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[Stra
     return strays
 
 
-def _write_result(path: Path, result: Attempt) -> None:
-    """result.json; a full disk only costs this copy (the store gets the attempt all the same)."""
+def _write_result(path: Path, result: Attempt, *, superseded: str | None = None) -> None:
+    """result.json; a full disk only costs this copy (the store gets the attempt all the same).
+
+    `superseded`: why the store refused the result; the document then says `abandoned`, as the store does.
+    """
+    document = result.to_json()
+    if superseded is not None:
+        document |= {"status": Outcome.ABANDONED.value, "command_status": result.outcome.value}
+        document |= {"superseded": superseded}
     try:
-        write_json(path, result.to_json())
+        write_json(path, document)
     except OSError as exc:
         if not is_disk_full(exc):
             raise

@@ -23,7 +23,8 @@ from pathlib import Path
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.errors import GitError, NoSpaceError, is_disk_full
+from parallel_runs.errors import GitError, NoSpaceError
+from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.runner import _failure, _git, _Result
 
@@ -32,10 +33,6 @@ __all__ = ["WorkspaceManager", "WorktreeInfo", "list_managed_worktrees"]
 logger = logging.getLogger(__name__)
 
 _FALLBACK_IDENTITY = ("-c", "user.name=parallel-runs", "-c", "user.email=parallel-runs@localhost")
-_PATCH_OPTIONS = (
-    *("--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short"),
-    *("--src-prefix=a/", "--dst-prefix=b/"),
-)
 _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detection is disabled")
 _UNBORN_NESTED = re.compile(r"does not have a commit checked out")
 _EMBEDDED = re.compile(r"^warning: adding embedded git repository: (.+)$", re.MULTILINE)
@@ -78,7 +75,8 @@ class WorkspaceManager:
         self.branch_ref = f"refs/heads/{paths.branch}"
         self._has_unsaved_nested_repos = False  # set by save_changes: then removal must not be forced
 
-    def _is_worktree(self) -> bool:
+    def is_worktree(self) -> bool:
+        """True while the worktree's `.git` file is there (git can save it)."""
         return (self.workspace / ".git").exists()
 
     def _is_registered(self) -> bool:
@@ -97,7 +95,7 @@ class WorkspaceManager:
 
     def is_dirty(self) -> bool:
         """True when the worktree has tracked changes or untracked, non-ignored files."""
-        if not self._is_worktree():
+        if not self.is_worktree():
             return False
         status = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=normal")
         return bool(_git(self.workspace, *status, "--ignore-submodules=none").out)
@@ -131,8 +129,9 @@ class WorkspaceManager:
 
     def save_changes(self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str) -> str | None:
         """Commit every change to the run branch, write changes.patch; return the branch head."""
-        if not self._is_worktree():
-            logger.warning("cannot save %s: its worktree %s is gone", run_id, self.workspace)
+        if not self.is_worktree():
+            missing = "has no .git file" if self.workspace.is_dir() else "is gone"
+            logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
             return None
         # Independent steps overlap: git's start-up time is most of what small commands cost.
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -143,7 +142,9 @@ class WorkspaceManager:
             tree = self._write_tree(Path(gitdir))
             # Untouched since the base commit: the patch is known to be empty, no diff to run.
             unchanged = head == base_sha and tree == head_tree
-            patch = pool.submit(self._write_patch, base_sha, None if unchanged else tree)
+            patch = pool.submit(
+                write_patch, self.repo, self.paths.changes_patch, base_sha, None if unchanged else tree
+            )
             subject = f"parallel-runs: {run_id} attempt {attempt} {outcome}"
             trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
             message = (subject, f"{trailers}Parallel-Runs-Outcome: {outcome}")
@@ -158,9 +159,21 @@ class WorkspaceManager:
                 raise NoSpaceError(str(exc), saved_head=new) from exc
         return new
 
+    def mark_superseded(self, *, run_id: str, attempt: int, head: str) -> None:
+        """An empty commit on the run branch: the store refused this attempt (its lease moved on)."""
+        subject = f"parallel-runs: {run_id} attempt {attempt} superseded"
+        body = (
+            "Its lease was taken over: the store records this attempt abandoned.\n\n"
+            f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
+            "Parallel-Runs-Outcome: abandoned"
+        )
+        tree = _git(self.workspace, "rev-parse", f"{head}^{{tree}}").out.strip()
+        new = self._commit(tree, parent=head, message=(subject, body))
+        _git(self.workspace, "update-ref", "-m", subject, self.branch_ref, new, head)
+
     def write_patch(self, *, base_sha: str, head: str) -> None:
         """changes.patch of the run branch's `head` against the base (no worktree needed)."""
-        self._write_patch(base_sha, None if head == base_sha else head)
+        write_patch(self.repo, self.paths.changes_patch, base_sha, None if head == base_sha else head)
 
     def _commit(self, tree: str, *, parent: str, message: tuple[str, str]) -> str:
         """A commit of `tree`; git's identity, else a fallback one when git has none."""
@@ -215,22 +228,6 @@ class WorkspaceManager:
         _git(self.workspace, "symbolic-ref", "-m", subject, "HEAD", self.branch_ref)
         logger.warning("HEAD of %s was on %s; %s now points at %s", self.workspace, was, self.branch_ref, new)
 
-    def _write_patch(self, base_sha: str, tree: str | None) -> None:
-        """changes.patch of `tree` against the base; empty when `tree` is None (nothing changed)."""
-        target = self.paths.changes_patch
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.partial")
-        try:
-            with partial.open("wb") as stream:  # streamed: a patch can be larger than memory
-                if tree is not None:
-                    _git(self.repo, "diff", *_PATCH_OPTIONS, base_sha, tree, "--", stdout=stream)
-            partial.replace(target)
-        except BaseException as exc:
-            partial.unlink(missing_ok=True)  # a partial patch must not fill the disk for later runs
-            if isinstance(exc, OSError) and is_disk_full(exc):
-                raise NoSpaceError(f"no space left on device for {target}") from exc
-            raise
-
     def _gitdir(self) -> Path | None:
         """The worktree's own git dir (`.git/worktrees/<name>`), None when it is not a linked worktree."""
         try:
@@ -268,7 +265,7 @@ class WorkspaceManager:
             if self._is_registered():
                 _git(self.repo, "worktree", "prune")
             return
-        if not self._is_worktree():
+        if not self.is_worktree():
             if any(self.workspace.iterdir()):
                 raise GitError(f"refusing to remove {self.workspace}: it is not a git worktree")
             self.workspace.rmdir()
