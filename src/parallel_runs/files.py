@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["append_log", "write_json"]
+__all__ = ["append_log", "log_size", "tail_lines", "write_json"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
+_TAIL_BYTES = 8192
 
 
 def write_json(path: Path, document: Mapping[str, object]) -> None:
@@ -28,3 +32,25 @@ def append_log(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as stream:
         stream.write(text)
+
+
+def log_size(path: Path) -> int:
+    """How long a log is now (0 if it does not exist yet): where the next attempt's part starts."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail_lines(path: Path, *, since: int = 0, lines: int = 5, width: int = 200) -> str | None:
+    """The last non-empty `lines` of a log written after byte `since`, each cut to `width`; None if none."""
+    try:
+        with path.open("rb") as stream:
+            end = stream.seek(0, 2)
+            stream.seek(max(since, end - _TAIL_BYTES))
+            text = stream.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    kept = [_ANSI.sub("", line).rstrip() for line in text.replace("\r", "\n").splitlines()]
+    kept = [line if len(line) <= width else line[: width - 1] + "\u2026" for line in kept if line.strip()]
+    return "\n".join(kept[-lines:]) or None

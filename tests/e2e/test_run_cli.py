@@ -328,3 +328,22 @@ def test_a_run_that_deletes_its_git_file_fails_and_keeps_its_files(repo: Path) -
     assert str(result["error"]).startswith("worktree_broken: the run removed")
     assert "is gone" not in done.stderr
     assert (repo / ".autonomous_runs" / "workspaces" / "nogit" / "keep.txt").read_text() == "precious\n"
+
+
+def test_a_failed_run_says_why_in_its_event_line_and_every_report(repo: Path) -> None:
+    command = 'echo working; echo "ERROR: cannot find module foo"; exit 3'
+    done = run_cli("run", "--run-ids", "r3", "--retries", "1", "--command", command, cwd=repo)
+    assert done.returncode == 1
+    assert "│ ERROR: cannot find module foo" in done.stdout
+    log = (repo / ".autonomous_runs" / "r3" / "run.log").read_text()
+    assert [line.split(" · ")[0] for line in log.splitlines() if line.startswith("=== ")] == [
+        "=== parallel-runs: attempt 1",
+        "=== parallel-runs: attempt 2",
+    ]
+    reports = {
+        fmt: run_cli("report", "--format", fmt, cwd=repo).stdout for fmt in ("json", "markdown", "html")
+    }
+    [row] = json.loads(reports["json"])["runs"]
+    assert row["error_tail"] == "working\nERROR: cannot find module foo"  # attempt 2's part only
+    assert "      ERROR: cannot find module foo" in reports["markdown"]
+    assert "ERROR: cannot find module foo</pre>" in reports["html"]

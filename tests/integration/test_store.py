@@ -13,6 +13,7 @@ import pytest
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
 from parallel_runs.store import RunStore
+from parallel_runs.store.sqlite import SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -266,3 +267,18 @@ def test_two_writer_processes_on_a_fresh_store_do_not_error(db: Path) -> None:
     assert codes == [0, 0]
     with RunStore.open(db) as store:
         assert len(store.attempts()) == 2 * ROUNDS
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_on_open(db: Path) -> None:
+    with RunStore.open(db) as store:
+        begin(store)
+        store.finish_attempt(result(outcome=Outcome.FAILED, exit_code=1))
+    with sqlite3.connect(db) as conn:  # as version 3 wrote it: no error_tail column
+        conn.execute("ALTER TABLE attempts DROP COLUMN error_tail")
+        conn.execute("PRAGMA user_version = 3")
+    with RunStore.open(db) as store:
+        store.finish_attempt(result(outcome=Outcome.FAILED, exit_code=1, error_tail="why"))
+        [record] = store.attempts()
+    assert (record.outcome, record.error_tail) == (Outcome.FAILED, "why")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

@@ -15,31 +15,29 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.run_files import (
+    count_patch_files,
+    start_log,
+    stop_strays_of,
+    write_patch_again,
+    write_result,
+)
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
-from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
-from parallel_runs.errors import LeaseLostError, NoSpaceError, is_disk_full
-from parallel_runs.files import append_log, write_json
+from parallel_runs.errors import LeaseLostError, NoSpaceError
+from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
-from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
 
 __all__ = ["attempt"]
 
 log = logging.getLogger(__name__)
 
-
-def _count_patch_files(patch: Path) -> int | None:
-    """Files changed in a patch written by save_changes (one `diff --git` header per file)."""
-    try:
-        with patch.open("rb") as stream:  # streamed: a patch can be larger than memory
-            return sum(1 for line in stream if line.startswith(b"diff --git "))
-    except FileNotFoundError:
-        return None
+_TAILED = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})  # outcomes whose last output lines say why
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +66,7 @@ class _Attempt:
         self.plan, self.claim, self.store, self.control = plan, claim, store, control
         self.workspaces, self.held, self.started_at = workspaces, held, started_at
         self.paths = plan.paths(claim.slug)
+        self.log_start = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -90,6 +89,9 @@ class _Attempt:
             database_url=self.store.database_url(claim),
         )
         env = build_environment(plan.machine.environ, context)
+        self.log_start = start_log(
+            self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
+        )
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,
@@ -142,7 +144,7 @@ class _Attempt:
             self.store.keep_artifacts(claim, self.paths.artifacts)
             self.store.finish_attempt(claim, result)
         except LeaseLostError as lost:
-            _write_result(self.paths.result_json, result, superseded=str(lost))
+            write_result(self.paths.result_json, result, superseded=str(lost))
             if saved.committed and saved.head is not None:
                 self.workspaces.mark_superseded(run_id=claim.run_id, attempt=claim.attempt, head=saved.head)
             raise
@@ -158,7 +160,7 @@ class _Attempt:
     ) -> Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
-        strays = _stop_strays(paths, self.workspaces) if has_worktree else []
+        strays = stop_strays_of(paths, self.workspaces) if has_worktree else []
         restored = self.plan.ignore_rules.restore() if self.plan.ignore_rules else []
         if restored:  # saved with the rules as they were when the batch started
             append_log(paths.run_log, f"\nparallel-runs: the run changed {restored[0]}; restored it\n")
@@ -180,66 +182,25 @@ class _Attempt:
             host=claim.owner.host,
             pid=os.getpid(),
             error=error,
-            changed_files=_count_patch_files(paths.changes_patch)
+            error_tail=tail_lines(paths.run_log, since=self.log_start) if outcome in _TAILED else None,
+            changed_files=count_patch_files(paths.changes_patch)
             if saved.committed and not saved.problem
             else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
             stray_processes=len(strays),
             restored_files=tuple(str(path) for path in restored),
         )
-        _write_result(paths.result_json, result)
+        write_result(paths.result_json, result)
         try:
             self.record(result, saved)
         finally:
             if saved.committed and not self.plan.machine.keep_worktrees:
                 self.workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
                 if saved.problem is not None and saved.head is not None:
-                    _write_patch_again(self.workspaces, base_sha=claim.base_sha, head=saved.head)
+                    write_patch_again(self.workspaces, base_sha=claim.base_sha, head=saved.head)
         details = {key: value for key, value in result.to_json().items() if key != "run_id"}
         self.control.emit(EventKind.ATTEMPT_FINISHED, claim.run_id, **details)
         return result
-
-
-def _stop_strays(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[StrayProcess]:
-    """No process the run started outlives it: stop what escaped its group, and say so in its log.
-
-    With them gone, an index.lock that a git the run killed left behind blocks the save no more.
-    """
-    strays = stop_strays(paths.workspace)
-    if (lock := workspaces.index_lock()) is not None:
-        remove_if_unused(lock, paths.workspace)
-    if strays:
-        named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)
-        append_log(
-            paths.run_log,
-            f"\nparallel-runs: stopped {len(strays)} process(es) the run left behind: {named}\n",
-        )
-    return strays
-
-
-def _write_result(path: Path, result: Attempt, *, superseded: str | None = None) -> None:
-    """result.json; a full disk only costs this copy (the store gets the attempt all the same).
-
-    `superseded`: why the store refused the result; the document then says `abandoned`, as the store does.
-    """
-    document = result.to_json()
-    if superseded is not None:
-        document |= {"status": Outcome.ABANDONED.value, "command_status": result.outcome.value}
-        document |= {"superseded": superseded}
-    try:
-        write_json(path, document)
-    except OSError as exc:
-        if not is_disk_full(exc):
-            raise
-        log.warning("run %r: %s not written: %s", result.run_id, path, exc)
-
-
-def _write_patch_again(workspaces: git.WorkspaceManager, *, base_sha: str, head: str) -> None:
-    """changes.patch from the run branch, now that the worktree's space is free again."""
-    try:
-        workspaces.write_patch(base_sha=base_sha, head=head)
-    except NoSpaceError as exc:
-        log.warning("changes.patch still not written (%s); the run branch holds every change", exc)
 
 
 def attempt(

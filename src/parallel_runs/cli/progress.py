@@ -60,10 +60,13 @@ def _finished(d: dict[str, object]) -> str:
     status = str(d["status"])
     colour = "green" if status in _GOOD else "red"
     took = format_duration(float(str(d["duration_seconds"])))
-    return (
+    line = (
         f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {d['exit_code']}, {took}, "
         f"{d['changed_files']} file(s) changed) → {d['branch']}"
     )
+    reason = [str(d["error"])] if d.get("error") else []
+    reason += str(d.get("error_tail") or "").splitlines()
+    return "\n".join([line, *(f"[dim]          │ {text}[/]" for text in reason)])
 
 
 def _stopping(d: dict[str, object]) -> str:

@@ -96,6 +96,7 @@ class Attempt:
     host: str
     pid: int
     error: str | None = None
+    error_tail: str | None = None  # the last lines of a failed or timed-out attempt's output
     changed_files: int | None = None  # files that differ from the base commit on the run branch
     tests: TestSummary | None = None  # set when a test command judged the attempt
     stray_processes: int = 0  # processes the run left behind, stopped at its end (result.json only)
@@ -161,6 +162,7 @@ class Attempt:
             "host": self.host,
             "pid": self.pid,
             "error": self.error,
+            "error_tail": self.error_tail,
             "changed_files": self.changed_files,
             "tests": self.tests.to_json() if self.tests else None,
             "stray_processes": self.stray_processes,

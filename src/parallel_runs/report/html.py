@@ -120,6 +120,9 @@ def _cell(column: Column, row: RunRow) -> str:
     if column is STATUS_COLUMN:
         colour = STATUS_COLOURS.get(row.latest.outcome, "#59636e")
         error = f'<div class="error">{escape(row.latest.error)}</div>' if row.latest.error else ""
+        if row.latest.error_tail:
+            error += f'<pre class="error">{escape(row.latest.error_tail)}</pre>'
+
         return f'<td class="status status-{text}" style="color:{colour}">{text}{error}</td>'
     if column is TESTS_COLUMN and (broken := new_test_failures(row)):
         text += f'<div class="error">new test failures: {escape(", ".join(broken))}</div>'

@@ -83,7 +83,7 @@ def _md_table(rows: Sequence[RunRow]) -> str:
 
 
 def _md_errors(rows: Sequence[RunRow]) -> str:
-    failing = [row for row in rows if row.latest.error]
+    failing = [row for row in rows if row.latest.error or row.latest.error_tail]
     if not failing:
         return ""
     lines = ["#### Errors", ""]
@@ -91,7 +91,10 @@ def _md_errors(rows: Sequence[RunRow]) -> str:
         error = " ".join((row.latest.error or "").split())
         if len(error) > _MD_ERROR_CHARS:
             error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
-        lines.append(f"- {_md_code(row.latest.run_id)}: {_md_code(error)}")
+        said = f": {_md_code(error)}" if error else ": its last lines of output"
+        lines.append(f"- {_md_code(row.latest.run_id)}{said}")
+        if row.latest.error_tail:  # an indented code block inside the item: shown verbatim
+            lines += ["", *(f"      {line}" for line in row.latest.error_tail.splitlines()), ""]
     return "\n".join(lines)
 
 

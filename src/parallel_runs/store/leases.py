@@ -96,6 +96,7 @@ _FINISH = (
         finished_at=bindparam("p_finished_at", type_=UTCDateTime()),
         head_sha=bindparam("p_head_sha"),
         error=bindparam("p_error"),
+        error_tail=bindparam("p_error_tail"),
         changed_files=bindparam("p_changed_files"),
         tests=bindparam("p_tests", type_=JSON()),
     )
@@ -174,6 +175,7 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
         "p_finished_at": result.finished_at,
         "p_head_sha": result.head_sha,
         "p_error": result.error,
+        "p_error_tail": result.error_tail,
         "p_changed_files": result.changed_files,
         "p_tests": result.tests.to_json() if result.tests else None,
     }

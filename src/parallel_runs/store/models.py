@@ -126,6 +126,7 @@ class AttemptModel(Base):
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
     error: Mapped[str | None] = mapped_column(Text)
+    error_tail: Mapped[str | None] = mapped_column(Text)  # the last lines of a failed attempt's output
     changed_files: Mapped[int | None]
     tests: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the test delta summary (issue #5)
 
@@ -161,6 +162,7 @@ def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
         host=row.host,
         pid=row.pid,
         error=row.error,
+        error_tail=row.error_tail,
         changed_files=row.changed_files,
         tests=TestSummary.from_json(row.tests) if row.tests else None,
     )

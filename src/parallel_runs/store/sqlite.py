@@ -2,85 +2,38 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
 from parallel_runs.store.models import (
     AttemptModel,
-    Base,
     RunModel,
     read_attempts,
     select_attempts,
 )
+from parallel_runs.store.sqlite_engine import BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
-BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
-_BEGIN_OPTION = "parallel_runs_begin"
-
-
-@functools.cache
-def _schema_ddl() -> tuple[str, ...]:
-    # DDL has no parameters, so it is compiled once per process rather than once per store.
-    dialect = pysqlite.dialect()
-    statements: list[str] = []
-    for table in Base.metadata.sorted_tables:
-        statements.append(str(CreateTable(table).compile(dialect=dialect)))
-        statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
-    return tuple(statements)
-
-
-# Which file the current operation connects to. One engine serves every per-run store in the
-# process: a fresh engine per store recompiles every statement (and re-adapts every type) for its
-# own dialect, which costs more than all of a store's SQLite work together.
-_CURRENT_PATH: ContextVar[Path] = ContextVar("parallel_runs_store_path")
-
-
-def _connect() -> sqlite3.Connection:
-    connection = sqlite3.connect(_CURRENT_PATH.get(), timeout=BUSY_TIMEOUT_MS / 1000)
-    # We emit BEGIN ourselves (see _on_begin): the driver's implicit BEGIN is deferred, and a
-    # deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
-    connection.isolation_level = None
-    # Rollback journal (SQLite's default, not WAL): only the .db file remains after close.
-    # NORMAL spares an fsync per commit; these are run records, not a ledger.
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    return connection
-
-
-def _on_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-@functools.cache
-def _engines() -> tuple[Engine, Engine]:
-    """The process-wide (reader, writer) engines; NullPool: each operation opens and closes the file."""
-    engine = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
-    event.listen(engine, "begin", _on_begin)
-    return engine, engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+SCHEMA_VERSION = 4  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
+# What brings an older store up to SCHEMA_VERSION, by the version it is at.
+_UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT",)}
 
 
 class RunStore:
@@ -106,8 +59,21 @@ class RunStore:
         store = cls(path)
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
-            store._check_schema(conn)
+            old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES
+            if not old:
+                store._check_schema(conn)
+        if old:
+            store._upgrade()
         return store
+
+    def _upgrade(self) -> None:
+        """Bring a store an earlier version wrote up to SCHEMA_VERSION (IMMEDIATE: one upgrader wins)."""
+        with self._transaction("upgrade the schema", write=True) as conn:
+            version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+            for statement in _UPGRADES.get(version, ()):
+                conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._check_schema(conn)
 
     def _check_schema(self, conn: Connection) -> bool:
         """True if the file holds our schema; False if it is empty; StoreError if it is foreign."""
@@ -138,13 +104,13 @@ class RunStore:
     def _transaction(self, doing: str, *, write: bool) -> Iterator[Connection]:
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        reader, writer = _engines()
-        token = _CURRENT_PATH.set(self.path)
+        reader, writer = engines()
+        token = CURRENT_PATH.set(self.path)
         try:
             with self._errors(doing), (writer if write else reader).begin() as conn:
                 yield conn
         finally:
-            _CURRENT_PATH.reset(token)
+            CURRENT_PATH.reset(token)
 
     @contextmanager
     def _writing(self, doing: str) -> Iterator[Connection]:
@@ -152,7 +118,7 @@ class RunStore:
         # fewer per run, and IMMEDIATE means two first writers cannot both create it.
         with self._transaction(doing, write=True) as conn:
             if not self._check_schema(conn):
-                for statement in _schema_ddl():
+                for statement in schema_ddl():
                     conn.exec_driver_sql(statement)
                 conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 log.debug("creating store schema in %s", self.path)
@@ -226,6 +192,7 @@ class RunStore:
             "host": result.host,
             "pid": result.pid,
             "error": result.error,
+            "error_tail": result.error_tail,
             "changed_files": result.changed_files,
             "tests": result.tests.to_json() if result.tests else None,
         }

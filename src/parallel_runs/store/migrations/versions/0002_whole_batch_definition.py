@@ -1,4 +1,5 @@
-"""Batches carry their whole definition: retry delay, resume rules, test settings, grace, budget.
+"""Batches carry their whole definition (retry delay, resume rules, test settings, grace, budget);
+attempts keep the last lines of a failed attempt's output.
 
 A worker on another machine then behaves exactly like `run` (--retry-delay and --max-batch-time
 were dropped on the shared path before).
@@ -39,9 +40,11 @@ def upgrade() -> None:
     """Add the definition's new columns (existing batches get the old behaviour's values)."""
     for column in _columns():
         op.add_column("batches", column)
+    op.add_column("attempts", sa.Column("error_tail", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_column("attempts", "error_tail")
     for column in reversed(_columns()):
         op.drop_column("batches", column.name)

@@ -1,0 +1,81 @@
+"""What an attempt leaves in the runs dir besides the run branch: its part of run.log, result.json,
+changes.patch, and no process behind it."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from datetime import datetime
+from pathlib import Path
+
+from parallel_runs import git
+from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.errors import NoSpaceError, is_disk_full
+from parallel_runs.files import append_log, log_size, write_json
+from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
+
+__all__ = ["count_patch_files", "start_log", "stop_strays_of", "write_patch_again", "write_result"]
+
+log = logging.getLogger(__name__)
+
+
+def count_patch_files(patch: Path) -> int | None:
+    """Files changed in a patch written by save_changes (one `diff --git` header per file)."""
+    try:
+        with patch.open("rb") as stream:  # streamed: a patch can be larger than memory
+            return sum(1 for line in stream if line.startswith(b"diff --git "))
+    except FileNotFoundError:
+        return None
+
+
+def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpec) -> int:
+    """Head this attempt's part of run.log (`parallel-runs logs` splits on it); where its output begins."""
+    start = log_size(log)
+    shown = command.shell or shlex.join(command.argv)
+    header = f"=== parallel-runs: attempt {attempt} · started {started_at.isoformat()} · {shown} ===\n"
+    append_log(log, ("\n" if start else "") + header)
+    return log_size(log)
+
+
+def stop_strays_of(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[StrayProcess]:
+    """No process the run started outlives it: stop what escaped its group, and say so in its log.
+
+    With them gone, an index.lock that a git the run killed left behind blocks the save no more.
+    """
+    strays = stop_strays(paths.workspace)
+    if (lock := workspaces.index_lock()) is not None:
+        remove_if_unused(lock, paths.workspace)
+    if strays:
+        named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)
+        append_log(
+            paths.run_log,
+            f"\nparallel-runs: stopped {len(strays)} process(es) the run left behind: {named}\n",
+        )
+    return strays
+
+
+def write_result(path: Path, result: Attempt, *, superseded: str | None = None) -> None:
+    """result.json; a full disk only costs this copy (the store gets the attempt all the same).
+
+    `superseded`: why the store refused the result; the document then says `abandoned`, as the store does.
+    """
+    document = result.to_json()
+    if superseded is not None:
+        document |= {"status": Outcome.ABANDONED.value, "command_status": result.outcome.value}
+        document |= {"superseded": superseded}
+    try:
+        write_json(path, document)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        log.warning("run %r: %s not written: %s", result.run_id, path, exc)
+
+
+def write_patch_again(workspaces: git.WorkspaceManager, *, base_sha: str, head: str) -> None:
+    """changes.patch from the run branch, now that the worktree's space is free again."""
+    try:
+        workspaces.write_patch(base_sha=base_sha, head=head)
+    except NoSpaceError as exc:
+        log.warning("changes.patch still not written (%s); the run branch holds every change", exc)

@@ -1,0 +1,63 @@
+"""The process-wide SQLite engines of the per-run stores, and the schema's DDL, compiled once."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from contextvars import ContextVar
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from parallel_runs.store.models import Base
+
+__all__ = ["BUSY_TIMEOUT_MS", "CURRENT_PATH", "engines", "schema_ddl"]
+
+BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
+_BEGIN_OPTION = "parallel_runs_begin"
+
+
+@functools.cache
+def schema_ddl() -> tuple[str, ...]:
+    # DDL has no parameters, so it is compiled once per process rather than once per store.
+    dialect = pysqlite.dialect()
+    statements: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
+    return tuple(statements)
+
+
+# Which file the current operation connects to. One engine serves every per-run store in the
+# process: a fresh engine per store recompiles every statement (and re-adapts every type) for its
+# own dialect, which costs more than all of a store's SQLite work together.
+CURRENT_PATH: ContextVar[Path] = ContextVar("parallel_runs_store_path")
+
+
+def _connect() -> sqlite3.Connection:
+    connection = sqlite3.connect(CURRENT_PATH.get(), timeout=BUSY_TIMEOUT_MS / 1000)
+    # We emit BEGIN ourselves (see _on_begin): the driver's implicit BEGIN is deferred, and a
+    # deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
+    connection.isolation_level = None
+    # Rollback journal (SQLite's default, not WAL): only the .db file remains after close.
+    # NORMAL spares an fsync per commit; these are run records, not a ledger.
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@functools.cache
+def engines() -> tuple[Engine, Engine]:
+    """The process-wide (reader, writer) engines; NullPool: each operation opens and closes the file."""
+    engine = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
+    event.listen(engine, "begin", _on_begin)
+    return engine, engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
