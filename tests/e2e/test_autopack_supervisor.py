@@ -151,3 +151,17 @@ def test_list_worktrees_and_cleanup(repo: Path) -> None:
     assert cleaned.returncode == 0, cleaned.stderr
     assert not workspace.exists()
     assert git(repo, "show", "parallel-runs/kept:y.txt") == "x"
+
+
+def test_the_seed_alias_keeps_the_seeds_database_url_contract(repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "one.db"
+    os.environ["DATABASE_URL"] = f"sqlite:///{store}"  # read by the alias only (conftest restores it)
+    try:
+        done = supervisor(
+            "--run-ids", "a", "--workers", "1", "--command", 'echo "$DATABASE_URL" > url.txt', cwd=repo
+        )
+    finally:
+        del os.environ["DATABASE_URL"]
+    assert done.returncode == 0, done.stderr
+    assert store.is_file()  # the store DATABASE_URL named
+    assert git(repo, "show", "parallel-runs/a:url.txt") == f"sqlite:///{store}"  # and the run was told so

@@ -204,7 +204,7 @@ def test_invalid_run_ids_exit_2_with_one_line(repo: Path, tmp_path: Path) -> Non
 
 
 def test_relative_autonomous_runs_dir_gives_runs_absolute_paths(repo: Path) -> None:
-    command = "env | grep -E '^(PARALLEL_RUNS_|AUTONOMOUS_RUNS_DIR|DATABASE_URL)' | sort > env.txt"
+    command = "env | grep -E '^(PARALLEL_RUNS_|AUTONOMOUS_RUNS_DIR)' | sort > env.txt"
     done = run_cli(
         "run", "--run-ids", "rel", "--command", command, cwd=repo, env={"AUTONOMOUS_RUNS_DIR": "relative/dir"}
     )
@@ -215,7 +215,7 @@ def test_relative_autonomous_runs_dir_gives_runs_absolute_paths(repo: Path) -> N
     assert seen["AUTONOMOUS_RUNS_DIR"] == str(runs_dir)
     for key in ("PARALLEL_RUNS_WORKSPACE", "PARALLEL_RUNS_ARTIFACTS_DIR", "AUTONOMOUS_RUNS_DIR"):
         assert Path(seen[key]).is_absolute(), key
-    assert seen["DATABASE_URL"] == f"sqlite:///{runs_dir / 'rel' / 'rel.db'}"
+    assert seen["PARALLEL_RUNS_DATABASE_URL"] == f"sqlite:///{runs_dir / 'rel' / 'rel.db'}"
     assert seen["PARALLEL_RUNS_ATTEMPT"] == "1"
     assert seen["PARALLEL_RUNS_BASE_SHA"] == git(repo, "rev-parse", "HEAD")
     assert "relative/" in git(repo, "check-ignore", "-v", "relative/dir/rel/result.json")
@@ -273,7 +273,7 @@ def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
         "PARALLEL_RUNS_WORKSPACE",
         "PARALLEL_RUNS_ARTIFACTS_DIR",
         "AUTONOMOUS_RUNS_DIR",
-        "DATABASE_URL",
+        "PARALLEL_RUNS_DATABASE_URL",
     )
     command = "printf '%s\\n' " + " ".join(f'"${name}"' for name in variables) + " > seen.txt"
     done = run_cli("run", "--run-ids", "iso", "--command", command, cwd=repo)
@@ -288,7 +288,7 @@ def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
         "PARALLEL_RUNS_WORKSPACE": str(runs_dir / "workspaces" / "iso"),
         "PARALLEL_RUNS_ARTIFACTS_DIR": str(runs_dir / "iso"),
         "AUTONOMOUS_RUNS_DIR": str(runs_dir),
-        "DATABASE_URL": f"sqlite:///{runs_dir / 'iso' / 'iso.db'}",
+        "PARALLEL_RUNS_DATABASE_URL": f"sqlite:///{runs_dir / 'iso' / 'iso.db'}",
     }
     for name in variables:
         assert os.path.isabs(seen[name].removeprefix("sqlite:///")), (name, seen[name])
@@ -347,3 +347,12 @@ def test_a_failed_run_says_why_in_its_event_line_and_every_report(repo: Path) ->
     assert row["error_tail"] == "working\nERROR: cannot find module foo"  # attempt 2's part only
     assert "      ERROR: cannot find module foo" in reports["markdown"]
     assert "ERROR: cannot find module foo</pre>" in reports["html"]
+
+
+def test_the_users_own_database_url_is_left_alone(repo: Path) -> None:
+    mine = "postgresql://app:pw@db.example/app"
+    command = 'echo "$DATABASE_URL" > app.txt; echo "$PARALLEL_RUNS_DATABASE_URL" > store.txt'
+    done = run_cli("run", "--run-ids", "e1", "--command", command, cwd=repo, env={"DATABASE_URL": mine})
+    assert done.returncode == 0, done.stdout + done.stderr  # it is not taken for the shared store
+    assert git(repo, "show", "parallel-runs/e1:app.txt") == mine  # the run and its tests still see it
+    assert git(repo, "show", "parallel-runs/e1:store.txt").startswith("sqlite:///")

@@ -87,6 +87,7 @@ class _Attempt:
             runs_dir=plan.machine.runs_dir,
             base_sha=claim.base_sha,
             database_url=self.store.database_url(claim),
+            set_database_url=plan.machine.set_database_url,
         )
         env = build_environment(plan.machine.environ, context)
         self.log_start = start_log(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from parallel_runs import cli
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, make_console
+from parallel_runs.config import SEED_DATABASE_URL_ENV, SEED_SET_DATABASE_URL_ENV
 from parallel_runs.errors import EXIT_USAGE, UsageError
 
 __all__ = ["build_parser", "main", "translate"]
@@ -75,8 +77,8 @@ def translate(argv: Sequence[str]) -> list[str]:
         run += ["--workers", args.workers]
     if args.per_run_sqlite:
         run.append("--per-run-sqlite")  # wins over --database-url, as in the seed
-    elif args.database_url is not None:
-        run += ["--database-url", args.database_url]
+    elif (url := args.database_url or os.environ.get(SEED_DATABASE_URL_ENV)) is not None:
+        run += ["--database-url", url]  # the seed's contract: DATABASE_URL names the store
     if args.command is not None:
         run += ["--command", args.command]
     return [*run, "--", *command_argv] if command_argv else run
@@ -91,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    os.environ[SEED_SET_DATABASE_URL_ENV] = "1"  # and the runs get DATABASE_URL, as the seed's did
     return cli.main(translated)
 
 

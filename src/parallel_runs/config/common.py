@@ -78,6 +78,8 @@ ENV = {
     "artifact_output": "PARALLEL_RUNS_ARTIFACT_OUTPUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
+# Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.
+SEED_SET_DATABASE_URL_ENV = "PARALLEL_RUNS_SET_DATABASE_URL"
 SEED_RUNS_DIR_ENV = "AUTONOMOUS_RUNS_DIR"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -204,11 +206,15 @@ def absolute_path(raw: str | os.PathLike[str], cwd: Path) -> Path:
 
 
 def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
-    """--database-url, else PARALLEL_RUNS_DATABASE_URL / DATABASE_URL; None with --per-run-sqlite."""
+    """--database-url, else PARALLEL_RUNS_DATABASE_URL; None with --per-run-sqlite.
+
+    A plain DATABASE_URL belongs to the user's application: only the seed's `autopack-supervisor`
+    reads it (and passes it on as --database-url).
+    """
     if flag_bool(flags, "per_run_sqlite", environ):
         return None
     value = flags.get("database_url")
-    url = str(value) if value else env_value(environ, "database_url") or environ.get(SEED_DATABASE_URL_ENV)
+    url = str(value) if value else env_value(environ, "database_url")
     return url or None
 
 

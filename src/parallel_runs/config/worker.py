@@ -10,10 +10,12 @@ from pathlib import Path
 from parallel_runs.config.common import (
     DEFAULT_LEASE_TTL_SECONDS,
     DEFAULT_MAX_ARTIFACT_SIZE,
+    SEED_SET_DATABASE_URL_ENV,
     default_workers,
     env_value,
     flag_bool,
     is_postgres_url,
+    parse_bool,
     parse_count,
     parse_workers,
     picker,
@@ -53,6 +55,7 @@ class WorkerSettings:
     test_timeout: float | None = None
     test_retries: int | None = None
     fail_on_regression: bool | None = None
+    set_database_url: bool = False  # runs also get DATABASE_URL (the seed's contract)
     quiet: bool = False  # print only problems and the final summary
     json_events: bool = False  # one JSON object per event on stdout
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
@@ -82,6 +85,9 @@ def build_machine(
         shared_sqlite=shared_sqlite,
         lease_ttl=_lease_ttl(pick),
         max_artifact_size=int(_optional(pick, "max_artifact_size", parse_size) or DEFAULT_MAX_ARTIFACT_SIZE),
+        set_database_url=parse_bool(
+            environ.get(SEED_SET_DATABASE_URL_ENV, ""), name=SEED_SET_DATABASE_URL_ENV
+        ),
         quiet=flag_bool(flags, "quiet", environ),
         json_events=flag_bool(flags, "json_events", environ),
         warnings=tuple(filter(None, [workers_warning(workers, os.cpu_count() or 1)])),

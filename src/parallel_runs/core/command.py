@@ -52,6 +52,7 @@ class RunContext:
     runs_dir: Path
     base_sha: str
     database_url: str
+    set_database_url: bool = False  # also as DATABASE_URL (autopack-supervisor, as the seed did)
 
     def placeholder_values(self) -> dict[str, str]:
         """Values of the `{name}` placeholders (PLACEHOLDERS), as text."""
@@ -85,7 +86,9 @@ def build_environment(base: Mapping[str, str], context: RunContext) -> dict[str,
         PARALLEL_RUNS_ARTIFACTS_DIR=str(context.artifacts_dir),
         PARALLEL_RUNS_BASE_SHA=context.base_sha,
         AUTONOMOUS_RUNS_DIR=str(context.runs_dir),
-        DATABASE_URL=context.database_url,
+        PARALLEL_RUNS_DATABASE_URL=context.database_url,
         PYTHONUTF8="1",
     )
+    if context.set_database_url:  # else the user's own DATABASE_URL reaches the run unchanged
+        env["DATABASE_URL"] = context.database_url
     return env

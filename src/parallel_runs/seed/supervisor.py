@@ -125,7 +125,10 @@ class ParallelRunSupervisor:
             "runs_dir": str(self.autonomous_runs_dir),
             "source_repo": str(self.source_repo),
             "per_run_sqlite": self.per_run_sqlite or None,
-            "database_url": None if self.per_run_sqlite else self.database_url,
+            # The seed's contract: DATABASE_URL names the store, and each run gets its store's URL there.
+            "database_url": None
+            if self.per_run_sqlite
+            else self.database_url or self._environ.get("DATABASE_URL"),
             "command_argv": list(argv),
         }
         try:
@@ -133,7 +136,8 @@ class ParallelRunSupervisor:
             settings = build_run_settings(flags=flags, environ=self._environ, cwd=Path.cwd())
         except ConfigError as exc:
             raise SupervisorError(str(exc)) from exc
-        return dataclasses.replace(settings, run_ids=tuple(run_ids))
+        worker = dataclasses.replace(settings.worker, set_database_url=True)
+        return dataclasses.replace(settings, worker=worker, run_ids=tuple(run_ids))
 
     def execute_parallel(
         self, run_ids: Sequence[str], max_workers: int = 3, extra_args: Sequence[str] | None = None
