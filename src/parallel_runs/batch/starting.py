@@ -30,11 +30,13 @@ def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
     deadline = None
     if settings.max_batch_time is not None:
         deadline = store.now() + timedelta(seconds=settings.max_batch_time)
+    base_sha = git.resolve_commit(settings.worker.repo, settings.base_ref)
+    _warn_about_the_base(settings.worker.repo, base_sha, shared=store.shares_queue)
     return BatchDefinition(
         batch_id=settings.batch_id,
         run_ids=settings.run_ids,
         command=settings.command,
-        base_sha=git.resolve_commit(settings.worker.repo, settings.base_ref),
+        base_sha=base_sha,
         timeout=settings.timeout,
         retries=settings.retries,
         retry_delay=settings.retry_delay,
@@ -45,6 +47,22 @@ def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
         grace=settings.grace,
         deadline=deadline,
     )
+
+
+def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
+    """Runs start from the base commit: say when that is not what the user may think it is."""
+    if base_sha == git.resolve_commit(repo, "HEAD") and (changed := git.changed_files(repo)):
+        log.warning(
+            "%d changed file(s) in the source checkout are not in the base commit %s: runs start from the "
+            "commit (commit them first to include them)",
+            changed,
+            base_sha[:12],
+        )
+    if shared and git.is_on_origin(repo, base_sha) is False:
+        log.warning(
+            "the base commit %s is not on origin: workers in other clones cannot fetch it (push it first)",
+            base_sha[:12],
+        )
 
 
 def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[BatchDefinition, list[SkippedRun]]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import (
+    changed_files,
     common_git_dir,
     detached_worktree,
     ensure_commit,
     ensure_excluded,
+    is_on_origin,
     last_attempt_ref_number,
     repo_root,
     resolve_commit,
@@ -22,10 +24,12 @@ __all__ = [
     "IgnoreRules",
     "WorkspaceManager",
     "WorktreeInfo",
+    "changed_files",
     "common_git_dir",
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "is_on_origin",
     "last_attempt_ref_number",
     "list_managed_worktrees",
     "repo_root",

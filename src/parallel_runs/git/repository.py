@@ -79,6 +79,24 @@ def ensure_commit(repo: Path, sha: str) -> str:
         return resolve_commit(repo, sha)
 
 
+def changed_files(repo: Path) -> int:
+    """How many files of the checkout differ from its HEAD (tracked and untracked, not ignored)."""
+    out = _git(repo, "--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=normal").out
+    entries, count, position = out.split("\0"), 0, 0
+    while position < len(entries) and entries[position]:
+        # A rename or copy is followed by its old path, which is not another changed file.
+        position += 2 if entries[position][:1] in ("R", "C") else 1
+        count += 1
+    return count
+
+
+def is_on_origin(repo: Path, sha: str) -> bool | None:
+    """Whether a branch of `origin` (as last fetched) contains the commit; None without an origin."""
+    if _git(repo, "remote", "get-url", "origin", check=False).status:
+        return None
+    return bool(_git(repo, "for-each-ref", "--contains", sha, "--count=1", "refs/remotes/origin").out.strip())
+
+
 def ensure_excluded(repo: Path, path: Path) -> None:
     """Add `path` to the repository's info/exclude when it lies inside its working tree."""
     root, target = Path(os.path.realpath(repo)), Path(os.path.realpath(path))
