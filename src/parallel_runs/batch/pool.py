@@ -106,21 +106,46 @@ def _work_loop(
     return ends
 
 
+def _watch_for_cancel(store: Store, plan: BatchPlan, control: BatchControl, done: threading.Event) -> None:
+    """Stop the batch here within one heartbeat of `parallel-runs cancel` (from any machine)."""
+    while not done.wait(plan.machine.lease_ttl / 3):
+        try:
+            cancelled = store.is_cancelled(plan.definition.batch_id)
+        except UnavailableError:  # the claim loop reports outages; look again next time
+            continue
+        if cancelled:
+            control.request_stop("cancelled")
+            return
+
+
 @contextmanager
-def _budget(store: Store, plan: BatchPlan, control: BatchControl) -> Iterator[None]:
-    """Stop the batch at its deadline (by the store's clock, so every machine stops together)."""
-    deadline = plan.definition.deadline
-    if deadline is None:
-        yield
-        return
-    seconds = max(0.0, (deadline - store.now()).total_seconds())
-    timer = threading.Timer(seconds, control.request_stop, args=("budget",))
-    timer.daemon = True
-    timer.start()
+def _stops(store: Store, plan: BatchPlan, control: BatchControl) -> Iterator[None]:
+    """Stop the batch at its deadline (on the store's clock, so every machine stops together), or
+    when it is cancelled; a private queue cannot be cancelled from elsewhere."""
+    done, deadline = threading.Event(), plan.definition.deadline
+    timer = None
+    if deadline is not None:
+        seconds = max(0.0, (deadline - store.now()).total_seconds())
+        timer = threading.Timer(seconds, control.request_stop, args=("budget",))
+        timer.daemon = True
+        timer.start()
+    watcher = threading.Thread(target=_watch_for_cancel, args=(store, plan, control, done), daemon=True)
+    if store.shares_queue:
+        watcher.start()
     try:
         yield
     finally:
-        timer.cancel()
+        done.set()
+        if timer is not None:
+            timer.cancel()
+
+
+def _whole_batch(store: Store, batch_id: str) -> dict[str, int] | None:
+    """The outcomes of the whole shared batch (other workers' runs too); None for a private queue."""
+    try:
+        return store.outcomes(batch_id)
+    except UnavailableError:
+        return None
 
 
 def run_batch(
@@ -142,7 +167,7 @@ def run_batch(
     for run in skipped:
         control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
     prefix = slugify(definition.batch_id)
-    with _budget(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
+    with _stops(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
         in_flight = _InFlight()
         loops = [
             pool.submit(_work_loop, store, plan, control, f"{prefix}-{n}", in_flight) for n in range(workers)
@@ -157,5 +182,6 @@ def run_batch(
         exit_code=result.exit_code,
         counts=result.counts(),
         stop_reason=control.stop_reason,
+        whole_batch=_whole_batch(store, definition.batch_id),
     )
     return result

@@ -83,6 +83,11 @@ def _batch_finished(d: dict[str, object]) -> str:
     listed = (
         ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) if isinstance(counts, dict) else ""
     )
+    here = sum(counts.values()) if isinstance(counts, dict) else 0
+    whole = d.get("whole_batch")
+    if isinstance(whole, dict) and sum(whole.values()) > here:  # other workers ran the rest
+        total = sum(whole.values())
+        listed = f"{total} runs: {listed or 'none'} here, {total - here} on other workers"
     return f"batch {d['batch_id']} finished: {listed or 'no runs'} (exit {d['exit_code']})"
 
 

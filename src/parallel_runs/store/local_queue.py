@@ -95,6 +95,14 @@ class LocalQueue:
         with self._lock:
             return not self._pending.get(batch_id)
 
+    def is_cancelled(self, batch_id: str) -> bool:
+        """A private queue is stopped by its own process (Ctrl-C), never cancelled from elsewhere."""
+        return False
+
+    def outcomes(self, batch_id: str) -> dict[str, int] | None:
+        """Every run of a private queue ran here: the batch's own result says it all."""
+        return None
+
     def heartbeat(self, claim: Claim) -> Claim:
         """Nothing can take the run over: the lease just moves on."""
         return replace(claim, expires_at=self.now() + timedelta(seconds=claim.ttl))

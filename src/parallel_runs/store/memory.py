@@ -30,6 +30,7 @@ class MemoryStore(LocalQueue):
         self.records: dict[str, dict[int, Attempt]] = {}  # run id -> attempt number -> attempt
         self.skipped: dict[str, str] = {}  # run id -> reason
         self._current_token: dict[str, int] = {}
+        self.cancelled: set[str] = set()
         self._records_lock = threading.Lock()
 
     # --- fencing -----------------------------------------------------------------------------
@@ -37,6 +38,10 @@ class MemoryStore(LocalQueue):
     def _on_claim(self, claim: Claim) -> None:
         with self._records_lock:
             self._current_token[claim.run_id] = claim.fencing_token
+
+    def is_cancelled(self, batch_id: str) -> bool:
+        """True once `cancel` was called for the batch."""
+        return batch_id in self.cancelled
 
     def take_over(self, run_id: str) -> None:
         """Move the run's fencing token on, as another worker taking the run over would."""

@@ -216,6 +216,7 @@ class BatchModel(SharedBase):
     fail_on_regression: Mapped[bool] = mapped_column(server_default=true())
     grace_seconds: Mapped[float] = mapped_column(server_default="10")
     deadline: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]  # `parallel-runs cancel`: every worker stops the batch
 
 
 class BatchRunModel(SharedBase):

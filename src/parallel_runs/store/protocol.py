@@ -87,6 +87,14 @@ class Store(Protocol):
         """Claim the next runnable run, none of `exclude`, under a lease and fence; None if none is free."""
         ...
 
+    def is_cancelled(self, batch_id: str) -> bool:
+        """True once `parallel-runs cancel` stopped the batch (only a shared batch can be)."""
+        ...
+
+    def outcomes(self, batch_id: str) -> dict[str, int] | None:
+        """How many of the batch's runs ended each way, wherever they ran; None for a private queue."""
+        ...
+
     def is_batch_finished(self, batch_id: str) -> bool:
         """True when no run of the batch is queued or claimed."""
         ...

@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.store import claims, leases
+from parallel_runs.store import cancelling, claims, leases
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
 from parallel_runs.store.protocol import AttemptHistory, Claim
@@ -49,6 +49,21 @@ class SharedQueue:
     def now(self) -> datetime:
         """The database's clock: every machine's deadlines and leases are on it."""
         return self._transaction("read the clock", lambda conn: conn.execute(select(leases.NOW)).scalar_one())
+
+    def cancel(self, batch_id: str) -> list[str] | None:
+        """Stop the batch on every worker; the queued runs recorded `not_started`, None if no such batch."""
+        return self._transaction("cancel the batch", lambda conn: cancelling.cancel_batch(conn, batch_id))
+
+    def is_cancelled(self, batch_id: str) -> bool:
+        """True once `parallel-runs cancel` stopped the batch."""
+        return self._transaction("read the batch", lambda conn: cancelling.is_cancelled(conn, batch_id))
+
+    def outcomes(self, batch_id: str) -> dict[str, int] | None:
+        """How many of the batch's runs ended each way, or are still `pending` / `running`."""
+        outcome = func.coalesce(leases.LEASES.c.outcome, leases.LEASES.c.state)
+        query = select(outcome, func.count()).where(leases.LEASES.c.batch_id == batch_id).group_by(outcome)
+        rows = self._transaction("count the batch", lambda conn: conn.execute(query).all())
+        return {str(outcome): int(count) for outcome, count in rows}
 
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""

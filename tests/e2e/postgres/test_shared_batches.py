@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from pathlib import Path
 
-from tests.helpers import git, run_cli
+from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
 
 
 def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Path, database_url: str) -> None:
@@ -43,3 +45,80 @@ def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Pat
     assert local.returncode == 0, local.stdout + local.stderr
     sha = git(repo, "rev-parse", "HEAD")[:12]
     assert f"the base commit {sha} is not on origin: workers in other clones cannot fetch it" in local.stderr
+
+
+def report_outcomes(repo: Path, url: str, batch: str) -> dict[str, str]:
+    done = run_cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return {row["run_id"]: row["status"] for row in json.loads(done.stdout)["runs"]}
+
+
+def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, database_url: str) -> None:
+    batch, started = f"c-{secrets.token_hex(3)}", tmp_path / "started"
+    runner = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "c1,c2,c3",
+        "--workers",
+        "1",
+        "--lease-ttl",
+        "6s",
+        "--command",
+        f"touch {started}; sleep 40.123",
+        cwd=repo,
+    )
+    wait_for(started.exists, what="the first run to start")
+    cancelled = run_cli("cancel", "--batch", batch, "--database-url", database_url, cwd=repo)
+    at = time.monotonic()
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert "2 queued run(s) recorded not_started" in cancelled.stdout
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 1, out + err
+    assert time.monotonic() - at < 2 + 6 / 3 + 2  # one heartbeat, then the command's SIGTERM
+    assert processes_with("sleep 40.123") == []
+    assert report_outcomes(repo, database_url, batch) == {
+        "c1": "cancelled",
+        "c2": "not_started",
+        "c3": "not_started",
+    }
+    unknown = run_cli("cancel", "--batch", "no-such", "--database-url", database_url, cwd=repo)
+    assert (unknown.returncode, "no such batch" in unknown.stderr) == (2, True)
+
+
+def test_the_end_of_a_shared_batch_counts_the_whole_batch(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    other = tmp_path / "other-clone"
+    git(tmp_path, "clone", "--quiet", str(repo), str(other))
+    batch, started, release = f"w-{secrets.token_hex(3)}", tmp_path / "started", tmp_path / "release"
+    wait = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"
+    slow_first = f'if [ "$PARALLEL_RUNS_RUN_ID" = w1 ]; then {wait}; fi'
+    runner = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "w{1..6}",
+        "--workers",
+        "1",
+        "--command",
+        slow_first,
+        cwd=repo,
+    )
+    wait_for(started.exists, what="w1 to start here")
+    helper = start_cli(
+        "worker", "--batch", batch, "--database-url", database_url, "--workers", "2", cwd=other
+    )
+    wait_for(lambda: len(report_outcomes(repo, database_url, batch)) == 6, what="the other runs")
+    release.touch()
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, out + err
+    assert "6 runs: 1 succeeded here, 5 on other workers" in out
+    helped, _ = helper.communicate(timeout=60)
+    assert "6 runs: 5 succeeded here, 1 on other workers" in helped

@@ -33,6 +33,7 @@ def _columns() -> tuple[sa.Column[Any], ...]:
         sa.Column("fail_on_regression", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("grace_seconds", sa.Float(), server_default="10", nullable=False),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
     )
 
 
