@@ -29,7 +29,8 @@ class BatchControl:
         self._lock = threading.Lock()
         self._groups: dict[str, int] = {}
         self._kill_timer: threading.Timer | None = None
-        self.stop_reason: str | None = None  # "interrupted" or "budget"
+        self.stop_reason: str | None = None  # "interrupted", "budget" or "cancelled"
+        self.shared_batch: str | None = None  # set while working a shared batch: a stop here is local
         self._hard = False
 
     def emit(self, kind: EventKind, run_id: str | None = None, **data: object) -> None:
@@ -89,7 +90,13 @@ class BatchControl:
             if first:
                 self.stop_reason = reason
             self._stop.set()
-        self.emit(EventKind.STOP_REQUESTED, reason=reason, hard=not first, grace_seconds=self.grace)
+        self.emit(
+            EventKind.STOP_REQUESTED,
+            reason=reason,
+            hard=not first,
+            grace_seconds=self.grace,
+            shared_batch=self.shared_batch,
+        )
         if first:
             self._signal_all(signal.SIGTERM)
             self._kill_timer = threading.Timer(self.grace, self._grace_expired)

@@ -156,6 +156,7 @@ def run_batch(
     `skipped`: runs the resume rules took out of the queue when it was filled; reported with the batch.
     """
     definition, workers = plan.definition, plan.machine.workers
+    control.shared_batch = definition.batch_id if store.shares_queue else None
     control.emit(
         EventKind.BATCH_STARTED,
         batch_id=definition.batch_id,

@@ -70,6 +70,15 @@ def _finished(d: dict[str, object]) -> str:
 
 
 def _stopping(d: dict[str, object]) -> str:
+    if d.get("shared_batch") and d["reason"] == "interrupted":
+        return (
+            f"[yellow]stopping this machine only[/]: other workers of batch {d['shared_batch']} go on "
+            f"(`parallel-runs cancel --batch {d['shared_batch']}` stops them all); " + _stopping_here(d)
+        )
+    return _stopping_here(d)
+
+
+def _stopping_here(d: dict[str, object]) -> str:
     if d["hard"]:
         return "[red]stopping now[/]: killing every run (their changes are still saved)"
     return (

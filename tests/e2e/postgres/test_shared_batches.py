@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import time
 from pathlib import Path
 
@@ -122,3 +123,29 @@ def test_the_end_of_a_shared_batch_counts_the_whole_batch(
     assert "6 runs: 1 succeeded here, 5 on other workers" in out
     helped, _ = helper.communicate(timeout=60)
     assert "6 runs: 5 succeeded here, 1 on other workers" in helped
+
+
+def test_ctrl_c_on_one_machine_says_it_stops_only_that_machine(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    batch, started = f"i-{secrets.token_hex(3)}", tmp_path / "started"
+    runner = start_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "i1,i2",
+        "--workers",
+        "1",
+        "--command",
+        f"touch {started}; sleep 41.234",
+        cwd=repo,
+    )
+    wait_for(started.exists, what="the first run to start")
+    runner.send_signal(signal.SIGINT)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, out + err
+    assert f"stopping this machine only: other workers of batch {batch} go on" in out
+    assert report_outcomes(repo, database_url, batch) == {"i1": "cancelled"}  # i2 is left for them
