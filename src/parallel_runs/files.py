@@ -13,6 +13,7 @@ __all__ = ["append_log", "log_size", "tail_lines", "write_json"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
 _TAIL_BYTES = 8192
+_OUR_MARKERS = ("=== parallel-runs: ", "--- parallel-runs: ")  # the lines we put in a run's log
 
 
 def write_json(path: Path, document: Mapping[str, object]) -> None:
@@ -52,5 +53,6 @@ def tail_lines(path: Path, *, since: int = 0, lines: int = 5, width: int = 200) 
     except OSError:
         return None
     kept = [_ANSI.sub("", line).rstrip() for line in text.replace("\r", "\n").splitlines()]
+    kept = [line for line in kept if not line.startswith(_OUR_MARKERS)]  # headers say nothing of why
     kept = [line if len(line) <= width else line[: width - 1] + "\u2026" for line in kept if line.strip()]
     return "\n".join(kept[-lines:]) or None

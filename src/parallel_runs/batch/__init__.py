@@ -7,6 +7,7 @@ ParallelRunSupervisor and the GitHub action alike, over whichever store the sett
 from __future__ import annotations
 
 from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.preview import Preview, preview
 from parallel_runs.batch.result import (
     BatchResult,
     HeldRun,
@@ -22,10 +23,12 @@ __all__ = [
     "BatchControl",
     "BatchResult",
     "HeldRun",
+    "Preview",
     "RunEnd",
     "RunError",
     "RunSummary",
     "SkippedRun",
     "outcome_of",
+    "preview",
     "run",
 ]

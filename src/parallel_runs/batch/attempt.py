@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +24,11 @@ from parallel_runs.batch.run_files import (
     write_result,
 )
 from parallel_runs.core.command import RunContext, build_environment, render_argv
+from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
-from parallel_runs.errors import LeaseLostError, NoSpaceError
+from parallel_runs.errors import LeaseLostError, NoSpaceError, ParallelRunsError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -93,6 +95,8 @@ class _Attempt:
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
         )
+        if (unprepared := self.prepare(context, env)) is not None:
+            return unprepared, None
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,
@@ -116,6 +120,34 @@ class _Attempt:
             grace=control.grace,
             on_start=self.started,
         )
+
+    def prepare(self, context: RunContext, env: dict[str, str]) -> CommandResult | None:
+        """--copy-ignored, then --setup-command, in the fresh worktree; how it failed, or None."""
+        definition, paths, machine = self.plan.definition, self.paths, self.plan.machine
+        try:
+            git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
+        except (ParallelRunsError, OSError) as exc:
+            return CommandResult(exit_code=None, timed_out=False, start_error=f"setup_failed: {exc}")
+        if definition.setup is None:
+            return None
+        append_log(paths.run_log, f"--- parallel-runs: setup · {definition.setup.shell} ---\n")
+        began = time.monotonic()
+        setup = run_command(
+            render_argv(definition.setup, context),
+            cwd=context.workspace,
+            env=env,
+            log_path=paths.run_log,
+            timeout=definition.timeout,
+            grace=self.control.grace,
+            on_start=self.started,
+        )
+        self.control.unregister(self.claim.run_id)
+        took = format_duration(time.monotonic() - began)
+        append_log(paths.run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
+        if setup.exit_code == 0:
+            return None
+        how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"
+        return replace(setup, start_error=f"setup_failed: the setup command {how} after {took}")
 
     def save(self, outcome: Outcome) -> _Saved:
         """Commit the worktree's files to the run branch, or say what kept them off it.

@@ -32,6 +32,7 @@ class BatchControl:
         self.stop_reason: str | None = None  # "interrupted", "budget" or "cancelled"
         self.shared_batch: str | None = None  # set while working a shared batch: a stop here is local
         self._hard = False
+        self._halted = threading.Event()
 
     def emit(self, kind: EventKind, run_id: str | None = None, **data: object) -> None:
         """Report an event (never raises into the caller: a broken display must not stop runs)."""
@@ -46,6 +47,17 @@ class BatchControl:
     def is_stopping(self) -> bool:
         """True once a stop was requested: start nothing new."""
         return self._stop.is_set()
+
+    @property
+    def is_halted(self) -> bool:
+        """True once --halt-on-failure was reached: start nothing new, let running runs finish."""
+        return self._halted.is_set()
+
+    def halt(self, *, failed: int, limit: int) -> None:
+        """Start nothing new from now on (running runs finish); said once."""
+        if not self._halted.is_set():
+            self._halted.set()
+            self.emit(EventKind.HALTED, failed=failed, limit=limit)
 
     def sleep(self, seconds: float) -> bool:
         """Wait up to `seconds`; False if a stop request cut the wait short."""

@@ -7,6 +7,7 @@ more runs, and a dead worker's run is taken over when its lease expires.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -16,10 +17,11 @@ from contextlib import contextmanager
 
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
-from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun
+from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun, outcome_of
 from parallel_runs.batch.runner import run_one
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
+from parallel_runs.core.model import Outcome
 from parallel_runs.store import LeaseOwner, Store, UnavailableError
 
 __all__ = ["run_batch"]
@@ -33,7 +35,25 @@ MAX_OUTAGE_SECONDS = 300.0  # a worker gives up when the shared store stays unre
 def _may_claim(store: Store, control: BatchControl) -> bool:
     # A stopped batch still settles its own queue (each run recorded `not_started`). A shared
     # queue is left to the other workers, unless the budget ran out, which binds them all.
+    if control.is_halted and store.shares_queue:  # failures here halt this machine only
+        return False
     return not control.is_stopping or not store.shares_queue or control.stop_reason == "budget"
+
+
+class _FailureCount:
+    """--halt-on-failure: counts the runs that did not succeed here, and halts at the limit."""
+
+    def __init__(self, limit: int | None, control: BatchControl) -> None:
+        self._limit, self._control, self._failed, self._lock = limit, control, 0, threading.Lock()
+
+    def add(self, end: RunEnd) -> None:
+        if self._limit is None or outcome_of(end).is_success or outcome_of(end) is Outcome.NOT_STARTED:
+            return
+        with self._lock:
+            self._failed += 1
+            reached = self._failed >= self._limit
+        if reached:
+            self._control.halt(failed=self._failed, limit=self._limit)
 
 
 class _Outage:
@@ -74,7 +94,13 @@ class _InFlight:
 
 
 def _work_loop(
-    store: Store, plan: BatchPlan, control: BatchControl, worker_id: str, in_flight: _InFlight
+    store: Store,
+    plan: BatchPlan,
+    control: BatchControl,
+    worker_id: str,
+    *,
+    in_flight: _InFlight,
+    failures: _FailureCount,
 ) -> list[RunEnd]:
     """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
     owner, ends, outage = LeaseOwner.here(worker_id), list[RunEnd](), _Outage()
@@ -103,6 +129,7 @@ def _work_loop(
             )
         with in_flight.running(claim.run_id):
             ends.append(run_one(store, plan, claim, control))
+        failures.add(ends[-1])
     return ends
 
 
@@ -169,10 +196,9 @@ def run_batch(
         control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
     prefix = slugify(definition.batch_id)
     with _stops(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
-        in_flight = _InFlight()
-        loops = [
-            pool.submit(_work_loop, store, plan, control, f"{prefix}-{n}", in_flight) for n in range(workers)
-        ]
+        in_flight, failures = _InFlight(), _FailureCount(definition.halt_on_failure, control)
+        work = functools.partial(_work_loop, store, plan, control, in_flight=in_flight, failures=failures)
+        loops = [pool.submit(work, f"{prefix}-{n}") for n in range(workers)]
         ends = [*skipped, *(end for loop in loops for end in loop.result())]
     store.flush_spool()
     control.close()

@@ -106,11 +106,12 @@ def _holding_locks(
     store: Store, plan: BatchPlan, claim: Claim, control: BatchControl, held: tuple[OwnedLock, OwnedLock]
 ) -> RunEnd:
     workspaces = _recover_leftover_worktree(store, plan, claim, held)
-    if control.is_stopping:
-        why = f"batch stopped ({control.stop_reason}) before this run started"
+    if control.is_stopping or control.is_halted:
+        stopped = control.stop_reason or "halted on failures"
+        why = f"batch stopped ({stopped}) before this run started"
         store.close_unexecuted(claim, Outcome.NOT_STARTED, why)
-        control.emit(EventKind.RUN_NOT_STARTED, claim.run_id, reason=control.stop_reason)
-        return SkippedRun(claim.run_id, Outcome.NOT_STARTED, f"batch stopped ({control.stop_reason})")
+        control.emit(EventKind.RUN_NOT_STARTED, claim.run_id, reason=stopped)
+        return SkippedRun(claim.run_id, Outcome.NOT_STARTED, f"batch stopped ({stopped})")
     # Checked under the claim and the lock, not only when the batch was queued: another batch may
     # have finished the run since.
     if reason := skip_reason(store.previous_attempt(claim), plan.definition):
@@ -152,7 +153,8 @@ def _attempts(
             plan, claim, store=store, control=control, workspaces=workspaces, held=held, started_at=started_at
         )
         results.append(result)
-        if result.outcome not in RETRYABLE or len(results) > definition.retries or control.is_stopping:
+        done = control.is_stopping or control.is_halted  # a retry is a new start too
+        if result.outcome not in RETRYABLE or len(results) > definition.retries or done:
             break
         control.emit(
             EventKind.RETRY_SCHEDULED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from parallel_runs.batch.pool import run_batch
 from parallel_runs.batch.result import BatchResult, SkippedRun
 from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
@@ -23,6 +25,8 @@ from parallel_runs.strays import become_subreaper
 __all__ = ["run"]
 
 log = logging.getLogger(__name__)
+
+BATCH_POLL_SECONDS = 1.0  # how often `worker --wait` looks for its batch
 
 
 def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
@@ -45,6 +49,9 @@ def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
         tests=settings.tests,
         fail_on_regression=settings.fail_on_regression,
         grace=settings.grace,
+        setup=settings.setup,
+        copy_ignored=settings.copy_ignored,
+        halt_on_failure=settings.halt_on_failure,
         deadline=deadline,
     )
 
@@ -65,7 +72,9 @@ def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
         )
 
 
-def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[BatchDefinition, list[SkippedRun]]:
+def _queued(
+    settings: RunSettings | WorkerSettings, store: Store, control: BatchControl
+) -> tuple[BatchDefinition, list[SkippedRun]]:
     """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
     skipped: list[SkippedRun] = []
     machine = settings.worker if isinstance(settings, RunSettings) else settings
@@ -74,10 +83,24 @@ def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[Batch
             SkippedRun(run_id, Outcome.SKIPPED, reason)
             for run_id, reason in store.enqueue(_definition(settings, store))
         ]
-    definition = store.get_batch(machine.batch_id)
-    if definition is None:
-        raise ConfigError(f"batch {machine.batch_id!r} is not in the shared store")
+    definition = _wait_for_batch(store, machine, control)
     return definition, skipped
+
+
+def _wait_for_batch(store: Store, machine: WorkerSettings, control: BatchControl) -> BatchDefinition:
+    """The batch's definition; with `worker --wait`, once it appears (machines may start first)."""
+    deadline = time.monotonic() + (machine.wait or 0.0)
+    while (definition := store.get_batch(machine.batch_id)) is None:
+        if time.monotonic() >= deadline:
+            waited = (
+                f" within {format_duration(machine.wait)}"
+                if machine.wait
+                else " (worker --wait waits for it)"
+            )
+            raise ConfigError(f"batch {machine.batch_id!r} is not in the shared store{waited}")
+        if not control.sleep(min(BATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            raise KeyboardInterrupt  # Ctrl-C while waiting: nothing was started
+    return definition
 
 
 def _make_runs_dir(runs_dir: Path) -> None:
@@ -122,7 +145,7 @@ def run(
     )
     try:
         store.flush_spool()
-        definition, skipped = _queued(settings, store)
+        definition, skipped = _queued(settings, store, control)
         plan = BatchPlan(definition, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)

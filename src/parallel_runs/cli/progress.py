@@ -53,6 +53,8 @@ _TEMPLATES = {
     EventKind.RUN_HELD: "[yellow]held[/]      {run_id}: {holder}",
     EventKind.RUN_NOT_STARTED: "[yellow]not started[/] {run_id}: batch stopped ({reason})",
     EventKind.RUN_ERROR: "[red]error[/]     {run_id}: {message}",
+    EventKind.HALTED: "[yellow]halting[/]: {failed} run(s) did not succeed (--halt-on-failure {limit}): "
+    "nothing new starts; running runs finish",
 }
 
 

@@ -115,6 +115,32 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         {"action": argparse.BooleanOptionalAction, "default": None},
     ),
     (
+        "--setup-command",
+        "setup_command",
+        "run in each fresh worktree before the command and before the baseline's tests (installs, code "
+        "generation, cp .env); a failure ends the attempt `failed` (setup_failed)",
+        {"metavar": "CMD"},
+    ),
+    (
+        "--copy-ignored",
+        "copy_ignored",
+        "copy git-ignored files of the checkout matching this pattern (e.g. .env, node_modules/.cache) into "
+        "each worktree, reflinked where possible; repeatable",
+        _APPEND | {"metavar": "PATTERN"},
+    ),
+    (
+        "--halt-on-failure",
+        "halt_on_failure",
+        "after N runs did not succeed, start nothing new (running runs finish; the rest are not_started)",
+        {"metavar": "N"},
+    ),
+    (
+        "--dry-run",
+        "dry_run",
+        "say which runs would start, be skipped or redone, and why; change nothing",
+        _FLAG,
+    ),
+    (
         "--keep-worktrees",
         "keep_worktrees",
         "keep each worktree after its run (changes are committed either way)",
@@ -223,10 +249,27 @@ def stop_on_signals(control: BatchControl) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _dry_run(settings: RunSettings, console: Console) -> int:
+    """Print what `run` would do with each run id; change nothing."""
+    from parallel_runs import batch as engine
+
+    verdicts = engine.preview(settings)
+    for seen in verdicts:
+        console.print(f"would {seen.verdict:<5} {seen.run_id}: {seen.reason}", markup=False, highlight=False)
+    counts: dict[str, int] = {}
+    for seen in verdicts:
+        counts[seen.verdict] = counts.get(seen.verdict, 0) + 1
+    said = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    console.print(f"dry run of batch {settings.batch_id}: {said}; nothing was changed", markup=False)
+    return 0
+
+
 def cmd_run(settings: RunSettings | WorkerSettings, console: Console) -> int:
     """Work the batch here (`run` queues it first), showing progress; the exit code follows DESIGN §6."""
     from parallel_runs import batch as engine
 
+    if isinstance(settings, RunSettings) and settings.dry_run:
+        return _dry_run(settings, console)
     machine = settings.worker if isinstance(settings, RunSettings) else settings
     errors = make_console(stderr=True)
     for warning in machine.warnings:

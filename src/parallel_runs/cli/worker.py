@@ -37,6 +37,12 @@ def register(commands: Any) -> None:
         (("--keep-worktrees",), "keep_worktrees", "keep each worktree after its run", store_true),
         (("--test-timeout",), "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
         (("--test-retries",), "test_retries", "reruns of newly failing tests (default 1)", {"metavar": "N"}),
+        (
+            ("--wait",),
+            "wait",
+            "wait up to DUR for the batch to be enqueued (start workers before `run` queues it)",
+            {"metavar": "DUR"},
+        ),
     ):
         flag(*names, help=env_help(text, key), **extra)
     flag(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
@@ -52,6 +52,10 @@ class RunSettings:
     max_batch_time: float | None = None
     tests: TestSpec | None = None  # the test command whose baseline delta judges each run
     fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
+    setup: CommandSpec | None = None  # run in each fresh worktree before the command
+    copy_ignored: tuple[str, ...] = ()  # git-ignored files copied from the checkout into each worktree
+    halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
+    dry_run: bool = False  # say what would run, be skipped or redone; touch nothing
 
     @property
     def batch_id(self) -> str:
@@ -139,6 +143,27 @@ def _resume_rules(
     )
 
 
+def _worktree_tools(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, Any]:
+    """--setup-command, --copy-ignored, --halt-on-failure and --dry-run."""
+    pick = picker(flags, environ)
+    setup, halt = pick("setup_command"), pick("halt_on_failure")
+    if setup is not None and not setup.strip():
+        raise ConfigError("--setup-command is empty: give the command, or leave the option out")
+    return {
+        "setup": CommandSpec(shell=setup) if setup else None,
+        "copy_ignored": tuple(pattern for pattern in flag_list(flags, "copy_ignored", environ) if pattern),
+        "halt_on_failure": _positive(halt, flag="--halt-on-failure") if halt is not None else None,
+        "dry_run": flag_bool(flags, "dry_run", environ),
+    }
+
+
+def _positive(text: str, *, flag: str) -> int:
+    count = parse_count(text, flag=flag)
+    if count < 1:
+        raise ConfigError(f"{flag} {text!r}: give 1 or more (after that many runs did not succeed)")
+    return count
+
+
 def _machine(
     flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path, *, workers: int
 ) -> WorkerSettings:
@@ -183,4 +208,5 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
         **_resume_rules(flags, environ, durations=durations),
         tests=_test_spec(pick, timeout=durations.get("test_timeout")),
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
+        **_worktree_tools(flags, environ),
     )

@@ -56,6 +56,7 @@ class WorkerSettings:
     test_retries: int | None = None
     fail_on_regression: bool | None = None
     set_database_url: bool = False  # runs also get DATABASE_URL (the seed's contract)
+    wait: float | None = None  # worker --wait: how long to wait for the batch to be enqueued
     quiet: bool = False  # print only problems and the final summary
     json_events: bool = False  # one JSON object per event on stdout
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
@@ -136,4 +137,5 @@ def build_worker_settings(
         test_timeout=_optional(pick, "test_timeout", parse_duration),
         test_retries=parse_count(retries, flag="--test-retries") if retries else None,
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ) if given_regression else None,
+        wait=_optional(pick, "wait", parse_duration),
     )

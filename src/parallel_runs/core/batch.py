@@ -32,6 +32,9 @@ class BatchDefinition:
     tests: TestSpec | None = None  # judge each attempt by its test delta against the base commit
     fail_on_regression: bool = True
     grace: float = DEFAULT_GRACE_SECONDS
+    setup: CommandSpec | None = None  # run in each fresh worktree before the command (and the baseline)
+    copy_ignored: tuple[str, ...] = ()  # git-ignored files of the checkout copied into each worktree
+    halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
     # The budget's end (--max-batch-time) by the store's clock.
     deadline: datetime | None = field(default=None, compare=False)
     created_at: datetime | None = field(default=None, compare=False)  # set by the store

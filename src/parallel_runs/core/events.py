@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     RUN_NOT_STARTED = "run_not_started"
     RUN_ERROR = "run_error"
     STOP_REQUESTED = "stop_requested"
+    HALTED = "halted"  # --halt-on-failure: nothing new starts, running runs finish
     BATCH_FINISHED = "batch_finished"
 
 

@@ -6,7 +6,7 @@ refs; `worktrees` manages the run worktrees.
 
 from __future__ import annotations
 
-from parallel_runs.git.ignores import IgnoreRules
+from parallel_runs.git.ignores import IgnoreRules, copy_ignored
 from parallel_runs.git.repository import (
     changed_files,
     common_git_dir,
@@ -26,6 +26,7 @@ __all__ = [
     "WorktreeInfo",
     "changed_files",
     "common_git_dir",
+    "copy_ignored",
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",

@@ -62,6 +62,9 @@ def _definition(row: BatchModel) -> BatchDefinition:
         tests=tests,
         fail_on_regression=row.fail_on_regression,
         grace=row.grace_seconds,
+        setup=CommandSpec(shell=row.setup_command) if row.setup_command is not None else None,
+        copy_ignored=tuple(row.copy_ignored or ()),
+        halt_on_failure=row.halt_on_failure,
         deadline=row.deadline,
         created_at=row.created_at,
     )
@@ -96,6 +99,9 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             test_retries=definition.tests.retries if definition.tests else 1,
             fail_on_regression=definition.fail_on_regression,
             grace_seconds=definition.grace,
+            setup_command=definition.setup.shell if definition.setup else None,
+            copy_ignored=list(definition.copy_ignored) or None,
+            halt_on_failure=definition.halt_on_failure,
             deadline=definition.deadline,
         )
         .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])

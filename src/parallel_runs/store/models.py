@@ -217,6 +217,9 @@ class BatchModel(SharedBase):
     grace_seconds: Mapped[float] = mapped_column(server_default="10")
     deadline: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]  # `parallel-runs cancel`: every worker stops the batch
+    setup_command: Mapped[str | None] = mapped_column(Text)
+    copy_ignored: Mapped[list[str] | None] = mapped_column(JSON)
+    halt_on_failure: Mapped[int | None]
 
 
 class BatchRunModel(SharedBase):

@@ -149,3 +149,32 @@ def test_ctrl_c_on_one_machine_says_it_stops_only_that_machine(
     assert runner.returncode == 130, out + err
     assert f"stopping this machine only: other workers of batch {batch} go on" in out
     assert report_outcomes(repo, database_url, batch) == {"i1": "cancelled"}  # i2 is left for them
+
+
+def test_a_worker_can_wait_for_a_batch_not_enqueued_yet(
+    repo: Path, tmp_path: Path, database_url: str
+) -> None:
+    batch = f"later-{secrets.token_hex(3)}"
+    waiting = start_cli("worker", "--batch", batch, "--database-url", database_url, "--wait", "60s", cwd=repo)
+    time.sleep(1.5)  # the worker is up before the batch exists
+    assert waiting.poll() is None
+    queued = run_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "l{1..4}",
+        "--command",
+        "true",
+        cwd=repo,
+    )
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, out + err
+    gone = run_cli(
+        "worker", "--batch", "never-queued", "--database-url", database_url, "--wait", "1s", cwd=repo
+    )
+    assert gone.returncode == 2
+    assert "'never-queued' is not in the shared store within 1.0s" in gone.stderr

@@ -34,6 +34,9 @@ def _columns() -> tuple[sa.Column[Any], ...]:
         sa.Column("grace_seconds", sa.Float(), server_default="10", nullable=False),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("setup_command", sa.Text(), nullable=True),
+        sa.Column("copy_ignored", sa.JSON(), nullable=True),
+        sa.Column("halt_on_failure", sa.Integer(), nullable=True),
     )
 
 
