@@ -68,7 +68,8 @@ class _Attempt:
         self.plan, self.claim, self.store, self.control = plan, claim, store, control
         self.workspaces, self.held, self.started_at = workspaces, held, started_at
         self.paths = plan.paths(claim.slug)
-        self.log_start = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
+        self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
+        self.log_start = self.log_from  # where its output begins, after the header
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -174,7 +175,7 @@ class _Attempt:
         marked superseded here too, so result.json and the run branch say what the store says."""
         claim = self.claim
         try:
-            self.store.keep_artifacts(claim, self.paths.artifacts)
+            self.store.keep_artifacts(claim, self.paths.artifacts, log_from=self.log_from)
             self.store.finish_attempt(claim, result)
         except LeaseLostError as lost:
             write_result(self.paths.result_json, result, superseded=str(lost))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -30,11 +30,20 @@ class ArtifactAccess:
         raise NotImplementedError
 
     def store_artifacts(
-        self, claim: Claim, directory: Path, *, max_size: int = DEFAULT_MAX_ARTIFACT_SIZE
+        self,
+        claim: Claim,
+        directory: Path,
+        *,
+        max_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
+        instead: Mapping[str, Path] | None = None,
     ) -> list[ArtifactInfo]:
-        """Store every file under `directory` for the claimed attempt (content once per sha256)."""
+        """Store every file under `directory` for the claimed attempt (content once per sha256).
+
+        `instead`: files to store in place of some of the directory's (by name).
+        """
         files = []
-        for name, path in blobs.scan_directory(directory):
+        for name, found in blobs.scan_directory(directory):
+            path = (instead or {}).get(name, found)
             try:
                 packed = blobs.pack_file(name, path, max_size=max_size)
             except OSError as exc:

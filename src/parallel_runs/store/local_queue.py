@@ -111,7 +111,7 @@ class LocalQueue:
         """The same run again; `begin_attempt` gives it the next number."""
         return replace(claim, attempt=0)
 
-    def keep_artifacts(self, claim: Claim, directory: Path) -> None:
+    def keep_artifacts(self, claim: Claim, directory: Path, *, log_from: int = 0) -> None:
         """Nothing to do: the artifacts stay in the runs dir, where every local reader looks."""
 
     def flush_spool(self) -> None:

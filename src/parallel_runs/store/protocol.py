@@ -131,7 +131,7 @@ class Store(Protocol):
         """Claim the same run again for its next attempt; None if someone else has it now."""
         ...
 
-    def keep_artifacts(self, claim: Claim, directory: Path) -> None:
+    def keep_artifacts(self, claim: Claim, directory: Path, *, log_from: int = 0) -> None:
         """Keep the attempt's artifacts where every machine can read them (a no-op for local files)."""
         ...
 

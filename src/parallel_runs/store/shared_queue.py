@@ -7,6 +7,8 @@ earlier attempts, skipping and retrying under the claim's fencing token.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -43,7 +45,9 @@ class SharedQueue:
     def finish_attempt(self, claim: Claim, result: Attempt) -> Path | None:
         raise NotImplementedError
 
-    def store_artifacts(self, claim: Claim, directory: Path, *, max_size: int) -> object:
+    def store_artifacts(
+        self, claim: Claim, directory: Path, *, max_size: int, instead: dict[str, Path] | None = None
+    ) -> object:
         raise NotImplementedError
 
     def now(self) -> datetime:
@@ -128,12 +132,22 @@ class SharedQueue:
 
         return self._transaction("retry a run", work)
 
-    def keep_artifacts(self, claim: Claim, directory: Path) -> None:
-        """Store the attempt's artifacts; an outage keeps them in `directory` (the result matters more)."""
-        try:
-            self.store_artifacts(claim, directory, max_size=self.max_artifact_size)
-        except UnavailableError as exc:
-            log.warning("run %r: artifacts not stored (they stay in %s): %s", claim.run_id, directory, exc)
+    def keep_artifacts(self, claim: Claim, directory: Path, *, log_from: int = 0) -> None:
+        """Store the attempt's artifacts, its own part of run.log (from byte `log_from`) as run.log;
+        an outage keeps them in `directory` (the result matters more)."""
+        with tempfile.TemporaryDirectory(prefix="parallel-runs-log-") as scratch:
+            instead, whole_log = {}, directory / "run.log"
+            if whole_log.is_file():
+                instead["run.log"] = Path(scratch) / "run.log"
+                with whole_log.open("rb") as whole, instead["run.log"].open("wb") as part:
+                    whole.seek(log_from)
+                    shutil.copyfileobj(whole, part)
+            try:
+                self.store_artifacts(claim, directory, max_size=self.max_artifact_size, instead=instead)
+            except UnavailableError as exc:
+                log.warning(
+                    "run %r: artifacts not stored (they stay in %s): %s", claim.run_id, directory, exc
+                )
 
     def database_url(self, claim: Claim) -> str:
         """Runs are told the shared store's URL."""

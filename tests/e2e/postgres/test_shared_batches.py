@@ -178,3 +178,42 @@ def test_a_worker_can_wait_for_a_batch_not_enqueued_yet(
     )
     assert gone.returncode == 2
     assert "'never-queued' is not in the shared store within 1.0s" in gone.stderr
+
+
+def test_the_stored_run_log_of_an_attempt_holds_that_attempt_only(repo: Path, database_url: str) -> None:
+    batch = f"logs-{secrets.token_hex(3)}"
+    command = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; test "$PARALLEL_RUNS_ATTEMPT" -ge 2'
+    done = run_cli(
+        "run",
+        "--database-url",
+        database_url,
+        "--batch-id",
+        batch,
+        "--run-ids",
+        "twice",
+        "--retries",
+        "1",
+        "--command",
+        command,
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = {}
+    for attempt in (1, 2):
+        got = run_cli(
+            "artifacts",
+            "get",
+            "twice",
+            "run.log",
+            "--attempt",
+            str(attempt),
+            "--database-url",
+            database_url,
+            cwd=repo,
+        )
+        assert got.returncode == 0, got.stderr
+        logs[attempt] = got.stdout
+    assert "output of attempt 1" in logs[1]
+    assert "output of attempt 2" not in logs[1]
+    assert "output of attempt 2" in logs[2]
+    assert "output of attempt 1" not in logs[2]
