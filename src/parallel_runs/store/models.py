@@ -1,4 +1,4 @@
-"""SQLAlchemy models shared by every store, and the frozen record they turn into at the boundary.
+"""SQLAlchemy models shared by every store (rows become Attempts in `rows.py`).
 
 Backend-neutral on purpose: the per-run SQLite store creates the `Base` tables directly, and the
 shared PostgreSQL store reuses them under Alembic migrations. Tables only the shared store has
@@ -23,20 +23,16 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Select,
     String,
     Text,
     UniqueConstraint,
     false,
     func,
-    select,
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
-
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
 
 __all__ = [
     "ArtifactBlobModel",
@@ -50,9 +46,6 @@ __all__ = [
     "SharedBase",
     "TestResultModel",
     "UTCDateTime",
-    "attempt_from_row",
-    "read_attempts",
-    "select_attempts",
 ]
 
 # Stable constraint names so Alembic autogenerate and hand-written migrations agree.
@@ -143,39 +136,6 @@ class EventModel(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
-
-
-def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
-    """The frozen Attempt an ORM row (and its run's slug) stands for: rows never leave the store."""
-    return Attempt(
-        run_id=row.run_id,
-        slug=slug,
-        attempt=row.attempt,
-        batch_id=row.batch_id,
-        outcome=Outcome(row.status),
-        exit_code=row.exit_code,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        base_sha=row.base_sha,
-        head_sha=row.head_sha,
-        branch=row.branch,
-        host=row.host,
-        pid=row.pid,
-        error=row.error,
-        error_tail=row.error_tail,
-        changed_files=row.changed_files,
-        tests=TestSummary.from_json(row.tests) if row.tests else None,
-    )
-
-
-def select_attempts() -> Select[AttemptModel, str]:
-    """Attempts with their run's slug: add filters and an order, then read them with `read_attempts`."""
-    return select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
-
-
-def read_attempts(session: Session, query: Select[AttemptModel, str]) -> list[Attempt]:
-    """The attempts a `select_attempts` query finds, in its order."""
-    return [attempt_from_row(row, slug=slug) for row, slug in session.execute(query)]
 
 
 # --- tables of the shared PostgreSQL store only ---------------------------------------------------

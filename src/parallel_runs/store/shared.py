@@ -35,8 +35,9 @@ from parallel_runs.store.batches import (
 )
 from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.migrate import require_current_schema
-from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
+from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import Claim, LeaseOwner
+from parallel_runs.store.rows import read_attempts, select_attempts
 from parallel_runs.store.shared_queue import SharedQueue
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.urls import mask_url, parse_postgres_url

@@ -23,8 +23,9 @@ from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import cancelling, claims, leases
 from parallel_runs.store.database import UnavailableError
-from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
+from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim
+from parallel_runs.store.rows import read_attempts, select_attempts
 
 __all__ = ["SharedQueue"]
 

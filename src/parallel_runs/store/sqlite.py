@@ -22,9 +22,8 @@ from parallel_runs.errors import StoreError
 from parallel_runs.store.models import (
     AttemptModel,
     RunModel,
-    read_attempts,
-    select_attempts,
 )
+from parallel_runs.store.rows import read_attempts, select_attempts
 from parallel_runs.store.sqlite_engine import BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]

@@ -1,0 +1,44 @@
+"""Rows become frozen Attempts at the store's boundary: the one query shape every store reads them with."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.store.models import AttemptModel, RunModel
+
+__all__ = ["attempt_from_row", "read_attempts", "select_attempts"]
+
+
+def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
+    """The frozen Attempt an ORM row (and its run's slug) stands for: rows never leave the store."""
+    return Attempt(
+        run_id=row.run_id,
+        slug=slug,
+        attempt=row.attempt,
+        batch_id=row.batch_id,
+        outcome=Outcome(row.status),
+        exit_code=row.exit_code,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        base_sha=row.base_sha,
+        head_sha=row.head_sha,
+        branch=row.branch,
+        host=row.host,
+        pid=row.pid,
+        error=row.error,
+        error_tail=row.error_tail,
+        changed_files=row.changed_files,
+        tests=TestSummary.from_json(row.tests) if row.tests else None,
+    )
+
+
+def select_attempts() -> Select[AttemptModel, str]:
+    """Attempts with their run's slug: add filters and an order, then read them with `read_attempts`."""
+    return select(AttemptModel, RunModel.slug).join(RunModel, RunModel.run_id == AttemptModel.run_id)
+
+
+def read_attempts(session: Session, query: Select[AttemptModel, str]) -> list[Attempt]:
+    """The attempts a `select_attempts` query finds, in its order."""
+    return [attempt_from_row(row, slug=slug) for row, slug in session.execute(query)]
