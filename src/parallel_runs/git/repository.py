@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from parallel_runs import testing_faults
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, attempt_ref
 from parallel_runs.errors import GitError
 from parallel_runs.git.runner import _git
@@ -137,6 +138,8 @@ def last_attempt_ref_number(repo: Path, slug: str) -> int:
 
 def _keep_tip(repo: Path, *, slug: str, tip: str, preferred: int) -> None:
     """Keep `tip` reachable under an attempt ref: `preferred` if free, else the next number."""
+    if testing_faults.is_broken("keep-tip"):  # chaos-proof only: displaced commits are dropped
+        return
     refs = _refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/")
     if tip in refs.values():
         return

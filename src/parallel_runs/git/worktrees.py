@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs import testing_faults
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
 from parallel_runs.core.model import Outcome
@@ -129,6 +130,8 @@ class WorkspaceManager:
 
     def save_changes(self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str) -> str | None:
         """Commit every change to the run branch, write changes.patch; return the branch head."""
+        if testing_faults.is_broken("save-before-remove"):  # chaos-proof only: nothing is saved
+            return None
         if not self.is_worktree():
             missing = "has no .git file" if self.workspace.is_dir() else "is gone"
             logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
