@@ -252,3 +252,18 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
     git(repo, "config", "core.bare", "false")  # the run's change to the shared config is the user's to undo
     assert git(repo, "show", "parallel-runs/hostile:unsaved.txt") == "precious"
     assert listed(repo) == {}
+
+
+def test_cleanup_keeps_the_saved_commit_a_kept_worktree_was_reset_behind(repo: Path) -> None:
+    # Found by the chaos suite (R6): the branch moved back, and the run's saved commit was only in a reflog.
+    done = run_cli(
+        "run", "--run-ids", "back", "--keep-worktrees", "--command", "echo s > saved.txt", cwd=repo
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    workspace = repo / ".autonomous_runs" / "workspaces" / "back"
+    git(workspace, "reset", "--quiet", "--hard", "HEAD~1")
+    (workspace / "later.txt").write_text("after the reset\n")
+    cleaned = run_cli("cleanup", cwd=repo)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert git(repo, "show", "refs/parallel-runs/attempts/back/1:saved.txt") == "s"
+    assert git(repo, "show", "parallel-runs/back:later.txt") == "after the reset"

@@ -22,6 +22,7 @@ __all__ = [
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "keep_unless_contained",
     "last_attempt_ref_number",
     "repo_root",
     "resolve_commit",
@@ -134,6 +135,19 @@ def _attempt_numbers(refs: dict[str, str], slug: str) -> list[int]:
 def last_attempt_ref_number(repo: Path, slug: str) -> int:
     """Highest n among refs/parallel-runs/attempts/<slug>/<n>; 0 when there is none."""
     return max(_attempt_numbers(_refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/"), slug), default=0)
+
+
+def keep_unless_contained(repo: Path, *, slug: str, tip: str, head: str, attempt: int) -> bool:
+    """Keep `tip` under attempt `attempt`'s ref unless `head` contains it (True if it had to be kept).
+
+    For a commit a save recorded that the branch may have lost since: a kept worktree's branch
+    reset or amended behind it. A `tip` unknown here (saved on another machine) is left alone.
+    """
+    probe = _git(repo, "merge-base", "--is-ancestor", tip, head, check=False)
+    if probe.status != 1:  # 0: contained; 128: not a commit of this repository
+        return False
+    _keep_tip(repo, slug=slug, tip=tip, preferred=attempt)
+    return True
 
 
 def _keep_tip(repo: Path, *, slug: str, tip: str, preferred: int) -> None:
