@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from parallel_runs.store.urls import parse_postgres_url
 from tests.helpers import git
 
 WRITER = Path(__file__).with_name("writer.py")
+_INSTALLING = threading.Lock()  # trials of one scenario may start victims from several threads
 
 # The supervisor's git (GIT_PYTHON_GIT_EXECUTABLE): logs each subcommand to CHAOS_GIT_LOG, and
 # sleeps before the one CHAOS_GIT_PAUSE names ("worktree add:3", "update-ref:3"), so that a kill
@@ -53,9 +55,10 @@ class Victim:
         self.git_log = tmp / f"{name}.gitlog"
         self.git_log.touch()
         wrapper = tmp / "chaos-git"
-        if not wrapper.exists():
-            wrapper.write_text(CHAOS_GIT)
-            wrapper.chmod(0o755)
+        with _INSTALLING:
+            if not wrapper.exists():
+                wrapper.write_text(CHAOS_GIT)
+                wrapper.chmod(0o755)
         env = {**os.environ, "GIT_PYTHON_GIT_EXECUTABLE": str(wrapper), "CHAOS_GIT_LOG": str(self.git_log)}
         env["CHAOS_GIT_PAUSE"] = pause or ""
         self.out = (tmp / f"{name}.out").open("w+")

@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--slow", type=float, default=0.0, help="seconds spent writing the files")
     parser.add_argument("--linger", type=float, default=0.0, help="seconds to sleep at the end")
     parser.add_argument("--linger-attempt", type=int, default=1)
+    parser.add_argument("--linger-while", type=Path, help="linger only while this file exists")
     args = parser.parse_args()
     run, slug = os.environ["PARALLEL_RUNS_RUN_ID"], os.environ["PARALLEL_RUNS_SLUG"]
     attempt = int(os.environ["PARALLEL_RUNS_ATTEMPT"])
@@ -52,8 +53,11 @@ def main() -> None:
         sys.stdout.write(base64.encodebytes(os.urandom(57_000)).decode())
     sys.stdout.flush()
     (args.manifests / f"{slug}.{attempt}.done").touch()
-    if attempt == args.linger_attempt:
-        time.sleep(args.linger)
+    deadline = time.monotonic() + args.linger
+    while attempt == args.linger_attempt and time.monotonic() < deadline:
+        if args.linger_while is not None and not args.linger_while.exists():
+            break
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":
