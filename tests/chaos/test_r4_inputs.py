@@ -155,7 +155,7 @@ def _explore(repo: Path, examples: int, tally: dict[str, int], refs: dict[str, s
             tally["ids"] += 1
             outside = _paths_outside(found.worker.runs_dir, run_id, refs)  # type: ignore[attr-defined]
             tally["outside"] += len(outside)
-            assert not outside, (run_id, outside)
+            assert not outside, f"run id {run_id!r} puts {outside[0]} outside the runs dir"
 
     return explore
 
