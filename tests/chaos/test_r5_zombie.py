@@ -37,7 +37,7 @@ pytestmark = pytest.mark.chaos
 
 TTL = 5.0
 LANES = 3
-PHASES = ("command", "save", "upload", "before-add")
+PHASES = ("before-add", "command", "save", "upload")
 RECORD = {
     "attempts": "select * from attempts where run_id = :r order by attempt",
     "lease": "select * from batch_runs where run_id = :r and batch_id = :b",
@@ -127,7 +127,7 @@ def _executed_after_takeover(url: str, run_id: str, started: Path) -> list[str]:
 def test_r5_a_worker_stopped_past_its_lease_cannot_change_the_record(
     repo: Path, tmp_path: Path, database_url: str, figures: Figures
 ) -> None:
-    trials, stopped, problems = count(full=12, quick=2), Counter[str](), list[str]()
+    trials, stopped, problems = count(full=12, quick=3), Counter[str](), list[str]()
     lanes = [(clone(repo, tmp_path / f"a{n}"), clone(repo, tmp_path / f"b{n}")) for n in range(LANES)]
     with ThreadPoolExecutor(LANES) as pool:
         for first in range(0, trials, LANES):
