@@ -267,3 +267,24 @@ def test_cleanup_keeps_the_saved_commit_a_kept_worktree_was_reset_behind(repo: P
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert git(repo, "show", "refs/parallel-runs/attempts/back/1:saved.txt") == "s"
     assert git(repo, "show", "parallel-runs/back:later.txt") == "after the reset"
+
+
+@pytest.mark.parametrize("lock", ["branch", "scratch index", "HEAD"])
+def test_cleanup_gets_past_the_lock_a_save_killed_mid_write_left(repo: Path, lock: str) -> None:
+    # Found by the chaos suite (R2): a save killed with its git (update-ref, write-tree) left a lock
+    # file that made every later save of the worktree fail, so recover and cleanup never got past it.
+    done = run_cli("run", "--run-ids", "locked", "--keep-worktrees", "--command", "echo s > s.txt", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    workspace = repo / ".autonomous_runs" / "workspaces" / "locked"
+    gitdir = Path(git(workspace, "rev-parse", "--absolute-git-dir"))
+    stale = {
+        "branch": repo / ".git" / "refs" / "heads" / "parallel-runs" / "locked.lock",
+        "scratch index": gitdir / "parallel-runs.index.lock",
+        "HEAD": gitdir / "HEAD.lock",
+    }[lock]
+    git(workspace, "checkout", "--quiet", "--detach")  # the save re-attaches HEAD: it takes HEAD.lock too
+    stale.write_text("")
+    (workspace / "later.txt").write_text("after the run\n")
+    cleaned = run_cli("cleanup", cwd=repo)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert git(repo, "show", "parallel-runs/locked:later.txt") == "after the run"

@@ -239,11 +239,15 @@ class WorkspaceManager:
             return None
         return self.workspace / gitdir
 
-    def index_lock(self) -> Path | None:
-        """The worktree's index.lock if one exists (a git killed mid-write leaves it behind)."""
+    def git_locks(self) -> list[Path]:
+        """Lock files a git killed mid-write leaves, each blocking every later save: the worktree's
+        index.lock and HEAD.lock, the save's scratch index's, and the run branch's ref lock."""
         gitdir = self._gitdir()
-        lock = gitdir / "index.lock" if gitdir is not None else None
-        return lock if lock is not None and lock.exists() else None
+        if gitdir is None:
+            return []
+        locks = [gitdir / name for name in ("index.lock", "HEAD.lock", "parallel-runs.index.lock")]
+        locks.append(common_git_dir(self.repo) / f"{self.branch_ref}.lock")
+        return [lock for lock in locks if lock.exists()]
 
     def _has_submodule_repos(self) -> bool:
         """True when a submodule was initialized here (its repository is in the worktree's git dir)."""

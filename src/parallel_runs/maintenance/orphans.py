@@ -98,7 +98,7 @@ def recover_orphaned_worktree(
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
     workspaces = git.WorkspaceManager(repo=repo, paths=paths)
-    if (lock := workspaces.index_lock()) is not None:  # its git died mid-write: the lock would block the save
+    for lock in workspaces.git_locks():  # its git died mid-write: the lock would block the save
         remove_if_unused(lock, paths.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
     log.log(level, "run %r: saving the worktree of attempt %d as %s", run_id, left.attempt, left.outcome)
