@@ -28,6 +28,7 @@ class Plan:
     phase: str
     pause: str | None
     delay: float
+    step: str = "add"  # save-mid: the git step whose start sets the delay off
 
 
 def plan(phase: str, rng: random.Random) -> Plan:
@@ -38,7 +39,12 @@ def plan(phase: str, rng: random.Random) -> Plan:
         return Plan(phase, f"{rng.choice(SAVE_STEPS)}:3", rng.uniform(0, 0.8))
     if phase == "command":
         return Plan(phase, None, rng.uniform(0, 1.2))
-    return Plan(phase, None, rng.uniform(0, 0.25 if phase == "save-mid" else 0.4))
+    if (
+        phase == "save-mid"
+    ):  # git killed while it holds a lock: the index's, the scratch index's, the branch's
+        step, longest = rng.choice([("add", 0.25), ("write-tree", 0.04), ("update-ref", 0.01)])
+        return Plan(phase, None, rng.uniform(0, longest), step=step)
+    return Plan(phase, None, rng.uniform(0, 0.4))
 
 
 def writer_options(phase: str) -> dict[str, object]:
@@ -58,7 +64,7 @@ def _triggered(victim: Victim, chosen: Plan, paths: RunPaths, manifests: Path) -
     if chosen.phase == "command":
         return (manifests / f"{paths.slug}.1.started").exists()
     if chosen.phase == "save-mid":
-        return "add --all" in calls
+        return "add --all" in calls and chosen.step in (line.split(" ")[0] for line in calls)
     return paths.result_json.exists()
 
 
@@ -86,3 +92,11 @@ def strike(
     where = landed(victim, paths, manifests)
     victim.signal(sig)
     return where
+
+
+def left_locks(repo: Path, paths: RunPaths) -> list[str]:
+    """Lock files the killed supervisor's git left behind (each would block later saves if kept)."""
+    gitdir = repo / ".git" / "worktrees" / paths.slug
+    found = [gitdir / name for name in ("index.lock", "HEAD.lock", "parallel-runs.index.lock")]
+    found.append(repo / ".git" / "refs" / "heads" / f"{paths.branch}.lock")
+    return [lock.name for lock in found if lock.exists()]

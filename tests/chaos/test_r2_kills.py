@@ -73,6 +73,9 @@ def _file_trial(
     )
     where = kills.strike(victim, chosen, paths, manifests)
     victim.finish()
+    where = (
+        f"{where}, left {'+'.join(locks)}" if where and (locks := kills.left_locks(repo, paths)) else where
+    )
     wrong = []
     if (done := run_cli("recover", cwd=repo)).returncode != 0:
         wrong.append(f"recover: exit {done.returncode}: {done.stdout + done.stderr}")
@@ -136,6 +139,9 @@ def _pg_trial(
     where = kills.strike(victim, chosen, paths, manifests)
     rescuer = Victim("worker", *args, "--batch", batch, cwd=second, tmp=tmp, name=f"{run_id}-rescuer")
     victim.finish()
+    where = (
+        f"{where}, left {'+'.join(locks)}" if where and (locks := kills.left_locks(first, paths)) else where
+    )
     code, said = rescuer.finish(timeout=120)
     wrong = [] if code == 0 else [f"rescuer: exit {code}: {said[-400:]}"]
     if (done := run_cli("recover", cwd=first)).returncode != 0:

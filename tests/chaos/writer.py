@@ -45,7 +45,8 @@ def main() -> None:
     manifest = args.manifests / f"{slug}.{attempt}"
     (args.manifests / f"{slug}.{attempt}.started").touch()
     for n in range(args.files):
-        _write(Path(f"w{attempt}/{n:04d}.txt"), f"{run} {attempt} {n}\n".encode(), manifest)
+        # Ten files a directory: a save then writes many tree objects (write-tree holds its lock longer).
+        _write(Path(f"w{attempt}/{n // 10:03d}/{n:04d}.txt"), f"{run} {attempt} {n}\n".encode(), manifest)
         time.sleep(args.slow / max(1, args.files))
     for n in range(args.binaries if args.binary else 0):
         _write(Path(f"bin/a{attempt}-{n}.bin"), os.urandom(args.binary), manifest)
