@@ -5,7 +5,8 @@ Real tmpfs mounts of a few MiB (the suite runs as root, as CI does). Trials alte
 - repository full: git cannot store the run's objects; then the disk grows (space is back).
 Each time: exit 1 with no traceback, the attempt recorded `failed` with an error starting
 `no_space:`, no partial file, nothing corrupted (`git fsck`, SQLite integrity, result.json),
-every file the run wrote on a reachable commit (once space is back), and later runs fine.
+every file the run wrote on a reachable commit (once space is back), and later runs fine once
+there is space again.
 """
 
 from __future__ import annotations
@@ -97,12 +98,27 @@ def _later_runs_work(repo: Path, runs_dir: Path, run_id: str) -> list[str]:
     return wrong
 
 
-def _runs_dir_trial(make_repo: Callable[..., Path], disk: Path, manifests: Path, trial: int) -> list[str]:
+def _runs_dir_trial(
+    make_repo: Callable[..., Path], disk: Path, manifests: Path, trial: int
+) -> tuple[list[str], bool]:
+    """Fill the runs dir; (what went wrong, whether a run on the still full disk failed)."""
     repo, runs_dir = make_repo(f"repo-{trial}"), disk / "runs"
     size = random.randint(3_000_000, 4_200_000)  # fits in the worktree, not twice (with its patch)
     wrong, _ = _fill(repo, runs_dir, "big", writer_command(manifests, files=20, binary=size))
-    wrong += _corruption(repo, runs_dir) + _later_runs_work(repo, runs_dir, "small")
-    return wrong + orphaned_worktrees(repo, runs_dir)
+    wrong += _corruption(repo, runs_dir)
+    # The patch, written again once the worktree is gone, may fill the disk anew: a run now may
+    # fail (even to record its attempt: recover settles that once there is space), but cleanly.
+    meanwhile = run_cli(
+        "run", "--runs-dir", str(runs_dir), "--run-ids", "meanwhile", "--command", "true", cwd=repo
+    )
+    said = meanwhile.stdout + meanwhile.stderr
+    if meanwhile.returncode not in (0, 1) or "Traceback" in said or "internal error" in said:
+        wrong.append(f"a run on the still full disk: exit {meanwhile.returncode}: {said[-300:]}")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # space is back
+    wrong += _later_runs_work(repo, runs_dir, "small") + _corruption(repo, runs_dir)
+    if any(row.get("status") == "running" for row in _rows(repo, runs_dir).values()):
+        wrong.append("an attempt is still recorded running after recover")
+    return wrong + orphaned_worktrees(repo, runs_dir), meanwhile.returncode != 0
 
 
 def _repo_disk_trial(
@@ -129,9 +145,11 @@ def test_r7_a_full_disk_while_saving_is_recorded_and_loses_nothing(
     manifests.mkdir()
     problems: list[str] = []
     repos: list[Path] = []
+    refused = 0  # runs started while the runs dir was still full, failing cleanly
     for trial in range(trials):
         if trial % 2 == 0:
-            wrong = _runs_dir_trial(make_repo, small_disk(f"disk-{trial}", "5m"), manifests, trial)
+            wrong, failed = _runs_dir_trial(make_repo, small_disk(f"disk-{trial}", "5m"), manifests, trial)
+            refused += failed
             repos.append(tmp_path / f"repo-{trial}")
         else:
             disk = small_disk(f"disk-{trial}", "6m")
@@ -143,7 +161,10 @@ def test_r7_a_full_disk_while_saving_is_recorded_and_loses_nothing(
         figures.faults = (
             f"{trial + 1} disks filled ({(trial + 2) // 2} runs dirs, {(trial + 1) // 2} repositories)"
         )
-        figures.notes = f"{len(problems)} problems (exit, record, corruption, later runs)"
+        figures.notes = (
+            f"{len(problems)} problems (exit, record, corruption, later runs); {refused} runs "
+            "on a runs dir still full failed cleanly"
+        )
         if problems or lost:
             break
     assert not problems, problems[:5]
