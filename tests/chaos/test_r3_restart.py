@@ -87,6 +87,6 @@ def test_r3_a_postgresql_restart_during_a_batch_loses_no_result_and_runs_nothing
         )
         if problems or totals["double"] or totals["lost"] or totals["never_ran"] or totals["unsaved"]:
             break
-    assert totals["double"] == 0, figures.notes
+    assert totals["double"] == 0, f"{totals['double']} double executions; {figures.notes}"
     assert totals["lost"] == totals["never_ran"] == totals["unsaved"] == 0, figures.notes
     assert not problems, problems
