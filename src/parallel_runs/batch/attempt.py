@@ -1,7 +1,8 @@
-"""One attempt of one run: worktree → command → tests → save changes → record → remove worktree.
+"""One attempt of one run: worktree → command → save → tests → save changes → record → remove worktree.
 
 Nothing removes a worktree before its changes are on the run branch, and an attempt recorded as
-running is always recorded as ended, whatever breaks after it began.
+running is always recorded as ended, whatever breaks after it began. The run's change is what its
+command did: it is saved before the tests, and what they write is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from parallel_runs.core.command import RunContext, build_environment, render_arg
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.files import write_json
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -52,6 +54,7 @@ class _Attempt:
         self.plan, self.claim, self.store, self.control = plan, claim, store, control
         self.workspaces, self.held, self.started_at = workspaces, held, started_at
         self.paths = plan.paths(claim.slug)
+        self.saved_before_tests = False
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -87,16 +90,34 @@ class _Attempt:
         spec = plan.tests
         if spec is None or ended.exit_code is None or ended.timed_out or control.is_stopping:
             return ended, None
-        return ended, evaluate_tests(
-            repo=plan.machine.repo,
-            paths=self.paths,
-            workspace=workspace,
+        return ended, self._judged(spec, workspace=workspace, env=env, exit_code=ended.exit_code)
+
+    def _judged(
+        self, spec: TestSpec, *, workspace: Path, env: dict[str, str], exit_code: int
+    ) -> TestEvaluation:
+        """The run's change saved first (DESIGN §5), then judged; what the tests wrote is dropped after."""
+        claim = self.claim
+        saved = self.workspaces.save_changes(
+            run_id=claim.run_id,
+            attempt=claim.attempt,
+            outcome=outcome_of_command(exit_code=exit_code, timed_out=False),
             base_sha=claim.base_sha,
-            spec=spec,
-            environ=env,
-            grace=control.grace,
-            on_start=self.started,
         )
+        self.saved_before_tests = saved is not None
+        try:
+            return evaluate_tests(
+                repo=self.plan.machine.repo,
+                paths=self.paths,
+                workspace=workspace,
+                base_sha=claim.base_sha,
+                spec=spec,
+                environ=env,
+                grace=self.control.grace,
+                on_start=self.started,
+            )
+        finally:
+            if saved is not None:
+                self.workspaces.restore(saved)
 
     def finish(
         self,
@@ -112,7 +133,11 @@ class _Attempt:
         head_sha = None
         if has_worktree:
             head_sha = self.workspaces.save_changes(
-                run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
+                run_id=claim.run_id,
+                attempt=claim.attempt,
+                outcome=outcome,
+                base_sha=claim.base_sha,
+                relabel=self.saved_before_tests,
             )
         result = Attempt(
             run_id=claim.run_id,
