@@ -214,6 +214,8 @@ class BatchModel(SharedBase):
     fail_on_regression: Mapped[bool] = mapped_column(server_default=true())
     grace_seconds: Mapped[float] = mapped_column(server_default="10")
     deadline: Mapped[datetime | None]
+    test_reports: Mapped[list[str] | None] = mapped_column(JSON)  # --test-report globs
+    allow_empty_baseline: Mapped[bool] = mapped_column(server_default=false())
 
 
 class BatchRunModel(SharedBase):

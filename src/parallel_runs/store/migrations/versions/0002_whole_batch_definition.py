@@ -1,7 +1,8 @@
 """Batches carry their whole definition: retry delay, resume rules, test settings, grace, budget.
 
 A worker on another machine then behaves exactly like `run` (--retry-delay and --max-batch-time
-were dropped on the shared path before).
+were dropped on the shared path before). The test settings include where the test command writes
+its reports (--test-report) and whether an empty baseline may start the batch.
 
 Revision ID: 0002
 Revises: 0001
@@ -32,6 +33,8 @@ def _columns() -> tuple[sa.Column[Any], ...]:
         sa.Column("fail_on_regression", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("grace_seconds", sa.Float(), server_default="10", nullable=False),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("test_reports", sa.JSON(), nullable=True),
+        sa.Column("allow_empty_baseline", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
 
 
