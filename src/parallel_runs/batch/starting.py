@@ -1,4 +1,5 @@
-"""Starting a batch: open its store, queue it (`run`) or find it (`worker`), get the repository ready."""
+"""Starting a batch: open its store, get the repository ready, check the test gate, queue the batch
+(`run`) or find it (`worker`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from parallel_runs import git, maintenance
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.batch.pool import run_batch
+from parallel_runs.batch.preflight import check_test_gate
 from parallel_runs.batch.result import BatchResult, SkippedRun
 from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
@@ -43,18 +45,26 @@ def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
     )
 
 
-def _queued(settings: RunSettings | WorkerSettings, store: Store) -> tuple[BatchDefinition, list[SkippedRun]]:
-    """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
-    skipped: list[SkippedRun] = []
-    machine = settings.worker if isinstance(settings, RunSettings) else settings
+def _wanted(settings: RunSettings | WorkerSettings, store: Store) -> BatchDefinition:
+    """The batch `run` asks for, or the one a `worker` finds in the store."""
     if isinstance(settings, RunSettings):
-        skipped = [
-            SkippedRun(run_id, Outcome.SKIPPED, reason)
-            for run_id, reason in store.enqueue(_definition(settings, store))
-        ]
-    definition = store.get_batch(machine.batch_id)
+        return _definition(settings, store)
+    definition = store.get_batch(settings.batch_id)
     if definition is None:
-        raise ConfigError(f"batch {machine.batch_id!r} is not in the shared store")
+        raise ConfigError(f"batch {settings.batch_id!r} is not in the shared store")
+    return definition
+
+
+def _queued(
+    settings: RunSettings | WorkerSettings, store: Store, wanted: BatchDefinition
+) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
+    if not isinstance(settings, RunSettings):
+        return wanted, []
+    skipped = [SkippedRun(run_id, Outcome.SKIPPED, reason) for run_id, reason in store.enqueue(wanted)]
+    definition = store.get_batch(settings.batch_id)
+    if definition is None:
+        raise ConfigError(f"batch {settings.batch_id!r} is not in the shared store")
     return definition, skipped
 
 
@@ -89,10 +99,15 @@ def run(
     )
     try:
         store.flush_spool()
-        definition, skipped = _queued(settings, store)
-        plan = BatchPlan(definition, machine)
+        wanted = _wanted(settings, store)
+        plan = BatchPlan(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
-        return run_batch(store, plan, control, skipped=skipped)
+        # The baseline is checked before the batch is queued: a test command that cannot judge the
+        # runs leaves nothing behind in the store, and no run starts.
+        if not check_test_gate(plan, control):
+            return BatchResult(wanted.batch_id, wanted.base_sha, stop_reason=control.stop_reason)
+        definition, skipped = _queued(settings, store, wanted)
+        return run_batch(store, BatchPlan(definition, machine), control, skipped=skipped)
     finally:
         store.close()
