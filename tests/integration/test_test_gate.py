@@ -17,7 +17,7 @@ from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.errors import BaselineError
+from parallel_runs.errors import ConfigError
 from parallel_runs.report import build_rows, render_markdown
 from parallel_runs.store import MemoryStore
 from tests import signy
@@ -151,7 +151,7 @@ def test_a_run_that_makes_pytest_crash_is_regressed_with_tests_crashed(project: 
 def test_a_baseline_that_cannot_judge_stops_the_batch_before_any_run(
     project: Path, test_command: str, what: str, fix: str
 ) -> None:
-    with pytest.raises(BaselineError) as stopped:
+    with pytest.raises(ConfigError) as stopped:
         run_batch(project, "touch started", test_command)
     message = str(stopped.value)
     assert stopped.value.exit_code == 2
