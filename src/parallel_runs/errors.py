@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "AlreadyHeldError",
+    "BaselineError",
     "ConfigError",
     "GitError",
     "InvalidRunIdError",
@@ -45,6 +46,13 @@ class ConfigError(ParallelRunsError):
     """Bad flags, environment or configuration: the user can fix it."""
 
     exit_code = EXIT_USAGE
+
+
+class BaselineError(ConfigError):
+    """The test command cannot judge runs at the base commit (not found, no report, no test passes).
+
+    Raised before any run starts, so the batch stops with exit 2 and a message naming the fix.
+    """
 
 
 class UsageError(ParallelRunsError):

@@ -286,7 +286,7 @@ def test_a_syntax_error_in_a_test_module_is_a_new_collection_error(
     assert evaluation.severity is Severity.LOW
 
 
-def test_no_report_is_unavailable_and_a_stale_report_is_never_read(
+def test_no_report_after_the_run_is_a_crash_and_a_stale_report_is_never_read(
     project: Path, runs_dir: Path, tmp_path: Path, environ: dict[str, str]
 ) -> None:
     no_report = tmp_path / "no-report"
@@ -300,12 +300,13 @@ def test_no_report_is_unavailable_and_a_stale_report_is_never_read(
 
     no_report.touch()  # attempt 2: the runner writes nothing (the baseline comes from the cache)
     second = evaluate(project, paths, spec, environ)
-    assert second.status is TestStatus.UNAVAILABLE
-    assert second.reason is not None
-    assert "wrote no report" in second.reason
+    assert second.status is TestStatus.CRASHED  # the baseline had a report: never "no failures"
+    assert second.is_regressed
+    assert second.reason == "exit 1, no report"
     assert second.verdict is None
+    assert second.summary == "crashed"
     assert "no report today" in paths.run_log.read_text()
-    assert '"status": "tests_unavailable"' in paths.delta_json.read_text()
+    assert '"status": "tests_crashed"' in paths.delta_json.read_text()
     assert '"available": false' in paths.after_json.read_text()
 
 

@@ -11,6 +11,7 @@ from parallel_runs.config import (
     build_artifacts_list_settings,
     build_cleanup_settings,
     build_db_upgrade_settings,
+    build_run_settings,
     build_worktrees_list_settings,
 )
 from parallel_runs.errors import ConfigError
@@ -105,3 +106,33 @@ def test_worktree_options_are_checked_before_the_repository_is_looked_for(tmp_pa
         build_cleanup_settings(
             flags={"older_than": None}, environ={"PARALLEL_RUNS_CLEANUP_OLDER_THAN": "soon"}, cwd=tmp_path
         )
+
+
+def run_flags(**given: object) -> dict[str, object]:
+    return {"run_ids": ["a"], "command": "true", **given}
+
+
+def test_the_test_gate_reads_report_globs_and_the_empty_baseline_override(repo: Path) -> None:
+    flags = run_flags(test_command="make test", test_report=["build/test-results/**/*.xml", "report.xml"])
+    settings = build_run_settings(flags=flags | {"allow_empty_baseline": True}, environ={}, cwd=repo)
+    assert settings.tests is not None
+    assert settings.tests.reports == ("build/test-results/**/*.xml", "report.xml")
+    assert settings.tests.allow_empty_baseline
+    environ = {"PARALLEL_RUNS_TEST_REPORT": "out/*.xml", "PARALLEL_RUNS_ALLOW_EMPTY_BASELINE": "1"}
+    from_env = build_run_settings(flags=run_flags(test_command="make test"), environ=environ, cwd=repo)
+    assert from_env.tests is not None
+    assert (from_env.tests.reports, from_env.tests.allow_empty_baseline) == (("out/*.xml",), True)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"test_report": ["r.xml"]}, "--test-report applies to the test gate: add --test-command"),
+        ({"allow_empty_baseline": True}, "--allow-empty-baseline applies to the test gate"),
+        ({"test_command": "make", "test_report": ["/tmp/r.xml"]}, "must be relative to the worktree"),
+        ({"test_command": "make", "test_report": ["../r.xml"]}, "must not leave the worktree"),
+    ],
+)
+def test_test_gate_options_are_validated(repo: Path, given: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_run_settings(flags=run_flags(**given), environ={}, cwd=repo)

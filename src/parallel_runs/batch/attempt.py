@@ -1,7 +1,8 @@
-"""One attempt of one run: worktree → command → tests → save changes → record → remove worktree.
+"""One attempt of one run: worktree → command → save → tests → save changes → record → remove worktree.
 
 Nothing removes a worktree before its changes are on the run branch, and an attempt recorded as
-running is always recorded as ended, whatever breaks after it began.
+running is always recorded as ended, whatever breaks after it began. The run's change is what its
+command did: it is saved before the tests, and what they write is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import LeaseLostError, NoSpaceError, ParallelRunsError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
@@ -70,6 +72,7 @@ class _Attempt:
         self.paths = plan.paths(claim.slug)
         self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
         self.log_start = self.log_from  # where its output begins, after the header
+        self.saved_before_tests = False
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -111,16 +114,34 @@ class _Attempt:
         spec = plan.tests
         if spec is None or ended.exit_code is None or ended.timed_out or control.is_stopping:
             return ended, None
-        return ended, evaluate_tests(
-            repo=plan.machine.repo,
-            paths=self.paths,
-            workspace=workspace,
+        return ended, self._judged(spec, workspace=workspace, env=env, exit_code=ended.exit_code)
+
+    def _judged(
+        self, spec: TestSpec, *, workspace: Path, env: dict[str, str], exit_code: int
+    ) -> TestEvaluation:
+        """The run's change saved first (DESIGN §5), then judged; what the tests wrote is dropped after."""
+        claim = self.claim
+        saved = self.workspaces.save_changes(
+            run_id=claim.run_id,
+            attempt=claim.attempt,
+            outcome=outcome_of_command(exit_code=exit_code, timed_out=False),
             base_sha=claim.base_sha,
-            spec=spec,
-            environ=env,
-            grace=control.grace,
-            on_start=self.started,
         )
+        self.saved_before_tests = saved is not None
+        try:
+            return evaluate_tests(
+                repo=self.plan.machine.repo,
+                paths=self.paths,
+                workspace=workspace,
+                base_sha=claim.base_sha,
+                spec=spec,
+                environ=env,
+                grace=self.control.grace,
+                on_start=self.started,
+            )
+        finally:
+            if saved is not None:
+                self.workspaces.restore(saved)
 
     def prepare(self, context: RunContext, env: dict[str, str]) -> CommandResult | None:
         """--copy-ignored, then --setup-command, in the fresh worktree; how it failed, or None."""
@@ -163,7 +184,11 @@ class _Attempt:
             return _Saved(None, f"worktree_broken: {problem}", committed=False)
         try:
             head = self.workspaces.save_changes(
-                run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
+                run_id=claim.run_id,
+                attempt=claim.attempt,
+                outcome=outcome,
+                base_sha=claim.base_sha,
+                relabel=self.saved_before_tests,
             )
         except NoSpaceError as full:
             log.warning("run %r: %s", claim.run_id, full)

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Outcome, TestSummary
 
 __all__ = ["JsonEvents", "LiveProgress", "PlainProgress", "Progress", "last_line"]
 
@@ -46,6 +46,7 @@ def last_line(log: Path, *, limit: int = 4096) -> str:
 
 
 _TEMPLATES = {
+    EventKind.BASELINE_STARTED: "baseline  testing the base commit {base_sha:.12}: {command} (log: {log})",
     EventKind.BATCH_STARTED: "batch {batch_id}: {runs} run(s), {workers} worker(s), runs dir {runs_dir}",
     EventKind.ATTEMPT_STARTED: "started   {run_id} (attempt {attempt})",
     EventKind.RETRY_SCHEDULED: "retry     {run_id}: attempt {after_attempt} failed; next in {delay_seconds}s",
@@ -62,13 +63,25 @@ def _finished(d: dict[str, object]) -> str:
     status = str(d["status"])
     colour = "green" if status in _GOOD else "red"
     took = format_duration(float(str(d["duration_seconds"])))
+    tests = d.get("tests")
+    judged = f", tests {escape(TestSummary.from_json(tests).counts)}" if isinstance(tests, dict) else ""
     line = (
         f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {d['exit_code']}, {took}, "
-        f"{d['changed_files']} file(s) changed) → {d['branch']}"
+        f"{d['changed_files']} file(s) changed{judged}) → {d['branch']}"
     )
     reason = [str(d["error"])] if d.get("error") else []
     reason += str(d.get("error_tail") or "").splitlines()
     return "\n".join([line, *(f"[dim]          │ {text}[/]" for text in reason)])
+
+
+def _baseline(d: dict[str, object]) -> str:
+    counts = d["counts"] if isinstance(d["counts"], dict) else {}
+    failing = int(counts.get("failed", 0)) + int(counts.get("error", 0))
+    errors = int(counts.get("collection_error", 0))
+    listed = f"{counts.get('passed', 0)} passed, {failing} failing, {counts.get('skipped', 0)} skipped"
+    listed += f", {errors} collection error(s)" if errors else ""
+    cached = " (cached)" if d.get("reused") else ""
+    return f"baseline  {int(counts.get('total', 0)) - errors} tests at the base commit: {listed}{cached}"
 
 
 def _stopping(d: dict[str, object]) -> str:
@@ -103,6 +116,7 @@ def _batch_finished(d: dict[str, object]) -> str:
 
 
 _FORMATTERS = {
+    EventKind.BASELINE_FINISHED: _baseline,
     EventKind.ATTEMPT_FINISHED: _finished,
     EventKind.STOP_REQUESTED: _stopping,
     EventKind.BATCH_FINISHED: _batch_finished,

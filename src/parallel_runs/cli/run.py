@@ -96,10 +96,25 @@ _RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     (
         "--test-command",
         "test_command",
-        "after the command, run this test command at the base commit (once per batch, cached) and in the "
-        "run's worktree; it must write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}); pytest gets "
-        "--junitxml added",
+        "after the command, run this test command at the base commit (once, before any run starts; "
+        "cached) and in the run's worktree; pytest writes its JUnit report by itself (through "
+        "PYTEST_ADDOPTS), other runners write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}) or use "
+        "--test-report",
         {"metavar": "CMD"},
+    ),
+    (
+        "--test-report",
+        "test_report",
+        "JUnit XML files the test command writes itself, a glob relative to the worktree, e.g. "
+        "'build/test-results/**/*.xml'; repeatable",
+        _APPEND | {"metavar": "GLOB"},
+    ),
+    (
+        "--allow-empty-baseline",
+        "allow_empty_baseline",
+        "start the batch even when the test command, at the base commit, writes no report or collects or "
+        "passes no test (for a suite meant to be empty)",
+        _FLAG,
     ),
     ("--test-timeout", "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
     (

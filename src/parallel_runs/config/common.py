@@ -67,6 +67,8 @@ ENV = {
     "test_command": "PARALLEL_RUNS_TEST_COMMAND",
     "test_timeout": "PARALLEL_RUNS_TEST_TIMEOUT",
     "test_retries": "PARALLEL_RUNS_TEST_RETRIES",
+    "test_report": "PARALLEL_RUNS_TEST_REPORT",
+    "allow_empty_baseline": "PARALLEL_RUNS_ALLOW_EMPTY_BASELINE",
     "fail_on_regression": "PARALLEL_RUNS_FAIL_ON_REGRESSION",
     "lease_ttl": "PARALLEL_RUNS_LEASE_TTL",
     "setup_command": "PARALLEL_RUNS_SETUP_COMMAND",

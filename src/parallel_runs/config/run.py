@@ -121,13 +121,30 @@ def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key)) is not None}
 
 
-def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
-    """The test command of the batch (None without --test-command)."""
+def _test_spec(
+    flags: Mapping[str, object], environ: Mapping[str, str], *, timeout: float | None
+) -> TestSpec | None:
+    """The test command of the batch (None without --test-command), where its reports are, its rules."""
+    pick = picker(flags, environ)
     command = pick("test_command")
+    reports = tuple(flag_list(flags, "test_report", environ))
+    allow_empty = flag_bool(flags, "allow_empty_baseline", environ)
     if not command or not command.strip():
+        if reports or allow_empty:
+            flag = "--test-report" if reports else "--allow-empty-baseline"
+            raise ConfigError(f"{flag} applies to the test gate: add --test-command")
         return None
     retries = parse_count(pick("test_retries") or "1", flag="--test-retries")
-    return TestSpec(command=CommandSpec(shell=command), timeout=timeout, retries=retries)
+    try:
+        return TestSpec(
+            command=CommandSpec(shell=command),
+            timeout=timeout,
+            retries=retries,
+            reports=reports,
+            allow_empty_baseline=allow_empty,
+        )
+    except ValueError as exc:  # a --test-report glob that leaves the worktree
+        raise ConfigError(f"--test-report: {exc}") from None
 
 
 def _resume_rules(
@@ -206,7 +223,7 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
         grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
         base_ref=pick("base_ref") or "HEAD",
         **_resume_rules(flags, environ, durations=durations),
-        tests=_test_spec(pick, timeout=durations.get("test_timeout")),
+        tests=_test_spec(flags, environ, timeout=durations.get("test_timeout")),
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
         **_worktree_tools(flags, environ),
     )

@@ -2,9 +2,10 @@
 
 The baseline of one (base commit, test command, relevant environment) is computed once, in a clean
 detached worktree of the base commit, under a file lock that concurrent runs (threads or processes)
-wait on, and cached as `<runs dir>/baselines/<key>.json`. Every test phase deletes its report
-files first and runs through `process.run_command` (own process group, killed on timeout); a
-missing or unparsable report makes the phase unavailable, never "no failures".
+wait on, and cached as `<runs dir>/baselines/<key>.json`. Every test phase deletes its own report
+files first and runs through `process.run_command` (own process group, killed on timeout); pytest
+is told to write JUnit XML through PYTEST_ADDOPTS, whatever wraps it. A missing or unparsable
+report makes the phase unavailable, never "no failures".
 """
 
 from __future__ import annotations
@@ -25,9 +26,24 @@ import filelock
 from parallel_runs import git
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
-from parallel_runs.core.suite import TestResults, TestSpec, baseline_key, is_pytest_command, render_test_argv
+from parallel_runs.core.junit import TestReportError
+from parallel_runs.core.suite import (
+    TestResults,
+    TestSpec,
+    baseline_key,
+    is_pytest_command,
+    pytest_addopts,
+    render_test_argv,
+)
 from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.reports import (
+    MAX_REPORT_BYTES,
+    Stamps,
+    read_report,
+    read_reports,
+    stamp,
+    written_since,
+)
 from parallel_runs.gate.selection_plugin import SELECT_ENV
 from parallel_runs.process import CommandResult, run_command
 
@@ -36,6 +52,7 @@ __all__ = [
     "MAX_REPORT_BYTES",
     "Baseline",
     "Phase",
+    "baseline_log",
     "ensure_baseline",
     "read_report",
     "run_phase",
@@ -44,7 +61,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BASELINES_DIR = "baselines"
-MAX_REPORT_BYTES = 256 * 1024 * 1024  # a report larger than this is refused, not read into memory
 # A baseline belongs to no run: variables naming one run must not leak into it.
 _RUN_ONLY = (
     "PARALLEL_RUNS_RUN_ID",
@@ -69,14 +85,6 @@ class Phase:
     stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
     log: Path
     select: tuple[str, ...] = ()  # only these test ids (retries)
-
-
-def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
-    """Parse a report file; TestReportError when it is larger than MAX_REPORT_BYTES (never read then)."""
-    size = path.stat().st_size
-    if size > MAX_REPORT_BYTES:
-        raise TestReportError(f"report {path} is {size} bytes, more than the {MAX_REPORT_BYTES} allowed")
-    return parse(path.read_bytes())
 
 
 def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
@@ -107,6 +115,7 @@ def _phase_env(
         PARALLEL_RUNS_TEST_PHASE=phase.name,
         PARALLEL_RUNS_WORKSPACE=str(phase.cwd),
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ left in the run's worktree (and on its branch)
+        PYTEST_ADDOPTS=pytest_addopts(env.get("PYTEST_ADDOPTS"), junit=reports[0]),
     )
     if phase.select and is_pytest_command(spec.command):
         env.update(_selection_env(phase, env))
@@ -114,37 +123,46 @@ def _phase_env(
 
 
 def _results(
-    phase: Phase, spec: TestSpec, *, reports: tuple[Path, Path], ended: CommandResult
+    phase: Phase, spec: TestSpec, *, reports: tuple[Path, Path], before: Stamps, ended: CommandResult
 ) -> TestResults:
-    """What a finished phase tells: its report's outcomes, or why there are none."""
+    """What a finished phase tells: its reports' outcomes, or why there are none."""
     command, exit_code = spec.command.describe(), ended.exit_code
 
     def unavailable(reason: str) -> TestResults:
         return TestResults(
-            phase=phase.name, command=command, exit_code=exit_code, outcomes=None, reason=reason
+            phase=phase.name,
+            command=command,
+            exit_code=exit_code,
+            outcomes=None,
+            reason=reason,
+            timed_out=ended.timed_out,
         )
 
     if ended.start_error is not None:
         return unavailable(ended.start_error)
     if ended.timed_out:  # whatever report exists may be partial
-        return unavailable(f"the test command timed out after {spec.timeout}s (its process group was killed)")
-    junit, json_report = reports
-    for path, parse, kind in (
-        (junit, parse_junit_xml, "junit"),
-        (json_report, parse_pytest_json, "pytest-json"),
-    ):
-        if not path.exists():
-            continue
-        try:
-            outcomes = read_report(path, parse)
-        except (TestReportError, OSError) as exc:
-            return unavailable(f"unusable report {path}: {exc}")
-        return TestResults(
-            phase=phase.name, command=command, exit_code=exit_code, outcomes=outcomes, report_format=kind
+        return unavailable(
+            f"the test command timed out after {spec.timeout:g}s (its process group was killed)"
         )
-    return unavailable(
-        f"the test command (exit code {exit_code}) wrote no report: JUnit XML is expected at "
-        f"$PARALLEL_RUNS_JUNIT ({junit}) or pytest-json-report at $PARALLEL_RUNS_JSON_REPORT"
+    found = [path for path in reports if path.exists()]
+    found += written_since(phase.cwd, spec.report_globs, before)
+    if not found:
+        return unavailable(
+            f"the test command (exit code {exit_code}) wrote no report: pytest writes one by itself "
+            "(through PYTEST_ADDOPTS); another runner must write JUnit XML to $PARALLEL_RUNS_JUNIT or name "
+            "its files with --test-report GLOB"
+        )
+    try:
+        parsed, kinds = read_reports(found)
+    except (TestReportError, OSError) as exc:
+        return unavailable(f"unusable report: {exc}")
+    return TestResults(
+        phase=phase.name,
+        command=command,
+        exit_code=exit_code,
+        outcomes=parsed.outcomes,
+        report_format=kinds,
+        failures=parsed.failures,
     )
 
 
@@ -156,7 +174,7 @@ def run_phase(
     grace: float,
     on_start: Callable[[int], None] | None = None,
 ) -> TestResults:
-    """Run the test command once (stale reports deleted first) and read the report it leaves.
+    """Run the test command once (stale reports deleted first) and read the reports it leaves.
 
     `grace`: seconds between SIGTERM and SIGKILL when the command times out or is interrupted.
     """
@@ -164,6 +182,7 @@ def run_phase(
     phase.reports.mkdir(parents=True, exist_ok=True)
     for stale in reports:
         stale.unlink(missing_ok=True)
+    before = stamp(phase.cwd, spec.report_globs)
     argv = render_test_argv(spec.command, junit=reports[0])
     shown = argv[2] if spec.command.shell is not None else shlex.join(argv)
     selected = f", {len(phase.select)} selected tests" if phase.select else ""
@@ -177,7 +196,7 @@ def run_phase(
         grace=grace,
         on_start=on_start,
     )
-    results = _results(phase, spec, reports=reports, ended=ended)
+    results = _results(phase, spec, reports=reports, before=before, ended=ended)
     found = (
         f"{len(results.outcomes)} tests" if results.outcomes is not None else f"unavailable: {results.reason}"
     )
@@ -196,8 +215,10 @@ class Baseline:
     computed_at: float | None  # epoch seconds the results were computed at; None: the cache does not say
 
 
-def _load_cached(cache: Path, *, key: str, asked_at: float) -> Baseline | None:
-    """A usable cached baseline; an unavailable one only if it was computed while we waited."""
+def _load_cached(
+    cache: Path, *, key: str, asked_at: float, accept: Callable[[TestResults], bool]
+) -> Baseline | None:
+    """A cached baseline `accept` takes; one it refuses only if it was computed while we waited."""
     try:
         document = json.loads(cache.read_text(encoding="utf-8"))
         results = TestResults.from_json(document)
@@ -208,10 +229,15 @@ def _load_cached(cache: Path, *, key: str, asked_at: float) -> Baseline | None:
         log.warning("ignoring the unreadable baseline cache %s: %s", cache, exc)
         return None
     # A failed computation is shared with the runs that waited for it, not with later batches:
-    # they try again (the failure may have been a timeout on a busy machine).
-    if not results.is_available and (computed_at or 0.0) < asked_at:
+    # they try again (the failure may have been a timeout on a busy machine, or was fixed since).
+    if not accept(results) and (computed_at or 0.0) < asked_at:
         return None
     return Baseline(results=results, key=key, cache=cache, reused=True, computed_at=computed_at)
+
+
+def baseline_log(runs_dir: Path, key: str) -> Path:
+    """The log of the baseline computations of one key (the test command's output at the base)."""
+    return runs_dir / BASELINES_DIR / f"{key}.log"
 
 
 def ensure_baseline(
@@ -221,16 +247,23 @@ def ensure_baseline(
     base_sha: str,
     spec: TestSpec,
     environ: Mapping[str, str],
-    log_path: Path,
+    log_path: Path | None = None,
     grace: float = DEFAULT_GRACE_SECONDS,
     on_start: Callable[[int], None] | None = None,
+    accept: Callable[[TestResults], bool] | None = None,
 ) -> Baseline:
-    """The baseline of (base commit, test command, environment): cached, else computed once under a lock."""
+    """The baseline of (base commit, test command, environment): cached, else computed once under a lock.
+
+    `log_path`: where the test command's output goes (default: `baseline_log`); `accept`: whether
+    cached results may be reused (by default, when they are available).
+    """
     key = baseline_key(base_sha=base_sha, spec=spec, environ=environ)
     home = runs_dir / BASELINES_DIR
     cache = home / f"{key}.json"
+    log_path = log_path or baseline_log(runs_dir, key)
+    accept = accept or (lambda results: results.is_available)
     asked_at = time.time()
-    if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
+    if (cached := _load_cached(cache, key=key, asked_at=asked_at, accept=accept)) is not None:
         return cached
     home.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(
@@ -240,7 +273,7 @@ def ensure_baseline(
         preserve_lock_file=True,  # waiters must meet on the same inode
     )
     with lock:
-        if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
+        if (cached := _load_cached(cache, key=key, asked_at=asked_at, accept=accept)) is not None:
             log.info("baseline %s was computed while this caller waited", key)
             return cached
         phase = Phase(name="baseline", cwd=home / "worktrees" / key, reports=home, stem=key, log=log_path)

@@ -127,8 +127,14 @@ class WorkspaceManager:
             result = _git(self.repo, *args, check=False)
         return result
 
-    def save_changes(self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str) -> str | None:
-        """Commit every change to the run branch, write changes.patch; return the branch head."""
+    def save_changes(
+        self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str, relabel: bool = False
+    ) -> str | None:
+        """Commit every change to the run branch, write changes.patch; return the branch head.
+
+        `relabel`: nothing changed since this attempt's own save (before its tests), so that commit
+        gets the final outcome in its message instead of a new commit on top.
+        """
         if not self.is_worktree():
             missing = "has no .git file" if self.workspace.is_dir() else "is gone"
             logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
@@ -149,6 +155,10 @@ class WorkspaceManager:
             trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
             message = (subject, f"{trailers}Parallel-Runs-Outcome: {outcome}")
             new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
+            if relabel and new == head != base_sha:
+                new = self._relabel(
+                    head, tree, message=message, ours=f"parallel-runs: {run_id} attempt {attempt} "
+                )
             if head_ref != self.branch_ref:
                 self._adopt(new, subject=subject, was=head_ref)
             elif new != head:
@@ -184,6 +194,21 @@ class WorkspaceManager:
         elif result.status:
             raise _failure(commit, self.workspace, result.err, result.status)
         return result.out.strip()
+
+    def _relabel(self, head: str, tree: str, *, message: tuple[str, str], ours: str) -> str:
+        """`head` again with `message`, if it is this attempt's own commit of the same tree."""
+        subject, _, parents = _git(self.workspace, "log", "-1", "--format=%s%x00%P", head).out.partition("\0")
+        if not subject.startswith(ours) or subject == message[0] or len(parents.split()) != 1:
+            return head
+        return self._commit(tree, parent=parents.strip(), message=message)
+
+    def restore(self, commit: str) -> None:
+        """Put the worktree back to `commit`: what was written since (test reports, caches) is dropped.
+
+        Untracked files go too (they were saved in `commit`, or written after it); ignored ones stay.
+        """
+        _git(self.workspace, "reset", "--quiet", "--hard", commit)
+        _git(self.workspace, "clean", "--quiet", "--force", "-d")
 
     def _write_tree(self, gitdir: Path) -> str:
         """The tree of the worktree's index, computed on a throwaway copy of it."""

@@ -30,6 +30,7 @@ __all__ = [
     "format_title",
     "new_test_failures",
     "summarize",
+    "test_failures",
     "tests_summary",
     "visible_columns",
 ]
@@ -163,5 +164,14 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
 
 
 def new_test_failures(row: RunRow) -> list[str]:
-    """Test ids this run broke (persistent new failures and new collection errors)."""
+    """Tests this run broke (persistent new failures, new collection errors), as their runner names them."""
     return list(row.latest.tests.new_failures) if row.latest.tests else []
+
+
+def test_failures(row: RunRow) -> list[tuple[str, str]]:
+    """This run's new failures with their messages (`""` when the record kept none for a test)."""
+    tests = row.latest.tests
+    if tests is None:
+        return []
+    messages = dict(tests.messages)
+    return [(name, messages.get(name, "")) for name in tests.new_failures]

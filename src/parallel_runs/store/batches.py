@@ -48,6 +48,8 @@ def _definition(row: BatchModel) -> BatchDefinition:
             command=CommandSpec(shell=row.test_command),
             timeout=row.test_timeout_seconds,
             retries=row.test_retries,
+            reports=tuple(row.test_reports or ()),
+            allow_empty_baseline=row.allow_empty_baseline,
         )
     return BatchDefinition(
         batch_id=row.batch_id,
@@ -97,6 +99,8 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             only_failed=definition.only_failed,
             test_timeout_seconds=definition.tests.timeout if definition.tests else None,
             test_retries=definition.tests.retries if definition.tests else 1,
+            test_reports=list(definition.tests.reports) if definition.tests else None,
+            allow_empty_baseline=definition.tests.allow_empty_baseline if definition.tests else False,
             fail_on_regression=definition.fail_on_regression,
             grace_seconds=definition.grace,
             setup_command=definition.setup.shell if definition.setup else None,
