@@ -20,7 +20,8 @@ from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.gate import Severity, TestBaselineTracker, TestEvaluation, TestStatus, evaluate_tests
-from parallel_runs.gate.phases import Phase, ensure_baseline, run_phase
+from parallel_runs.gate.baselines import ensure_baseline
+from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.git import WorkspaceManager, detached_worktree
 from tests.helpers import git, processes_with
 

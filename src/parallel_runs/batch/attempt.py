@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,13 +23,13 @@ from parallel_runs.batch.run_files import (
     write_patch_again,
     write_result,
 )
+from parallel_runs.batch.setup import prepare_worktree
 from parallel_runs.core.command import RunContext, build_environment, render_argv
-from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.errors import LeaseLostError, NoSpaceError, ParallelRunsError
+from parallel_runs.errors import LeaseLostError, NoSpaceError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -99,7 +98,11 @@ class _Attempt:
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
         )
-        if (unprepared := self.prepare(context, env)) is not None:
+        unprepared = prepare_worktree(
+            plan, context, env, run_log=self.paths.run_log, grace=control.grace, on_start=self.started
+        )
+        control.unregister(claim.run_id)
+        if unprepared is not None:
             return unprepared, None
         ended = run_command(
             render_argv(plan.definition.command, context),
@@ -142,34 +145,6 @@ class _Attempt:
         finally:
             if saved is not None:
                 self.workspaces.restore(saved)
-
-    def prepare(self, context: RunContext, env: dict[str, str]) -> CommandResult | None:
-        """--copy-ignored, then --setup-command, in the fresh worktree; how it failed, or None."""
-        definition, paths, machine = self.plan.definition, self.paths, self.plan.machine
-        try:
-            git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
-        except (ParallelRunsError, OSError) as exc:
-            return CommandResult(exit_code=None, timed_out=False, start_error=f"setup_failed: {exc}")
-        if definition.setup is None:
-            return None
-        append_log(paths.run_log, f"--- parallel-runs: setup · {definition.setup.shell} ---\n")
-        began = time.monotonic()
-        setup = run_command(
-            render_argv(definition.setup, context),
-            cwd=context.workspace,
-            env=env,
-            log_path=paths.run_log,
-            timeout=definition.timeout,
-            grace=self.control.grace,
-            on_start=self.started,
-        )
-        self.control.unregister(self.claim.run_id)
-        took = format_duration(time.monotonic() - began)
-        append_log(paths.run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
-        if setup.exit_code == 0:
-            return None
-        how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"
-        return replace(setup, start_error=f"setup_failed: the setup command {how} after {took}")
 
     def save(self, outcome: Outcome) -> _Saved:
         """Commit the worktree's files to the run branch, or say what kept them off it.

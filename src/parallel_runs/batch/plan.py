@@ -40,6 +40,8 @@ class BatchPlan:
             spec,
             timeout=machine.test_timeout if machine.test_timeout is not None else spec.timeout,
             retries=machine.test_retries if machine.test_retries is not None else spec.retries,
+            setup=self.definition.setup,
+            copy_ignored=self.definition.copy_ignored,
         )
 
     @property

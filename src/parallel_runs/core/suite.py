@@ -73,6 +73,8 @@ class TestSpec:
     key_env: tuple[str, ...] = DEFAULT_KEY_ENV  # environment variables in the baseline cache key
     reports: tuple[str, ...] = ()  # globs of JUnit files the command writes itself (--test-report)
     allow_empty_baseline: bool = False  # a baseline without tests or passes does not stop the batch
+    setup: CommandSpec | None = None  # --setup-command: run in the baseline's worktree first, as in a run's
+    copy_ignored: tuple[str, ...] = ()  # --copy-ignored: copied into the baseline's worktree too
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -208,6 +210,8 @@ def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -
         "command": command,
         "env": {name: environ[name] for name in sorted(set(spec.key_env)) if name in environ},
         "reports": list(spec.reports),
+        "setup": spec.setup.shell if spec.setup else None,
+        "copy_ignored": list(spec.copy_ignored),
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
     return f"{base_sha[:12]}-{digest[:20]}"

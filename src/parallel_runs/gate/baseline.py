@@ -20,8 +20,9 @@ from parallel_runs.core.junit import Failure, TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
 from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
-from parallel_runs.gate.phases import Baseline, Phase, baseline_log, ensure_baseline, run_phase
+from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.gate.rules import crash_of
 
 __all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]

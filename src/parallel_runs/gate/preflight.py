@@ -13,7 +13,7 @@ from pathlib import Path
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestResults, TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
-from parallel_runs.gate.phases import Baseline, baseline_log, ensure_baseline
+from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.rules import baseline_problem
 
 __all__ = ["baseline_log_of", "check_baseline", "last_output"]

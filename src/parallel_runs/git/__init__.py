@@ -7,6 +7,7 @@ refs; `worktrees` manages the run worktrees.
 from __future__ import annotations
 
 from parallel_runs.git.ignores import IgnoreRules, copy_ignored
+from parallel_runs.git.listing import WorktreeInfo, list_managed_worktrees
 from parallel_runs.git.repository import (
     changed_files,
     common_git_dir,
@@ -18,7 +19,7 @@ from parallel_runs.git.repository import (
     repo_root,
     resolve_commit,
 )
-from parallel_runs.git.worktrees import WorkspaceManager, WorktreeInfo, list_managed_worktrees
+from parallel_runs.git.worktrees import WorkspaceManager
 
 __all__ = [
     "IgnoreRules",

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.core.ids import slugify
@@ -28,7 +27,7 @@ from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.runner import _failure, _git, _Result
 
-__all__ = ["WorkspaceManager", "WorktreeInfo", "list_managed_worktrees"]
+__all__ = ["WorkspaceManager"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,32 +36,6 @@ _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detect
 _UNBORN_NESTED = re.compile(r"does not have a commit checked out")
 _EMBEDDED = re.compile(r"^warning: adding embedded git repository: (.+)$", re.MULTILINE)
 _STALE_REGISTRATION = re.compile(r"missing but already registered|already checked out at|used by worktree at")
-
-
-@dataclass(frozen=True, slots=True)
-class WorktreeInfo:
-    """One worktree under the runs dir, as `git worktree list` reports it."""
-
-    path: Path
-    slug: str
-    branch: str | None  # short name; None when detached
-    head: str | None  # None when unborn
-    is_prunable: bool = False
-
-
-def list_managed_worktrees(repo: Path, runs_dir: Path) -> list[WorktreeInfo]:
-    """Worktrees of `repo` that live directly under `runs_dir`/workspaces."""
-    home = Path(os.path.realpath(runs_dir / "workspaces"))
-    infos = []
-    for record in _git(repo, "worktree", "list", "--porcelain", "-z").out.split("\0\0"):
-        fields = dict(item.partition(" ")[::2] for item in record.split("\0") if item)
-        if "worktree" not in fields or Path(fields["worktree"]).parent != home:
-            continue
-        path = Path(fields["worktree"])
-        branch = fields.get("branch", "").removeprefix("refs/heads/") or None
-        prunable = "prunable" in fields
-        infos.append(WorktreeInfo(path, path.name, branch, fields.get("HEAD"), is_prunable=prunable))
-    return infos
 
 
 class WorkspaceManager:
