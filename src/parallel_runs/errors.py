@@ -21,6 +21,7 @@ __all__ = [
     "InvalidRunIdError",
     "LeaseLostError",
     "NoSpaceError",
+    "NotFoundError",
     "ParallelRunsError",
     "StoreError",
     "UsageError",
@@ -45,6 +46,10 @@ class ConfigError(ParallelRunsError):
     """Bad flags, environment or configuration: the user can fix it."""
 
     exit_code = EXIT_USAGE
+
+
+class NotFoundError(ConfigError):
+    """A run, batch or attempt the user named is not recorded where the command looked."""
 
 
 class UsageError(ParallelRunsError):

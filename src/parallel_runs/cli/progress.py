@@ -18,6 +18,7 @@ from rich.text import Text
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.policy import describe_exit_code
 
 __all__ = ["JsonEvents", "LiveProgress", "PlainProgress", "Progress", "last_line"]
 
@@ -46,7 +47,6 @@ def last_line(log: Path, *, limit: int = 4096) -> str:
 
 
 _TEMPLATES = {
-    EventKind.BATCH_STARTED: "batch {batch_id}: {runs} run(s), {workers} worker(s), runs dir {runs_dir}",
     EventKind.ATTEMPT_STARTED: "started   {run_id} (attempt {attempt})",
     EventKind.RETRY_SCHEDULED: "retry     {run_id}: attempt {after_attempt} failed; next in {delay_seconds}s",
     EventKind.RUN_SKIPPED: "[green]skipped[/]   {run_id}: {reason}",
@@ -56,12 +56,25 @@ _TEMPLATES = {
 }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _batch_started(d: dict[str, object]) -> str:
+    runs, skipped = int(str(d["runs"])), int(str(d.get("skipped", 0)))
+    runs_text = _count(runs, "run") + (f" ({skipped} skipped)" if skipped else "")
+    workers = _count(int(str(d["workers"])), "worker")
+    return f"batch {d['batch_id']}: {runs_text}, {workers}, runs dir {d['runs_dir']}"
+
+
 def _finished(d: dict[str, object]) -> str:
     status = str(d["status"])
     colour = "green" if status in _GOOD else "red"
     took = format_duration(float(str(d["duration_seconds"])))
+    code = d["exit_code"]
+    exit_code = describe_exit_code(code if isinstance(code, int) else None)
     line = (
-        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {d['exit_code']}, {took}, "
+        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}, "
         f"{d['changed_files']} file(s) changed) → {d['branch']}"
     )
     reason = [str(d["error"])] if d.get("error") else []
@@ -72,9 +85,11 @@ def _finished(d: dict[str, object]) -> str:
 def _stopping(d: dict[str, object]) -> str:
     if d["hard"]:
         return "[red]stopping now[/]: killing every run (their changes are still saved)"
+    # Only someone who pressed Ctrl-C (or sent SIGTERM) is told what pressing it again does.
+    again = "; Ctrl-C again kills them now" if d["reason"] == "interrupted" else ""
     return (
         f"[yellow]stopping[/] ({d['reason']}): nothing new starts; running runs get SIGTERM, SIGKILL after "
-        f"{d['grace_seconds']}s; Ctrl-C again kills them now"
+        f"{d['grace_seconds']}s{again}"
     )
 
 
@@ -87,6 +102,7 @@ def _batch_finished(d: dict[str, object]) -> str:
 
 
 _FORMATTERS = {
+    EventKind.BATCH_STARTED: _batch_started,
     EventKind.ATTEMPT_FINISHED: _finished,
     EventKind.STOP_REQUESTED: _stopping,
     EventKind.BATCH_FINISHED: _batch_finished,
@@ -196,6 +212,8 @@ class LiveProgress:
 
     def _eta(self, done: int, running: int) -> str:
         remaining = self._total - done
+        if self._total == 0:  # the batch has not started: nothing is done yet
+            return "—"
         if not self._durations or remaining <= 0:
             return "—" if remaining > 0 else "done"
         mean = sum(self._durations) / len(self._durations)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parallel_runs.core import durations
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.policy import describe_exit_code
 from parallel_runs.errors import StoreError
 from parallel_runs.store import RunStore, SharedStore
 
@@ -146,7 +147,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
     STATUS_COLUMN,
     Column("attempts", lambda row: str(row.attempts), numeric=True),
-    Column("exit", lambda row: _or_dash(row.latest.exit_code), numeric=True),
+    Column("exit", lambda row: describe_exit_code(row.latest.exit_code), numeric=True),
     Column("duration", lambda row: format_duration(row.latest.duration_seconds), numeric=True),
     Column(
         "changed files", lambda row: _or_dash(row.latest.changed_files), numeric=True, short_header="files"
