@@ -28,6 +28,7 @@ from parallel_runs.config.common import (
     resolve_source_repo,
 )
 from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
+from parallel_runs.config.logs import LogsSettings, build_logs_settings
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
@@ -52,6 +53,7 @@ __all__ = [
     "ArtifactsListSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
+    "LogsSettings",
     "RecoverSettings",
     "ReportSettings",
     "RunSettings",
@@ -62,6 +64,7 @@ __all__ = [
     "build_artifacts_list_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
+    "build_logs_settings",
     "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
