@@ -84,3 +84,34 @@ def test_artifacts_of_an_unknown_run_say_so_and_hint_at_the_shared_store(
         assert "no such run 'ghost'" in err
         assert HINT in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_batches_lists_one_line_per_batch_with_counts_and_times(
+    two_batches: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = run_cli("run", "--run-ids", "bad", "--batch", "b1", "--command", "exit 4", cwd=two_batches)
+    assert done.returncode == 1
+    monkeypatch.chdir(two_batches)
+    assert main(["batches"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["b1", "b2"]  # oldest first
+    assert lines[0].endswith("2 runs: 1 failed, 1 succeeded")
+    assert lines[1].endswith("1 run: 1 succeeded")
+    assert "\u2192" in lines[0]  # first → last
+    assert main(["batches", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["batches"]
+    assert [(b["batch_id"], b["runs"], b["counts"]) for b in listed] == [
+        ("b1", 2, {"failed": 1, "succeeded": 1}),
+        ("b2", 1, {"succeeded": 1}),
+    ]
+    assert all(b["first"] <= b["last"] for b in listed)
+
+
+def test_batches_that_finds_none_here_hints_at_the_shared_store(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    assert main(["batches"]) == 0
+    out, err = capsys.readouterr()
+    assert "no batches found" in out
+    assert HINT in err

@@ -120,7 +120,7 @@ def _shared_listing(
         return files
     from parallel_runs.store.local_artifacts import choose_attempt
 
-    found = store.attempts(run_id=run_id)
+    found = store.run_attempts(run_id)
     chosen = choose_attempt(found, run_id=run_id, batch_id=batch_id, attempt=attempt)
     if chosen is None:
         raise NotFoundError(f"no such run {run_id!r} in the shared store")

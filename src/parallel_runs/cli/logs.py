@@ -96,7 +96,7 @@ def _print_local(settings: LogsSettings, out: BinaryIO) -> None:
 def _shared_attempt(store: SharedStore, settings: LogsSettings, *, attempt: int | None) -> Attempt:
     from parallel_runs.store.local_artifacts import choose_attempt
 
-    found = store.attempts(run_id=settings.run_id)
+    found = store.run_attempts(settings.run_id)
     chosen = choose_attempt(found, run_id=settings.run_id, batch_id=settings.batch_id, attempt=attempt)
     if chosen is None:
         raise NotFoundError(f"no such run {settings.run_id!r} in the shared store")

@@ -11,6 +11,7 @@ from parallel_runs.config.artifacts import (
     build_artifacts_get_settings,
     build_artifacts_list_settings,
 )
+from parallel_runs.config.batches import BatchesSettings, build_batches_settings
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
@@ -51,6 +52,7 @@ __all__ = [
     "SEED_RUNS_DIR_ENV",
     "ArtifactsGetSettings",
     "ArtifactsListSettings",
+    "BatchesSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
     "LogsSettings",
@@ -62,6 +64,7 @@ __all__ = [
     "absolute_path",
     "build_artifacts_get_settings",
     "build_artifacts_list_settings",
+    "build_batches_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
     "build_logs_settings",

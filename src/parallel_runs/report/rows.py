@@ -25,6 +25,7 @@ __all__ = [
     "Column",
     "RunRow",
     "build_rows",
+    "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
     "format_duration",
@@ -78,8 +79,8 @@ def _store_paths(runs_dir: Path) -> list[Path]:
     )
 
 
-def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
-    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+def collect_attempts(runs_dir: Path) -> list[Attempt]:
+    """Every attempt recorded under `runs_dir`; unreadable stores are logged and skipped."""
     records: list[Attempt] = []
     for path in _store_paths(runs_dir):
         try:
@@ -87,7 +88,12 @@ def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]
                 records.extend(store.attempts())
         except (StoreError, ValueError) as exc:  # ValueError: a status this version does not know
             log.warning("skipping unreadable store %s: %s", path, exc)
-    return build_rows(records, batch_id=batch_id)
+    return records
+
+
+def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
+    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+    return build_rows(collect_attempts(runs_dir), batch_id=batch_id)
 
 
 def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:

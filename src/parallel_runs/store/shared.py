@@ -255,13 +255,11 @@ class SharedStore(ArtifactAccess, SharedQueue):
 
     # --- records ---------------------------------------------------------------------------
 
-    def attempts(self, batch_id: str | None = None, *, run_id: str | None = None) -> list[Attempt]:
-        """Every attempt (of one batch and/or run, or of all), ordered by run id then attempt number."""
+    def attempts(self, batch_id: str | None = None) -> list[Attempt]:
+        """Every attempt (of one batch, or of all), ordered by run id then attempt number."""
         query = select_attempts()
         if batch_id is not None:
             query = query.where(AttemptModel.batch_id == batch_id)
-        if run_id is not None:
-            query = query.where(AttemptModel.run_id == run_id)
         query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
 
         def read(conn: Connection) -> list[Attempt]:

@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import claims, leases
+from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel, read_attempts, select_attempts
 from parallel_runs.store.protocol import AttemptHistory, Claim
@@ -49,6 +51,10 @@ class SharedQueue:
     def now(self) -> datetime:
         """The database's clock: every machine's deadlines and leases are on it."""
         return self._transaction("read the clock", lambda conn: conn.execute(select(leases.NOW)).scalar_one())
+
+    def batch_summaries(self) -> list[BatchSummary]:
+        """Every batch: its runs counted by outcome (`queued`, `running` for unfinished ones), its times."""
+        return self._transaction("list batches", read_batch_summaries)
 
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""
