@@ -5,6 +5,7 @@ The only library package that reads the environment.
 
 from __future__ import annotations
 
+from parallel_runs.config.apply import ApplySettings, build_apply_settings
 from parallel_runs.config.artifacts import (
     ArtifactsGetSettings,
     ArtifactsListSettings,
@@ -50,6 +51,7 @@ __all__ = [
     "ENV",
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
+    "ApplySettings",
     "ArtifactsGetSettings",
     "ArtifactsListSettings",
     "BatchesSettings",
@@ -62,6 +64,7 @@ __all__ = [
     "WorkerSettings",
     "WorktreesListSettings",
     "absolute_path",
+    "build_apply_settings",
     "build_artifacts_get_settings",
     "build_artifacts_list_settings",
     "build_batches_settings",

@@ -6,6 +6,7 @@ refs; `worktrees` manages the run worktrees.
 
 from __future__ import annotations
 
+from parallel_runs.git.applying import Applied, ApplyMode, apply_result, current_branch, has_branch
 from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import (
     common_git_dir,
@@ -19,13 +20,18 @@ from parallel_runs.git.repository import (
 from parallel_runs.git.worktrees import WorkspaceManager, WorktreeInfo, list_managed_worktrees
 
 __all__ = [
+    "Applied",
+    "ApplyMode",
     "IgnoreRules",
     "WorkspaceManager",
     "WorktreeInfo",
+    "apply_result",
     "common_git_dir",
+    "current_branch",
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "has_branch",
     "last_attempt_ref_number",
     "list_managed_worktrees",
     "repo_root",
