@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from parallel_runs import __version__
-from parallel_runs.cli import apply, artifacts, batches, db, logs, report, run, worker, worktrees
+from parallel_runs.cli import apply, artifacts, batches, branches, db, logs, report, run, worker, worktrees
 from parallel_runs.cli.common import PROG, Parser, exit_codes_help, make_console, write_traceback
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    for module in (run, worker, report, batches, logs, apply, worktrees, db, artifacts):
+    for module in (run, worker, report, batches, logs, apply, branches, worktrees, db, artifacts):
         module.register(commands)
     return parser
 

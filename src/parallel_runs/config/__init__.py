@@ -13,6 +13,7 @@ from parallel_runs.config.artifacts import (
     build_artifacts_list_settings,
 )
 from parallel_runs.config.batches import BatchesSettings, build_batches_settings
+from parallel_runs.config.branches import BranchesPruneSettings, build_branches_prune_settings
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
@@ -55,6 +56,7 @@ __all__ = [
     "ArtifactsGetSettings",
     "ArtifactsListSettings",
     "BatchesSettings",
+    "BranchesPruneSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
     "LogsSettings",
@@ -68,6 +70,7 @@ __all__ = [
     "build_artifacts_get_settings",
     "build_artifacts_list_settings",
     "build_batches_settings",
+    "build_branches_prune_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
     "build_logs_settings",

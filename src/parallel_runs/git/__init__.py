@@ -7,6 +7,14 @@ refs; `worktrees` manages the run worktrees.
 from __future__ import annotations
 
 from parallel_runs.git.applying import Applied, ApplyMode, apply_result, current_branch, has_branch
+from parallel_runs.git.branches import (
+    RunRef,
+    checked_out_branches,
+    delete_ref,
+    is_merged,
+    run_refs,
+    unique_commits,
+)
 from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import (
     common_git_dir,
@@ -23,17 +31,23 @@ __all__ = [
     "Applied",
     "ApplyMode",
     "IgnoreRules",
+    "RunRef",
     "WorkspaceManager",
     "WorktreeInfo",
     "apply_result",
+    "checked_out_branches",
     "common_git_dir",
     "current_branch",
+    "delete_ref",
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
     "has_branch",
+    "is_merged",
     "last_attempt_ref_number",
     "list_managed_worktrees",
     "repo_root",
     "resolve_commit",
+    "run_refs",
+    "unique_commits",
 ]
