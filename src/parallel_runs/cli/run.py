@@ -196,7 +196,8 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
 
 def choose_progress(machine: WorkerSettings, console: Console) -> Progress:
     """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
-    from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress
+    from parallel_runs.cli.live import LiveProgress
+    from parallel_runs.cli.progress import JsonEvents, PlainProgress
 
     if machine.json_events:
         return JsonEvents(sys.stdout)
