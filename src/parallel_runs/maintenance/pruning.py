@@ -136,16 +136,23 @@ def prune_branches(
             kept.append(KeptRef(ref, reason))
     if not force:
         candidates = _keep_the_only_copies(repo, candidates, kept)
-    deleted: list[RunRef] = []
-    for ref in candidates:
-        paths = RunPaths(runs_dir, ref.slug)
-        try:
-            with _held(paths):
-                # Held now: a run that began since we looked has made its worktree.
-                if _has_worktree(paths, ref, checked_out) is None and git.delete_ref(repo, ref):
-                    deleted.append(ref)
-                else:
-                    kept.append(KeptRef(ref, "its run started, or the ref moved, meanwhile"))
-        except AlreadyHeldError as exc:
-            kept.append(KeptRef(ref, f"its run is running ({exc})"))
+    deleted = [
+        ref for ref in candidates if _delete(repo, ref, runs_dir=runs_dir, checked_out=checked_out, kept=kept)
+    ]
     return PruneReport(tuple(deleted), tuple(sorted(kept, key=lambda k: k.ref.name)))
+
+
+def _delete(
+    repo: Path, ref: RunRef, *, runs_dir: Path, checked_out: dict[str, Path], kept: list[KeptRef]
+) -> bool:
+    """Delete one ref under its run's locks; else add to `kept` why not."""
+    paths = RunPaths(runs_dir, ref.slug)
+    try:
+        with _held(paths):
+            # Held now: a run that began since we looked has made its worktree.
+            if _has_worktree(paths, ref, checked_out) is None and git.delete_ref(repo, ref):
+                return True
+            kept.append(KeptRef(ref, "its run started, or the ref moved, meanwhile"))
+    except AlreadyHeldError as exc:
+        kept.append(KeptRef(ref, f"its run is running ({exc})"))
+    return False
