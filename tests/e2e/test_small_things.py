@@ -34,6 +34,7 @@ def test_each_command_describes_itself_in_help(
 ) -> None:
     text = help_of(capsys, *command)
     description = text.split("\n\n")[1]  # between the usage and the options
+    assert not description.startswith(("options:", "positional arguments:")), text
     assert said in " ".join(description.split())
 
 
