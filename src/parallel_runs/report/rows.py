@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parallel_runs.core import durations
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.policy import describe_exit_code
 from parallel_runs.errors import StoreError
 from parallel_runs.store import RunStore, SharedStore
 
@@ -24,6 +25,7 @@ __all__ = [
     "Column",
     "RunRow",
     "build_rows",
+    "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
     "format_duration",
@@ -78,8 +80,8 @@ def _store_paths(runs_dir: Path) -> list[Path]:
     )
 
 
-def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
-    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+def collect_attempts(runs_dir: Path) -> list[Attempt]:
+    """Every attempt recorded under `runs_dir`; unreadable stores are logged and skipped."""
     records: list[Attempt] = []
     for path in _store_paths(runs_dir):
         try:
@@ -87,7 +89,12 @@ def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]
                 records.extend(store.attempts())
         except (StoreError, ValueError) as exc:  # ValueError: a status this version does not know
             log.warning("skipping unreadable store %s: %s", path, exc)
-    return build_rows(records, batch_id=batch_id)
+    return records
+
+
+def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
+    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+    return build_rows(collect_attempts(runs_dir), batch_id=batch_id)
 
 
 def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:
@@ -147,7 +154,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
     STATUS_COLUMN,
     Column("attempts", lambda row: str(row.attempts), numeric=True),
-    Column("exit", lambda row: _or_dash(row.latest.exit_code), numeric=True),
+    Column("exit", lambda row: describe_exit_code(row.latest.exit_code), numeric=True),
     Column("duration", lambda row: format_duration(row.latest.duration_seconds), numeric=True),
     Column(
         "changed files", lambda row: _or_dash(row.latest.changed_files), numeric=True, short_header="files"
