@@ -114,7 +114,17 @@ def test_a_signalled_command_reads_one_way_everywhere(repo: Path) -> None:
     commands = {"plain": "sleep 30", "trapped": "trap 'exit 143' TERM; sleep 30 & wait"}
     for run_id, command in commands.items():
         done = run_cli(
-            "run", "--run-ids", run_id, "--timeout", "1s", "--json-events", "--command", command, cwd=repo
+            "run",
+            "--run-ids",
+            run_id,
+            "--batch-id",
+            f"batch-{run_id}",  # a dated id could hold "-15"
+            "--timeout",
+            "1s",
+            "--json-events",
+            "--command",
+            command,
+            cwd=repo,
         )
         assert done.returncode == 1, done.stdout + done.stderr
         finished = [json.loads(line) for line in done.stdout.splitlines() if "attempt_finished" in line]
