@@ -20,6 +20,7 @@ from parallel_runs.store import RunStore, SharedStore
 __all__ = [
     "COLUMNS",
     "DEFAULT_TITLE",
+    "HOST_COLUMN",
     "STATUS_COLUMN",
     "TESTS_COLUMN",
     "Column",
@@ -149,6 +150,7 @@ class Column:
 # Renderers style these two beyond their text (status colours and emoji; new test failures).
 STATUS_COLUMN = Column("status", lambda row: row.latest.outcome.value)
 TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
+HOST_COLUMN = Column("host", lambda row: row.latest.host, code=True)
 # The report's columns, in order, for the table, markdown and HTML alike: add a column here.
 COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
@@ -160,14 +162,21 @@ COLUMNS: tuple[Column, ...] = (
         "changed files", lambda row: _or_dash(row.latest.changed_files), numeric=True, short_header="files"
     ),
     TESTS_COLUMN,
+    HOST_COLUMN,
     Column("branch", lambda row: row.latest.branch, code=True),
 )
 
 
 def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
-    """The columns to show: the tests column only when a test command judged some run."""
-    with_tests = any(row.latest.tests for row in rows)
-    return [column for column in COLUMNS if with_tests or column is not TESTS_COLUMN]
+    """The columns to show: tests only when a test command judged some run; the host only when the
+    runs ran on more than one (a shared batch worked by several machines)."""
+    rows = list(rows)
+    hidden = set()
+    if not any(row.latest.tests for row in rows):
+        hidden.add(TESTS_COLUMN.header)
+    if len({row.latest.host for row in rows}) < 2:
+        hidden.add(HOST_COLUMN.header)
+    return [column for column in COLUMNS if column.header not in hidden]
 
 
 def new_test_failures(row: RunRow) -> list[str]:
