@@ -29,6 +29,7 @@ from parallel_runs.config.common import (
     resolve_source_repo,
 )
 from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
+from parallel_runs.config.plan import PlanSettings, build_plan_settings, github_output_path
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
@@ -54,6 +55,7 @@ __all__ = [
     "ArtifactsListSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
+    "PlanSettings",
     "RecoverSettings",
     "ReportSettings",
     "RunSettings",
@@ -64,6 +66,7 @@ __all__ = [
     "build_artifacts_list_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
+    "build_plan_settings",
     "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
@@ -71,6 +74,7 @@ __all__ = [
     "build_worktrees_list_settings",
     "default_batch_id",
     "flag_bool",
+    "github_output_path",
     "is_postgres_url",
     "resolve_database_url",
     "resolve_runs_dir",

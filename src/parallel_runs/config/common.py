@@ -83,6 +83,9 @@ ENV = {
     "artifact_attempt": "PARALLEL_RUNS_ARTIFACT_ATTEMPT",
     "artifacts_format": "PARALLEL_RUNS_ARTIFACTS_FORMAT",
     "artifact_output": "PARALLEL_RUNS_ARTIFACT_OUTPUT",
+    "shard": "PARALLEL_RUNS_SHARD",
+    "max_jobs": "PARALLEL_RUNS_MAX_JOBS",
+    "github_output": "PARALLEL_RUNS_GITHUB_OUTPUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 # Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.

@@ -45,8 +45,8 @@ def build_report_settings(
     else:
         runs_dir = resolve_runs_dir(raw_runs, environ, cwd=cwd, repo=cwd)
     fmt = pick("format") or "table"
-    if fmt not in ("table", "json", "markdown", "html"):
-        raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html")
+    if fmt not in ("table", "json", "markdown", "html", "summary"):
+        raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html, summary")
     output = pick("output")
     return ReportSettings(
         runs_dir=runs_dir,
