@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_report", "register"]
 
-FORMATS = ("table", "json", "markdown", "html")
+FORMATS = ("table", "json", "markdown", "html", "summary")
 
 
 def register(commands: Any) -> None:
@@ -29,7 +29,11 @@ def register(commands: Any) -> None:
     rep.add_argument(
         "--format",
         choices=FORMATS,
-        help=env_help("output format: table, json, markdown or html (default table)", "format"),
+        help=env_help(
+            "output format: table, json, markdown, html, or summary (markdown with a mermaid timeline, for a "
+            "GitHub job summary); default table",
+            "format",
+        ),
     )
     rep.add_argument(
         "--output",
