@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from parallel_runs.git.ignores import IgnoreRules, copy_ignored
 from parallel_runs.git.listing import WorktreeInfo, list_managed_worktrees
+from parallel_runs.git.remote import push_branches
 from parallel_runs.git.repository import (
     changed_files,
     common_git_dir,
@@ -34,6 +35,7 @@ __all__ = [
     "is_on_origin",
     "last_attempt_ref_number",
     "list_managed_worktrees",
+    "push_branches",
     "repo_root",
     "resolve_commit",
 ]
