@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from parallel_runs import __version__
-from parallel_runs.cli import artifacts, cancel, db, plan, report, run, worker, worktrees
+from parallel_runs.cli import action, artifacts, cancel, db, plan, report, run, worker, worktrees
 from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, make_console, write_traceback
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    for module in (run, worker, cancel, plan, report, worktrees, db, artifacts):
+    for module in (run, worker, cancel, plan, report, worktrees, db, artifacts, action):
         module.register(commands)
     return parser
 
