@@ -68,82 +68,86 @@ class FakeGithub:
         }
 
 
-def _handler(state: FakeGithub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: the test reads `state.requests`."""
+class _Handler(BaseHTTPRequestHandler):
+    """Answers from, and records into, `state` (set on a subclass per server)."""
 
-        def _answer(self, status: int, document: object) -> None:
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    state: FakeGithub
 
-        def _record(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            path = self.path.split("?", 1)[0]
-            state.requests.append(Request(self.command, path, body, self.headers.get("Authorization", "")))
-            return path, body
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads `self.state.requests`."""
 
-        def _forbidden(self, what: str) -> bool:
-            if what in state.forbid:
-                self._answer(403, {"message": "Resource not accessible by integration", "status": "403"})
-                return True
-            return False
+    def _answer(self, status: int, document: object) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
-        def do_GET(self) -> None:
-            path, _ = self._record()
-            if match := _COMMENTS.fullmatch(path):
-                number = int(match["number"])
-                found = [state.comment_json(c) for c in state.comments.values() if c["number"] == number]
-                self._answer(200, found)
-            else:
-                self._answer(404, {"message": "Not Found"})
+    def _record(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        path = self.path.split("?", 1)[0]
+        self.state.requests.append(Request(self.command, path, body, self.headers.get("Authorization", "")))
+        return path, body
 
-        def do_POST(self) -> None:
-            path, body = self._record()
-            if (match := _COMMENTS.fullmatch(path)) and not self._forbidden("comments"):
-                comment = {
-                    "id": state.new_id(),
-                    "repo": match["repo"],
-                    "number": int(match["number"]),
-                    "body": body["body"],
-                    "user": "github-actions[bot]",
-                }
-                state.comments[comment["id"]] = comment
-                self._answer(201, state.comment_json(comment))
-            elif (match := _CHECK_RUNS.fullmatch(path)) and not self._forbidden("check-runs"):
-                run = {
-                    "id": state.new_id(),
-                    **body,
-                    "url": f"{state.base_url}/repos/{match['repo']}/check-runs",
-                }
-                state.check_runs.append(run)
-                self._answer(201, run)
-            elif not (_COMMENTS.fullmatch(path) or _CHECK_RUNS.fullmatch(path)):
-                self._answer(404, {"message": "Not Found"})
+    def _forbidden(self, what: str) -> bool:
+        if what in self.state.forbid:
+            self._answer(403, {"message": "Resource not accessible by integration", "status": "403"})
+            return True
+        return False
 
-        def do_PATCH(self) -> None:
-            path, body = self._record()
-            match = _COMMENT.fullmatch(path)
-            if match is None or int(match["id"]) not in state.comments:
-                self._answer(404, {"message": "Not Found"})
-                return
-            comment = state.comments[int(match["id"])]
-            comment["body"] = body["body"]
-            self._answer(200, state.comment_json(comment))
+    def do_GET(self) -> None:
+        path, _ = self._record()
+        if match := _COMMENTS.fullmatch(path):
+            number = int(match["number"])
+            found = [
+                self.state.comment_json(c) for c in self.state.comments.values() if c["number"] == number
+            ]
+            self._answer(200, found)
+        else:
+            self._answer(404, {"message": "Not Found"})
 
-    return Handler
+    def do_POST(self) -> None:
+        path, body = self._record()
+        if (match := _COMMENTS.fullmatch(path)) and not self._forbidden("comments"):
+            comment = {
+                "id": self.state.new_id(),
+                "repo": match["repo"],
+                "number": int(match["number"]),
+                "body": body["body"],
+                "user": "github-actions[bot]",
+            }
+            self.state.comments[comment["id"]] = comment
+            self._answer(201, self.state.comment_json(comment))
+        elif (match := _CHECK_RUNS.fullmatch(path)) and not self._forbidden("check-runs"):
+            run = {
+                "id": self.state.new_id(),
+                **body,
+                "url": f"{self.state.base_url}/repos/{match['repo']}/check-runs",
+            }
+            self.state.check_runs.append(run)
+            self._answer(201, run)
+        elif not (_COMMENTS.fullmatch(path) or _CHECK_RUNS.fullmatch(path)):
+            self._answer(404, {"message": "Not Found"})
+
+    def do_PATCH(self) -> None:
+        path, body = self._record()
+        match = _COMMENT.fullmatch(path)
+        if match is None or int(match["id"]) not in self.state.comments:
+            self._answer(404, {"message": "Not Found"})
+            return
+        comment = self.state.comments[int(match["id"])]
+        comment["body"] = body["body"]
+        self._answer(200, self.state.comment_json(comment))
 
 
 @contextmanager
 def fake_github() -> Iterator[FakeGithub]:
     """The fake API on a free local port; `base_url` is what GITHUB_API_URL should say."""
     state = FakeGithub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    handler = type("Handler", (_Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

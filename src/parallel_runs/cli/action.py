@@ -56,13 +56,19 @@ def _mask_secrets(settings: ActionSettings) -> None:
 
 
 def write_outputs(settings: ActionSettings, outputs: dict[str, str]) -> None:
-    """The step's outputs: to $GITHUB_OUTPUT in Actions, and as NAME=VALUE lines in the log."""
+    """The step's outputs: to $GITHUB_OUTPUT in Actions (and shown in a collapsed group), else printed
+    as NAME=VALUE lines."""
+    from parallel_runs.github.commands import end_group, group
     from parallel_runs.github.files import write_outputs as write_file
 
+    in_actions = settings.context.output_file is not None
     if settings.context.output_file is not None:
         write_file(settings.context.output_file, outputs)
+        _line(group("step outputs"))
     for name, value in outputs.items():
         _line(f"{name}={value}")
+    if in_actions:
+        _line(end_group())
 
 
 def _prepare(settings: ActionSettings) -> int:

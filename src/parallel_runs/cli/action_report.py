@@ -16,6 +16,7 @@ from parallel_runs.github.commands import Annotations
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from parallel_runs.config.action import ActionSettings
     from parallel_runs.report import RunRow
@@ -86,23 +87,14 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
     return problems
 
 
-def report_batch(settings: ActionSettings) -> int:
-    """Report the batch; exit 1 when a run did not succeed (or none ran) and fail-on-unsuccessful."""
+def _write_reports(settings: ActionSettings, rows: Sequence[RunRow], now: datetime) -> Path:
+    """The job summary (or stdout outside Actions) and the HTML report; the HTML report's path."""
     from parallel_runs import report
-    from parallel_runs.cli.action import write_outputs
     from parallel_runs.github.files import append_summary
 
-    work = settings.work
-    if not isinstance(work, ReportSettings):
-        raise TypeError("the report step needs ReportSettings")
-    rows, now = _rows(settings, work), datetime.now(UTC)
-    title = report.format_title(settings.batch_id)
-    context = settings.context
-    footer = (
-        f"[HTML report: artifact `{settings.names.report_artifact}`]({context.run_url})"
-        if context.run_url
-        else ""
-    )
+    title, context = report.format_title(settings.batch_id), settings.context
+    artifact = settings.names.report_artifact
+    footer = f"[HTML report: artifact `{artifact}`]({context.run_url})" if context.run_url else ""
     summary = report.render_summary(rows, title=title, now=now, footer=footer)
     if context.summary_file is not None:
         append_summary(context.summary_file, summary)
@@ -111,21 +103,26 @@ def report_batch(settings: ActionSettings) -> int:
     html = settings.names.report_html
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(report.render_html(rows, title=title, now=now), encoding="utf-8")
+    return html
+
+
+def report_batch(settings: ActionSettings) -> int:
+    """Report the batch; exit 1 when a run did not succeed (or none ran) and fail-on-unsuccessful."""
+    from parallel_runs.cli.action import write_outputs
+
+    work = settings.work
+    if not isinstance(work, ReportSettings):
+        raise TypeError("the report step needs ReportSettings")
+    rows, now = _rows(settings, work), datetime.now(UTC)
+    html = _write_reports(settings, rows, now)
     succeeded, failed = _counts(rows)
     status = "success" if rows and not failed else "failure"
+    outputs = {"batch-id": settings.batch_id, "status": status, "run-count": str(len(rows))}
     write_outputs(
-        settings,
-        {
-            "batch-id": settings.batch_id,
-            "status": status,
-            "run-count": str(len(rows)),
-            "succeeded": str(succeeded),
-            "failed": str(failed),
-            "report-path": str(html),
-        },
+        settings, outputs | {"succeeded": str(succeeded), "failed": str(failed), "report-path": str(html)}
     )
     annotations = Annotations(_write)
-    if settings.token and context.repository:
+    if settings.token and settings.context.repository:
         for problem in _post(settings, rows, now=now, status=status):
             annotations.add("warning", problem, title="parallel-runs report")
     if status == "failure":
