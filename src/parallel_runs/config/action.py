@@ -123,7 +123,7 @@ def _engine_environ(environ: Mapping[str, str], batch_id: str) -> dict[str, str]
 
 
 def _work(mode: str, url: str | None, shard: Shard | None, environ: dict[str, str], cwd: Path) -> Work:
-    # A plain DATABASE_URL belongs to the user's application: only the database-url input names a store.
+    # Only the database-url input names a store; without it, per-run SQLite files whatever the job sets.
     store: dict[str, object] = {"database_url": url} if url else {"per_run_sqlite": True}
     if mode == "plan":
         return build_plan_settings(flags=store, environ=environ, cwd=cwd)
