@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,15 +11,13 @@ __all__ = ["push_branches"]
 
 
 def _config_env(config: Mapping[str, str]) -> dict[str, str]:
-    """Git settings for one command through GIT_CONFIG_* variables: unlike `-c` they are not on the
-    command line (which every process can read), and unlike `git config` not written to .git/config."""
-    env = dict(os.environ)
-    start = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
-    for offset, (key, value) in enumerate(config.items()):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    env["GIT_CONFIG_COUNT"] = str(start + len(config))
-    env["GIT_TERMINAL_PROMPT"] = "0"  # fail, never wait for a password nobody will type
+    """Git settings for one command through GIT_CONFIG_* variables (added to the inherited
+    environment): unlike `-c` they are not on the command line, which every process can read, and
+    unlike `git config` they are not written to .git/config."""
+    env = {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0"}  # fail, never ask for a password
+    for index, (key, value) in enumerate(config.items()):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
