@@ -167,7 +167,10 @@ def run(
 
 
 def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
-    """Queue `run`'s batch in the store its settings name, as `run` does, without working it (`plan`)."""
+    """Queue `run`'s batch in the store its settings name, as `run` does, without working it (`plan`).
+
+    The test gate is left to the workers: each checks the baseline before it claims a run.
+    """
     machine = settings.worker
     store = open_store(
         runs_dir=machine.runs_dir,
@@ -176,6 +179,6 @@ def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
         max_artifact_size=machine.max_artifact_size,
     )
     try:
-        return _queued(settings, store)
+        return _queued(settings, store, _definition(settings, store))
     finally:
         store.close()

@@ -93,7 +93,7 @@ def _plan(settings: ActionSettings) -> int:
     from parallel_runs.batch.planning import plan_batch
     from parallel_runs.config import PlanSettings
     from parallel_runs.github.files import append_summary
-    from parallel_runs.report.markdown import md_code
+    from parallel_runs.report.markdown import markdown_heading
 
     if not isinstance(settings.work, PlanSettings):
         raise TypeError("the plan step needs PlanSettings")
@@ -103,8 +103,8 @@ def _plan(settings: ActionSettings) -> int:
     if settings.context.summary_file is not None:
         append_summary(
             settings.context.summary_file,
-            f"**parallel-runs plan**: {plan.run_count} run(s) of batch {md_code(plan.batch_id)} over "
-            f"{plan.legs} {how}, from {md_code(plan.base_sha[:12])}.",
+            markdown_heading(f"parallel-runs plan \u00b7 batch {plan.batch_id}")
+            + f"\n\n{plan.run_count} run(s) over {plan.legs} {how}, from `{plan.base_sha[:12]}`.",
         )
     return EXIT_OK
 

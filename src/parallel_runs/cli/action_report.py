@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from parallel_runs.config import ReportSettings
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 from parallel_runs.github.commands import Annotations
+from parallel_runs.report.markdown import MARKDOWN_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,13 +60,10 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
     context, problems = settings.context, []
     link = f"[Job summary with the timeline]({context.run_url})" if context.run_url else ""
     stamp = f"updated {now:%Y-%m-%d %H:%M:%S} UTC"
-    body = report.render_summary(
-        rows,
-        title=report.format_title(settings.batch_id),
-        now=now,
-        limits=report.COMMENT_LIMITS,
-        footer=" \u00b7 ".join(filter(None, [link, stamp])),
-    )
+    footer = " \u00b7 ".join(filter(None, [link, stamp]))
+    # The markdown report keeps within a comment's 65,536 characters (the timeline stays in the summary).
+    title = report.format_title(settings.batch_id)
+    body = report.render_markdown(rows, title=title, limit=MARKDOWN_LIMIT - len(footer) - 1) + footer
     api = GithubApi(token=settings.token or "", repository=context.repository, api_url=context.api_url)
     try:
         number = context.pull_request_number

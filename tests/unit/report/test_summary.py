@@ -1,14 +1,12 @@
-"""The job summary: counts, runs table, mermaid gantt and new failures, within GitHub's size caps."""
+"""The job summary: the markdown report with a mermaid gantt after the table, under 1 MiB."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 
-import pytest
-
 from parallel_runs.core.model import Outcome, TestSummary
-from parallel_runs.report import COMMENT_LIMITS, build_rows, render, render_summary
+from parallel_runs.report import SummaryLimits, build_rows, render, render_markdown, render_summary
 from parallel_runs.report.summary import render_gantt
 from tests.unit.report.attempts import NASTY_IDS, T0, record
 
@@ -20,16 +18,18 @@ def gantt_tasks(text: str) -> list[str]:
     return [line.strip() for line in block.splitlines() if re.match(r"\s{4}\S.* :\w+, ", line)]
 
 
-def test_the_summary_has_counts_a_table_a_gantt_and_new_failures() -> None:
+def test_the_summary_is_the_markdown_report_with_a_timeline_after_the_table() -> None:
     broken = dataclasses.replace(
         record("exp-2", 1, Outcome.REGRESSED, start=5),
         tests=TestSummary(status="regressed", summary="+1", new_failures=("tests/test_a.py::test_x",)),
     )
     rows = build_rows([record("exp-1", 1, Outcome.SUCCEEDED), broken, record("exp-3", 1, Outcome.SKIPPED)])
     text = render_summary(rows, title="parallel-runs · batch b1", now=T0)
-    assert text.startswith("### parallel-runs · batch b1\n\n**3 runs**: ")
-    assert "| `exp-2` | \U0001f4c9 regressed |" in text
-    assert "#### New test failures\n\n- `exp-2`: `tests/test_a.py::test_x`" in text
+    markdown = render_markdown(rows, title="parallel-runs · batch b1")
+    table_end = markdown.index("#### New test failures")
+    assert text.startswith(markdown[:table_end])  # heading, counts and table as in the markdown report
+    assert text.index("```mermaid") < text.index("#### New test failures")
+    assert "tests/test_a.py::test_x" in text
     assert gantt_tasks(text) == [
         "exp-1 :done, 2026-03-04 05:06:07, 2026-03-04 05:06:17",
         "exp-2 :crit, 2026-03-04 05:06:12, 2026-03-04 05:06:22",
@@ -59,7 +59,10 @@ def test_two_thousand_runs_still_render_under_the_summary_cap() -> None:
     records = [
         dataclasses.replace(
             record(
-                f"run-{n:04d}-" + "x" * 100, 1, Outcome.FAILED if n % 7 == 0 else Outcome.SUCCEEDED, start=n
+                f"run-{n:04d}-" + "\u00fc" * 100,
+                1,
+                Outcome.FAILED if n % 7 == 0 else Outcome.SUCCEEDED,
+                start=n,
             ),
             error="E" * 2000,
             tests=TestSummary(
@@ -69,25 +72,24 @@ def test_two_thousand_runs_still_render_under_the_summary_cap() -> None:
         for n in range(2000)
     ]
     rows = build_rows(records)
-    text = render_summary(rows, now=T0)
+    text = render_summary(rows, now=T0, footer="[the run](https://x)")
     assert len(text.encode()) < MIB
-    assert "_\u2026 and 1500 more runs_" in text
-    assert "more runs not drawn" in text
-    assert "more runs with new test failures" in text
-    failed = [row.latest.run_id for row in rows if row.latest.outcome is Outcome.FAILED]
-    assert all(f"`{run_id}`" in text for run_id in failed)  # cut rows are successes, never failures
+    assert text.endswith("[the run](https://x)\n")
     assert len(gantt_tasks(text)) == 200
-    comment = render_summary(rows, now=T0, limits=COMMENT_LIMITS, footer="[more](https://x)")
-    assert len(comment) < 65_536
-    assert comment.endswith("[more](https://x)\n")
+    assert "_\u2026 and 1800 more runs not drawn._" in text
+    failed_drawn = [task for task in gantt_tasks(text) if ":crit," in task]
+    assert len(failed_drawn) == 200  # the runs that did not succeed are drawn first
+    assert text.count("| `run-") < 2000  # the table is cut, and says so
+    assert "more runs: `parallel-runs report` lists them all" in text
 
 
-@pytest.mark.parametrize("max_bytes", [2_000, 50_000])
-def test_the_text_is_cut_to_the_cap_whatever_the_limits(max_bytes: int) -> None:
-    rows = build_rows([record(f"r{n}", 1, Outcome.FAILED, error="x" * 300) for n in range(300)])
-    limits = dataclasses.replace(COMMENT_LIMITS, table_rows=10_000, errors=10_000, max_bytes=max_bytes)
+def test_the_cap_is_in_bytes_whatever_the_characters() -> None:
+    rows = build_rows(
+        [record("\U0001f600" * 60 + f"-{n}", 1, Outcome.FAILED, error="\u00e9" * 300) for n in range(300)]
+    )
+    limits = SummaryLimits(max_chars=50_000, max_bytes=20_000)
     text = render_summary(rows, now=T0, limits=limits, footer="footer")
-    assert len(text.encode()) <= max_bytes
+    assert len(text.encode()) <= 20_000
     assert text.endswith("footer\n")
 
 
