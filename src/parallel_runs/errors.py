@@ -22,6 +22,7 @@ __all__ = [
     "InvalidRunIdError",
     "LeaseLostError",
     "NoSpaceError",
+    "NotFoundError",
     "ParallelRunsError",
     "StoreError",
     "UsageError",
@@ -53,6 +54,10 @@ class BaselineError(ConfigError):
 
     Raised before any run starts, so the batch stops with exit 2 and a message naming the fix.
     """
+
+
+class NotFoundError(ConfigError):
+    """A run, batch or attempt the user named is not recorded where the command looked."""
 
 
 class UsageError(ParallelRunsError):

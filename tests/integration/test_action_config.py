@@ -107,7 +107,7 @@ def test_a_run_leg_with_a_store_is_a_worker(repo: Path) -> None:
 def test_the_report_reads_the_downloads_and_needs_no_checkout(tmp_path: Path) -> None:
     settings = build_action_settings(flags={"step": "main"}, environ=action_env("report"), cwd=tmp_path)
     assert isinstance(settings.work, ReportSettings)
-    assert settings.work.runs_dir == Path("/runner/temp/parallel-runs/gh-7-1/runs")
+    assert settings.work.where.runs_dir == Path("/runner/temp/parallel-runs/gh-7-1/runs")
     assert settings.names.runs_pattern == "parallel-runs-gh-7-1-leg-*"
     assert settings.fail_on_unsuccessful is True
 

@@ -28,7 +28,7 @@ def test_artifacts_list_defaults_and_the_shared_store() -> None:
     settings = build_artifacts_list_settings(
         flags=artifacts_flags(format=None, database_url=PG), environ={}, cwd=CWD
     )
-    assert (settings.database_url, settings.run_id, settings.batch_id, settings.attempt) == (
+    assert (settings.where.database_url, settings.run_id, settings.batch_id, settings.attempt) == (
         PG,
         "r1",
         None,
@@ -77,8 +77,6 @@ def test_artifact_flags_win_over_the_environment() -> None:
         ),
         ({"attempt": "two"}, {}, "--attempt='two' is not an attempt number"),
         ({}, {"PARALLEL_RUNS_ARTIFACTS_FORMAT": "xml"}, "PARALLEL_RUNS_ARTIFACTS_FORMAT='xml' is not one of"),
-        ({}, {}, "artifacts live in the shared store"),
-        ({"database_url": "sqlite:///a.db"}, {}, "artifacts live in the shared store"),
     ],
 )
 def test_bad_artifact_options_are_config_errors(
@@ -86,6 +84,13 @@ def test_bad_artifact_options_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         build_artifacts_list_settings(flags=artifacts_flags(format=None, **flags), environ=environ, cwd=CWD)
+
+
+def test_artifacts_without_a_shared_store_read_the_runs_dir(tmp_path: Path) -> None:
+    for url in (None, "sqlite:///a.db"):
+        flags = artifacts_flags(format=None, database_url=url, runs_dir="runs")
+        settings = build_artifacts_list_settings(flags=flags, environ={}, cwd=tmp_path)
+        assert (settings.where.database_url, settings.where.runs_dir) == (None, tmp_path / "runs")
 
 
 def test_db_upgrade_needs_a_database_url() -> None:

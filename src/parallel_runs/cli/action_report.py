@@ -30,14 +30,16 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _rows(settings: ActionSettings, work: ReportSettings) -> list[RunRow]:
+def _rows(work: ReportSettings) -> list[RunRow]:
+    """The batch's rows from the shared store, or from the legs' downloaded runs dirs ([] if none came)."""
     from parallel_runs import report
 
-    if work.shared_database_url:
-        return report.collect_shared_runs(work.shared_database_url, batch_id=work.batch_id)
-    if not work.runs_dir.is_dir():  # no leg uploaded anything
+    url, runs_dir = work.where.database_url, work.where.runs_dir
+    if url:
+        return report.collect_shared_runs(url, batch_id=work.batch_id)
+    if runs_dir is None or not runs_dir.is_dir():  # no leg uploaded anything
         return []
-    return report.collect_runs(work.runs_dir, batch_id=work.batch_id)
+    return report.collect_runs(runs_dir, batch_id=work.batch_id)
 
 
 def _counts(rows: Sequence[RunRow]) -> tuple[int, int]:
@@ -111,7 +113,7 @@ def report_batch(settings: ActionSettings) -> int:
     work = settings.work
     if not isinstance(work, ReportSettings):
         raise TypeError("the report step needs ReportSettings")
-    rows, now = _rows(settings, work), datetime.now(UTC)
+    rows, now = _rows(work), datetime.now(UTC)
     html = _write_reports(settings, rows, now)
     succeeded, failed = _counts(rows)
     status = "success" if rows and not failed else "failure"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options, env_help
+from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
 from parallel_runs.cli.run import RUN_OPTIONS
 from parallel_runs.config import PlanSettings, build_plan_settings
 from parallel_runs.core.shards import DEFAULT_MAX_JOBS, MAX_JOBS
@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
         "plan",
         help="split a batch over a GitHub Actions matrix",
         description=DESCRIPTION,
-        epilog=EXIT_CODES_HELP,
+        epilog=exit_codes_help({0: "the legs were planned (and, with a database, the batch queued)"}),
     )
     plan.add_argument(
         "--max-jobs",
@@ -52,9 +52,10 @@ def register(commands: Any) -> None:
         metavar="URL",
         help=env_help("postgresql:// URL of the shared store to queue the batch in", "database_url"),
     )
-    for flag, key, text, extra in RUN_OPTIONS:
-        if flag not in _PLAN_ONLY:
-            plan.add_argument(flag, help=env_help(text, key), **extra)
+    for flags, key, text, extra in RUN_OPTIONS:
+        names = flags if isinstance(flags, tuple) else (flags,)
+        if not set(names) & set(_PLAN_ONLY):
+            plan.add_argument(*names, help=env_help(text, key), **extra)
     add_location_options(plan)
     plan.set_defaults(handler=cmd_plan, build_settings=build_plan_settings)
 

@@ -41,7 +41,8 @@ _TOKENS = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
 DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
     "(branch parallel-runs/<slug>); its changes are committed there whatever the outcome. "
-    f"Placeholders {_TOKENS} are replaced (shell-quoted). "
+    f"Placeholders {_TOKENS} are replaced (shell-quoted); any other {{word}} is refused: write "
+    "{{word}} for a literal {word}. "
     "Give the command with --command 'CMD' (run by bash -c) or after -- as an argv. "
     "Runs whose latest attempt succeeded are skipped unless --redo. Ctrl-C stops the batch cleanly "
     "(a second Ctrl-C skips the grace period); every run's changes are saved either way."
@@ -50,19 +51,19 @@ DESCRIPTION = (
 
 _APPEND = {"action": "append"}
 _FLAG = {"action": "store_true", "default": None}
-# The `run` options: (flag, key of its value and environment variable, help, argparse extras).
-RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+# The `run` options: (flag or flags, key of its value and environment variable, help, argparse extras).
+RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, str, dict[str, Any]], ...] = (
     (
         "--run-ids",
         "run_ids",
         "run ids, separated by commas/whitespace; brace ranges exp-{001..20} and lists x-{a,b} expand; "
-        "repeatable",
-        _APPEND | {"metavar": "IDS"},
+        "several values (what an unquoted u{1..3} becomes in a shell) and repeatable",
+        {"action": "extend", "nargs": "+", "metavar": "IDS"},
     ),
     (
         "--run-ids-file",
         "run_ids_file",
-        "file with one run id per line (# comments); repeatable",
+        "file with one run id per line (# comments), - for stdin; repeatable",
         _APPEND | {"metavar": "FILE"},
     ),
     (
@@ -170,10 +171,10 @@ RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ),
     ("--base-ref", "base_ref", "commit every run starts from (default HEAD)", {"metavar": "REF"}),
     (
-        "--batch-id",
+        ("--batch", "--batch-id"),
         "batch_id",
         "name of this batch (default gh-<run>-<attempt> in Actions, else a UTC timestamp)",
-        {"metavar": "ID"},
+        {"metavar": "ID", "dest": "batch_id"},
     ),
 )
 # One of these two names the store.
@@ -198,8 +199,9 @@ _STORE_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
     run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
-    for flag, key, text, extra in RUN_OPTIONS:
-        run.add_argument(flag, help=env_help(text, key), **extra)
+    for flags, key, text, extra in RUN_OPTIONS:
+        names = flags if isinstance(flags, tuple) else (flags,)
+        run.add_argument(*names, help=env_help(text, key), **extra)
     store = run.add_mutually_exclusive_group()
     for flag, key, text, extra in _STORE_OPTIONS:
         store.add_argument(flag, help=env_help(text, key), **extra)
@@ -242,7 +244,8 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
 
 def choose_progress(machine: WorkerSettings, console: Console) -> Progress:
     """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
-    from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress
+    from parallel_runs.cli.live import LiveProgress
+    from parallel_runs.cli.progress import JsonEvents, PlainProgress
 
     if machine.json_events:
         return JsonEvents(sys.stdout)

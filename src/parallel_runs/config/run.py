@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from parallel_runs.config.common import (
     resolve_database_url,
 )
 from parallel_runs.config.worker import WorkerSettings, build_machine
-from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.command import PLACEHOLDERS, CommandSpec, unknown_placeholders
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
@@ -73,11 +74,11 @@ class _ResumeRules(TypedDict):
 
 
 def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
+    """The files' texts; `-` is standard input (`seq 1 20 | parallel-runs run --run-ids-file -`)."""
     texts = []
     for raw in paths:
-        path = cwd / raw
         try:
-            texts.append(path.read_text(encoding="utf-8"))
+            texts.append(sys.stdin.read() if raw == "-" else (cwd / raw).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read --run-ids-file {raw}: {exc}") from None
     return texts
@@ -110,11 +111,21 @@ def _command_spec(command: str | None, argv: Sequence[str], environ: Mapping[str
     if command and argv:
         raise ConfigError("give the command either with --command or after --, not both")
     if argv:
-        return CommandSpec(argv=tuple(argv))
-    text = command or env_value(environ, "command")
-    if not text or not text.strip():
-        raise ConfigError("no command given: use --command 'CMD' or put the command after --")
-    return CommandSpec(shell=text)
+        spec = CommandSpec(argv=tuple(argv))
+    else:
+        text = command or env_value(environ, "command")
+        if not text or not text.strip():
+            raise ConfigError("no command given: use --command 'CMD' or put the command after --")
+        spec = CommandSpec(shell=text)
+    if unknown := unknown_placeholders(spec):
+        # Passed on literally, a typo such as {runid} would reach every run unnoticed.
+        name = unknown[0]
+        known = " ".join(f"{{{known}}}" for known in PLACEHOLDERS)
+        raise ConfigError(
+            f"the command uses {{{name}}}, which is no placeholder (known: {known}); "
+            f"write {{{{{name}}}}} for a literal {{{name}}}"
+        )
+    return spec
 
 
 def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | None:

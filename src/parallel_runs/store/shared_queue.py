@@ -19,9 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import cancelling, claims, leases
+from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim
@@ -69,6 +71,10 @@ class SharedQueue:
         query = select(outcome, func.count()).where(leases.LEASES.c.batch_id == batch_id).group_by(outcome)
         rows = self._transaction("count the batch", lambda conn: conn.execute(query).all())
         return {str(outcome): int(count) for outcome, count in rows}
+
+    def batch_summaries(self) -> list[BatchSummary]:
+        """Every batch: its runs counted by outcome (`queued`, `running` for unfinished ones), its times."""
+        return self._transaction("list batches", read_batch_summaries)
 
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""
