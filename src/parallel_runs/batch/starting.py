@@ -23,7 +23,7 @@ from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
 from parallel_runs.strays import become_subreaper
 
-__all__ = ["run"]
+__all__ = ["enqueue", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -162,5 +162,23 @@ def run(
         definition, skipped = _queued(settings, store, wanted)
         rules = git.IgnoreRules.snapshot(machine.repo)  # after ensure_excluded added the runs dir
         return run_batch(store, BatchPlan(definition, machine, rules), control, skipped=skipped)
+    finally:
+        store.close()
+
+
+def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """Queue `run`'s batch in the store its settings name, as `run` does, without working it (`plan`).
+
+    The test gate is left to the workers: each checks the baseline before it claims a run.
+    """
+    machine = settings.worker
+    store = open_store(
+        runs_dir=machine.runs_dir,
+        database_url=machine.database_url,
+        shared_sqlite=machine.shared_sqlite,
+        max_artifact_size=machine.max_artifact_size,
+    )
+    try:
+        return _queued(settings, store, _definition(settings, store))
     finally:
         store.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from parallel_runs import __version__
 from parallel_runs.cli import (
+    action,
     apply,
     artifacts,
     batches,
@@ -26,6 +27,7 @@ from parallel_runs.cli import (
     cancel,
     db,
     logs,
+    plan,
     report,
     run,
     worker,
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    for module in (run, worker, cancel, report, batches, logs, apply, branches, worktrees, db, artifacts):
+    batch_commands = (run, worker, cancel, plan, report, batches, logs, apply, branches)
+    for module in (*batch_commands, worktrees, db, artifacts, action):
         module.register(commands)
     return parser
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_report", "register"]
 
-FORMATS = ("table", "json", "markdown", "html")
+FORMATS = ("table", "json", "markdown", "html", "summary")
 
 
 EXIT_CODES = exit_codes_help(
@@ -55,7 +55,11 @@ def register(commands: Any) -> None:
     rep.add_argument(
         "--format",
         choices=FORMATS,
-        help=env_help("output format: table, json, markdown or html (default table)", "format"),
+        help=env_help(
+            "output format: table, json, markdown, html, or summary (markdown with a mermaid timeline, for a "
+            "GitHub job summary); default table",
+            "format",
+        ),
     )
     rep.add_argument(
         "--output",

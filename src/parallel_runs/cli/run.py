@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from parallel_runs.cli.progress import Progress
 
 __all__ = [
+    "RUN_OPTIONS",
     "add_output_options",
     "add_shared_store_options",
     "choose_progress",
@@ -51,7 +52,7 @@ DESCRIPTION = (
 _APPEND = {"action": "append"}
 _FLAG = {"action": "store_true", "default": None}
 # The `run` options: (flag or flags, key of its value and environment variable, help, argparse extras).
-_RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, str, dict[str, Any]], ...] = (
+RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, str, dict[str, Any]], ...] = (
     (
         "--run-ids",
         "run_ids",
@@ -64,6 +65,12 @@ _RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, str, dict[str, Any]], ...]
         "run_ids_file",
         "file with one run id per line (# comments), - for stdin; repeatable",
         _APPEND | {"metavar": "FILE"},
+    ),
+    (
+        "--shard",
+        "shard",
+        "run only shard K of N of the ids (every N-th id from the K-th), as a leg of a `plan` matrix does",
+        {"metavar": "K/N"},
     ),
     ("--workers", "workers", "runs executing at once (default: min(4, cores))", {"metavar": "N"}),
     ("--command", "command", "shell command run by bash -c in each worktree", {"metavar": "CMD"}),
@@ -192,7 +199,7 @@ _STORE_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
     run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
-    for flags, key, text, extra in _RUN_OPTIONS:
+    for flags, key, text, extra in RUN_OPTIONS:
         names = flags if isinstance(flags, tuple) else (flags,)
         run.add_argument(*names, help=env_help(text, key), **extra)
     store = run.add_mutually_exclusive_group()

@@ -33,6 +33,7 @@ from parallel_runs.config.common import (
 )
 from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
 from parallel_runs.config.logs import LogsSettings, build_logs_settings
+from parallel_runs.config.plan import PlanSettings, build_plan_settings, github_output_path
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
@@ -62,6 +63,7 @@ __all__ = [
     "CleanupSettings",
     "DbUpgradeSettings",
     "LogsSettings",
+    "PlanSettings",
     "RecoverSettings",
     "ReportSettings",
     "RunSettings",
@@ -76,6 +78,7 @@ __all__ = [
     "build_cleanup_settings",
     "build_db_upgrade_settings",
     "build_logs_settings",
+    "build_plan_settings",
     "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
@@ -83,6 +86,7 @@ __all__ = [
     "build_worktrees_list_settings",
     "default_batch_id",
     "flag_bool",
+    "github_output_path",
     "is_postgres_url",
     "resolve_database_url",
     "resolve_runs_dir",

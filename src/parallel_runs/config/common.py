@@ -90,6 +90,9 @@ ENV = {
     "merged": "PARALLEL_RUNS_PRUNE_MERGED",
     "force": "PARALLEL_RUNS_PRUNE_FORCE",
     "batches_format": "PARALLEL_RUNS_BATCHES_FORMAT",
+    "shard": "PARALLEL_RUNS_SHARD",
+    "max_jobs": "PARALLEL_RUNS_MAX_JOBS",
+    "github_output": "PARALLEL_RUNS_GITHUB_OUTPUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 # Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.

@@ -29,8 +29,8 @@ def build_report_settings(
     """Validate the `report` flags (with --database-url no repository is needed)."""
     pick = picker(flags, environ, skip_empty=True)
     fmt = pick("format") or "table"
-    if fmt not in ("table", "json", "markdown", "html"):
-        raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html")
+    if fmt not in ("table", "json", "markdown", "html", "summary"):
+        raise ConfigError(f"--format {fmt!r} is not one of: table, json, markdown, html, summary")
     output = pick("output")
     return ReportSettings(
         where=records_location(flags, environ, cwd),

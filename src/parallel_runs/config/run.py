@@ -27,11 +27,12 @@ from parallel_runs.core.command import PLACEHOLDERS, CommandSpec, unknown_placeh
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
+from parallel_runs.core.shards import parse_shard, shard_ids
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
-__all__ = ["RunSettings", "build_run_settings"]
+__all__ = ["RunSettings", "build_run_settings", "read_run_ids"]
 
 _DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
 
@@ -83,7 +84,7 @@ def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
     return texts
 
 
-def _run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
+def read_run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
     """--run-ids and the --run-ids-file contents (else their environment variables), expanded."""
     return tuple(
         collect_run_ids(
@@ -91,6 +92,19 @@ def _run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path)
             files_text=_read_ids_files(flag_list(flags, "run_ids_file", environ), cwd),
         )
     )
+
+
+def _shard_of(run_ids: tuple[str, ...], text: str | None, *, database_url: str | None) -> tuple[str, ...]:
+    """This leg's share of the ids with --shard K/N (all of them without)."""
+    if not text:
+        return run_ids
+    if database_url is not None:
+        raise ConfigError("--shard splits a batch without a shared store; with --database-url use `worker`")
+    shard = parse_shard(text)
+    mine = tuple(shard_ids(run_ids, shard))
+    if not mine:
+        raise ConfigError(f"shard {shard} of {len(run_ids)} run id(s) is empty: use at most {len(run_ids)}")
+    return mine
 
 
 def _command_spec(command: str | None, argv: Sequence[str], environ: Mapping[str, str]) -> CommandSpec:
@@ -220,7 +234,7 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
     """Validate the `run` flags (argparse values, None when not given; the argv after -- is
     `command_argv`) into RunSettings."""
     pick = picker(flags, environ)
-    run_ids = _run_ids(flags, environ, cwd)
+    run_ids = read_run_ids(flags, environ, cwd)
     argv = flags.get("command_argv") or ()
     command = _command_spec(pick("command"), argv if isinstance(argv, list | tuple) else (), environ)
     workers = parse_workers(pick("workers") or default_workers())
@@ -228,7 +242,7 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
     durations = _durations(pick)
     return RunSettings(
         worker=machine,
-        run_ids=run_ids,
+        run_ids=_shard_of(run_ids, pick("shard"), database_url=machine.database_url),
         command=command,
         timeout=durations.get("timeout"),
         grace=durations.get("grace", DEFAULT_GRACE_SECONDS),

@@ -17,6 +17,7 @@ from parallel_runs.git.branches import (
 )
 from parallel_runs.git.ignores import IgnoreRules, copy_ignored
 from parallel_runs.git.listing import WorktreeInfo, list_managed_worktrees
+from parallel_runs.git.remote import push_branches
 from parallel_runs.git.repository import (
     changed_files,
     common_git_dir,
@@ -52,6 +53,7 @@ __all__ = [
     "is_on_origin",
     "last_attempt_ref_number",
     "list_managed_worktrees",
+    "push_branches",
     "repo_root",
     "resolve_commit",
     "run_refs",

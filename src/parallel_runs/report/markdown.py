@@ -22,7 +22,14 @@ from parallel_runs.report.rows import (
     visible_columns,
 )
 
-__all__ = ["MARKDOWN_LIMIT", "MARKDOWN_SECTIONS", "SHOWN_FAILURES", "STATUS_EMOJI", "render_markdown"]
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "MARKDOWN_SECTIONS",
+    "SHOWN_FAILURES",
+    "STATUS_EMOJI",
+    "markdown_heading",
+    "render_markdown",
+]
 
 MARKDOWN_LIMIT = 60_000  # characters of the whole document
 SHOWN_FAILURES = 10  # new test failures shown (with a message) per run; the rest are collapsed
@@ -168,12 +175,17 @@ MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], Block | None], ...] = (
 )
 
 
+def markdown_heading(title: str) -> str:
+    """The report's heading line, its markdown made inert."""
+    return f"### {_md_text(_cut(title, 200))}"
+
+
 def render_markdown(
     rows: Sequence[RunRow], *, title: str = DEFAULT_TITLE, limit: int = MARKDOWN_LIMIT
 ) -> str:
     """A GitHub-flavoured markdown report of at most `limit` characters: heading, counts, one table
     row per run, new test failures, errors."""
-    heading = f"### {_md_text(_cut(title, 200))}"
+    heading = markdown_heading(title)
     if not rows:
         return f"{heading}\n\n_No runs found._\n"
     blocks = [block for section in MARKDOWN_SECTIONS if (block := section(rows))]
