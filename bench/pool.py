@@ -15,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from overhead import generate_repository, reset  # type: ignore[import-not-found]
+from overhead import generate_repository, git, reset  # type: ignore[import-not-found]
 from parallel_runs.batch import BatchControl
 from parallel_runs.batch import run as run_batch
 from parallel_runs.config import build_run_settings
@@ -34,6 +35,28 @@ def xargs_round(runs: int, workers: int, seconds: float) -> float:
         text=True,
         check=True,
     )
+    return time.perf_counter() - started
+
+
+def bare_git_round(repo: Path, scratch: Path, *, runs: int, workers: int, seconds: float) -> float:
+    """The same sleeps, each in a bare `git worktree add --detach` then `remove --force`: git's own floor."""
+
+    def retried(*args: str) -> None:
+        for _ in range(20):  # concurrent worktree commands meet on git's lock files: try again
+            if subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False).returncode == 0:
+                return
+            time.sleep(0.01)
+        git(repo, *args)
+
+    def one(i: int) -> None:
+        path = scratch / f"bare-{i:03d}"
+        retried("worktree", "add", "--quiet", "--detach", str(path), "HEAD")
+        subprocess.run(["sleep", str(seconds)], check=True)
+        retried("worktree", "remove", "--force", str(path))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(runs)))
     return time.perf_counter() - started
 
 
@@ -65,15 +88,18 @@ def measure(rounds: int = 3, runs: int = 64, workers: int = 16, seconds: float =
     shm = Path("/dev/shm")
     root = Path(tempfile.mkdtemp(prefix="pr-pool-", dir=shm if shm.is_dir() else None))
     try:
-        repo, runs_dir = generate_repository(root, 700), root / "runs"
-        ours, floor = [], []
+        repo, runs_dir, scratch = generate_repository(root, 700), root / "runs", root / "scratch"
+        scratch.mkdir()
+        ours, floor, bare = [], [], []
         for round_no in range(rounds):
             floor.append(xargs_round(runs, workers, seconds))
+            bare.append(bare_git_round(repo, scratch, runs=runs, workers=workers, seconds=seconds))
             reset(repo, runs_dir)
             ours.append(pool_round(repo, runs_dir, round_no, runs=runs, workers=workers, seconds=seconds))
         return {
             "ideal": runs * seconds / workers,
             "xargs": statistics.median(floor),
+            "bare_git": statistics.median(bare),
             "ours": statistics.median(ours),
         }
     finally:
@@ -96,7 +122,11 @@ def main() -> int:
         f"ideal {got['ideal']:.2f}s, xargs -P {args.workers} {got['xargs']:.2f}s, "
         f"parallel-runs {got['ours']:.2f}s"
     )
-    print(f"ratio to ideal: {ratio:.2f}x (goal <= {GOAL}x), to xargs: {got['ours'] / got['xargs']:.2f}x")
+    print(f"bare git worktree add + sleep + remove, {args.workers} at a time: {got['bare_git']:.2f}s")
+    print(
+        f"ratio to ideal: {ratio:.2f}x (goal <= {GOAL}x), to xargs: {got['ours'] / got['xargs']:.2f}x, "
+        f"to bare git: {got['ours'] / got['bare_git']:.2f}x"
+    )
     return 0
 
 
