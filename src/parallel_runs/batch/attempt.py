@@ -262,6 +262,9 @@ def attempt(
     if control.is_stopping:
         error = "batch stopped before the command started"
         return step.finish(outcome=Outcome.CANCELLED, exit_code=None, error=error)
+    if control.is_run_stopped(claim.run_id):  # paused past its lease: another worker has the run now
+        error = "its lease was taken over before the command started"
+        return step.finish(outcome=Outcome.ABANDONED, exit_code=None, error=error)
     # One guard for everything after the worktree exists: whatever breaks, the attempt is saved
     # and recorded (never left `running` with its files unsaved), then the error goes on.
     try:

@@ -28,6 +28,7 @@ class BatchControl:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._groups: dict[str, int] = {}
+        self._stopped_runs: set[str] = set()  # lease taken over: no command of theirs may run here
         self._kill_timer: threading.Timer | None = None
         self.stop_reason: str | None = None  # "interrupted", "budget" or "cancelled"
         self.shared_batch: str | None = None  # set while working a shared batch: a stop here is local
@@ -64,11 +65,11 @@ class BatchControl:
         return not self._stop.wait(seconds)
 
     def register(self, run_id: str, pgid: int) -> None:
-        """A command started: stop it at once if the batch is already stopping."""
+        """A command started: stop it at once if the batch is stopping, kill it if its run was stopped."""
         with self._lock:
             self._groups[run_id] = pgid
-            stopping, hard = self._stop.is_set(), self._hard
-        if stopping:
+            stopping, hard = self._stop.is_set(), self._hard or run_id in self._stopped_runs
+        if stopping or hard:
             kill_process_group(pgid, signal.SIGKILL if hard else signal.SIGTERM)
 
     def unregister(self, run_id: str) -> None:
@@ -77,8 +78,10 @@ class BatchControl:
             self._groups.pop(run_id, None)
 
     def stop_run(self, run_id: str) -> None:
-        """Stop one run's command (SIGTERM, SIGKILL after the grace period); the batch goes on."""
+        """Stop one run's command (SIGTERM, SIGKILL after the grace period), and kill any it starts
+        later, until `clear_run_stop`; the batch goes on."""
         with self._lock:
+            self._stopped_runs.add(run_id)
             pgid = self._groups.get(run_id)
         if pgid is None:
             return
@@ -86,6 +89,16 @@ class BatchControl:
         timer = threading.Timer(self.grace, self._kill_if_still_running, args=(run_id, pgid))
         timer.daemon = True
         timer.start()
+
+    def is_run_stopped(self, run_id: str) -> bool:
+        """True once `stop_run(run_id)`, until `clear_run_stop(run_id)`."""
+        with self._lock:
+            return run_id in self._stopped_runs
+
+    def clear_run_stop(self, run_id: str) -> None:
+        """A new claim of the run: an earlier claim's stop no longer applies."""
+        with self._lock:
+            self._stopped_runs.discard(run_id)
 
     def _kill_if_still_running(self, run_id: str, pgid: int) -> None:
         # An ended group is unregistered, and its id may already belong to someone else's processes.

@@ -42,10 +42,10 @@ def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpe
 def stop_strays_of(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[StrayProcess]:
     """No process the run started outlives it: stop what escaped its group, and say so in its log.
 
-    With them gone, an index.lock that a git the run killed left behind blocks the save no more.
+    With them gone, a lock file that a git the run killed left behind blocks the save no more.
     """
     strays = stop_strays(paths.workspace)
-    if (lock := workspaces.index_lock()) is not None:
+    for lock in workspaces.git_locks():
         remove_if_unused(lock, paths.workspace)
     if strays:
         named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)

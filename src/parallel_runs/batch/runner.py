@@ -119,6 +119,7 @@ def _holding_locks(
         control.emit(EventKind.RUN_SKIPPED, claim.run_id, reason=reason)
         return SkippedRun(claim.run_id, Outcome.SKIPPED, reason)
     lost = functools.partial(_lease_lost, control, claim.run_id)
+    control.clear_run_stop(claim.run_id)  # a lease an earlier claim of the run lost does not stop this one
     with LeaseKeeper(store, claim, on_lost=lost) as keeper:
         return _attempts(store, plan, claim, control, held=held, workspaces=workspaces, keeper=keeper)
 

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from parallel_runs import testing_faults
 from parallel_runs.core.braces import MAX_EXPANSION, expand_braces
 from parallel_runs.errors import ConfigError, InvalidRunIdError
 
@@ -93,6 +94,8 @@ def is_valid_slug(text: str) -> bool:
 
 def slugify(run_id: str) -> str:
     """The slug of a valid run id: itself when it is a valid slug, else cleaned id + hash."""
+    if testing_faults.is_broken("slug"):  # chaos-proof only: the id is its own slug, whatever it holds
+        return run_id
     validate_run_id(run_id)
     # Caveat: `A` and `a` are both valid slugs and stay distinct; on a case-insensitive
     # filesystem their directories (and loose branch refs) would clash. Kept so an id that is

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from parallel_runs import testing_faults
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, attempt_ref
 from parallel_runs.errors import GitError
 from parallel_runs.git.runner import _git
@@ -21,6 +22,7 @@ __all__ = [
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "keep_unless_contained",
     "last_attempt_ref_number",
     "repo_root",
     "resolve_commit",
@@ -135,8 +137,23 @@ def last_attempt_ref_number(repo: Path, slug: str) -> int:
     return max(_attempt_numbers(_refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/"), slug), default=0)
 
 
+def keep_unless_contained(repo: Path, *, slug: str, tip: str, head: str, attempt: int) -> bool:
+    """Keep `tip` under attempt `attempt`'s ref unless `head` contains it (True if it had to be kept).
+
+    For a commit a save recorded that the branch may have lost since: a kept worktree's branch
+    reset or amended behind it. A `tip` unknown here (saved on another machine) is left alone.
+    """
+    probe = _git(repo, "merge-base", "--is-ancestor", tip, head, check=False)
+    if probe.status != 1:  # 0: contained; 128: not a commit of this repository
+        return False
+    _keep_tip(repo, slug=slug, tip=tip, preferred=attempt)
+    return True
+
+
 def _keep_tip(repo: Path, *, slug: str, tip: str, preferred: int) -> None:
     """Keep `tip` reachable under an attempt ref: `preferred` if free, else the next number."""
+    if testing_faults.is_broken("keep-tip"):  # chaos-proof only: displaced commits are dropped
+        return
     refs = _refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/")
     if tip in refs.values():
         return

@@ -19,6 +19,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from parallel_runs import testing_faults
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
 from parallel_runs.core.model import Outcome
@@ -108,6 +109,8 @@ class WorkspaceManager:
         `relabel`: nothing changed since this attempt's own save (before its tests), so that commit
         gets the final outcome in its message instead of a new commit on top.
         """
+        if testing_faults.is_broken("save-before-remove"):  # chaos-proof only: nothing is saved
+            return None
         if not self.is_worktree():
             missing = "has no .git file" if self.workspace.is_dir() else "is gone"
             logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
@@ -234,11 +237,15 @@ class WorkspaceManager:
             return None
         return self.workspace / gitdir
 
-    def index_lock(self) -> Path | None:
-        """The worktree's index.lock if one exists (a git killed mid-write leaves it behind)."""
+    def git_locks(self) -> list[Path]:
+        """Lock files a git killed mid-write leaves, each blocking every later save: the worktree's
+        index.lock and HEAD.lock, the save's scratch index's, and the run branch's ref lock."""
         gitdir = self._gitdir()
-        lock = gitdir / "index.lock" if gitdir is not None else None
-        return lock if lock is not None and lock.exists() else None
+        if gitdir is None:
+            return []
+        locks = [gitdir / name for name in ("index.lock", "HEAD.lock", "parallel-runs.index.lock")]
+        locks.append(common_git_dir(self.repo) / f"{self.branch_ref}.lock")
+        return [lock for lock in locks if lock.exists()]
 
     def _has_submodule_repos(self) -> bool:
         """True when a submodule was initialized here (its repository is in the worktree's git dir)."""

@@ -58,6 +58,7 @@ class _Leftover:
     outcome: Outcome
     base_sha: str
     running: tuple[Attempt, ...]
+    saved_head: str | None = None  # what the attempt's own save committed, when it finished
 
 
 def _leftover(
@@ -71,7 +72,8 @@ def _leftover(
     begun = stale_record.get("attempt") if stale_record else None
     begun = begun if type(begun) is int else 0  # a dead holder may have begun an attempt it never recorded
     if attempts and attempts[-1].attempt >= begun:  # kept after its attempt finished
-        return _Leftover(attempts[-1].attempt, attempts[-1].outcome, attempts[-1].base_sha, ())
+        latest = attempts[-1]
+        return _Leftover(latest.attempt, latest.outcome, latest.base_sha, (), saved_head=latest.head_sha)
     return _Leftover(begun, Outcome.ABANDONED, fallback_base_sha, ())
 
 
@@ -96,13 +98,15 @@ def recover_orphaned_worktree(
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
     workspaces = git.WorkspaceManager(repo=repo, paths=paths)
-    if (lock := workspaces.index_lock()) is not None:  # its git died mid-write: the lock would block the save
+    for lock in workspaces.git_locks():  # its git died mid-write: the lock would block the save
         remove_if_unused(lock, paths.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
     log.log(level, "run %r: saving the worktree of attempt %d as %s", run_id, left.attempt, left.outcome)
     head = workspaces.save_changes(
         run_id=run_id, attempt=left.attempt, outcome=left.outcome, base_sha=left.base_sha
     )
+    if head is not None and left.saved_head is not None:  # a kept worktree's branch reset behind its save
+        git.keep_unless_contained(repo, slug=slug, tip=left.saved_head, head=head, attempt=left.attempt)
     abandoned = tuple(
         a.attempt
         for a in left.running

@@ -20,6 +20,7 @@ from sqlalchemy import JSON, Interval, Table, and_, bindparam, delete, exists, f
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
+from parallel_runs import testing_faults
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import LeaseLostError, StoreError
 from parallel_runs.store.models import AttemptModel, BatchRunModel, EventModel, UTCDateTime
@@ -57,11 +58,15 @@ NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
 
 def expiry() -> ColumnElement[datetime]:
     """The database's time plus the `p_ttl` parameter (a timedelta)."""
+    if testing_faults.is_broken("lease"):  # chaos-proof only: every lease expires as it is taken
+        return NOW
     return NOW + bindparam("p_ttl", type_=Interval())
 
 
 _LEASE_ROW = and_(LEASES.c.batch_id == bindparam("p_batch"), LEASES.c.run_id == bindparam("p_run"))
 _CURRENT = and_(_LEASE_ROW, LEASES.c.fencing_token == bindparam("p_token"))
+if testing_faults.is_broken("fencing"):  # chaos-proof only: a stale token writes like a current one
+    _CURRENT = _LEASE_ROW
 _RENEW = (
     update(LEASES)
     # The token alone fences: a heartbeat landing just after `finish` is harmless, not a takeover.

@@ -1,0 +1,44 @@
+"""Test-only switches that break one safety layer on purpose: the chaos suite's proof that it catches faults.
+
+`PARALLEL_RUNS_TEST_BREAK=fencing,spool` breaks those layers in this process and the processes it
+starts. Nothing sets it but `make chaos-proof`, which runs each chaos scenario against its broken
+build and expects the scenario to fail. Each switch is one `if` at the one place it disables:
+
+- `run-lock` (`locks.OwnedLock`): layers 2 and 3; each process locks a file of its own.
+- `lease` (`store/leases.expiry`): shared-store leases; each one expires as it is taken or renewed.
+- `fencing` (`store/leases._CURRENT`): the fencing token; a stale holder's writes are not refused.
+- `spool` (`store/shared.finish_attempt`): a result the database cannot take is not spooled.
+- `save-before-remove` (`git/worktrees.save_changes`): a worktree is removed with nothing saved.
+- `keep-tip` (`git/repository._keep_tip`): run-branch commits a save displaces are not kept.
+- `slug` (`core/ids.slugify`): a run id is its own path component and branch name, whatever it holds.
+- `no-space` (`errors.is_disk_full`): a full disk is an error like any other.
+
+Reading the environment here, outside `config/`, is the one exception to the house rule: a switch
+must reach the layer it breaks without passing through any signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+__all__ = ["ENV", "FAULTS", "is_broken"]
+
+log = logging.getLogger(__name__)
+
+ENV = "PARALLEL_RUNS_TEST_BREAK"
+FAULTS = frozenset(
+    {"run-lock", "lease", "fencing", "spool", "save-before-remove", "keep-tip", "slug", "no-space"}
+)
+_warned: set[str] = set()
+
+
+def is_broken(fault: str) -> bool:
+    """Whether `PARALLEL_RUNS_TEST_BREAK` names `fault` (a test-only switch; see the module's docstring)."""
+    if fault not in FAULTS:
+        raise ValueError(f"unknown test fault {fault!r}")
+    broken = fault in os.environ.get(ENV, "").replace(" ", "").split(",")
+    if broken and fault not in _warned:
+        _warned.add(fault)
+        log.warning("%s=%s: this build is deliberately broken (%s)", ENV, os.environ[ENV], fault)
+    return broken
