@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
-from parallel_runs.cli.run import RUN_OPTIONS
+from parallel_runs.cli.run_options import RUN_OPTIONS
 from parallel_runs.config import PlanSettings, build_plan_settings
 from parallel_runs.core.shards import DEFAULT_MAX_JOBS, MAX_JOBS
 from parallel_runs.errors import EXIT_OK
