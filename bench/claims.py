@@ -39,7 +39,6 @@ from sqlalchemy.pool import NullPool
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore, upgrade
-from parallel_runs.store.database import create_store_engine
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
 PROCESSES, THREADS, RUNS = 4, 8, 1000
@@ -58,6 +57,11 @@ def _admin(url: str, sql: str) -> None:
             conn.execute(text(sql))
     finally:
         engine.dispose()
+
+
+def _baseline_engine(url: str) -> Any:
+    """One connection per thread for the baselines (ours holds two per process, whatever its threads)."""
+    return create_engine(parse_postgres_url(url), pool_size=64, max_overflow=0)
 
 
 def _result(claim: Claim) -> Attempt:
@@ -100,7 +104,7 @@ def _ours(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
 
 
 def _naive(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
-    engine = create_store_engine(parse_postgres_url(url))
+    engine = _baseline_engine(url)
 
     def work(worker: int) -> list[tuple[str, float]]:
         done = []
@@ -116,7 +120,7 @@ def _naive(url: str, batch_id: str) -> Callable[[int], list[tuple[str, float]]]:
 
 
 def _select_one(url: str, per_worker: int) -> Callable[[int], list[tuple[str, float]]]:
-    engine = create_store_engine(parse_postgres_url(url))
+    engine = _baseline_engine(url)
 
     def work(worker: int) -> list[tuple[str, float]]:
         done = []
@@ -221,7 +225,7 @@ def uncontended(store: SharedStore, url: str, rounds: int = 200) -> tuple[float,
         claims.append(time.perf_counter() - started)
         assert claim is not None
         store.finish_attempt(claim, _result(claim))
-    pings, engine = [], create_store_engine(parse_postgres_url(url))
+    pings, engine = [], _baseline_engine(url)
     with engine.connect() as conn:
         for _ in range(rounds):
             started = time.perf_counter()

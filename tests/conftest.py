@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,3 +76,28 @@ def markers() -> Iterator[list[str]]:
     for marker in used:
         for pid in processes_with(f"sleep {marker}"):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Factory: a directory on its own tmpfs of the given size, unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"cannot mount a tmpfs here: {done.stderr!r}")
+            pytest.skip("needs root to mount a small tmpfs")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], check=False)

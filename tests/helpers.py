@@ -22,12 +22,14 @@ def run_cli(
     cwd: Path,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m parallel_runs ARGS` as a real subprocess and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "parallel_runs", *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -18,11 +18,13 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "AlreadyHeldError",
+    "BaselineError",
     "ConfigError",
     "GitError",
     "InvalidRunIdError",
     "LeaseLostError",
     "NoSpaceError",
+    "NotFoundError",
     "ParallelRunsError",
     "StoreError",
     "UsageError",
@@ -47,6 +49,17 @@ class ConfigError(ParallelRunsError):
     """Bad flags, environment or configuration: the user can fix it."""
 
     exit_code = EXIT_USAGE
+
+
+class BaselineError(ConfigError):
+    """The test command cannot judge runs at the base commit (not found, no report, no test passes).
+
+    Raised before any run starts, so the batch stops with exit 2 and a message naming the fix.
+    """
+
+
+class NotFoundError(ConfigError):
+    """A run, batch or attempt the user named is not recorded where the command looked."""
 
 
 class UsageError(ParallelRunsError):

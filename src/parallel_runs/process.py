@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs.core.policy import shell_exit_code
+
 __all__ = ["CommandResult", "kill_process_group", "process_group_alive", "run_command"]
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """How a command ended. `exit_code` is negative for a signal, None if it never started."""
+    """How a command ended. `exit_code` is 128+N for signal N (as a shell says), None if it never started."""
 
     exit_code: int | None
     timed_out: bool
@@ -122,4 +124,4 @@ def run_command(
             raise
         finally:
             _reap_leftovers(process.pid, deadline=time.monotonic() + 5)
-    return CommandResult(exit_code=process.returncode, timed_out=timed_out)
+    return CommandResult(exit_code=shell_exit_code(process.returncode), timed_out=timed_out)

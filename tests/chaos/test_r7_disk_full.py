@@ -12,11 +12,10 @@ there is space again.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,31 +25,6 @@ from tests.chaos.support import fsck_problems, lost_files, orphaned_worktrees, w
 from tests.helpers import git, run_cli
 
 pytestmark = pytest.mark.chaos
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
-    """Factory: a directory on its own tmpfs of the given size, unmounted afterwards."""
-    mounted: list[Path] = []
-
-    def mount(name: str, size: str) -> Path:
-        target = tmp_path / name
-        target.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            if os.environ.get("CI"):
-                pytest.fail(f"cannot mount a tmpfs here: {done.stderr!r}")
-            pytest.skip("needs root to mount a small tmpfs")
-        mounted.append(target)
-        return target
-
-    yield mount
-    for target in reversed(mounted):
-        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 def _rows(repo: Path, runs_dir: Path) -> dict[str, dict[str, object]]:

@@ -21,3 +21,26 @@ def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
     assert "bare git worktree add/remove:" in done.stdout
     assert "ratio:" in done.stdout
     assert "git worktree" in done.stdout.split("where a run's time went")[1]
+
+
+def test_pool_bench_prints_its_ratios() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "pool.py"),
+            "--rounds",
+            "1",
+            "--runs",
+            "4",
+            "--workers",
+            "2",
+            "--seconds",
+            "0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ratio to ideal:" in done.stdout

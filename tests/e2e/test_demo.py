@@ -18,6 +18,7 @@ def test_demo_runs_a_real_batch_and_prints_the_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "5 succeeded, 1 failed" in out
+    assert "│ AssertionError: add is broken" in out  # the failed run says why, under its line
     assert out.count("parallel-runs/exp-") >= 12  # per-run lines and the branch listing
     repo = Path(out.split("demo repository: ", 1)[1].splitlines()[0])
     branches = subprocess.run(

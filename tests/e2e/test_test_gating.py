@@ -62,10 +62,13 @@ def test_baseline_delta_gates_the_runs(project: Path, tmp_path: Path) -> None:
     assert same["status"] == "succeeded"
     assert same["tests"]["summary"] == "0"  # type: ignore[index]
     assert breaks["status"] == "regressed"
-    assert breaks["tests"]["new_failures"] == ["tests.test_calc::test_add"]  # type: ignore[index]
+    assert breaks["tests"]["new_failures"] == ["tests/test_calc.py::test_add"]  # type: ignore[index]
     assert breaks["tests"]["severity"] == "low"  # type: ignore[index]
     assert fixes["status"] == "succeeded"
-    assert fixes["tests"]["newly_passing"] == ["tests.test_calc::test_sub"]  # type: ignore[index]
+    assert fixes["tests"]["newly_passing"] == ["tests/test_calc.py::test_sub"]  # type: ignore[index]
+    assert "regressed breaks (attempt 1, exit 0, " in done.stdout
+    assert "1 file(s) changed, tests +1 \u22120, 0 flaky) \u2192 parallel-runs/breaks" in done.stdout
+    assert "1 file(s) changed, tests +0 \u22121) \u2192 parallel-runs/fixes" in done.stdout
     assert counter.read_text().split() == ["b"]  # the baseline was computed once for the three runs
     for slug in ("same", "breaks", "fixes"):
         ci = project / ".autonomous_runs" / slug / "ci"
@@ -73,7 +76,7 @@ def test_baseline_delta_gates_the_runs(project: Path, tmp_path: Path) -> None:
     markdown = run_cli("report", "--format", "markdown", cwd=project)
     assert markdown.returncode == 0, markdown.stderr
     failures = markdown.stdout.split("#### New test failures", 1)[1]
-    assert "- `breaks`: `tests.test_calc::test_add`" in failures
+    assert "- `breaks`: 1 new test failure\n  - `tests/test_calc.py::test_add`: assert 6 == 5" in failures
     table = run_cli("report", cwd=project, env={"COLUMNS": "200"})
     assert "+1" in table.stdout
 
@@ -121,12 +124,12 @@ def test_a_test_failing_only_once_after_the_change_is_flaky(project: Path, tmp_p
     )
     assert done.returncode == 0, done.stdout + done.stderr
     tests = result(project, "flaky")["tests"]
-    assert tests["flaky"] == ["tests.test_flaky::test_flaky"]  # type: ignore[index]
+    assert tests["flaky"] == ["tests/test_flaky.py::test_flaky"]  # type: ignore[index]
     assert tests["new_failures"] == []  # type: ignore[index]
 
 
-def test_a_test_command_without_a_report_is_unavailable(project: Path) -> None:
-    done = run_cli(
+def test_a_test_command_without_a_report_stops_the_batch_unless_the_suite_may_be_empty(project: Path) -> None:
+    args = (
         "run",
         "--run-ids",
         "noreport",
@@ -134,13 +137,17 @@ def test_a_test_command_without_a_report_is_unavailable(project: Path) -> None:
         "true",
         "--test-command",
         "echo no-report-written-here",
-        cwd=project,
-        timeout=300,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_cli(*args, cwd=project, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [message] = done.stderr.splitlines()
+    assert "`echo no-report-written-here` wrote no test report (exit 0) at the base commit" in message
+    assert "It printed: no-report-written-here. Fix: " in message
+    assert "--test-report GLOB" in message
+    assert not (project / ".autonomous_runs" / "noreport").exists()  # no run started
+    allowed = run_cli(*args, "--allow-empty-baseline", cwd=project, timeout=300)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert result(project, "noreport")["tests"]["status"] == "tests_unavailable"  # type: ignore[index]
-    log = (project / ".autonomous_runs" / "noreport" / "run.log").read_text()
-    assert "no-report-written-here" in log
 
 
 def test_a_collection_error_regresses_the_run(project: Path, tmp_path: Path) -> None:
@@ -194,8 +201,8 @@ def test_a_non_python_runner_writing_junit_by_hand(project: Path, tmp_path: Path
 
 def test_a_broken_test_phase_still_saves_and_records_the_attempt(project: Path) -> None:
     runs_dir = project / ".autonomous_runs"
-    runs_dir.mkdir()
-    (runs_dir / "baselines").write_text("not a directory\n")  # the baseline cannot be cached
+    (runs_dir / "broken").mkdir(parents=True)
+    (runs_dir / "broken" / "ci").write_text("not a directory\n")  # the run's test results cannot be written
     done = run_cli(
         "run",
         "--run-ids",
@@ -203,7 +210,7 @@ def test_a_broken_test_phase_still_saves_and_records_the_attempt(project: Path) 
         "--command",
         "echo kept > kept.txt",
         "--test-command",
-        "true",
+        f"{sys.executable} -m pytest -q -p no:cacheprovider tests",
         cwd=project,
         timeout=300,
     )

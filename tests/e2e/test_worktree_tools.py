@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,3 +112,23 @@ def test_dry_run_says_what_would_happen_and_touches_nothing(
     assert "nothing was changed" in dry.stdout
     assert sorted(p.relative_to(repo) for p in (repo / ".autonomous_runs").rglob("*")) == before
     assert git(repo, "for-each-ref") == refs
+
+
+def test_the_setup_command_prepares_the_baselines_worktree_too(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo(
+        "generated",
+        {
+            ".gitignore": "_generated.py\n",
+            "tests/test_generated.py": (
+                "def test_generated():\n    import _generated\n\n    assert _generated.X == 1\n"
+            ),
+        },
+    )
+    tests = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+    common = ("run", "--run-ids", "g1", "--command", "true", "--test-command", tests)
+    without = run_cli(*common, cwd=repo, env={"PYTHONPATH": "."})
+    assert without.returncode == 2, without.stdout + without.stderr  # the baseline cannot even import
+    setup = "echo 'X = 1' > _generated.py"
+    done = run_cli(*common, "--setup-command", setup, cwd=repo, env={"PYTHONPATH": "."})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert result_of(repo, "g1")["tests"]["status"] == "passed"  # type: ignore[index]

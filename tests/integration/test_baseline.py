@@ -20,7 +20,8 @@ from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.gate import Severity, TestBaselineTracker, TestEvaluation, TestStatus, evaluate_tests
-from parallel_runs.gate.phases import Phase, ensure_baseline, run_phase
+from parallel_runs.gate.baselines import ensure_baseline
+from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.git import WorkspaceManager, detached_worktree
 from tests.helpers import git, processes_with
 
@@ -286,7 +287,7 @@ def test_a_syntax_error_in_a_test_module_is_a_new_collection_error(
     assert evaluation.severity is Severity.LOW
 
 
-def test_no_report_is_unavailable_and_a_stale_report_is_never_read(
+def test_no_report_after_the_run_is_a_crash_and_a_stale_report_is_never_read(
     project: Path, runs_dir: Path, tmp_path: Path, environ: dict[str, str]
 ) -> None:
     no_report = tmp_path / "no-report"
@@ -300,12 +301,13 @@ def test_no_report_is_unavailable_and_a_stale_report_is_never_read(
 
     no_report.touch()  # attempt 2: the runner writes nothing (the baseline comes from the cache)
     second = evaluate(project, paths, spec, environ)
-    assert second.status is TestStatus.UNAVAILABLE
-    assert second.reason is not None
-    assert "wrote no report" in second.reason
+    assert second.status is TestStatus.CRASHED  # the baseline had a report: never "no failures"
+    assert second.is_regressed
+    assert second.reason == "exit 1, no report"
     assert second.verdict is None
+    assert second.summary == "crashed"
     assert "no report today" in paths.run_log.read_text()
-    assert '"status": "tests_unavailable"' in paths.delta_json.read_text()
+    assert '"status": "tests_crashed"' in paths.delta_json.read_text()
     assert '"available": false' in paths.after_json.read_text()
 
 

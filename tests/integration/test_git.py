@@ -59,6 +59,44 @@ def branch_files(repo: Path, ref: str = "parallel-runs/run-1") -> set[str]:
 # --- create -------------------------------------------------------------------------------------
 
 
+def test_what_is_written_after_a_save_is_dropped_and_the_save_takes_the_final_outcome(
+    repo: Path, ws: WorkspaceManager, base: str
+) -> None:
+    path = ws.create(base_sha=base, attempt=1)
+    (path / "app" / "calc.py").write_text("def add(a, b):\n    return a - b\n")  # the run's change
+    saved = save(ws, base, outcome=Outcome.SUCCEEDED)  # when its command ended, before its tests
+    assert saved is not None
+    (path / "report.xml").write_text("<testsuite/>")  # what the tests wrote
+    (path / "app" / "calc.py").write_text("rewritten by a test\n")
+    (path / "ignored").mkdir()
+    (path / "ignored" / "cache.txt").write_text("kept: ignored files are never saved nor cleaned")
+    ws.restore(saved)
+    assert not (path / "report.xml").exists()
+    assert (path / "app" / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
+    assert (path / "ignored" / "cache.txt").exists()
+
+    head = ws.save_changes(run_id="run 1", attempt=1, outcome=Outcome.REGRESSED, base_sha=base, relabel=True)
+    assert head != saved
+    assert git(repo, "rev-parse", "parallel-runs/run-1") == head
+    assert git(repo, "rev-parse", f"{head}^") == base  # one commit: the pre-test one, relabelled
+    assert git(repo, "rev-parse", f"{head}^{{tree}}") == git(repo, "rev-parse", f"{saved}^{{tree}}")
+    assert "Parallel-Runs-Outcome: regressed" in git(repo, "log", "-1", "--format=%B", head)
+    assert branch_files(repo) == {".gitignore", "README.md", "app/__init__.py", "app/calc.py"}
+
+
+def test_relabelling_never_rewrites_a_commit_the_run_made_itself(
+    repo: Path, ws: WorkspaceManager, base: str
+) -> None:
+    path = ws.create(base_sha=base, attempt=1)
+    (path / "new.txt").write_text("x")
+    git(path, "add", "new.txt")
+    git(path, "commit", "-qm", "the run's own commit")
+    own = git(path, "rev-parse", "HEAD")
+    head = ws.save_changes(run_id="run 1", attempt=1, outcome=Outcome.REGRESSED, base_sha=base, relabel=True)
+    assert head == own
+    assert git(repo, "log", "-1", "--format=%s", "parallel-runs/run-1") == "the run's own commit"
+
+
 def test_create_checks_out_base_on_the_run_branch(repo: Path, ws: WorkspaceManager, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
 

@@ -11,6 +11,7 @@ from parallel_runs.config import (
     build_artifacts_list_settings,
     build_cleanup_settings,
     build_db_upgrade_settings,
+    build_run_settings,
     build_worktrees_list_settings,
 )
 from parallel_runs.errors import ConfigError
@@ -27,7 +28,7 @@ def test_artifacts_list_defaults_and_the_shared_store() -> None:
     settings = build_artifacts_list_settings(
         flags=artifacts_flags(format=None, database_url=PG), environ={}, cwd=CWD
     )
-    assert (settings.database_url, settings.run_id, settings.batch_id, settings.attempt) == (
+    assert (settings.where.database_url, settings.run_id, settings.batch_id, settings.attempt) == (
         PG,
         "r1",
         None,
@@ -76,8 +77,6 @@ def test_artifact_flags_win_over_the_environment() -> None:
         ),
         ({"attempt": "two"}, {}, "--attempt='two' is not an attempt number"),
         ({}, {"PARALLEL_RUNS_ARTIFACTS_FORMAT": "xml"}, "PARALLEL_RUNS_ARTIFACTS_FORMAT='xml' is not one of"),
-        ({}, {}, "artifacts live in the shared store"),
-        ({"database_url": "sqlite:///a.db"}, {}, "artifacts live in the shared store"),
     ],
 )
 def test_bad_artifact_options_are_config_errors(
@@ -85,6 +84,13 @@ def test_bad_artifact_options_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         build_artifacts_list_settings(flags=artifacts_flags(format=None, **flags), environ=environ, cwd=CWD)
+
+
+def test_artifacts_without_a_shared_store_read_the_runs_dir(tmp_path: Path) -> None:
+    for url in (None, "sqlite:///a.db"):
+        flags = artifacts_flags(format=None, database_url=url, runs_dir="runs")
+        settings = build_artifacts_list_settings(flags=flags, environ={}, cwd=tmp_path)
+        assert (settings.where.database_url, settings.where.runs_dir) == (None, tmp_path / "runs")
 
 
 def test_db_upgrade_needs_a_database_url() -> None:
@@ -105,3 +111,33 @@ def test_worktree_options_are_checked_before_the_repository_is_looked_for(tmp_pa
         build_cleanup_settings(
             flags={"older_than": None}, environ={"PARALLEL_RUNS_CLEANUP_OLDER_THAN": "soon"}, cwd=tmp_path
         )
+
+
+def run_flags(**given: object) -> dict[str, object]:
+    return {"run_ids": ["a"], "command": "true", **given}
+
+
+def test_the_test_gate_reads_report_globs_and_the_empty_baseline_override(repo: Path) -> None:
+    flags = run_flags(test_command="make test", test_report=["build/test-results/**/*.xml", "report.xml"])
+    settings = build_run_settings(flags=flags | {"allow_empty_baseline": True}, environ={}, cwd=repo)
+    assert settings.tests is not None
+    assert settings.tests.reports == ("build/test-results/**/*.xml", "report.xml")
+    assert settings.tests.allow_empty_baseline
+    environ = {"PARALLEL_RUNS_TEST_REPORT": "out/*.xml", "PARALLEL_RUNS_ALLOW_EMPTY_BASELINE": "1"}
+    from_env = build_run_settings(flags=run_flags(test_command="make test"), environ=environ, cwd=repo)
+    assert from_env.tests is not None
+    assert (from_env.tests.reports, from_env.tests.allow_empty_baseline) == (("out/*.xml",), True)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"test_report": ["r.xml"]}, "--test-report applies to the test gate: add --test-command"),
+        ({"allow_empty_baseline": True}, "--allow-empty-baseline applies to the test gate"),
+        ({"test_command": "make", "test_report": ["/tmp/r.xml"]}, "must be relative to the worktree"),
+        ({"test_command": "make", "test_report": ["../r.xml"]}, "must not leave the worktree"),
+    ],
+)
+def test_test_gate_options_are_validated(repo: Path, given: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_run_settings(flags=run_flags(**given), environ={}, cwd=repo)

@@ -8,13 +8,21 @@ import time
 import pytest
 
 from parallel_runs.core.junit import (
+    MESSAGE_CHARS,
+    MESSAGE_LINES,
+    Failure,
+    ParsedReport,
     TestOutcome,
     TestReportError,
     case_id,
+    failure_message,
+    merge_reports,
     nodeid_to_case_id,
     parse_junit_xml,
     parse_pytest_json,
     parse_report,
+    read_junit_xml,
+    read_pytest_json,
 )
 from parallel_runs.gate import selection_plugin
 
@@ -173,3 +181,82 @@ def test_nodeids_map_like_pytests_junit_writer(nodeid: str, expected: str) -> No
 def test_case_id_without_classname_is_the_name() -> None:
     assert case_id("", " mod ") == "mod"
     assert case_id("a.B", "c") == "a.B::c"
+
+
+# What pytest writes with junit_family=xunit1 (parallel-runs asks for it): each case names its file.
+XUNIT1_JUNIT = b"""<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" errors="1" failures="2" tests="4">
+<testcase classname="tests.test_a" name="test_a" file="tests/test_a.py" line="1">
+<failure message="AssertionError: one is not two&#10;assert 1 == 2">long traceback</failure></testcase>
+<testcase classname="tests.test_a.TestC.TestD" name="test_p[a.b c]" file="tests/test_a.py" line="5">
+<failure message="assert 0">trace</failure></testcase>
+<testcase classname="tests.test_a" name="test_ok" file="tests/test_a.py" line="9"/>
+<testcase classname="" name="tests.sub.test_bad" file="tests/sub/test_bad.py">
+<error message="collection failure">ImportError while importing test module '/x/tests/sub/test_bad.py'.
+Traceback:
+tests/sub/test_bad.py:1: in &lt;module&gt;
+    import nope
+E   ModuleNotFoundError: No module named 'nope'</error></testcase>
+</testsuite></testsuites>"""
+
+
+def test_failures_are_named_by_pytest_node_ids_when_the_report_names_the_file() -> None:
+    report = read_junit_xml(XUNIT1_JUNIT)
+    assert report.outcomes["tests.test_a.TestC.TestD::test_p[a.b c]"] is TestOutcome.FAILED
+    assert report.failures == {
+        "tests.test_a::test_a": Failure(
+            "tests/test_a.py::test_a", "AssertionError: one is not two\nassert 1 == 2"
+        ),
+        "tests.test_a.TestC.TestD::test_p[a.b c]": Failure(
+            "tests/test_a.py::TestC::TestD::test_p[a.b c]", "assert 0"
+        ),
+        "tests.sub.test_bad": Failure("tests/sub/test_bad.py", "ModuleNotFoundError: No module named 'nope'"),
+    }
+
+
+def test_without_the_file_a_failure_keeps_the_classname_form() -> None:
+    report = read_junit_xml(PYTEST_JUNIT)
+    assert report.failures["tests.test_a::test_fail"] == Failure("tests.test_a::test_fail", "assert 0")
+    assert report.failures["tests.test_a::test_setup"].message == 'failed on setup with "RuntimeError: boom"'
+    assert set(report.failures) == {
+        "tests.test_a::test_fail",
+        "tests.test_a::test_setup",
+        "tests.test_a::test_fail_td",
+    }
+    # A report that names a file the classname does not match (a --junit-prefix): the classname form.
+    odd = (
+        b'<testsuite><testcase classname="pre.x" name="t" file="tests/x.py"><failure/></testcase></testsuite>'
+    )
+    assert read_junit_xml(odd).failures == {"pre.x::t": Failure("pre.x::t", "")}
+
+
+def test_a_failure_message_keeps_its_first_lines_capped() -> None:
+    assert failure_message("line\n" * 50, "") == "\n".join(["line"] * MESSAGE_LINES)
+    assert len(failure_message("x" * 5000, "")) == MESSAGE_CHARS
+    assert failure_message("", "Traceback\n  File x\nValueError: bad") == "ValueError: bad"
+    assert failure_message("collection failure", "") == "collection failure"
+
+
+def test_pytest_json_report_failures_carry_node_ids_and_messages() -> None:
+    document = {
+        "tests": [
+            {"nodeid": "tests/t.py::test_x", "outcome": "failed", "call": {"crash": {"message": "assert 0"}}},
+            {"nodeid": "tests/t.py::test_ok", "outcome": "passed"},
+        ],
+        "collectors": [{"nodeid": "tests/bad.py", "outcome": "failed", "longrepr": "E   SyntaxError: oops"}],
+    }
+    report = read_pytest_json(json.dumps(document).encode())
+    assert report.failures == {
+        "tests.t::test_x": Failure("tests/t.py::test_x", "assert 0"),
+        "tests.bad": Failure("tests/bad.py", "SyntaxError: oops"),
+    }
+
+
+def test_merged_reports_keep_each_tests_worst_outcome_and_its_failure() -> None:
+    first = ParsedReport(
+        {"a::b": TestOutcome.PASSED, "a::c": TestOutcome.FAILED}, {"a::c": Failure("c", "m")}
+    )
+    second = ParsedReport({"a::b": TestOutcome.FAILED}, {"a::b": Failure("b", "why")})
+    merged = merge_reports([first, second])
+    assert merged.outcomes == {"a::b": TestOutcome.FAILED, "a::c": TestOutcome.FAILED}
+    assert merged.failures == {"a::b": Failure("b", "why"), "a::c": Failure("c", "m")}

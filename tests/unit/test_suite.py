@@ -1,14 +1,23 @@
-"""The test command: pytest detection, the report flag, `{junit}`, the baseline cache key (pure)."""
+"""The test command: pytest detection, where reports come from, `{junit}`, the baseline cache key (pure)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.junit import TestOutcome
-from parallel_runs.core.suite import TestResults, TestSpec, baseline_key, is_pytest_command, render_test_argv
+from parallel_runs.core.junit import Failure, TestOutcome
+from parallel_runs.core.suite import (
+    TestResults,
+    TestSpec,
+    baseline_key,
+    is_pytest_command,
+    named_reports,
+    pytest_addopts,
+    render_test_argv,
+)
 
 JUNIT = Path("/runs/my run/ci/after.junit.xml")
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -43,19 +52,51 @@ def test_other_commands_are_not_pytest(command: str) -> None:
     assert not is_pytest_command(sh(command))
 
 
-def test_junitxml_is_added_right_after_pytest() -> None:
-    argv = render_test_argv(sh("python -m pytest -q tests && echo done"), junit=JUNIT)
-    assert argv == [
-        "bash",
-        "-c",
-        "python -m pytest '--junitxml=/runs/my run/ci/after.junit.xml' -q tests && echo done",
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python -m pytest -q tests && echo done",
+        "PYTHONPATH=src pytest",
+        "make test",
+        "pytest --junitxml=out.xml",
+        "sh scripts/test.sh",
+    ],
+)
+def test_a_test_command_is_never_rewritten(command: str) -> None:
+    # The report comes through PYTEST_ADDOPTS, so whatever wraps pytest writes it.
+    assert render_test_argv(sh(command), junit=JUNIT) == ["bash", "-c", command]
+
+
+def test_pytest_addopts_add_the_report_to_what_the_user_set() -> None:
+    ours = pytest_addopts(None, junit=JUNIT)
+    assert shlex.split(ours) == ["-o", "junit_family=xunit1", f"--junitxml={JUNIT}"]
+    assert shlex.split(pytest_addopts("-x -p no:cacheprovider", junit=JUNIT))[:3] == [
+        *("-x", "-p", "no:cacheprovider"),
     ]
 
 
-@pytest.mark.parametrize("flag", ["--junitxml=out.xml", "--junit-xml out.xml", "--junitxml {junit}"])
-def test_a_command_naming_its_own_junitxml_is_left_alone(flag: str) -> None:
-    argv = render_test_argv(sh(f"pytest {flag}"), junit=JUNIT)
-    assert argv[2] == f"pytest {flag}".replace("{junit}", "'/runs/my run/ci/after.junit.xml'")
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        ("pytest -q --junitxml=report.xml", ("report.xml",)),
+        ("PYTHONPATH=src pytest --junit-xml 'out/r.xml' && echo ok", ("out/r.xml",)),
+        ("pytest --junitxml={junit}", ()),
+        ('pytest --junitxml="$PARALLEL_RUNS_JUNIT"', ()),
+        ("pytest --junitxml=/tmp/shared.xml", ()),  # absolute: concurrent runs would share it
+        ("pytest --junitxml=../up.xml", ()),
+        ("make test", ()),
+    ],
+)
+def test_report_paths_the_command_names_itself(command: str, named: tuple[str, ...]) -> None:
+    assert named_reports(sh(command)) == named
+    spec = TestSpec(command=sh(command), reports=("build/test-results/**/*.xml",))
+    assert spec.report_globs == ("build/test-results/**/*.xml", *named)
+
+
+@pytest.mark.parametrize("glob", ["/abs/*.xml", "../x.xml", "a/../../b.xml", "", "~/r.xml"])
+def test_a_report_glob_must_stay_inside_the_worktree(glob: str) -> None:
+    with pytest.raises(ValueError, match="test report"):
+        TestSpec(command=sh("pytest"), reports=(glob,))
 
 
 def test_junit_placeholder_is_shell_quoted_in_any_command() -> None:
@@ -65,13 +106,10 @@ def test_junit_placeholder_is_shell_quoted_in_any_command() -> None:
 
 def test_argv_commands() -> None:
     assert render_test_argv(CommandSpec(argv=("python3", "-m", "pytest", "-q")), junit=JUNIT) == [
-        *("python3", "-m", "pytest", f"--junitxml={JUNIT}", "-q"),
+        *("python3", "-m", "pytest", "-q"),
     ]
     assert render_test_argv(CommandSpec(argv=("go-test", "--report={junit}")), junit=JUNIT) == [
         *("go-test", f"--report={JUNIT}"),
-    ]
-    assert render_test_argv(CommandSpec(argv=("pytest", "--junitxml", "x.xml")), junit=JUNIT) == [
-        *("pytest", "--junitxml", "x.xml"),
     ]
 
 
@@ -87,8 +125,10 @@ def test_baseline_key_depends_on_commit_command_and_relevant_environment() -> No
     other = TestSpec(command=sh("pytest -q -x"))
     assert baseline_key(base_sha=SHA, spec=other, environ=env) != key
     assert baseline_key(base_sha="f" * 40, spec=spec, environ=env) != key
-    with_retries = TestSpec(command=spec.command, retries=3, timeout=5)
+    with_retries = TestSpec(command=spec.command, retries=3, timeout=5, allow_empty_baseline=True)
     assert baseline_key(base_sha=SHA, spec=with_retries, environ=env) == key
+    with_reports = TestSpec(command=spec.command, reports=("report.xml",))
+    assert baseline_key(base_sha=SHA, spec=with_reports, environ=env) != key
     custom = TestSpec(command=spec.command, key_env=("HOME",))
     assert baseline_key(base_sha=SHA, spec=custom, environ=env) != baseline_key(
         base_sha=SHA, spec=custom, environ=same
@@ -114,6 +154,7 @@ def test_results_round_trip_through_json() -> None:
         exit_code=1,
         outcomes={"a::b": TestOutcome.FAILED, "a::c": TestOutcome.PASSED},
         report_format="junit",
+        failures={"a::b": Failure("a.py::b", "assert 1 == 2")},
     )
     document = results.to_json()
     assert document["counts"] == {
@@ -125,15 +166,10 @@ def test_results_round_trip_through_json() -> None:
         "collection_error": 0,
     }
     assert TestResults.from_json(document) == results
-    missing = TestResults(phase="baseline", command="x", exit_code=None, outcomes=None, reason="no report")
+    missing = TestResults(
+        phase="baseline", command="x", exit_code=None, outcomes=None, reason="timed out", timed_out=True
+    )
     assert not missing.is_available
     assert TestResults.from_json(missing.to_json()) == missing
     with pytest.raises((TypeError, ValueError)):
         TestResults.from_json({"phase": "after", "command": "x", "tests": {"a": "exploded"}})
-
-
-def test_a_junit_flag_mentioned_after_the_pytest_command_does_not_count() -> None:
-    for text in ("pytest -q tests && echo --junit-xml-is-mentioned", "pytest -q tests # see --junitxml docs"):
-        argv = render_test_argv(sh(text), junit=JUNIT)
-        assert f"--junitxml={JUNIT}" in argv[2], text
-    assert argv[2].count("--junitxml") == 2  # ours, and the comment's

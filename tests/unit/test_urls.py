@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parallel_runs.core.urls import mask_url
+from parallel_runs.core.urls import mask_url, url_passwords
 
 SECRET = "s3cr3t-pw"
 
@@ -69,3 +69,16 @@ def test_objects_are_masked_through_their_str() -> None:
             return f"postgresql://u:{SECRET}@h/db"
 
     assert mask_url(Url()) == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "passwords"),
+    [
+        ("postgresql://user:pw@host/db", ["pw"]),
+        ("postgresql://user@host/db", []),
+        ("postgresql://u:p%40ss+w@h/db", ["p%40ss+w", "p@ss+w", "p@ss w"]),
+        ("postgresql://u@h/db?sslmode=require&password=q", ["q"]),
+    ],
+)
+def test_url_passwords_finds_what_must_be_masked(url: str, passwords: list[str]) -> None:
+    assert url_passwords(url) == passwords

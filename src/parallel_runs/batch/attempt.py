@@ -1,15 +1,15 @@
-"""One attempt of one run: worktree → command → tests → save changes → record → remove worktree.
+"""One attempt of one run: worktree → command → save → tests → save changes → record → remove worktree.
 
 Nothing removes a worktree before its changes are on the run branch, and an attempt recorded as
-running is always recorded as ended, whatever breaks after it began.
+running is always recorded as ended, whatever breaks after it began. The run's change is what its
+command did: it is saved before the tests, and what they write is dropped afterwards.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,12 +23,13 @@ from parallel_runs.batch.run_files import (
     write_patch_again,
     write_result,
 )
+from parallel_runs.batch.setup import prepare_worktree
 from parallel_runs.core.command import RunContext, build_environment, render_argv
-from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
-from parallel_runs.errors import LeaseLostError, NoSpaceError, ParallelRunsError
+from parallel_runs.core.suite import TestSpec
+from parallel_runs.errors import LeaseLostError, NoSpaceError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.locks import OwnedLock
@@ -70,6 +71,7 @@ class _Attempt:
         self.paths = plan.paths(claim.slug)
         self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
         self.log_start = self.log_from  # where its output begins, after the header
+        self.saved_before_tests = False
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -96,7 +98,11 @@ class _Attempt:
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
         )
-        if (unprepared := self.prepare(context, env)) is not None:
+        unprepared = prepare_worktree(
+            plan, context, env, run_log=self.paths.run_log, grace=control.grace, on_start=self.started
+        )
+        control.unregister(claim.run_id)
+        if unprepared is not None:
             return unprepared, None
         ended = run_command(
             render_argv(plan.definition.command, context),
@@ -111,44 +117,34 @@ class _Attempt:
         spec = plan.tests
         if spec is None or ended.exit_code is None or ended.timed_out or control.is_stopping:
             return ended, None
-        return ended, evaluate_tests(
-            repo=plan.machine.repo,
-            paths=self.paths,
-            workspace=workspace,
-            base_sha=claim.base_sha,
-            spec=spec,
-            environ=env,
-            grace=control.grace,
-            on_start=self.started,
-        )
+        return ended, self._judged(spec, workspace=workspace, env=env, exit_code=ended.exit_code)
 
-    def prepare(self, context: RunContext, env: dict[str, str]) -> CommandResult | None:
-        """--copy-ignored, then --setup-command, in the fresh worktree; how it failed, or None."""
-        definition, paths, machine = self.plan.definition, self.paths, self.plan.machine
-        try:
-            git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
-        except (ParallelRunsError, OSError) as exc:
-            return CommandResult(exit_code=None, timed_out=False, start_error=f"setup_failed: {exc}")
-        if definition.setup is None:
-            return None
-        append_log(paths.run_log, f"--- parallel-runs: setup · {definition.setup.shell} ---\n")
-        began = time.monotonic()
-        setup = run_command(
-            render_argv(definition.setup, context),
-            cwd=context.workspace,
-            env=env,
-            log_path=paths.run_log,
-            timeout=definition.timeout,
-            grace=self.control.grace,
-            on_start=self.started,
+    def _judged(
+        self, spec: TestSpec, *, workspace: Path, env: dict[str, str], exit_code: int
+    ) -> TestEvaluation:
+        """The run's change saved first (DESIGN §5), then judged; what the tests wrote is dropped after."""
+        claim = self.claim
+        saved = self.workspaces.save_changes(
+            run_id=claim.run_id,
+            attempt=claim.attempt,
+            outcome=outcome_of_command(exit_code=exit_code, timed_out=False),
+            base_sha=claim.base_sha,
         )
-        self.control.unregister(self.claim.run_id)
-        took = format_duration(time.monotonic() - began)
-        append_log(paths.run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
-        if setup.exit_code == 0:
-            return None
-        how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"
-        return replace(setup, start_error=f"setup_failed: the setup command {how} after {took}")
+        self.saved_before_tests = saved is not None
+        try:
+            return evaluate_tests(
+                repo=self.plan.machine.repo,
+                paths=self.paths,
+                workspace=workspace,
+                base_sha=claim.base_sha,
+                spec=spec,
+                environ=env,
+                grace=self.control.grace,
+                on_start=self.started,
+            )
+        finally:
+            if saved is not None:
+                self.workspaces.restore(saved)
 
     def save(self, outcome: Outcome) -> _Saved:
         """Commit the worktree's files to the run branch, or say what kept them off it.
@@ -163,7 +159,11 @@ class _Attempt:
             return _Saved(None, f"worktree_broken: {problem}", committed=False)
         try:
             head = self.workspaces.save_changes(
-                run_id=claim.run_id, attempt=claim.attempt, outcome=outcome, base_sha=claim.base_sha
+                run_id=claim.run_id,
+                attempt=claim.attempt,
+                outcome=outcome,
+                base_sha=claim.base_sha,
+                relabel=self.saved_before_tests,
             )
         except NoSpaceError as full:
             log.warning("run %r: %s", claim.run_id, full)

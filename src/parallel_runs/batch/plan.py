@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parallel_runs.config import WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
@@ -36,11 +36,12 @@ class BatchPlan:
         spec, machine = self.definition.tests, self.machine
         if spec is None:
             return None
-        return TestSpec(
-            command=spec.command,
+        return replace(
+            spec,
             timeout=machine.test_timeout if machine.test_timeout is not None else spec.timeout,
             retries=machine.test_retries if machine.test_retries is not None else spec.retries,
-            key_env=spec.key_env,
+            setup=self.definition.setup,
+            copy_ignored=self.definition.copy_ignored,
         )
 
     @property

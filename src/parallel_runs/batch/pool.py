@@ -182,13 +182,16 @@ def run_batch(
 
     `skipped`: runs the resume rules took out of the queue when it was filled; reported with the batch.
     """
-    definition, workers = plan.definition, plan.machine.workers
+    definition = plan.definition
+    # More threads than runs to claim would only wait: the start line says what really runs.
+    workers = max(1, min(plan.machine.workers, len(definition.run_ids) - len(skipped)))
     control.shared_batch = definition.batch_id if store.shares_queue else None
     control.emit(
         EventKind.BATCH_STARTED,
         batch_id=definition.batch_id,
         base_sha=definition.base_sha,
         runs=len(definition.run_ids),
+        skipped=len(skipped),
         workers=workers,
         runs_dir=str(plan.machine.runs_dir),
     )

@@ -12,6 +12,7 @@ from parallel_runs import git
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.runlog import format_header
 from parallel_runs.errors import NoSpaceError, is_disk_full
 from parallel_runs.files import append_log, log_size, write_json
 from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
@@ -33,8 +34,7 @@ def count_patch_files(patch: Path) -> int | None:
 def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpec) -> int:
     """Head this attempt's part of run.log (`parallel-runs logs` splits on it); where its output begins."""
     start = log_size(log)
-    shown = command.shell or shlex.join(command.argv)
-    header = f"=== parallel-runs: attempt {attempt} · started {started_at.isoformat()} · {shown} ===\n"
+    header = format_header(attempt, started_at, command.shell or shlex.join(command.argv))
     append_log(log, ("\n" if start else "") + header)
     return log_size(log)
 

@@ -1,8 +1,8 @@
-"""Starting a batch: open its store, queue it (`run`) or find it (`worker`), get the repository ready."""
+"""Starting a batch: open its store, get the repository ready, check the test gate, queue the batch
+(`run`) or find it (`worker`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import time
@@ -13,6 +13,7 @@ from parallel_runs import git, maintenance
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.batch.pool import run_batch
+from parallel_runs.batch.preflight import check_test_gate
 from parallel_runs.batch.result import BatchResult, SkippedRun
 from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
@@ -22,7 +23,7 @@ from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
 from parallel_runs.strays import become_subreaper
 
-__all__ = ["run"]
+__all__ = ["enqueue", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,23 @@ def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
         )
 
 
+def _wanted(settings: RunSettings | WorkerSettings, store: Store, control: BatchControl) -> BatchDefinition:
+    """The batch `run` asks for, or the one a `worker` finds in the store (with --wait, once it is there)."""
+    if isinstance(settings, RunSettings):
+        return _definition(settings, store)
+    return _wait_for_batch(store, settings, control)
+
+
 def _queued(
-    settings: RunSettings | WorkerSettings, store: Store, control: BatchControl
+    settings: RunSettings | WorkerSettings, store: Store, wanted: BatchDefinition
 ) -> tuple[BatchDefinition, list[SkippedRun]]:
     """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
-    skipped: list[SkippedRun] = []
-    machine = settings.worker if isinstance(settings, RunSettings) else settings
-    if isinstance(settings, RunSettings):
-        skipped = [
-            SkippedRun(run_id, Outcome.SKIPPED, reason)
-            for run_id, reason in store.enqueue(_definition(settings, store))
-        ]
-    definition = _wait_for_batch(store, machine, control)
+    if not isinstance(settings, RunSettings):
+        return wanted, []
+    skipped = [SkippedRun(run_id, Outcome.SKIPPED, reason) for run_id, reason in store.enqueue(wanted)]
+    definition = store.get_batch(settings.batch_id)
+    if definition is None:
+        raise ConfigError(f"batch {settings.batch_id!r} is not in the shared store")
     return definition, skipped
 
 
@@ -145,11 +151,34 @@ def run(
     )
     try:
         store.flush_spool()
-        definition, skipped = _queued(settings, store, control)
-        plan = BatchPlan(definition, machine)
+        wanted = _wanted(settings, store, control)
+        plan = BatchPlan(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
-        plan = dataclasses.replace(plan, ignore_rules=git.IgnoreRules.snapshot(machine.repo))
-        return run_batch(store, plan, control, skipped=skipped)
+        # The baseline is checked before the batch is queued: a test command that cannot judge the
+        # runs leaves nothing behind in the store, and no run starts.
+        if not check_test_gate(plan, control):
+            return BatchResult(wanted.batch_id, wanted.base_sha, stop_reason=control.stop_reason)
+        definition, skipped = _queued(settings, store, wanted)
+        rules = git.IgnoreRules.snapshot(machine.repo)  # after ensure_excluded added the runs dir
+        return run_batch(store, BatchPlan(definition, machine, rules), control, skipped=skipped)
+    finally:
+        store.close()
+
+
+def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """Queue `run`'s batch in the store its settings name, as `run` does, without working it (`plan`).
+
+    The test gate is left to the workers: each checks the baseline before it claims a run.
+    """
+    machine = settings.worker
+    store = open_store(
+        runs_dir=machine.runs_dir,
+        database_url=machine.database_url,
+        shared_sqlite=machine.shared_sqlite,
+        max_artifact_size=machine.max_artifact_size,
+    )
+    try:
+        return _queued(settings, store, _definition(settings, store))
     finally:
         store.close()

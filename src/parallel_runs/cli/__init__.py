@@ -18,8 +18,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from parallel_runs import __version__
-from parallel_runs.cli import artifacts, cancel, db, report, run, worker, worktrees
-from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, Parser, make_console, write_traceback
+from parallel_runs.cli import (
+    action,
+    apply,
+    artifacts,
+    batches,
+    branches,
+    cancel,
+    db,
+    logs,
+    plan,
+    report,
+    run,
+    worker,
+    worktrees,
+)
+from parallel_runs.cli.common import PROG, Parser, exit_codes_help, make_console, write_traceback
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
 
@@ -32,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run many independent runs against one git repository, each in its own worktree, "
         "and report what happened.",
-        epilog=EXIT_CODES_HELP,
+        epilog=exit_codes_help({0: "success"}) + " · each command's --help lists its own",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    for module in (run, worker, cancel, report, worktrees, db, artifacts):
+    batch_commands = (run, worker, cancel, plan, report, batches, logs, apply, branches)
+    for module in (*batch_commands, worktrees, db, artifacts, action):
         module.register(commands)
     return parser
 

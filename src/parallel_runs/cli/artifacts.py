@@ -1,13 +1,22 @@
-"""`parallel-runs artifacts list|get`: read a run's artifacts back from the shared store, on any machine."""
+"""`parallel-runs artifacts list|get`: read a run's artifacts back, from this machine's runs dir or from
+the shared store (on any machine)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
+from parallel_runs.cli.common import (
+    Parser,
+    add_batch_option,
+    add_location_options,
+    env_help,
+    exit_codes_help,
+    not_found_here,
+)
 from parallel_runs.config import (
     ArtifactsGetSettings,
     ArtifactsListSettings,
@@ -15,21 +24,27 @@ from parallel_runs.config import (
     build_artifacts_list_settings,
 )
 from parallel_runs.config.artifacts import ARTIFACTS_FORMATS
-from parallel_runs.errors import EXIT_OK
+from parallel_runs.errors import EXIT_OK, NotFoundError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from parallel_runs.core.layout import RunPaths
+    from parallel_runs.store import ArtifactInfo, SharedStore
+
 __all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
+
+EXIT_CODES = exit_codes_help({0: "done", 2: "usage error, or no such run, attempt or artifact"})
+DESCRIPTION = (
+    "Read what a run left in its artifacts dir (run.log, result.json, changes.patch, ci/*): from this "
+    "machine's runs dir (the files of the run's latest attempt), or with --database-url from the shared "
+    "store, where every attempt's files are kept."
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", metavar="RUN", help="the run id")
-    parser.add_argument(
-        "--batch",
-        metavar="ID",
-        help=env_help("the run's attempt in this batch (default: its latest)", "batch"),
-    )
+    add_batch_option(parser, "the run's attempt in this batch (default: its latest)")
     parser.add_argument(
         "--attempt",
         metavar="N",  # a count, parsed with the others in config
@@ -38,21 +53,25 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
         metavar="URL",
-        help=env_help("postgresql:// URL of the shared store (also DATABASE_URL)", "database_url"),
+        help=env_help("read the shared PostgreSQL store instead of the runs dir", "database_url"),
     )
+    add_location_options(parser)
 
 
 def register(commands: Any) -> None:
     """Add `artifacts list` and `artifacts get` to the subparsers."""
     artifacts = commands.add_parser(
         "artifacts",
-        help="read run artifacts (run.log, changes.patch, ...) from the shared store",
-        epilog=EXIT_CODES_HELP,
+        help="read run artifacts (run.log, changes.patch, ...) from the runs dir or the shared store",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
     )
     actions = artifacts.add_subparsers(
         dest="artifacts_action", metavar="ACTION", parser_class=Parser, required=True
     )
-    listing = actions.add_parser("list", help="the files an attempt stored", epilog=EXIT_CODES_HELP)
+    listing = actions.add_parser(
+        "list", help="the files an attempt left", description=DESCRIPTION, epilog=EXIT_CODES
+    )
     _common(listing)
     listing.add_argument(
         "--format",
@@ -60,7 +79,9 @@ def register(commands: Any) -> None:
         help=env_help("output format (default table)", "artifacts_format"),
     )
     listing.set_defaults(handler=cmd_artifacts_list, build_settings=build_artifacts_list_settings)
-    get = actions.add_parser("get", help="one stored file, byte for byte", epilog=EXIT_CODES_HELP)
+    get = actions.add_parser(
+        "get", help="one file, byte for byte", description=DESCRIPTION, epilog=EXIT_CODES
+    )
     _common(get)
     get.add_argument("name", metavar="NAME", help="the file's path in the artifacts dir, e.g. run.log")
     get.add_argument(
@@ -69,12 +90,47 @@ def register(commands: Any) -> None:
     get.set_defaults(handler=cmd_artifacts_get, build_settings=build_artifacts_get_settings)
 
 
-def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int:
-    """List an attempt's stored files with sizes (skipped ones were over the size cap)."""
-    from parallel_runs.store import SharedStore
+def _local_files(
+    settings: ArtifactsListSettings | ArtifactsGetSettings,
+) -> tuple[RunPaths, list[ArtifactInfo]]:
+    """The run's dir under the runs dir, and its files (those of its latest attempt)."""
+    from parallel_runs.store.local_artifacts import (
+        choose_attempt,
+        list_local_artifacts,
+        local_attempts,
+        local_paths,
+    )
 
-    with SharedStore.connect(settings.database_url) as store:
-        files = store.list_artifacts(settings.run_id, batch_id=settings.batch_id, attempt=settings.attempt)
+    run_id, runs_dir = settings.run_id, settings.where.local_runs_dir
+    paths = local_paths(runs_dir, run_id)
+    attempts = local_attempts(paths, run_id) if paths else []
+    chosen = choose_attempt(attempts, run_id=run_id, batch_id=settings.batch_id, attempt=settings.attempt)
+    if paths is None or chosen is None:
+        raise not_found_here(f"no such run {run_id!r}", runs_dir)
+    return paths, list_local_artifacts(paths, chosen, latest=attempts[-1])
+
+
+def _shared_listing(
+    store: SharedStore, settings: ArtifactsListSettings | ArtifactsGetSettings
+) -> list[ArtifactInfo]:
+    """The attempt's stored files; NotFoundError saying why when there are none."""
+    run_id, batch_id, attempt = settings.run_id, settings.batch_id, settings.attempt
+    files = store.list_artifacts(run_id, batch_id=batch_id, attempt=attempt)
+    if files:
+        return files
+    from parallel_runs.store.local_artifacts import choose_attempt
+
+    found = store.run_attempts(run_id)
+    chosen = choose_attempt(found, run_id=run_id, batch_id=batch_id, attempt=attempt)
+    if chosen is None:
+        raise NotFoundError(f"no such run {run_id!r} in the shared store")
+    raise NotFoundError(
+        f"attempt {chosen.attempt} of run {run_id!r} ({chosen.outcome.value}) stored no artifacts: they are "
+        "stored when an attempt ends"
+    )
+
+
+def _print_listing(settings: ArtifactsListSettings, files: list[ArtifactInfo], console: Console) -> None:
     if settings.format == "json":
         rows = [
             {
@@ -88,7 +144,7 @@ def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int
             for f in files
         ]
         sys.stdout.write(json.dumps({"run_id": settings.run_id, "artifacts": rows}, indent=2) + "\n")
-        return EXIT_OK
+        return
     from rich.table import Table
     from rich.text import Text
 
@@ -99,15 +155,47 @@ def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int
         sha = "skipped (over the size cap)" if f.skipped else (f.sha256 or "")[:16]
         table.add_row(Text(f.name), str(f.size), sha, str(f.attempt), Text(f.batch_id))
     console.print(table)
+
+
+def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int:
+    """List an attempt's files with sizes (skipped ones were over the shared store's size cap)."""
+    url = settings.where.database_url
+    if url is None:
+        files = _local_files(settings)[1]
+    else:
+        from parallel_runs.store import SharedStore
+
+        with SharedStore.connect(url) as store:
+            files = _shared_listing(store, settings)
+    _print_listing(settings, files, console)
     return EXIT_OK
+
+
+def _get_local(settings: ArtifactsGetSettings) -> None:
+    from parallel_runs.store.artifacts import find_artifact
+
+    paths, files = _local_files(settings)
+    find_artifact(files, run_id=settings.run_id, name=settings.name)
+    with (paths.artifacts / settings.name).open("rb") as source:
+        if settings.output:
+            with settings.output.open("wb") as out:
+                shutil.copyfileobj(source, out)
+        else:
+            shutil.copyfileobj(source, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
 
 
 def cmd_artifacts_get(settings: ArtifactsGetSettings, console: Console) -> int:
     """Write one artifact to a file (streamed) or to stdout."""
+    url = settings.where.database_url
+    if url is None:
+        _get_local(settings)
+        return EXIT_OK
     from parallel_runs.store import SharedStore
 
     run_id, name, batch_id, attempt = settings.run_id, settings.name, settings.batch_id, settings.attempt
-    with SharedStore.connect(settings.database_url) as store:
+    with SharedStore.connect(url) as store:
+        _shared_listing(store, settings)  # says why when there is nothing to get
         if settings.output:
             store.copy_artifact(run_id, name, destination=settings.output, batch_id=batch_id, attempt=attempt)
         else:

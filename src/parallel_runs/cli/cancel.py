@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import env_help
 from parallel_runs.config.cancel import CancelSettings, build_cancel_settings
-from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.errors import EXIT_OK, NotFoundError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,7 +48,7 @@ def cmd_cancel(settings: CancelSettings, console: Console) -> int:
     with SharedStore.connect(settings.database_url) as store:
         queued = store.cancel(settings.batch_id)
     if queued is None:
-        raise ConfigError(f"no such batch {settings.batch_id!r} in the shared store")
+        raise NotFoundError(f"no such batch {settings.batch_id!r} in the shared store")
     console.print(
         f"batch {settings.batch_id} cancelled: {len(queued)} queued run(s) recorded not_started; "
         "running runs stop within one heartbeat, their changes saved",

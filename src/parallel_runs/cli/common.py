@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from parallel_runs.config import ENV
-from parallel_runs.errors import UsageError
+from parallel_runs.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,18 +19,37 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_CODES_HELP",
     "PROG",
+    "SHARED_STORE_HINT",
     "Parser",
+    "add_batch_option",
     "add_location_options",
     "env_help",
+    "exit_codes_help",
     "make_console",
+    "not_found_here",
     "print_internal_errors",
     "write_traceback",
 ]
 
 PROG = "parallel-runs"
-EXIT_CODES_HELP = (
-    "exit codes: 0 every run succeeded or was skipped · 1 a run did not succeed · 2 usage or "
-    "configuration error · 3 internal error · 75 a run is held by another live process · 130 interrupted"
+# Every command can end in these two; each command's --help adds what its other codes mean.
+_COMMON_EXIT_CODES = {2: "usage or configuration error", 3: "internal error (traceback in a file)"}
+
+
+def exit_codes_help(codes: Mapping[int, str]) -> str:
+    """The epilog listing a command's own exit codes (2 and 3 unless `codes` says more about them)."""
+    listed = {**_COMMON_EXIT_CODES, **codes}
+    return "exit codes: " + " · ".join(f"{code} {listed[code]}" for code in sorted(listed))
+
+
+# `run` and `worker` (DESIGN §6).
+EXIT_CODES_HELP = exit_codes_help(
+    {
+        0: "every run succeeded or was skipped",
+        1: "a run did not succeed",
+        75: "a run is held by another live process",
+        130: "interrupted",
+    }
 )
 
 
@@ -46,6 +65,11 @@ def env_help(text: str, key: str) -> str:
     return f"{text} [env: {ENV[key]}]"
 
 
+def add_batch_option(parser: argparse.ArgumentParser, text: str, *, dest: str = "batch") -> None:
+    """--batch ID, with --batch-id as its alias: one name for the batch on every command."""
+    parser.add_argument("--batch", "--batch-id", dest=dest, metavar="ID", help=env_help(text, dest))
+
+
 def add_location_options(parser: argparse.ArgumentParser) -> None:
     """--runs-dir and --source-repo, shared by every command that touches a repository."""
     parser.add_argument(
@@ -59,6 +83,14 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
         "--source-repo",
         help=env_help("the git repository runs are made from; default: the one around cwd", "source_repo"),
     )
+
+
+SHARED_STORE_HINT = "runs of a shared store are read with --database-url URL"
+
+
+def not_found_here(what: str, runs_dir: Path) -> NotFoundError:
+    """No such run or batch in this machine's runs dir, pointing at where else it may be recorded."""
+    return NotFoundError(f"{what} under {runs_dir} ({SHARED_STORE_HINT})")
 
 
 def make_console(*, stderr: bool = False) -> Console:

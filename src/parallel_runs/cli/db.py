@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, env_help
+from parallel_runs.cli.common import Parser, env_help, exit_codes_help
 from parallel_runs.config import DbUpgradeSettings, build_db_upgrade_settings
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import EXIT_OK
@@ -15,17 +15,30 @@ if TYPE_CHECKING:
 __all__ = ["cmd_db_upgrade", "register"]
 
 
+DESCRIPTION = (
+    "Create the shared PostgreSQL store's tables, or bring them up to this version's schema (Alembic "
+    "migrations, each applied once). Run it once before the first shared batch and after each upgrade "
+    "of parallel-runs; running it again changes nothing."
+)
+EXIT_CODES = exit_codes_help({0: "the schema is up to date", 2: "no or a bad --database-url"})
+
+
 def register(commands: Any) -> None:
     """Add the `db` command (and its `upgrade` action) to the subparsers."""
-    db = commands.add_parser("db", help="manage the shared PostgreSQL database", epilog=EXIT_CODES_HELP)
+    db = commands.add_parser(
+        "db", help="manage the shared PostgreSQL database", description=DESCRIPTION, epilog=EXIT_CODES
+    )
     actions = db.add_subparsers(dest="db_action", metavar="ACTION", parser_class=Parser, required=True)
     up = actions.add_parser(
-        "upgrade", help="apply the schema migrations (Alembic) to the database", epilog=EXIT_CODES_HELP
+        "upgrade",
+        help="apply the schema migrations (Alembic) to the database",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
     )
     up.add_argument(
         "--database-url",
         metavar="URL",
-        help=env_help("postgresql:// URL of the shared store (also DATABASE_URL)", "database_url"),
+        help=env_help("postgresql:// URL of the shared store", "database_url"),
     )
     up.set_defaults(handler=cmd_db_upgrade, build_settings=build_db_upgrade_settings)
 

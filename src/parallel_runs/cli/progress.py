@@ -1,25 +1,23 @@
-"""How `run` shows a batch: live (terminal), plain lines (logs), JSON lines (scripts), or quiet."""
+"""How `run` shows a batch: plain lines (logs), JSON lines (scripts), or quiet; the live view on a
+terminal (`live.py`) prints the same lines above its table."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import IO, Protocol
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
+from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
-from parallel_runs.core.model import Outcome
+from parallel_runs.core.model import Outcome, TestSummary
+from parallel_runs.core.policy import describe_exit_code
 
-__all__ = ["JsonEvents", "LiveProgress", "PlainProgress", "Progress", "last_line"]
+__all__ = ["JsonEvents", "PlainProgress", "Progress", "describe", "last_line"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _GOOD = frozenset(outcome.value for outcome in Outcome if outcome.is_success)
@@ -46,7 +44,7 @@ def last_line(log: Path, *, limit: int = 4096) -> str:
 
 
 _TEMPLATES = {
-    EventKind.BATCH_STARTED: "batch {batch_id}: {runs} run(s), {workers} worker(s), runs dir {runs_dir}",
+    EventKind.BASELINE_STARTED: "baseline  testing the base commit {base_sha:.12}: {command} (log: {log})",
     EventKind.ATTEMPT_STARTED: "started   {run_id} (attempt {attempt})",
     EventKind.RETRY_SCHEDULED: "retry     {run_id}: attempt {after_attempt} failed; next in {delay_seconds}s",
     EventKind.RUN_SKIPPED: "[green]skipped[/]   {run_id}: {reason}",
@@ -58,17 +56,42 @@ _TEMPLATES = {
 }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _batch_started(d: dict[str, object]) -> str:
+    runs, skipped = int(str(d["runs"])), int(str(d.get("skipped", 0)))
+    runs_text = _count(runs, "run") + (f" ({skipped} skipped)" if skipped else "")
+    workers = _count(int(str(d["workers"])), "worker")
+    return f"batch {d['batch_id']}: {runs_text}, {workers}, runs dir {d['runs_dir']}"
+
+
 def _finished(d: dict[str, object]) -> str:
     status = str(d["status"])
     colour = "green" if status in _GOOD else "red"
     took = format_duration(float(str(d["duration_seconds"])))
+    tests = d.get("tests")
+    judged = f", tests {escape(TestSummary.from_json(tests).counts)}" if isinstance(tests, dict) else ""
+    code = d["exit_code"]
+    exit_code = describe_exit_code(code if isinstance(code, int) else None)
     line = (
-        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {d['exit_code']}, {took}, "
-        f"{d['changed_files']} file(s) changed) → {d['branch']}"
+        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}, "
+        f"{d['changed_files']} file(s) changed{judged}) → {d['branch']}"
     )
     reason = [str(d["error"])] if d.get("error") else []
     reason += str(d.get("error_tail") or "").splitlines()
     return "\n".join([line, *(f"[dim]          │ {text}[/]" for text in reason)])
+
+
+def _baseline(d: dict[str, object]) -> str:
+    counts = d["counts"] if isinstance(d["counts"], dict) else {}
+    failing = int(counts.get("failed", 0)) + int(counts.get("error", 0))
+    errors = int(counts.get("collection_error", 0))
+    listed = f"{counts.get('passed', 0)} passed, {failing} failing, {counts.get('skipped', 0)} skipped"
+    listed += f", {errors} collection error(s)" if errors else ""
+    cached = " (cached)" if d.get("reused") else ""
+    return f"baseline  {int(counts.get('total', 0)) - errors} tests at the base commit: {listed}{cached}"
 
 
 def _stopping(d: dict[str, object]) -> str:
@@ -83,9 +106,11 @@ def _stopping(d: dict[str, object]) -> str:
 def _stopping_here(d: dict[str, object]) -> str:
     if d["hard"]:
         return "[red]stopping now[/]: killing every run (their changes are still saved)"
+    # Only someone who pressed Ctrl-C (or sent SIGTERM) is told what pressing it again does.
+    again = "; Ctrl-C again kills them now" if d["reason"] == "interrupted" else ""
     return (
         f"[yellow]stopping[/] ({d['reason']}): nothing new starts; running runs get SIGTERM, SIGKILL after "
-        f"{d['grace_seconds']}s; Ctrl-C again kills them now"
+        f"{d['grace_seconds']}s{again}"
     )
 
 
@@ -103,6 +128,8 @@ def _batch_finished(d: dict[str, object]) -> str:
 
 
 _FORMATTERS = {
+    EventKind.BASELINE_FINISHED: _baseline,
+    EventKind.BATCH_STARTED: _batch_started,
     EventKind.ATTEMPT_FINISHED: _finished,
     EventKind.STOP_REQUESTED: _stopping,
     EventKind.BATCH_FINISHED: _batch_finished,
@@ -155,68 +182,3 @@ class JsonEvents:
 
     def close(self) -> None:
         """Nothing to tear down."""
-
-
-class LiveProgress:
-    """A live view on a terminal: a line per active run, counters, and an ETA."""
-
-    def __init__(self, console: Console) -> None:
-        self._console, self._lock = console, threading.Lock()
-        self._active: dict[str, tuple[int, float, Path]] = {}  # run -> attempt, start, log
-        self._final: dict[str, str] = {}  # run -> outcome, for runs that are done (a retry takes it back)
-        self._durations: list[float] = []
-        self._total, self._workers = 0, 1
-        self._live = Live(console=console, get_renderable=self._render, refresh_per_second=4, transient=True)
-        self._live.start()
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self._update(event)
-        if (line := describe(event)) is not None and event.kind is not EventKind.ATTEMPT_STARTED:
-            self._live.console.print(line)
-
-    def _update(self, event: Event) -> None:
-        d, run = event.data, event.run_id or ""
-        if event.kind is EventKind.BATCH_STARTED:
-            self._total, self._workers = int(str(d["runs"])), int(str(d["workers"]))
-        elif event.kind is EventKind.ATTEMPT_STARTED:
-            self._active[run] = (int(str(d["attempt"])), time.monotonic(), Path(str(d["log"])))
-        elif event.kind is EventKind.ATTEMPT_FINISHED:
-            self._active.pop(run, None)
-            self._durations.append(float(str(d["duration_seconds"])))
-        if event.kind is EventKind.RETRY_SCHEDULED:
-            self._final.pop(run, None)
-        elif event.kind is EventKind.ATTEMPT_FINISHED or event.kind.value.startswith("run_"):
-            self._final[run] = str(d.get("status", event.kind.value.removeprefix("run_")))
-
-    def _render(self) -> RenderableType:
-        with self._lock:
-            active = dict(self._active)
-            done = len(self._final)
-            tally: dict[str, int] = {}
-            for status in self._final.values():
-                tally[status] = tally.get(status, 0) + 1
-            counts = ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
-            eta = self._eta(done, len(active))
-        table = Table(box=None, show_header=True, header_style="bold", expand=False)
-        for column in ("run", "attempt", "elapsed", "last output"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True)
-        now = time.monotonic()
-        for run, (attempt, start, log) in sorted(active.items()):
-            table.add_row(Text(run), str(attempt), format_duration(now - start), Text(last_line(log)[:100]))
-        queued = max(0, self._total - done - len(active))
-        summary = Text(
-            f"queued {queued} · running {len(active)} · {counts or 'nothing finished yet'} · ETA {eta}"
-        )
-        return Group(table, summary)
-
-    def _eta(self, done: int, running: int) -> str:
-        remaining = self._total - done
-        if not self._durations or remaining <= 0:
-            return "—" if remaining > 0 else "done"
-        mean = sum(self._durations) / len(self._durations)
-        return format_duration(mean * remaining / max(1, min(self._workers, remaining)))
-
-    def close(self) -> None:
-        """Stop the live view (it disappears; the per-run lines stay)."""
-        self._live.stop()

@@ -7,9 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, PROG, add_location_options, env_help, make_console
+from parallel_runs.cli.common import (
+    PROG,
+    SHARED_STORE_HINT,
+    add_batch_option,
+    add_location_options,
+    env_help,
+    exit_codes_help,
+    make_console,
+    not_found_here,
+)
 from parallel_runs.config import ReportSettings, build_report_settings
-from parallel_runs.errors import EXIT_OK, ConfigError
+from parallel_runs.errors import EXIT_OK, ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,18 +27,39 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_report", "register"]
 
-FORMATS = ("table", "json", "markdown", "html")
+FORMATS = ("table", "json", "markdown", "html", "summary")
+
+
+EXIT_CODES = exit_codes_help(
+    {
+        0: "the report was printed or written (also when nothing has run yet)",
+        2: "usage error, or no such batch",
+    }
+)
+DESCRIPTION = (
+    "One table of runs, each shown by its latest attempt (in batch ID with --batch): from every per-run "
+    "store under the runs dir, or with --database-url from the shared store (no repository needed). "
+    "Formats: table, json, markdown (a PR comment or job summary), html (one self-contained page with "
+    "a timeline)."
+)
 
 
 def register(commands: Any) -> None:
     """Add the `report` command to the subparsers."""
     rep = commands.add_parser(
-        "report", help="one table of runs from every store under the runs dir", epilog=EXIT_CODES_HELP
+        "report",
+        help="one table of runs from every store under the runs dir",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
     )
     rep.add_argument(
         "--format",
         choices=FORMATS,
-        help=env_help("output format: table, json, markdown or html (default table)", "format"),
+        help=env_help(
+            "output format: table, json, markdown, html, or summary (markdown with a mermaid timeline, for a "
+            "GitHub job summary); default table",
+            "format",
+        ),
     )
     rep.add_argument(
         "--output",
@@ -37,19 +67,11 @@ def register(commands: Any) -> None:
         metavar="FILE",
         help=env_help("write the report to FILE instead of stdout (its path goes to stderr)", "output"),
     )
-    rep.add_argument(
-        "--batch",
-        metavar="ID",
-        help=env_help(
-            "only attempts made in batch ID (each run shows its latest attempt in that batch)", "batch"
-        ),
-    )
+    add_batch_option(rep, "only attempts made in batch ID (each run shows its latest attempt in that batch)")
     rep.add_argument(
         "--database-url",
         metavar="URL",
-        help=env_help(
-            "read this shared PostgreSQL store instead of the runs dir (also DATABASE_URL)", "database_url"
-        ),
+        help=env_help("read this shared PostgreSQL store instead of the runs dir", "database_url"),
     )
     add_location_options(rep)
     rep.set_defaults(handler=cmd_report, build_settings=build_report_settings)
@@ -57,7 +79,8 @@ def register(commands: Any) -> None:
 
 def _empty_line(settings: ReportSettings) -> str:
     batch = f" in batch {settings.batch_id}" if settings.batch_id else ""
-    return f"no runs found under {settings.runs_dir}{batch}"
+    where = settings.where.runs_dir or "the shared store"
+    return f"no runs found under {where}{batch}"
 
 
 def _render(rows: list[RunRow], settings: ReportSettings) -> str:
@@ -84,21 +107,38 @@ def _write(text: str, path: Path) -> Path:
 def _local_rows(settings: ReportSettings) -> list[RunRow]:
     from parallel_runs import report
 
-    runs_dir = settings.runs_dir
+    runs_dir, batch_id = settings.where.local_runs_dir, settings.batch_id
     if not runs_dir.is_dir():
-        if settings.runs_dir_is_default and not runs_dir.exists():
-            return []  # nothing has run here yet
-        problem = "is not a directory" if runs_dir.exists() else "does not exist"
-        raise ConfigError(f"runs dir {runs_dir} {problem}")
-    return report.collect_runs(runs_dir, batch_id=settings.batch_id)
+        if not (settings.where.runs_dir_is_default and not runs_dir.exists()):
+            problem = "is not a directory" if runs_dir.exists() else "does not exist"
+            raise ConfigError(f"runs dir {runs_dir} {problem}")
+        rows = []  # nothing has run here yet
+    else:
+        rows = report.collect_runs(runs_dir, batch_id=batch_id)
+    if batch_id is not None and not rows:
+        raise not_found_here(f"no such batch {batch_id!r}", runs_dir)
+    return rows
+
+
+def _shared_rows(url: str, batch_id: str | None) -> list[RunRow]:
+    from parallel_runs import report
+    from parallel_runs.store import SharedStore
+
+    with SharedStore.connect(url) as store:
+        rows = report.build_rows(store.attempts(batch_id), batch_id=batch_id)
+        if batch_id is not None and not rows and store.get_batch(batch_id) is None:
+            raise NotFoundError(f"no such batch {batch_id!r} in the shared store")
+    return rows
 
 
 def cmd_report(settings: ReportSettings, console: Console) -> int:
-    """Read every per-run store under the runs dir and print (or write) them in the chosen format."""
+    """Read every per-run store under the runs dir (or the shared store) and print or write the report."""
     from parallel_runs import report
 
-    url = settings.shared_database_url
-    rows = report.collect_shared_runs(url, batch_id=settings.batch_id) if url else _local_rows(settings)
+    url = settings.where.database_url
+    rows = _shared_rows(url, settings.batch_id) if url else _local_rows(settings)
+    if not rows and url is None:
+        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
     if settings.output:
         path = _write(_render(rows, settings), settings.output)
         make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)

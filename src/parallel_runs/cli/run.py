@@ -18,6 +18,7 @@ from parallel_runs.cli.common import (
     make_console,
     print_internal_errors,
 )
+from parallel_runs.cli.run_options import RUN_OPTIONS, STORE_OPTIONS
 from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings, build_run_settings
 from parallel_runs.core.command import PLACEHOLDERS
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from parallel_runs.cli.progress import Progress
 
 __all__ = [
+    "RUN_OPTIONS",
     "add_output_options",
     "add_shared_store_options",
     "choose_progress",
@@ -40,146 +42,22 @@ _TOKENS = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
 DESCRIPTION = (
     "Run a batch of runs on this machine. The command runs in each run's worktree "
     "(branch parallel-runs/<slug>); its changes are committed there whatever the outcome. "
-    f"Placeholders {_TOKENS} are replaced (shell-quoted). "
+    f"Placeholders {_TOKENS} are replaced (shell-quoted); any other {{word}} is refused: write "
+    "{{word}} for a literal {word}. "
     "Give the command with --command 'CMD' (run by bash -c) or after -- as an argv. "
     "Runs whose latest attempt succeeded are skipped unless --redo. Ctrl-C stops the batch cleanly "
     "(a second Ctrl-C skips the grace period); every run's changes are saved either way."
 )
 
 
-_APPEND = {"action": "append"}
-_FLAG = {"action": "store_true", "default": None}
-# The `run` options: (flag, key of its value and environment variable, help, argparse extras).
-_RUN_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-    (
-        "--run-ids",
-        "run_ids",
-        "run ids, separated by commas/whitespace; brace ranges exp-{001..20} and lists x-{a,b} expand; "
-        "repeatable",
-        _APPEND | {"metavar": "IDS"},
-    ),
-    (
-        "--run-ids-file",
-        "run_ids_file",
-        "file with one run id per line (# comments); repeatable",
-        _APPEND | {"metavar": "FILE"},
-    ),
-    ("--workers", "workers", "runs executing at once (default: min(4, cores))", {"metavar": "N"}),
-    ("--command", "command", "shell command run by bash -c in each worktree", {"metavar": "CMD"}),
-    (
-        "--timeout",
-        "timeout",
-        "per-attempt time limit, e.g. 90s, 30m, 1h30m; the run's whole process group is stopped",
-        {"metavar": "DUR"},
-    ),
-    (
-        "--grace",
-        "grace",
-        "time between SIGTERM and SIGKILL when stopping a run (default 10s)",
-        {"metavar": "DUR"},
-    ),
-    (
-        "--retries",
-        "retries",
-        "new attempts for a run that failed, timed out or was abandoned (not for cancelled); default 0",
-        {"metavar": "N"},
-    ),
-    ("--retry-delay", "retry_delay", "wait before each retry (default 0)", {"metavar": "DUR"}),
-    ("--redo", "redo", "run again runs whose latest attempt succeeded (default: skip them)", _FLAG),
-    ("--only-failed", "only_failed", "run only runs whose latest attempt did not succeed", _FLAG),
-    (
-        "--max-batch-time",
-        "max_batch_time",
-        "budget for the whole batch: when reached, nothing new starts and running runs are cancelled",
-        {"metavar": "DUR"},
-    ),
-    (
-        "--test-command",
-        "test_command",
-        "after the command, run this test command at the base commit (once per batch, cached) and in the "
-        "run's worktree; it must write JUnit XML to $PARALLEL_RUNS_JUNIT ({junit}); pytest gets "
-        "--junitxml added",
-        {"metavar": "CMD"},
-    ),
-    ("--test-timeout", "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),
-    (
-        "--test-retries",
-        "test_retries",
-        "reruns of newly failing tests to tell flaky from persistent (default 1)",
-        {"metavar": "N"},
-    ),
-    (
-        "--fail-on-regression",
-        "fail_on_regression",
-        "a run whose command exited 0 but broke tests ends `regressed` (default on with --test-command)",
-        {"action": argparse.BooleanOptionalAction, "default": None},
-    ),
-    (
-        "--setup-command",
-        "setup_command",
-        "run in each fresh worktree before the command and before the baseline's tests (installs, code "
-        "generation, cp .env); a failure ends the attempt `failed` (setup_failed)",
-        {"metavar": "CMD"},
-    ),
-    (
-        "--copy-ignored",
-        "copy_ignored",
-        "copy git-ignored files of the checkout matching this pattern (e.g. .env, node_modules/.cache) into "
-        "each worktree, reflinked where possible; repeatable",
-        _APPEND | {"metavar": "PATTERN"},
-    ),
-    (
-        "--halt-on-failure",
-        "halt_on_failure",
-        "after N runs did not succeed, start nothing new (running runs finish; the rest are not_started)",
-        {"metavar": "N"},
-    ),
-    (
-        "--dry-run",
-        "dry_run",
-        "say which runs would start, be skipped or redone, and why; change nothing",
-        _FLAG,
-    ),
-    (
-        "--keep-worktrees",
-        "keep_worktrees",
-        "keep each worktree after its run (changes are committed either way)",
-        _FLAG,
-    ),
-    ("--base-ref", "base_ref", "commit every run starts from (default HEAD)", {"metavar": "REF"}),
-    (
-        "--batch-id",
-        "batch_id",
-        "name of this batch (default gh-<run>-<attempt> in Actions, else a UTC timestamp)",
-        {"metavar": "ID"},
-    ),
-)
-# One of these two names the store.
-_STORE_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-    (
-        "--per-run-sqlite",
-        "per_run_sqlite",
-        "record each run in its own SQLite file <runs dir>/<slug>/<slug>.db (the default)",
-        _FLAG,
-    ),
-    (
-        "--database-url",
-        "database_url",
-        "record into this store instead: a shared PostgreSQL store (postgresql://...: the batch is "
-        "enqueued there and any number of `worker`s on other machines may help), or sqlite:///FILE "
-        "with --workers 1; also DATABASE_URL",
-        {"metavar": "URL"},
-    ),
-)
-
-
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
     run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
-    for flag, key, text, extra in _RUN_OPTIONS:
-        run.add_argument(flag, help=env_help(text, key), **extra)
+    for flags, key, text, extra in RUN_OPTIONS:
+        names = flags if isinstance(flags, tuple) else (flags,)
+        run.add_argument(*names, help=env_help(text, key), **extra)
     store = run.add_mutually_exclusive_group()
-    for flag, key, text, extra in _STORE_OPTIONS:
+    for flag, key, text, extra in STORE_OPTIONS:
         store.add_argument(flag, help=env_help(text, key), **extra)
     add_output_options(run)
     add_shared_store_options(run)
@@ -220,7 +98,8 @@ def add_shared_store_options(parser: argparse.ArgumentParser) -> None:
 
 def choose_progress(machine: WorkerSettings, console: Console) -> Progress:
     """Live on a terminal, a line per event otherwise; --quiet and --json-events (or their env) choose."""
-    from parallel_runs.cli.progress import JsonEvents, LiveProgress, PlainProgress
+    from parallel_runs.cli.live import LiveProgress
+    from parallel_runs.cli.progress import JsonEvents, PlainProgress
 
     if machine.json_events:
         return JsonEvents(sys.stdout)

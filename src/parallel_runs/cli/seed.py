@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from parallel_runs import cli
+from parallel_runs import __version__, cli
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, make_console
 from parallel_runs.config import SEED_DATABASE_URL_ENV, SEED_SET_DATABASE_URL_ENV
 from parallel_runs.errors import EXIT_USAGE, UsageError
@@ -27,6 +27,7 @@ Autopack's supervisor flags, carried out by `parallel-runs`:
   --list-worktrees                          parallel-runs worktrees list
   --cleanup                                 parallel-runs cleanup (finished worktrees; orphaned
                                             ones: parallel-runs recover)
+  --redo, --timeout DUR                     --redo, --timeout DUR
 
 Unlike the seed, no Autopack executor is started: give the command each run executes."""
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
+    add("--version", action="version", version=f"{PROG} (parallel-runs {__version__})")
     add("--run-ids", metavar="IDS", help="run ids, comma-separated (brace ranges expand)")
     add("--workers", metavar="N", help="runs executing at once (default: as `parallel-runs run`)")
     add("--database-url", metavar="URL", help="record into this store (also DATABASE_URL)")
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--source-repo", metavar="DIR", help="the git repository runs are made from (default: cwd's)")
     add("--autonomous-runs-dir", metavar="DIR", help="runs dir (also AUTONOMOUS_RUNS_DIR)")
     add("--command", metavar="CMD", help="shell command each run executes in its worktree (bash -c)")
+    add(
+        "--redo",
+        action="store_true",
+        help="run again runs whose latest attempt succeeded (default: skip them)",
+    )
+    add("--timeout", metavar="DUR", help="per-attempt time limit, e.g. 90s, 30m, 1h30m")
     utility = parser.add_mutually_exclusive_group()
     utility.add_argument("--list-worktrees", action="store_true", help="list managed worktrees and exit")
     utility.add_argument("--cleanup", action="store_true", help="save and remove finished worktrees and exit")
@@ -75,6 +83,10 @@ def translate(argv: Sequence[str]) -> list[str]:
     run = ["run", "--run-ids", args.run_ids, *_location(args)]
     if args.workers is not None:
         run += ["--workers", args.workers]
+    if args.timeout is not None:
+        run += ["--timeout", args.timeout]
+    if args.redo:
+        run.append("--redo")
     if args.per_run_sqlite:
         run.append("--per-run-sqlite")  # wins over --database-url, as in the seed
     elif (url := args.database_url or os.environ.get(SEED_DATABASE_URL_ENV)) is not None:

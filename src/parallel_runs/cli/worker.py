@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
     )
     flag, store_true = worker.add_argument, {"action": "store_true", "default": None}
     for names, key, text, extra in (
-        (("--batch",), "batch_id", "the batch to work", {"dest": "batch_id", "metavar": "ID"}),
+        (("--batch", "--batch-id"), "batch_id", "the batch to work", {"dest": "batch_id", "metavar": "ID"}),
         (("--database-url",), "database_url", "postgresql:// URL of the shared store", {"metavar": "URL"}),
         (("--workers",), "workers", "runs executing at once here (default: min(4, cores))", {"metavar": "N"}),
         (("--grace",), "grace", "time between SIGTERM and SIGKILL when stopping a run", {"metavar": "DUR"}),

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options
+from parallel_runs.cli.common import add_location_options, exit_codes_help
 from parallel_runs.config import (
     ENV,
     CleanupSettings,
@@ -33,14 +33,37 @@ OLDER_THAN_ENV = ENV["older_than"]
 _STATE_STYLE = {"running": "cyan", "finished": "green", "orphaned": "red", "stale": "yellow"}
 
 
+LIST_DESCRIPTION = (
+    "List the worktrees under <runs dir>/workspaces: their run, state (running: a live process holds it; "
+    "finished: kept by --keep-worktrees; orphaned: its process died mid-attempt, `recover` saves it; "
+    "stale: git and the disk disagree), attempt, holder, age and whether it has uncommitted changes."
+)
+CLEANUP_DESCRIPTION = (
+    "Remove the worktrees of finished runs, after committing whatever they hold to their run branch. "
+    "A worktree whose run a live process executes is never touched. Orphaned ones are left to `recover`."
+)
+RECOVER_DESCRIPTION = (
+    "Clean up after a crash (every `run` also does this at start): release locks and leases whose "
+    "holder died, stop the commands it left running, commit orphaned worktrees' files to their run "
+    "branches, mark those attempts abandoned, and remove the worktrees."
+)
+LIST_EXIT_CODES = exit_codes_help({0: "listed"})
+MAINTENANCE_EXIT_CODES = exit_codes_help(
+    {0: "done (runs held by live processes are left alone)", 1: "a worktree could not be saved or removed"}
+)
+
+
 def register(commands: Any) -> None:
     """Add the `worktrees`, `cleanup` and `recover` commands to the subparsers."""
-    worktrees = commands.add_parser("worktrees", help="managed worktrees", epilog=EXIT_CODES_HELP)
+    worktrees = commands.add_parser(
+        "worktrees", help="managed worktrees", description=LIST_DESCRIPTION, epilog=LIST_EXIT_CODES
+    )
     actions = worktrees.add_subparsers(dest="worktrees_action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list",
         help="list managed worktrees: run, state (running/finished/orphaned/stale), holder, age, changes",
-        epilog=EXIT_CODES_HELP,
+        description=LIST_DESCRIPTION,
+        epilog=LIST_EXIT_CODES,
     )
     listing.add_argument(
         "--format", choices=WORKTREES_FORMATS, help=f"output format (default table) [env: {FORMAT_ENV}]"
@@ -51,7 +74,8 @@ def register(commands: Any) -> None:
     clean = commands.add_parser(
         "cleanup",
         help="save and remove the worktrees of finished runs (never one a live process holds)",
-        epilog=EXIT_CODES_HELP,
+        description=CLEANUP_DESCRIPTION,
+        epilog=MAINTENANCE_EXIT_CODES,
     )
     clean.add_argument(
         "--older-than",
@@ -64,7 +88,8 @@ def register(commands: Any) -> None:
     rec = commands.add_parser(
         "recover",
         help="reclaim locks and leases of dead holders; save (as abandoned) and remove orphaned worktrees",
-        epilog=EXIT_CODES_HELP,
+        description=RECOVER_DESCRIPTION,
+        epilog=MAINTENANCE_EXIT_CODES,
     )
     add_location_options(rec)
     rec.set_defaults(handler=cmd_recover, build_settings=build_recover_settings)

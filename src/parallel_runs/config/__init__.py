@@ -5,12 +5,15 @@ The only library package that reads the environment.
 
 from __future__ import annotations
 
+from parallel_runs.config.apply import ApplySettings, build_apply_settings
 from parallel_runs.config.artifacts import (
     ArtifactsGetSettings,
     ArtifactsListSettings,
     build_artifacts_get_settings,
     build_artifacts_list_settings,
 )
+from parallel_runs.config.batches import BatchesSettings, build_batches_settings
+from parallel_runs.config.branches import BranchesPruneSettings, build_branches_prune_settings
 from parallel_runs.config.common import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_LEASE_TTL_SECONDS,
@@ -29,6 +32,8 @@ from parallel_runs.config.common import (
     resolve_source_repo,
 )
 from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
+from parallel_runs.config.logs import LogsSettings, build_logs_settings
+from parallel_runs.config.plan import PlanSettings, build_plan_settings, github_output_path
 from parallel_runs.config.report import ReportSettings, build_report_settings
 from parallel_runs.config.run import RunSettings, build_run_settings
 from parallel_runs.config.worker import WorkerSettings, build_worker_settings
@@ -50,20 +55,30 @@ __all__ = [
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
     "SEED_SET_DATABASE_URL_ENV",
+    "ApplySettings",
     "ArtifactsGetSettings",
     "ArtifactsListSettings",
+    "BatchesSettings",
+    "BranchesPruneSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
+    "LogsSettings",
+    "PlanSettings",
     "RecoverSettings",
     "ReportSettings",
     "RunSettings",
     "WorkerSettings",
     "WorktreesListSettings",
     "absolute_path",
+    "build_apply_settings",
     "build_artifacts_get_settings",
     "build_artifacts_list_settings",
+    "build_batches_settings",
+    "build_branches_prune_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
+    "build_logs_settings",
+    "build_plan_settings",
     "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
@@ -71,6 +86,7 @@ __all__ = [
     "build_worktrees_list_settings",
     "default_batch_id",
     "flag_bool",
+    "github_output_path",
     "is_postgres_url",
     "resolve_database_url",
     "resolve_runs_dir",

@@ -6,15 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.config.common import (
-    ENV,
-    absolute_path,
-    env_value,
-    parse_count,
-    picker,
-    postgres_only,
-    resolve_database_url,
-)
+from parallel_runs.config.common import ENV, absolute_path, picker
+from parallel_runs.config.reading import RecordsLocation, parse_attempt, records_location
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -34,7 +27,7 @@ _ENV_KEYS = {"format": "artifacts_format", "output": "artifact_output"}
 class ArtifactsListSettings:
     """Everything `parallel-runs artifacts list` needs."""
 
-    database_url: str  # the shared PostgreSQL store
+    where: RecordsLocation  # the shared store, else this machine's runs dir
     run_id: str
     batch_id: str | None  # None: the run's latest attempt in any batch
     attempt: int | None  # None: the latest attempt
@@ -45,7 +38,7 @@ class ArtifactsListSettings:
 class ArtifactsGetSettings:
     """Everything `parallel-runs artifacts get` needs."""
 
-    database_url: str  # the shared PostgreSQL store
+    where: RecordsLocation  # the shared store, else this machine's runs dir
     run_id: str
     name: str  # the file's path in the artifacts dir
     batch_id: str | None  # None: the run's latest attempt in any batch
@@ -53,40 +46,17 @@ class ArtifactsGetSettings:
     output: Path | None  # absolute; None: stdout
 
 
-def _attempt(flags: Mapping[str, object], environ: Mapping[str, str]) -> int | None:
-    """--attempt, else its variable, as a count; the error names where the bad value came from."""
-    flag = flags.get("attempt")
-    text: str | None
-    if flag is not None:
-        name, text = "--attempt", str(flag)
-    else:
-        name, text = ENV["artifact_attempt"], env_value(environ, "artifact_attempt")
-    if text is None:
-        return None
-    try:
-        return parse_count(text, flag=name)
-    except ConfigError:
-        raise ConfigError(f"{name}={text!r} is not an attempt number") from None
-
-
-def _shared_store_url(flags: Mapping[str, object], environ: Mapping[str, str]) -> str:
-    url = postgres_only(resolve_database_url(flags, environ))
-    if url is None:
-        raise ConfigError("artifacts live in the shared store: give --database-url postgresql://...")
-    return url
-
-
 def build_artifacts_list_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
 ) -> ArtifactsListSettings:
-    """Validate the `artifacts list` flags (`cwd` is unused: nothing here is a path)."""
+    """Validate the `artifacts list` flags."""
     pick = picker(flags, environ, skip_empty=True, env_keys=_ENV_KEYS)
-    batch_id, attempt = pick("batch"), _attempt(flags, environ)
+    batch_id, attempt = pick("batch"), parse_attempt(flags, environ, env_key="artifact_attempt")
     fmt = pick("format") or "table"
     if fmt not in ARTIFACTS_FORMATS:  # argparse checks the flag: only the variable can be wrong
         raise ConfigError(f"{ENV['artifacts_format']}={fmt!r} is not one of: table, json")
     return ArtifactsListSettings(
-        database_url=_shared_store_url(flags, environ),
+        where=records_location(flags, environ, cwd),
         run_id=str(flags["run_id"]),
         batch_id=batch_id,
         attempt=attempt,
@@ -99,12 +69,12 @@ def build_artifacts_get_settings(
 ) -> ArtifactsGetSettings:
     """Validate the `artifacts get` flags."""
     pick = picker(flags, environ, skip_empty=True, env_keys=_ENV_KEYS)
-    batch_id, attempt, output = pick("batch"), _attempt(flags, environ), pick("output")
+    batch_id, output = pick("batch"), pick("output")
     return ArtifactsGetSettings(
-        database_url=_shared_store_url(flags, environ),
+        where=records_location(flags, environ, cwd),
         run_id=str(flags["run_id"]),
         name=str(flags["name"]),
         batch_id=batch_id,
-        attempt=attempt,
+        attempt=parse_attempt(flags, environ, env_key="artifact_attempt"),
         output=absolute_path(output, cwd) if output else None,
     )

@@ -55,7 +55,7 @@ ENV = {
     "source_repo": "PARALLEL_RUNS_SOURCE_REPO",
     "format": "PARALLEL_RUNS_REPORT_FORMAT",
     "output": "PARALLEL_RUNS_REPORT_OUTPUT",
-    "batch": "PARALLEL_RUNS_BATCH_ID",  # report --batch reads the same variable run --batch-id does
+    "batch": "PARALLEL_RUNS_BATCH_ID",  # --batch and its alias --batch-id read one variable everywhere
     "retries": "PARALLEL_RUNS_RETRIES",
     "retry_delay": "PARALLEL_RUNS_RETRY_DELAY",
     "redo": "PARALLEL_RUNS_REDO",
@@ -67,6 +67,8 @@ ENV = {
     "test_command": "PARALLEL_RUNS_TEST_COMMAND",
     "test_timeout": "PARALLEL_RUNS_TEST_TIMEOUT",
     "test_retries": "PARALLEL_RUNS_TEST_RETRIES",
+    "test_report": "PARALLEL_RUNS_TEST_REPORT",
+    "allow_empty_baseline": "PARALLEL_RUNS_ALLOW_EMPTY_BASELINE",
     "fail_on_regression": "PARALLEL_RUNS_FAIL_ON_REGRESSION",
     "lease_ttl": "PARALLEL_RUNS_LEASE_TTL",
     "setup_command": "PARALLEL_RUNS_SETUP_COMMAND",
@@ -81,6 +83,16 @@ ENV = {
     "artifact_attempt": "PARALLEL_RUNS_ARTIFACT_ATTEMPT",
     "artifacts_format": "PARALLEL_RUNS_ARTIFACTS_FORMAT",
     "artifact_output": "PARALLEL_RUNS_ARTIFACT_OUTPUT",
+    "logs_attempt": "PARALLEL_RUNS_LOGS_ATTEMPT",
+    "follow": "PARALLEL_RUNS_LOGS_FOLLOW",
+    "apply_mode": "PARALLEL_RUNS_APPLY_MODE",
+    "prune_older_than": "PARALLEL_RUNS_PRUNE_OLDER_THAN",
+    "merged": "PARALLEL_RUNS_PRUNE_MERGED",
+    "force": "PARALLEL_RUNS_PRUNE_FORCE",
+    "batches_format": "PARALLEL_RUNS_BATCHES_FORMAT",
+    "shard": "PARALLEL_RUNS_SHARD",
+    "max_jobs": "PARALLEL_RUNS_MAX_JOBS",
+    "github_output": "PARALLEL_RUNS_GITHUB_OUTPUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 # Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +23,16 @@ from parallel_runs.config.common import (
     resolve_database_url,
 )
 from parallel_runs.config.worker import WorkerSettings, build_machine
-from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.command import PLACEHOLDERS, CommandSpec, unknown_placeholders
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
+from parallel_runs.core.shards import parse_shard, shard_ids
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
-__all__ = ["RunSettings", "build_run_settings"]
+__all__ = ["RunSettings", "build_run_settings", "read_run_ids"]
 
 _DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
 
@@ -72,17 +74,17 @@ class _ResumeRules(TypedDict):
 
 
 def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
+    """The files' texts; `-` is standard input (`seq 1 20 | parallel-runs run --run-ids-file -`)."""
     texts = []
     for raw in paths:
-        path = cwd / raw
         try:
-            texts.append(path.read_text(encoding="utf-8"))
+            texts.append(sys.stdin.read() if raw == "-" else (cwd / raw).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read --run-ids-file {raw}: {exc}") from None
     return texts
 
 
-def _run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
+def read_run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
     """--run-ids and the --run-ids-file contents (else their environment variables), expanded."""
     return tuple(
         collect_run_ids(
@@ -92,15 +94,38 @@ def _run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path)
     )
 
 
+def _shard_of(run_ids: tuple[str, ...], text: str | None, *, database_url: str | None) -> tuple[str, ...]:
+    """This leg's share of the ids with --shard K/N (all of them without)."""
+    if not text:
+        return run_ids
+    if database_url is not None:
+        raise ConfigError("--shard splits a batch without a shared store; with --database-url use `worker`")
+    shard = parse_shard(text)
+    mine = tuple(shard_ids(run_ids, shard))
+    if not mine:
+        raise ConfigError(f"shard {shard} of {len(run_ids)} run id(s) is empty: use at most {len(run_ids)}")
+    return mine
+
+
 def _command_spec(command: str | None, argv: Sequence[str], environ: Mapping[str, str]) -> CommandSpec:
     if command and argv:
         raise ConfigError("give the command either with --command or after --, not both")
     if argv:
-        return CommandSpec(argv=tuple(argv))
-    text = command or env_value(environ, "command")
-    if not text or not text.strip():
-        raise ConfigError("no command given: use --command 'CMD' or put the command after --")
-    return CommandSpec(shell=text)
+        spec = CommandSpec(argv=tuple(argv))
+    else:
+        text = command or env_value(environ, "command")
+        if not text or not text.strip():
+            raise ConfigError("no command given: use --command 'CMD' or put the command after --")
+        spec = CommandSpec(shell=text)
+    if unknown := unknown_placeholders(spec):
+        # Passed on literally, a typo such as {runid} would reach every run unnoticed.
+        name = unknown[0]
+        known = " ".join(f"{{{known}}}" for known in PLACEHOLDERS)
+        raise ConfigError(
+            f"the command uses {{{name}}}, which is no placeholder (known: {known}); "
+            f"write {{{{{name}}}}} for a literal {{{name}}}"
+        )
+    return spec
 
 
 def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | None:
@@ -121,13 +146,30 @@ def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key)) is not None}
 
 
-def _test_spec(pick: Callable[[str], str | None], *, timeout: float | None) -> TestSpec | None:
-    """The test command of the batch (None without --test-command)."""
+def _test_spec(
+    flags: Mapping[str, object], environ: Mapping[str, str], *, timeout: float | None
+) -> TestSpec | None:
+    """The test command of the batch (None without --test-command), where its reports are, its rules."""
+    pick = picker(flags, environ)
     command = pick("test_command")
+    reports = tuple(flag_list(flags, "test_report", environ))
+    allow_empty = flag_bool(flags, "allow_empty_baseline", environ)
     if not command or not command.strip():
+        if reports or allow_empty:
+            flag = "--test-report" if reports else "--allow-empty-baseline"
+            raise ConfigError(f"{flag} applies to the test gate: add --test-command")
         return None
     retries = parse_count(pick("test_retries") or "1", flag="--test-retries")
-    return TestSpec(command=CommandSpec(shell=command), timeout=timeout, retries=retries)
+    try:
+        return TestSpec(
+            command=CommandSpec(shell=command),
+            timeout=timeout,
+            retries=retries,
+            reports=reports,
+            allow_empty_baseline=allow_empty,
+        )
+    except ValueError as exc:  # a --test-report glob that leaves the worktree
+        raise ConfigError(f"--test-report: {exc}") from None
 
 
 def _resume_rules(
@@ -192,7 +234,7 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
     """Validate the `run` flags (argparse values, None when not given; the argv after -- is
     `command_argv`) into RunSettings."""
     pick = picker(flags, environ)
-    run_ids = _run_ids(flags, environ, cwd)
+    run_ids = read_run_ids(flags, environ, cwd)
     argv = flags.get("command_argv") or ()
     command = _command_spec(pick("command"), argv if isinstance(argv, list | tuple) else (), environ)
     workers = parse_workers(pick("workers") or default_workers())
@@ -200,13 +242,13 @@ def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str
     durations = _durations(pick)
     return RunSettings(
         worker=machine,
-        run_ids=run_ids,
+        run_ids=_shard_of(run_ids, pick("shard"), database_url=machine.database_url),
         command=command,
         timeout=durations.get("timeout"),
         grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
         base_ref=pick("base_ref") or "HEAD",
         **_resume_rules(flags, environ, durations=durations),
-        tests=_test_spec(pick, timeout=durations.get("test_timeout")),
+        tests=_test_spec(flags, environ, timeout=durations.get("test_timeout")),
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
         **_worktree_tools(flags, environ),
     )

@@ -11,7 +11,7 @@ from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 
-__all__ = ["BatchDefinition", "skip_reason"]
+__all__ = ["BatchDefinition", "BatchSummary", "skip_reason"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,3 +62,28 @@ def skip_reason(latest: Attempt | None, definition: BatchDefinition) -> str | No
     if definition.only_failed and latest is None:
         return "never ran (--only-failed runs only runs that did not succeed)"
     return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSummary:
+    """One batch at a glance: how many of its runs ended (or stand) how, and when it began and ended."""
+
+    batch_id: str
+    counts: dict[str, int]  # outcome (or `queued`, `running`) -> runs; each run counted by its latest
+    first: datetime | None  # when the batch was created or its first attempt started
+    last: datetime | None  # when its last attempt ended (or started, while one runs)
+
+    @property
+    def runs(self) -> int:
+        """How many runs the batch has."""
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (ISO-8601 times)."""
+        return {
+            "batch_id": self.batch_id,
+            "runs": self.runs,
+            "counts": dict(self.counts),
+            "first": self.first.isoformat() if self.first else None,
+            "last": self.last.isoformat() if self.last else None,
+        }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +15,15 @@ __all__ = [
     "RunContext",
     "build_environment",
     "render_argv",
+    "unknown_placeholders",
 ]
 
 # The `{name}` tokens a command may use; each names a RunContext field (DESIGN §4).
 PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
+
+# `{name}` is a placeholder; `{{name}}` stands for a literal `{name}` (what a command such as
+# `awk '{print}'` or `jq '{name}'` needs); brace pairs with other content are left alone.
+_TOKEN = re.compile(r"\{\{([A-Za-z_]\w*)\}\}|(\$?)\{([A-Za-z_]\w*)\}")
 
 # Inherited git variables would point every run's git at the caller's repository or index.
 GIT_REDIRECTIONS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
@@ -59,11 +65,25 @@ class RunContext:
         return {name: str(getattr(self, name)) for name in PLACEHOLDERS}
 
 
+def unknown_placeholders(spec: CommandSpec) -> list[str]:
+    """`{name}` tokens of the command that are no placeholder (`${NAME}` is the shell's, not ours)."""
+    texts = [spec.shell] if spec.shell is not None else list(spec.argv)
+    found = (match for text in texts for match in _TOKEN.finditer(text))
+    names = {match.group(3) for match in found if match.group(3) and not match.group(2)}
+    return sorted(names - set(PLACEHOLDERS))
+
+
 def _substitute(text: str, values: Mapping[str, str], *, quote: bool) -> str:
     # Only the documented tokens are replaced, so `${HOME}` or `{a,b}` in a command stay untouched.
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", shlex.quote(value) if quote else value)
-    return text
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return "{" + match.group(1) + "}"
+        value = values.get(match.group(3))
+        if value is None:
+            return match.group(0)
+        return match.group(2) + (shlex.quote(value) if quote else value)
+
+    return _TOKEN.sub(replace, text)
 
 
 def render_argv(spec: CommandSpec, context: RunContext) -> list[str]:

@@ -12,6 +12,8 @@ __all__ = ["Event", "EventKind"]
 class EventKind(StrEnum):
     """Kinds of batch events (also the `event` field of --json-events lines)."""
 
+    BASELINE_STARTED = "baseline_started"  # the test command at the base commit, before any run
+    BASELINE_FINISHED = "baseline_finished"
     BATCH_STARTED = "batch_started"
     ATTEMPT_STARTED = "attempt_started"
     COMMAND_STARTED = "command_started"

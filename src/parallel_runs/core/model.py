@@ -34,6 +34,10 @@ def _strings(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
 
 
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value.items()) if isinstance(value, dict) else ()
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -44,17 +48,19 @@ class TestSummary:
 
     __test__ = False  # not a pytest class, whatever its name says
 
-    status: str  # passed | regressed | tests_unavailable | ...
-    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `unavailable`
+    status: str  # passed | regressed | tests_crashed | tests_unavailable
+    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `unavailable`
     severity: str | None = None
     reason: str | None = None
-    new_failures: tuple[str, ...] = ()
+    new_failures: tuple[str, ...] = ()  # as the runner names them (pytest node ids)
     flaky: tuple[str, ...] = ()
     newly_passing: tuple[str, ...] = ()
+    messages: tuple[tuple[str, str], ...] = ()  # (test, message) of the first new failures
 
     @classmethod
     def from_json(cls, document: Mapping[str, object]) -> TestSummary:
         """Read the stored JSON form (unknown keys are ignored, missing ones take defaults)."""
+        messages = document.get("messages")
         return cls(
             status=str(document.get("status", "")),
             summary=str(document.get("summary", "-")),
@@ -63,7 +69,18 @@ class TestSummary:
             new_failures=_strings(document.get("new_failures")),
             flaky=_strings(document.get("flaky")),
             newly_passing=_strings(document.get("newly_passing")),
+            messages=_pairs(messages),
         )
+
+    @property
+    def counts(self) -> str:
+        """For an event line: `+80 \N{MINUS SIGN}0, 2 flaky` (broken, fixed); `crashed: why`."""
+        if self.status == "tests_crashed":
+            return f"crashed: {self.reason}" if self.reason else "crashed"
+        if self.status == "tests_unavailable":
+            return "unavailable"
+        flaky = f", {len(self.flaky)} flaky" if self.flaky or self.status == "regressed" else ""
+        return f"+{len(self.new_failures)} \u2212{len(self.newly_passing)}{flaky}"
 
     def to_json(self) -> dict[str, object]:
         """The stored JSON form."""
@@ -75,6 +92,7 @@ class TestSummary:
             "flaky": list(self.flaky),
             "newly_passing": list(self.newly_passing),
             "reason": self.reason,
+            "messages": dict(self.messages),
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 
 from parallel_runs.core.model import Outcome
@@ -11,7 +12,9 @@ __all__ = [
     "RETRYABLE",
     "batch_exit_code",
     "check_shared_sqlite_workers",
+    "describe_exit_code",
     "outcome_of_command",
+    "shell_exit_code",
     "workers_warning",
 ]
 
@@ -20,6 +23,27 @@ WORKERS_PER_CORE_WARNING = 4
 
 # Outcomes a new attempt may fix. `cancelled` is the user's decision and is never retried.
 RETRYABLE = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.ABANDONED})
+
+
+def shell_exit_code(returncode: int) -> int:
+    """A command's exit code as a shell shows it: killed by signal N is 128+N (SIGTERM: 143).
+
+    Python reports -N for a process a signal killed, but a `bash -c` that outlives its killed child
+    reports 128+N for the same thing: one convention everywhere, the shell's, which users know.
+    """
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def describe_exit_code(code: int | None) -> str:
+    """`143 (SIGTERM)` for a signal's code, `3` for any other, `-` when the command never ran."""
+    if code is None:
+        return "-"
+    code = shell_exit_code(code)  # records written before the convention hold -N
+    try:
+        name = signal.Signals(code - 128).name if code > 128 else None
+    except ValueError:
+        name = None
+    return f"{code} ({name})" if name else str(code)
 
 
 def outcome_of_command(

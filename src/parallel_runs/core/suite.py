@@ -1,4 +1,9 @@
-"""A batch's test command: pytest detection, the report flag, `{junit}`, the baseline cache key. Pure."""
+"""A batch's test command: where its reports come from, `{junit}`, the baseline cache key. Pure.
+
+pytest is told to write its JUnit report through the environment (PYTEST_ADDOPTS), so every
+wrapper that runs it writes one: `PYTHONPATH=src pytest`, `make test`, a shell script, tox, nox.
+Other runners write JUnit XML to $PARALLEL_RUNS_JUNIT, or where they like (`--test-report GLOB`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.junit import TestOutcome
+from parallel_runs.core.junit import Failure, TestOutcome
 
 __all__ = [
     "DEFAULT_KEY_ENV",
@@ -20,6 +25,8 @@ __all__ = [
     "TestSpec",
     "baseline_key",
     "is_pytest_command",
+    "named_reports",
+    "pytest_addopts",
     "render_test_argv",
 ]
 
@@ -32,13 +39,26 @@ DEFAULT_KEY_ENV = (
     *("CONDA_PREFIX", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "NODE_ENV", "NODE_OPTIONS", "GOFLAGS"),
     *("JAVA_HOME", "LANG", "LC_ALL", "TZ", "CI"),
 )
-_KEY_VERSION = 1
+_KEY_VERSION = 2  # 2: reports through PYTEST_ADDOPTS, --test-report globs, failure details
 _SHELL_PYTEST = re.compile(
     r"^\s*(?:exec\s+)?(?:\S*/)?(?:py\.test|pytest|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)(?=\s|$)"
 )
 _PYTHON = re.compile(r"python(?:3(?:\.\d+)?)?")
-_JUNIT_FLAGS = ("--junitxml", "--junit-xml")
+# A report path the command names itself (`pytest --junitxml=report.xml`): it wins over ours.
+_NAMED_JUNIT = re.compile(r"--junit-?xml(?:=|\s+)(?P<quote>['\"]?)(?P<path>[^\s'\";&|()<>]+)(?P=quote)")
 _HEX = re.compile(r"[0-9a-f]{7,64}")
+
+
+def _glob_problem(glob: str) -> str | None:
+    """Why a --test-report glob is refused: it must stay inside the worktree it is read from."""
+    path = PurePosixPath(glob)
+    if not glob.strip():
+        return "it is empty"
+    if path.is_absolute() or glob.startswith("~"):
+        return "it must be relative to the worktree (concurrent runs would share an absolute path)"
+    if ".." in path.parts:
+        return "it must not leave the worktree (`..`)"
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,12 +71,24 @@ class TestSpec:
     timeout: float | None = None  # seconds per test phase (baseline, after, each retry)
     retries: int = 1
     key_env: tuple[str, ...] = DEFAULT_KEY_ENV  # environment variables in the baseline cache key
+    reports: tuple[str, ...] = ()  # globs of JUnit files the command writes itself (--test-report)
+    allow_empty_baseline: bool = False  # a baseline without tests or passes does not stop the batch
+    setup: CommandSpec | None = None  # --setup-command: run in the baseline's worktree first, as in a run's
+    copy_ignored: tuple[str, ...] = ()  # --copy-ignored: copied into the baseline's worktree too
 
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError(f"test retries must be 0 or more, got {self.retries}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"test timeout must be positive, got {self.timeout}")
+        for glob in self.reports:
+            if problem := _glob_problem(glob):
+                raise ValueError(f"test report {glob!r}: {problem}")
+
+    @property
+    def report_globs(self) -> tuple[str, ...]:
+        """Where the command's own JUnit files are: --test-report globs, and paths its pytest names."""
+        return tuple(dict.fromkeys((*self.reports, *named_reports(self.command))))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +102,9 @@ class TestResults:
     exit_code: int | None
     outcomes: Mapping[str, TestOutcome] | None  # None: tests unavailable (no usable report)
     reason: str | None = None  # why unavailable
-    report_format: str | None = None  # "junit" or "pytest-json"
+    report_format: str | None = None  # "junit", "pytest-json", or both ("junit+pytest-json")
+    failures: Mapping[str, Failure] = field(default_factory=dict)  # failing ids: runner's name, message
+    timed_out: bool = False  # the phase was stopped at --test-timeout
 
     @property
     def is_available(self) -> bool:
@@ -91,9 +125,14 @@ class TestResults:
             "available": self.is_available,
             "reason": self.reason,
             "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
             "report_format": self.report_format,
             "counts": self.counts(),
             "tests": outcomes,
+            "failures": {
+                key: {"name": failure.name, "message": failure.message}
+                for key, failure in sorted(self.failures.items())
+            },
         }
 
     @classmethod
@@ -105,6 +144,7 @@ class TestResults:
             raise TypeError("not a test results document")
         if tests is not None and not isinstance(tests, dict):
             raise TypeError("not a test results document: 'tests' is not an object")
+        failures = document.get("failures")
         return cls(
             phase=fields["phase"],
             command=fields["command"],
@@ -112,6 +152,12 @@ class TestResults:
             outcomes=None if tests is None else {str(k): TestOutcome(v) for k, v in tests.items()},
             reason=fields["reason"] if isinstance(fields["reason"], str) else None,
             report_format=fields["report_format"] if isinstance(fields["report_format"], str) else None,
+            failures={
+                str(key): Failure(str(value.get("name", key)), str(value.get("message", "")))
+                for key, value in (failures.items() if isinstance(failures, dict) else ())
+                if isinstance(value, dict)
+            },
+            timed_out=document.get("timed_out") is True,
         )
 
 
@@ -130,26 +176,27 @@ def is_pytest_command(spec: CommandSpec) -> bool:
     return _argv_pytest_prefix(spec.argv) > 0
 
 
-def _names_junit_flag(pytest_arguments: str) -> bool:
-    """Whether pytest's own arguments (up to the first shell separator or comment) name a report flag."""
-    own = re.split(r"&&|\|\||[;|\n]|\s#", pytest_arguments, maxsplit=1)[0]
-    return any(word.startswith(_JUNIT_FLAGS) for word in own.split())
+def named_reports(spec: CommandSpec) -> tuple[str, ...]:
+    """Relative report paths the command gives pytest itself (`--junitxml=report.xml`)."""
+    paths = (match["path"] for match in _NAMED_JUNIT.finditer(spec.describe()))
+    return tuple(path for path in paths if "{" not in path and "$" not in path and not _glob_problem(path))
+
+
+def pytest_addopts(existing: str | None, *, junit: Path) -> str:
+    """PYTEST_ADDOPTS that make any pytest the command starts write its JUnit report to `junit`.
+
+    xunit1 names each test's file, so failures are shown as node ids pytest accepts. A report
+    path the command line names wins over this one (pytest keeps the last `--junitxml`).
+    """
+    ours = f"-o junit_family=xunit1 --junitxml={shlex.quote(str(junit))}"
+    return f"{existing} {ours}" if existing and existing.strip() else ours
 
 
 def render_test_argv(spec: CommandSpec, *, junit: Path) -> list[str]:
-    """The argv of a test phase: `{junit}` replaced, `--junitxml` added to a pytest that names none."""
-    flag = f"--junitxml={junit}"
+    """The argv of a test phase, with `{junit}` replaced (shell-quoted in a shell string)."""
     if spec.shell is not None:
-        text = spec.shell.replace("{junit}", shlex.quote(str(junit)))
-        match = _SHELL_PYTEST.match(text)
-        if match and not _names_junit_flag(text[match.end() :]):
-            text = f"{text[: match.end()]} {shlex.quote(flag)}{text[match.end() :]}"
-        return ["bash", "-c", text]
-    argv = [arg.replace("{junit}", str(junit)) for arg in spec.argv]
-    prefix = _argv_pytest_prefix(spec.argv)
-    if prefix and not any(arg.startswith(_JUNIT_FLAGS) for arg in argv):
-        argv.insert(prefix, flag)
-    return argv
+        return ["bash", "-c", spec.shell.replace("{junit}", shlex.quote(str(junit)))]
+    return [arg.replace("{junit}", str(junit)) for arg in spec.argv]
 
 
 def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -> str:
@@ -162,6 +209,9 @@ def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -
         "base_sha": base_sha,
         "command": command,
         "env": {name: environ[name] for name in sorted(set(spec.key_env)) if name in environ},
+        "reports": list(spec.reports),
+        "setup": spec.setup.shell if spec.setup else None,
+        "copy_ignored": list(spec.copy_ignored),
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
     return f"{base_sha[:12]}-{digest[:20]}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote, unquote_plus
 
-__all__ = ["HIDDEN", "mask_url"]
+__all__ = ["HIDDEN", "mask_url", "url_passwords"]
 
 HIDDEN = "***"
 
@@ -22,3 +23,15 @@ def mask_url(url: object) -> str:
     """
     text = _USERINFO_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", str(url))
     return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", text)
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password in the URL, as written and percent-decoded: the texts a log must never show."""
+    found: list[str] = []
+    for pattern in (_USERINFO_PASSWORD, _QUERY_PASSWORD):
+        for match in pattern.finditer(url):
+            raw = match[0][len(match["head"]) :]
+            for form in (raw, unquote(raw), unquote_plus(raw)):
+                if form and form not in found:
+                    found.append(form)
+    return found

@@ -1,29 +1,35 @@
 """Did a run break tests that passed before? `evaluate_tests` for the run pipeline (issue #5).
 
 Baseline at the base commit (computed once, cached) → the same test command in the run's worktree
-→ delta, newly failing tests retried and split into flaky and persistent. Writes the run's
-`ci/baseline.json`, `ci/after.json` and `ci/delta.json`; test output goes to its `run.log`.
+→ delta, newly failing tests retried and split into flaky and persistent. A test phase that crashed
+or wrote no report, where the baseline had one, is never "no failures" (gate/rules.py). Writes the
+run's `ci/baseline.json`, `ci/after.json` and `ci/delta.json`; test output goes to its `run.log`.
+Test ids are shown as the runner names them (pytest node ids), with their failure messages.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
-from parallel_runs.core.junit import TestOutcome
+from parallel_runs.core.junit import Failure, TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
 from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
-from parallel_runs.gate.phases import Baseline, Phase, ensure_baseline, run_phase
+from parallel_runs.gate.phases import Phase, run_phase
+from parallel_runs.gate.rules import crash_of
 
 __all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
 
 log = logging.getLogger(__name__)
+
+SUMMARY_MESSAGES = 20  # failure messages kept with the attempt's record (ci/delta.json has them all)
 
 
 class TestStatus(StrEnum):
@@ -32,8 +38,9 @@ class TestStatus(StrEnum):
     __test__ = False  # not a pytest test class
 
     PASSED = "passed"  # no persistent new failure, no new collection error
-    REGRESSED = "regressed"
-    UNAVAILABLE = "tests_unavailable"  # no usable report at base or after: unknown, not "no failures"
+    REGRESSED = "regressed"  # persistent new failures, new collection or setup errors
+    CRASHED = "tests_crashed"  # the baseline had a report; the run's tests wrote none or crashed
+    UNAVAILABLE = "tests_unavailable"  # no report at base (allowed empty) nor after: unknown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,19 +50,30 @@ class TestEvaluation:
     __test__ = False  # not a pytest test class
 
     status: TestStatus
-    reason: str | None  # why tests were unavailable
-    verdict: Verdict | None  # None when unavailable
+    reason: str | None  # why tests crashed or were unavailable
+    verdict: Verdict | None  # None when crashed or unavailable
     base_sha: str
     baseline_key: str
     baseline_reused: bool  # taken from the cache, not computed for this run
     baseline_json: Path
     after_json: Path
     delta_json: Path
+    known: Mapping[str, Failure] = field(default_factory=dict)  # failing ids at base or after: names
 
     @property
     def is_regressed(self) -> bool:
-        """True when gating should end the run `regressed`."""
-        return self.status is TestStatus.REGRESSED
+        """True when gating should end the run `regressed`: it broke tests, or they crashed."""
+        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED)
+
+    def name_of(self, test_id: str) -> str:
+        """A test as its runner names it (a pytest node id when the report names its file)."""
+        failure = self.known.get(test_id)
+        return failure.name if failure else test_id
+
+    @property
+    def failures(self) -> tuple[Failure, ...]:
+        """The run's new failures, named by their runner, with their messages."""
+        return tuple(self.known.get(key, Failure(key)) for key in self.new_failures)
 
     @property
     def severity(self) -> Severity:
@@ -76,17 +94,25 @@ class TestEvaluation:
 
     @property
     def summary(self) -> str:
-        """For a report's tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, or `unavailable`."""
-        return self.verdict.summary() if self.verdict else "unavailable"
+        """For a report's tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed` or `unavailable`."""
+        if self.verdict:
+            return self.verdict.summary()
+        return "crashed" if self.status is TestStatus.CRASHED else "unavailable"
+
+    def _named(self, value: object) -> object:
+        return [self.name_of(item) for item in value] if isinstance(value, list) else value
 
     def to_json(self) -> dict[str, object]:
-        """JSON-serialisable form (the ci/delta.json document)."""
+        """JSON-serialisable form (the ci/delta.json document); tests named as their runner names them."""
+        failures = self.failures
         document: dict[str, object] = {
             "status": self.status.value,
             "reason": self.reason,
             "severity": self.severity.value,
             "summary": self.summary,
-            "new_failures": list(self.new_failures),
+            "new_failures": [failure.name for failure in failures],
+            "failures": [{"test": failure.name, "message": failure.message} for failure in failures],
+            "messages": {failure.name: failure.message for failure in failures[:SUMMARY_MESSAGES]},
             "base_sha": self.base_sha,
             "baseline_key": self.baseline_key,
             "baseline_reused": self.baseline_reused,
@@ -94,7 +120,8 @@ class TestEvaluation:
             "after_json": str(self.after_json),
             "delta_json": str(self.delta_json),
         }
-        return document | (self.verdict.to_json() if self.verdict else {})
+        verdict = self.verdict.to_json() if self.verdict else {}
+        return document | {key: self._named(value) for key, value in verdict.items()}
 
 
 def _judge(
@@ -108,11 +135,11 @@ def _judge(
     grace: float,
     on_start: Callable[[int], None] | None,
 ) -> tuple[TestStatus, Verdict | None, str | None]:
-    """Status, verdict and (when unavailable) the reason, retrying newly failing tests."""
-    if baseline.outcomes is None:
-        return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}"
-    if after.outcomes is None:
-        return TestStatus.UNAVAILABLE, None, f"after the run: {after.reason}"
+    """Status, verdict and (when crashed or unavailable) the reason, retrying newly failing tests."""
+    if crashed := crash_of(after, baseline):
+        return TestStatus.CRASHED, None, crashed
+    if after.outcomes is None:  # the baseline had no report either (--allow-empty-baseline)
+        return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}; after the run: {after.reason}"
 
     def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
         name = f"retry-{number}"
@@ -122,7 +149,7 @@ def _judge(
         results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
         return results.outcomes or {}  # an unusable retry report proves nothing: still failing
 
-    delta = compute_delta(baseline.outcomes, after.outcomes)
+    delta = compute_delta(baseline.outcomes or {}, after.outcomes)
     verdict = retry_and_classify(delta, retries=spec.retries, rerun=rerun)
     return (TestStatus.REGRESSED if verdict.is_regressed else TestStatus.PASSED), verdict, None
 
@@ -147,9 +174,15 @@ def _take_baseline(
         log_path=paths.run_log,
         grace=grace,
         on_start=on_start,
+        # What the batch accepted before any run started (an empty one, if allowed) is not redone.
+        accept=lambda results: results.is_available or spec.allow_empty_baseline,
     )
     if baseline.reused:
-        append_log(paths.run_log, f"\n===== parallel-runs: tests (baseline) reused from {baseline.cache}\n")
+        output = baseline_log(paths.runs_dir, baseline.key)
+        append_log(
+            paths.run_log,
+            f"\n===== parallel-runs: tests (baseline) reused from {baseline.cache} (output: {output})\n",
+        )
     origin = {
         "base_sha": base_sha,
         "key": baseline.key,
@@ -203,6 +236,7 @@ def evaluate_tests(
         baseline_json=paths.baseline_json,
         after_json=paths.after_json,
         delta_json=paths.delta_json,
+        known={**baseline.results.failures, **after.failures},
     )
     write_json(paths.delta_json, evaluation.to_json())
     log.info("tests of %s: %s (%s)", paths.slug, status.value, reason or evaluation.summary)

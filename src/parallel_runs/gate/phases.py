@@ -2,41 +2,47 @@
 
 The baseline of one (base commit, test command, relevant environment) is computed once, in a clean
 detached worktree of the base commit, under a file lock that concurrent runs (threads or processes)
-wait on, and cached as `<runs dir>/baselines/<key>.json`. Every test phase deletes its report
-files first and runs through `process.run_command` (own process group, killed on timeout); a
-missing or unparsable report makes the phase unavailable, never "no failures".
+wait on, and cached as `<runs dir>/baselines/<key>.json`. Every test phase deletes its own report
+files first and runs through `process.run_command` (own process group, killed on timeout); pytest
+is told to write JUnit XML through PYTEST_ADDOPTS, whatever wraps it. A missing or unparsable
+report makes the phase unavailable, never "no failures".
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-import filelock
-
-from parallel_runs import git
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.core.junit import TestOutcome, TestReportError, parse_junit_xml, parse_pytest_json
-from parallel_runs.core.suite import TestResults, TestSpec, baseline_key, is_pytest_command, render_test_argv
-from parallel_runs.files import append_log, write_json
+from parallel_runs.core.junit import TestReportError
+from parallel_runs.core.suite import (
+    TestResults,
+    TestSpec,
+    is_pytest_command,
+    pytest_addopts,
+    render_test_argv,
+)
+from parallel_runs.files import append_log
+from parallel_runs.gate.reports import (
+    MAX_REPORT_BYTES,
+    Stamps,
+    read_report,
+    read_reports,
+    stamp,
+    written_since,
+)
 from parallel_runs.gate.selection_plugin import SELECT_ENV
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = [
     "BASELINES_DIR",
     "MAX_REPORT_BYTES",
-    "Baseline",
     "Phase",
-    "ensure_baseline",
     "read_report",
     "run_phase",
 ]
@@ -44,7 +50,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BASELINES_DIR = "baselines"
-MAX_REPORT_BYTES = 256 * 1024 * 1024  # a report larger than this is refused, not read into memory
 # A baseline belongs to no run: variables naming one run must not leak into it.
 _RUN_ONLY = (
     "PARALLEL_RUNS_RUN_ID",
@@ -69,14 +74,6 @@ class Phase:
     stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
     log: Path
     select: tuple[str, ...] = ()  # only these test ids (retries)
-
-
-def read_report(path: Path, parse: Callable[[bytes], dict[str, TestOutcome]]) -> dict[str, TestOutcome]:
-    """Parse a report file; TestReportError when it is larger than MAX_REPORT_BYTES (never read then)."""
-    size = path.stat().st_size
-    if size > MAX_REPORT_BYTES:
-        raise TestReportError(f"report {path} is {size} bytes, more than the {MAX_REPORT_BYTES} allowed")
-    return parse(path.read_bytes())
 
 
 def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
@@ -107,6 +104,7 @@ def _phase_env(
         PARALLEL_RUNS_TEST_PHASE=phase.name,
         PARALLEL_RUNS_WORKSPACE=str(phase.cwd),
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ left in the run's worktree (and on its branch)
+        PYTEST_ADDOPTS=pytest_addopts(env.get("PYTEST_ADDOPTS"), junit=reports[0]),
     )
     if phase.select and is_pytest_command(spec.command):
         env.update(_selection_env(phase, env))
@@ -114,37 +112,46 @@ def _phase_env(
 
 
 def _results(
-    phase: Phase, spec: TestSpec, *, reports: tuple[Path, Path], ended: CommandResult
+    phase: Phase, spec: TestSpec, *, reports: tuple[Path, Path], before: Stamps, ended: CommandResult
 ) -> TestResults:
-    """What a finished phase tells: its report's outcomes, or why there are none."""
+    """What a finished phase tells: its reports' outcomes, or why there are none."""
     command, exit_code = spec.command.describe(), ended.exit_code
 
     def unavailable(reason: str) -> TestResults:
         return TestResults(
-            phase=phase.name, command=command, exit_code=exit_code, outcomes=None, reason=reason
+            phase=phase.name,
+            command=command,
+            exit_code=exit_code,
+            outcomes=None,
+            reason=reason,
+            timed_out=ended.timed_out,
         )
 
     if ended.start_error is not None:
         return unavailable(ended.start_error)
     if ended.timed_out:  # whatever report exists may be partial
-        return unavailable(f"the test command timed out after {spec.timeout}s (its process group was killed)")
-    junit, json_report = reports
-    for path, parse, kind in (
-        (junit, parse_junit_xml, "junit"),
-        (json_report, parse_pytest_json, "pytest-json"),
-    ):
-        if not path.exists():
-            continue
-        try:
-            outcomes = read_report(path, parse)
-        except (TestReportError, OSError) as exc:
-            return unavailable(f"unusable report {path}: {exc}")
-        return TestResults(
-            phase=phase.name, command=command, exit_code=exit_code, outcomes=outcomes, report_format=kind
+        return unavailable(
+            f"the test command timed out after {spec.timeout:g}s (its process group was killed)"
         )
-    return unavailable(
-        f"the test command (exit code {exit_code}) wrote no report: JUnit XML is expected at "
-        f"$PARALLEL_RUNS_JUNIT ({junit}) or pytest-json-report at $PARALLEL_RUNS_JSON_REPORT"
+    found = [path for path in reports if path.exists()]
+    found += written_since(phase.cwd, spec.report_globs, before)
+    if not found:
+        return unavailable(
+            f"the test command (exit code {exit_code}) wrote no report: pytest writes one by itself "
+            "(through PYTEST_ADDOPTS); another runner must write JUnit XML to $PARALLEL_RUNS_JUNIT or name "
+            "its files with --test-report GLOB"
+        )
+    try:
+        parsed, kinds = read_reports(found)
+    except (TestReportError, OSError) as exc:
+        return unavailable(f"unusable report: {exc}")
+    return TestResults(
+        phase=phase.name,
+        command=command,
+        exit_code=exit_code,
+        outcomes=parsed.outcomes,
+        report_format=kinds,
+        failures=parsed.failures,
     )
 
 
@@ -156,7 +163,7 @@ def run_phase(
     grace: float,
     on_start: Callable[[int], None] | None = None,
 ) -> TestResults:
-    """Run the test command once (stale reports deleted first) and read the report it leaves.
+    """Run the test command once (stale reports deleted first) and read the reports it leaves.
 
     `grace`: seconds between SIGTERM and SIGKILL when the command times out or is interrupted.
     """
@@ -164,6 +171,7 @@ def run_phase(
     phase.reports.mkdir(parents=True, exist_ok=True)
     for stale in reports:
         stale.unlink(missing_ok=True)
+    before = stamp(phase.cwd, spec.report_globs)
     argv = render_test_argv(spec.command, junit=reports[0])
     shown = argv[2] if spec.command.shell is not None else shlex.join(argv)
     selected = f", {len(phase.select)} selected tests" if phase.select else ""
@@ -177,82 +185,9 @@ def run_phase(
         grace=grace,
         on_start=on_start,
     )
-    results = _results(phase, spec, reports=reports, ended=ended)
+    results = _results(phase, spec, reports=reports, before=before, ended=ended)
     found = (
         f"{len(results.outcomes)} tests" if results.outcomes is not None else f"unavailable: {results.reason}"
     )
     append_log(phase.log, f"===== parallel-runs: tests ({phase.name}) exit code {ended.exit_code}; {found}\n")
     return results
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Baseline:
-    """The test results at a base commit and where they are cached."""
-
-    results: TestResults
-    key: str
-    cache: Path  # <runs dir>/baselines/<key>.json
-    reused: bool  # read from the cache rather than computed by this call
-    computed_at: float | None  # epoch seconds the results were computed at; None: the cache does not say
-
-
-def _load_cached(cache: Path, *, key: str, asked_at: float) -> Baseline | None:
-    """A usable cached baseline; an unavailable one only if it was computed while we waited."""
-    try:
-        document = json.loads(cache.read_text(encoding="utf-8"))
-        results = TestResults.from_json(document)
-        computed_at = float(document["computed_at"]) if "computed_at" in document else None
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        log.warning("ignoring the unreadable baseline cache %s: %s", cache, exc)
-        return None
-    # A failed computation is shared with the runs that waited for it, not with later batches:
-    # they try again (the failure may have been a timeout on a busy machine).
-    if not results.is_available and (computed_at or 0.0) < asked_at:
-        return None
-    return Baseline(results=results, key=key, cache=cache, reused=True, computed_at=computed_at)
-
-
-def ensure_baseline(
-    *,
-    repo: Path,
-    runs_dir: Path,
-    base_sha: str,
-    spec: TestSpec,
-    environ: Mapping[str, str],
-    log_path: Path,
-    grace: float = DEFAULT_GRACE_SECONDS,
-    on_start: Callable[[int], None] | None = None,
-) -> Baseline:
-    """The baseline of (base commit, test command, environment): cached, else computed once under a lock."""
-    key = baseline_key(base_sha=base_sha, spec=spec, environ=environ)
-    home = runs_dir / BASELINES_DIR
-    cache = home / f"{key}.json"
-    asked_at = time.time()
-    if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
-        return cached
-    home.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(
-        home / f"{key}.lock",
-        thread_local=False,  # one instance per call: threads of one process exclude each other too
-        fallback_to_soft=False,
-        preserve_lock_file=True,  # waiters must meet on the same inode
-    )
-    with lock:
-        if (cached := _load_cached(cache, key=key, asked_at=asked_at)) is not None:
-            log.info("baseline %s was computed while this caller waited", key)
-            return cached
-        phase = Phase(name="baseline", cwd=home / "worktrees" / key, reports=home, stem=key, log=log_path)
-        with git.detached_worktree(repo, phase.cwd, base_sha):
-            results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
-        now = time.time()
-        document = results.to_json() | {
-            "base_sha": base_sha,
-            "key": key,
-            "computed_at": now,
-            "computed_at_iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
-            "log": str(log_path),
-        }
-        write_json(cache, document)
-    return Baseline(results=results, key=key, cache=cache, reused=False, computed_at=now)

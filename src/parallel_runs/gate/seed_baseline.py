@@ -26,6 +26,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.files import write_json
+from parallel_runs.gate.baselines import ensure_baseline
 from parallel_runs.gate.delta import (
     Delta,
     Verdict,
@@ -34,7 +35,7 @@ from parallel_runs.gate.delta import (
     regression_severity,
     retry_and_classify,
 )
-from parallel_runs.gate.phases import Phase, ensure_baseline, read_report, run_phase
+from parallel_runs.gate.phases import Phase, read_report, run_phase
 
 __all__ = ["TestBaseline", "TestBaselineTracker", "TestDelta"]
 

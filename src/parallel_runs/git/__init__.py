@@ -6,7 +6,18 @@ refs; `worktrees` manages the run worktrees.
 
 from __future__ import annotations
 
+from parallel_runs.git.applying import Applied, ApplyMode, apply_result, current_branch, has_branch
+from parallel_runs.git.branches import (
+    RunRef,
+    checked_out_branches,
+    delete_ref,
+    is_merged,
+    run_refs,
+    unique_commits,
+)
 from parallel_runs.git.ignores import IgnoreRules, copy_ignored
+from parallel_runs.git.listing import WorktreeInfo, list_managed_worktrees
+from parallel_runs.git.remote import push_branches
 from parallel_runs.git.repository import (
     changed_files,
     common_git_dir,
@@ -19,22 +30,34 @@ from parallel_runs.git.repository import (
     repo_root,
     resolve_commit,
 )
-from parallel_runs.git.worktrees import WorkspaceManager, WorktreeInfo, list_managed_worktrees
+from parallel_runs.git.worktrees import WorkspaceManager
 
 __all__ = [
+    "Applied",
+    "ApplyMode",
     "IgnoreRules",
+    "RunRef",
     "WorkspaceManager",
     "WorktreeInfo",
+    "apply_result",
     "changed_files",
+    "checked_out_branches",
     "common_git_dir",
     "copy_ignored",
+    "current_branch",
+    "delete_ref",
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "has_branch",
+    "is_merged",
     "is_on_origin",
     "keep_unless_contained",
     "last_attempt_ref_number",
     "list_managed_worktrees",
+    "push_branches",
     "repo_root",
     "resolve_commit",
+    "run_refs",
+    "unique_commits",
 ]

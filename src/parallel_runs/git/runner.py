@@ -66,9 +66,14 @@ def _git(
     check: bool = True,
     stdout: BinaryIO | None = None,
     env: dict[str, str] | None = None,
+    as_user: bool = False,
 ) -> _Result:
-    """Run one git command, retrying only transient lock-file contention."""
-    argv = [Git.GIT_PYTHON_GIT_EXECUTABLE, "-C", str(cwd), *_SETTINGS, *args]
+    """Run one git command, retrying only transient lock-file contention.
+
+    `as_user`: without our settings, for commits the user asked for on their own branch (their hooks
+    and signing apply, as with their own `git merge`).
+    """
+    argv = [Git.GIT_PYTHON_GIT_EXECUTABLE, "-C", str(cwd), *(() if as_user else _SETTINGS), *args]
     for attempt in range(_RETRIES):
         try:
             status, out, err = _GIT.execute(

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs import testing_faults
@@ -29,7 +28,7 @@ from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.runner import _failure, _git, _Result
 
-__all__ = ["WorkspaceManager", "WorktreeInfo", "list_managed_worktrees"]
+__all__ = ["WorkspaceManager"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,32 +37,6 @@ _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detect
 _UNBORN_NESTED = re.compile(r"does not have a commit checked out")
 _EMBEDDED = re.compile(r"^warning: adding embedded git repository: (.+)$", re.MULTILINE)
 _STALE_REGISTRATION = re.compile(r"missing but already registered|already checked out at|used by worktree at")
-
-
-@dataclass(frozen=True, slots=True)
-class WorktreeInfo:
-    """One worktree under the runs dir, as `git worktree list` reports it."""
-
-    path: Path
-    slug: str
-    branch: str | None  # short name; None when detached
-    head: str | None  # None when unborn
-    is_prunable: bool = False
-
-
-def list_managed_worktrees(repo: Path, runs_dir: Path) -> list[WorktreeInfo]:
-    """Worktrees of `repo` that live directly under `runs_dir`/workspaces."""
-    home = Path(os.path.realpath(runs_dir / "workspaces"))
-    infos = []
-    for record in _git(repo, "worktree", "list", "--porcelain", "-z").out.split("\0\0"):
-        fields = dict(item.partition(" ")[::2] for item in record.split("\0") if item)
-        if "worktree" not in fields or Path(fields["worktree"]).parent != home:
-            continue
-        path = Path(fields["worktree"])
-        branch = fields.get("branch", "").removeprefix("refs/heads/") or None
-        prunable = "prunable" in fields
-        infos.append(WorktreeInfo(path, path.name, branch, fields.get("HEAD"), is_prunable=prunable))
-    return infos
 
 
 class WorkspaceManager:
@@ -128,8 +101,14 @@ class WorkspaceManager:
             result = _git(self.repo, *args, check=False)
         return result
 
-    def save_changes(self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str) -> str | None:
-        """Commit every change to the run branch, write changes.patch; return the branch head."""
+    def save_changes(
+        self, *, run_id: str, attempt: int, outcome: Outcome | str, base_sha: str, relabel: bool = False
+    ) -> str | None:
+        """Commit every change to the run branch, write changes.patch; return the branch head.
+
+        `relabel`: nothing changed since this attempt's own save (before its tests), so that commit
+        gets the final outcome in its message instead of a new commit on top.
+        """
         if testing_faults.is_broken("save-before-remove"):  # chaos-proof only: nothing is saved
             return None
         if not self.is_worktree():
@@ -152,6 +131,10 @@ class WorkspaceManager:
             trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
             message = (subject, f"{trailers}Parallel-Runs-Outcome: {outcome}")
             new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
+            if relabel and new == head != base_sha:
+                new = self._relabel(
+                    head, tree, message=message, ours=f"parallel-runs: {run_id} attempt {attempt} "
+                )
             if head_ref != self.branch_ref:
                 self._adopt(new, subject=subject, was=head_ref)
             elif new != head:
@@ -187,6 +170,21 @@ class WorkspaceManager:
         elif result.status:
             raise _failure(commit, self.workspace, result.err, result.status)
         return result.out.strip()
+
+    def _relabel(self, head: str, tree: str, *, message: tuple[str, str], ours: str) -> str:
+        """`head` again with `message`, if it is this attempt's own commit of the same tree."""
+        subject, _, parents = _git(self.workspace, "log", "-1", "--format=%s%x00%P", head).out.partition("\0")
+        if not subject.startswith(ours) or subject == message[0] or len(parents.split()) != 1:
+            return head
+        return self._commit(tree, parent=parents.strip(), message=message)
+
+    def restore(self, commit: str) -> None:
+        """Put the worktree back to `commit`: what was written since (test reports, caches) is dropped.
+
+        Untracked files go too (they were saved in `commit`, or written after it); ignored ones stay.
+        """
+        _git(self.workspace, "reset", "--quiet", "--hard", commit)
+        _git(self.workspace, "clean", "--quiet", "--force", "-d")
 
     def _write_tree(self, gitdir: Path) -> str:
         """The tree of the worktree's index, computed on a throwaway copy of it."""

@@ -10,24 +10,30 @@ from parallel_runs.maintenance.cleaning import cleanup
 from parallel_runs.maintenance.listing import list_worktrees
 from parallel_runs.maintenance.model import (
     CleanupReport,
+    KeptRef,
     ManagedWorktree,
+    PruneReport,
     RecoveryReport,
     RemovedWorktree,
     Skipped,
     WorktreeState,
 )
 from parallel_runs.maintenance.orphans import recover_orphaned_worktree
+from parallel_runs.maintenance.pruning import prune_branches
 from parallel_runs.maintenance.recovery import recover
 
 __all__ = [
     "CleanupReport",
+    "KeptRef",
     "ManagedWorktree",
+    "PruneReport",
     "RecoveryReport",
     "RemovedWorktree",
     "Skipped",
     "WorktreeState",
     "cleanup",
     "list_worktrees",
+    "prune_branches",
     "recover",
     "recover_orphaned_worktree",
 ]

@@ -7,11 +7,14 @@ from enum import StrEnum
 from pathlib import Path
 
 from parallel_runs.core.model import Outcome
+from parallel_runs.git.branches import RunRef
 from parallel_runs.holders import Holder
 
 __all__ = [
     "CleanupReport",
+    "KeptRef",
     "ManagedWorktree",
+    "PruneReport",
     "RecoveryReport",
     "RemovedWorktree",
     "Skipped",
@@ -103,3 +106,19 @@ class RecoveryReport:
     pruned: tuple[str, ...]  # slugs whose vanished worktree git forgot, or whose empty directory went
     held: tuple[Skipped, ...]
     failed: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRef:
+    """A run branch or attempt ref `branches prune` left alone, and why."""
+
+    ref: RunRef
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What `branches prune` deleted and kept."""
+
+    deleted: tuple[RunRef, ...]
+    kept: tuple[KeptRef, ...]

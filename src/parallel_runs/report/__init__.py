@@ -1,4 +1,4 @@
-"""The report: one row per run, and one renderer per format (table, json, markdown, html).
+"""The report: one row per run, and one renderer per format (table, json, markdown, html, summary).
 
 `render(rows, fmt)` is the one way in; a new format (a job summary, a timeline) is one more
 renderer module and one more entry in `formats`. The report only reads stores, never writes.
@@ -14,18 +14,23 @@ from parallel_runs.report.rows import (
     DEFAULT_TITLE,
     RunRow,
     build_rows,
+    collect_attempts,
     collect_runs,
     collect_shared_runs,
     format_title,
     summarize,
 )
+from parallel_runs.report.summary import SUMMARY_LIMITS, SummaryLimits, render_summary
 from parallel_runs.report.table import render_table, render_table_text
 
 __all__ = [
     "DEFAULT_TITLE",
     "FORMATS",
+    "SUMMARY_LIMITS",
     "RunRow",
+    "SummaryLimits",
     "build_rows",
+    "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
     "format_title",
@@ -33,6 +38,7 @@ __all__ = [
     "render_html",
     "render_json",
     "render_markdown",
+    "render_summary",
     "render_table",
     "render_table_text",
     "summarize",

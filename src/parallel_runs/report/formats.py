@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from parallel_runs.report.html import render_html
 from parallel_runs.report.json_format import render_json
 from parallel_runs.report.markdown import render_markdown
 from parallel_runs.report.rows import DEFAULT_TITLE, RunRow
+from parallel_runs.report.summary import render_summary
 from parallel_runs.report.table import NO_RUNS, TABLE_WIDTH, render_table_text
 
 __all__ = ["FORMATS", "RenderOptions", "render"]
@@ -30,6 +31,9 @@ _RENDERERS: dict[str, Callable[[Sequence[RunRow], RenderOptions], str]] = {
     "json": lambda rows, _options: render_json(rows) + "\n",
     "markdown": lambda rows, options: render_markdown(rows, title=options.title),
     "html": lambda rows, options: render_html(rows, title=options.title, now=options.now),
+    "summary": lambda rows, options: render_summary(
+        rows, title=options.title, now=options.now or datetime.now(UTC)
+    ),
 }
 
 FORMATS: tuple[str, ...] = tuple(_RENDERERS)

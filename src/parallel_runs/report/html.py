@@ -17,8 +17,8 @@ from parallel_runs.report.rows import (
     TESTS_COLUMN,
     Column,
     RunRow,
-    new_test_failures,
     summarize,
+    test_failures,
     visible_columns,
 )
 
@@ -26,6 +26,8 @@ __all__ = ["Bar", "render_html", "timeline_bars"]
 
 _DOT = " \u00b7 "
 MIN_BAR_PERCENT = 0.5  # a run of a few milliseconds in a batch of hours still shows
+SHOWN_FAILURES = 10  # new test failures shown with their message; the rest are collapsed
+COLLAPSED_FAILURES = 200  # at most this many more names (ci/delta.json lists them all)
 
 STATUS_COLOURS: dict[Outcome, str] = {
     Outcome.SUCCEEDED: "#1a7f37",
@@ -57,6 +59,10 @@ td.timeline{width:30%;min-width:10rem}
 .bar{position:absolute;top:0;bottom:0;border-radius:3px}
 .bar.running{opacity:.6}
 .empty{color:#59636e;font-style:italic}
+details.failures{text-align:left;font-size:.85em;margin-top:.2rem}
+details.failures code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
+details.failures ul{margin:.2rem 0;padding-left:1.2rem}
+.msg{color:#59636e;white-space:pre-wrap}
 """
 
 
@@ -124,9 +130,37 @@ def _cell(column: Column, row: RunRow) -> str:
             error += f'<pre class="error">{escape(row.latest.error_tail)}</pre>'
 
         return f'<td class="status status-{text}" style="color:{colour}">{text}{error}</td>'
-    if column is TESTS_COLUMN and (broken := new_test_failures(row)):
-        text += f'<div class="error">new test failures: {escape(", ".join(broken))}</div>'
+    if column is TESTS_COLUMN:
+        text += _failures(row)
     return f'<td class="{"num" if column.numeric else column.header}">{text}</td>'  # td.run, td.branch
+
+
+def _failures(row: RunRow) -> str:
+    """Why a run's tests crashed, or its new failures (first ones with their message), collapsible."""
+    tests = row.latest.tests
+    if tests is not None and tests.status == "tests_crashed":
+        return f'<div class="error">tests crashed: {escape(tests.reason or "?")}</div>'
+    failures = test_failures(row)
+    if not failures:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(name)}</code>"
+        + (f'<div class="msg">{escape(message.splitlines()[0])}</div>' if message else "")
+        + "</li>"
+        for name, message in failures[:SHOWN_FAILURES]
+    )
+    rest = failures[SHOWN_FAILURES:]
+    more = ""
+    if rest:
+        names = "".join(f"<li><code>{escape(name)}</code></li>" for name, _ in rest[:COLLAPSED_FAILURES])
+        if len(rest) > COLLAPSED_FAILURES:
+            names += f"<li>\u2026 and {len(rest) - COLLAPSED_FAILURES} more: the run's ci/delta.json</li>"
+        more = f"<details><summary>and {len(rest)} more</summary><ul>{names}</ul></details>"
+    noun = "failure" if len(failures) == 1 else "failures"
+    return (
+        f'<details class="failures" open><summary>{len(failures)} new test {noun}</summary>'
+        f"<ul>{items}</ul>{more}</details>"
+    )
 
 
 def _timeline(row: RunRow, bar: Bar) -> str:

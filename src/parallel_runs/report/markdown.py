@@ -1,4 +1,9 @@
-"""The report as GitHub-flavoured markdown: job summaries and sticky PR comments."""
+"""The report as GitHub-flavoured markdown: job summaries and sticky PR comments.
+
+A comment body holds 65,536 characters, so the whole document stays under MARKDOWN_LIMIT whatever
+the batch: each run shows its first SHOWN_FAILURES new test failures with a one-line message, the
+rest collapsed ("and N more"), and any section too long for its share is cut, saying so.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,31 @@ import re
 from collections.abc import Callable, Sequence
 
 from parallel_runs.core.model import Outcome
+from parallel_runs.report.budget import Block, fit
 from parallel_runs.report.rows import (
     DEFAULT_TITLE,
     STATUS_COLUMN,
     Column,
     RunRow,
-    new_test_failures,
     summarize,
+    test_failures,
     visible_columns,
 )
 
-__all__ = ["MARKDOWN_SECTIONS", "STATUS_EMOJI", "render_markdown"]
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "MARKDOWN_SECTIONS",
+    "SHOWN_FAILURES",
+    "STATUS_EMOJI",
+    "markdown_heading",
+    "render_markdown",
+]
+
+MARKDOWN_LIMIT = 60_000  # characters of the whole document
+SHOWN_FAILURES = 10  # new test failures shown (with a message) per run; the rest are collapsed
+_NAME_CHARS = 200  # a test name shown at most this long
+_MESSAGE_CHARS = 150  # a failure's one-line message
+_COLLAPSED_CHARS = 4_000  # the collapsed list of one run's other failures
 
 STATUS_EMOJI: dict[Outcome, str] = {
     Outcome.SUCCEEDED: "\u2705",  # white heavy check mark
@@ -34,16 +53,17 @@ _MD_ERROR_CHARS = 300
 _MD_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]~|])")
 
 
-def _md_code(text: str) -> str:
-    """`text` as an inline code span that is safe inside a GFM table cell.
+def _md_code(text: str, *, in_table: bool = True) -> str:
+    """`text` as an inline code span that is safe inside a GFM table cell (or, `in_table=False`, a list).
 
     A code span shows `<`, `*`, `[`, `@`, `#` and URLs literally (no HTML, emphasis, links,
-    mentions or autolinks); `|` still needs `\\|` because GFM splits cells before parsing inlines.
+    mentions or autolinks); in a table `|` still needs `\\|` because GFM splits cells before
+    parsing inlines (outside one, the backslash would show).
     """
     flat = " ".join(text.splitlines()) if text else ""
     if not flat:
         return "-"
-    flat = flat.replace("|", "\\|")
+    flat = flat.replace("|", "\\|") if in_table else flat
     fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
     # One space each side is stripped by the renderer: pad so edge backticks/spaces survive.
     pad = " " if flat.strip() and (flat[0] in "` " or flat[-1] in "` ") else ""
@@ -57,12 +77,16 @@ def _md_text(text: str) -> str:
     return _MD_TEXT_SPECIALS.sub(r"\\\1", flat)
 
 
-def _md_summary(rows: Sequence[RunRow]) -> str:
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _md_summary(rows: Sequence[RunRow]) -> Block:
     noun = "run" if len(rows) == 1 else "runs"
     parts = [
         f"{STATUS_EMOJI.get(status, '')} {count} {status.value}" for status, count in summarize(rows).items()
     ]
-    return f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)
+    return Block("", [f"**{len(rows)} {noun}**: " + " \u00b7 ".join(parts)], lambda _n: "")
 
 
 def _md_cell(column: Column, row: RunRow) -> str:
@@ -72,46 +96,78 @@ def _md_cell(column: Column, row: RunRow) -> str:
     return _md_code(text) if column.code else text
 
 
-def _md_table(rows: Sequence[RunRow]) -> str:
+def _md_table(rows: Sequence[RunRow]) -> Block:
     columns = visible_columns(rows)
-    lines = [
-        "| " + " | ".join(column.header for column in columns) + " |",
-        "|" + "|".join("--:" if column.numeric else "---" for column in columns) + "|",
-    ]
-    lines.extend("| " + " | ".join(_md_cell(column, row) for column in columns) + " |" for row in rows)
-    return "\n".join(lines)
+    head = "\n".join(
+        [
+            "| " + " | ".join(column.header for column in columns) + " |",
+            "|" + "|".join("--:" if column.numeric else "---" for column in columns) + "|",
+        ]
+    )
+    lines = ["| " + " | ".join(_md_cell(column, row) for column in columns) + " |" for row in rows]
+    return Block(
+        head, lines, lambda n: f"\n_\u2026 and {n} more runs: `parallel-runs report` lists them all._"
+    )
 
 
-def _md_errors(rows: Sequence[RunRow]) -> str:
+def _md_errors(rows: Sequence[RunRow]) -> Block | None:
     failing = [row for row in rows if row.latest.error or row.latest.error_tail]
     if not failing:
-        return ""
-    lines = ["#### Errors", ""]
+        return None
+    lines = []
     for row in failing:
-        error = " ".join((row.latest.error or "").split())
-        if len(error) > _MD_ERROR_CHARS:
-            error = error[: _MD_ERROR_CHARS - 1] + "\u2026"
+        error = _cut(" ".join((row.latest.error or "").split()), _MD_ERROR_CHARS)
         said = f": {_md_code(error)}" if error else ": its last lines of output"
-        lines.append(f"- {_md_code(row.latest.run_id)}{said}")
+        item = f"- {_md_code(row.latest.run_id)}{said}"
         if row.latest.error_tail:  # an indented code block inside the item: shown verbatim
-            lines += ["", *(f"      {line}" for line in row.latest.error_tail.splitlines()), ""]
-    return "\n".join(lines)
+            item = "\n".join(
+                [item, "", *(f"      {line}" for line in row.latest.error_tail.splitlines()), ""]
+            )
+        lines.append(item)
+    return Block("#### Errors\n", lines, lambda n: f"- \u2026 and {n} more runs with errors")
 
 
-def _md_new_failures(rows: Sequence[RunRow]) -> str:
-    broken = [(row, failures) for row in rows if (failures := new_test_failures(row))]
-    if not broken:
-        return ""
-    lines = ["#### New test failures", ""]
-    for row, failures in broken:
-        lines.append(
-            f"- {_md_code(row.latest.run_id)}: " + ", ".join(_md_code(test_id) for test_id in failures)
+def _md_failure(name: str, message: str) -> str:
+    first = message.splitlines()[0] if message else ""
+    text = f": {_md_text(_cut(first, _MESSAGE_CHARS))}" if first else ""
+    return f"  - {_md_code(_cut(name, _NAME_CHARS), in_table=False)}{text}"
+
+
+def _md_run_failures(row: RunRow) -> str | None:
+    """One run's block: why its tests crashed, or its first new failures, the rest collapsed."""
+    tests, run = row.latest.tests, _md_code(row.latest.run_id, in_table=False)
+    if tests is not None and tests.status == "tests_crashed":
+        return f"- {run}: tests crashed: {_md_code(_cut(tests.reason or '?', 300), in_table=False)}"
+    failures = test_failures(row)
+    if not failures:
+        return None
+    noun = "failure" if len(failures) == 1 else "failures"
+    lines = [f"- {run}: {len(failures)} new test {noun}"]
+    lines += [_md_failure(name, message) for name, message in failures[:SHOWN_FAILURES]]
+    rest = [
+        f"  - {_md_code(_cut(name, _NAME_CHARS), in_table=False)}" for name, _ in failures[SHOWN_FAILURES:]
+    ]
+    if rest:
+        collapsed = Block(
+            f"\n  <details><summary>and {len(rest)} more</summary>\n",
+            rest,
+            lambda n: f"  - \u2026 and {n} more: the run's ci/delta.json lists them all",
         )
+        lines += [collapsed.render(_COLLAPSED_CHARS), "\n  </details>\n"]
     return "\n".join(lines)
 
 
-# Each section renders the (non-empty) rows to a markdown block, or "" to leave itself out.
-MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (
+def _md_new_failures(rows: Sequence[RunRow]) -> Block | None:
+    blocks = [block for row in rows if (block := _md_run_failures(row))]
+    if not blocks:
+        return None
+    return Block(
+        "#### New test failures\n", blocks, lambda n: f"- \u2026 and {n} more runs with new failures"
+    )
+
+
+# Each section renders the (non-empty) rows to a block of markdown, or None to leave itself out.
+MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], Block | None], ...] = (
     _md_summary,
     _md_table,
     _md_new_failures,
@@ -119,11 +175,18 @@ MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], str], ...] = (
 )
 
 
-def render_markdown(rows: Sequence[RunRow], *, title: str = DEFAULT_TITLE) -> str:
-    """A GitHub-flavoured markdown report: heading, counts, one table row per run, errors."""
-    blocks = [f"### {_md_text(title)}"]
-    if rows:
-        blocks.extend(block for section in MARKDOWN_SECTIONS if (block := section(rows)))
-    else:
-        blocks.append("_No runs found._")
-    return "\n\n".join(blocks) + "\n"
+def markdown_heading(title: str) -> str:
+    """The report's heading line, its markdown made inert."""
+    return f"### {_md_text(_cut(title, 200))}"
+
+
+def render_markdown(
+    rows: Sequence[RunRow], *, title: str = DEFAULT_TITLE, limit: int = MARKDOWN_LIMIT
+) -> str:
+    """A GitHub-flavoured markdown report of at most `limit` characters: heading, counts, one table
+    row per run, new test failures, errors."""
+    heading = markdown_heading(title)
+    if not rows:
+        return f"{heading}\n\n_No runs found._\n"
+    blocks = [block for section in MARKDOWN_SECTIONS if (block := section(rows))]
+    return "\n\n".join([heading, *fit(blocks, limit - len(heading) - 3)]) + "\n"

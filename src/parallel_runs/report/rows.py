@@ -13,23 +13,27 @@ from pathlib import Path
 
 from parallel_runs.core import durations
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.policy import describe_exit_code
 from parallel_runs.errors import StoreError
 from parallel_runs.store import RunStore, SharedStore
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_TITLE",
+    "HOST_COLUMN",
     "STATUS_COLUMN",
     "TESTS_COLUMN",
     "Column",
     "RunRow",
     "build_rows",
+    "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
     "format_duration",
     "format_title",
     "new_test_failures",
     "summarize",
+    "test_failures",
     "tests_summary",
     "visible_columns",
 ]
@@ -77,8 +81,8 @@ def _store_paths(runs_dir: Path) -> list[Path]:
     )
 
 
-def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
-    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+def collect_attempts(runs_dir: Path) -> list[Attempt]:
+    """Every attempt recorded under `runs_dir`; unreadable stores are logged and skipped."""
     records: list[Attempt] = []
     for path in _store_paths(runs_dir):
         try:
@@ -86,7 +90,12 @@ def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]
                 records.extend(store.attempts())
         except (StoreError, ValueError) as exc:  # ValueError: a status this version does not know
             log.warning("skipping unreadable store %s: %s", path, exc)
-    return build_rows(records, batch_id=batch_id)
+    return records
+
+
+def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
+    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
+    return build_rows(collect_attempts(runs_dir), batch_id=batch_id)
 
 
 def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:
@@ -141,27 +150,44 @@ class Column:
 # Renderers style these two beyond their text (status colours and emoji; new test failures).
 STATUS_COLUMN = Column("status", lambda row: row.latest.outcome.value)
 TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
+HOST_COLUMN = Column("host", lambda row: row.latest.host, code=True)
 # The report's columns, in order, for the table, markdown and HTML alike: add a column here.
 COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
     STATUS_COLUMN,
     Column("attempts", lambda row: str(row.attempts), numeric=True),
-    Column("exit", lambda row: _or_dash(row.latest.exit_code), numeric=True),
+    Column("exit", lambda row: describe_exit_code(row.latest.exit_code), numeric=True),
     Column("duration", lambda row: format_duration(row.latest.duration_seconds), numeric=True),
     Column(
         "changed files", lambda row: _or_dash(row.latest.changed_files), numeric=True, short_header="files"
     ),
     TESTS_COLUMN,
+    HOST_COLUMN,
     Column("branch", lambda row: row.latest.branch, code=True),
 )
 
 
 def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
-    """The columns to show: the tests column only when a test command judged some run."""
-    with_tests = any(row.latest.tests for row in rows)
-    return [column for column in COLUMNS if with_tests or column is not TESTS_COLUMN]
+    """The columns to show: tests only when a test command judged some run; the host only when the
+    runs ran on more than one (a shared batch worked by several machines)."""
+    rows = list(rows)
+    hidden = set()
+    if not any(row.latest.tests for row in rows):
+        hidden.add(TESTS_COLUMN.header)
+    if len({row.latest.host for row in rows}) < 2:
+        hidden.add(HOST_COLUMN.header)
+    return [column for column in COLUMNS if column.header not in hidden]
 
 
 def new_test_failures(row: RunRow) -> list[str]:
-    """Test ids this run broke (persistent new failures and new collection errors)."""
+    """Tests this run broke (persistent new failures, new collection errors), as their runner names them."""
     return list(row.latest.tests.new_failures) if row.latest.tests else []
+
+
+def test_failures(row: RunRow) -> list[tuple[str, str]]:
+    """This run's new failures with their messages (`""` when the record kept none for a test)."""
+    tests = row.latest.tests
+    if tests is None:
+        return []
+    messages = dict(tests.messages)
+    return [(name, messages.get(name, "")) for name in tests.new_failures]

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.suite import TestSpec
@@ -18,7 +18,7 @@ from parallel_runs.errors import ConfigError
 from parallel_runs.store.leases import FINISHED
 from parallel_runs.store.models import BatchModel, BatchRunModel, RunModel
 
-__all__ = ["BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs"]
+__all__ = ["BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs", "read_batch_summaries"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +48,8 @@ def _definition(row: BatchModel) -> BatchDefinition:
             command=CommandSpec(shell=row.test_command),
             timeout=row.test_timeout_seconds,
             retries=row.test_retries,
+            reports=tuple(row.test_reports or ()),
+            allow_empty_baseline=row.allow_empty_baseline,
         )
     return BatchDefinition(
         batch_id=row.batch_id,
@@ -97,6 +99,8 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             only_failed=definition.only_failed,
             test_timeout_seconds=definition.tests.timeout if definition.tests else None,
             test_retries=definition.tests.retries if definition.tests else 1,
+            test_reports=list(definition.tests.reports) if definition.tests else None,
+            allow_empty_baseline=definition.tests.allow_empty_baseline if definition.tests else False,
             fail_on_regression=definition.fail_on_regression,
             grace_seconds=definition.grace,
             setup_command=definition.setup.shell if definition.setup else None,
@@ -156,6 +160,37 @@ def read_batch_runs(conn: Connection, batch_id: str) -> list[BatchRunRecord]:
     query = select(BatchRunModel).where(BatchRunModel.batch_id == batch_id).order_by(BatchRunModel.position)
     with Session(conn) as session:
         return [_run_record(row) for row in session.scalars(query)]
+
+
+_STATE_NAMES = {"pending": "queued", "claimed": "running"}
+
+
+def read_batch_summaries(conn: Connection) -> list[BatchSummary]:
+    """Every batch with its runs counted by queue state (finished ones by outcome), oldest first."""
+    created = {
+        row.batch_id: row.created_at
+        for row in conn.execute(select(BatchModel.batch_id, BatchModel.created_at))
+    }
+    counts: dict[str, dict[str, int]] = {batch_id: {} for batch_id in created}
+    last: dict[str, datetime] = {}
+    rows = conn.execute(
+        select(
+            BatchRunModel.batch_id,
+            BatchRunModel.state,
+            BatchRunModel.outcome,
+            func.count(),
+            func.max(func.coalesce(BatchRunModel.finished_at, BatchRunModel.claimed_at)),
+        ).group_by(BatchRunModel.batch_id, BatchRunModel.state, BatchRunModel.outcome)
+    )
+    for batch_id, state, outcome, number, latest in rows:
+        name = _STATE_NAMES.get(state) or outcome or state
+        counts[batch_id][name] = counts[batch_id].get(name, 0) + number
+        if latest is not None and (batch_id not in last or latest > last[batch_id]):
+            last[batch_id] = latest
+    summaries = [
+        BatchSummary(batch_id=b, counts=counts[b], first=created[b], last=last.get(b)) for b in created
+    ]
+    return sorted(summaries, key=lambda summary: (summary.first is None, summary.first, summary.batch_id))
 
 
 def is_batch_finished(conn: Connection, batch_id: str) -> bool:

@@ -3,30 +3,29 @@
 A claim locks the first claimable row (pending, or its lease expired by the database's clock)
 that no other transaction is locking, so concurrent claimers never wait on each other and never
 get the same run. Taking over an expired lease abandons its attempt and increments the token.
-One claim is three or four statements: lock a candidate (expired leases, then pending runs),
-take its lease, record the attempt and an event.
+One claim is two statements: lock a candidate (expired leases first, then pending runs), then take
+its lease and record the attempt and an event. They stay two, not one CTE: the second needs a
+snapshot taken after the first locked the run's row, or a claim in another batch committed in
+between would go unseen (two live attempts of one run).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Integer, Select, String, Table, and_, bindparam, column, or_, select, text
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Outcome
 from parallel_runs.store.leases import (
-    ATTEMPTS,
     CLAIMED,
-    EVENT_INSERT,
     LEASES,
     NOW,
     PENDING,
-    expiry,
 )
 from parallel_runs.store.models import BatchModel, RunModel, UTCDateTime
 from parallel_runs.store.protocol import Claim, LeaseOwner
@@ -58,76 +57,12 @@ _EXPIRED = and_(LEASES.c.state == CLAIMED, LEASES.c.expires_at <= NOW)
 # Expired leases first, so a dead worker's run does not wait for the whole queue to drain. Two
 # queries rather than one with OR: each walks the (batch, state, position) index and stops at
 # the first lockable row, where an OR had to read and sort the whole batch on every claim.
-_SEARCHES = (_candidates(_EXPIRED), _candidates(LEASES.c.state == PENDING))
+_EXPIRED_FIRST = _candidates(_EXPIRED).cte("expired")
+_PENDING_NEXT = _candidates(LEASES.c.state == PENDING).cte("pending")
+# One round trip for both searches: the union stops at its first row, so the pending search (and
+# its row lock) only runs when no expired lease is free.
+_SEARCHES = (select(_EXPIRED_FIRST).union_all(select(_PENDING_NEXT)).limit(1),)
 _ONE_RUN = (_candidates(LEASES.c.run_id == bindparam("p_run"), or_(LEASES.c.state == PENDING, _EXPIRED)),)
-# Evaluated after the lock above, in a fresh snapshot: at most one live attempt of a run anywhere.
-_LIVE_ELSEWHERE = exists().where(
-    _OTHER.c.run_id == LEASES.c.run_id,
-    _OTHER.c.batch_id != LEASES.c.batch_id,
-    _OTHER.c.state == CLAIMED,
-    _OTHER.c.expires_at > NOW,
-)
-_NEXT_ATTEMPT = (
-    select(func.coalesce(func.max(ATTEMPTS.c.attempt), 0) + 1)
-    .where(ATTEMPTS.c.run_id == LEASES.c.run_id)
-    .scalar_subquery()
-)
-_TAKE = (
-    update(LEASES)
-    .where(LEASES.c.batch_id == bindparam("p_batch"), LEASES.c.run_id == bindparam("p_run"), ~_LIVE_ELSEWHERE)
-    .values(
-        state=CLAIMED,
-        outcome=_RUNNING,
-        attempt=_NEXT_ATTEMPT,
-        attempts=LEASES.c.attempts + 1,
-        fencing_token=LEASES.c.fencing_token + 1,
-        claim_key=bindparam("p_key"),
-        owner_host=bindparam("p_host"),
-        owner_pid=bindparam("p_pid"),
-        owner_worker=bindparam("p_worker"),
-        claimed_at=NOW,
-        heartbeat_at=NOW,
-        expires_at=expiry(),
-        finished_at=None,
-    )
-    .returning(
-        LEASES.c.fencing_token,
-        LEASES.c.attempt,
-        LEASES.c.expires_at,
-        LEASES.c.claimed_at,
-        select(_BATCHES.c.base_sha)
-        .where(_BATCHES.c.batch_id == LEASES.c.batch_id)
-        .scalar_subquery()
-        .label("base_sha"),
-    )
-)
-_ABANDON = (
-    update(ATTEMPTS)
-    .where(
-        ATTEMPTS.c.run_id == bindparam("p_run"),
-        ATTEMPTS.c.attempt == bindparam("p_abandoned"),
-        ATTEMPTS.c.status == _RUNNING,
-    )
-    .values(status=Outcome.ABANDONED.value, finished_at=NOW, error=bindparam("p_reason"))
-)
-_NEW_ATTEMPT = (
-    insert(ATTEMPTS)
-    .values(
-        run_id=bindparam("p_run"),
-        attempt=bindparam("p_attempt"),
-        batch_id=bindparam("p_batch"),
-        status=_RUNNING,
-        started_at=bindparam("p_started_at", type_=UTCDateTime()),
-        base_sha=bindparam("p_base_sha"),
-        branch=bindparam("p_branch"),
-        host=bindparam("p_host"),
-        pid=bindparam("p_pid"),
-    )
-    .cte("new_attempt")
-)
-# The new attempt (a CTE) and its event in one statement.
-_RECORD = EVENT_INSERT.add_cte(_NEW_ATTEMPT)
-
 # What a retried claim reads back of the one its transaction committed (which attempt it took
 # over, if any, is not recovered: it only names the takeover in a log line).
 _COMMITTED = (
@@ -149,6 +84,49 @@ _COMMITTED = (
 )
 
 
+# Take the locked candidate's lease and record the claim, in one statement. Run after the candidate
+# was locked, in a fresh snapshot: the live-elsewhere check then sees every committed claim of the
+# run in other batches. The other parts act only when the lease was taken (`EXISTS (taken)`).
+_TAKE_AND_RECORD = text(
+    """
+WITH taken AS (
+  UPDATE batch_runs SET state = 'claimed', outcome = 'running',
+    attempt = (SELECT coalesce(max(a.attempt), 0) + 1 FROM attempts a WHERE a.run_id = batch_runs.run_id),
+    attempts = batch_runs.attempts + 1, fencing_token = batch_runs.fencing_token + 1,
+    claim_key = :p_key, owner_host = :p_host, owner_pid = :p_pid, owner_worker = :p_worker,
+    claimed_at = clock_timestamp(), heartbeat_at = clock_timestamp(),
+    expires_at = clock_timestamp() + :p_ttl, finished_at = NULL
+  WHERE batch_runs.batch_id = :p_batch AND batch_runs.run_id = :p_run
+    AND NOT EXISTS (
+      SELECT 1 FROM batch_runs other WHERE other.run_id = batch_runs.run_id
+        AND other.batch_id <> batch_runs.batch_id AND other.state = 'claimed'
+        AND other.expires_at > clock_timestamp())
+  RETURNING batch_runs.fencing_token, batch_runs.attempt, batch_runs.expires_at, batch_runs.claimed_at,
+    (SELECT b.base_sha FROM batches b WHERE b.batch_id = batch_runs.batch_id) AS base_sha
+), abandoned AS (
+  UPDATE attempts SET status = 'abandoned', finished_at = clock_timestamp(), error = :p_reason
+  WHERE attempts.run_id = :p_run AND attempts.attempt = :p_abandoned AND attempts.status = 'running'
+    AND EXISTS (SELECT 1 FROM taken)
+), new_attempt AS (
+  INSERT INTO attempts (run_id, attempt, batch_id, status, started_at, base_sha, branch, host, pid)
+  SELECT :p_run, taken.attempt, :p_batch, 'running', taken.claimed_at, taken.base_sha, :p_branch,
+    :p_host, :p_pid FROM taken
+), event AS (
+  INSERT INTO events (run_id, attempt, at, kind, message)
+  SELECT :p_run, taken.attempt, clock_timestamp(), :p_kind, 'token ' || taken.fencing_token || ', ' || :p_note
+  FROM taken
+)
+SELECT fencing_token, attempt, expires_at, claimed_at, base_sha FROM taken
+"""
+).columns(
+    column("fencing_token", BigInteger()),
+    column("attempt", Integer()),
+    column("expires_at", UTCDateTime()),
+    column("claimed_at", UTCDateTime()),
+    column("base_sha", String()),
+)
+
+
 def take_claim(
     conn: Connection,
     *,
@@ -159,7 +137,10 @@ def take_claim(
     run_id: str | None = None,
     skip: Collection[str] = (),
 ) -> Claim | None:
-    """Claim one run of the batch (the given one, or the next claimable not in `skip`); None if none."""
+    """Claim one run of the batch (the given one, or the next claimable not in `skip`); None if none.
+
+    Two statements: lock a candidate, then take its lease and record the attempt and an event.
+    """
     skip = list(skip)
     params: dict[str, Any] = {
         "p_batch": batch_id,
@@ -171,38 +152,34 @@ def take_claim(
     }
     for query in _SEARCHES if run_id is None else _ONE_RUN:
         while candidate := conn.execute(query, params | {"p_skip": skip, "p_run": run_id}).first():
-            taken = conn.execute(_TAKE, params | {"p_run": candidate.run_id}).first()
+            taken = conn.execute(_TAKE_AND_RECORD, params | _recording(candidate, owner)).first()
             if taken is not None:
-                return _record(conn, candidate, taken=taken, params=params, owner=owner, ttl=ttl)
+                abandoned = candidate.attempt if candidate.state == CLAIMED else None
+                return _claim(
+                    batch_id,
+                    candidate.run_id,
+                    candidate.slug,
+                    taken,
+                    abandoned=abandoned,
+                    owner=owner,
+                    ttl=ttl,
+                )
             skip.append(candidate.run_id)  # another batch is running this run right now
     return None
 
 
-def _record(
-    conn: Connection,
-    candidate: Row[str, str, int | None, str],
-    *,
-    taken: Row[int, int, datetime, datetime, str],
-    params: dict[str, Any],
-    owner: LeaseOwner,
-    ttl: float,
-) -> Claim:
-    """Abandon the expired attempt this claim replaces; record the new attempt and an event."""
-    token, attempt, _, started_at, base_sha = taken
+def _recording(candidate: Row[str, str, int | None, str], owner: LeaseOwner) -> dict[str, Any]:
+    """What the claim of `candidate` records: the attempt it abandons (a takeover), the event."""
     abandoned = candidate.attempt if candidate.state == CLAIMED else None
-    params = params | {"p_run": candidate.run_id, "p_attempt": attempt, "p_started_at": started_at}
-    note = f"token {token}, {owner.describe()}"
-    if abandoned is not None:
-        reason = f"lease expired; taken over by {owner.describe()}"
-        conn.execute(_ABANDON, params | {"p_abandoned": abandoned, "p_reason": reason})
-        note += f", attempt {abandoned} abandoned"
-    kind = _CLAIMED_EVENT if abandoned is None else _TAKEN_OVER_EVENT
-    branch = branch_name(candidate.slug)
-    record = {"p_base_sha": base_sha, "p_branch": branch, "p_kind": kind, "p_message": note}
-    conn.execute(_RECORD, params | record)
-    return _claim(
-        params["p_batch"], candidate.run_id, candidate.slug, taken, abandoned=abandoned, owner=owner, ttl=ttl
-    )
+    note = owner.describe() + (f", attempt {abandoned} abandoned" if abandoned is not None else "")
+    return {
+        "p_run": candidate.run_id,
+        "p_branch": branch_name(candidate.slug),
+        "p_abandoned": abandoned,
+        "p_reason": f"lease expired; taken over by {owner.describe()}",
+        "p_kind": _CLAIMED_EVENT if abandoned is None else _TAKEN_OVER_EVENT,
+        "p_note": note,
+    }
 
 
 def find_claim(conn: Connection, *, batch_id: str, key: str, owner: LeaseOwner, ttl: float) -> Claim | None:

@@ -17,6 +17,7 @@ from parallel_runs.errors import ConfigError, ParallelRunsError, StoreError
 from parallel_runs.store.urls import mask_url, scrub
 
 __all__ = [
+    "MAX_CONNECTIONS",
     "ReconnectPolicy",
     "UnavailableError",
     "create_store_engine",
@@ -62,14 +63,25 @@ class ReconnectPolicy:
         return [min(self.max_delay, self.first_delay * 2**n) for n in range(max(0, self.tries - 1))]
 
 
+# Connections a process holds at most, whatever its --workers: 64 runners x 4 workers must fit in a
+# server's max_connections (100 by default). Each is held only for one short transaction.
+MAX_CONNECTIONS = 2
+POOL_WAIT_SECONDS = 60.0
+
+
 def create_store_engine(url: URL) -> Engine:
-    """An engine whose pool checks each connection before use (a restarted server is noticed)."""
-    # Connections open on demand; a worker's threads (and their heartbeats) each keep one.
+    """An engine of at most MAX_CONNECTIONS, held only during a store call.
+
+    No pre-ping (it would cost a round trip per call): a connection a restarted server dropped
+    fails its statement, which `retry` sees as transient and runs again on a fresh connection.
+    Nothing lives in the session (no advisory locks, no server-side prepared statements), so it
+    works behind PgBouncer in transaction pooling mode.
+    """
     return create_engine(
         url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=MAX_CONNECTIONS,
+        max_overflow=0,
+        pool_timeout=POOL_WAIT_SECONDS,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "parallel-runs"},
     )
 

@@ -12,7 +12,7 @@ from typing import Self
 from parallel_runs.core.layout import RunPaths, branch_name
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store.local_queue import LocalQueue
-from parallel_runs.store.protocol import AttemptHistory, Claim
+from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.sqlite import RunStore
 
 __all__ = ["LocalStore"]
@@ -70,18 +70,12 @@ class LocalStore(LocalQueue):
             return
         with self._open(claim) as store:
             store.finish_attempt(
-                Attempt.unexecuted(
-                    run_id=claim.run_id,
-                    slug=claim.slug,
-                    batch_id=claim.batch_id,
-                    attempt=store.last_attempt_number(claim.run_id) + 1,
+                unexecuted_attempt(
+                    claim,
+                    number=store.last_attempt_number(claim.run_id) + 1,
                     outcome=outcome,
-                    base_sha=claim.base_sha,
-                    branch=branch_name(claim.slug),
-                    host=claim.owner.host,
-                    pid=claim.owner.pid,
+                    reason=reason,
                     at=self.now(),
-                    error=reason,
                 )
             )
 

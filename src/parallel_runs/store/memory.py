@@ -16,7 +16,7 @@ from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import LeaseLostError
 from parallel_runs.store.local_queue import LocalQueue
-from parallel_runs.store.protocol import AttemptHistory, Claim
+from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 
 __all__ = ["MemoryStore"]
 
@@ -121,19 +121,7 @@ class MemoryStore(LocalQueue):
             number = max(self.records.get(claim.run_id, {}), default=0) + 1
         self.finish_attempt(
             claim,
-            Attempt.unexecuted(
-                run_id=claim.run_id,
-                slug=claim.slug,
-                batch_id=claim.batch_id,
-                attempt=number,
-                outcome=outcome,
-                base_sha=claim.base_sha,
-                branch=branch_name(claim.slug),
-                host=claim.owner.host,
-                pid=claim.owner.pid,
-                at=self.now(),
-                error=reason,
-            ),
+            unexecuted_attempt(claim, number=number, outcome=outcome, reason=reason, at=self.now()),
         )
 
     def skip(self, claim: Claim, reason: str) -> None:

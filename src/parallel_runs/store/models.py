@@ -180,6 +180,8 @@ class BatchModel(SharedBase):
     setup_command: Mapped[str | None] = mapped_column(Text)
     copy_ignored: Mapped[list[str] | None] = mapped_column(JSON)
     halt_on_failure: Mapped[int | None]
+    test_reports: Mapped[list[str] | None] = mapped_column(JSON)  # --test-report globs
+    allow_empty_baseline: Mapped[bool] = mapped_column(server_default=false())
 
 
 class BatchRunModel(SharedBase):

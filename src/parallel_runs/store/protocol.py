@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Attempt, Outcome
 
-__all__ = ["AttemptHistory", "Claim", "LeaseOwner", "Store"]
+__all__ = ["AttemptHistory", "Claim", "LeaseOwner", "Store", "unexecuted_attempt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,23 @@ class Claim:
     ttl: float
     base_sha: str
     abandoned_attempt: int | None = None  # the expired attempt this claim took over, if any
+
+
+def unexecuted_attempt(claim: Claim, *, number: int, outcome: Outcome, reason: str, at: datetime) -> Attempt:
+    """The record of the claim's attempt `number`, whose command never ran (not started, held)."""
+    return Attempt.unexecuted(
+        run_id=claim.run_id,
+        slug=claim.slug,
+        batch_id=claim.batch_id,
+        attempt=number,
+        outcome=outcome,
+        base_sha=claim.base_sha,
+        branch=branch_name(claim.slug),
+        host=claim.owner.host,
+        pid=claim.owner.pid,
+        at=at,
+        error=reason,
+    )
 
 
 class AttemptHistory(Protocol):

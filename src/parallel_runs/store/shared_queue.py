@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from parallel_runs.core.layout import branch_name
+from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.store import cancelling, claims, leases
+from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel
-from parallel_runs.store.protocol import AttemptHistory, Claim
+from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.rows import read_attempts, select_attempts
 
 __all__ = ["SharedQueue"]
@@ -70,6 +71,10 @@ class SharedQueue:
         rows = self._transaction("count the batch", lambda conn: conn.execute(query).all())
         return {str(outcome): int(count) for outcome, count in rows}
 
+    def batch_summaries(self) -> list[BatchSummary]:
+        """Every batch: its runs counted by outcome (`queued`, `running` for unfinished ones), its times."""
+        return self._transaction("list batches", read_batch_summaries)
+
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""
         query = select_attempts().where(AttemptModel.run_id == run_id)
@@ -98,18 +103,8 @@ class SharedQueue:
 
     def close_unexecuted(self, claim: Claim, outcome: Outcome, reason: str) -> None:
         """Close the claim with an attempt whose command never ran, or it is taken over every TTL."""
-        attempt = Attempt.unexecuted(
-            run_id=claim.run_id,
-            slug=claim.slug,
-            batch_id=claim.batch_id,
-            attempt=claim.attempt,
-            outcome=outcome,
-            base_sha=claim.base_sha,
-            branch=branch_name(claim.slug),
-            host=claim.owner.host,
-            pid=claim.owner.pid,
-            at=self.now(),
-            error=reason,
+        attempt = unexecuted_attempt(
+            claim, number=claim.attempt, outcome=outcome, reason=reason, at=self.now()
         )
         self.finish_attempt(claim, attempt)
 

@@ -47,3 +47,17 @@ def test_claims_bench_prints_no_duplicates_and_its_figures(database_url: str) ->
     scratch = re.search(r"^database: \S+/(parallel_runs_bench_[0-9a-f]+)$", done.stdout, re.MULTILINE)
     assert scratch is not None, done.stdout
     assert not database_exists(database_url, scratch[1])
+
+
+def test_connections_bench_counts_what_a_worker_process_holds(database_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "connections.py"), "--database-url", database_url, "--workers", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = re.search(r"at most (\d+) \(one per thread would be 4", done.stdout)
+    assert held is not None, done.stdout
+    assert 1 <= int(held[1]) <= 2

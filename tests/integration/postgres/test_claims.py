@@ -6,12 +6,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError, LeaseLostError
 from parallel_runs.store import BatchDefinition, LeaseKeeper, LeaseOwner, SharedStore
 from parallel_runs.store import shared as shared_module
@@ -31,6 +33,23 @@ def test_create_batch_is_idempotent_and_refuses_another_definition(
     with pytest.raises(ConfigError, match=r"different definition \(command\)"):
         store.create_batch(BatchDefinition(**{**_fields(batch), "command": CommandSpec(argv=("false",))}))
     assert [run.state for run in store.batch_runs(batch.batch_id)] == ["pending", "pending"]
+
+
+def test_a_batch_keeps_its_whole_test_gate_so_every_worker_judges_alike(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    spec = TestSpec(
+        command=CommandSpec(shell="make test"),  # noqa: S604 - a command to run, on purpose
+        timeout=60.0,
+        retries=2,
+        reports=("build/test-results/**/*.xml", "report.xml"),
+        allow_empty_baseline=True,
+    )
+    batch = make_batch(1, tests=spec)
+    assert batch.tests == spec
+    assert store.get_batch(batch.batch_id) == batch
+    with pytest.raises(ConfigError, match=r"different definition \(tests\)"):
+        store.create_batch(BatchDefinition(**{**_fields(batch), "tests": replace(spec, reports=())}))
 
 
 def _fields(batch: BatchDefinition) -> dict[str, Any]:

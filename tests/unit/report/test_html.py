@@ -145,4 +145,29 @@ def test_html_shows_a_tests_column_and_new_failures_only_with_tests() -> None:
     )
     page = render_html(build_rows([record("a", 1, Outcome.SUCCEEDED), tested]), title="t")
     assert "<th>tests</th>" in page
-    assert "new test failures: t::&lt;broken&gt;" in page
+    assert "<summary>1 new test failure</summary><ul><li><code>t::&lt;broken&gt;</code></li></ul>" in page
+
+
+def test_html_shows_ten_failures_with_messages_and_collapses_the_rest() -> None:
+    names = tuple(f"tests/t.py::test_{n}" for n in range(500))
+    tests = TestSummary(
+        summary="+500",
+        status="regressed",
+        new_failures=names,
+        messages=tuple((name, f"assert {n} <b>\nsecond line") for n, name in enumerate(names[:20])),
+    )
+    page = render_html(
+        build_rows([dataclasses.replace(record("b", 1, Outcome.REGRESSED), tests=tests)]), title="t"
+    )
+    assert page.count('<div class="msg">') == 10
+    assert '<div class="msg">assert 9 &lt;b&gt;</div>' in page
+    assert "<details><summary>and 490 more</summary>" in page
+    assert page.count("<li><code>") == 10 + 200  # the collapsed list is capped too
+    assert "\u2026 and 290 more" in page
+
+
+def test_html_says_why_tests_crashed() -> None:
+    crashed = TestSummary(summary="crashed", status="tests_crashed", reason="exit 4: pytest's <usage> error")
+    row = dataclasses.replace(record("c", 1, Outcome.REGRESSED), tests=crashed)
+    page = render_html(build_rows([row]), title="t")
+    assert "tests crashed: exit 4: pytest&#x27;s &lt;usage&gt; error" in page

@@ -7,6 +7,7 @@ import re
 
 from parallel_runs.core.model import Outcome, TestSummary
 from parallel_runs.report import build_rows, render_markdown
+from parallel_runs.report.markdown import MARKDOWN_LIMIT
 from tests.unit.report.attempts import NASTY_IDS, record
 
 
@@ -95,5 +96,52 @@ def test_markdown_shows_a_tests_column_and_lists_new_failures_only_with_tests() 
     assert "| tests |" in text
     assert "+2 (1 flaky)" in text
     section = text.split("#### New test failures", 1)[1]
-    assert "`b`: `t::one`, `t::two\\|x`" in section
+    assert "- `b`: 2 new test failures\n  - `t::one`\n  - `t::two|x`" in section  # no table: no escaping
     assert "`a`" not in section
+
+
+def regressed(run_id: str, names: tuple[str, ...], *, error: str | None = None) -> object:
+    messages = tuple(
+        (name, f"AssertionError: assert {n} == {n + 1}\n  where ...") for n, name in enumerate(names)
+    )
+    tests = TestSummary(
+        summary=f"+{len(names)}", status="regressed", new_failures=names, messages=messages[:20]
+    )
+    return dataclasses.replace(record(run_id, 1, Outcome.REGRESSED, error=error), tests=tests)
+
+
+def test_five_hundred_new_failures_show_ten_with_messages_and_say_how_many_more() -> None:
+    names = tuple(f"tests/test_signer.py::TestSigner::test_case_{n}[p-{n}]" for n in range(500))
+    text = render_markdown(build_rows([regressed("break", names)]))
+    assert len(text) < MARKDOWN_LIMIT
+    lines = text.splitlines()
+    with_message = [line for line in lines if line.startswith("  - `") and ": AssertionError" in line]
+    assert with_message == [
+        f"  - `{name}`: AssertionError: assert {n} == {n + 1}" for n, name in enumerate(names[:10])
+    ]
+    assert "  <details><summary>and 490 more</summary>" in lines
+    assert lines[lines.index("  <details><summary>and 490 more</summary>") + 2] == f"  - `{names[10]}`"
+    assert "  </details>" in lines
+    assert "ci/delta.json lists them all" in text  # the collapsed list is capped, and says where the rest are
+
+
+def test_the_whole_document_stays_under_the_limit_whatever_the_batch() -> None:
+    names = tuple(f"tests/test_{n}.py::test_{'x' * 150}" for n in range(300))
+    rows = build_rows([regressed(f"run-{n:04}", names, error="boom " * 200) for n in range(400)])
+    text = render_markdown(rows)
+    assert len(text) < MARKDOWN_LIMIT
+    for section in ("| `run-0000` |", "#### New test failures", "#### Errors"):
+        assert section in text  # every section keeps a share
+    assert "more runs: `parallel-runs report` lists them all" in text
+    assert "more runs with new failures" in text
+    assert "more runs with errors" in text
+    assert text.count("<details>") == text.count("</details>")  # no collapsed list cut open
+
+
+def test_crashed_tests_say_why_in_the_failures_section() -> None:
+    crashed = TestSummary(summary="crashed", status="tests_crashed", reason="exit 3: pytest's internal error")
+    text = render_markdown(
+        build_rows([dataclasses.replace(record("c", 1, Outcome.REGRESSED), tests=crashed)])
+    )
+    assert "| crashed |" in text
+    assert "- `c`: tests crashed: `exit 3: pytest's internal error`" in text

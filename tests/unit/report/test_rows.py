@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.report import RunRow, build_rows, collect_runs, format_title, summarize
-from parallel_runs.report.rows import format_duration
+from parallel_runs.report.markdown import render_markdown
+from parallel_runs.report.rows import format_duration, visible_columns
 from parallel_runs.store import RunStore
 from tests.unit.report.attempts import T0, record
 
@@ -158,3 +160,12 @@ def test_collect_runs_reads_every_store_and_skips_the_rest(
 
 def test_collect_runs_on_a_missing_dir_is_empty(tmp_path: Path) -> None:
     assert collect_runs(tmp_path / "nothing-here") == []
+
+
+def test_the_host_column_shows_when_runs_ran_on_more_than_one_machine() -> None:
+    here = [record("a", 1, Outcome.SUCCEEDED), record("b", 1, Outcome.SUCCEEDED)]
+    assert "host" not in [column.header for column in visible_columns(build_rows(here))]
+    elsewhere = dataclasses.replace(record("c", 1, Outcome.FAILED), host="runner-2")
+    shared = build_rows([*here, elsewhere])
+    assert "host" in [column.header for column in visible_columns(shared)]
+    assert "runner-2" in render_markdown(shared)

@@ -2,7 +2,8 @@
 attempts keep the last lines of a failed attempt's output.
 
 A worker on another machine then behaves exactly like `run` (--retry-delay and --max-batch-time
-were dropped on the shared path before).
+were dropped on the shared path before). The test settings include where the test command writes
+its reports (--test-report) and whether an empty baseline may start the batch.
 
 Revision ID: 0002
 Revises: 0001
@@ -37,6 +38,8 @@ def _columns() -> tuple[sa.Column[Any], ...]:
         sa.Column("setup_command", sa.Text(), nullable=True),
         sa.Column("copy_ignored", sa.JSON(), nullable=True),
         sa.Column("halt_on_failure", sa.Integer(), nullable=True),
+        sa.Column("test_reports", sa.JSON(), nullable=True),
+        sa.Column("allow_empty_baseline", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
 
 

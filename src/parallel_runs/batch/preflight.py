@@ -1,0 +1,74 @@
+"""Before any run of a batch starts: the test gate must be able to judge the runs.
+
+The baseline is computed here, once, in this thread (every run then reuses it from the cache), so a
+test command that would judge nothing stops the batch before a single run starts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from parallel_runs import gate
+from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.core.command import GIT_REDIRECTIONS
+from parallel_runs.core.events import EventKind
+from parallel_runs.errors import BaselineError
+
+__all__ = ["check_test_gate"]
+
+log = logging.getLogger(__name__)
+
+_BASELINE = "(baseline)"  # its process group is registered under this name, so a stop reaches it
+
+
+def _environment(plan: BatchPlan) -> dict[str, str]:
+    """What a run's test phases see of the environment, run-specific variables aside (same cache key)."""
+    machine, definition = plan.machine, plan.definition
+    env = {key: value for key, value in machine.environ.items() if key not in GIT_REDIRECTIONS}
+    env.update(
+        PARALLEL_RUNS_BATCH_ID=definition.batch_id,
+        PARALLEL_RUNS_BASE_SHA=definition.base_sha,
+        AUTONOMOUS_RUNS_DIR=str(machine.runs_dir),
+        PYTHONUTF8="1",
+    )
+    return env
+
+
+def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
+    """Warn about code under test imported from the checkout; compute the baseline once.
+
+    BaselineError when the baseline cannot judge the runs; False when the batch was stopped meanwhile.
+    """
+    spec, machine, base_sha = plan.tests, plan.machine, plan.definition.base_sha
+    if spec is None:
+        return True
+    env = _environment(plan)
+    for warning in gate.checkout_warnings(
+        command=spec.command.describe(), environ=env, repo=machine.repo, runs_dir=machine.runs_dir
+    ):
+        log.warning("warning: %s", warning)
+    output = gate.baseline_log_of(runs_dir=machine.runs_dir, base_sha=base_sha, spec=spec, environ=env)
+    control.emit(
+        EventKind.BASELINE_STARTED, base_sha=base_sha, command=spec.command.describe(), log=str(output)
+    )
+    try:
+        baseline = gate.check_baseline(
+            repo=machine.repo,
+            runs_dir=machine.runs_dir,
+            base_sha=base_sha,
+            spec=spec,
+            environ=env,
+            grace=plan.grace,
+            on_start=lambda pgid: control.register(_BASELINE, pgid),
+        )
+    except BaselineError:
+        if control.is_stopping:
+            return False
+        raise
+    finally:
+        control.unregister(_BASELINE)
+    if control.is_stopping:
+        return False
+    control.emit(EventKind.BASELINE_FINISHED, counts=baseline.results.counts(), reused=baseline.reused)
+    return True

@@ -1,0 +1,55 @@
+"""A fresh worktree made ready before the run's command: --copy-ignored, then --setup-command."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from parallel_runs import git
+from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.core.command import RunContext, render_argv
+from parallel_runs.core.durations import format_duration
+from parallel_runs.errors import ParallelRunsError
+from parallel_runs.files import append_log
+from parallel_runs.process import CommandResult, run_command
+
+__all__ = ["prepare_worktree"]
+
+
+def prepare_worktree(
+    plan: BatchPlan,
+    context: RunContext,
+    env: dict[str, str],
+    *,
+    run_log: Path,
+    grace: float,
+    on_start: Callable[[int], None],
+) -> CommandResult | None:
+    """Copy the ignored files asked for, then run the setup command (its output goes to run.log);
+    how that failed (`setup_failed: ...` as the start error), or None when the worktree is ready."""
+    definition, machine = plan.definition, plan.machine
+    try:
+        git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
+    except (ParallelRunsError, OSError) as exc:
+        return CommandResult(exit_code=None, timed_out=False, start_error=f"setup_failed: {exc}")
+    if definition.setup is None:
+        return None
+    append_log(run_log, f"--- parallel-runs: setup · {definition.setup.shell} ---\n")
+    began = time.monotonic()
+    setup = run_command(
+        render_argv(definition.setup, context),
+        cwd=context.workspace,
+        env=env,
+        log_path=run_log,
+        timeout=definition.timeout,
+        grace=grace,
+        on_start=on_start,
+    )
+    took = format_duration(time.monotonic() - began)
+    append_log(run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
+    if setup.exit_code == 0:
+        return None
+    how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"
+    return replace(setup, start_error=f"setup_failed: the setup command {how} after {took}")

@@ -1,0 +1,117 @@
+"""The action's run mode: one leg of the matrix, through the one engine entry point.
+
+With a shared store the leg is a `worker` of the planned batch; without, `run --shard K/N`. Each
+finished run's output is a `::group::` in the log; the runs that did not succeed become annotations
+(at most 10 shown); with push-branches the finished runs' branches go to `origin`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from parallel_runs.batch.result import HeldRun, RunError, RunSummary, SkippedRun
+from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings
+from parallel_runs.core.model import Outcome
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
+from parallel_runs.github.commands import Annotations
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.batch.result import BatchResult
+    from parallel_runs.config.action import ActionSettings
+
+__all__ = ["annotate_result", "run_leg"]
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def annotate_result(result: BatchResult, annotations: Annotations) -> None:
+    """An error for each run that did not succeed here, a warning for each one not carried out."""
+    for end in result.ends:
+        title = f"run {end.run_id}"
+        if isinstance(end, RunSummary) and not end.final.outcome.is_success:
+            final = end.final
+            exit_text = "" if final.exit_code is None else f", exit {final.exit_code}"
+            error = f": {final.error}" if final.error else ""
+            message = f"{final.outcome.value} (attempt {final.attempt}{exit_text}){error}; log in run.log"
+            annotations.add("error", message, title=title)
+        elif isinstance(end, RunError):
+            annotations.add("error", end.message, title=title)
+        elif isinstance(end, HeldRun):
+            annotations.add("warning", str(end.error), title=title)
+        elif isinstance(end, SkippedRun) and end.outcome is Outcome.NOT_STARTED:
+            annotations.add("warning", f"not started: {end.reason}", title=title)
+
+
+def _push(settings: ActionSettings, result: BatchResult, repo: Path) -> str | None:
+    """Push the branches of the runs this leg finished; the problem, if any."""
+    from parallel_runs import git
+    from parallel_runs.github.auth import push_config
+
+    branches = [
+        end.final.branch
+        for end in result.ends
+        if isinstance(end, RunSummary) and end.final.head_sha is not None
+    ]
+    config = push_config(settings.token, settings.context.server_url) if settings.token else {}
+    try:
+        git.push_branches(repo, sorted(set(branches)), remote="origin", config=config)
+    except GitError as exc:
+        return f"could not push the run branches to origin: {exc}"
+    _write(f"pushed {len(set(branches))} run branch(es) to origin")
+    return None
+
+
+def run_leg(settings: ActionSettings, console: Console) -> int:
+    """Work this leg's share of the batch; the exit code follows fail-on-unsuccessful."""
+    from parallel_runs import batch as engine
+    from parallel_runs.cli.progress import PlainProgress
+    from parallel_runs.cli.run import stop_on_signals
+    from parallel_runs.github.progress import GroupedProgress
+
+    work = settings.work
+    if not isinstance(work, RunSettings | WorkerSettings):
+        raise TypeError("the run step needs RunSettings or WorkerSettings")
+    machine = work.worker if isinstance(work, RunSettings) else work
+    progress = GroupedProgress(PlainProgress(console), runs_dir=machine.runs_dir, out=sys.stdout)
+    control = engine.BatchControl(grace=DEFAULT_GRACE_SECONDS, on_event=progress)
+    try:
+        with stop_on_signals(control):
+            result = engine.run(work, control)
+    finally:
+        progress.close()
+    annotations = Annotations(_write)
+    annotate_result(result, annotations)
+    push_problem = _push(settings, result, machine.repo) if settings.push_branches else None
+    if push_problem:
+        annotations.add("error", push_problem, title="push-branches")
+    annotations.close()
+    _outputs(settings, result)
+    code = result.exit_code
+    if code == EXIT_FAILED and not settings.fail_on_unsuccessful:
+        code = EXIT_OK
+    return code or (EXIT_FAILED if push_problem else EXIT_OK)
+
+
+def _outputs(settings: ActionSettings, result: BatchResult) -> None:
+    from parallel_runs.batch.result import outcome_of
+    from parallel_runs.cli.action import write_outputs
+
+    good = sum(1 for end in result.ends if outcome_of(end).is_success and not isinstance(end, RunError))
+    write_outputs(
+        settings,
+        {
+            "batch-id": result.batch_id,
+            "base-sha": result.base_sha,
+            "run-count": str(len(result.ends)),
+            "succeeded": str(good),
+            "failed": str(len(result.ends) - good),
+            "status": "success" if good == len(result.ends) else "failure",
+        },
+    )

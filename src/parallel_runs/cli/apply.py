@@ -1,0 +1,108 @@
+"""`parallel-runs apply`: bring a run's result onto the source checkout's current branch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
+from parallel_runs.config import ApplySettings, build_apply_settings
+from parallel_runs.errors import EXIT_OK, AlreadyHeldError, NotFoundError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.core.layout import RunPaths
+
+__all__ = ["cmd_apply", "register"]
+
+EXIT_CODES = exit_codes_help(
+    {
+        0: "applied, or nothing to apply",
+        2: "usage error, no such run, uncommitted changes in the checkout, or a conflict (the checkout is "
+        "left as it was)",
+        75: "the run is still running",
+    }
+)
+DESCRIPTION = (
+    "Bring a run's result onto the current branch of the source checkout: --merge (the default) makes a "
+    "merge commit of its branch parallel-runs/<slug>; --cherry-pick copies the branch's commits; --patch "
+    "applies its changes.patch to the index and working tree, uncommitted, for you to review. Refused "
+    "with uncommitted changes in the checkout, while the run runs, or on a conflict: the checkout is then "
+    "left as it was."
+)
+_MODES = (
+    ("--merge", "merge", "merge the run branch (a merge commit; the default)"),
+    ("--cherry-pick", "cherry-pick", "copy the run branch's commits onto the current branch"),
+    ("--patch", "patch", "apply the run's changes.patch to the index and working tree, not committed"),
+)
+
+
+def register(commands: Any) -> None:
+    """Add the `apply` command to the subparsers."""
+    apply = commands.add_parser(
+        "apply",
+        help="bring a run's result onto the current branch",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+    )
+    apply.add_argument("run_id", metavar="RUN", help="the run id")
+    modes = apply.add_mutually_exclusive_group()
+    for flag, mode, text in _MODES:
+        modes.add_argument(
+            flag, dest="apply_mode", action="store_const", const=mode, help=env_help(text, "apply_mode")
+        )
+    add_location_options(apply)
+    apply.set_defaults(handler=cmd_apply, build_settings=build_apply_settings)
+
+
+def _check_run(settings: ApplySettings, paths: RunPaths, *, mode: str) -> None:
+    """The run has ended and left what `mode` applies; else say what is missing."""
+    from parallel_runs import git
+    from parallel_runs.locks import run_locks
+
+    lease, lock = run_locks(paths)
+    if lock.is_locked() or lease.is_locked():
+        raise AlreadyHeldError(f"run {settings.run_id!r}", lock.holder() or lease.holder())
+    if mode == "patch" and paths.changes_patch.is_file():
+        return
+    if mode != "patch" and git.has_branch(settings.repo, paths.branch):
+        return
+    if mode != "patch" and paths.changes_patch.is_file():
+        raise NotFoundError(
+            f"run {settings.run_id!r} has no branch {paths.branch} here, but a changes.patch: use --patch"
+        )
+    run_id = settings.run_id
+    raise NotFoundError(
+        f"no such run {run_id!r}: neither a branch {paths.branch} in {settings.repo} nor a changes.patch "
+        f"under {settings.runs_dir} (a run of another machine: `parallel-runs artifacts get {run_id} "
+        "changes.patch --database-url URL -o run.patch`, then `git apply --index run.patch`)"
+    )
+
+
+def cmd_apply(settings: ApplySettings, console: Console) -> int:
+    """Merge, cherry-pick or patch the run's result in; say what changed."""
+    from parallel_runs import git
+    from parallel_runs.core.ids import slugify
+    from parallel_runs.core.layout import RunPaths
+
+    paths = RunPaths(settings.runs_dir, slugify(settings.run_id))
+    _check_run(settings, paths, mode=settings.mode)
+    target = git.current_branch(settings.repo)
+    mode = git.ApplyMode(settings.mode)
+    done = git.apply_result(settings.repo, mode, branch=paths.branch, patch=paths.changes_patch)
+    what = "its changes.patch" if mode is git.ApplyMode.PATCH else paths.branch
+    if done.nothing_to_do:
+        console.print(f"nothing to apply: {what} is already in {target}", markup=False)
+    elif mode is git.ApplyMode.PATCH:
+        console.print(
+            f"applied {what} of run {settings.run_id} to the index and working tree of {settings.repo} "
+            f"({len(done.files)} file(s), not committed: review, then `git commit`)",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"applied {what} onto {target} by {mode.value}: {len(done.files)} file(s) changed, HEAD is now "
+            f"{done.head[:12]}",
+            markup=False,
+        )
+    return EXIT_OK

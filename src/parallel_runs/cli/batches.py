@@ -1,0 +1,86 @@
+"""`parallel-runs batches`: one line per batch, with its runs counted by outcome and its times."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from parallel_runs.cli.common import (
+    PROG,
+    SHARED_STORE_HINT,
+    add_location_options,
+    env_help,
+    exit_codes_help,
+    make_console,
+)
+from parallel_runs.config import BatchesSettings, build_batches_settings
+from parallel_runs.config.batches import BATCHES_FORMATS
+from parallel_runs.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.core.batch import BatchSummary
+
+__all__ = ["cmd_batches", "register"]
+
+DESCRIPTION = (
+    "List the batches recorded under the runs dir (or with --database-url, in the shared store), oldest "
+    "first: one line each with its runs counted by the outcome of their latest attempt in it (queued and "
+    "running too, in the shared store) and when it began and last ended (UTC)."
+)
+
+
+def register(commands: Any) -> None:
+    """Add the `batches` command to the subparsers."""
+    batches = commands.add_parser(
+        "batches",
+        help="list batches with their counts and times",
+        description=DESCRIPTION,
+        epilog=exit_codes_help({0: "listed (also when there is none)"}),
+    )
+    batches.add_argument(
+        "--format", choices=BATCHES_FORMATS, help=env_help("output format (default table)", "batches_format")
+    )
+    batches.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=env_help("read the shared PostgreSQL store instead of the runs dir", "database_url"),
+    )
+    add_location_options(batches)
+    batches.set_defaults(handler=cmd_batches, build_settings=build_batches_settings)
+
+
+def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
+    url = settings.where.database_url
+    if url is not None:
+        from parallel_runs.store import SharedStore
+
+        with SharedStore.connect(url) as store:
+            return store.batch_summaries()
+    from parallel_runs import report
+    from parallel_runs.report.batches import summarize_batches
+
+    runs_dir = settings.where.local_runs_dir
+    return summarize_batches(report.collect_attempts(runs_dir)) if runs_dir.is_dir() else []
+
+
+def cmd_batches(settings: BatchesSettings, console: Console) -> int:
+    """Print one line per batch (or a JSON document)."""
+    from parallel_runs.report.batches import format_summary
+
+    summaries = _summaries(settings)
+    if settings.format == "json":
+        sys.stdout.write(json.dumps({"batches": [s.to_json() for s in summaries]}, indent=2) + "\n")
+    else:
+        width = max((len(summary.batch_id) for summary in summaries), default=0)
+        for summary in summaries:
+            console.print(format_summary(summary, width=width), markup=False)
+        if not summaries:
+            console.print(
+                f"no batches found under {settings.where.runs_dir or 'the shared store'}", markup=False
+            )
+    if not summaries and settings.where.database_url is None:
+        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""`parallel-runs plan`: split a batch over the legs of a GitHub Actions matrix."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
+from parallel_runs.cli.run_options import RUN_OPTIONS
+from parallel_runs.config import PlanSettings, build_plan_settings
+from parallel_runs.core.shards import DEFAULT_MAX_JOBS, MAX_JOBS
+from parallel_runs.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from parallel_runs.core.shards import Plan
+
+__all__ = ["cmd_plan", "make_plan", "register"]
+
+DESCRIPTION = (
+    "Expand the run ids into the legs of a GitHub Actions matrix and print the step outputs matrix, "
+    "batch-id, run-count, base-sha and legs as NAME=VALUE lines. With --database-url (PostgreSQL) the "
+    "batch is queued there as `run` would queue it (so the run options apply) and every leg is a `worker` "
+    "that claims runs until none remain; without, leg K of N runs `run --shard K/N` with the same ids. "
+    "The matrix holds leg numbers only, so it stays small for any number of ids."
+)
+_PLAN_ONLY = ("--shard",)  # run options that make no sense here
+
+
+def register(commands: Any) -> None:
+    """Add the `plan` command to the subparsers."""
+    plan = commands.add_parser(
+        "plan",
+        help="split a batch over a GitHub Actions matrix",
+        description=DESCRIPTION,
+        epilog=exit_codes_help({0: "the legs were planned (and, with a database, the batch queued)"}),
+    )
+    plan.add_argument(
+        "--max-jobs",
+        metavar="N",
+        help=env_help(f"most legs in the matrix, 1 to {MAX_JOBS} (default {DEFAULT_MAX_JOBS})", "max_jobs"),
+    )
+    plan.add_argument(
+        "--github-output",
+        action="store_true",
+        default=None,
+        help=env_help("also write the outputs to $GITHUB_OUTPUT (multi-line safe)", "github_output"),
+    )
+    plan.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=env_help("postgresql:// URL of the shared store to queue the batch in", "database_url"),
+    )
+    for flags, key, text, extra in RUN_OPTIONS:
+        names = flags if isinstance(flags, tuple) else (flags,)
+        if not set(names) & set(_PLAN_ONLY):
+            plan.add_argument(*names, help=env_help(text, key), **extra)
+    add_location_options(plan)
+    plan.set_defaults(handler=cmd_plan, build_settings=build_plan_settings)
+
+
+def make_plan(settings: PlanSettings) -> Plan:
+    """The matrix of `settings`; with a shared store, the batch is queued first."""
+    from parallel_runs.batch.planning import plan_batch
+
+    return plan_batch(settings)
+
+
+def cmd_plan(settings: PlanSettings, console: Console) -> int:
+    """Plan the legs, print the outputs (and write them to $GITHUB_OUTPUT with --github-output)."""
+    plan = make_plan(settings)
+    outputs = plan.outputs()
+    for name, value in outputs.items():
+        sys.stdout.write(f"{name}={value}\n")
+    if settings.github_output is not None:
+        from parallel_runs.github.files import write_outputs
+
+        write_outputs(settings.github_output, outputs)
+    return EXIT_OK

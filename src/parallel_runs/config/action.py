@@ -1,0 +1,180 @@
+"""Settings of the GitHub Action's steps (`parallel-runs action prepare|main`).
+
+`action.yml` hands every input to Python through `env:` (never through `${{ }}` in a script):
+the engine's own variables (PARALLEL_RUNS_RUN_IDS, _COMMAND, _DATABASE_URL, ...) and a few of the
+action's (ACTION_ENV). The engine's Settings are then built from them exactly as the CLI builds
+them, so an input means what the flag of the same name means.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from parallel_runs.config.common import (
+    default_batch_id,
+    env_value,
+    is_postgres_url,
+    parse_bool,
+    parse_count,
+    resolve_runs_dir,
+    resolve_source_repo,
+)
+from parallel_runs.config.plan import PlanSettings, build_plan_settings
+from parallel_runs.config.report import ReportSettings, build_report_settings
+from parallel_runs.config.run import RunSettings, build_run_settings
+from parallel_runs.config.worker import WorkerSettings, build_worker_settings
+from parallel_runs.core.ids import slugify
+from parallel_runs.core.shards import Shard
+from parallel_runs.core.urls import mask_url
+from parallel_runs.errors import ConfigError
+from parallel_runs.github.context import GithubContext
+
+__all__ = ["ACTION_ENV", "MODES", "ActionSettings", "Names", "build_action_settings"]
+
+MODES = ("plan", "run", "report")
+# The action's own inputs, by the environment variable action.yml sets from each.
+ACTION_ENV = {
+    "mode": "PARALLEL_RUNS_ACTION_MODE",
+    "leg": "PARALLEL_RUNS_ACTION_LEG",
+    "legs": "PARALLEL_RUNS_ACTION_LEGS",
+    "token": "PARALLEL_RUNS_GITHUB_TOKEN",
+    "push_branches": "PARALLEL_RUNS_PUSH_BRANCHES",
+    "fail_on_unsuccessful": "PARALLEL_RUNS_FAIL_ON_UNSUCCESSFUL",
+    "check_name": "PARALLEL_RUNS_CHECK_NAME",
+}
+# Never passed on to a run's command: the run gets what it needs and no more.
+_PRIVATE = ("PARALLEL_RUNS_GITHUB_TOKEN",)
+
+Work = PlanSettings | RunSettings | WorkerSettings | ReportSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Names:
+    """Where a batch's files go on the runner and what its artifacts are called (v4-legal names)."""
+
+    batch_slug: str
+    work_dir: Path  # $RUNNER_TEMP/parallel-runs/<batch slug>
+    leg: int
+
+    @property
+    def runs_artifact(self) -> str:
+        """This leg's runs dir artifact."""
+        return f"parallel-runs-{self.batch_slug}-leg-{self.leg}"
+
+    @property
+    def runs_pattern(self) -> str:
+        """Every leg's runs dir artifact (download-artifact's `pattern`)."""
+        return f"parallel-runs-{self.batch_slug}-leg-*"
+
+    @property
+    def report_artifact(self) -> str:
+        """The HTML report's artifact."""
+        return f"parallel-runs-{self.batch_slug}-report"
+
+    @property
+    def downloads(self) -> Path:
+        """Where the report step merges the legs' runs dirs."""
+        return self.work_dir / "runs"
+
+    @property
+    def report_html(self) -> Path:
+        """The HTML report the report step writes."""
+        return self.work_dir / "report.html"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionSettings:
+    """One step of the action: what the runner told it, its inputs, and the engine settings of its mode."""
+
+    step: str  # prepare | main
+    mode: str  # plan | run | report
+    context: GithubContext
+    batch_id: str
+    names: Names
+    database_url: str | None  # the shared PostgreSQL store, or None (shards, per-run SQLite, artifacts)
+    token: str | None = None
+    shard: Shard | None = None
+    push_branches: bool = False
+    fail_on_unsuccessful: bool = True
+    check_name: str = "parallel-runs"
+    runs_dir: Path | None = None  # run mode: the runs dir the leg uploads
+    work: Work | None = None  # the mode's engine settings (main step only)
+
+
+def _input(environ: Mapping[str, str], key: str) -> str | None:
+    value = environ.get(ACTION_ENV[key], "").strip()
+    return value or None
+
+
+def _shard(environ: Mapping[str, str]) -> Shard | None:
+    leg, legs = _input(environ, "leg"), _input(environ, "legs")
+    if leg is None and legs is None:
+        return None
+    return Shard(parse_count(leg or "1", flag="leg"), parse_count(legs or "1", flag="legs"))
+
+
+def _engine_environ(environ: Mapping[str, str], batch_id: str) -> dict[str, str]:
+    """The environment the engine's settings are built from and runs inherit: no token."""
+    passed = {key: value for key, value in environ.items() if key not in _PRIVATE}
+    return passed | {"PARALLEL_RUNS_BATCH_ID": batch_id}
+
+
+def _work(mode: str, url: str | None, shard: Shard | None, environ: dict[str, str], cwd: Path) -> Work:
+    # Only the database-url input names a store; without it, per-run SQLite files whatever the job sets.
+    store: dict[str, object] = {"database_url": url} if url else {"per_run_sqlite": True}
+    if mode == "plan":
+        return build_plan_settings(flags=store, environ=environ, cwd=cwd)
+    if mode == "run" and url:
+        return build_worker_settings(flags=store, environ=environ, cwd=cwd)
+    if mode == "run":
+        flags = store | {"shard": str(shard) if shard and shard.count > 1 else None}
+        return build_run_settings(flags=flags, environ=environ, cwd=cwd)
+    return build_report_settings(flags=store | {"format": "summary"}, environ=environ, cwd=cwd)
+
+
+def build_action_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> ActionSettings:
+    """Read the step's inputs from the environment action.yml set up."""
+    step = str(flags.get("step") or "main")
+    mode = (_input(environ, "mode") or "").lower()
+    if mode not in MODES:
+        raise ConfigError(f"input mode {mode!r} is not one of: {', '.join(MODES)}")
+    url = env_value(environ, "database_url")
+    if url and not is_postgres_url(url):
+        raise ConfigError(f"input database-url {mask_url(url)}: the action takes a postgresql:// URL")
+    batch_id = env_value(environ, "batch_id") or default_batch_id(environ)
+    shard = _shard(environ)
+    try:
+        slug = slugify(batch_id)
+    except ConfigError as exc:  # the rules of run ids, named for what broke them
+        raise ConfigError(f"input batch-id: {exc}".replace("run id", "batch id")) from None
+    temp = Path(environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+    names = Names(batch_slug=slug, work_dir=temp / "parallel-runs" / slug, leg=shard.index if shard else 1)
+    engine_environ = _engine_environ(environ, batch_id)
+    runs_dir = None
+    if mode == "run":
+        repo = resolve_source_repo(None, engine_environ, cwd)
+        runs_dir = resolve_runs_dir(None, engine_environ, cwd=cwd, repo=repo)
+    elif mode == "report":  # the legs' artifacts land here; with a store, nothing needs a checkout
+        engine_environ["PARALLEL_RUNS_RUNS_DIR"] = str(names.downloads)
+    return ActionSettings(
+        step=step,
+        mode=mode,
+        context=GithubContext.from_environ(environ),
+        batch_id=batch_id,
+        names=names,
+        database_url=url,
+        token=_input(environ, "token"),
+        shard=shard,
+        push_branches=parse_bool(_input(environ, "push_branches") or "false", name="push-branches"),
+        fail_on_unsuccessful=parse_bool(
+            _input(environ, "fail_on_unsuccessful") or "true", name="fail-on-unsuccessful"
+        ),
+        check_name=environ.get(ACTION_ENV["check_name"], "parallel-runs").strip(),
+        runs_dir=runs_dir,
+        work=_work(mode, url, shard, engine_environ, cwd) if step == "main" else None,
+    )

@@ -1,0 +1,73 @@
+"""Where the commands that read records back (report, batches, logs, artifacts) look."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from parallel_runs.config.common import (
+    ENV,
+    SEED_RUNS_DIR_ENV,
+    env_value,
+    parse_count,
+    picker,
+    postgres_only,
+    resolve_database_url,
+    resolve_runs_dir,
+    resolve_source_repo,
+)
+from parallel_runs.errors import ConfigError
+
+__all__ = ["RecordsLocation", "parse_attempt", "records_location"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordsLocation:
+    """The shared PostgreSQL store when a URL names one, else a runs dir on this machine."""
+
+    database_url: str | None = None
+    runs_dir: Path | None = None
+    runs_dir_is_default: bool = False  # <repo>/.autonomous_runs: missing just means "nothing ran here"
+
+    def __post_init__(self) -> None:
+        if (self.database_url is None) == (self.runs_dir is None):
+            raise ValueError("records are read from either a database URL or a runs dir")
+
+    @property
+    def local_runs_dir(self) -> Path:
+        """The runs dir, for a location without a database URL."""
+        if self.runs_dir is None:
+            raise ValueError("this location is the shared store, not a runs dir")
+        return self.runs_dir
+
+
+def records_location(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> RecordsLocation:
+    """--database-url (no repository needed), else --runs-dir or its variables, else the default."""
+    url = postgres_only(resolve_database_url(flags, environ))
+    if url is not None:
+        return RecordsLocation(database_url=url)
+    pick = picker(flags, environ, skip_empty=True)
+    raw = pick("runs_dir")
+    if raw or environ.get(SEED_RUNS_DIR_ENV):
+        return RecordsLocation(runs_dir=resolve_runs_dir(raw, environ, cwd=cwd, repo=cwd))
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    return RecordsLocation(
+        runs_dir=resolve_runs_dir(None, environ, cwd=cwd, repo=repo), runs_dir_is_default=True
+    )
+
+
+def parse_attempt(flags: Mapping[str, object], environ: Mapping[str, str], *, env_key: str) -> int | None:
+    """--attempt, else its variable, as a number; the error names where the bad value came from."""
+    flag = flags.get("attempt")
+    text: str | None
+    if flag is not None:
+        name, text = "--attempt", str(flag)
+    else:
+        name, text = ENV[env_key], env_value(environ, env_key)
+    if text is None:
+        return None
+    try:
+        return parse_count(text, flag=name)
+    except ConfigError:
+        raise ConfigError(f"{name}={text!r} is not an attempt number") from None

@@ -1,0 +1,102 @@
+"""A batch in an Actions log: each finished run's output in its own `::group::`.
+
+Runs execute side by side and write their output to their own run.log, so a run's group is written
+when the run ends, whole and uninterrupted. Inside the group the runner reads no workflow command
+(`::stop-commands::`), so nothing a run prints can annotate, mask, or close the group.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from pathlib import Path
+from typing import IO, Protocol
+
+from parallel_runs.core.durations import format_duration
+from parallel_runs.core.events import Event, EventKind
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.github.commands import end_group, group, stop_commands
+
+__all__ = ["LOG_LIMIT", "GroupedProgress", "run_group_title"]
+
+LOG_LIMIT = 1024 * 1024  # bytes of a run's log shown in its group: the tail (the artifact has it all)
+_CHUNK = 64 * 1024
+
+
+class _Progress(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run_group_title(run_id: str, data: dict[str, object]) -> str:
+    """`exp-1 · failed · attempt 2 · exit 1 · 3.2s`."""
+    parts = [run_id, str(data.get("status", "?")), f"attempt {data.get('attempt', '?')}"]
+    if data.get("exit_code") is not None:
+        parts.append(f"exit {data['exit_code']}")
+    seconds = data.get("duration_seconds")
+    if isinstance(seconds, int | float):
+        parts.append(format_duration(float(seconds)))
+    return " \u00b7 ".join(parts)
+
+
+class GroupedProgress:
+    """Passes every event to `inner` (the plain log lines) and writes a group per finished attempt."""
+
+    def __init__(self, inner: _Progress, *, runs_dir: Path, out: IO[str]) -> None:
+        self._inner, self._runs_dir, self._out = inner, runs_dir, out
+        self._logs: dict[str, Path] = {}
+        self._lock = threading.Lock()  # one group at a time, and no plain line inside one
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._inner(event)
+            if event.kind is EventKind.ATTEMPT_STARTED and event.run_id:
+                self._logs[event.run_id] = Path(str(event.data.get("log", "")))
+            elif event.kind is EventKind.ATTEMPT_FINISHED and event.run_id:
+                self._group(event.run_id, event.data)
+
+    def _log_of(self, run_id: str, data: dict[str, object]) -> Path:
+        known = self._logs.get(run_id)
+        return known if known is not None else RunPaths(self._runs_dir, str(data.get("slug", ""))).run_log
+
+    def _line(self, text: str) -> None:
+        self._out.write(text + "\n")
+
+    def _group(self, run_id: str, data: dict[str, object]) -> None:
+        start, end = stop_commands()
+        self._line(group(run_group_title(run_id, data)))
+        self._line(start)
+        self._copy_log(self._log_of(run_id, data))
+        self._line(end)
+        self._line(end_group())
+        self._out.flush()
+
+    def _copy_log(self, log: Path) -> None:
+        """The log's last LOG_LIMIT bytes, streamed in chunks (never read whole)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            with log.open("rb") as stream:
+                skipped = max(0, stream.seek(0, 2) - LOG_LIMIT)
+                if skipped:
+                    self._line(
+                        f"[parallel-runs: the first {skipped} bytes are left out; run.log has them all]"
+                    )
+                stream.seek(skipped)
+                last = ""
+                while chunk := stream.read(_CHUNK):
+                    if text := decoder.decode(chunk):
+                        self._out.write(text)
+                        last = text
+        except OSError as exc:
+            self._line(f"[parallel-runs: no log to show: {exc.strerror or exc}]")
+            return
+        if tail := decoder.decode(b"", final=True):
+            self._out.write(tail)
+            last = tail
+        if last and not last.endswith("\n"):
+            self._out.write("\n")
+
+    def close(self) -> None:
+        """Close the inner progress."""
+        self._inner.close()
