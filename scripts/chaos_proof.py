@@ -25,7 +25,7 @@ PROOFS = [
     ("R1 file", "test_r1_race.py", "file_mode", "run-lock",
      "each process takes a run lock and workspace lease of its own"),
     ("R1 PostgreSQL", "test_r1_race.py", "postgres_mode", "lease",
-     "every shared-store lease expires as soon as it is taken"),
+     "a claim takes over a live shared-store lease as if it had expired"),
     ("R2 file", "test_r2_kills.py", "file_mode", "save-before-remove",
      "worktrees are removed without saving their changes"),
     ("R2 PostgreSQL", "test_r2_kills.py", "postgres_mode", "save-before-remove",

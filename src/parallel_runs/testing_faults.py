@@ -5,7 +5,7 @@ starts. Nothing sets it but `make chaos-proof`, which runs each chaos scenario a
 build and expects the scenario to fail. Each switch is one `if` at the one place it disables:
 
 - `run-lock` (`locks.OwnedLock`): layers 2 and 3; each process locks a file of its own.
-- `lease` (`store/leases.expiry`): shared-store leases; each one expires as it is taken or renewed.
+- `lease` (`store/claims._EXPIRED`): shared-store leases; a claim takes over a live lease as if expired.
 - `fencing` (`store/leases._CURRENT`): the fencing token; a stale holder's writes are not refused.
 - `spool` (`store/shared.finish_attempt`): a result the database cannot take is not spooled.
 - `save-before-remove` (`git/worktrees.save_changes`): a worktree is removed with nothing saved.

@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, Integer, Select, String, Table, and_, bindpar
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
+from parallel_runs import testing_faults
 from parallel_runs.core.layout import branch_name
 from parallel_runs.core.model import Outcome
 from parallel_runs.store.leases import (
@@ -54,6 +55,8 @@ def _candidates(*where: ColumnElement[bool]) -> Select[str, str, int | None, str
 
 
 _EXPIRED = and_(LEASES.c.state == CLAIMED, LEASES.c.expires_at <= NOW)
+if testing_faults.is_broken("lease"):  # chaos-proof only: a live lease counts as expired
+    _EXPIRED = LEASES.c.state == CLAIMED
 # Expired leases first, so a dead worker's run does not wait for the whole queue to drain. Two
 # queries rather than one with OR: each walks the (batch, state, position) index and stops at
 # the first lockable row, where an OR had to read and sort the whole batch on every claim.

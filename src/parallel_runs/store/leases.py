@@ -58,8 +58,6 @@ NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
 
 def expiry() -> ColumnElement[datetime]:
     """The database's time plus the `p_ttl` parameter (a timedelta)."""
-    if testing_faults.is_broken("lease"):  # chaos-proof only: every lease expires as it is taken
-        return NOW
     return NOW + bindparam("p_ttl", type_=Interval())
 
 
