@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from claims import _admin  # type: ignore[import-not-found]
 from parallel_runs.store import upgrade
 from parallel_runs.store.urls import parse_postgres_url
 
@@ -29,15 +30,6 @@ GOAL = 2
 SEEN = text(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND application_name = 'parallel-runs'"
 )
-
-
-def _admin(url: str, sql: str) -> None:
-    engine = create_engine(parse_postgres_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def _sample(url: str, database: str, stop: threading.Event, seen: list[int]) -> None:
