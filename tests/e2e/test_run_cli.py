@@ -320,6 +320,28 @@ def test_a_run_cannot_change_what_is_saved_by_editing_the_shared_exclude_file(re
     assert "*" not in exclude.read_text().splitlines()
 
 
+def test_two_batches_in_one_checkout_keep_each_others_runs_dir_excluded(repo: Path, tmp_path: Path) -> None:
+    # Matrix legs sharing a checkout: batch a's save came after batch b excluded its runs dir, and
+    # "restored" the exclude file without b's line.
+    started, finish = tmp_path / "a-started", tmp_path / "b-done"
+    wait = f"touch {started}; while [ ! -e {finish} ]; do sleep 0.05; done; echo a > a.txt"
+    first = start_cli("run", "--runs-dir", ".runs-a", "--run-ids", "a", "--command", wait, cwd=repo)
+    try:
+        wait_for(started.exists, what="batch a's run")
+        second = run_cli(
+            "run", "--runs-dir", ".runs-b", "--run-ids", "b", "--command", f"touch {finish}", cwd=repo
+        )
+        assert second.returncode == 0, second.stdout + second.stderr
+        out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, out + err
+    assert "restored" not in out + err
+    assert result_of(repo / ".runs-a", "a")["restored_files"] == []
+    assert {"/.runs-a/", "/.runs-b/"} <= set((repo / ".git" / "info" / "exclude").read_text().splitlines())
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_a_run_that_deletes_its_git_file_fails_and_keeps_its_files(repo: Path) -> None:
     done = run_cli("run", "--run-ids", "nogit", "--command", "rm .git; echo precious > keep.txt", cwd=repo)
     assert done.returncode == 1, done.stdout + done.stderr

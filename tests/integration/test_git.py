@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from parallel_runs.core.layout import RunPaths, attempt_ref
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError
 from parallel_runs.git import (
+    IgnoreRules,
     WorkspaceManager,
     common_git_dir,
     ensure_excluded,
@@ -403,6 +405,37 @@ def test_save_retries_a_transient_index_lock(repo: Path, ws: WorkspaceManager, b
     assert "x.txt" in branch_files(repo, str(head))
 
 
+def test_create_survives_another_process_removing_the_last_worktree(
+    repo: Path, runs_dir: Path, base: str
+) -> None:
+    # `git worktree remove` of a repository's last worktree deletes .git/worktrees; another
+    # batch's `worktree add` in between its two mkdirs failed. Here a process does that rmdir
+    # every millisecond (about 4 in 10 bare `worktree add`s fail against it).
+    worktrees = common_git_dir(repo) / "worktrees"
+    argv = [sys.executable, "-c", _REMOVE_EMPTY_DIR_FOREVER, str(worktrees)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as remover:
+        try:
+            assert remover.stdout is not None
+            assert remover.stdout.readline() == "ready\n"
+            for n in range(12):
+                ws = manager(repo, runs_dir, slug=f"race-{n}")
+                ws.create(base_sha=base, attempt=1)
+                ws.remove(just_saved=True)
+        finally:
+            remover.kill()
+
+
+_REMOVE_EMPTY_DIR_FOREVER = """
+import os, sys, time
+print("ready", flush=True)
+while True:
+    try:
+        os.rmdir(sys.argv[1])
+    except OSError:
+        pass
+    time.sleep(0.001)
+"""
+
 # --- remove -------------------------------------------------------------------------------------
 
 
@@ -527,6 +560,25 @@ def test_ensure_excluded_creates_the_file(repo: Path) -> None:
     (repo / "a dir[1]").mkdir()
     (repo / "a dir[1]" / "f").write_text("f")
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_restoring_the_exclude_file_keeps_other_batches_runs_dirs(repo: Path) -> None:
+    exclude = repo / ".git" / "info" / "exclude"
+    ensure_excluded(repo, repo / ".runs-a")
+    rules = IgnoreRules.snapshot(repo)
+    (repo / ".runs-b[2]").mkdir()  # another batch in this checkout, started later
+    ensure_excluded(repo, repo / ".runs-b[2]")
+    assert rules.restore() == []  # nothing of a run's to undo
+    before = exclude.read_text()
+    assert before.splitlines()[-2:] == ["/.runs-a/", "/.runs-b\\[2]/"]
+
+    # A run hides everything, and a tracked directory, and drops a line: all of it is undone.
+    (repo / "src").mkdir()
+    (repo / "src" / "kept.py").write_text("")
+    git(repo, "add", "src")
+    exclude.write_text(before.replace("/.runs-a/\n", "") + "*\n/src/\n")
+    assert rules.restore() == [exclude]
+    assert exclude.read_text() == before
 
 
 def test_list_managed_worktrees(repo: Path, runs_dir: Path, base: str, tmp_path: Path) -> None:

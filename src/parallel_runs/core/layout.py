@@ -12,6 +12,7 @@ __all__ = [
     "RunPaths",
     "attempt_ref",
     "branch_name",
+    "is_runs_dir",
     "lease_path_for",
 ]
 
@@ -34,6 +35,14 @@ def lease_path_for(runs_dir: Path, workspace: Path) -> Path:
     """Workspace leases are keyed by the sha256 of the worktree's absolute path."""
     key = hashlib.sha256(str(workspace).encode("utf-8")).hexdigest()
     return runs_dir / ".workspace_leases" / f"{key}.lease"
+
+
+def is_runs_dir(path: Path) -> bool:
+    """`path` is a runs dir: new (empty), or holding the locks, leases or worktrees of one."""
+    if not path.is_dir():
+        return False
+    names = {entry.name for entry in path.iterdir()}
+    return not names or bool(names & {".locks", ".workspace_leases", "workspaces"})
 
 
 @dataclass(frozen=True, slots=True)

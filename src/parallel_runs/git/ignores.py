@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from parallel_runs.core.layout import is_runs_dir
 from parallel_runs.errors import GitError
-from parallel_runs.git.repository import common_git_dir
+from parallel_runs.git.repository import common_git_dir, excluded_directory, locked_exclude_file
 from parallel_runs.git.runner import _git
 
 __all__ = ["IgnoreRules", "copy_ignored"]
@@ -24,38 +26,47 @@ logger = logging.getLogger(__name__)
 
 
 class IgnoreRules:
-    """A snapshot of info/exclude (None when there was none); thread-safe."""
+    """A snapshot of info/exclude (empty when there was none); thread-safe."""
 
-    def __init__(self, path: Path, content: bytes | None) -> None:
-        self.path = path
+    def __init__(self, repo: Path, content: bytes) -> None:
+        self.repo = repo
+        self.path = common_git_dir(repo) / "info" / "exclude"
         self._content = content
         self._lock = threading.Lock()
 
     @classmethod
     def snapshot(cls, repo: Path) -> IgnoreRules:
         """The repository's info/exclude as it is now."""
-        path = common_git_dir(repo) / "info" / "exclude"
         try:
-            return cls(path, path.read_bytes())
+            return cls(repo, (common_git_dir(repo) / "info" / "exclude").read_bytes())
         except FileNotFoundError:
-            return cls(path, None)
+            return cls(repo, b"")
 
     def restore(self) -> list[Path]:
-        """Put back what a run changed; the files restored (empty when nothing was touched)."""
-        with self._lock:
-            try:
-                current: bytes | None = self.path.read_bytes()
-            except FileNotFoundError:
-                current = None
+        """Put back what a run changed; the files restored (empty when nothing was touched).
+
+        Another batch's runs dir, excluded since the snapshot, stays: it is not the run's doing.
+        """
+        with self._lock, locked_exclude_file(self.path) as fd:
+            current = self.path.read_bytes()
             if current == self._content:
                 return []
-            if self._content is None:
-                self.path.unlink()
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.path.write_bytes(self._content)
+            known = set(self._content.splitlines())
+            added = [line for line in current.splitlines() if line not in known]
+            adopted = b"".join(line + b"\n" for line in added if self._excludes_another_runs_dir(line))
+            separator = b"\n" if adopted and self._content and not self._content.endswith(b"\n") else b""
+            self._content += separator + adopted
+            if current == self._content:
+                return []
+            os.ftruncate(fd, 0)
+            os.write(fd, self._content)
         logger.warning("%s was changed during the batch; restored it", self.path)
         return [self.path]
+
+    def _excludes_another_runs_dir(self, line: bytes) -> bool:
+        """`line` is ensure_excluded's, naming a runs dir in the checkout (another batch's)."""
+        directory = excluded_directory(self.repo, line.decode(errors="replace"))
+        return directory is not None and is_runs_dir(directory)
 
 
 def _matches(path: str, patterns: Sequence[str]) -> bool:

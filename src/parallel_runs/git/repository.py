@@ -22,8 +22,10 @@ __all__ = [
     "detached_worktree",
     "ensure_commit",
     "ensure_excluded",
+    "excluded_directory",
     "keep_unless_contained",
     "last_attempt_ref_number",
+    "locked_exclude_file",
     "repo_root",
     "resolve_commit",
 ]
@@ -106,17 +108,30 @@ def ensure_excluded(repo: Path, path: Path) -> None:
         return
     line = "/" + re.sub(r"([\\*?\[])", r"\\\1", target.relative_to(root).as_posix()) + "/"
     exclude = common_git_dir(repo) / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(exclude, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        # The lock makes read-check-append atomic across processes; O_APPEND keeps lines whole.
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked_exclude_file(exclude) as fd:
         content = exclude.read_bytes()
         if line.encode() in (existing.strip() for existing in content.splitlines()):
             return
         separator = b"\n" if content and not content.endswith(b"\n") else b""
         os.write(fd, separator + line.encode() + b"\n")
         logger.info("added %s to %s", line, exclude)
+
+
+def excluded_directory(repo: Path, line: str) -> Path | None:
+    """The directory of `repo` that an info/exclude line written by ensure_excluded names, if it is one."""
+    written = re.fullmatch(r"/(.+)/", line)
+    return Path(repo, re.sub(r"\\(.)", r"\1", written.group(1))) if written else None
+
+
+@contextmanager
+def locked_exclude_file(exclude: Path) -> Iterator[int]:
+    """info/exclude opened for appending (created if missing) under an exclusive lock."""
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(exclude, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        # The lock makes read-check-write atomic across processes; O_APPEND keeps lines whole.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
     finally:
         os.close(fd)
 

@@ -30,11 +30,13 @@ _CONFIG = (
 )
 _SETTINGS = tuple(arg for setting in _CONFIG for arg in ("-c", setting))
 # Lock files held by a concurrent git, and git listing worktrees while another one is being
-# added or removed (a half-written or vanishing .git/worktrees/<id>).
+# added or removed (a half-written or vanishing .git/worktrees/<id>). `worktree remove` of the
+# last worktree deletes .git/worktrees itself, between another `worktree add`'s two mkdirs.
 _TRANSIENT = re.compile(
     r"\.lock'?: File exists|Unable to create '[^']*\.lock'|could not lock config file|"
     r"Another git process seems to be running|failed to read \S*worktrees/|"
-    r"Invalid path '[^']*/worktrees/[^']*': No such file"
+    r"Invalid path '[^']*/worktrees/[^']*': No such file|"
+    r"could not create (?:leading directories|directory) of '[^']*worktrees/[^']*': No such file"
 )
 _RETRIES = 10
 
