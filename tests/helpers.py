@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,11 +43,22 @@ def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     return subprocess.Popen(
         [sys.executable, "-m", "parallel_runs", *args],
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        # SIGABRT (see `finish`) then prints every thread's stack to stderr.
+        env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def finish(process: subprocess.Popen[str], *, timeout: float = 60) -> tuple[str, str]:
+    """`process.communicate()`; past `timeout`, fail the test with the stacks of its threads."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # a start_cli process dumps its threads' stacks
+        out, err = process.communicate()
+        raise AssertionError(f"still running after {timeout}s:\n{out}\n{err}") from None
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float = 30, what: str = "condition") -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
 
 
 def attempts(runs_dir: Path, slug: str) -> list[tuple[int, str]]:
@@ -46,7 +46,7 @@ def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_p
     wait_for(lambda: len(list(started.iterdir())) == 2, what="two runs to start")
     sent = time.monotonic()
     batch.send_signal(sig)
-    out, err = batch.communicate(timeout=30)
+    out, err = finish(batch, timeout=30)
     assert batch.returncode == 130, out + err
     assert time.monotonic() - sent < 3 + 5
     assert processes_with(f"sleep {marker}") == []
@@ -75,7 +75,7 @@ def test_second_interrupt_skips_the_grace_period_but_still_saves(repo: Path, tmp
     assert batch.poll() is None  # the run ignores SIGTERM: the first Ctrl-C waits for the grace period
     sent = time.monotonic()
     batch.send_signal(signal.SIGINT)
-    out, err = batch.communicate(timeout=30)
+    out, err = finish(batch, timeout=30)
     assert batch.returncode == 130, out + err
     assert time.monotonic() - sent < 5
     assert git(repo, "show", "parallel-runs/stubborn:kept.txt") == "kept"

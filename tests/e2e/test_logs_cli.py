@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import run_cli, start_cli, wait_for
+from tests.helpers import finish, run_cli, start_cli, wait_for
 
 # Attempt 1 fails, attempt 2 succeeds; each says which it is.
 FLAKY = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; [ "$PARALLEL_RUNS_ATTEMPT" -ge 2 ]'
@@ -65,10 +65,10 @@ def test_follow_prints_until_the_attempt_ends_and_not_the_next_one(repo: Path, t
         assert follower.stdout is not None
         seen = [follower.stdout.readline(), follower.stdout.readline()]  # the header, the first line
         gate.touch()  # attempt 1 ends (and fails), attempt 2 starts at once and ends
-        rest, err = follower.communicate(timeout=60)
+        rest, err = finish(follower, timeout=60)
     finally:
         gate.touch()
-        runner.communicate(timeout=60)
+        finish(runner, timeout=60)
     assert follower.returncode == 0, err
     out = "".join(seen) + rest
     assert headers(out) == ["=== parallel-runs: attempt 1"]

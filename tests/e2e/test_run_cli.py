@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
 
 
 def branches(repo: Path) -> list[str]:
@@ -121,7 +121,7 @@ def test_second_run_of_a_live_run_exits_75_naming_the_holder(repo: Path, tmp_pat
         assert f"pid {first.pid}" in said
         assert "since 20" in said  # an ISO timestamp of the holder's start
         release.touch()
-        out, err = first.communicate(timeout=60)
+        out, err = finish(first, timeout=60)
         assert first.returncode == 0, out + err
     finally:
         release.touch()
@@ -332,7 +332,7 @@ def test_two_batches_in_one_checkout_keep_each_others_runs_dir_excluded(repo: Pa
             "run", "--runs-dir", ".runs-b", "--run-ids", "b", "--command", f"touch {finish}", cwd=repo
         )
         assert second.returncode == 0, second.stdout + second.stderr
-        out, err = first.communicate(timeout=60)
+        out, err = finish(first, timeout=60)
     finally:
         first.kill()
     assert first.returncode == 0, out + err

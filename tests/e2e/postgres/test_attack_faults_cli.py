@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from tests.helpers import start_cli
+from tests.helpers import finish, start_cli
 
 
 def test_a_run_enqueued_in_ten_batches_at_once_executes_once(
@@ -29,7 +29,7 @@ def test_a_run_enqueued_in_ten_batches_at_once_executes_once(
         )
         for n in range(10)
     ]
-    outputs = [process.communicate(timeout=120) for process in processes]
+    outputs = [finish(process, timeout=120) for process in processes]
     for process, (out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, out + err
     assert len(ledger.read_text().splitlines()) == 1  # executed once; the other nine skipped it

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from parallel_runs.store import upgrade
-from tests.helpers import git, run_cli, start_cli
+from tests.helpers import finish, git, run_cli, start_cli
 from tests.integration.postgres.helpers import _execute
 
 
@@ -63,7 +63,7 @@ def test_four_processes_of_eight_workers_share_a_database_that_allows_twelve_con
         for clone in clones[1:]
     ]
     for process in [runner, *helpers]:
-        out, err = process.communicate(timeout=600)
+        out, err = finish(process, timeout=600)
         assert process.returncode == 0, out + err
         assert "too many" not in err.lower()
     ran = Counter(ledger.read_text().split())

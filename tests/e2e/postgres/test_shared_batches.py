@@ -8,7 +8,12 @@ import signal
 import time
 from pathlib import Path
 
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
+
+
+def shared_run(url: str, batch: str, *args: str) -> tuple[str, ...]:
+    """The command line of `run` queuing `batch` in the shared store at `url`."""
+    return ("run", "--database-url", url, "--batch-id", batch, *args)
 
 
 def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Path, database_url: str) -> None:
@@ -17,30 +22,14 @@ def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Pat
     git(repo, "remote", "add", "origin", str(origin))
     git(repo, "fetch", "--quiet", "origin")
     pushed = run_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        f"b-{secrets.token_hex(3)}",
-        "--run-ids",
-        "p1",
-        "--command",
-        "true",
+        *shared_run(database_url, f"b-{secrets.token_hex(3)}", "--run-ids", "p1", "--command", "true"),
         cwd=repo,
     )
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "not on origin" not in pushed.stderr
     git(repo, "commit", "--quiet", "--allow-empty", "-m", "local only")
     local = run_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        f"b-{secrets.token_hex(3)}",
-        "--run-ids",
-        "p2",
-        "--command",
-        "true",
+        *shared_run(database_url, f"b-{secrets.token_hex(3)}", "--run-ids", "p2", "--command", "true"),
         cwd=repo,
     )
     assert local.returncode == 0, local.stdout + local.stderr
@@ -57,19 +46,18 @@ def report_outcomes(repo: Path, url: str, batch: str) -> dict[str, str]:
 def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, database_url: str) -> None:
     batch, started = f"c-{secrets.token_hex(3)}", tmp_path / "started"
     runner = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "c1,c2,c3",
-        "--workers",
-        "1",
-        "--lease-ttl",
-        "6s",
-        "--command",
-        f"touch {started}; sleep 40.123",
+        *shared_run(
+            database_url,
+            batch,
+            "--run-ids",
+            "c1,c2,c3",
+            "--workers",
+            "1",
+            "--lease-ttl",
+            "6s",
+            "--command",
+            f"touch {started}; sleep 40.123",
+        ),
         cwd=repo,
     )
     wait_for(started.exists, what="the first run to start")
@@ -77,7 +65,7 @@ def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, data
     at = time.monotonic()
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     assert "2 queued run(s) recorded not_started" in cancelled.stdout
-    out, err = runner.communicate(timeout=60)
+    out, err = finish(runner, timeout=60)
     assert runner.returncode == 1, out + err
     assert time.monotonic() - at < 2 + 6 / 3 + 2  # one heartbeat, then the command's SIGTERM
     assert processes_with("sleep 40.123") == []
@@ -99,30 +87,24 @@ def test_the_end_of_a_shared_batch_counts_the_whole_batch(
     wait = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"
     slow_first = f'if [ "$PARALLEL_RUNS_RUN_ID" = w1 ]; then {wait}; fi'
     runner = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "w{1..6}",
-        "--workers",
-        "1",
-        "--command",
-        slow_first,
+        *shared_run(database_url, batch, "--run-ids", "w{1..6}", "--workers", "1", "--command", slow_first),
         cwd=repo,
     )
     wait_for(started.exists, what="w1 to start here")
     helper = start_cli(
         "worker", "--batch", batch, "--database-url", database_url, "--workers", "2", cwd=other
     )
-    wait_for(lambda: len(report_outcomes(repo, database_url, batch)) == 6, what="the other runs")
-    release.touch()
-    out, err = runner.communicate(timeout=60)
+    try:
+        wait_for(lambda: len(report_outcomes(repo, database_url, batch)) == 6, what="the other runs")
+        release.touch()
+        out, err = finish(runner)
+        helped, helper_err = finish(helper)
+    finally:
+        runner.kill()
+        helper.kill()
     assert runner.returncode == 0, out + err
     assert "6 runs: 1 succeeded here, 5 on other workers" in out
-    helped, _ = helper.communicate(timeout=60)
-    assert "6 runs: 5 succeeded here, 1 on other workers" in helped
+    assert "6 runs: 5 succeeded here, 1 on other workers" in helped, helped + helper_err
 
 
 def test_ctrl_c_on_one_machine_says_it_stops_only_that_machine(
@@ -130,22 +112,21 @@ def test_ctrl_c_on_one_machine_says_it_stops_only_that_machine(
 ) -> None:
     batch, started = f"i-{secrets.token_hex(3)}", tmp_path / "started"
     runner = start_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "i1,i2",
-        "--workers",
-        "1",
-        "--command",
-        f"touch {started}; sleep 41.234",
+        *shared_run(
+            database_url,
+            batch,
+            "--run-ids",
+            "i1,i2",
+            "--workers",
+            "1",
+            "--command",
+            f"touch {started}; sleep 41.234",
+        ),
         cwd=repo,
     )
     wait_for(started.exists, what="the first run to start")
     runner.send_signal(signal.SIGINT)
-    out, err = runner.communicate(timeout=60)
+    out, err = finish(runner, timeout=60)
     assert runner.returncode == 130, out + err
     assert f"stopping this machine only: other workers of batch {batch} go on" in out
     assert report_outcomes(repo, database_url, batch) == {"i1": "cancelled"}  # i2 is left for them
@@ -158,20 +139,9 @@ def test_a_worker_can_wait_for_a_batch_not_enqueued_yet(
     waiting = start_cli("worker", "--batch", batch, "--database-url", database_url, "--wait", "60s", cwd=repo)
     time.sleep(1.5)  # the worker is up before the batch exists
     assert waiting.poll() is None
-    queued = run_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "l{1..4}",
-        "--command",
-        "true",
-        cwd=repo,
-    )
+    queued = run_cli(*shared_run(database_url, batch, "--run-ids", "l{1..4}", "--command", "true"), cwd=repo)
     assert queued.returncode == 0, queued.stdout + queued.stderr
-    out, err = waiting.communicate(timeout=60)
+    out, err = finish(waiting, timeout=60)
     assert waiting.returncode == 0, out + err
     gone = run_cli(
         "worker", "--batch", "never-queued", "--database-url", database_url, "--wait", "1s", cwd=repo
@@ -184,17 +154,7 @@ def test_the_stored_run_log_of_an_attempt_holds_that_attempt_only(repo: Path, da
     batch = f"logs-{secrets.token_hex(3)}"
     command = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; test "$PARALLEL_RUNS_ATTEMPT" -ge 2'
     done = run_cli(
-        "run",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "twice",
-        "--retries",
-        "1",
-        "--command",
-        command,
+        *shared_run(database_url, batch, "--run-ids", "twice", "--retries", "1", "--command", command),
         cwd=repo,
     )
     assert done.returncode == 0, done.stdout + done.stderr

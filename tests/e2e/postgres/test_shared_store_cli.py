@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.store import BatchDefinition, SharedStore
 from parallel_runs.store.urls import parse_postgres_url
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
 
 
 def clone(repo: Path, name: str) -> Path:
@@ -67,7 +67,7 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
     helper = run_cli(
         "worker", "--batch", batch, "--database-url", database_url, "--workers", "2", cwd=second, timeout=300
     )
-    out, err = runner.communicate(timeout=300)
+    out, err = finish(runner, timeout=300)
     assert runner.returncode == 0, out + err
     assert helper.returncode == 0, helper.stdout + helper.stderr
     lines = [line.split() for line in ledger.read_text().splitlines()]
@@ -246,7 +246,7 @@ def test_a_postgresql_restart_during_a_batch_loses_nothing(
     wait_for(started.exists, what="the batch to start")
     assert runner.poll() is None  # the restart happens while the batch is still working
     restartable_server("restart")
-    out, err = runner.communicate(timeout=300)
+    out, err = finish(runner, timeout=300)
     assert runner.returncode == 0, out + err
     data = report_json(repo, database_url, batch)
     assert data["counts"] == {"succeeded": 10}
