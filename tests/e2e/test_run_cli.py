@@ -323,13 +323,13 @@ def test_a_run_cannot_change_what_is_saved_by_editing_the_shared_exclude_file(re
 def test_two_batches_in_one_checkout_keep_each_others_runs_dir_excluded(repo: Path, tmp_path: Path) -> None:
     # Matrix legs sharing a checkout: batch a's save came after batch b excluded its runs dir, and
     # "restored" the exclude file without b's line.
-    started, finish = tmp_path / "a-started", tmp_path / "b-done"
-    wait = f"touch {started}; while [ ! -e {finish} ]; do sleep 0.05; done; echo a > a.txt"
+    started, b_done = tmp_path / "a-started", tmp_path / "b-done"
+    wait = f"touch {started}; while [ ! -e {b_done} ]; do sleep 0.05; done; echo a > a.txt"
     first = start_cli("run", "--runs-dir", ".runs-a", "--run-ids", "a", "--command", wait, cwd=repo)
     try:
         wait_for(started.exists, what="batch a's run")
         second = run_cli(
-            "run", "--runs-dir", ".runs-b", "--run-ids", "b", "--command", f"touch {finish}", cwd=repo
+            "run", "--runs-dir", ".runs-b", "--run-ids", "b", "--command", f"touch {b_done}", cwd=repo
         )
         assert second.returncode == 0, second.stdout + second.stderr
         out, err = finish(first, timeout=60)
