@@ -142,6 +142,29 @@ def test_a_run_held_by_a_live_process_here_is_held(repo: Path, shared: bool) -> 
     assert result.exit_code == 75
 
 
+@QUEUES
+def test_a_leftover_that_cannot_be_saved_fails_its_run_at_once(repo: Path, shared: bool) -> None:
+    # A shared queue handed such a run out again at every lease expiry: the batch never ended.
+    leftover = repo / ".autonomous_runs" / "workspaces" / "stuck"
+    leftover.mkdir(parents=True)
+    (leftover / "notes.txt").write_text("not a worktree, not ours to delete")
+    store, control = MemoryStore(shares_queue=shared), engine.BatchControl(grace=1.0)
+    budget = threading.Timer(8.0, control.request_stop, args=("budget",))
+    budget.start()
+    began = time.monotonic()
+    result = run(store, settings_for(repo, ("stuck", "fine"), "true", lease_ttl=5.0, workers=1), control)
+    budget.cancel()
+    assert time.monotonic() - began < 5.0
+    assert isinstance(ends_by_run(result)["stuck"], RunError)
+    assert engine.outcome_of(ends_by_run(result)["fine"]) is Outcome.SUCCEEDED
+    latest = store.latest("stuck")
+    assert latest is not None
+    assert latest.outcome is Outcome.FAILED
+    assert "leftover worktree could not be saved: refusing to remove" in (latest.error or "")
+    assert (leftover / "notes.txt").read_text() == "not a worktree, not ours to delete"
+    assert result.exit_code == 1
+
+
 def test_a_lost_lease_stops_the_command_and_its_result_is_refused(repo: Path, tmp_path: Path) -> None:
     store = MemoryStore(shares_queue=True)
     started = tmp_path / "started"

@@ -23,7 +23,7 @@ from parallel_runs.core.batch import skip_reason
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import RETRYABLE
-from parallel_runs.errors import AlreadyHeldError, LeaseLostError, ParallelRunsError
+from parallel_runs.errors import AlreadyHeldError, GitError, LeaseLostError, NoSpaceError, ParallelRunsError
 from parallel_runs.locks import OwnedLock, hold_run, run_locks, stale_record
 from parallel_runs.store import Claim, LeaseKeeper, Store
 
@@ -105,7 +105,14 @@ def _recover_leftover_worktree(
 def _holding_locks(
     store: Store, plan: BatchPlan, claim: Claim, control: BatchControl, held: tuple[OwnedLock, OwnedLock]
 ) -> RunEnd:
-    workspaces = _recover_leftover_worktree(store, plan, claim, held)
+    try:
+        workspaces = _recover_leftover_worktree(store, plan, claim, held)
+    except (GitError, NoSpaceError) as exc:
+        # Closed, or a shared store would hand the run out again (to fail the same way) every TTL,
+        # and the batch would never end. The leftover stays where it is.
+        why = f"its leftover worktree could not be saved: {exc} (move it away, then run the run again)"
+        store.close_unexecuted(claim, Outcome.FAILED, why)
+        raise
     if control.is_stopping or control.is_halted:
         stopped = control.stop_reason or "halted on failures"
         why = f"batch stopped ({stopped}) before this run started"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from pathlib import Path
 
 from tests.helpers import git, run_cli
@@ -27,3 +29,29 @@ def test_a_kept_worktree_is_saved_as_the_attempt_that_left_it(repo: Path, databa
     assert git(repo, "show", f"{ref}:later.txt") == "written after the attempt ended"
     assert git(repo, "log", "-1", "--format=%s", ref) == f"parallel-runs: {run_id} attempt 1 failed"
     assert not (repo / ".autonomous_runs" / run_id / f"{run_id}.db").exists()  # no stray local store
+
+
+def test_a_leftover_that_cannot_be_saved_fails_the_run_instead_of_stalling_the_batch(
+    repo: Path, database_url: str
+) -> None:
+    # Left claimed, the run was handed out again at every lease expiry, failing each time: the
+    # batch never ended (here it would run into --max-batch-time).
+    run_id, batch = f"stuck-{secrets.token_hex(3)}", f"b-{secrets.token_hex(4)}"
+    leftover = repo / ".autonomous_runs" / "workspaces" / run_id
+    leftover.mkdir(parents=True)
+    (leftover / "notes.txt").write_text("not a worktree, not ours to delete\n")
+    began = time.monotonic()
+    done = run_cli(
+        *("run", "--database-url", database_url, "--batch-id", batch, "--run-ids", f"{run_id},fine-{batch}"),
+        *("--lease-ttl", "5s", "--max-batch-time", "20s", "--command", "true"),
+        cwd=repo,
+    )
+    assert time.monotonic() - began < 15, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "budget" not in done.stdout
+    report = run_cli("report", "--format", "json", "--database-url", database_url, "--batch", batch, cwd=repo)
+    rows = {row["run_id"]: row for row in json.loads(report.stdout)["runs"]}
+    assert rows[run_id]["status"] == "failed"
+    assert "leftover worktree could not be saved" in rows[run_id]["error"]
+    assert rows[f"fine-{batch}"]["status"] == "succeeded"
+    assert (leftover / "notes.txt").read_text() == "not a worktree, not ours to delete\n"
