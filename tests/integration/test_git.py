@@ -425,6 +425,32 @@ def test_create_survives_another_process_removing_the_last_worktree(
             remover.kill()
 
 
+def test_exists_survives_another_process_removing_the_last_worktree(
+    repo: Path, runs_dir: Path, base: str
+) -> None:
+    # Asked of a run not started yet while .git/worktrees came and went: FileNotFoundError from the
+    # directory listing failed the run as an internal error.
+    worktrees, ws = common_git_dir(repo) / "worktrees", manager(repo, runs_dir, "not-yet")
+    argv = [sys.executable, "-c", _ADD_AND_REMOVE_DIR_FOREVER, str(worktrees)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as churn:
+        try:
+            assert churn.stdout is not None
+            assert churn.stdout.readline() == "ready\n"
+            assert not any(ws.exists() for _ in range(3000))
+        finally:
+            churn.kill()
+
+
+_ADD_AND_REMOVE_DIR_FOREVER = """
+import os, sys
+print("ready", flush=True)
+while True:
+    os.makedirs(sys.argv[1] + "/other", exist_ok=True)
+    os.rmdir(sys.argv[1] + "/other")
+    os.rmdir(sys.argv[1])
+"""
+
+
 _REMOVE_EMPTY_DIR_FOREVER = """
 import os, sys, time
 print("ready", flush=True)

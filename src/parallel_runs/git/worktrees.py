@@ -55,7 +55,12 @@ class WorkspaceManager:
 
     def _is_registered(self) -> bool:
         target = os.path.realpath(self.workspace / ".git")
-        for gitdir in (common_git_dir(self.repo) / "worktrees").glob("*/gitdir"):
+        try:
+            # `worktree remove` of the last worktree (another run's) deletes .git/worktrees itself.
+            gitdirs = list((common_git_dir(self.repo) / "worktrees").glob("*/gitdir"))
+        except FileNotFoundError:
+            return False
+        for gitdir in gitdirs:
             try:
                 if os.path.realpath(gitdir.read_text().strip()) == target:
                     return True
