@@ -69,15 +69,17 @@ def bare_git_round(repo: Path, scratch: Path, runs: int) -> float:
     return time.perf_counter() - started
 
 
-def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) -> float:
-    """`runs` no-op runs with one worker through the library."""
+def timed_batch(
+    repo: Path, runs_dir: Path, *, batch_id: str, run_ids: str, workers: int, command: str
+) -> float:
+    """Seconds one batch takes through the library (the benches' "ours"); exits if it fails."""
     settings = build_run_settings(
         flags={
-            "run_ids": [f"bench-{{01..{runs:02d}}}"],
-            "workers": "1",
-            "command": "true",
+            "run_ids": [run_ids],
+            "workers": str(workers),
+            "command": command,
             "runs_dir": str(runs_dir),
-            "batch_id": f"bench-{round_no}",
+            "batch_id": batch_id,
         },
         environ=dict(os.environ),
         cwd=repo,
@@ -86,8 +88,15 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) ->
     batch = run_batch(settings, BatchControl(grace=settings.grace))
     elapsed = time.perf_counter() - started
     if batch.exit_code != 0:
-        raise SystemExit(f"bench batch failed with exit {batch.exit_code}: {batch.ends[:1]}")
+        raise SystemExit(f"bench batch {batch_id} failed with exit {batch.exit_code}: {batch.ends[:1]}")
     return elapsed
+
+
+def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) -> float:
+    """`runs` no-op runs with one worker through the library."""
+    run_ids = f"bench-{{01..{runs:02d}}}"
+    batch_id = f"bench-{round_no}"
+    return timed_batch(repo, runs_dir, batch_id=batch_id, run_ids=run_ids, workers=1, command="true")
 
 
 class _TimedGit:

@@ -8,7 +8,6 @@ starting those 64 processes 16 at a time with no worktrees at all (`xargs -P 16`
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -18,10 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from overhead import generate_repository, git, reset  # type: ignore[import-not-found]
-from parallel_runs.batch import BatchControl
-from parallel_runs.batch import run as run_batch
-from parallel_runs.config import build_run_settings
+from overhead import generate_repository, git, reset, timed_batch  # type: ignore[import-not-found]
 
 GOAL = 1.25
 
@@ -64,23 +60,10 @@ def pool_round(
     repo: Path, runs_dir: Path, round_no: int, *, runs: int, workers: int, seconds: float
 ) -> float:
     """The same sleeps as a batch of runs, each in its own worktree."""
-    settings = build_run_settings(
-        flags={
-            "run_ids": [f"pool-{{001..{runs:03d}}}"],
-            "workers": str(workers),
-            "command": f"sleep {seconds}",
-            "runs_dir": str(runs_dir),
-            "batch_id": f"pool-{round_no}",
-        },
-        environ=dict(os.environ),
-        cwd=repo,
+    run_ids, command = f"pool-{{001..{runs:03d}}}", f"sleep {seconds}"
+    return timed_batch(
+        repo, runs_dir, batch_id=f"pool-{round_no}", run_ids=run_ids, workers=workers, command=command
     )
-    started = time.perf_counter()
-    batch = run_batch(settings, BatchControl(grace=settings.grace))
-    elapsed = time.perf_counter() - started
-    if batch.exit_code != 0:
-        raise SystemExit(f"pool batch failed with exit {batch.exit_code}")
-    return elapsed
 
 
 def measure(rounds: int = 3, runs: int = 64, workers: int = 16, seconds: float = 0.5) -> dict[str, float]:
