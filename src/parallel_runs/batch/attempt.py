@@ -258,7 +258,9 @@ def attempt(
     except Exception as exc:
         step.finish(outcome=Outcome.FAILED, exit_code=None, error=f"no worktree: {exc}", has_worktree=False)
         raise
-    control.emit(EventKind.ATTEMPT_STARTED, claim.run_id, attempt=claim.attempt, log=str(step.paths.run_log))
+    # `log_from`: where this attempt's part of run.log begins (the Actions log group shows only it).
+    where = {"log": str(step.paths.run_log), "log_from": step.log_from}
+    control.emit(EventKind.ATTEMPT_STARTED, claim.run_id, attempt=claim.attempt, **where)
     if control.is_stopping:
         error = "batch stopped before the command started"
         return step.finish(outcome=Outcome.CANCELLED, exit_code=None, error=error)

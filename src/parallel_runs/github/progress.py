@@ -15,7 +15,9 @@ from typing import IO, Protocol
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
 from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.runlog import log_parts
 from parallel_runs.github.commands import end_group, group, stop_commands
+from parallel_runs.log_reader import choose_part
 
 __all__ = ["LOG_LIMIT", "GroupedProgress", "run_group_title"]
 
@@ -45,20 +47,33 @@ class GroupedProgress:
 
     def __init__(self, inner: _Progress, *, runs_dir: Path, out: IO[str]) -> None:
         self._inner, self._runs_dir, self._out = inner, runs_dir, out
-        self._logs: dict[str, Path] = {}
+        self._logs: dict[str, tuple[int, Path, int]] = {}  # run: (attempt, run.log, where its part begins)
         self._lock = threading.Lock()  # one group at a time, and no plain line inside one
 
     def __call__(self, event: Event) -> None:
         with self._lock:
             self._inner(event)
             if event.kind is EventKind.ATTEMPT_STARTED and event.run_id:
-                self._logs[event.run_id] = Path(str(event.data.get("log", "")))
+                data = event.data
+                attempt, log_from = int(str(data.get("attempt", 0))), int(str(data.get("log_from", 0)))
+                self._logs[event.run_id] = (attempt, Path(str(data.get("log", ""))), log_from)
             elif event.kind is EventKind.ATTEMPT_FINISHED and event.run_id:
                 self._group(event.run_id, event.data)
 
-    def _log_of(self, run_id: str, data: dict[str, object]) -> Path:
+    def _part_of(self, run_id: str, data: dict[str, object]) -> tuple[Path, int]:
+        """The run.log of the attempt that ended, and where its part begins."""
+        attempt = int(str(data.get("attempt", 0)))
         known = self._logs.get(run_id)
-        return known if known is not None else RunPaths(self._runs_dir, str(data.get("slug", ""))).run_log
+        if known is not None and known[0] == attempt:
+            return known[1], known[2]
+        # It ended before it started (no worktree): look for its header (a rare, whole-file read).
+        log = RunPaths(self._runs_dir, str(data.get("slug", ""))).run_log
+        try:
+            with log.open("rb") as stream:
+                part = choose_part(log_parts(stream), attempt)
+        except OSError:
+            part = None
+        return log, part.start if part else 0
 
     def _line(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -67,21 +82,20 @@ class GroupedProgress:
         start, end = stop_commands()
         self._line(group(run_group_title(run_id, data)))
         self._line(start)
-        self._copy_log(self._log_of(run_id, data))
+        self._copy_log(*self._part_of(run_id, data))
         self._line(end)
         self._line(end_group())
         self._out.flush()
 
-    def _copy_log(self, log: Path) -> None:
-        """The log's last LOG_LIMIT bytes, streamed in chunks (never read whole)."""
+    def _copy_log(self, log: Path, start: int) -> None:
+        """The attempt's part of the log from `start`, its last LOG_LIMIT bytes, streamed in chunks."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             with log.open("rb") as stream:
-                skipped = max(0, stream.seek(0, 2) - LOG_LIMIT)
-                if skipped:
-                    self._line(
-                        f"[parallel-runs: the first {skipped} bytes are left out; run.log has them all]"
-                    )
+                skipped = max(start, stream.seek(0, 2) - LOG_LIMIT)
+                if skipped > start:
+                    left_out = f"the first {skipped - start} bytes are left out; run.log has them all"
+                    self._line(f"[parallel-runs: {left_out}]")
                 stream.seek(skipped)
                 last = ""
                 while chunk := stream.read(_CHUNK):

@@ -71,3 +71,29 @@ def test_a_missing_log_is_said_not_fatal(tmp_path: Path) -> None:
     out = io.StringIO()
     finish(GroupedProgress(Inner(), runs_dir=tmp_path, out=out), "gone", tmp_path / "nothing.log")
     assert "[parallel-runs: no log to show:" in out.getvalue()
+
+
+@pytest.mark.parametrize("started", [True, False], ids=["from-its-start-event", "ended-before-it-started"])
+def test_an_attempts_group_shows_that_attempts_output_only(tmp_path: Path, started: bool) -> None:
+    log = tmp_path / "retried" / "run.log"
+    log.parent.mkdir()
+    first = (
+        "=== parallel-runs: attempt 1 \u00b7 started 2026-01-01T00:00:00+00:00 \u00b7 x ===\noutput of one\n"
+    )
+    second = (
+        "=== parallel-runs: attempt 2 \u00b7 started 2026-01-01T00:01:00+00:00 \u00b7 x ===\noutput of two\n"
+    )
+    log.write_text(first + second)
+    out = io.StringIO()
+    grouped = GroupedProgress(Inner(), runs_dir=tmp_path, out=out)
+    if started:
+        where = {"attempt": 2, "log": str(log), "log_from": len(first.encode())}
+        grouped(Event(EventKind.ATTEMPT_STARTED, AT, "retried", where))
+    grouped(
+        Event(
+            EventKind.ATTEMPT_FINISHED, AT, "retried", {"status": "failed", "attempt": 2, "slug": "retried"}
+        )
+    )
+    text = out.getvalue()
+    assert "output of two" in text
+    assert "output of one" not in text
