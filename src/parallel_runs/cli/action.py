@@ -61,13 +61,13 @@ def write_outputs(settings: ActionSettings, outputs: dict[str, str]) -> None:
     from parallel_runs.github.commands import end_group, group
     from parallel_runs.github.files import write_outputs as write_file
 
-    in_actions = settings.context.output_file is not None
-    if settings.context.output_file is not None:
-        write_file(settings.context.output_file, outputs)
+    output_file = settings.context.output_file
+    if output_file is not None:
+        write_file(output_file, outputs)
         _line(group("step outputs"))
     for name, value in outputs.items():
         _line(f"{name}={value}")
-    if in_actions:
+    if output_file is not None:
         _line(end_group())
 
 

@@ -14,9 +14,8 @@ from parallel_runs.errors import EXIT_OK
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from parallel_runs.core.shards import Plan
 
-__all__ = ["cmd_plan", "make_plan", "register"]
+__all__ = ["cmd_plan", "register"]
 
 DESCRIPTION = (
     "Expand the run ids into the legs of a GitHub Actions matrix and print the step outputs matrix, "
@@ -60,17 +59,11 @@ def register(commands: Any) -> None:
     plan.set_defaults(handler=cmd_plan, build_settings=build_plan_settings)
 
 
-def make_plan(settings: PlanSettings) -> Plan:
-    """The matrix of `settings`; with a shared store, the batch is queued first."""
-    from parallel_runs.batch.planning import plan_batch
-
-    return plan_batch(settings)
-
-
 def cmd_plan(settings: PlanSettings, console: Console) -> int:
     """Plan the legs, print the outputs (and write them to $GITHUB_OUTPUT with --github-output)."""
-    plan = make_plan(settings)
-    outputs = plan.outputs()
+    from parallel_runs.batch.planning import plan_batch  # the engine only once the flags are valid
+
+    outputs = plan_batch(settings).outputs()
     for name, value in outputs.items():
         sys.stdout.write(f"{name}={value}\n")
     if settings.github_output is not None:

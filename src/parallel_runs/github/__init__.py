@@ -18,11 +18,10 @@ from parallel_runs.github.commands import (
     stop_commands,
 )
 from parallel_runs.github.context import GithubContext
-from parallel_runs.github.files import SUMMARY_LIMIT, append_summary, format_outputs, write_outputs
+from parallel_runs.github.files import append_summary, format_outputs, write_outputs
 
 __all__ = [
     "MAX_ANNOTATIONS",
-    "SUMMARY_LIMIT",
     "Annotations",
     "GithubContext",
     "add_mask",

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from parallel_runs.errors import ConfigError
 
-__all__ = ["SUMMARY_LIMIT", "append_summary", "format_outputs", "write_outputs"]
-
-SUMMARY_LIMIT = 1024 * 1024  # GitHub refuses a step summary larger than 1 MiB
+__all__ = ["append_summary", "format_outputs", "write_outputs"]
 
 
 def format_outputs(outputs: Mapping[str, str]) -> str:
@@ -36,7 +34,7 @@ def write_outputs(path: Path, outputs: Mapping[str, str]) -> None:
 
 
 def append_summary(path: Path, markdown: str) -> None:
-    """Append markdown to the job summary (the caller keeps it under SUMMARY_LIMIT)."""
+    """Append markdown to the job summary (kept under GitHub's 1 MiB by report.SUMMARY_LIMITS)."""
     _append(path, markdown if markdown.endswith("\n") else markdown + "\n", what="job summary")
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt
-from parallel_runs.report.rows import build_rows
+from parallel_runs.report.rows import build_rows, summarize
 
 __all__ = ["format_summary", "summarize_batches"]
 
@@ -21,9 +21,7 @@ def summarize_batches(records: Iterable[Attempt]) -> list[BatchSummary]:
         by_batch.setdefault(record.batch_id, []).append(record)
     summaries = []
     for batch_id, attempts in by_batch.items():
-        counts: dict[str, int] = {}
-        for row in build_rows(attempts):
-            counts[row.latest.outcome.value] = counts.get(row.latest.outcome.value, 0) + 1
+        counts = {outcome.value: n for outcome, n in summarize(build_rows(attempts)).items()}
         summaries.append(
             BatchSummary(
                 batch_id=batch_id,

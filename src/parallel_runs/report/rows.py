@@ -31,7 +31,6 @@ __all__ = [
     "collect_shared_runs",
     "format_duration",
     "format_title",
-    "new_test_failures",
     "summarize",
     "test_failures",
     "tests_summary",
@@ -177,11 +176,6 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     if len({row.latest.host for row in rows}) < 2:
         hidden.add(HOST_COLUMN.header)
     return [column for column in COLUMNS if column.header not in hidden]
-
-
-def new_test_failures(row: RunRow) -> list[str]:
-    """Tests this run broke (persistent new failures, new collection errors), as their runner names them."""
-    return list(row.latest.tests.new_failures) if row.latest.tests else []
 
 
 def test_failures(row: RunRow) -> list[tuple[str, str]]:

@@ -155,15 +155,15 @@ def take_claim(
     }
     for query in _SEARCHES if run_id is None else _ONE_RUN:
         while candidate := conn.execute(query, params | {"p_skip": skip, "p_run": run_id}).first():
-            taken = conn.execute(_TAKE_AND_RECORD, params | _recording(candidate, owner)).first()
+            recording = _recording(candidate, owner)
+            taken = conn.execute(_TAKE_AND_RECORD, params | recording).first()
             if taken is not None:
-                abandoned = candidate.attempt if candidate.state == CLAIMED else None
                 return _claim(
                     batch_id,
                     candidate.run_id,
                     candidate.slug,
                     taken,
-                    abandoned=abandoned,
+                    abandoned=recording["p_abandoned"],
                     owner=owner,
                     ttl=ttl,
                 )
