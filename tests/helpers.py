@@ -18,6 +18,13 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def clone(repo: Path, name: str) -> Path:
+    """A clone of `repo` beside it, as actions/checkout would make on another runner."""
+    target = repo.parent / name
+    git(repo.parent, "clone", "--quiet", str(repo), str(target))
+    return target
+
+
 def run_cli(
     *args: str,
     cwd: Path,

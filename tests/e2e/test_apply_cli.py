@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import git, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, run_cli, start_cli, wait_for
 
 EDIT = "sed -i 's/a + b/a + b  # {run_id}/' app/calc.py; echo {run_id} > new-{run_id}.txt"
 
@@ -91,7 +91,7 @@ def test_apply_of_an_unknown_or_running_run(
         assert "run 'busy' is already held by" in capsys.readouterr().err
     finally:
         gate.touch()
-        runner.communicate(timeout=60)
+        finish(runner)
     assert main(["apply", "ghost", "--source-repo", str(repo)]) == 2
     err = capsys.readouterr().err
     assert "no such run 'ghost'" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import git, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, run_cli, start_cli, wait_for
 
 # `same` changes nothing (its branch is the base commit); the others commit a file of their own.
 EDIT = "case {run_id} in same) ;; *) echo {run_id} > file-{run_id}.txt ;; esac"
@@ -74,7 +74,7 @@ def test_prune_deletes_finished_runs_refs_and_keeps_every_commit(
         deleted, kept = prune(capsys, "--force")
     finally:
         gate.touch()
-        runner.communicate(timeout=60)
+        finish(runner)
     assert {"parallel-runs/retry", attempt_ref} <= deleted
     assert kept["parallel-runs/busy"].startswith("its run is running (held by host")
     assert refs(repo) == {"refs/heads/parallel-runs/busy", "refs/heads/parallel-runs/kept"}

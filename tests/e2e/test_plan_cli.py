@@ -10,10 +10,6 @@ from tests.action_harness import parse_output_file
 from tests.helpers import git, run_cli
 
 
-def outputs(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines())
-
-
 def test_plan_prints_and_writes_the_matrix_and_the_shards_cover_every_id_once(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -25,7 +21,7 @@ def test_plan_prints_and_writes_the_matrix_and_the_shards_cover_every_id_once(
         env={"GITHUB_OUTPUT": str(github_output)},
     )
     assert planned.returncode == 0, planned.stderr
-    printed = outputs(planned.stdout)
+    printed = parse_output_file(planned.stdout)
     assert printed == {
         "matrix": '{"leg":[1,2,3]}',
         "batch-id": "b7",
@@ -52,7 +48,7 @@ def test_plan_prints_and_writes_the_matrix_and_the_shards_cover_every_id_once(
 def test_plan_never_makes_more_legs_than_runs(repo: Path) -> None:
     done = run_cli("plan", "--run-ids", "only,two", cwd=repo)
     assert done.returncode == 0, done.stderr
-    assert outputs(done.stdout)["matrix"] == '{"leg":[1,2]}'
+    assert parse_output_file(done.stdout)["matrix"] == '{"leg":[1,2]}'
 
 
 def test_plan_usage_errors_exit_2(repo: Path) -> None:

@@ -421,6 +421,7 @@ def test_create_survives_another_process_removing_the_last_worktree(
                 ws = manager(repo, runs_dir, slug=f"race-{n}")
                 ws.create(base_sha=base, attempt=1)
                 ws.remove(just_saved=True)
+            assert remover.poll() is None, "the remover died: nothing raced the creations"
         finally:
             remover.kill()
 
@@ -437,6 +438,7 @@ def test_exists_survives_another_process_removing_the_last_worktree(
             assert churn.stdout is not None
             assert churn.stdout.readline() == "ready\n"
             assert not any(ws.exists() for _ in range(3000))
+            assert churn.poll() is None, "the churn died: nothing raced the listings"
         finally:
             churn.kill()
 
@@ -445,9 +447,12 @@ _ADD_AND_REMOVE_DIR_FOREVER = """
 import os, sys
 print("ready", flush=True)
 while True:
-    os.makedirs(sys.argv[1] + "/other", exist_ok=True)
-    os.rmdir(sys.argv[1] + "/other")
-    os.rmdir(sys.argv[1])
+    try:
+        os.makedirs(sys.argv[1] + "/other", exist_ok=True)
+        os.rmdir(sys.argv[1] + "/other")
+        os.rmdir(sys.argv[1])
+    except OSError:
+        pass
 """
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.action_flow import Workflow
-from tests.helpers import git
+from tests.helpers import clone as clone_of
 
 
 @pytest.fixture
@@ -21,9 +22,4 @@ def workflow(tmp_path: Path) -> Workflow:
 def clone(repo: Path) -> Callable[[str], Path]:
     """Factory: a clone of the test repository, as actions/checkout would make on a runner."""
 
-    def make(name: str) -> Path:
-        target = repo.parent / name
-        git(repo.parent, "clone", "--quiet", str(repo), str(target))
-        return target
-
-    return make
+    return functools.partial(clone_of, repo)

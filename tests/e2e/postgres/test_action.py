@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from tests.action_flow import Workflow, table_rows
-from tests.helpers import git
+from tests.helpers import clone
 
 IDS = [f"job-{n:02d}" for n in range(1, 13)]
 
@@ -22,12 +22,6 @@ def with_password(url: str) -> tuple[str, str]:
     parsed = make_url(url)
     password = parsed.password or f"pw-{secrets.token_hex(8)}"
     return parsed.set(password=password).render_as_string(hide_password=False), str(password)
-
-
-def clone(repo: Path, name: str) -> Path:
-    target = repo.parent / name
-    git(repo.parent, "clone", "--quiet", str(repo), str(target))
-    return target
 
 
 def files_holding(root: Path, secret: str) -> list[Path]:

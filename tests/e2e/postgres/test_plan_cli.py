@@ -6,11 +6,8 @@ import secrets
 from pathlib import Path
 
 from parallel_runs.store import SharedStore
+from tests.action_harness import parse_output_file
 from tests.helpers import git, run_cli
-
-
-def outputs(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines())
 
 
 def test_plan_queues_the_batch_and_workers_finish_it(repo: Path, database_url: str) -> None:
@@ -19,7 +16,7 @@ def test_plan_queues_the_batch_and_workers_finish_it(repo: Path, database_url: s
     common = ("--database-url", database_url, "--batch-id", batch, "--run-ids", ids)
     planned = run_cli("plan", *common, "--max-jobs", "2", "--retries", "1", "--command", "true", cwd=repo)
     assert planned.returncode == 0, planned.stderr
-    printed = outputs(planned.stdout)
+    printed = parse_output_file(planned.stdout)
     assert (printed["matrix"], printed["mode"], printed["run-count"]) == ('{"leg":[1,2]}', "worker", "5")
     with SharedStore.connect(database_url) as store:
         definition = store.get_batch(batch)
@@ -38,4 +35,4 @@ def test_plan_queues_the_batch_and_workers_finish_it(repo: Path, database_url: s
         cwd=repo,
     )
     assert again.returncode == 0, again.stderr
-    assert outputs(again.stdout)["matrix"] == '{"leg":[1]}'
+    assert parse_output_file(again.stdout)["matrix"] == '{"leg":[1]}'

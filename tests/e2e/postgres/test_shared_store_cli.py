@@ -21,13 +21,7 @@ from sqlalchemy.pool import NullPool
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.store import BatchDefinition, SharedStore
 from parallel_runs.store.urls import parse_postgres_url
-from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
-
-
-def clone(repo: Path, name: str) -> Path:
-    target = repo.parent / name
-    git(repo.parent, "clone", "--quiet", str(repo), str(target))
-    return target
+from tests.helpers import clone, finish, git, processes_with, run_cli, start_cli, wait_for
 
 
 def shared_run(url: str, batch: str, ids: str) -> tuple[str, ...]:
