@@ -15,6 +15,7 @@ __all__ = [
     "describe_exit_code",
     "outcome_of_command",
     "shell_exit_code",
+    "signal_name",
     "workers_warning",
 ]
 
@@ -38,12 +39,18 @@ def describe_exit_code(code: int | None) -> str:
     """`143 (SIGTERM)` for a signal's code, `3` for any other, `-` when the command never ran."""
     if code is None:
         return "-"
+    name = signal_name(code)
     code = shell_exit_code(code)  # records written before the convention hold -N
-    try:
-        name = signal.Signals(code - 128).name if code > 128 else None
-    except ValueError:
-        name = None
     return f"{code} ({name})" if name else str(code)
+
+
+def signal_name(code: int) -> str | None:
+    """`SIGTERM` for an exit code saying a signal killed the command (143, or Python's -15), else None."""
+    code = shell_exit_code(code)
+    try:
+        return signal.Signals(code - 128).name if code > 128 else None
+    except ValueError:
+        return None
 
 
 def outcome_of_command(

@@ -10,10 +10,10 @@ with tests `tests_crashed`; new collection or setup errors and persistent new fa
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 
 from parallel_runs.core.junit import TestOutcome
+from parallel_runs.core.policy import signal_name
 from parallel_runs.core.suite import TestResults
 
 __all__ = ["BaselineProblem", "baseline_problem", "crash_of", "describe_exit"]
@@ -25,14 +25,6 @@ _CRASH_CODES = {
     126: "the command is not executable",
     127: "the command was not found",
 }
-_SHELL_SIGNAL_BASE = 128  # a shell reports a child killed by signal N as 128 + N
-
-
-def _signal_name(number: int) -> str | None:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return None
 
 
 def describe_exit(exit_code: int | None) -> str | None:
@@ -42,8 +34,8 @@ def describe_exit(exit_code: int | None) -> str | None:
     if exit_code in _CRASH_CODES:
         return f"exit {exit_code}: {_CRASH_CODES[exit_code]}"
     if exit_code < 0:
-        return f"killed by {_signal_name(-exit_code) or f'signal {-exit_code}'}"
-    if (name := _signal_name(exit_code - _SHELL_SIGNAL_BASE)) and exit_code > _SHELL_SIGNAL_BASE:
+        return f"killed by {signal_name(exit_code) or f'signal {-exit_code}'}"
+    if name := signal_name(exit_code):
         return f"exit {exit_code}: killed by {name}"
     return None
 
