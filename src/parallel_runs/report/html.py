@@ -13,10 +13,12 @@ from html import escape
 
 from parallel_runs.core.model import Outcome
 from parallel_runs.report.rows import (
+    SHOWN_FAILURES,
     STATUS_COLUMN,
     TESTS_COLUMN,
     Column,
     RunRow,
+    crash_reason,
     summarize,
     test_failures,
     visible_columns,
@@ -26,7 +28,6 @@ __all__ = ["Bar", "render_html", "timeline_bars"]
 
 _DOT = " \u00b7 "
 MIN_BAR_PERCENT = 0.5  # a run of a few milliseconds in a batch of hours still shows
-SHOWN_FAILURES = 10  # new test failures shown with their message; the rest are collapsed
 COLLAPSED_FAILURES = 200  # at most this many more names (ci/delta.json lists them all)
 
 STATUS_COLOURS: dict[Outcome, str] = {
@@ -137,9 +138,8 @@ def _cell(column: Column, row: RunRow) -> str:
 
 def _failures(row: RunRow) -> str:
     """Why a run's tests crashed, or its new failures (first ones with their message), collapsible."""
-    tests = row.latest.tests
-    if tests is not None and tests.status == "tests_crashed":
-        return f'<div class="error">tests crashed: {escape(tests.reason or "?")}</div>'
+    if (crashed := crash_reason(row)) is not None:
+        return f'<div class="error">tests crashed: {escape(crashed)}</div>'
     failures = test_failures(row)
     if not failures:
         return ""

@@ -14,9 +14,11 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.report.budget import Block, fit
 from parallel_runs.report.rows import (
     DEFAULT_TITLE,
+    SHOWN_FAILURES,
     STATUS_COLUMN,
     Column,
     RunRow,
+    crash_reason,
     summarize,
     test_failures,
     visible_columns,
@@ -25,14 +27,12 @@ from parallel_runs.report.rows import (
 __all__ = [
     "MARKDOWN_LIMIT",
     "MARKDOWN_SECTIONS",
-    "SHOWN_FAILURES",
     "STATUS_EMOJI",
     "markdown_heading",
     "render_markdown",
 ]
 
 MARKDOWN_LIMIT = 60_000  # characters of the whole document
-SHOWN_FAILURES = 10  # new test failures shown (with a message) per run; the rest are collapsed
 _NAME_CHARS = 200  # a test name shown at most this long
 _MESSAGE_CHARS = 150  # a failure's one-line message
 _COLLAPSED_CHARS = 4_000  # the collapsed list of one run's other failures
@@ -135,9 +135,9 @@ def _md_failure(name: str, message: str) -> str:
 
 def _md_run_failures(row: RunRow) -> str | None:
     """One run's block: why its tests crashed, or its first new failures, the rest collapsed."""
-    tests, run = row.latest.tests, _md_code(row.latest.run_id, in_table=False)
-    if tests is not None and tests.status == "tests_crashed":
-        return f"- {run}: tests crashed: {_md_code(_cut(tests.reason or '?', 300), in_table=False)}"
+    run = _md_code(row.latest.run_id, in_table=False)
+    if (crashed := crash_reason(row)) is not None:
+        return f"- {run}: tests crashed: {_md_code(_cut(crashed, 300), in_table=False)}"
     failures = test_failures(row)
     if not failures:
         return None

@@ -21,6 +21,7 @@ __all__ = [
     "COLUMNS",
     "DEFAULT_TITLE",
     "HOST_COLUMN",
+    "SHOWN_FAILURES",
     "STATUS_COLUMN",
     "TESTS_COLUMN",
     "Column",
@@ -29,6 +30,7 @@ __all__ = [
     "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
+    "crash_reason",
     "format_duration",
     "format_title",
     "summarize",
@@ -176,6 +178,15 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     if len({row.latest.host for row in rows}) < 2:
         hidden.add(HOST_COLUMN.header)
     return [column for column in COLUMNS if column.header not in hidden]
+
+
+SHOWN_FAILURES = 10  # new test failures shown with their message per run; the rest are collapsed
+
+
+def crash_reason(row: RunRow) -> str | None:
+    """Why the run's tests crashed (`?` when the record kept no reason); None when they did not."""
+    tests = row.latest.tests
+    return (tests.reason or "?") if tests is not None and tests.status == "tests_crashed" else None
 
 
 def test_failures(row: RunRow) -> list[tuple[str, str]]:
