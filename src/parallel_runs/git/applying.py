@@ -9,9 +9,11 @@ from enum import StrEnum
 from pathlib import Path
 
 from parallel_runs.errors import ConfigError, GitError
+from parallel_runs.git.branches import is_merged
+from parallel_runs.git.repository import resolve_commit
 from parallel_runs.git.runner import _git
 
-__all__ = ["Applied", "ApplyMode", "apply_result", "changed_tracked_files", "current_branch", "has_branch"]
+__all__ = ["Applied", "ApplyMode", "apply_result", "current_branch", "has_branch"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +46,10 @@ def current_branch(repo: Path) -> str:
     return name or "detached HEAD"
 
 
-def changed_tracked_files(repo: Path) -> list[str]:
+def _changed_tracked_files(repo: Path) -> list[str]:
     """Tracked files with uncommitted changes, staged or not (untracked files do not count)."""
     out = _git(repo, "status", "--porcelain", "--untracked-files=no").out
     return [line[3:] for line in out.splitlines() if line.strip()]
-
-
-def _head(repo: Path) -> str:
-    return _git(repo, "rev-parse", "HEAD").out.strip()
 
 
 def _files_between(repo: Path, old: str, new: str) -> tuple[str, ...]:
@@ -68,20 +66,20 @@ def _refuse(doing: str, reason: str) -> ConfigError:
 
 
 def _merge(repo: Path, branch: str) -> Applied:
-    before = _head(repo)
-    if _git(repo, "merge-base", "--is-ancestor", branch, "HEAD", check=False).status == 0:
+    before = resolve_commit(repo, "HEAD")
+    if is_merged(repo, f"refs/heads/{branch}"):
         return Applied(before, (), nothing_to_do=True)
     done = _git(repo, "merge", "--no-ff", "--no-edit", f"refs/heads/{branch}", check=False, as_user=True)
     if done.status:
         reason = _conflicts(repo) or _last_line(done.err or done.out)
         _git(repo, "merge", "--abort", check=False)
         raise _refuse(f"merging {branch}", reason)
-    after = _head(repo)
+    after = resolve_commit(repo, "HEAD")
     return Applied(after, _files_between(repo, before, after))
 
 
 def _cherry_pick(repo: Path, branch: str) -> Applied:
-    before = _head(repo)
+    before = resolve_commit(repo, "HEAD")
     commits = _git(repo, "rev-list", "--reverse", "--no-merges", f"HEAD..refs/heads/{branch}").out.split()
     if not commits:
         return Applied(before, (), nothing_to_do=True)
@@ -89,15 +87,15 @@ def _cherry_pick(repo: Path, branch: str) -> Applied:
     if done.status:
         reason = _conflicts(repo) or _last_line(done.err or done.out)
         _git(repo, "cherry-pick", "--abort", check=False)
-        if _head(repo) != before:  # --abort puts HEAD back; make sure of it
+        if resolve_commit(repo, "HEAD") != before:  # --abort puts HEAD back; make sure of it
             _git(repo, "reset", "--hard", "--quiet", before)
         raise _refuse(f"cherry-picking {len(commits)} commit(s) of {branch}", reason)
-    after = _head(repo)
+    after = resolve_commit(repo, "HEAD")
     return Applied(after, _files_between(repo, before, after))
 
 
 def _apply_patch(repo: Path, patch: Path) -> Applied:
-    head = _head(repo)
+    head = resolve_commit(repo, "HEAD")
     if patch.stat().st_size == 0:
         return Applied(head, (), nothing_to_do=True)
     # --check first: `git apply` changes nothing when it fails, and says why.
@@ -116,7 +114,7 @@ def _last_line(text: str) -> str:
 
 def apply_result(repo: Path, mode: ApplyMode, *, branch: str, patch: Path) -> Applied:
     """Bring the run's result onto the current branch; ConfigError, checkout untouched, when it cannot."""
-    if dirty := changed_tracked_files(repo):
+    if dirty := _changed_tracked_files(repo):
         raise ConfigError(
             f"the checkout {repo} has uncommitted changes ({len(dirty)} file(s), e.g. {dirty[0]}): "
             "commit or stash them first"
