@@ -16,7 +16,7 @@ from parallel_runs.errors import EXIT_OK
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["cmd_action", "register", "write_outputs"]
+__all__ = ["cmd_action", "register", "say", "write_outputs"]
 
 DESCRIPTION = (
     "The steps of the GitHub Action (uses: autopack/parallel-runs@v1), run by its action.yml: "
@@ -38,7 +38,8 @@ def register(commands: Any) -> None:
     action.set_defaults(handler=cmd_action, build_settings=build_action_settings)
 
 
-def _line(text: str) -> None:
+def say(text: str) -> None:
+    """One line of the step's log, flushed at once (the runner interleaves it with the runs' output)."""
     if text:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -52,7 +53,7 @@ def _mask_secrets(settings: ActionSettings) -> None:
 
     url = settings.database_url or ""
     for secret in (*url_passwords(url), url, *token_secrets(settings.token or "")):
-        _line(add_mask(secret))
+        say(add_mask(secret))
 
 
 def write_outputs(settings: ActionSettings, outputs: dict[str, str]) -> None:
@@ -64,11 +65,11 @@ def write_outputs(settings: ActionSettings, outputs: dict[str, str]) -> None:
     output_file = settings.context.output_file
     if output_file is not None:
         write_file(output_file, outputs)
-        _line(group("step outputs"))
+        say(group("step outputs"))
     for name, value in outputs.items():
-        _line(f"{name}={value}")
+        say(f"{name}={value}")
     if output_file is not None:
-        _line(end_group())
+        say(end_group())
 
 
 def _prepare(settings: ActionSettings) -> int:

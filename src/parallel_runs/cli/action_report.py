@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from parallel_runs.cli.action import say
 from parallel_runs.config import ReportSettings
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 from parallel_runs.github.commands import Annotations
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
     from parallel_runs.report import RunRow
 
 __all__ = ["report_batch"]
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def _rows(work: ReportSettings) -> list[RunRow]:
@@ -71,7 +67,7 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
         number = context.pull_request_number
         if number is not None:
             done = api.post_sticky_comment(number=number, body=body, marker=context.comment_marker)
-            _write(f"pull request #{number}: comment {done.comment_id} {done.action}")
+            say(f"pull request #{number}: comment {done.comment_id} {done.action}")
         if settings.check_name and context.head_sha:
             api.create_check_run(
                 name=settings.check_name,
@@ -121,7 +117,7 @@ def report_batch(settings: ActionSettings) -> int:
     write_outputs(
         settings, outputs | {"succeeded": str(succeeded), "failed": str(failed), "report-path": str(html)}
     )
-    annotations = Annotations(_write)
+    annotations = Annotations(say)
     if settings.token and settings.context.repository:
         for problem in _post(settings, rows, now=now, status=status):
             annotations.add("warning", problem, title="parallel-runs report")

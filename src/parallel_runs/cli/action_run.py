@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parallel_runs.batch.result import HeldRun, RunError, RunSummary, SkippedRun
+from parallel_runs.cli.action import say
 from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
     from parallel_runs.config.action import ActionSettings
 
 __all__ = ["annotate_result", "run_leg"]
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def annotate_result(result: BatchResult, annotations: Annotations) -> None:
@@ -64,7 +60,7 @@ def _push(settings: ActionSettings, result: BatchResult, repo: Path) -> str | No
         git.push_branches(repo, sorted(set(branches)), remote="origin", config=config)
     except GitError as exc:
         return f"could not push the run branches to origin: {exc}"
-    _write(f"pushed {len(set(branches))} run branch(es) to origin")
+    say(f"pushed {len(set(branches))} run branch(es) to origin")
     return None
 
 
@@ -86,7 +82,7 @@ def run_leg(settings: ActionSettings, console: Console) -> int:
             result = engine.run(work, control)
     finally:
         progress.close()
-    annotations = Annotations(_write)
+    annotations = Annotations(say)
     annotate_result(result, annotations)
     push_problem = _push(settings, result, machine.repo) if settings.push_branches else None
     if push_problem:
