@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, BRANCH_PREFIX
+from parallel_runs.git.listing import worktree_records
 from parallel_runs.git.runner import _git
 
 __all__ = ["RunRef", "checked_out_branches", "delete_ref", "is_merged", "run_refs", "unique_commits"]
@@ -58,12 +59,12 @@ def run_refs(repo: Path) -> list[RunRef]:
 
 def checked_out_branches(repo: Path) -> dict[str, Path]:
     """Full branch name -> the worktree that has it checked out."""
-    found = {}
-    for record in _git(repo, "worktree", "list", "--porcelain", "-z").out.split("\0\0"):
-        fields = dict(item.partition(" ")[::2] for item in record.split("\0") if item)
-        if "branch" in fields and "worktree" in fields:
-            found[fields["branch"]] = Path(fields["worktree"])
-    return found
+    records = worktree_records(repo)
+    return {
+        fields["branch"]: Path(fields["worktree"])
+        for fields in records
+        if {"branch", "worktree"} <= fields.keys()
+    }
 
 
 def is_merged(repo: Path, sha: str, into: str = "HEAD") -> bool:

@@ -22,12 +22,17 @@ class WorktreeInfo:
     is_prunable: bool = False
 
 
+def worktree_records(repo: Path) -> list[dict[str, str]]:
+    """`git worktree list --porcelain`: the fields of each worktree (`worktree`, `HEAD`, `branch`, ...)."""
+    records = _git(repo, "worktree", "list", "--porcelain", "-z").out.split("\0\0")
+    return [dict(item.partition(" ")[::2] for item in record.split("\0") if item) for record in records]
+
+
 def list_managed_worktrees(repo: Path, runs_dir: Path) -> list[WorktreeInfo]:
     """Worktrees of `repo` that live directly under `runs_dir`/workspaces."""
     home = Path(os.path.realpath(runs_dir / "workspaces"))
     infos = []
-    for record in _git(repo, "worktree", "list", "--porcelain", "-z").out.split("\0\0"):
-        fields = dict(item.partition(" ")[::2] for item in record.split("\0") if item)
+    for fields in worktree_records(repo):
         if "worktree" not in fields or Path(fields["worktree"]).parent != home:
             continue
         path = Path(fields["worktree"])
