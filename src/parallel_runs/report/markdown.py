@@ -181,12 +181,18 @@ def markdown_heading(title: str) -> str:
 
 
 def render_markdown(
-    rows: Sequence[RunRow], *, title: str = DEFAULT_TITLE, limit: int = MARKDOWN_LIMIT
+    rows: Sequence[RunRow],
+    *,
+    title: str = DEFAULT_TITLE,
+    limit: int = MARKDOWN_LIMIT,
+    timeline: Block | None = None,
 ) -> str:
     """A GitHub-flavoured markdown report of at most `limit` characters: heading, counts, one table
-    row per run, new test failures, errors."""
+    row per run, (the job summary's `timeline`), new test failures, errors."""
     heading = markdown_heading(title)
     if not rows:
         return f"{heading}\n\n_No runs found._\n"
     blocks = [block for section in MARKDOWN_SECTIONS if (block := section(rows))]
+    if timeline is not None:
+        blocks.insert(min(2, len(blocks)), timeline)
     return "\n\n".join([heading, *fit(blocks, limit - len(heading) - 3)]) + "\n"

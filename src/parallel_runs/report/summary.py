@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.report.budget import Block, fit
-from parallel_runs.report.markdown import MARKDOWN_SECTIONS, markdown_heading
+from parallel_runs.report.budget import Block
+from parallel_runs.report.markdown import render_markdown
 from parallel_runs.report.rows import DEFAULT_TITLE, RunRow
 
 __all__ = ["SUMMARY_LIMITS", "SummaryLimits", "render_gantt", "render_summary"]
@@ -89,15 +89,12 @@ def render_gantt(rows: Sequence[RunRow], *, now: datetime, limit: int = SUMMARY_
 
 
 def _render(rows: Sequence[RunRow], *, title: str, now: datetime, limits: SummaryLimits, room: int) -> str:
-    heading = markdown_heading(title)
-    if not rows:
-        return f"{heading}\n\n_No runs found._\n"
-    blocks = [block for section in MARKDOWN_SECTIONS if (block := section(rows))]
+    timeline = None
     if gantt := render_gantt(rows, now=now, limit=limits.gantt_tasks):
         # All or nothing: a timeline cut short would lose its closing fence.
         note = "_The timeline is left out to keep the summary in size._"
-        blocks.insert(min(2, len(blocks)), Block("", [gantt], lambda _n: note))
-    return "\n\n".join([heading, *fit(blocks, room - len(heading) - 2)]) + "\n"
+        timeline = Block("", [gantt], lambda _n: note)
+    return render_markdown(rows, title=title, limit=room, timeline=timeline)
 
 
 def render_summary(
