@@ -48,7 +48,7 @@ def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_p
     batch.send_signal(sig)
     out, err = finish(batch, timeout=30)
     assert batch.returncode == 130, out + err
-    assert time.monotonic() - sent < 3 + 5
+    assert time.monotonic() - sent < 60  # the 301 s command was stopped, not waited for
     assert processes_with(f"sleep {marker}") == []
     runs_dir = repo / ".autonomous_runs"
     ran = sorted(p.name for p in started.iterdir())
@@ -68,7 +68,7 @@ def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_p
 def test_second_interrupt_skips_the_grace_period_but_still_saves(repo: Path, tmp_path: Path) -> None:
     started = tmp_path / "started"
     command = f"trap '' TERM; echo kept > kept.txt; touch {started}; sleep 302.5678"
-    batch = start_cli("run", "--run-ids", "stubborn", "--grace", "60s", "--command", command, cwd=repo)
+    batch = start_cli("run", "--run-ids", "stubborn", "--grace", "300s", "--command", command, cwd=repo)
     wait_for(started.exists, what="the run to start")
     batch.send_signal(signal.SIGINT)
     time.sleep(0.5)
@@ -77,7 +77,7 @@ def test_second_interrupt_skips_the_grace_period_but_still_saves(repo: Path, tmp
     batch.send_signal(signal.SIGINT)
     out, err = finish(batch, timeout=30)
     assert batch.returncode == 130, out + err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 60  # the second Ctrl-C skipped the 300 s grace
     assert git(repo, "show", "parallel-runs/stubborn:kept.txt") == "kept"
     assert attempts(repo / ".autonomous_runs", "stubborn") == [(1, "cancelled")]
 

@@ -100,7 +100,7 @@ def test_timeout_kills_the_whole_process_group_and_saves_changes(repo: Path) -> 
     done = run_cli("run", "--run-ids", "slow", "--timeout", "2s", "--command", command, cwd=repo)
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stdout + done.stderr
-    assert elapsed < 8, f"took {elapsed:.1f}s"
+    assert elapsed < 30, f"took {elapsed:.1f}s: the 2s timeout did not stop a 61s command"
     result = result_of(repo / ".autonomous_runs", "slow")
     assert result["status"] == "timed_out"
     assert float(str(result["duration_seconds"])) < 5  # ~2s timeout + stop + save, as recorded

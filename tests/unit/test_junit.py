@@ -99,7 +99,7 @@ def test_entity_expansion_bomb_is_rejected_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(TestReportError, match="entity-expansion bomb"):
         parse_junit_xml(BILLION_LAUGHS)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20  # a bomb expanded would take minutes and gigabytes
 
 
 def test_external_entities_are_refused() -> None:

@@ -67,7 +67,7 @@ def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, data
     assert "2 queued run(s) recorded not_started" in cancelled.stdout
     out, err = finish(runner, timeout=60)
     assert runner.returncode == 1, out + err
-    assert time.monotonic() - at < 2 + 6 / 3 + 2  # one heartbeat, then the command's SIGTERM
+    assert time.monotonic() - at < 30  # one heartbeat (2 s), then the SIGTERM: not the 40 s command's end
     assert processes_with("sleep 40.123") == []
     assert report_outcomes(repo, database_url, batch) == {
         "c1": "cancelled",

@@ -43,10 +43,10 @@ def test_a_leftover_that_cannot_be_saved_fails_the_run_instead_of_stalling_the_b
     began = time.monotonic()
     done = run_cli(
         *("run", "--database-url", database_url, "--batch-id", batch, "--run-ids", f"{run_id},fine-{batch}"),
-        *("--lease-ttl", "5s", "--max-batch-time", "20s", "--command", "true"),
+        *("--lease-ttl", "5s", "--max-batch-time", "120s", "--command", "true"),
         cwd=repo,
     )
-    assert time.monotonic() - began < 15, done.stdout + done.stderr
+    assert time.monotonic() - began < 60, done.stdout + done.stderr  # not stopped by the 120 s budget
     assert done.returncode == 1, done.stdout + done.stderr
     assert "budget" not in done.stdout
     report = run_cli("report", "--format", "json", "--database-url", database_url, "--batch", batch, cwd=repo)
