@@ -128,26 +128,22 @@ def test_a_test_failing_only_once_after_the_change_is_flaky(project: Path, tmp_p
     assert tests["new_failures"] == []  # type: ignore[index]
 
 
-def test_a_test_command_without_a_report_stops_the_batch_unless_the_suite_may_be_empty(project: Path) -> None:
-    args = (
-        "run",
-        "--run-ids",
-        "noreport",
-        "--command",
-        "true",
-        "--test-command",
-        "echo no-report-written-here",
-    )
-    done = run_cli(*args, cwd=project, timeout=300)
-    assert done.returncode == 2, done.stdout + done.stderr
-    [message] = done.stderr.splitlines()
-    assert "`echo no-report-written-here` wrote no test report (exit 0) at the base commit" in message
-    assert "It printed: no-report-written-here. Fix: " in message
-    assert "--test-report GLOB" in message
-    assert not (project / ".autonomous_runs" / "noreport").exists()  # no run started
-    allowed = run_cli(*args, "--allow-empty-baseline", cwd=project, timeout=300)
-    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
-    assert result(project, "noreport")["tests"]["status"] == "tests_unavailable"  # type: ignore[index]
+def test_a_test_command_without_a_report_is_judged_by_exit_status_and_must_pass_at_base(
+    project: Path,
+) -> None:
+    args = ("run", "--run-ids", "noreport", "--command", "true", "--test-command")
+    failing = "echo no-report-written-here; exit 1"
+    for extra in ((), ("--allow-empty-baseline",)):  # the flag accepts an empty suite, never a failing one
+        done = run_cli(*args, failing, *extra, cwd=project, timeout=300)
+        assert done.returncode == 2, done.stdout + done.stderr
+        [message] = done.stderr.splitlines()
+        assert f"`{failing}` failed (exit 1) and wrote no per-test report at the base commit" in message
+        assert "It printed: no-report-written-here. Fix: " in message
+        assert not (project / ".autonomous_runs" / "noreport").exists()  # no run started
+    passing = run_cli(*args, "echo no-report-written-here", cwd=project, timeout=300)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    tests = result(project, "noreport")["tests"]
+    assert (tests["status"], tests["summary"]) == ("passed", "exit 0")  # type: ignore[index]
 
 
 def test_a_collection_error_regresses_the_run(project: Path, tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_a_run_that_makes_pytest_crash_is_regressed_with_tests_crashed(project: 
             "collected no test (exit 5)",
             "--allow-empty-baseline",
         ),
-        ("true", "wrote no test report (exit 0)", "--test-report GLOB"),
+        ("false", "failed (exit 1) and wrote no per-test report", "make the test command pass"),
     ],
 )
 def test_a_baseline_that_cannot_judge_stops_the_batch_before_any_run(

@@ -88,7 +88,12 @@ def test_ordinary_exit_codes_are_not_crashes() -> None:
             False,
         ),
         (results(3, {"pytest::internal": TestOutcome.ERROR}), "crashed (exit 3", False),
-        (results(1, None, reason="no report"), "wrote no test report (exit 1)", True),
+        (results(1, None, reason="no report"), "failed (exit 1) and wrote no per-test report", False),
+        (
+            results(0, None, reason="unusable report: bad xml"),
+            "wrote an unusable report: bad xml (exit 0)",
+            False,
+        ),
         (results(5, {}), "collected no test (exit 5)", True),
         (
             results(

@@ -17,6 +17,7 @@ from parallel_runs.core.suite import (
     named_reports,
     pytest_addopts,
     render_test_argv,
+    runs_unittest,
 )
 
 JUNIT = Path("/runs/my run/ci/after.junit.xml")
@@ -173,3 +174,36 @@ def test_results_round_trip_through_json() -> None:
     assert TestResults.from_json(missing.to_json()) == missing
     with pytest.raises((TypeError, ValueError)):
         TestResults.from_json({"phase": "after", "command": "x", "tests": {"a": "exploded"}})
+
+
+@pytest.mark.parametrize(
+    ("shell", "rendered"),
+    [
+        ("python -m unittest", "python -m parallel_runs_unittest"),
+        (
+            "cd src && python3.11 -m unittest -q tests",
+            "cd src && python3.11 -m parallel_runs_unittest -q tests",
+        ),
+        (
+            "/venv/bin/python3 -m unittest discover; echo done",
+            "/venv/bin/python3 -m parallel_runs_unittest discover; echo done",
+        ),
+    ],
+)
+def test_python_m_unittest_runs_through_our_reporter(shell: str, rendered: str) -> None:
+    spec = CommandSpec(shell=shell)
+    assert runs_unittest(spec)
+    assert render_test_argv(spec, junit=Path("/r/j.xml")) == ["bash", "-c", rendered]
+
+
+def test_only_unittest_itself_is_rewritten() -> None:
+    for shell in (
+        "pytest -q",
+        "python -m unittest_extras",
+        "mypython -m unittest",
+        "echo python -m unittestx",
+    ):
+        assert not runs_unittest(CommandSpec(shell=shell)), shell
+    argv = CommandSpec(argv=("python3", "-m", "unittest", "-v"))
+    assert render_test_argv(argv, junit=Path("/j")) == ["python3", "-m", "parallel_runs_unittest", "-v"]
+    assert not runs_unittest(CommandSpec(argv=("python3", "-m", "pytest")))

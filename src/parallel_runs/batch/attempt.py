@@ -115,7 +115,12 @@ class _Attempt:
         )
         control.unregister(claim.run_id)
         spec = plan.tests
-        if spec is None or ended.exit_code is None or ended.timed_out or control.is_stopping:
+        # A command that failed, crashed or timed out has its outcome: its own output says why, and
+        # the suite's minutes would only bury that under the tests' output.
+        if spec is None or ended.exit_code != 0 or ended.timed_out or control.is_stopping:
+            if spec is not None and ended.exit_code not in (0, None):
+                note = f"\n=== parallel-runs: the command failed (exit {ended.exit_code}); no test phase\n"
+                append_log(self.paths.run_log, note)
             return ended, None
         return ended, self._judged(spec, workspace=workspace, env=env, exit_code=ended.exit_code)
 

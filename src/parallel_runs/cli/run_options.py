@@ -78,8 +78,8 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, str, dict[str, Any]], ...] 
     (
         "--allow-empty-baseline",
         "allow_empty_baseline",
-        "start the batch even when the test command, at the base commit, writes no report or collects or "
-        "passes no test (for a suite meant to be empty)",
+        "accept an empty suite: start the batch when the test command, at the base commit, collects or "
+        "passes no test. It never turns a failing test phase into a pass",
         _FLAG,
     ),
     ("--test-timeout", "test_timeout", "time limit of each test phase", {"metavar": "DUR"}),

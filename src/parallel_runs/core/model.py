@@ -48,8 +48,8 @@ class TestSummary:
 
     __test__ = False  # not a pytest class, whatever its name says
 
-    status: str  # passed | regressed | tests_crashed | tests_unavailable
-    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `unavailable`
+    status: str  # passed | regressed | tests_crashed | tests_failed (tests_unavailable in old records)
+    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `failed`, `exit 0`
     severity: str | None = None
     reason: str | None = None
     new_failures: tuple[str, ...] = ()  # as the runner names them (pytest node ids)
@@ -77,8 +77,12 @@ class TestSummary:
         """For an event line: `+80 \N{MINUS SIGN}0, 2 flaky` (broken, fixed); `crashed: why`."""
         if self.status == "tests_crashed":
             return f"crashed: {self.reason}" if self.reason else "crashed"
+        if self.status == "tests_failed":
+            return f"failed: {self.reason}" if self.reason else "failed"
         if self.status == "tests_unavailable":
             return "unavailable"
+        if self.summary == "exit 0":  # judged by exit status: no per-test counts
+            return "exit 0"
         flaky = f", {len(self.flaky)} flaky" if self.flaky or self.status == "regressed" else ""
         return f"+{len(self.new_failures)} \u2212{len(self.newly_passing)}{flaky}"
 

@@ -28,6 +28,7 @@ __all__ = [
     "named_reports",
     "pytest_addopts",
     "render_test_argv",
+    "runs_unittest",
 ]
 
 # The variables that can change which tests pass at the same commit with the same command: which
@@ -44,6 +45,9 @@ _SHELL_PYTEST = re.compile(
     r"^\s*(?:exec\s+)?(?:\S*/)?(?:py\.test|pytest|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)(?=\s|$)"
 )
 _PYTHON = re.compile(r"python(?:3(?:\.\d+)?)?")
+# `python -m unittest` anywhere in a shell command (after `cd x &&`, in a wrapper's line).
+_SHELL_UNITTEST = re.compile(r"(?<![\w.-])((?:\S*/)?python(?:3(?:\.\d+)?)?\s+-m\s+)unittest(?=[\s;&|)]|$)")
+UNITTEST_MODULE = "parallel_runs_unittest"  # gate/unittest_report.py, copied beside a phase's reports
 # A report path the command names itself (`pytest --junitxml=report.xml`): it wins over ours.
 _NAMED_JUNIT = re.compile(r"--junit-?xml(?:=|\s+)(?P<quote>['\"]?)(?P<path>[^\s'\";&|()<>]+)(?P=quote)")
 _HEX = re.compile(r"[0-9a-f]{7,64}")
@@ -192,11 +196,24 @@ def pytest_addopts(existing: str | None, *, junit: Path) -> str:
     return f"{existing} {ours}" if existing and existing.strip() else ours
 
 
-def render_test_argv(spec: CommandSpec, *, junit: Path) -> list[str]:
-    """The argv of a test phase, with `{junit}` replaced (shell-quoted in a shell string)."""
+def runs_unittest(spec: CommandSpec) -> bool:
+    """True when the command runs `python -m unittest` (then a phase runs it through our reporter)."""
     if spec.shell is not None:
-        return ["bash", "-c", spec.shell.replace("{junit}", shlex.quote(str(junit)))]
-    return [arg.replace("{junit}", str(junit)) for arg in spec.argv]
+        return _SHELL_UNITTEST.search(spec.shell) is not None
+    first = os.path.basename(spec.argv[0]) if spec.argv else ""
+    return _PYTHON.fullmatch(first) is not None and spec.argv[1:3] == ("-m", "unittest")
+
+
+def render_test_argv(spec: CommandSpec, *, junit: Path) -> list[str]:
+    """The argv of a test phase, with `{junit}` replaced (shell-quoted in a shell string).
+
+    `python -m unittest` becomes `python -m parallel_runs_unittest`: the same run, plus a report.
+    """
+    if spec.shell is not None:
+        shell = _SHELL_UNITTEST.sub(rf"\g<1>{UNITTEST_MODULE}", spec.shell)
+        return ["bash", "-c", shell.replace("{junit}", shlex.quote(str(junit)))]
+    argv = [arg.replace("{junit}", str(junit)) for arg in spec.argv]
+    return [*argv[:2], UNITTEST_MODULE, *argv[3:]] if runs_unittest(spec) else argv
 
 
 def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -> str:

@@ -23,7 +23,8 @@ from parallel_runs.files import append_log, write_json
 from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
 from parallel_runs.gate.phases import Phase, run_phase
-from parallel_runs.gate.rules import crash_of
+from parallel_runs.gate.preflight import last_output
+from parallel_runs.gate.rules import crash_of, is_acceptable, is_judged_by_exit_status
 
 __all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
 
@@ -40,7 +41,8 @@ class TestStatus(StrEnum):
     PASSED = "passed"  # no persistent new failure, no new collection error
     REGRESSED = "regressed"  # persistent new failures, new collection or setup errors
     CRASHED = "tests_crashed"  # the baseline had a report; the run's tests wrote none or crashed
-    UNAVAILABLE = "tests_unavailable"  # no report at base (allowed empty) nor after: unknown
+    FAILED = "tests_failed"  # judged by exit status (no per-test report at base): exit 0 before, not after
+    UNAVAILABLE = "tests_unavailable"  # a baseline the preflight refuses (timed out, unusable report)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,8 +52,8 @@ class TestEvaluation:
     __test__ = False  # not a pytest test class
 
     status: TestStatus
-    reason: str | None  # why tests crashed or were unavailable
-    verdict: Verdict | None  # None when crashed or unavailable
+    reason: str | None  # why tests crashed or failed, or that they were judged by exit status
+    verdict: Verdict | None  # None when crashed or judged by exit status
     base_sha: str
     baseline_key: str
     baseline_reused: bool  # taken from the cache, not computed for this run
@@ -63,7 +65,7 @@ class TestEvaluation:
     @property
     def is_regressed(self) -> bool:
         """True when gating should end the run `regressed`: it broke tests, or they crashed."""
-        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED)
+        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED, TestStatus.FAILED)
 
     def name_of(self, test_id: str) -> str:
         """A test as its runner names it (a pytest node id when the report names its file)."""
@@ -77,7 +79,7 @@ class TestEvaluation:
 
     @property
     def severity(self) -> Severity:
-        """none/low/medium/high/critical; none when unavailable."""
+        """none/low/medium/high/critical; none without a per-test verdict."""
         return self.verdict.severity if self.verdict else Severity.NONE
 
     @property
@@ -94,10 +96,10 @@ class TestEvaluation:
 
     @property
     def summary(self) -> str:
-        """For a report's tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed` or `unavailable`."""
+        """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed`, `failed` or `exit 0`."""
         if self.verdict:
             return self.verdict.summary()
-        return "crashed" if self.status is TestStatus.CRASHED else "unavailable"
+        return {TestStatus.CRASHED: "crashed", TestStatus.FAILED: "failed"}.get(self.status, "exit 0")
 
     def _named(self, value: object) -> object:
         return [self.name_of(item) for item in value] if isinstance(value, list) else value
@@ -135,10 +137,16 @@ def _judge(
     grace: float,
     on_start: Callable[[int], None] | None,
 ) -> tuple[TestStatus, Verdict | None, str | None]:
-    """Status, verdict and (when crashed or unavailable) the reason, retrying newly failing tests."""
+    """Status, verdict and (when crashed or judged by exit status) the reason; new failures are retried."""
     if crashed := crash_of(after, baseline):
         return TestStatus.CRASHED, None, crashed
-    if after.outcomes is None:  # the baseline had no report either (--allow-empty-baseline)
+    if is_judged_by_exit_status(baseline):
+        if after.exit_code == 0 and not after.timed_out:
+            return TestStatus.PASSED, None, "judged by exit status (no per-test report): exit 0"
+        said = last_output(paths.run_log)
+        why = after.reason if after.timed_out or after.exit_code is None else f"exit {after.exit_code}"
+        return TestStatus.FAILED, None, f"{why} (exit 0 at the base commit){f': {said}' if said else ''}"
+    if baseline.outcomes is None or after.outcomes is None:  # a baseline the batch's preflight refuses
         return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}; after the run: {after.reason}"
 
     def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
@@ -175,7 +183,7 @@ def _take_baseline(
         grace=grace,
         on_start=on_start,
         # What the batch accepted before any run started (an empty one, if allowed) is not redone.
-        accept=lambda results: results.is_available or spec.allow_empty_baseline,
+        accept=lambda results: is_acceptable(results, allow_empty=spec.allow_empty_baseline),
     )
     if baseline.reused:
         output = baseline_log(paths.runs_dir, baseline.key)

@@ -21,11 +21,13 @@ from pathlib import Path
 from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.core.junit import TestReportError
 from parallel_runs.core.suite import (
+    UNITTEST_MODULE,
     TestResults,
     TestSpec,
     is_pytest_command,
     pytest_addopts,
     render_test_argv,
+    runs_unittest,
 )
 from parallel_runs.files import append_log
 from parallel_runs.gate.reports import (
@@ -76,20 +78,26 @@ class Phase:
     select: tuple[str, ...] = ()  # only these test ids (retries)
 
 
-def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
-    """Variables that make a pytest run only the selected ids (through gate/selection_plugin.py)."""
+def _with_module(phase: Phase, environ: Mapping[str, str], *, source: str, module: str) -> str:
+    """Copy one of our stand-alone modules beside the phase's reports; the PYTHONPATH that finds it."""
     plugins = phase.reports / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
-    plugin = resources.files("parallel_runs.gate").joinpath("selection_plugin.py")
-    (plugins / f"{SELECT_PLUGIN_MODULE}.py").write_bytes(plugin.read_bytes())
+    plugin = resources.files("parallel_runs.gate").joinpath(source)
+    (plugins / f"{module}.py").write_bytes(plugin.read_bytes())
+    path = [str(plugins), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
+    return os.pathsep.join(dict.fromkeys(path))
+
+
+def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables that make a pytest run only the selected ids (through gate/selection_plugin.py)."""
+    python_path = _with_module(phase, environ, source="selection_plugin.py", module=SELECT_PLUGIN_MODULE)
     selection = phase.reports / f"{phase.stem}.select"
     selection.write_text("".join(f"{key}\n" for key in phase.select), encoding="utf-8")
     loaded = [name for name in environ.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
-    path = [str(plugins), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
     return {
         SELECT_ENV: str(selection),
         "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE]),
-        "PYTHONPATH": os.pathsep.join(path),
+        "PYTHONPATH": python_path,
     }
 
 
@@ -108,6 +116,8 @@ def _phase_env(
     )
     if phase.select and is_pytest_command(spec.command):
         env.update(_selection_env(phase, env))
+    if runs_unittest(spec.command):
+        env["PYTHONPATH"] = _with_module(phase, env, source="unittest_report.py", module=UNITTEST_MODULE)
     return env
 
 

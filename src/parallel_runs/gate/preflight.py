@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
-from parallel_runs.core.suite import TestResults, TestSpec, baseline_key
+from parallel_runs.core.suite import TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
 from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
-from parallel_runs.gate.rules import baseline_problem
+from parallel_runs.gate.rules import baseline_problem, is_acceptable
 
 __all__ = ["baseline_log_of", "check_baseline", "last_output"]
 
@@ -39,11 +39,6 @@ def last_output(log: Path, *, lines: int = 3) -> str:
     return tail if len(tail) <= _TAIL_CHARS else "\u2026" + tail[-_TAIL_CHARS:]
 
 
-def _is_acceptable(results: TestResults, spec: TestSpec) -> bool:
-    problem = baseline_problem(results)
-    return problem is None or (problem.overridable and spec.allow_empty_baseline)
-
-
 def check_baseline(
     *,
     repo: Path,
@@ -63,7 +58,8 @@ def check_baseline(
         environ=environ,
         grace=grace,
         on_start=on_start,
-        accept=lambda results: _is_acceptable(results, spec),  # a bad cached one is computed again
+        # A bad cached one is computed again.
+        accept=lambda results: is_acceptable(results, allow_empty=spec.allow_empty_baseline),
     )
     problem = baseline_problem(baseline.results)
     if problem is None or (problem.overridable and spec.allow_empty_baseline):

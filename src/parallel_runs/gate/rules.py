@@ -1,11 +1,13 @@
 """The rules that keep the gate from passing a broken run. Pure: test results in, verdicts out.
 
 At the base commit (the batch stops before any run starts, exit 2): a test command not found (127),
-not executable (126), that cannot start, times out or crashes; one that writes no report, collects
-no test or passes none, unless --allow-empty-baseline. After a run: a test phase that wrote no
-report, crashed, timed out, or ran nothing where the baseline ran tests makes the run `regressed`
-with tests `tests_crashed`; new collection or setup errors and persistent new failures make it
-`regressed` (gate/delta.py). README "Judging runs by their tests" has the same rules as a table.
+not executable (126), that cannot start, times out or crashes; one that fails without a report;
+one that collects no test or passes none, unless --allow-empty-baseline. One that exits 0 without a
+per-test report judges the runs by exit status. After a run: a test phase that wrote no report,
+crashed, timed out, or ran nothing where the baseline ran tests makes the run `regressed` with
+tests `tests_crashed`; judged by exit status, a non-zero exit makes it `regressed` with
+`tests_failed`; new collection or setup errors and persistent new failures make it `regressed`
+(gate/delta.py). README "Judging runs by their tests" has the same rules as a table.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from parallel_runs.core.junit import TestOutcome
 from parallel_runs.core.policy import signal_name
 from parallel_runs.core.suite import TestResults
 
-__all__ = ["BaselineProblem", "baseline_problem", "crash_of", "describe_exit"]
+__all__ = [
+    "BaselineProblem",
+    "baseline_problem",
+    "crash_of",
+    "describe_exit",
+    "is_acceptable",
+    "is_judged_by_exit_status",
+]
 
 # Exit codes that say the test command did not run the tests to their end.
 _CRASH_CODES = {
@@ -38,6 +47,12 @@ def describe_exit(exit_code: int | None) -> str | None:
     if name := signal_name(exit_code):
         return f"exit {exit_code}: killed by {name}"
     return None
+
+
+def is_judged_by_exit_status(baseline: TestResults) -> bool:
+    """A baseline that exited 0 and wrote no per-test report: the runs' tests are judged by exit status."""
+    unusable = (baseline.reason or "").startswith("unusable")
+    return baseline.outcomes is None and baseline.exit_code == 0 and not baseline.timed_out and not unusable
 
 
 def _test_count(results: TestResults) -> int:
@@ -80,8 +95,9 @@ _NOT_FOUND_FIX = (
     "directory, or give the full path)"
 )
 _NO_REPORT_FIX = (
-    "pytest writes a report by itself; another runner must write JUnit XML to $PARALLEL_RUNS_JUNIT or "
-    "name its files with --test-report GLOB (--allow-empty-baseline if the suite is meant to be empty)"
+    "make the test command pass at the base commit first; for per-test judging, pytest and "
+    "`python -m unittest` write a report by themselves, another runner must write JUnit XML to "
+    "$PARALLEL_RUNS_JUNIT or name its files with --test-report GLOB"
 )
 _NO_TESTS_FIX = (
     "make the code under test importable (PYTHONPATH=src in the test command, or install the project "
@@ -117,8 +133,16 @@ def baseline_problem(results: TestResults) -> BaselineProblem | None:
     if broken := _broken(results):
         return broken
     code = results.exit_code
+    if results.outcomes is None and (results.reason or "").startswith("unusable"):
+        fix = "make the runner write valid JUnit XML, or stop naming the file with --test-report"
+        return BaselineProblem(f"wrote an {results.reason} (exit {code})", fix, overridable=False)
+    if results.outcomes is None and code != 0:
+        # Without a report the exit status is all that judges: one that fails at the base commit
+        # would pass every run that fails the same way. No flag turns that into a pass.
+        what = f"failed (exit {code}) and wrote no per-test report"
+        return BaselineProblem(what, _NO_REPORT_FIX, overridable=False)
     if results.outcomes is None:
-        return BaselineProblem(f"wrote no test report (exit {code})", _NO_REPORT_FIX, overridable=True)
+        return None  # exit 0 with no report: the runs are judged by their exit status
     if (tests := _test_count(results)) == 0:
         errors = len(results.outcomes)
         what = f"collected no test (exit {code}, {errors} collection error(s){_first_error(results)})"
@@ -129,3 +153,9 @@ def baseline_problem(results: TestResults) -> BaselineProblem | None:
         fix = "make the suite pass at the base commit (its dependencies, services, environment)"
         return BaselineProblem(what, fix, overridable=True)
     return None
+
+
+def is_acceptable(results: TestResults, *, allow_empty: bool) -> bool:
+    """Whether a baseline can judge the runs (`allow_empty`: an empty suite is acceptable, nothing else)."""
+    problem = baseline_problem(results)
+    return problem is None or (problem.overridable and allow_empty)

@@ -139,7 +139,7 @@ def _cell(column: Column, row: RunRow) -> str:
 def _failures(row: RunRow) -> str:
     """Why a run's tests crashed, or its new failures (first ones with their message), collapsible."""
     if (crashed := crash_reason(row)) is not None:
-        return f'<div class="error">tests crashed: {escape(crashed)}</div>'
+        return f'<div class="error">{crashed[0]}: {escape(crashed[1])}</div>'
     failures = test_failures(row)
     if not failures:
         return ""

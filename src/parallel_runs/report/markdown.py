@@ -137,7 +137,7 @@ def _md_run_failures(row: RunRow) -> str | None:
     """One run's block: why its tests crashed, or its first new failures, the rest collapsed."""
     run = _md_code(row.latest.run_id, in_table=False)
     if (crashed := crash_reason(row)) is not None:
-        return f"- {run}: tests crashed: {_md_code(_cut(crashed, 300), in_table=False)}"
+        return f"- {run}: {crashed[0]}: {_md_code(_cut(crashed[1], 300), in_table=False)}"
     failures = test_failures(row)
     if not failures:
         return None

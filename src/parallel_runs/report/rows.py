@@ -183,10 +183,15 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
 SHOWN_FAILURES = 10  # new test failures shown with their message per run; the rest are collapsed
 
 
-def crash_reason(row: RunRow) -> str | None:
-    """Why the run's tests crashed (`?` when the record kept no reason); None when they did not."""
+_JUDGED_WHOLE = {"tests_crashed": "tests crashed", "tests_failed": "tests failed"}
+
+
+def crash_reason(row: RunRow) -> tuple[str, str] | None:
+    """`("tests crashed", why)` or `("tests failed", why)` (`?` when no reason was kept); None otherwise."""
     tests = row.latest.tests
-    return (tests.reason or "?") if tests is not None and tests.status == "tests_crashed" else None
+    if tests is None or tests.status not in _JUDGED_WHOLE:
+        return None
+    return _JUDGED_WHOLE[tests.status], tests.reason or "?"
 
 
 def test_failures(row: RunRow) -> list[tuple[str, str]]:
