@@ -6,7 +6,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 __all__ = ["append_log", "log_size", "tail_lines", "write_json"]
@@ -43,16 +43,28 @@ def log_size(path: Path) -> int:
         return 0
 
 
-def tail_lines(path: Path, *, since: int = 0, lines: int = 5, width: int = 200) -> str | None:
-    """The last non-empty `lines` of a log written after byte `since`, each cut to `width`; None if none."""
+def tail_lines(
+    path: Path,
+    *,
+    since: int = 0,
+    lines: int = 5,
+    width: int = 200,
+    redact: Callable[[str], str] = str,
+) -> str | None:
+    """The last non-empty `lines` of a log written after byte `since`, each cut to `width`; None if none.
+
+    `redact` sees each whole line before it is cut, so no part of a secret is left at the cut.
+    """
     try:
         with path.open("rb") as stream:
             end = stream.seek(0, 2)
-            stream.seek(max(since, end - _TAIL_BYTES))
+            start = stream.seek(max(since, end - _TAIL_BYTES))
             text = stream.read().decode("utf-8", errors="replace")
     except OSError:
         return None
-    kept = [_ANSI.sub("", line).rstrip() for line in text.replace("\r", "\n").splitlines()]
+    if start > since:  # begun inside a line: its start (and part of a secret in it) is not here
+        text = text.partition("\n")[2]
+    kept = [redact(_ANSI.sub("", line)).rstrip() for line in text.replace("\r", "\n").splitlines()]
     kept = [line for line in kept if not line.startswith(_OUR_MARKERS)]  # headers say nothing of why
     kept = [line if len(line) <= width else line[: width - 1] + "\u2026" for line in kept if line.strip()]
     return "\n".join(kept[-lines:]) or None

@@ -15,6 +15,7 @@ from parallel_runs.config import (
     build_run_settings,
 )
 from parallel_runs.config.action import build_action_settings
+from parallel_runs.core.command import inherited_environment
 from parallel_runs.core.shards import Shard
 from parallel_runs.errors import ConfigError
 
@@ -90,7 +91,9 @@ def test_a_run_leg_without_a_store_runs_its_shard_and_never_sees_the_token(repo:
     assert settings.work.run_ids == ("c",)
     assert settings.work.worker.database_url is None
     assert settings.work.batch_id == "gh-7-1"
-    assert "PARALLEL_RUNS_GITHUB_TOKEN" not in settings.work.worker.environ
+    # The engine knows the token (to redact it); the runs' environment leaves it out.
+    assert "ghs_secret" in settings.work.worker.secrets
+    assert "PARALLEL_RUNS_GITHUB_TOKEN" not in inherited_environment(settings.work.worker.environ)
     assert settings.token == "ghs_secret"
     assert settings.shard == Shard(3, 3)
     assert settings.names.runs_artifact == "parallel-runs-gh-7-1-leg-3"

@@ -28,6 +28,7 @@ from parallel_runs.core.command import RunContext, build_environment, render_arg
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.policy import outcome_of_command
+from parallel_runs.core.redaction import Redactor
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import LeaseLostError, NoSpaceError
 from parallel_runs.files import append_log, log_size, tail_lines
@@ -93,6 +94,7 @@ class _Attempt:
             base_sha=claim.base_sha,
             database_url=self.store.database_url(claim),
             set_database_url=plan.machine.set_database_url,
+            pass_env=plan.machine.pass_env,
         )
         env = build_environment(plan.machine.environ, context)
         self.log_start = start_log(
@@ -206,6 +208,9 @@ class _Attempt:
         saved = self.save(outcome) if has_worktree else _Saved(None, None, committed=False)
         if saved.problem is not None:
             outcome, error = Outcome.FAILED, saved.problem
+        # Redacted here, once, so result.json, the store and the events never hold a secret.
+        redact = Redactor(self.plan.machine.secrets)
+        tail = tail_lines(paths.run_log, since=self.log_start, redact=redact) if outcome in _TAILED else None
         result = Attempt(
             run_id=claim.run_id,
             slug=claim.slug,
@@ -220,8 +225,8 @@ class _Attempt:
             branch=paths.branch,
             host=claim.owner.host,
             pid=os.getpid(),
-            error=error,
-            error_tail=tail_lines(paths.run_log, since=self.log_start) if outcome in _TAILED else None,
+            error=redact.optional(error),
+            error_tail=tail,
             changed_files=count_patch_files(paths.changes_patch)
             if saved.committed and not saved.problem
             else None,

@@ -11,7 +11,7 @@ import logging
 from parallel_runs import gate
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
-from parallel_runs.core.command import GIT_REDIRECTIONS
+from parallel_runs.core.command import inherited_environment
 from parallel_runs.core.events import EventKind
 from parallel_runs.errors import BaselineError
 
@@ -25,7 +25,7 @@ _BASELINE = "(baseline)"  # its process group is registered under this name, so 
 def _environment(plan: BatchPlan) -> dict[str, str]:
     """What a run's test phases see of the environment, run-specific variables aside (same cache key)."""
     machine, definition = plan.machine, plan.definition
-    env = {key: value for key, value in machine.environ.items() if key not in GIT_REDIRECTIONS}
+    env = inherited_environment(machine.environ, machine.pass_env)
     env.update(
         PARALLEL_RUNS_BATCH_ID=definition.batch_id,
         PARALLEL_RUNS_BASE_SHA=definition.base_sha,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from parallel_runs.cli.action import say
 from parallel_runs.config import ReportSettings
+from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 from parallel_runs.github.commands import Annotations
 from parallel_runs.report.markdown import MARKDOWN_LIMIT
@@ -38,6 +39,12 @@ def _rows(work: ReportSettings) -> list[RunRow]:
     return report.collect_runs(runs_dir, batch_id=work.batch_id)
 
 
+def _redactor(settings: ActionSettings) -> Redactor:
+    """Hides every secret the step knows (the token, the store's password, the runner's tokens)."""
+    secrets = settings.work.secrets if isinstance(settings.work, ReportSettings) else frozenset()
+    return Redactor(secrets | {settings.token or ""})
+
+
 def _counts(rows: Sequence[RunRow]) -> tuple[int, int]:
     succeeded = sum(1 for row in rows if row.latest.outcome.is_success)
     return succeeded, len(rows) - succeeded
@@ -61,7 +68,8 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
     footer = " \u00b7 ".join(filter(None, [link, stamp]))
     # The markdown report keeps within a comment's 65,536 characters (the timeline stays in the summary).
     title = report.format_title(settings.batch_id)
-    body = report.render_markdown(rows, title=title, limit=MARKDOWN_LIMIT - len(footer) - 1) + footer
+    markdown = report.render_markdown(rows, title=title, limit=MARKDOWN_LIMIT - len(footer) - 1)
+    body = _redactor(settings)(markdown + footer)
     api = GithubApi(token=settings.token or "", repository=context.repository, api_url=context.api_url)
     try:
         number = context.pull_request_number
@@ -91,14 +99,15 @@ def _write_reports(settings: ActionSettings, rows: Sequence[RunRow], now: dateti
     title, context = report.format_title(settings.batch_id), settings.context
     artifact = settings.names.report_artifact
     footer = f"[HTML report: artifact `{artifact}`]({context.run_url})" if context.run_url else ""
-    summary = report.render_summary(rows, title=title, now=now, footer=footer)
+    redact = _redactor(settings)
+    summary = redact(report.render_summary(rows, title=title, now=now, footer=footer))
     if context.summary_file is not None:
         append_summary(context.summary_file, summary)
     else:
         sys.stdout.write(summary)
     html = settings.names.report_html
     html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(report.render_html(rows, title=title, now=now), encoding="utf-8")
+    html.write_text(redact(report.render_html(rows, title=title, now=now)), encoding="utf-8")
     return html
 
 
@@ -117,7 +126,7 @@ def report_batch(settings: ActionSettings) -> int:
     write_outputs(
         settings, outputs | {"succeeded": str(succeeded), "failed": str(failed), "report-path": str(html)}
     )
-    annotations = Annotations(say)
+    annotations = Annotations(say, redact=_redactor(settings))
     if settings.token and settings.context.repository:
         for problem in _post(settings, rows, now=now, status=status):
             annotations.add("warning", problem, title="parallel-runs report")

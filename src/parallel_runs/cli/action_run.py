@@ -15,6 +15,7 @@ from parallel_runs.batch.result import HeldRun, RunError, RunSummary, SkippedRun
 from parallel_runs.cli.action import say
 from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
 from parallel_runs.github.commands import Annotations
 
@@ -75,14 +76,17 @@ def run_leg(settings: ActionSettings, console: Console) -> int:
     if not isinstance(work, RunSettings | WorkerSettings):
         raise TypeError("the run step needs RunSettings or WorkerSettings")
     machine = work.worker if isinstance(work, RunSettings) else work
-    progress = GroupedProgress(PlainProgress(console), runs_dir=machine.runs_dir, out=sys.stdout)
+    redact = Redactor(machine.secrets | {settings.token or ""})
+    progress = GroupedProgress(
+        PlainProgress(console), runs_dir=machine.runs_dir, out=sys.stdout, redact=redact
+    )
     control = engine.BatchControl(grace=DEFAULT_GRACE_SECONDS, on_event=progress)
     try:
         with stop_on_signals(control):
             result = engine.run(work, control)
     finally:
         progress.close()
-    annotations = Annotations(say)
+    annotations = Annotations(say, redact=redact)
     annotate_result(result, annotations)
     push_problem = _push(settings, result, machine.repo) if settings.push_branches else None
     if push_problem:

@@ -85,6 +85,7 @@ def _empty_line(settings: ReportSettings) -> str:
 
 def _render(rows: list[RunRow], settings: ReportSettings) -> str:
     from parallel_runs import report
+    from parallel_runs.core.redaction import Redactor
 
     return report.render(
         rows,
@@ -92,6 +93,7 @@ def _render(rows: list[RunRow], settings: ReportSettings) -> str:
         title=report.format_title(settings.batch_id),
         now=datetime.now(UTC),
         empty=_empty_line(settings),
+        redact=Redactor(settings.secrets),
     )
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RUN_OPTIONS",
     "add_output_options",
+    "add_pass_env_option",
     "add_shared_store_options",
     "choose_progress",
     "cmd_run",
@@ -60,6 +61,7 @@ def register(commands: Any) -> None:
     for flag, key, text, extra in STORE_OPTIONS:
         store.add_argument(flag, help=env_help(text, key), **extra)
     add_output_options(run)
+    add_pass_env_option(run)
     add_shared_store_options(run)
     add_location_options(run)
     run.set_defaults(handler=cmd_run, build_settings=build_run_settings)
@@ -72,6 +74,22 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         (("--json-events",), "json_events", "print one JSON object per event on stdout instead of text"),
     ):
         parser.add_argument(*names, action="store_true", default=None, help=env_help(text, key))
+
+
+def add_pass_env_option(parser: argparse.ArgumentParser) -> None:
+    """--pass-env: what `run` and `worker` pass to runs that runs do not get by default."""
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        metavar="NAME[,NAME]",
+        help=env_help(
+            "give the runs these variables, which they do not get otherwise: GITHUB_TOKEN, GH_TOKEN, "
+            "ACTIONS_*, the runner's GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH, GITHUB_STEP_SUMMARY and "
+            "GITHUB_STATE, and the store's password (PARALLEL_RUNS_DATABASE_URL is given without it); "
+            "repeatable. Their values are still hidden in every report",
+            "pass_env",
+        ),
+    )
 
 
 def add_shared_store_options(parser: argparse.ArgumentParser) -> None:

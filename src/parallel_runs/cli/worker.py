@@ -10,7 +10,7 @@ from parallel_runs.cli.common import (
     add_location_options,
     env_help,
 )
-from parallel_runs.cli.run import add_output_options, add_shared_store_options, cmd_run
+from parallel_runs.cli.run import add_output_options, add_pass_env_option, add_shared_store_options, cmd_run
 from parallel_runs.config import build_worker_settings
 
 __all__ = ["register"]
@@ -52,6 +52,7 @@ def register(commands: Any) -> None:
         help=env_help("a run that broke tests ends `regressed` (default on)", "fail_on_regression"),
     )
     add_output_options(worker)
+    add_pass_env_option(worker)
     add_shared_store_options(worker)
     add_location_options(worker)
     # The same handler as `run`: the engine tells a batch to queue from one to work.

@@ -45,8 +45,6 @@ ACTION_ENV = {
     "fail_on_unsuccessful": "PARALLEL_RUNS_FAIL_ON_UNSUCCESSFUL",
     "check_name": "PARALLEL_RUNS_CHECK_NAME",
 }
-# Never passed on to a run's command: the run gets what it needs and no more.
-_PRIVATE = ("PARALLEL_RUNS_GITHUB_TOKEN",)
 
 Work = PlanSettings | RunSettings | WorkerSettings | ReportSettings
 
@@ -117,9 +115,9 @@ def _shard(environ: Mapping[str, str]) -> Shard | None:
 
 
 def _engine_environ(environ: Mapping[str, str], batch_id: str) -> dict[str, str]:
-    """The environment the engine's settings are built from and runs inherit: no token."""
-    passed = {key: value for key, value in environ.items() if key not in _PRIVATE}
-    return passed | {"PARALLEL_RUNS_BATCH_ID": batch_id}
+    """The environment the engine's settings are built from (the token is withheld from runs, and
+    known to the redactor, as every token is: core.command.WITHHELD, config.secrets)."""
+    return dict(environ) | {"PARALLEL_RUNS_BATCH_ID": batch_id}
 
 
 def _work(mode: str, url: str | None, shard: Shard | None, environ: dict[str, str], cwd: Path) -> Work:

@@ -49,6 +49,7 @@ ENV = {
     "timeout": "PARALLEL_RUNS_TIMEOUT",
     "grace": "PARALLEL_RUNS_GRACE",
     "keep_worktrees": "PARALLEL_RUNS_KEEP_WORKTREES",
+    "pass_env": "PARALLEL_RUNS_PASS_ENV",
     "base_ref": "PARALLEL_RUNS_BASE_REF",
     "batch_id": "PARALLEL_RUNS_BATCH_ID",
     "runs_dir": "PARALLEL_RUNS_RUNS_DIR",

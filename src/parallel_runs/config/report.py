@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_runs.config.common import absolute_path, picker
 from parallel_runs.config.reading import RecordsLocation, records_location
+from parallel_runs.config.secrets import known_secrets
 from parallel_runs.errors import ConfigError
 
 __all__ = ["ReportSettings", "build_report_settings"]
@@ -21,6 +22,7 @@ class ReportSettings:
     format: str
     batch_id: str | None
     output: Path | None = None  # write the report here instead of stdout
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted from the report
 
 
 def build_report_settings(
@@ -37,4 +39,5 @@ def build_report_settings(
         format=fmt,
         batch_id=pick("batch"),
         output=absolute_path(output, cwd) if output else None,
+        secrets=known_secrets(environ, urls=[str(flags.get("database_url") or "")]),
     )

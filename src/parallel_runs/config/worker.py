@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from parallel_runs.config.common import (
@@ -23,6 +23,7 @@ from parallel_runs.config.common import (
     resolve_runs_dir,
     resolve_source_repo,
 )
+from parallel_runs.config.secrets import known_secrets, read_pass_env
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.core.policy import workers_warning
@@ -60,6 +61,8 @@ class WorkerSettings:
     quiet: bool = False  # print only problems and the final summary
     json_events: bool = False  # one JSON object per event on stdout
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
+    pass_env: frozenset[str] = frozenset()  # withheld variables the runs get all the same (--pass-env)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted from all that leaves
 
 
 def build_machine(
@@ -92,6 +95,8 @@ def build_machine(
         quiet=flag_bool(flags, "quiet", environ),
         json_events=flag_bool(flags, "json_events", environ),
         warnings=tuple(filter(None, [workers_warning(workers, os.cpu_count() or 1)])),
+        pass_env=read_pass_env(flags, environ),
+        secrets=known_secrets(environ, urls=[str(flags.get("database_url") or "")]),
     )
 
 

@@ -8,12 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs.core.urls import without_password
+
 __all__ = [
+    "DATABASE_URL_ENV",
     "GIT_REDIRECTIONS",
     "PLACEHOLDERS",
+    "WITHHELD",
+    "WITHHELD_PREFIXES",
     "CommandSpec",
     "RunContext",
     "build_environment",
+    "inherited_environment",
+    "is_withheld",
     "render_argv",
     "unknown_placeholders",
 ]
@@ -27,6 +34,25 @@ _TOKEN = re.compile(r"\{\{([A-Za-z_]\w*)\}\}|(\$?)\{([A-Za-z_]\w*)\}")
 
 # Inherited git variables would point every run's git at the caller's repository or index.
 GIT_REDIRECTIONS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+# What the supervisor holds that a run must not get unless the user passes it by name (--pass-env):
+# the runner's control files (a run writing to them would set the step's outputs, environment or
+# PATH), and tokens.
+WITHHELD = (
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_STATE",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "PARALLEL_RUNS_GITHUB_TOKEN",
+)
+# The runner's own services (ACTIONS_RUNTIME_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN/URL, ACTIONS_CACHE_URL...).
+WITHHELD_PREFIXES = ("ACTIONS_",)
+# The variable that carries the store's URL; the run gets it without its password unless passed by name.
+DATABASE_URL_ENV = "PARALLEL_RUNS_DATABASE_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +85,7 @@ class RunContext:
     base_sha: str
     database_url: str
     set_database_url: bool = False  # also as DATABASE_URL (autopack-supervisor, as the seed did)
+    pass_env: frozenset[str] = frozenset()  # withheld variables the user asked to pass (--pass-env)
 
     def placeholder_values(self) -> dict[str, str]:
         """Values of the `{name}` placeholders (PLACEHOLDERS), as text."""
@@ -94,9 +121,24 @@ def render_argv(spec: CommandSpec, context: RunContext) -> list[str]:
     return [_substitute(arg, values, quote=False) for arg in spec.argv]
 
 
+def is_withheld(name: str) -> bool:
+    """Whether a run gets the variable only when the user passes it by name."""
+    return name in WITHHELD or name.startswith(WITHHELD_PREFIXES)
+
+
+def inherited_environment(base: Mapping[str, str], pass_env: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The caller's environment minus git's redirections and what is withheld (unless passed by name)."""
+    return {
+        key: value
+        for key, value in base.items()
+        if key not in GIT_REDIRECTIONS and (key in pass_env or not is_withheld(key))
+    }
+
+
 def build_environment(base: Mapping[str, str], context: RunContext) -> dict[str, str]:
-    """The caller's environment minus git's redirections, plus the run's variables."""
-    env = {key: value for key, value in base.items() if key not in GIT_REDIRECTIONS}
+    """The inherited environment plus the run's variables; the store's URL without its password."""
+    env = inherited_environment(base, context.pass_env)
+    passed = DATABASE_URL_ENV in context.pass_env
     env.update(
         PARALLEL_RUNS_RUN_ID=context.run_id,
         PARALLEL_RUNS_SLUG=context.slug,
@@ -106,7 +148,7 @@ def build_environment(base: Mapping[str, str], context: RunContext) -> dict[str,
         PARALLEL_RUNS_ARTIFACTS_DIR=str(context.artifacts_dir),
         PARALLEL_RUNS_BASE_SHA=context.base_sha,
         AUTONOMOUS_RUNS_DIR=str(context.runs_dir),
-        PARALLEL_RUNS_DATABASE_URL=context.database_url,
+        PARALLEL_RUNS_DATABASE_URL=context.database_url if passed else without_password(context.database_url),
         PYTHONUTF8="1",
     )
     if context.set_database_url:  # else the user's own DATABASE_URL reaches the run unchanged

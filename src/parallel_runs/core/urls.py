@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, unquote_plus
 
-__all__ = ["HIDDEN", "mask_url", "url_passwords"]
+__all__ = ["HIDDEN", "mask_url", "url_passwords", "without_password"]
 
 HIDDEN = "***"
 
@@ -23,6 +23,16 @@ def mask_url(url: object) -> str:
     """
     text = _USERINFO_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", str(url))
     return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{HIDDEN}", text)
+
+
+def without_password(url: str) -> str:
+    """The URL with its password left out (`user:secret@host` -> `user@host`, `password=` dropped).
+
+    A client then takes the password from its own sources (libpq: PGPASSWORD, ~/.pgpass).
+    """
+    text = _USERINFO_PASSWORD.sub(lambda m: m["head"][:-1], url)
+    text = _QUERY_PASSWORD.sub(lambda m: m["head"][0], text)  # keep the `?` or `&` ...
+    return re.sub(r"([?&])&+|[?&]+(?=#|$)", lambda m: m[1] or "", text)  # ... and drop the empty pair
 
 
 def url_passwords(url: str) -> list[str]:

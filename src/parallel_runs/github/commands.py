@@ -76,8 +76,14 @@ class Annotations:
     Thread-safe; `close` writes the summary line of what was left out.
     """
 
-    def __init__(self, write: Callable[[str], None], *, where: str = "the log and the job summary") -> None:
-        self._write, self._where = write, where
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        *,
+        where: str = "the log and the job summary",
+        redact: Callable[[str], str] = str,
+    ) -> None:
+        self._write, self._where, self._redact = write, where, redact
         self._shown = 0
         self._left_out = 0
         self._lock = threading.Lock()
@@ -87,7 +93,9 @@ class Annotations:
         with self._lock:
             if self._shown < MAX_ANNOTATIONS - 1:
                 self._shown += 1
-                self._write(annotation(level, message, title=title))
+                # Redacted before escaping: the escaped text would hide a secret from the redactor.
+                shown = None if title is None else self._redact(title)
+                self._write(annotation(level, self._redact(message), title=shown))
             else:
                 self._left_out += 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -45,8 +46,10 @@ def run_group_title(run_id: str, data: dict[str, object]) -> str:
 class GroupedProgress:
     """Passes every event to `inner` (the plain log lines) and writes a group per finished attempt."""
 
-    def __init__(self, inner: _Progress, *, runs_dir: Path, out: IO[str]) -> None:
-        self._inner, self._runs_dir, self._out = inner, runs_dir, out
+    def __init__(
+        self, inner: _Progress, *, runs_dir: Path, out: IO[str], redact: Callable[[str], str] = str
+    ) -> None:
+        self._inner, self._runs_dir, self._out, self._redact = inner, runs_dir, out, redact
         self._logs: dict[str, tuple[int, Path, int]] = {}  # run: (attempt, run.log, where its part begins)
         self._lock = threading.Lock()  # one group at a time, and no plain line inside one
 
@@ -97,19 +100,18 @@ class GroupedProgress:
                     left_out = f"the first {skipped - start} bytes are left out; run.log has them all"
                     self._line(f"[parallel-runs: {left_out}]")
                 stream.seek(skipped)
-                last = ""
+                if skipped > start:  # begun inside a line: its start (and part of a secret) is not here
+                    stream.readline()
+                pending = ""  # whole lines are redacted, so a secret split over two chunks is found too
                 while chunk := stream.read(_CHUNK):
-                    if text := decoder.decode(chunk):
-                        self._out.write(text)
-                        last = text
+                    lines, newline, pending = (pending + decoder.decode(chunk)).rpartition("\n")
+                    if newline:
+                        self._out.write(self._redact(lines + newline))
         except OSError as exc:
             self._line(f"[parallel-runs: no log to show: {exc.strerror or exc}]")
             return
-        if tail := decoder.decode(b"", final=True):
-            self._out.write(tail)
-            last = tail
-        if last and not last.endswith("\n"):
-            self._out.write("\n")
+        if last := pending + decoder.decode(b"", final=True):
+            self._out.write(self._redact(last) + "\n")
 
     def close(self) -> None:
         """Close the inner progress."""

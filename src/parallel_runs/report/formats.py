@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from parallel_runs.core.urls import mask_url
 from parallel_runs.report.html import render_html
 from parallel_runs.report.json_format import render_json
 from parallel_runs.report.markdown import render_markdown
@@ -47,10 +48,15 @@ def render(
     now: datetime | None = None,
     width: int = TABLE_WIDTH,
     empty: str = NO_RUNS,
+    redact: Callable[[str], str] = mask_url,
 ) -> str:
-    """`rows` as one document in `fmt` (one of FORMATS), ending in a newline; ValueError otherwise."""
+    """`rows` as one document in `fmt` (one of FORMATS), ending in a newline; ValueError otherwise.
+
+    `redact` is the last net before the text leaves: the process's secrets (by default, every URL's
+    password) are hidden whatever part of the rows held them.
+    """
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"report format {fmt!r} is not one of: {', '.join(FORMATS)}") from None
-    return renderer(rows, RenderOptions(title=title, now=now, width=width, empty=empty))
+    return redact(renderer(rows, RenderOptions(title=title, now=now, width=width, empty=empty)))
