@@ -128,21 +128,27 @@ def _broken(results: TestResults) -> BaselineProblem | None:
     return None
 
 
+def _without_report(results: TestResults) -> BaselineProblem | None:
+    """A baseline with no usable per-test report: exit 0 judges the runs by exit status, else a problem."""
+    code = results.exit_code
+    if (results.reason or "").startswith("unusable"):
+        fix = "make the runner write valid JUnit XML, or stop naming the file with --test-report"
+        return BaselineProblem(f"wrote an {results.reason} (exit {code})", fix, overridable=False)
+    if code != 0:
+        # Without a report the exit status is all that judges: one that fails at the base commit
+        # would pass every run that fails the same way. No flag turns that into a pass.
+        what = f"failed (exit {code}) and wrote no per-test report"
+        return BaselineProblem(what, _NO_REPORT_FIX, overridable=False)
+    return None
+
+
 def baseline_problem(results: TestResults) -> BaselineProblem | None:
     """Why the baseline cannot judge runs (the batch then stops before any run starts), else None."""
     if broken := _broken(results):
         return broken
     code = results.exit_code
-    if results.outcomes is None and (results.reason or "").startswith("unusable"):
-        fix = "make the runner write valid JUnit XML, or stop naming the file with --test-report"
-        return BaselineProblem(f"wrote an {results.reason} (exit {code})", fix, overridable=False)
-    if results.outcomes is None and code != 0:
-        # Without a report the exit status is all that judges: one that fails at the base commit
-        # would pass every run that fails the same way. No flag turns that into a pass.
-        what = f"failed (exit {code}) and wrote no per-test report"
-        return BaselineProblem(what, _NO_REPORT_FIX, overridable=False)
     if results.outcomes is None:
-        return None  # exit 0 with no report: the runs are judged by their exit status
+        return _without_report(results)
     if (tests := _test_count(results)) == 0:
         errors = len(results.outcomes)
         what = f"collected no test (exit {code}, {errors} collection error(s){_first_error(results)})"
