@@ -96,3 +96,24 @@ def test_apply_of_an_unknown_or_running_run(
     err = capsys.readouterr().err
     assert "no such run 'ghost'" in err
     assert "--database-url" in err
+
+
+def test_apply_refuses_a_run_that_did_not_succeed_unless_forced(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Judged by exit status (the check writes no per-test report): the run breaks it, so it regresses.
+    check = "grep -q 'a + b' app/calc.py"
+    done = run_cli(
+        *("run", "--run-ids", "breaks", "--command", "sed -i 's/a + b/a - b/' app/calc.py"),
+        *("--test-command", check),
+        cwd=repo,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    monkeypatch.chdir(repo)
+    before = state(repo)
+    assert main(["apply", "breaks"]) == 2
+    [message] = capsys.readouterr().err.strip().splitlines()
+    assert "run 'breaks' ended regressed: not applied (--force to apply it anyway" in message
+    assert state(repo) == before
+    assert main(["apply", "breaks", "--force"]) == 0
+    assert "a - b" in (repo / "app" / "calc.py").read_text()

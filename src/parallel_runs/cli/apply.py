@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
 from parallel_runs.config import ApplySettings, build_apply_settings
-from parallel_runs.errors import EXIT_OK, AlreadyHeldError, NotFoundError
+from parallel_runs.errors import EXIT_OK, AlreadyHeldError, ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,8 +18,8 @@ __all__ = ["cmd_apply", "register"]
 EXIT_CODES = exit_codes_help(
     {
         0: "applied, or nothing to apply",
-        2: "usage error, no such run, uncommitted changes in the checkout, or a conflict (the checkout is "
-        "left as it was)",
+        2: "usage error, no such run, a run that did not succeed (without --force), uncommitted changes in "
+        "the checkout, or a conflict (the checkout is left as it was)",
         75: "the run is still running",
     }
 )
@@ -27,8 +27,8 @@ DESCRIPTION = (
     "Bring a run's result onto the current branch of the source checkout: --merge (the default) makes a "
     "merge commit of its branch parallel-runs/<slug>; --cherry-pick copies the branch's commits; --patch "
     "applies its changes.patch to the index and working tree, uncommitted, for you to review. Refused "
-    "with uncommitted changes in the checkout, while the run runs, or on a conflict: the checkout is then "
-    "left as it was."
+    "for a run that did not succeed (unless --force), with uncommitted changes in the checkout, while the "
+    "run runs, or on a conflict: the checkout is then left as it was."
 )
 _MODES = (
     ("--merge", "merge", "merge the run branch (a merge commit; the default)"),
@@ -51,8 +51,33 @@ def register(commands: Any) -> None:
         modes.add_argument(
             flag, dest="apply_mode", action="store_const", const=mode, help=env_help(text, "apply_mode")
         )
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="apply a run that did not succeed (failed, regressed, ...) too",
+    )
     add_location_options(apply)
     apply.set_defaults(handler=cmd_apply, build_settings=build_apply_settings)
+
+
+def _check_outcome(settings: ApplySettings, paths: RunPaths) -> None:
+    """A run that did not succeed is not applied unless forced (a regressed run broke tests)."""
+    import json
+
+    try:
+        result = json.loads(paths.result_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a patch from another machine: its record is in that machine's store
+    status = result.get("status") if isinstance(result, dict) else None
+    if settings.force or status in (None, "succeeded"):
+        return
+    tests = result.get("tests") if isinstance(result.get("tests"), dict) else {}
+    broke = len(tests.get("new_failures") or ())
+    why = f" ({broke} new test failure(s))" if broke else ""
+    raise ConfigError(
+        f"run {settings.run_id!r} ended {status}{why}: not applied (--force to apply it anyway; "
+        f"`parallel-runs report` says why)"
+    )
 
 
 def _check_run(settings: ApplySettings, paths: RunPaths, *, mode: str) -> None:
@@ -87,6 +112,7 @@ def cmd_apply(settings: ApplySettings, console: Console) -> int:
 
     paths = RunPaths(settings.runs_dir, slugify(settings.run_id))
     _check_run(settings, paths, mode=settings.mode)
+    _check_outcome(settings, paths)
     target = git.current_branch(settings.repo)
     mode = git.ApplyMode(settings.mode)
     done = git.apply_result(settings.repo, mode, branch=paths.branch, patch=paths.changes_patch)

@@ -22,6 +22,7 @@ class ApplySettings:
     runs_dir: Path
     run_id: str
     mode: str  # one of APPLY_MODES
+    force: bool = False  # apply a run that did not succeed too
 
 
 def build_apply_settings(
@@ -38,4 +39,5 @@ def build_apply_settings(
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
         run_id=str(flags["run_id"]),
         mode=str(mode),
+        force=bool(flags.get("force")),
     )
