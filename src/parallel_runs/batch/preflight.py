@@ -7,13 +7,16 @@ test command that would judge nothing stops the batch before a single run starts
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from parallel_runs import gate
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.core.command import inherited_environment
 from parallel_runs.core.events import EventKind
+from parallel_runs.core.layout import refusal_path
 from parallel_runs.errors import BaselineError
+from parallel_runs.files import write_json
 
 __all__ = ["check_test_gate"]
 
@@ -33,6 +36,21 @@ def _environment(plan: BatchPlan) -> dict[str, str]:
         PYTHONUTF8="1",
     )
     return env
+
+
+def _record_refusal(plan: BatchPlan, reason: str) -> None:
+    """Keep why the batch was refused, so `batches` and `report` can say it (no run records it)."""
+    definition = plan.definition
+    document: dict[str, object] = {
+        "batch_id": definition.batch_id,
+        "refused_at": datetime.now(UTC).isoformat(),
+        "reason": reason,
+        "runs": len(definition.run_ids),
+    }
+    try:
+        write_json(refusal_path(plan.machine.runs_dir, definition.batch_id), document)
+    except OSError as exc:  # the refusal itself is what the user must see
+        log.warning("could not record the refusal of batch %r: %s", definition.batch_id, exc)
 
 
 def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
@@ -62,9 +80,10 @@ def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
             grace=plan.grace,
             on_start=lambda pgid: control.register(_BASELINE, pgid),
         )
-    except BaselineError:
+    except BaselineError as refused:
         if control.is_stopping:
             return False
+        _record_refusal(plan, str(refused))
         raise
     finally:
         control.unregister(_BASELINE)

@@ -28,7 +28,8 @@ __all__ = ["cmd_batches", "register"]
 DESCRIPTION = (
     "List the batches recorded under the runs dir (or with --database-url, in the shared store), oldest "
     "first: one line each with its runs counted by the outcome of their latest attempt in it (queued and "
-    "running too, in the shared store) and when it began and last ended (UTC)."
+    "running too, in the shared store) and when it began and last ended (UTC). A batch refused before any "
+    "run started (its test command could not judge at the base commit) is listed `refused`, with why."
 )
 
 
@@ -60,10 +61,15 @@ def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
         with SharedStore.connect(url) as store:
             return store.batch_summaries()
     from parallel_runs import report
-    from parallel_runs.report.batches import summarize_batches
+    from parallel_runs.report.batches import refused_batches, summarize_batches
 
     runs_dir = settings.where.local_runs_dir
-    return summarize_batches(report.collect_attempts(runs_dir)) if runs_dir.is_dir() else []
+    if not runs_dir.is_dir():
+        return []
+    ran = summarize_batches(report.collect_attempts(runs_dir))
+    seen = {summary.batch_id for summary in ran}  # refused once, then run: the runs tell
+    refused = [summary for summary in refused_batches(runs_dir) if summary.batch_id not in seen]
+    return sorted([*ran, *refused], key=lambda summary: (summary.first is None, summary.first))
 
 
 def cmd_batches(settings: BatchesSettings, console: Console) -> int:

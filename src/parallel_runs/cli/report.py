@@ -118,6 +118,11 @@ def _local_rows(settings: ReportSettings) -> list[RunRow]:
     else:
         rows = report.collect_runs(runs_dir, batch_id=batch_id)
     if batch_id is not None and not rows:
+        from parallel_runs.report.batches import refused_batches
+
+        for refused in refused_batches(runs_dir) if runs_dir.is_dir() else ():
+            if refused.batch_id == batch_id:
+                raise NotFoundError(f"batch {batch_id!r} has no runs: it was refused, {refused.refused}")
         raise not_found_here(f"no such batch {batch_id!r}", runs_dir)
     return rows
 

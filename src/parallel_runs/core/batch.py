@@ -72,6 +72,7 @@ class BatchSummary:
     counts: dict[str, int]  # outcome (or `queued`, `running`) -> runs; each run counted by its latest
     first: datetime | None  # when the batch was created or its first attempt started
     last: datetime | None  # when its last attempt ended (or started, while one runs)
+    refused: str | None = None  # why the batch was refused before any run started (its baseline)
 
     @property
     def runs(self) -> int:
@@ -86,4 +87,15 @@ class BatchSummary:
             "counts": dict(self.counts),
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
+            "state": "refused" if self.refused is not None else None,
+            "refused": self.refused,
         }
+
+    @classmethod
+    def refusal(cls, document: dict[str, object]) -> BatchSummary:
+        """A refused batch from its record (`{"batch_id", "refused_at", "reason", "runs"}`)."""
+        at = datetime.fromisoformat(str(document["refused_at"]))
+        runs = document.get("runs")
+        counts = {"not_started": runs} if isinstance(runs, int) and runs > 0 else {}
+        batch_id, reason = str(document["batch_id"]), str(document["reason"])
+        return cls(batch_id=batch_id, counts=counts, first=at, last=at, refused=reason)

@@ -14,6 +14,7 @@ __all__ = [
     "branch_name",
     "is_runs_dir",
     "lease_path_for",
+    "refusal_path",
 ]
 
 BRANCH_PREFIX = "parallel-runs/"
@@ -35,6 +36,12 @@ def lease_path_for(runs_dir: Path, workspace: Path) -> Path:
     """Workspace leases are keyed by the sha256 of the worktree's absolute path."""
     key = hashlib.sha256(str(workspace).encode("utf-8")).hexdigest()
     return runs_dir / ".workspace_leases" / f"{key}.lease"
+
+
+def refusal_path(runs_dir: Path, batch_id: str) -> Path:
+    """Where a batch refused before any run started is recorded (a dot dir: no run slug starts so)."""
+    key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
+    return runs_dir / ".refused_batches" / f"{key}.json"
 
 
 def is_runs_dir(path: Path) -> bool:
