@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from parallel_runs.batch import SkippedRun
+from parallel_runs.config import RunSettings
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 from parallel_runs.report import build_rows, render_markdown
+from parallel_runs.store import MemoryStore
 from tests import signy
 from tests.helpers import git
+from tests.integration.test_engine import run, settings_for
 from tests.integration.test_test_gate import final, run_batch, sh
 
 CRASH = "echo started; python3 -c 'raise RuntimeError(\"agent crashed\")'"
@@ -103,3 +107,24 @@ def test_allow_empty_baseline_never_passes_a_failing_baseline(make_repo: Callabl
     with pytest.raises(ConfigError) as stopped:
         run_batch(repo, "true", spec, run_ids=("r",))
     assert "failed (exit 1) and wrote no per-test report" in str(stopped.value)
+
+
+def test_a_run_that_succeeded_under_another_test_command_is_listed_not_skipped_silently(repo: Path) -> None:
+    store = MemoryStore()
+
+    def judged(batch: str, tests: str | None, *, redo: bool = False) -> RunSettings:
+        spec = None if tests is None else TestSpec(command=sh(tests))
+        return settings_for(repo, ("r",), "true", batch_id=batch, tests=spec, redo=redo)
+
+    assert run(store, judged("b1", None)).exit_code == 0
+    [untested] = run(store, judged("b2", "grep -q add app/calc.py")).ends
+    assert isinstance(untested, SkippedRun)
+    assert "without a test command (use --redo to judge it with this one)" in untested.reason
+    assert run(store, judged("b3", "grep -q add app/calc.py", redo=True)).exit_code == 0
+    [other] = run(store, judged("b4", "grep -q def app/calc.py")).ends
+    assert isinstance(other, SkippedRun)
+    assert "under another test command or test settings `grep -q add app/calc.py`" in other.reason
+    assert "use --redo to judge it again" in other.reason
+    [same] = run(store, judged("b5", "grep -q add app/calc.py")).ends
+    assert isinstance(same, SkippedRun)
+    assert same.reason == "attempt 2 already succeeded (use --redo to run it again)"

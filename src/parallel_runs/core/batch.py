@@ -55,10 +55,22 @@ class BatchDefinition:
         return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]
 
 
+def _judged_otherwise(latest: Attempt, definition: BatchDefinition) -> str:
+    """How a succeeded run's judging differs from this batch's test gate, and the hint to act on it."""
+    if definition.tests is None:
+        return " (use --redo to run it again)"
+    if latest.tests is None:
+        return ", without a test command (use --redo to judge it with this one)"
+    if latest.tests.judged_by not in (None, definition.tests.signature):
+        before = f" `{latest.tests.test_command}`" if latest.tests.test_command else ""
+        return f" under another test command or test settings{before} (use --redo to judge it again)"
+    return " (use --redo to run it again)"
+
+
 def skip_reason(latest: Attempt | None, definition: BatchDefinition) -> str | None:
     """Why the resume rules need no new attempt of a run whose latest earlier attempt is `latest`."""
     if latest is not None and latest.outcome is Outcome.SUCCEEDED and not definition.redo:
-        return f"attempt {latest.attempt} already succeeded (use --redo to run it again)"
+        return f"attempt {latest.attempt} already succeeded{_judged_otherwise(latest, definition)}"
     if definition.only_failed and latest is None:
         return "never ran (--only-failed runs only runs that did not succeed)"
     return None

@@ -56,6 +56,8 @@ class TestSummary:
     flaky: tuple[str, ...] = ()
     newly_passing: tuple[str, ...] = ()
     messages: tuple[tuple[str, str], ...] = ()  # (test, message) of the first new failures
+    judged_by: str | None = None  # TestSpec.signature of the gate that judged (None in old records)
+    test_command: str | None = None  # the test command that judged, as the user wrote it
 
     @classmethod
     def from_json(cls, document: Mapping[str, object]) -> TestSummary:
@@ -70,6 +72,8 @@ class TestSummary:
             flaky=_strings(document.get("flaky")),
             newly_passing=_strings(document.get("newly_passing")),
             messages=_pairs(messages),
+            judged_by=_text(document.get("judged_by")),
+            test_command=_text(document.get("test_command")),
         )
 
     @property
@@ -97,6 +101,8 @@ class TestSummary:
             "newly_passing": list(self.newly_passing),
             "reason": self.reason,
             "messages": dict(self.messages),
+            "judged_by": self.judged_by,
+            "test_command": self.test_command,
         }
 
 

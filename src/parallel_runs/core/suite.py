@@ -90,6 +90,20 @@ class TestSpec:
                 raise ValueError(f"test report {glob!r}: {problem}")
 
     @property
+    def signature(self) -> str:
+        """What judges a run, as a short digest: a run that succeeded under another one is judged again."""
+        parts = {
+            "command": self.command.describe(),
+            "setup": self.setup.describe() if self.setup else None,
+            "copy_ignored": list(self.copy_ignored),
+            "reports": list(self.reports),
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "allow_empty_baseline": self.allow_empty_baseline,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
     def report_globs(self) -> tuple[str, ...]:
         """Where the command's own JUnit files are: --test-report globs, and paths its pytest names."""
         return tuple(dict.fromkeys((*self.reports, *named_reports(self.command))))

@@ -61,6 +61,8 @@ class TestEvaluation:
     after_json: Path
     delta_json: Path
     known: Mapping[str, Failure] = field(default_factory=dict)  # failing ids at base or after: names
+    judged_by: str | None = None  # TestSpec.signature
+    test_command: str | None = None
 
     @property
     def is_regressed(self) -> bool:
@@ -121,6 +123,8 @@ class TestEvaluation:
             "baseline_json": str(self.baseline_json),
             "after_json": str(self.after_json),
             "delta_json": str(self.delta_json),
+            "judged_by": self.judged_by,
+            "test_command": self.test_command,
         }
         verdict = self.verdict.to_json() if self.verdict else {}
         return document | {key: self._named(value) for key, value in verdict.items()}
@@ -245,6 +249,8 @@ def evaluate_tests(
         after_json=paths.after_json,
         delta_json=paths.delta_json,
         known={**baseline.results.failures, **after.failures},
+        judged_by=spec.signature,
+        test_command=spec.command.describe(),
     )
     write_json(paths.delta_json, evaluation.to_json())
     log.info("tests of %s: %s (%s)", paths.slug, status.value, reason or evaluation.summary)
