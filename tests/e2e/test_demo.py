@@ -17,8 +17,10 @@ def test_demo_runs_a_real_batch_and_prints_the_report(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "5 succeeded, 1 failed" in out
+    assert "6 runs: 4 succeeded, 1 failed, 1 regressed" in out
     assert "│ AssertionError: add is broken" in out  # the failed run says why, under its line
+    # The test gate: the run that broke only a unit test is regressed, naming it as a node id.
+    assert "│ new failure: tests/test_calc.py::TestAdd::test_negative: AssertionError: 5 != 1" in out
     assert out.count("parallel-runs/exp-") >= 12  # per-run lines and the branch listing
     repo = Path(out.split("demo repository: ", 1)[1].splitlines()[0])
     branches = subprocess.run(

@@ -81,7 +81,22 @@ def _finished(d: dict[str, object]) -> str:
     )
     reason = [str(d["error"])] if d.get("error") else []
     reason += str(d.get("error_tail") or "").splitlines()
-    return "\n".join([line, *(f"[dim]          │ {text}[/]" for text in reason)])
+    reason += _new_failures(TestSummary.from_json(tests)) if isinstance(tests, dict) else []
+    return "\n".join([line, *(f"[dim]          │ {escape(text)}[/]" for text in reason)])
+
+
+_SHOWN_ON_THE_LINE = 3  # new test failures named under a run's line (the reports list more)
+
+
+def _new_failures(tests: TestSummary) -> list[str]:
+    """`new failure: tests/test_a.py::test_x: AssertionError: ...` for the first few, then how many more."""
+    messages = dict(tests.messages)
+    shown = [
+        f"new failure: {name}" + (f": {messages[name].splitlines()[0]}" if messages.get(name) else "")
+        for name in tests.new_failures[:_SHOWN_ON_THE_LINE]
+    ]
+    more = len(tests.new_failures) - _SHOWN_ON_THE_LINE
+    return [*shown, *([f"... and {more} more (parallel-runs report)"] if more > 0 else [])]
 
 
 def _baseline(d: dict[str, object]) -> str:
