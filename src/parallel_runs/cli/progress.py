@@ -75,9 +75,11 @@ def _finished(d: dict[str, object]) -> str:
     judged = f", tests {escape(TestSummary.from_json(tests).counts)}" if isinstance(tests, dict) else ""
     code = d["exit_code"]
     exit_code = describe_exit_code(code if isinstance(code, int) else None)
+    changed = d["changed_files"]  # None: the changes were not saved, or not counted (the error says why)
+    files = "" if changed is None else f", {changed} file(s) changed"
     line = (
-        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}, "
-        f"{d['changed_files']} file(s) changed{judged}) → {d['branch']}"
+        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}{files}"
+        f"{judged}) → {d['branch']}"
     )
     reason = [str(d["error"])] if d.get("error") else []
     reason += str(d.get("error_tail") or "").splitlines()
@@ -114,17 +116,22 @@ def _stopping_here(d: dict[str, object]) -> str:
     )
 
 
+def _listing(counts: object) -> str:
+    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) if isinstance(counts, dict) else ""
+
+
 def _batch_finished(d: dict[str, object]) -> str:
-    counts = d["counts"]
-    listed = (
-        ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) if isinstance(counts, dict) else ""
-    )
+    counts, whole = d["counts"], d.get("whole_batch")
+    listed = _listing(counts)
     here = sum(counts.values()) if isinstance(counts, dict) else 0
-    whole = d.get("whole_batch")
-    if isinstance(whole, dict) and sum(whole.values()) > here:  # other workers ran the rest
+    # Cancelled (also before this worker started): the rest of the batch was not run elsewhere either.
+    cancelled = d.get("stop_reason") == "cancelled"
+    if isinstance(whole, dict) and sum(whole.values()) > here:  # other workers ran the rest, or none did
         total = sum(whole.values())
-        listed = f"{total} runs: {listed or 'none'} here, {total - here} on other workers"
-    return f"batch {d['batch_id']} finished: {listed or 'no runs'} (exit {d['exit_code']})"
+        rest = f"the whole batch: {_listing(whole)}" if cancelled else f"{total - here} on other workers"
+        listed = f"{total} runs: {listed or 'none'} here, {rest}"
+    said = "[yellow]was cancelled[/] (parallel-runs cancel)" if cancelled else "finished"
+    return f"batch {d['batch_id']} {said}: {listed or 'no runs'} (exit {d['exit_code']})"
 
 
 _FORMATTERS = {

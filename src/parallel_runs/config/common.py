@@ -93,6 +93,8 @@ ENV = {
     "shard": "PARALLEL_RUNS_SHARD",
     "max_jobs": "PARALLEL_RUNS_MAX_JOBS",
     "github_output": "PARALLEL_RUNS_GITHUB_OUTPUT",
+    "cancel_wait": "PARALLEL_RUNS_CANCEL_WAIT",
+    "cancel_timeout": "PARALLEL_RUNS_CANCEL_TIMEOUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 # Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.
@@ -140,23 +142,20 @@ def parse_bool(text: str, *, name: str) -> bool:
     raise ConfigError(f"{name}={text!r} is not a boolean (use 1/0, true/false)")
 
 
-def parse_count(text: str, *, flag: str) -> int:
-    """A whole number of 0 or more."""
+def parse_count(text: str, *, flag: str, minimum: int = 0) -> int:
+    """A whole number of `minimum` or more; the error names the flag and the rule."""
     try:
         value = int(text)
     except ValueError:
         raise ConfigError(f"{flag} {text!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigError(f"{flag} must be 0 or more, got {value}")
+    if value < minimum:
+        raise ConfigError(f"{flag} must be {minimum} or more, got {value}")
     return value
 
 
 def parse_workers(text: str) -> int:
     """--workers: a whole number of 1 or more."""
-    workers = parse_count(text, flag="--workers")
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    return workers
+    return parse_count(text, flag="--workers", minimum=1)
 
 
 def default_workers() -> str:

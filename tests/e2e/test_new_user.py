@@ -1,0 +1,128 @@
+"""Issue #16 items 13 and 15: what a new user meets first — files that never end, typos, a closed pipe,
+a wrong store URL, a report read through `| cat`."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parallel_runs.cli import main
+from parallel_runs.config.run import MAX_IDS_FILE_BYTES
+
+
+def one_line_exit_2(code: int, out: str, err: str) -> str:
+    """The error line of a usage error: exit 2, one line on stderr, no traceback."""
+    assert code == 2, out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in out + err
+    return err.strip()
+
+
+def test_an_ids_file_past_the_cap_is_refused_with_one_line(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    big = tmp_path / "ids.txt"
+    line = b"an-id-that-is-valid\n"
+    big.write_bytes(line * (MAX_IDS_FILE_BYTES // len(line) + 1))
+    code = main(["run", "--run-ids-file", str(big), "--command", "true"])
+    err = one_line_exit_2(code, *capsys.readouterr())
+    assert f"--run-ids-file {big} is larger than 16 MiB" in err
+
+
+def test_an_ids_file_at_the_cap_is_read(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    ids = tmp_path / "ids.txt"  # a comment pads it to exactly the cap: the cap is not one byte short
+    ids.write_bytes(b"only-one\r\n#" + b"x" * (MAX_IDS_FILE_BYTES - 11))
+    assert ids.stat().st_size == MAX_IDS_FILE_BYTES
+    code = main(["run", "--run-ids-file", str(ids), "--command", "true", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "would run   only-one" in out
+
+
+def _limit_memory() -> None:
+    # Far above what the CLI needs, far below what reading /dev/zero to its end would take.
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def test_dev_zero_as_ids_file_is_refused_after_a_bounded_read(repo: Path, tmp_path: Path) -> None:
+    # Before: the whole "file" was read, 4 GB in 6 s, until memory ran out (here: exit 3, MemoryError).
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # where an internal error would leave its traceback
+    done = subprocess.run(
+        [sys.executable, "-m", "parallel_runs", "run", "--run-ids-file", "/dev/zero", "--command", "true"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=_limit_memory,  # the child's limit only, set before it starts
+    )
+    err = one_line_exit_2(done.returncode, done.stdout, done.stderr)
+    said = "--run-ids-file /dev/zero is larger than 16 MiB: a batch takes at most 100000 run ids"
+    assert err == f"parallel-runs: {said}"
+    assert not list(tmp_path.glob("parallel-runs-error-*"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "said", "meant"),
+    [
+        (["reprot"], "invalid choice: 'reprot' (choose from ", "report"),
+        (
+            ["run", "--comand", "true", "--run-ids", "a"],
+            "parallel-runs run: unrecognized arguments: --comand",
+            "--command",
+        ),
+        (
+            ["report", "--fromat", "json"],
+            "parallel-runs report: unrecognized arguments: --fromat json",
+            "--format",
+        ),
+        (["report", "--format=jsno"], "invalid choice: 'jsno'", "json"),
+        (["worktrees", "lsit"], "invalid choice: 'lsit'", "list"),
+    ],
+)
+def test_a_typo_gets_a_did_you_mean(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    argv: list[str],
+    said: str,
+    meant: str,
+) -> None:
+    monkeypatch.chdir(repo)
+    err = one_line_exit_2(main(argv), *capsys.readouterr())
+    assert said in err
+    assert err.endswith(f" (did you mean {meant}?)"), err
+
+
+def test_nothing_near_gets_no_guess(capsys: pytest.CaptureFixture[str]) -> None:
+    err = one_line_exit_2(main(["zzzzzz"]), *capsys.readouterr())
+    assert "did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "choices"),
+    [
+        ("branches", "prune"),
+        ("worktrees", "list"),
+        ("artifacts", "list, get"),
+        ("db", "upgrade"),
+    ],
+)
+def test_a_missing_subcommand_names_the_choices(
+    capsys: pytest.CaptureFixture[str], command: str, choices: str
+) -> None:
+    err = one_line_exit_2(main([command]), *capsys.readouterr())
+    assert err == (
+        f"parallel-runs {command}: the following arguments are required: ACTION (choose from: {choices})"
+    )
