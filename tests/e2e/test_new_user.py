@@ -3,6 +3,7 @@ a wrong store URL, a report read through `| cat`."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -126,3 +127,62 @@ def test_a_missing_subcommand_names_the_choices(
     assert err == (
         f"parallel-runs {command}: the following arguments are required: ACTION (choose from: {choices})"
     )
+
+
+def _reader_gone(*args: str, cwd: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a stdout whose reader has already gone, as `| head` leaves it once it has enough."""
+    read, write = os.pipe()
+    os.close(read)  # before the CLI writes a byte: its first write meets the closed pipe
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "parallel_runs", *args],
+            cwd=cwd,
+            env={**os.environ, "TMPDIR": str(tmp)},  # where an internal error leaves its traceback file
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_closed_pipe_is_a_normal_end_of_every_reading_command(repo: Path, tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    assert main(["run", "--run-ids", "long", "--command", "seq 1 100000", "--runs-dir", runs, "--quiet"]) == 0
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    # Before: `logs` ended in "internal error: BrokenPipeError", exit 3, and an error file each time;
+    # `report` exited 1 (rich's SystemExit).
+    for args in (("logs", "long"), ("report",), ("report", "--format", "json"), ("batches",)):
+        done = _reader_gone(*args, "--runs-dir", runs, cwd=repo, tmp=errors)
+        assert (done.returncode, done.stderr) == (0, ""), args
+    assert not list(errors.iterdir())
+
+
+def test_run_goes_on_to_its_own_exit_code_when_its_reader_is_gone(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = str(tmp_path / "runs")
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    for output in ((), ("--json-events",)):
+        batch = f"piped{len(output)}"
+        args = (
+            "run",
+            "--run-ids",
+            f"{batch}-{{1..12}}",
+            "--workers",
+            "2",
+            "--batch-id",
+            batch,
+            "--command",
+            "true",
+        )
+        done = _reader_gone(*args, *output, "--runs-dir", runs, cwd=repo, tmp=errors)
+        # Before: rich raised SystemExit in the worker thread that printed: exit 1, a run left `running`.
+        assert (done.returncode, done.stderr) == (0, ""), output
+        assert main(["report", "--format", "json", "--runs-dir", runs, "--batch", batch]) == 0
+        assert json.loads(capsys.readouterr().out)["counts"] == {"succeeded": 12}
+    assert not list(errors.iterdir())

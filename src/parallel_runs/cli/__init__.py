@@ -33,9 +33,23 @@ from parallel_runs.cli import (
     worker,
     worktrees,
 )
-from parallel_runs.cli.common import PROG, Parser, exit_codes_help, make_console, write_traceback
+from parallel_runs.cli.common import (
+    PROG,
+    Parser,
+    exit_codes_help,
+    make_console,
+    silence_stdout,
+    write_traceback,
+)
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
+from parallel_runs.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ParallelRunsError,
+    UsageError,
+)
 
 __all__ = ["build_parser", "main", "split_argv"]
 
@@ -96,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader has had enough (`logs RUN | head`): a normal end, not a bug
+        silence_stdout()
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the one catch-all: a bug becomes exit 3, not a traceback
         path = write_traceback(traceback.format_exc())
         _print_error(f"{PROG}: internal error: {exc!r} (traceback in {path})")

@@ -6,6 +6,7 @@ import argparse
 import difflib
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ __all__ = [
     "make_console",
     "not_found_here",
     "print_internal_errors",
+    "silence_stdout",
     "write_traceback",
 ]
 
@@ -140,9 +142,23 @@ def not_found_here(what: str, runs_dir: Path) -> NotFoundError:
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps plain lines (logs stay greppable) and never guesses highlights."""
-    from rich.console import Console
+    from parallel_runs.cli.console import PipeConsole
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return PipeConsole(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def silence_stdout() -> None:
+    """The reader of our output has gone (`| head`): what is left to print goes to /dev/null.
+
+    Python's own flush at exit would otherwise fail on the closed pipe once more, and say so.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def print_internal_errors(errors: Console, run_errors: Iterable[RunErrorLike]) -> None:

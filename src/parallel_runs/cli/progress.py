@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 
+from parallel_runs.cli.common import silence_stdout
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
 from parallel_runs.core.model import Outcome, TestSummary
@@ -154,6 +157,16 @@ def describe(event: Event) -> str | None:
     return template.format(**data) if template else None
 
 
+@contextmanager
+def _closed_pipe_ends_output() -> Iterator[None]:
+    """`run --json-events | head`: once the reader is gone the batch goes on, silently, to its own exit
+    code (a console's closed pipe is the console's own business: cli/console.py)."""
+    try:
+        yield
+    except BrokenPipeError:
+        silence_stdout()
+
+
 class PlainProgress:
     """A line per event: for CI logs and pipes. `quiet` keeps only problems and the summary."""
 
@@ -183,7 +196,7 @@ class JsonEvents:
 
     def __call__(self, event: Event) -> None:
         line = json.dumps(event.to_json(), default=str)
-        with self._lock:
+        with self._lock, _closed_pipe_ends_output():
             self._stream.write(line + "\n")
             self._stream.flush()
 
