@@ -186,3 +186,53 @@ def test_run_goes_on_to_its_own_exit_code_when_its_reader_is_gone(
         assert main(["report", "--format", "json", "--runs-dir", runs, "--batch", batch]) == 0
         assert json.loads(capsys.readouterr().out)["counts"] == {"succeeded": 12}
     assert not list(errors.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://x@y/z", "--database-url mysql://x@y/z: use sqlite:///FILE or a postgresql:// URL"),
+        (
+            "mysql://me:secret@y/z",
+            "--database-url mysql://me:***@y/z: use sqlite:///FILE or a postgresql:// URL",
+        ),
+        (
+            "sqlite:////nonexistent.db",
+            "--database-url sqlite:////nonexistent.db: there is no SQLite store at ",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "batches", "logs"])
+def test_a_store_url_no_reader_can_read_is_refused(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    url: str,
+    said: str,
+    command: str,
+) -> None:
+    # Before: the URL was passed over, and the runs dir's table printed with exit 0.
+    monkeypatch.chdir(repo)
+    runs = str(tmp_path / "runs")
+    assert main(["run", "--run-ids", "here", "--command", "true", "--runs-dir", runs, "--quiet"]) == 0
+    capsys.readouterr()
+    argv = [command, *(["here"] if command == "logs" else []), "--runs-dir", runs]
+    err = one_line_exit_2(main([*argv, "--database-url", url]), *capsys.readouterr())
+    assert err.startswith(f"parallel-runs: {said}")
+    monkeypatch.setenv("PARALLEL_RUNS_DATABASE_URL", url)  # the variable is read the same way
+    assert main(argv) == 2
+
+
+def test_report_reads_the_sqlite_file_a_url_names(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    runs, url = str(tmp_path / "runs"), f"sqlite:///{tmp_path / 'one.db'}"
+    assert main(["run", "--run-ids", "in-file", "--command", "true", "--runs-dir", runs, "--quiet"]) == 0
+    shared = ["--database-url", url, "--workers", "1", "--quiet"]
+    assert main(["run", "--run-ids", "in-one-file", "--command", "true", "--runs-dir", runs, *shared]) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json", "--runs-dir", runs, "--database-url", url]) == 0
+    assert [row["run_id"] for row in json.loads(capsys.readouterr().out)["runs"]] == ["in-one-file"]

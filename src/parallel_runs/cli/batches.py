@@ -62,8 +62,10 @@ def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
     from parallel_runs import report
     from parallel_runs.report.batches import summarize_batches
 
-    runs_dir = settings.where.local_runs_dir
-    return summarize_batches(report.collect_attempts(runs_dir)) if runs_dir.is_dir() else []
+    runs_dir, store_file = settings.where.local_runs_dir, settings.where.store_file
+    if store_file is None and not runs_dir.is_dir():
+        return []
+    return summarize_batches(report.collect_attempts(runs_dir, store_file=store_file))
 
 
 def cmd_batches(settings: BatchesSettings, console: Console) -> int:

@@ -79,7 +79,7 @@ def register(commands: Any) -> None:
 
 def _empty_line(settings: ReportSettings) -> str:
     batch = f" in batch {settings.batch_id}" if settings.batch_id else ""
-    where = settings.where.runs_dir or "the shared store"
+    where = settings.where.store_file or settings.where.runs_dir or "the shared store"
     return f"no runs found under {where}{batch}"
 
 
@@ -107,8 +107,14 @@ def _write(text: str, path: Path) -> Path:
 def _local_rows(settings: ReportSettings) -> list[RunRow]:
     from parallel_runs import report
 
-    runs_dir, batch_id = settings.where.local_runs_dir, settings.batch_id
-    if not runs_dir.is_dir():
+    runs_dir, batch_id, store_file = (
+        settings.where.local_runs_dir,
+        settings.batch_id,
+        settings.where.store_file,
+    )
+    if store_file is not None:
+        rows = report.collect_runs(runs_dir, batch_id=batch_id, store_file=store_file)
+    elif not runs_dir.is_dir():
         if not (settings.where.runs_dir_is_default and not runs_dir.exists()):
             problem = "is not a directory" if runs_dir.exists() else "does not exist"
             raise ConfigError(f"runs dir {runs_dir} {problem}")
@@ -116,7 +122,7 @@ def _local_rows(settings: ReportSettings) -> list[RunRow]:
     else:
         rows = report.collect_runs(runs_dir, batch_id=batch_id)
     if batch_id is not None and not rows:
-        raise not_found_here(f"no such batch {batch_id!r}", runs_dir)
+        raise not_found_here(f"no such batch {batch_id!r}", store_file or runs_dir)
     return rows
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS, DEFAULT_LEASE_TTL, DEFAULT_MAX_ARTIFACT_SIZE
+from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "resolve_database_url",
     "resolve_runs_dir",
     "resolve_source_repo",
+    "sqlite_path",
 ]
 
 DEFAULT_LEASE_TTL_SECONDS = DEFAULT_LEASE_TTL  # the stores' defaults, so both sides agree
@@ -237,6 +239,15 @@ def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]
 def is_postgres_url(url: str) -> bool:
     """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
     return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")
+
+
+def sqlite_path(url: str, cwd: Path) -> Path:
+    """The file a `sqlite:///FILE` URL names (relative to `cwd`); ConfigError for other non-Postgres URLs."""
+    scheme = url.split(":", 1)[0].lower()
+    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
+        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    path = Path(url.split(":///", 1)[1])
+    return path if path.is_absolute() else cwd / path
 
 
 def postgres_only(url: str | None) -> str | None:

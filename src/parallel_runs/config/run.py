@@ -23,6 +23,7 @@ from parallel_runs.config.common import (
     picker,
     postgres_only,
     resolve_database_url,
+    sqlite_path,
 )
 from parallel_runs.config.worker import WorkerSettings, build_machine
 from parallel_runs.core.braces import MAX_EXPANSION
@@ -32,7 +33,6 @@ from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
 from parallel_runs.core.shards import parse_shard, shard_ids
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = ["RunSettings", "build_run_settings", "read_run_ids"]
@@ -151,12 +151,9 @@ def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | N
     """The one SQLite file a `sqlite:///` URL names, after the concurrency policy allowed it."""
     if url is None or is_postgres_url(url):
         return None
-    scheme = url.split(":", 1)[0].lower()
-    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
-        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    path = sqlite_path(url, cwd)
     check_shared_sqlite_workers(workers)
-    path = Path(url.split(":///", 1)[1])
-    return path if path.is_absolute() else cwd / path
+    return path
 
 
 def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
