@@ -236,3 +236,23 @@ def test_report_reads_the_sqlite_file_a_url_names(
     capsys.readouterr()
     assert main(["report", "--format", "json", "--runs-dir", runs, "--database-url", url]) == 0
     assert [row["run_id"] for row in json.loads(capsys.readouterr().out)["runs"]] == ["in-one-file"]
+
+
+def test_a_report_through_a_pipe_or_into_a_file_is_as_wide_as_its_content(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("COLUMNS", "80")  # what rich assumes for a pipe when nothing says otherwise
+    runs, run_id = str(tmp_path / "runs"), "a-run-id-long-enough-to-push-the-table-past-eighty-columns"
+    assert main(["run", "--run-ids", run_id, "--command", "true", "--runs-dir", runs, "--quiet"]) == 0
+    capsys.readouterr()
+    # Before: cut at 80 columns, "succee…", and the branch name wrapped over 3 lines.
+    assert main(["report", "--runs-dir", runs]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if run_id in line]
+    assert "succeeded" in row
+    assert f"parallel-runs/{run_id}" in row
+    # Before: written 120 columns wide whatever the content.
+    out = tmp_path / "report.txt"
+    assert main(["report", "--runs-dir", runs, "--output", str(out), "--format", "table"]) == 0
+    (row,) = [line for line in out.read_text().splitlines() if run_id in line]
+    assert f"parallel-runs/{run_id}" in row

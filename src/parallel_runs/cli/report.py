@@ -151,7 +151,9 @@ def cmd_report(settings: ReportSettings, console: Console) -> int:
     elif settings.format != "table":
         sys.stdout.write(_render(rows, settings))
     elif rows:
-        console.print(report.render_table(rows))
+        from parallel_runs.cli.console import print_table
+
+        print_table(console, report.render_table(rows))
     else:
         console.print(_empty_line(settings), markup=False)
     return EXIT_OK

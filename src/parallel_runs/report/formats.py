@@ -11,7 +11,7 @@ from parallel_runs.report.json_format import render_json
 from parallel_runs.report.markdown import render_markdown
 from parallel_runs.report.rows import DEFAULT_TITLE, RunRow
 from parallel_runs.report.summary import render_summary
-from parallel_runs.report.table import NO_RUNS, TABLE_WIDTH, render_table_text
+from parallel_runs.report.table import NO_RUNS, render_table_text
 
 __all__ = ["FORMATS", "RenderOptions", "render"]
 
@@ -22,7 +22,7 @@ class RenderOptions:
 
     title: str = DEFAULT_TITLE  # markdown and HTML heading
     now: datetime | None = None  # HTML: generation time, and where running attempts end
-    width: int = TABLE_WIDTH  # table: columns of text
+    width: int | None = None  # table: columns of text (default: as many as it needs)
     empty: str = NO_RUNS  # table: the line shown instead of an empty table
 
 
@@ -45,7 +45,7 @@ def render(
     *,
     title: str = DEFAULT_TITLE,
     now: datetime | None = None,
-    width: int = TABLE_WIDTH,
+    width: int | None = None,
     empty: str = NO_RUNS,
 ) -> str:
     """`rows` as one document in `fmt` (one of FORMATS), ending in a newline; ValueError otherwise."""
