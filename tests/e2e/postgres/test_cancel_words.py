@@ -13,30 +13,37 @@ from tests.e2e.postgres.test_shared_batches import report_outcomes, shared_run
 from tests.helpers import finish, processes_with, run_cli, start_cli, wait_for
 
 
-def test_a_worker_started_after_cancel_says_the_batch_was_cancelled(
-    repo: Path, database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _queued_then_cancelled(
+    repo: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, str]:
+    """A batch queued (no worker yet) and cancelled in-process: its id and what cancel said."""
     batch = f"late-{secrets.token_hex(3)}"
     queued = run_cli(
-        "plan",
-        "--database-url",
-        database_url,
-        "--batch-id",
-        batch,
-        "--run-ids",
-        "q{1..3}",
-        "--command",
-        "true",
+        *("plan", "--database-url", database_url, "--batch-id", batch, "--run-ids", "q{1..3}"),
+        *("--command", "true"),
         cwd=repo,
     )
     assert queued.returncode == 0, queued.stdout + queued.stderr
-    monkeypatch.chdir(repo)
     assert main(["cancel", "--batch", batch, "--database-url", database_url]) == 0
-    said = capsys.readouterr().out
+    return batch, capsys.readouterr().out
+
+
+def test_cancel_says_when_running_runs_stop(
+    repo: Path, database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    _, said = _queued_then_cancelled(repo, database_url, capsys)
     assert "3 queued run(s) recorded not_started" in said
     # Before: no word on how long running runs take to stop, and no way to wait for them.
     assert "running runs stop within TTL/3 of their worker's --lease-ttl (20s at the default 60s)" in said
     assert "(--wait waits for them)" in said
+
+
+def test_a_worker_started_after_cancel_says_the_batch_was_cancelled(
+    repo: Path, database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    batch, _ = _queued_then_cancelled(repo, database_url, capsys)
     # Before: exit 0 and "3 runs: none here, 3 on other workers", though no worker ran any of them.
     code = main(["worker", "--batch", batch, "--database-url", database_url])
     out, err = capsys.readouterr()
