@@ -50,7 +50,7 @@ def exit_codes_help(codes: Mapping[int, str]) -> str:
 EXIT_CODES_HELP = exit_codes_help(
     {
         0: "every run succeeded or was skipped",
-        1: "a run did not succeed",
+        1: "a run did not succeed, or the batch was cancelled",
         75: "a run is held by another live process",
         130: "interrupted",
     }
