@@ -8,6 +8,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,17 @@ def test_a_report_through_a_pipe_or_into_a_file_is_as_wide_as_its_content(
     assert main(["report", "--runs-dir", runs, "--output", str(out), "--format", "table"]) == 0
     (row,) = [line for line in out.read_text().splitlines() if run_id in line]
     assert f"parallel-runs/{run_id}" in row
+
+
+def test_a_broken_pipe_that_is_not_stdout_stays_a_bug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only our own reader going away is a normal end: a pipe to a child that died is reported (exit 3).
+    def broken(*_args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("parallel_runs.cli.report.cmd_report", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the traceback file goes
+    assert main(["report", "--runs-dir", str(tmp_path)]) == 3
+    assert "internal error: BrokenPipeError" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("parallel-runs-error-*"))) == 1

@@ -37,6 +37,7 @@ from parallel_runs.cli.common import (
     PROG,
     Parser,
     exit_codes_help,
+    is_stdout_gone,
     make_console,
     silence_stdout,
     write_traceback,
@@ -110,10 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader has had enough (`logs RUN | head`): a normal end, not a bug
-        silence_stdout()
-        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the one catch-all: a bug becomes exit 3, not a traceback
+        # Our reader has had enough (`logs RUN | head`): a normal end. A pipe to anything else is a bug.
+        if isinstance(exc, BrokenPipeError) and is_stdout_gone():
+            silence_stdout()
+            return EXIT_OK
         path = write_traceback(traceback.format_exc())
         _print_error(f"{PROG}: internal error: {exc!r} (traceback in {path})")
         return EXIT_INTERNAL

@@ -6,6 +6,7 @@ import argparse
 import difflib
 import os
 import re
+import select
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "add_location_options",
     "env_help",
     "exit_codes_help",
+    "is_stdout_gone",
     "make_console",
     "not_found_here",
     "print_internal_errors",
@@ -145,6 +147,17 @@ def make_console(*, stderr: bool = False) -> Console:
     from parallel_runs.cli.console import PipeConsole
 
     return PipeConsole(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def is_stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it: a BrokenPipeError that is not ours to report."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def silence_stdout() -> None:
