@@ -176,8 +176,9 @@ def _whole_batch(store: Store, batch_id: str) -> dict[str, int] | None:
 
 
 def _cancelled_elsewhere(store: Store, batch_id: str) -> str | None:
-    """ "cancelled" when `parallel-runs cancel` stopped the shared batch before this worker saw it: its
-    queue was emptied (runs recorded `not_started`) before the watcher's first look, or before we started."""
+    """The stop reason when `parallel-runs cancel` stopped the shared batch before this worker saw it:
+    its queue was emptied (runs recorded `not_started`) before the watcher's first look, or before we
+    started."""
     try:
         return "cancelled" if store.shares_queue and store.is_cancelled(batch_id) else None
     except UnavailableError:
