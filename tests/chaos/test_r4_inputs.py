@@ -52,7 +52,9 @@ ACCEPTABLE_ID = st.lists(
     max_size=5,
 ).map("".join)
 VALUE = (
-    st.sampled_from(["", "0", "-1", "1", "5", "5s", "4.9s", "1m", "2h30m", "1e309", "nan", "inf", "-0"])
+    st.sampled_from(
+        ["", "0", "-1", "1", "5", "5s", "4.9s", "1m", "2h30m", "1e309", "nan", "inf", "-0", "-5s", "-1h30m"]
+    )
     | st.sampled_from(["10MiB", "0b", "1TB", "١٢", "9" * 30, "1,5", " 3 ", "--", "-x", "postgresql://"])
     | st.text(max_size=12)
     | st.integers(min_value=-(10**12), max_value=10**12).map(str)

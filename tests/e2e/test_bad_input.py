@@ -29,6 +29,15 @@ def bad_runs_dir(tmp_path: Path) -> str:
         (["--timeout", ""], "invalid duration ''"),
         (["--database-url", POSTGRES, "--lease-ttl", "0.001s"], "--lease-ttl 0.001s: at least 5s"),
         (["--lease-ttl", "30s"], "--lease-ttl applies to the shared PostgreSQL store only"),
+        # issue #16: "must be 0 or more" though 0 is refused; negative durations got argparse's
+        # "expected one argument", naming no rule.
+        (["--workers", "-3"], "--workers must be 1 or more, got -3"),
+        (["--workers", "0"], "--workers must be 1 or more, got 0"),
+        (["--halt-on-failure", "-1"], "--halt-on-failure must be 1 or more, got -1"),
+        (["--timeout", "-5s"], "--timeout: invalid duration '-5s': it must be greater than zero"),
+        (["--grace", "-1"], "--grace: invalid duration '-1': it must be greater than zero"),
+        (["--max-batch-time", "-1h30m"], "--max-batch-time: invalid duration '-1h30m': it must be greater"),
+        (["--retry-delay=-2m"], "--retry-delay: invalid duration '-2m': it must be greater than zero"),
     ],
     ids=[
         "file",
@@ -40,6 +49,13 @@ def bad_runs_dir(tmp_path: Path) -> str:
         "empty-timeout",
         "ttl",
         "ttl-local",
+        "negative-workers",
+        "zero-workers",
+        "negative-halt",
+        "negative-timeout",
+        "negative-grace",
+        "negative-budget",
+        "negative-delay-with-equals",
     ],
 )
 def test_bad_run_input_is_exit_2_and_one_line(

@@ -31,6 +31,10 @@ def test_a_full_runs_dir_fails_the_run_and_leaves_nothing_behind(
     assert str(row["error"]).startswith("no_space: ")
     assert not [path for path in runs_dir.rglob("*") if "partial" in path.name]
     assert "big.bin" in git(repo, "ls-tree", "--name-only", "parallel-runs/big")  # nothing lost
+    # The commit says what the store says (issue #16: it said "attempt 1 succeeded").
+    assert git(repo, "log", "-1", "--format=%s", "parallel-runs/big") == "parallel-runs: big attempt 1 failed"
+    assert "Parallel-Runs-Outcome: failed" in git(repo, "log", "-1", "--format=%b", "parallel-runs/big")
+    assert "None file(s)" not in done.stdout  # the event line said "None file(s) changed"
     for args in (("recover",), ("run", "--run-ids", "small", "--command", "echo hi > s.txt")):
         later = run_cli(*args, "--runs-dir", str(runs_dir), cwd=repo)
         assert later.returncode == 0, later.stdout + later.stderr

@@ -87,10 +87,12 @@ def test_bad_artifact_options_are_config_errors(
 
 
 def test_artifacts_without_a_shared_store_read_the_runs_dir(tmp_path: Path) -> None:
-    for url in (None, "sqlite:///a.db"):
+    (tmp_path / "a.db").touch()  # a SQLite URL must name a store that is there (issue #16)
+    for url, store_file in ((None, None), ("sqlite:///a.db", tmp_path / "a.db")):
         flags = artifacts_flags(format=None, database_url=url, runs_dir="runs")
         settings = build_artifacts_list_settings(flags=flags, environ={}, cwd=tmp_path)
         assert (settings.where.database_url, settings.where.runs_dir) == (None, tmp_path / "runs")
+        assert settings.where.store_file == store_file
 
 
 def test_db_upgrade_needs_a_database_url() -> None:

@@ -38,8 +38,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
         "",
         "  ",
         "abc",
-        "-5",
-        "-1s",
+        "-x",
         "1e3",
         "inf",
         "nan",
@@ -64,10 +63,16 @@ def test_parse_duration_rejects_garbage(text: str) -> None:
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("text", ["0", "0.0", "0s", "0ms", "0h0m"])
-def test_parse_duration_rejects_zero(text: str) -> None:
+@pytest.mark.parametrize("text", ["0", "0.0", "0s", "0ms", "0h0m", "-5", "-1s", "-1h30m", "-0"])
+def test_parse_duration_rejects_zero_and_negative_durations(text: str) -> None:
     with pytest.raises(ConfigError, match="greater than zero"):
         parse_duration(text)
+
+
+def test_the_error_names_the_flag_when_given() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_duration("-5s", name="--timeout")
+    assert str(caught.value) == "--timeout: invalid duration '-5s': it must be greater than zero"
 
 
 @pytest.mark.parametrize("text", ["366d", "9" * 400])

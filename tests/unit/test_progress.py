@@ -56,3 +56,36 @@ def test_the_baseline_lines() -> None:
     assert describe(done) == (
         "baseline  7 tests at the base commit: 5 passed, 2 failing, 0 skipped, 1 collection error(s) (cached)"
     )
+
+
+def test_a_run_whose_changes_were_not_counted_says_no_number() -> None:
+    # issue #16: a no_space or worktree_broken attempt said "None file(s) changed".
+    attempt = dataclasses.replace(
+        record("full", 1, Outcome.FAILED), changed_files=None, error="no_space: full"
+    )
+    details = {key: value for key, value in attempt.to_json().items() if key != "run_id"}
+    line = describe(Event(EventKind.ATTEMPT_FINISHED, datetime.now(UTC), "full", details))
+    assert line is not None
+    assert "file(s)" not in line
+    assert line.splitlines()[1].endswith("│ no_space: full[/]")
+
+
+def batch_finished(**data: object) -> str:
+    line = describe(Event(EventKind.BATCH_FINISHED, datetime.now(UTC), None, {"batch_id": "b", **data}))
+    assert line is not None
+    return line
+
+
+def test_a_worker_of_a_cancelled_batch_says_it_was_cancelled() -> None:
+    # issue #16: a worker started after `cancel` said "12 runs: none here, 12 on other workers".
+    line = batch_finished(
+        exit_code=1, counts={}, stop_reason="cancelled", whole_batch={"not_started": 11, "cancelled": 1}
+    )
+    assert line == (
+        "batch b [yellow]was cancelled[/] (parallel-runs cancel): 12 runs: none here, the whole batch: "
+        "1 cancelled, 11 not_started (exit 1)"
+    )
+    helped = batch_finished(
+        exit_code=0, counts={"succeeded": 1}, stop_reason=None, whole_batch={"succeeded": 3}
+    )
+    assert helped == "batch b finished: 3 runs: 1 succeeded here, 2 on other workers (exit 0)"

@@ -175,6 +175,16 @@ def _whole_batch(store: Store, batch_id: str) -> dict[str, int] | None:
         return None
 
 
+def _cancelled_elsewhere(store: Store, batch_id: str) -> str | None:
+    """The stop reason when `parallel-runs cancel` stopped the shared batch before this worker saw it:
+    its queue was emptied (runs recorded `not_started`) before the watcher's first look, or before we
+    started."""
+    try:
+        return "cancelled" if store.shares_queue and store.is_cancelled(batch_id) else None
+    except UnavailableError:
+        return None
+
+
 def run_batch(
     store: Store, plan: BatchPlan, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
 ) -> BatchResult:
@@ -205,13 +215,14 @@ def run_batch(
         ends = [*skipped, *(end for loop in loops for end in loop.result())]
     store.flush_spool()
     control.close()
-    result = BatchResult(definition.batch_id, definition.base_sha, tuple(ends), control.stop_reason)
+    stop_reason = control.stop_reason or _cancelled_elsewhere(store, definition.batch_id)
+    result = BatchResult(definition.batch_id, definition.base_sha, tuple(ends), stop_reason)
     control.emit(
         EventKind.BATCH_FINISHED,
         batch_id=definition.batch_id,
         exit_code=result.exit_code,
         counts=result.counts(),
-        stop_reason=control.stop_reason,
+        stop_reason=stop_reason,
         whole_batch=_whole_batch(store, definition.batch_id),
     )
     return result

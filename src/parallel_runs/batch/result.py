@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import batch_exit_code
-from parallel_runs.errors import EXIT_INTERRUPTED, AlreadyHeldError
+from parallel_runs.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AlreadyHeldError
 
 __all__ = ["BatchResult", "HeldRun", "RunEnd", "RunError", "RunSummary", "SkippedRun", "outcome_of"]
 
@@ -69,7 +69,7 @@ class BatchResult:
     batch_id: str
     base_sha: str
     ends: tuple[RunEnd, ...] = field(default_factory=tuple)
-    stop_reason: str | None = None  # "interrupted" or "budget" when the batch was stopped
+    stop_reason: str | None = None  # "interrupted", "budget" or "cancelled" when the batch was stopped
 
     @property
     def errors(self) -> list[RunError]:
@@ -86,8 +86,10 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """DESIGN §6: 130 when interrupted, else from the runs' outcomes."""
+        """DESIGN §6: 130 when interrupted, else from the runs' outcomes; 1 at least for a cancelled batch."""
         if self.stop_reason == "interrupted":
             return EXIT_INTERRUPTED
         has_bug = any(e.traceback for e in self.errors)
-        return batch_exit_code((outcome_of(end) for end in self.ends), had_internal_error=has_bug)
+        code = batch_exit_code((outcome_of(end) for end in self.ends), had_internal_error=has_bug)
+        # Its runs were not all done, even when none of them ended badly here (or none ran here).
+        return EXIT_FAILED if self.stop_reason == "cancelled" and code == EXIT_OK else code

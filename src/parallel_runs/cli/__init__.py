@@ -33,9 +33,24 @@ from parallel_runs.cli import (
     worker,
     worktrees,
 )
-from parallel_runs.cli.common import PROG, Parser, exit_codes_help, make_console, write_traceback
+from parallel_runs.cli.common import (
+    PROG,
+    Parser,
+    exit_codes_help,
+    is_stdout_gone,
+    make_console,
+    silence_stdout,
+    write_traceback,
+)
 from parallel_runs.core.command import GIT_REDIRECTIONS
-from parallel_runs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ParallelRunsError, UsageError
+from parallel_runs.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ParallelRunsError,
+    UsageError,
+)
 
 __all__ = ["build_parser", "main", "split_argv"]
 
@@ -97,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one catch-all: a bug becomes exit 3, not a traceback
+        # Our reader has had enough (`logs RUN | head`): a normal end. A pipe to anything else is a bug.
+        if isinstance(exc, BrokenPipeError) and is_stdout_gone():
+            silence_stdout()
+            return EXIT_OK
         path = write_traceback(traceback.format_exc())
         _print_error(f"{PROG}: internal error: {exc!r} (traceback in {path})")
         return EXIT_INTERNAL

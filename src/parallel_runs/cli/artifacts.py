@@ -154,7 +154,9 @@ def _print_listing(settings: ArtifactsListSettings, files: list[ArtifactInfo], c
     for f in files:
         sha = "skipped (over the size cap)" if f.skipped else (f.sha256 or "")[:16]
         table.add_row(Text(f.name), str(f.size), sha, str(f.attempt), Text(f.batch_id))
-    console.print(table)
+    from parallel_runs.cli.console import print_table
+
+    print_table(console, table)
 
 
 def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int:

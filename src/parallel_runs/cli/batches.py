@@ -63,10 +63,12 @@ def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
     from parallel_runs import report
     from parallel_runs.report.batches import refused_batches, summarize_batches
 
-    runs_dir = settings.where.local_runs_dir
-    if not runs_dir.is_dir():
+    runs_dir, store_file = settings.where.local_runs_dir, settings.where.store_file
+    if store_file is None and not runs_dir.is_dir():
         return []
-    ran = summarize_batches(report.collect_attempts(runs_dir))
+    ran = summarize_batches(report.collect_attempts(runs_dir, store_file=store_file))
+    if store_file is not None:
+        return ran
     seen = {summary.batch_id for summary in ran}  # refused once, then run: the runs tell
     refused = [summary for summary in refused_batches(runs_dir) if summary.batch_id not in seen]
     return sorted([*ran, *refused], key=lambda summary: (summary.first is None, summary.first))

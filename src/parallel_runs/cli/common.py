@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
+import select
+import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from parallel_runs.config import ENV
 from parallel_runs.errors import NotFoundError, UsageError
@@ -25,9 +29,11 @@ __all__ = [
     "add_location_options",
     "env_help",
     "exit_codes_help",
+    "is_stdout_gone",
     "make_console",
     "not_found_here",
     "print_internal_errors",
+    "silence_stdout",
     "write_traceback",
 ]
 
@@ -46,7 +52,7 @@ def exit_codes_help(codes: Mapping[int, str]) -> str:
 EXIT_CODES_HELP = exit_codes_help(
     {
         0: "every run succeeded or was skipped",
-        1: "a run did not succeed",
+        1: "a run did not succeed, or the batch was cancelled",
         75: "a run is held by another live process",
         130: "interrupted",
     }
@@ -54,10 +60,53 @@ EXIT_CODES_HELP = exit_codes_help(
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become UsageError (one line, exit 2), not usage text and SystemExit."""
+    """An ArgumentParser whose errors become UsageError (one line, exit 2), not usage text and SystemExit.
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    The line names the choices a missing subcommand has, and the nearest spelling of a mistyped
+    command or option (Python 3.12's `suggest_on_error`, which 3.11 lacks).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads `--timeout -5s` as a second option and says "expected one argument"; taken
+        # as the value, it is refused with the flag's own rule. No option of ours starts with -<digit>.
+        self._negative_number_matcher = re.compile(r"^-[0-9.]")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse does, but an unknown option is refused here, where its command's options are known."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            known = [name for action in self._actions for name in action.option_strings]
+            word = extras[0].split("=", 1)[0]
+            self.error(f"unrecognized arguments: {' '.join(extras)}{_did_you_mean(word, known)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        choice = _INVALID_CHOICE.search(message)
+        if choice:
+            message += _did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        elif message.startswith("the following arguments are required"):
+            message += _subcommands(self)
         raise UsageError(f"{self.prog}: {message}")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(.*?)' \(choose from (.*)\)$")
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    """` (did you mean X?)` for the nearest of `known`, or nothing when none is near."""
+    near = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> str:
+    """` (choose from: a, b)`: the subcommands of `parser`, for the error that one is missing."""
+    for action in parser._actions:  # argparse has no public way to list them
+        if isinstance(action, argparse._SubParsersAction):
+            return f" (choose from: {', '.join(action.choices)})"
+    return ""
 
 
 def env_help(text: str, key: str) -> str:
@@ -95,9 +144,34 @@ def not_found_here(what: str, runs_dir: Path) -> NotFoundError:
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps plain lines (logs stay greppable) and never guesses highlights."""
-    from rich.console import Console
+    from parallel_runs.cli.console import PipeConsole
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return PipeConsole(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def is_stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it: a BrokenPipeError that is not ours to report."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def silence_stdout() -> None:
+    """The reader of our output has gone (`| head`): what is left to print goes to /dev/null.
+
+    Python's own flush at exit would otherwise fail on the closed pipe once more, and say so.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def print_internal_errors(errors: Console, run_errors: Iterable[RunErrorLike]) -> None:

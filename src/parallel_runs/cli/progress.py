@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 
+from parallel_runs.cli.common import silence_stdout
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
 from parallel_runs.core.model import Outcome, TestSummary
@@ -75,9 +78,11 @@ def _finished(d: dict[str, object]) -> str:
     judged = f", tests {escape(TestSummary.from_json(tests).counts)}" if isinstance(tests, dict) else ""
     code = d["exit_code"]
     exit_code = describe_exit_code(code if isinstance(code, int) else None)
+    changed = d["changed_files"]  # None: the changes were not saved, or not counted (the error says why)
+    files = "" if changed is None else f", {changed} file(s) changed"
     line = (
-        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}, "
-        f"{d['changed_files']} file(s) changed{judged}) → {d['branch']}"
+        f"[{colour}]{status:<9}[/] {d['run_id']} (attempt {d['attempt']}, exit {exit_code}, {took}{files}"
+        f"{judged}) → {d['branch']}"
     )
     reason = [str(d["error"])] if d.get("error") else []
     reason += str(d.get("error_tail") or "").splitlines()
@@ -129,17 +134,22 @@ def _stopping_here(d: dict[str, object]) -> str:
     )
 
 
+def _listing(counts: object) -> str:
+    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) if isinstance(counts, dict) else ""
+
+
 def _batch_finished(d: dict[str, object]) -> str:
-    counts = d["counts"]
-    listed = (
-        ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) if isinstance(counts, dict) else ""
-    )
+    counts, whole = d["counts"], d.get("whole_batch")
+    listed = _listing(counts)
     here = sum(counts.values()) if isinstance(counts, dict) else 0
-    whole = d.get("whole_batch")
-    if isinstance(whole, dict) and sum(whole.values()) > here:  # other workers ran the rest
+    # Cancelled (also before this worker started): the rest of the batch was not run elsewhere either.
+    cancelled = d.get("stop_reason") == "cancelled"
+    if isinstance(whole, dict) and sum(whole.values()) > here:  # other workers ran the rest, or none did
         total = sum(whole.values())
-        listed = f"{total} runs: {listed or 'none'} here, {total - here} on other workers"
-    return f"batch {d['batch_id']} finished: {listed or 'no runs'} (exit {d['exit_code']})"
+        rest = f"the whole batch: {_listing(whole)}" if cancelled else f"{total - here} on other workers"
+        listed = f"{total} runs: {listed or 'none'} here, {rest}"
+    said = "[yellow]was cancelled[/] (parallel-runs cancel)" if cancelled else "finished"
+    return f"batch {d['batch_id']} {said}: {listed or 'no runs'} (exit {d['exit_code']})"
 
 
 _FORMATTERS = {
@@ -160,6 +170,16 @@ def describe(event: Event) -> str | None:
         return formatter(data)
     template = _TEMPLATES.get(event.kind)
     return template.format(**data) if template else None
+
+
+@contextmanager
+def _closed_pipe_ends_output() -> Iterator[None]:
+    """`run --json-events | head`: once the reader is gone the batch goes on, silently, to its own exit
+    code (a console's closed pipe is the console's own business: cli/console.py)."""
+    try:
+        yield
+    except BrokenPipeError:
+        silence_stdout()
 
 
 class PlainProgress:
@@ -191,7 +211,7 @@ class JsonEvents:
 
     def __call__(self, event: Event) -> None:
         line = json.dumps(event.to_json(), default=str)
-        with self._lock:
+        with self._lock, _closed_pipe_ends_output():
             self._stream.write(line + "\n")
             self._stream.flush()
 

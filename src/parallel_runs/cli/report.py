@@ -79,7 +79,7 @@ def register(commands: Any) -> None:
 
 def _empty_line(settings: ReportSettings) -> str:
     batch = f" in batch {settings.batch_id}" if settings.batch_id else ""
-    where = settings.where.runs_dir or "the shared store"
+    where = settings.where.store_file or settings.where.runs_dir or "the shared store"
     return f"no runs found under {where}{batch}"
 
 
@@ -109,8 +109,14 @@ def _write(text: str, path: Path) -> Path:
 def _local_rows(settings: ReportSettings) -> list[RunRow]:
     from parallel_runs import report
 
-    runs_dir, batch_id = settings.where.local_runs_dir, settings.batch_id
-    if not runs_dir.is_dir():
+    runs_dir, batch_id, store_file = (
+        settings.where.local_runs_dir,
+        settings.batch_id,
+        settings.where.store_file,
+    )
+    if store_file is not None:
+        rows = report.collect_runs(runs_dir, batch_id=batch_id, store_file=store_file)
+    elif not runs_dir.is_dir():
         if not (settings.where.runs_dir_is_default and not runs_dir.exists()):
             problem = "is not a directory" if runs_dir.exists() else "does not exist"
             raise ConfigError(f"runs dir {runs_dir} {problem}")
@@ -120,10 +126,10 @@ def _local_rows(settings: ReportSettings) -> list[RunRow]:
     if batch_id is not None and not rows:
         from parallel_runs.report.batches import refused_batches
 
-        for refused in refused_batches(runs_dir) if runs_dir.is_dir() else ():
+        for refused in refused_batches(runs_dir) if store_file is None and runs_dir.is_dir() else ():
             if refused.batch_id == batch_id:
                 raise NotFoundError(f"batch {batch_id!r} has no runs: it was refused, {refused.refused}")
-        raise not_found_here(f"no such batch {batch_id!r}", runs_dir)
+        raise not_found_here(f"no such batch {batch_id!r}", store_file or runs_dir)
     return rows
 
 
@@ -152,7 +158,9 @@ def cmd_report(settings: ReportSettings, console: Console) -> int:
     elif settings.format != "table":
         sys.stdout.write(_render(rows, settings))
     elif rows:
-        console.print(report.render_table(rows))
+        from parallel_runs.cli.console import print_table
+
+        print_table(console, report.render_table(rows))
     else:
         console.print(_empty_line(settings), markup=False)
     return EXIT_OK

@@ -132,7 +132,9 @@ def cmd_worktrees_list(settings: WorktreesListSettings, console: Console) -> int
         document = {"runs_dir": str(settings.runs_dir), "worktrees": [tree.to_json() for tree in trees]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        console.print(_table(trees))
+        from parallel_runs.cli.console import print_table
+
+        print_table(console, _table(trees))
     return EXIT_OK
 
 

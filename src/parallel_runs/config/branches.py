@@ -29,7 +29,7 @@ def build_branches_prune_settings(
     """Validate the `branches prune` flags (the options first, then the repository is looked for)."""
     pick = picker(flags, environ, skip_empty=True, env_keys={"older_than": "prune_older_than"})
     older_than = pick("older_than")
-    seconds = parse_duration(older_than) if older_than else None
+    seconds = parse_duration(older_than, name="--older-than") if older_than else None
     merged, force = flag_bool(flags, "merged", environ), flag_bool(flags, "force", environ)
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
     runs_dir = resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo)

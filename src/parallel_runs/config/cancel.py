@@ -6,26 +6,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.config.common import is_postgres_url, picker, resolve_database_url
+from parallel_runs.config.common import flag_bool, is_postgres_url, picker, resolve_database_url
+from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.errors import ConfigError
 
-__all__ = ["CancelSettings", "build_cancel_settings"]
+__all__ = ["DEFAULT_CANCEL_TIMEOUT_SECONDS", "CancelSettings", "build_cancel_settings"]
+
+# Ample for a run to stop at the default lease TTL: a heartbeat (20 s), the grace (10 s), the save.
+DEFAULT_CANCEL_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelSettings:
-    """The shared batch to stop everywhere."""
+    """The shared batch to stop everywhere, and whether to wait until none of its runs is running."""
 
     batch_id: str
     database_url: str
+    wait: bool = False
+    timeout: float = DEFAULT_CANCEL_TIMEOUT_SECONDS  # how long --wait waits
 
 
 def build_cancel_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
 ) -> CancelSettings:
     """Validate the `cancel` flags: a batch and the shared store holding it (`cwd` is unused)."""
-    batch_id = picker(flags, environ)("batch_id")
+    pick = picker(flags, environ)
+    batch_id = pick("batch_id")
     url = resolve_database_url(flags, environ)
     if not batch_id:
         raise ConfigError("cancel needs --batch ID")
@@ -35,4 +42,15 @@ def build_cancel_settings(
             "cancel needs --database-url postgresql://... (a batch on per-run SQLite belongs to the one "
             "`run` working it: stop that with Ctrl-C)"
         )
-    return CancelSettings(batch_id=batch_id, database_url=url)
+    wait = flag_bool(flags, "cancel_wait", environ)
+    timeout = pick("cancel_timeout")
+    if flags.get("cancel_timeout") is not None and not wait:
+        raise ConfigError("--timeout is how long cancel --wait waits: add --wait")
+    return CancelSettings(
+        batch_id=batch_id,
+        database_url=url,
+        wait=wait,
+        timeout=DEFAULT_CANCEL_TIMEOUT_SECONDS
+        if timeout is None
+        else parse_duration(timeout, name="--timeout"),
+    )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS, DEFAULT_LEASE_TTL, DEFAULT_MAX_ARTIFACT_SIZE
+from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "resolve_database_url",
     "resolve_runs_dir",
     "resolve_source_repo",
+    "sqlite_path",
 ]
 
 DEFAULT_LEASE_TTL_SECONDS = DEFAULT_LEASE_TTL  # the stores' defaults, so both sides agree
@@ -94,6 +96,8 @@ ENV = {
     "shard": "PARALLEL_RUNS_SHARD",
     "max_jobs": "PARALLEL_RUNS_MAX_JOBS",
     "github_output": "PARALLEL_RUNS_GITHUB_OUTPUT",
+    "cancel_wait": "PARALLEL_RUNS_CANCEL_WAIT",
+    "cancel_timeout": "PARALLEL_RUNS_CANCEL_TIMEOUT",
 }
 SEED_DATABASE_URL_ENV = "DATABASE_URL"
 # Set by `autopack-supervisor`: runs also get DATABASE_URL (their store), as the seed's runs did.
@@ -141,23 +145,20 @@ def parse_bool(text: str, *, name: str) -> bool:
     raise ConfigError(f"{name}={text!r} is not a boolean (use 1/0, true/false)")
 
 
-def parse_count(text: str, *, flag: str) -> int:
-    """A whole number of 0 or more."""
+def parse_count(text: str, *, flag: str, minimum: int = 0) -> int:
+    """A whole number of `minimum` or more; the error names the flag and the rule."""
     try:
         value = int(text)
     except ValueError:
         raise ConfigError(f"{flag} {text!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigError(f"{flag} must be 0 or more, got {value}")
+    if value < minimum:
+        raise ConfigError(f"{flag} must be {minimum} or more, got {value}")
     return value
 
 
 def parse_workers(text: str) -> int:
     """--workers: a whole number of 1 or more."""
-    workers = parse_count(text, flag="--workers")
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    return workers
+    return parse_count(text, flag="--workers", minimum=1)
 
 
 def default_workers() -> str:
@@ -239,6 +240,15 @@ def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]
 def is_postgres_url(url: str) -> bool:
     """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
     return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")
+
+
+def sqlite_path(url: str, cwd: Path) -> Path:
+    """The file a `sqlite:///FILE` URL names (relative to `cwd`); ConfigError for other non-Postgres URLs."""
+    scheme = url.split(":", 1)[0].lower()
+    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
+        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    path = Path(url.split(":///", 1)[1])
+    return path if path.is_absolute() else cwd / path
 
 
 def postgres_only(url: str | None) -> str | None:

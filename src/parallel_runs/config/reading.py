@@ -10,13 +10,15 @@ from parallel_runs.config.common import (
     ENV,
     SEED_RUNS_DIR_ENV,
     env_value,
+    is_postgres_url,
     parse_count,
     picker,
-    postgres_only,
     resolve_database_url,
     resolve_runs_dir,
     resolve_source_repo,
+    sqlite_path,
 )
+from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = ["RecordsLocation", "parse_attempt", "records_location"]
@@ -29,6 +31,9 @@ class RecordsLocation:
     database_url: str | None = None
     runs_dir: Path | None = None
     runs_dir_is_default: bool = False  # <repo>/.autonomous_runs: missing just means "nothing ran here"
+    store_file: Path | None = (
+        None  # a sqlite:///FILE URL's file: the records are there, the logs in the runs dir
+    )
 
     def __post_init__(self) -> None:
         if (self.database_url is None) == (self.runs_dir is None):
@@ -43,18 +48,30 @@ class RecordsLocation:
 
 
 def records_location(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> RecordsLocation:
-    """--database-url (no repository needed), else --runs-dir or its variables, else the default."""
-    url = postgres_only(resolve_database_url(flags, environ))
-    if url is not None:
+    """--database-url (no repository needed), else --runs-dir or its variables, else the default.
+
+    A sqlite:///FILE URL names the store the runs dir's runs were recorded in (`run --database-url
+    sqlite:///FILE`, or a run's own PARALLEL_RUNS_DATABASE_URL); any other URL is refused, never passed over.
+    """
+    url = resolve_database_url(flags, environ)
+    if url is not None and is_postgres_url(url):
         return RecordsLocation(database_url=url)
+    store_file = None if url is None else _existing_store_file(url, cwd)
     pick = picker(flags, environ, skip_empty=True)
     raw = pick("runs_dir")
     if raw or environ.get(SEED_RUNS_DIR_ENV):
-        return RecordsLocation(runs_dir=resolve_runs_dir(raw, environ, cwd=cwd, repo=cwd))
+        runs_dir = resolve_runs_dir(raw, environ, cwd=cwd, repo=cwd)
+        return RecordsLocation(runs_dir=runs_dir, store_file=store_file)
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
-    return RecordsLocation(
-        runs_dir=resolve_runs_dir(None, environ, cwd=cwd, repo=repo), runs_dir_is_default=True
-    )
+    runs_dir = resolve_runs_dir(None, environ, cwd=cwd, repo=repo)
+    return RecordsLocation(runs_dir=runs_dir, runs_dir_is_default=True, store_file=store_file)
+
+
+def _existing_store_file(url: str, cwd: Path) -> Path:
+    path = sqlite_path(url, cwd)
+    if not path.is_file():
+        raise ConfigError(f"--database-url {mask_url(url)}: there is no SQLite store at {path}")
+    return path
 
 
 def parse_attempt(flags: Mapping[str, object], environ: Mapping[str, str], *, env_key: str) -> int | None:

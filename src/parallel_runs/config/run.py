@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,19 +23,23 @@ from parallel_runs.config.common import (
     picker,
     postgres_only,
     resolve_database_url,
+    sqlite_path,
 )
 from parallel_runs.config.worker import WorkerSettings, build_machine
+from parallel_runs.core.braces import MAX_EXPANSION
 from parallel_runs.core.command import PLACEHOLDERS, CommandSpec, unknown_placeholders
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
 from parallel_runs.core.shards import parse_shard, shard_ids
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 
 __all__ = ["RunSettings", "build_run_settings", "read_run_ids"]
 
+# MAX_EXPANSION ids of at most 128 characters, one a line, fit in 13 MB: a bigger ids file is a
+# mistake (`/dev/zero`, a log) and is refused after reading this much, never read whole.
+MAX_IDS_FILE_BYTES = 16 * 2**20
 _DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
 
 
@@ -73,12 +79,25 @@ class _ResumeRules(TypedDict):
     max_batch_time: float | None
 
 
+def _read_ids_file(raw: str, cwd: Path) -> str:
+    """One ids file's text (`-`: standard input), refused past MAX_IDS_FILE_BYTES without reading further."""
+    with nullcontext(sys.stdin.buffer) if raw == "-" else (cwd / raw).open("rb") as stream:
+        data = stream.read(MAX_IDS_FILE_BYTES + 1)
+    if len(data) > MAX_IDS_FILE_BYTES:
+        raise ConfigError(
+            f"--run-ids-file {raw} is larger than {MAX_IDS_FILE_BYTES // 2**20} MiB: "
+            f"a batch takes at most {MAX_EXPANSION} run ids"
+        )
+    # Through a text wrapper, as reading the file as text did: \r\n and \r end lines too.
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+
+
 def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
     """The files' texts; `-` is standard input (`seq 1 20 | parallel-runs run --run-ids-file -`)."""
     texts = []
     for raw in paths:
         try:
-            texts.append(sys.stdin.read() if raw == "-" else (cwd / raw).read_text(encoding="utf-8"))
+            texts.append(_read_ids_file(raw, cwd))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read --run-ids-file {raw}: {exc}") from None
     return texts
@@ -132,18 +151,19 @@ def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | N
     """The one SQLite file a `sqlite:///` URL names, after the concurrency policy allowed it."""
     if url is None or is_postgres_url(url):
         return None
-    scheme = url.split(":", 1)[0].lower()
-    if not scheme.startswith("sqlite") or not url.startswith(f"{scheme}:///"):
-        raise ConfigError(f"--database-url {mask_url(url)}: use sqlite:///FILE or a postgresql:// URL")
+    path = sqlite_path(url, cwd)
     check_shared_sqlite_workers(workers)
-    path = Path(url.split(":///", 1)[1])
-    return path if path.is_absolute() else cwd / path
+    return path
 
 
 def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
     """The duration flags that were given, parsed."""
     # An empty flag is an error (`--timeout ''` is not "no timeout"); an empty variable is unset.
-    return {key: parse_duration(text) for key in _DURATIONS if (text := pick(key)) is not None}
+    return {
+        key: parse_duration(text, name=f"--{key.replace('_', '-')}")
+        for key in _DURATIONS
+        if (text := pick(key)) is not None
+    }
 
 
 def _test_spec(
@@ -194,16 +214,11 @@ def _worktree_tools(flags: Mapping[str, object], environ: Mapping[str, str]) -> 
     return {
         "setup": CommandSpec(shell=setup) if setup else None,
         "copy_ignored": tuple(pattern for pattern in flag_list(flags, "copy_ignored", environ) if pattern),
-        "halt_on_failure": _positive(halt, flag="--halt-on-failure") if halt is not None else None,
+        "halt_on_failure": parse_count(halt, flag="--halt-on-failure", minimum=1)
+        if halt is not None
+        else None,
         "dry_run": flag_bool(flags, "dry_run", environ),
     }
-
-
-def _positive(text: str, *, flag: str) -> int:
-    count = parse_count(text, flag=flag)
-    if count < 1:
-        raise ConfigError(f"{flag} {text!r}: give 1 or more (after that many runs did not succeed)")
-    return count
 
 
 def _machine(

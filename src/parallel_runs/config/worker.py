@@ -88,7 +88,9 @@ def build_machine(
         database_url=database_url,
         shared_sqlite=shared_sqlite,
         lease_ttl=_lease_ttl(pick),
-        max_artifact_size=int(_optional(pick, "max_artifact_size", parse_size) or DEFAULT_MAX_ARTIFACT_SIZE),
+        max_artifact_size=DEFAULT_MAX_ARTIFACT_SIZE
+        if (size := pick("max_artifact_size")) is None
+        else parse_size(size),
         set_database_url=parse_bool(
             environ.get(SEED_SET_DATABASE_URL_ENV, ""), name=SEED_SET_DATABASE_URL_ENV
         ),
@@ -102,7 +104,7 @@ def build_machine(
 
 def _lease_ttl(pick: Callable[[str], str | None]) -> float:
     """--lease-ttl, at least MIN_LEASE_TTL_SECONDS: a heartbeat every TTL/3 must arrive in time."""
-    ttl = _optional(pick, "lease_ttl", parse_duration)
+    ttl = _optional(pick, "lease_ttl")
     if ttl is None:
         return DEFAULT_LEASE_TTL_SECONDS
     if ttl < MIN_LEASE_TTL_SECONDS:
@@ -113,9 +115,10 @@ def _lease_ttl(pick: Callable[[str], str | None]) -> float:
     return ttl
 
 
-def _optional(pick: Callable[[str], str | None], key: str, parse: Callable[[str], float]) -> float | None:
+def _optional(pick: Callable[[str], str | None], key: str) -> float | None:
+    """The duration flag `key`, parsed; None when not given."""
     text = pick(key)
-    return parse(text) if text is not None else None
+    return parse_duration(text, name=f"--{key.replace('_', '-')}") if text is not None else None
 
 
 def build_worker_settings(
@@ -138,9 +141,9 @@ def build_worker_settings(
     return replace(
         machine,
         database_url=url,
-        grace=_optional(pick, "grace", parse_duration),
-        test_timeout=_optional(pick, "test_timeout", parse_duration),
+        grace=_optional(pick, "grace"),
+        test_timeout=_optional(pick, "test_timeout"),
         test_retries=parse_count(retries, flag="--test-retries") if retries else None,
         fail_on_regression=flag_bool(flags, "fail_on_regression", environ) if given_regression else None,
-        wait=_optional(pick, "wait", parse_duration),
+        wait=_optional(pick, "wait"),
     )

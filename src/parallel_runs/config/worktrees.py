@@ -73,7 +73,7 @@ def build_cleanup_settings(
     """Validate the `cleanup` flags."""
     pick = picker(flags, environ, skip_empty=True)
     older_than = pick("older_than")
-    seconds = parse_duration(older_than) if older_than else None
+    seconds = parse_duration(older_than, name="--older-than") if older_than else None
     repo, runs_dir = _locations(pick, environ, cwd)
     return CleanupSettings(repo=repo, runs_dir=runs_dir, older_than=seconds)
 

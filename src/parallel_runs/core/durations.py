@@ -23,16 +23,19 @@ _FORMS = (
 )
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in `text`; raise `ConfigError` unless it is a positive duration."""
+def parse_duration(text: str, *, name: str | None = None) -> float:
+    """Seconds in `text`; raise `ConfigError` (naming the flag `name` when given) unless it is a positive
+    duration."""
     stripped = text.strip()
-    seconds = float(stripped) if _BARE.fullmatch(stripped) else _parse_units(stripped)
+    number = stripped.removeprefix("-")  # `-5s` is read, to be refused for its sign, not its form
+    seconds = float(number) if _BARE.fullmatch(number) else _parse_units(number)
+    said = f"{name}: invalid duration {text!r}" if name else f"invalid duration {text!r}"
     if seconds is None:
-        raise ConfigError(f"invalid duration {text!r}: {_FORMS}")
-    if seconds <= 0:
-        raise ConfigError(f"invalid duration {text!r}: it must be greater than zero")
+        raise ConfigError(f"{said}: {_FORMS}")
+    if seconds <= 0 or number != stripped:
+        raise ConfigError(f"{said}: it must be greater than zero")
     if seconds > MAX_DURATION:
-        raise ConfigError(f"invalid duration {text!r}: it must be at most 365d")
+        raise ConfigError(f"{said}: it must be at most 365d")
     return seconds
 
 

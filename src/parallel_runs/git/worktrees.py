@@ -147,7 +147,21 @@ class WorkspaceManager:
             try:
                 patch.result()
             except NoSpaceError as exc:  # the commit holds every change: only the patch file is missing
-                raise NoSpaceError(str(exc), saved_head=new) from exc
+                raise NoSpaceError(str(exc), saved_head=self._say_failed(new, tree, run_id, attempt)) from exc
+        return new
+
+    def _say_failed(self, head: str, tree: str, run_id: str, attempt: int) -> str:
+        """The attempt is recorded failed (no_space) after all: its own commit `head` says so too."""
+        ours = f"parallel-runs: {run_id} attempt {attempt} "
+        outcome = Outcome.FAILED.value
+        body = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
+        body += f"Parallel-Runs-Outcome: {outcome}"
+        try:
+            new = self._relabel(head, tree, message=(ours + outcome, body), ours=ours)
+            if new != head:
+                _git(self.workspace, "update-ref", "-m", ours + outcome, "HEAD", new, head)
+        except NoSpaceError:  # the repository's disk is full too: the commit keeps its first words
+            return head
         return new
 
     def mark_superseded(self, *, run_id: str, attempt: int, head: str) -> None:

@@ -12,7 +12,7 @@ from parallel_runs.report.json_format import render_json
 from parallel_runs.report.markdown import render_markdown
 from parallel_runs.report.rows import DEFAULT_TITLE, RunRow
 from parallel_runs.report.summary import render_summary
-from parallel_runs.report.table import NO_RUNS, TABLE_WIDTH, render_table_text
+from parallel_runs.report.table import NO_RUNS, render_table_text
 
 __all__ = ["FORMATS", "RenderOptions", "render"]
 
@@ -23,7 +23,7 @@ class RenderOptions:
 
     title: str = DEFAULT_TITLE  # markdown and HTML heading
     now: datetime | None = None  # HTML: generation time, and where running attempts end
-    width: int = TABLE_WIDTH  # table: columns of text
+    width: int | None = None  # table: columns of text (default: as many as it needs)
     empty: str = NO_RUNS  # table: the line shown instead of an empty table
 
 
@@ -46,7 +46,7 @@ def render(
     *,
     title: str = DEFAULT_TITLE,
     now: datetime | None = None,
-    width: int = TABLE_WIDTH,
+    width: int | None = None,
     empty: str = NO_RUNS,
     redact: Callable[[str], str] = mask_url,
 ) -> str:

@@ -82,10 +82,11 @@ def _store_paths(runs_dir: Path) -> list[Path]:
     )
 
 
-def collect_attempts(runs_dir: Path) -> list[Attempt]:
-    """Every attempt recorded under `runs_dir`; unreadable stores are logged and skipped."""
+def collect_attempts(runs_dir: Path, *, store_file: Path | None = None) -> list[Attempt]:
+    """Every attempt recorded under `runs_dir` (in `store_file` instead, when the runs were recorded in
+    one SQLite file); unreadable stores are logged and skipped."""
     records: list[Attempt] = []
-    for path in _store_paths(runs_dir):
+    for path in [store_file] if store_file else _store_paths(runs_dir):
         try:
             with RunStore.open(path, create=False) as store:
                 records.extend(store.attempts())
@@ -94,9 +95,11 @@ def collect_attempts(runs_dir: Path) -> list[Attempt]:
     return records
 
 
-def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
-    """Rows for every run recorded under `runs_dir`; unreadable stores are logged and skipped."""
-    return build_rows(collect_attempts(runs_dir), batch_id=batch_id)
+def collect_runs(
+    runs_dir: Path, *, batch_id: str | None = None, store_file: Path | None = None
+) -> list[RunRow]:
+    """Rows for every run recorded under `runs_dir` (or in `store_file`); unreadable stores are skipped."""
+    return build_rows(collect_attempts(runs_dir, store_file=store_file), batch_id=batch_id)
 
 
 def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from io import StringIO
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -19,9 +20,9 @@ from parallel_runs.report.rows import (
     visible_columns,
 )
 
-__all__ = ["NO_RUNS", "STATUS_STYLES", "TABLE_WIDTH", "render_table", "render_table_text"]
+__all__ = ["NO_RUNS", "STATUS_STYLES", "needed_width", "render_table", "render_table_text"]
 
-TABLE_WIDTH = 120  # the width of a table written to a file, where there is no terminal to measure
+_UNBOUNDED = 100_000  # columns to measure a table in: more than any table of ours needs
 NO_RUNS = "no runs found"  # what the table says instead of an empty table
 
 STATUS_STYLES: dict[Outcome, str] = {
@@ -66,10 +67,19 @@ def render_table(rows: Sequence[RunRow]) -> Table:
     return table
 
 
-def render_table_text(rows: Sequence[RunRow], *, width: int = TABLE_WIDTH, empty: str = NO_RUNS) -> str:
-    """The table as plain text `width` columns wide (no colour); `empty` instead when there are no rows."""
+def needed_width(table: Table) -> int:
+    """The columns `table` needs to show every cell whole (no status cut to "succee…", no branch wrapped)."""
+    console = Console(width=_UNBOUNDED)
+    return Measurement.get(console, console.options, table).maximum
+
+
+def render_table_text(rows: Sequence[RunRow], *, width: int | None = None, empty: str = NO_RUNS) -> str:
+    """The table as plain text `width` columns wide (default: as wide as it needs; no colour); `empty`
+    instead when there are no rows."""
+    table = render_table(rows) if rows else None
     buffer = StringIO()
-    Console(file=buffer, width=width, color_system=None, highlight=False).print(
-        render_table(rows) if rows else empty, markup=False
+    columns = width or (needed_width(table) if table else _UNBOUNDED)
+    Console(file=buffer, width=columns, color_system=None, highlight=False).print(
+        table or empty, markup=False
     )
     return buffer.getvalue()
