@@ -53,8 +53,10 @@ def register(commands: Any) -> None:
         )
     apply.add_argument(
         "--force",
+        dest="apply_force",
         action="store_true",
-        help="apply a run that did not succeed (failed, regressed, ...) too",
+        default=None,
+        help=env_help("apply a run that did not succeed (failed, regressed, ...) too", "apply_force"),
     )
     add_location_options(apply)
     apply.set_defaults(handler=cmd_apply, build_settings=build_apply_settings)

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.config.common import ENV, env_value, picker, resolve_runs_dir, resolve_source_repo
+from parallel_runs.config.common import (
+    ENV,
+    env_value,
+    flag_bool,
+    picker,
+    resolve_runs_dir,
+    resolve_source_repo,
+)
 from parallel_runs.errors import ConfigError
 
 __all__ = ["APPLY_MODES", "ApplySettings", "build_apply_settings"]
@@ -39,5 +46,5 @@ def build_apply_settings(
         runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
         run_id=str(flags["run_id"]),
         mode=str(mode),
-        force=bool(flags.get("force")),
+        force=flag_bool(flags, "apply_force", environ),
     )

@@ -89,6 +89,7 @@ ENV = {
     "logs_attempt": "PARALLEL_RUNS_LOGS_ATTEMPT",
     "follow": "PARALLEL_RUNS_LOGS_FOLLOW",
     "apply_mode": "PARALLEL_RUNS_APPLY_MODE",
+    "apply_force": "PARALLEL_RUNS_APPLY_FORCE",
     "prune_older_than": "PARALLEL_RUNS_PRUNE_OLDER_THAN",
     "merged": "PARALLEL_RUNS_PRUNE_MERGED",
     "force": "PARALLEL_RUNS_PRUNE_FORCE",
