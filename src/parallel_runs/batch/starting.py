@@ -160,8 +160,8 @@ def run(
         if not check_test_gate(plan, control):
             return BatchResult(wanted.batch_id, wanted.base_sha, stop_reason=control.stop_reason)
         definition, skipped = _queued(settings, store, wanted)
-        rules = git.IgnoreRules.snapshot(machine.repo)  # after ensure_excluded added the runs dir
-        return run_batch(store, BatchPlan(definition, machine, rules), control, skipped=skipped)
+        shared = git.SharedState.snapshot(machine.repo)  # after ensure_excluded added the runs dir
+        return run_batch(store, BatchPlan(definition, machine, shared), control, skipped=skipped)
     finally:
         store.close()
 

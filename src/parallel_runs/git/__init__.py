@@ -30,6 +30,8 @@ from parallel_runs.git.repository import (
     repo_root,
     resolve_commit,
 )
+from parallel_runs.git.settings import SaveSettings
+from parallel_runs.git.shared import SharedState
 from parallel_runs.git.worktrees import WorkspaceManager
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "ApplyMode",
     "IgnoreRules",
     "RunRef",
+    "SaveSettings",
+    "SharedState",
     "WorkspaceManager",
     "WorktreeInfo",
     "apply_result",
