@@ -29,6 +29,7 @@ from parallel_runs.git.repository import (
     last_attempt_ref_number,
     repo_root,
     resolve_commit,
+    tracked_files_under,
 )
 from parallel_runs.git.settings import SaveSettings
 from parallel_runs.git.shared import SharedState
@@ -63,5 +64,6 @@ __all__ = [
     "repo_root",
     "resolve_commit",
     "run_refs",
+    "tracked_files_under",
     "unique_commits",
 ]
