@@ -14,7 +14,7 @@ import pytest
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.git import WorkspaceManager
-from tests.helpers import git, run_cli
+from tests.helpers import finish, git, run_cli, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
 CHANGES = (
@@ -142,3 +142,25 @@ def test_a_run_whose_staged_blobs_are_pruned_is_saved_from_its_files(repo: Path)
     done = run_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_saved(repo, "a")
+
+
+def test_recover_after_a_killed_batch_puts_the_config_back_and_saves_with_the_batchs_settings(
+    repo: Path, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ready"
+    taint = SHARED_SETTINGS["excludes-file"] + "; " + SHARED_SETTINGS["ignore-stat"]
+    command = f"{CHANGES}; {taint}; touch {ready}; sleep 300"
+    victim = start_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
+    wait_for(ready.exists, timeout=60, what="the run to change the config")
+    victim.kill()  # the supervisor only: its run's process group lives on, as after a crash
+    finish(victim)
+    assert git(repo, "config", "core.ignoreStat") == "true"
+
+    done = run_cli("recover", cwd=repo)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "recovered a" in done.stdout
+    _assert_saved(repo, "a")
+    left = subprocess.run(["git", "config", "core.excludesFile"], cwd=repo, capture_output=True, check=False)
+    assert left.stdout == b""
+    assert not list((repo / ".autonomous_runs" / ".git-state").iterdir())  # used once, then gone

@@ -99,6 +99,7 @@ def _recover_leftover_worktree(
             stale_record=stale_record(held),
             store=store.history(claim),
             fallback_base_sha=claim.base_sha,
+            settings=workspaces.settings,
         )
     return workspaces
 

@@ -12,6 +12,7 @@ __all__ = [
     "RunPaths",
     "attempt_ref",
     "branch_name",
+    "git_state_dir",
     "is_runs_dir",
     "lease_path_for",
 ]
@@ -35,6 +36,11 @@ def lease_path_for(runs_dir: Path, workspace: Path) -> Path:
     """Workspace leases are keyed by the sha256 of the worktree's absolute path."""
     key = hashlib.sha256(str(workspace).encode("utf-8")).hexdigest()
     return runs_dir / ".workspace_leases" / f"{key}.lease"
+
+
+def git_state_dir(runs_dir: Path) -> Path:
+    """Where the batches working here record the repository's shared git state they started with."""
+    return runs_dir / ".git-state"
 
 
 def is_runs_dir(path: Path) -> bool:
