@@ -13,7 +13,7 @@ import pytest
 
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.git import WorkspaceManager
+from parallel_runs.git import SharedState, WorkspaceManager
 from tests.helpers import finish, git, run_cli, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
@@ -164,3 +164,20 @@ def test_recover_after_a_killed_batch_puts_the_config_back_and_saves_with_the_ba
     left = subprocess.run(["git", "config", "core.excludesFile"], cwd=repo, capture_output=True, check=False)
     assert left.stdout == b""
     assert not list((repo / ".autonomous_runs" / ".git-state").iterdir())  # used once, then gone
+
+
+def test_only_what_decides_what_git_sees_is_put_back(repo: Path) -> None:
+    git(repo, "config", "core.ignoreCase", "false")
+    shared = SharedState.snapshot(repo)
+    git(repo, "remote", "add", "upstream", "https://example.com/x.git")  # the user's, meanwhile
+    git(repo, "config", "core.ignoreCase", "true")
+    git(repo, "config", "filter.zap.clean", "echo Z")
+    git(repo, "config", "--add", "include.path", "/nowhere")
+
+    assert shared.restore() == [repo / ".git" / "config"]
+
+    assert git(repo, "config", "core.ignoreCase") == "false"
+    assert git(repo, "config", "remote.upstream.url") == "https://example.com/x.git"
+    for gone in ("filter.zap.clean", "include.path"):
+        assert subprocess.run(["git", "config", gone], cwd=repo, check=False).returncode == 1
+    assert shared.restore() == []

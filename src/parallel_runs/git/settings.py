@@ -70,7 +70,8 @@ def effective_config(cwd: Path) -> dict[str, str]:
     """The save-relevant settings git reads in `cwd` (every scope; the last value of a name wins)."""
     out = _git(cwd, "config", "--includes", "--list", "-z", check=False).out
     entries = (entry.partition("\n") for entry in out.split("\0") if entry)
-    return {name: value for name, _, value in entries if _relevant(name)}
+    # A name without a value (`[core] ignoreCase`) is a boolean true; `-c name=` would say false.
+    return {name: value if newline else "true" for name, newline, value in entries if _relevant(name)}
 
 
 @dataclass(frozen=True, slots=True)

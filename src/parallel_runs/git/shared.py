@@ -49,9 +49,9 @@ def _config(path: Path) -> dict[str, list[str]]:
     out = _git(path.parent, "config", "--file", str(path), "--list", "-z", check=False).out
     found: dict[str, list[str]] = defaultdict(list)
     for entry in filter(None, out.split("\0")):
-        name, _, value = entry.partition("\n")
+        name, newline, value = entry.partition("\n")
         if name.split(".", 1)[0] in _SECTIONS:
-            found[name].append(value)
+            found[name].append(value if newline else "true")  # no value: a boolean true
     return dict(found)
 
 
