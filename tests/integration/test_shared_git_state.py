@@ -13,7 +13,7 @@ import pytest
 
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.git import SharedState, WorkspaceManager
+from parallel_runs.git import WorkspaceManager
 from tests.helpers import finish, git, run_cli, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
@@ -133,12 +133,15 @@ def test_a_save_rebuilds_the_tree_from_the_files_when_the_index_names_pruned_blo
     assert git(repo, "fsck", "--no-progress", "--connectivity-only") == ""
 
 
+# Stage the run's changes, older than the index, then delete their blobs (see _drop_blob).
+PRUNE = (
+    'touch -d "-1 hour" new-a.txt README.md; git add new-a.txt README.md; for p in new-a.txt README.md;'
+    f' do b=$(git rev-parse ":$p"); rm "{COMMON}/objects/${{b:0:2}}/${{b:2}}"; done'
+)
+
+
 def test_a_run_whose_staged_blobs_are_pruned_is_saved_from_its_files(repo: Path) -> None:
-    prune = (
-        'touch -d "-1 hour" new-a.txt README.md; git add new-a.txt README.md; for p in new-a.txt README.md;'
-        f' do b=$(git rev-parse ":$p"); rm "{COMMON}/objects/${{b:0:2}}/${{b:2}}"; done'
-    )
-    command = f"{CHANGES}; {prune}"
+    command = f"{CHANGES}; {PRUNE}"
     done = run_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_saved(repo, "a")
@@ -166,18 +169,19 @@ def test_recover_after_a_killed_batch_puts_the_config_back_and_saves_with_the_ba
     assert not list((repo / ".autonomous_runs" / ".git-state").iterdir())  # used once, then gone
 
 
-def test_only_what_decides_what_git_sees_is_put_back(repo: Path) -> None:
-    git(repo, "config", "core.ignoreCase", "false")
-    shared = SharedState.snapshot(repo)
-    git(repo, "remote", "add", "upstream", "https://example.com/x.git")  # the user's, meanwhile
-    git(repo, "config", "core.ignoreCase", "true")
-    git(repo, "config", "filter.zap.clean", "echo Z")
-    git(repo, "config", "--add", "include.path", "/nowhere")
+def test_recover_saves_a_killed_runs_worktree_whose_index_names_pruned_blobs(
+    repo: Path, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ready"
+    command = f"{CHANGES}; {PRUNE}; touch {ready}; sleep 300"
+    victim = start_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
+    wait_for(ready.exists, timeout=60, what="the run to prune its staged blobs")
+    victim.kill()
+    finish(victim)
 
-    assert shared.restore() == [repo / ".git" / "config"]
+    done = run_cli("recover", cwd=repo)
 
-    assert git(repo, "config", "core.ignoreCase") == "false"
-    assert git(repo, "config", "remote.upstream.url") == "https://example.com/x.git"
-    for gone in ("filter.zap.clean", "include.path"):
-        assert subprocess.run(["git", "config", gone], cwd=repo, check=False).returncode == 1
-    assert shared.restore() == []
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "recovered a" in done.stdout
+    _assert_saved(repo, "a")
+    assert not (repo / ".autonomous_runs" / "workspaces" / "a").exists()
