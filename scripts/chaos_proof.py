@@ -34,6 +34,8 @@ PROOFS = [
     ("R4", "test_r4_inputs.py", "r4", "slug", "a run id is its own slug, whatever it holds"),
     ("R5", "test_r5_zombie.py", "r5", "fencing", "writes are not fenced by the lease's token"),
     ("R6", "test_r6_dirty.py", "r6", "keep-tip", "run-branch commits a save displaces are not kept"),
+    ("R6 git config", "test_r6_dirty.py", "r6", "shared-git-state",
+     "the save reads the shared git config as runs left it, and nothing is put back"),
     ("R7", "test_r7_disk_full.py", "r7", "no-space", "a full disk is not told apart from other errors"),
 ]  # fmt: skip
 

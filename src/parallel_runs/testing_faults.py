@@ -2,13 +2,16 @@
 
 `PARALLEL_RUNS_TEST_BREAK=fencing,spool` breaks those layers in this process and the processes it
 starts. Nothing sets it but `make chaos-proof`, which runs each chaos scenario against its broken
-build and expects the scenario to fail. Each switch is one `if` at the one place it disables:
+build and expects the scenario to fail. Each switch is one `if` at the one place it disables (two
+for `shared-git-state`, one in each of its layers):
 
 - `run-lock` (`locks.OwnedLock`): layers 2 and 3; each process locks a file of its own.
 - `lease` (`store/claims._EXPIRED`): shared-store leases; a claim takes over a live lease as if expired.
 - `fencing` (`store/leases._CURRENT`): the fencing token; a stale holder's writes are not refused.
 - `spool` (`store/shared.finish_attempt`): a result the database cannot take is not spooled.
 - `save-before-remove` (`git/worktrees.save_changes`): a worktree is removed with nothing saved.
+- `shared-git-state` (`git/settings.SaveSettings.args`, `git/shared.SharedState.restore`): the save
+  runs git with the shared config as runs left it, and nothing a run changed there is put back.
 - `keep-tip` (`git/repository._keep_tip`): run-branch commits a save displaces are not kept.
 - `slug` (`core/ids.slugify`): a run id is its own path component and branch name, whatever it holds.
 - `no-space` (`errors.is_disk_full`): a full disk is an error like any other.
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 ENV = "PARALLEL_RUNS_TEST_BREAK"
 FAULTS = frozenset(
     {"run-lock", "lease", "fencing", "spool", "save-before-remove", "keep-tip", "slug", "no-space"}
+    | {"shared-git-state"}
 )
 _warned: set[str] = set()
 

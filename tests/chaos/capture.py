@@ -1,7 +1,9 @@
 """What a worktree holds right now, for the chaos suite: run as `python capture.py OUT [--also SHA...]`
 inside a worktree. Writes JSON with
-- `blobs`: every blob git would save (tracked and untracked, not ignored: `git add -A` on a copy of
-  the index) and every blob of the commits reachable from HEAD, the run branch and `--also`;
+- `blobs`: every blob git would save (tracked and untracked, not ignored), hashed here from the
+  files' bytes (whatever filters, index flags or ignore settings a run set, and without writing an
+  object git may have lost), and every blob of the commits reachable from HEAD, the run branch and
+  `--also`;
 - `disk`: every file under the worktree (outside .git) as `path: blob id`, for worktrees git can
   no longer save (their files must stay where they are).
 """
@@ -12,9 +14,7 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 
@@ -47,16 +47,23 @@ def _git(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
     return done.stdout
 
 
+# What a run may have set for every worktree (the chaos cases do): undone for this oracle.
+NEUTRAL = (
+    *("core.excludesFile=/dev/null", "core.attributesFile=/dev/null", "core.ignoreStat=false"),
+    *("core.fsmonitor=false", "core.untrackedCache=false"),
+)
+
+
 def _blobs(also: list[str]) -> set[str]:
-    index = Path(_git("rev-parse", "--git-path", "index").strip())
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        if index.is_file():
-            shutil.copyfile(index, copy["GIT_INDEX_FILE"])
-        subprocess.run(["git", "add", "-A"], env={**os.environ, **copy}, capture_output=True, check=False)
-        tree = _git("write-tree", env=copy).strip()
-    listing = _git("ls-tree", "-r", "-z", tree).split("\0")
-    blobs = {entry.split()[2] for entry in listing if entry and entry.split()[1] == "blob"}
+    neutral = [arg for setting in NEUTRAL for arg in ("-c", setting)]
+    listing = _git(*neutral, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    blobs = set()
+    for name in dict.fromkeys(filter(None, listing)):  # an unmerged path is listed once per stage
+        path = Path(name)
+        if path.is_symlink():
+            blobs.add(_blob_id(os.fsencode(os.readlink(path))))
+        elif path.is_file():
+            blobs.add(_blob_id(path.read_bytes()))
     branch = f"refs/heads/parallel-runs/{os.environ['PARALLEL_RUNS_SLUG']}"
     objects = _git("rev-list", "--objects", "--no-object-names", "--ignore-missing", "HEAD", branch, *also)
     batch = _git("cat-file", "--batch-check=%(objecttype) %(objectname)", stdin=objects)

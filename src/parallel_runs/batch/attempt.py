@@ -202,9 +202,10 @@ class _Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
         strays = stop_strays_of(paths, self.workspaces) if has_worktree else []
-        restored = self.plan.ignore_rules.restore() if self.plan.ignore_rules else []
-        if restored:  # saved with the rules as they were when the batch started
-            append_log(paths.run_log, f"\nparallel-runs: the run changed {restored[0]}; restored it\n")
+        restored = self.plan.shared.restore() if self.plan.shared else []
+        if restored:  # saved with the config, attributes and rules as they were when the batch started
+            changed = ", ".join(map(str, restored))
+            append_log(paths.run_log, f"\nparallel-runs: the run changed {changed}; restored it\n")
         saved = self.save(outcome) if has_worktree else _Saved(None, None, committed=False)
         if saved.problem is not None:
             outcome, error = Outcome.FAILED, saved.problem

@@ -8,7 +8,7 @@ from parallel_runs.config import WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.git import IgnoreRules
+from parallel_runs.git import SharedState
 
 __all__ = ["BatchPlan"]
 
@@ -19,7 +19,7 @@ class BatchPlan:
 
     definition: BatchDefinition
     machine: WorkerSettings
-    ignore_rules: IgnoreRules | None = None  # the repository's shared ignore rules at the batch's start
+    shared: SharedState | None = None  # the repository's shared config, attributes and ignores at the start
 
     def paths(self, slug: str) -> RunPaths:
         """Where a run's worktree, locks and artifacts live on this machine."""

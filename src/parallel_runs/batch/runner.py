@@ -88,7 +88,8 @@ def _recover_leftover_worktree(
 ) -> git.WorkspaceManager:
     """If the run's worktree outlived its last holder (we hold its locks now), save its work first."""
     paths = plan.paths(claim.slug)
-    workspaces = git.WorkspaceManager(repo=plan.machine.repo, paths=paths)
+    settings = plan.shared.settings if plan.shared else None
+    workspaces = git.WorkspaceManager(repo=plan.machine.repo, paths=paths, settings=settings)
     if workspaces.exists():
         maintenance.recover_orphaned_worktree(
             repo=plan.machine.repo,
@@ -98,6 +99,7 @@ def _recover_leftover_worktree(
             stale_record=stale_record(held),
             store=store.history(claim),
             fallback_base_sha=claim.base_sha,
+            settings=workspaces.settings,
         )
     return workspaces
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 import time
 from datetime import timedelta
@@ -18,6 +20,7 @@ from parallel_runs.batch.result import BatchResult, SkippedRun
 from parallel_runs.config import RunSettings, WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.durations import format_duration
+from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
@@ -124,6 +127,7 @@ def _prepare_repository(store: Store, plan: BatchPlan) -> None:
     machine = plan.machine
     git.ensure_commit(machine.repo, plan.definition.base_sha)  # never run against another commit
     git.ensure_excluded(machine.repo, machine.runs_dir)
+    maintenance.restore_after_killed_batches(machine.repo, machine.runs_dir)  # before the snapshot
     if store.shares_queue:  # a shared run's leftover worktree is saved when the run is next claimed
         return
     # Whatever an earlier, killed batch left behind (stale locks, orphaned worktrees) is saved first.
@@ -160,8 +164,13 @@ def run(
         if not check_test_gate(plan, control):
             return BatchResult(wanted.batch_id, wanted.base_sha, stop_reason=control.stop_reason)
         definition, skipped = _queued(settings, store, wanted)
-        rules = git.IgnoreRules.snapshot(machine.repo)  # after ensure_excluded added the runs dir
-        return run_batch(store, BatchPlan(definition, machine, rules), control, skipped=skipped)
+        shared = git.SharedState.snapshot(machine.repo)  # after ensure_excluded added the runs dir
+        # Named by this process: one process works one batch at a time, and never shares its record.
+        shared.record(git_state_dir(machine.runs_dir) / f"{socket.gethostname()}-{os.getpid()}.json")
+        try:
+            return run_batch(store, BatchPlan(definition, machine, shared), control, skipped=skipped)
+        finally:
+            shared.forget()
     finally:
         store.close()
 

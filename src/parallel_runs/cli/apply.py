@@ -19,7 +19,8 @@ EXIT_CODES = exit_codes_help(
     {
         0: "applied, or nothing to apply",
         2: "usage error, no such run, a run that did not succeed (without --force), uncommitted changes in "
-        "the checkout, or a conflict (the checkout is left as it was)",
+        "the checkout (edits to files marked assume-unchanged or skip-worktree too), git-ignored files where "
+        "the run adds files, or a conflict (the checkout is left as it was)",
         75: "the run is still running",
     }
 )
@@ -27,7 +28,9 @@ DESCRIPTION = (
     "Bring a run's result onto the current branch of the source checkout: --merge (the default) makes a "
     "merge commit of its branch parallel-runs/<slug>; --cherry-pick copies the branch's commits; --patch "
     "applies its changes.patch to the index and working tree, uncommitted, for you to review. Refused "
-    "for a run that did not succeed (unless --force), with uncommitted changes in the checkout, while the "
+    "for a run that did not succeed (unless --force), with uncommitted changes in the checkout (edits git "
+    "status hides behind assume-unchanged or skip-worktree too), with git-ignored files where the run adds "
+    "files (--merge, --cherry-pick), while the "
     "run runs, or on a conflict: the checkout is then left as it was."
 )
 _MODES = (

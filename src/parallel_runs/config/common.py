@@ -22,6 +22,7 @@ __all__ = [
     "SEED_DATABASE_URL_ENV",
     "SEED_RUNS_DIR_ENV",
     "absolute_path",
+    "check_runs_dir",
     "default_batch_id",
     "default_workers",
     "env_value",
@@ -218,6 +219,25 @@ def resolve_runs_dir(flag: str | None, environ: Mapping[str, str], *, cwd: Path,
     """
     raw = flag or env_value(environ, "runs_dir") or environ.get(SEED_RUNS_DIR_ENV) or None
     return absolute_path(raw if raw else repo / DEFAULT_RUNS_DIR_NAME, cwd)
+
+
+def check_runs_dir(runs_dir: Path, repo: Path) -> Path:
+    """`runs_dir`, if it can be a batch's: it must not hold the checkout's tracked files nor lie above them.
+
+    It is git-ignored (info/exclude) and holds the worktrees: over tracked files, every later run's
+    new files there would be dropped from its save, and the checkout would fill with run files.
+    """
+    from parallel_runs import git  # noqa: PLC0415 - GitPython is slow to import; `--help` needs none of it
+
+    tracked = git.tracked_files_under(repo, runs_dir)
+    if not tracked:
+        return runs_dir
+    above = repo.resolve().is_relative_to(runs_dir.resolve())
+    where = "lies above the checkout's tracked files" if above else "holds files git tracks"
+    raise ConfigError(
+        f"runs dir {runs_dir} {where} ({len(tracked)}, e.g. {tracked[0]}): give --runs-dir a "
+        f"directory of its own, such as {repo / DEFAULT_RUNS_DIR_NAME} (the default)"
+    )
 
 
 def absolute_path(raw: str | os.PathLike[str], cwd: Path) -> Path:

@@ -11,6 +11,7 @@ from parallel_runs.config.common import (
     DEFAULT_LEASE_TTL_SECONDS,
     DEFAULT_MAX_ARTIFACT_SIZE,
     SEED_SET_DATABASE_URL_ENV,
+    check_runs_dir,
     default_workers,
     env_value,
     flag_bool,
@@ -81,7 +82,7 @@ def build_machine(
     return WorkerSettings(
         batch_id=batch_id,
         repo=repo,
-        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        runs_dir=check_runs_dir(resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo), repo),
         workers=workers,
         keep_worktrees=flag_bool(flags, "keep_worktrees", environ),
         environ=environ,

@@ -12,6 +12,7 @@ __all__ = [
     "RunPaths",
     "attempt_ref",
     "branch_name",
+    "git_state_dir",
     "is_runs_dir",
     "lease_path_for",
     "refusal_path",
@@ -42,6 +43,11 @@ def refusal_path(runs_dir: Path, batch_id: str) -> Path:
     """Where a batch refused before any run started is recorded (a dot dir: no run slug starts so)."""
     key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
     return runs_dir / ".refused_batches" / f"{key}.json"
+
+
+def git_state_dir(runs_dir: Path) -> Path:
+    """Where the batches working here record the repository's shared git state they started with."""
+    return runs_dir / ".git-state"
 
 
 def is_runs_dir(path: Path) -> bool:

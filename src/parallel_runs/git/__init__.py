@@ -1,7 +1,9 @@
 """Worktrees and run branches: the only package that runs git (through GitPython).
 
 `runner` runs every git command; `repository` answers questions about a repository and keeps its
-refs; `worktrees` manages the run worktrees.
+refs; `worktrees` manages the run worktrees and `staging` builds a save's tree; `settings` are the
+`-c` settings a save forces, and `shared` keeps the repository's shared config, attributes and
+ignore rules as a batch found them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from parallel_runs.git.repository import (
     last_attempt_ref_number,
     repo_root,
     resolve_commit,
+    tracked_files_under,
 )
+from parallel_runs.git.settings import SaveSettings
+from parallel_runs.git.shared import SharedState
 from parallel_runs.git.worktrees import WorkspaceManager
 
 __all__ = [
@@ -37,6 +42,8 @@ __all__ = [
     "ApplyMode",
     "IgnoreRules",
     "RunRef",
+    "SaveSettings",
+    "SharedState",
     "WorkspaceManager",
     "WorktreeInfo",
     "apply_result",
@@ -59,5 +66,6 @@ __all__ = [
     "repo_root",
     "resolve_commit",
     "run_refs",
+    "tracked_files_under",
     "unique_commits",
 ]

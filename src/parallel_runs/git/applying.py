@@ -4,6 +4,7 @@ commits, or apply its changes.patch. Whatever fails is undone: the checkout is l
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -50,6 +51,39 @@ def _changed_tracked_files(repo: Path) -> list[str]:
     """Tracked files with uncommitted changes, staged or not (untracked files do not count)."""
     out = _git(repo, "status", "--porcelain", "--untracked-files=no").out
     return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def _hidden_edits(repo: Path) -> list[str]:
+    """Files flagged assume-unchanged or skip-worktree whose content differs from the index.
+
+    `git status` does not show them, and a merge, cherry-pick or `git apply` overwrites them. A
+    skip-worktree file that is not there (a sparse checkout) is not an edit; a deleted
+    assume-unchanged one is.
+    """
+    flagged: dict[str, str] = {}
+    edited: list[str] = []
+    for entry in filter(None, _git(repo, "ls-files", "-v", "-s", "-z").out.split("\0")):
+        tag, mode, blob, rest = entry.split(" ", 3)
+        path = rest.split("\t", 1)[1]
+        if not (tag.islower() or tag == "S") or mode == "160000":
+            continue
+        if os.path.lexists(repo / path):
+            flagged[path] = blob
+        elif tag.upper() != "S":
+            edited.append(path)
+    present = list(flagged)
+    for start in range(0, len(present), 500):  # a few hundred paths per command line
+        chunk = present[start : start + 500]
+        hashed = _git(repo, "--literal-pathspecs", "hash-object", "--", *chunk).out.split()
+        edited += [path for path, blob in zip(chunk, hashed, strict=True) if flagged[path] != blob]
+    return sorted(edited)
+
+
+def _ignored_in_the_way(repo: Path, branch: str) -> list[str]:
+    """Files the run branch adds that the checkout already has, ignored: a merge would overwrite them."""
+    added = ("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", f"HEAD...refs/heads/{branch}")
+    paths = filter(None, _git(repo, *added).out.split("\0"))
+    return [path for path in paths if os.path.lexists(repo / path)]
 
 
 def _files_between(repo: Path, old: str, new: str) -> tuple[str, ...]:
@@ -112,13 +146,29 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "git gave no reason"
 
 
-def apply_result(repo: Path, mode: ApplyMode, *, branch: str, patch: Path) -> Applied:
-    """Bring the run's result onto the current branch; ConfigError, checkout untouched, when it cannot."""
+def _check_checkout(repo: Path, mode: ApplyMode, branch: str) -> None:
+    """Nothing of the user's can be overwritten; else ConfigError naming the files, before anything moves."""
     if dirty := _changed_tracked_files(repo):
         raise ConfigError(
             f"the checkout {repo} has uncommitted changes ({len(dirty)} file(s), e.g. {dirty[0]}): "
             "commit or stash them first"
         )
+    if hidden := _hidden_edits(repo):
+        raise ConfigError(
+            f"the checkout {repo} has edits that git status does not show, in files marked assume-unchanged "
+            f"or skip-worktree: {', '.join(hidden)}; `git update-index --no-assume-unchanged "
+            "--no-skip-worktree FILE`, then commit or stash them first"
+        )
+    if mode is not ApplyMode.PATCH and (in_the_way := _ignored_in_the_way(repo, branch)):
+        raise ConfigError(
+            f"{branch} adds files that the checkout {repo} has, git-ignored: {', '.join(in_the_way)}; "
+            f"move them away first ({mode.value} would overwrite them)"
+        )
+
+
+def apply_result(repo: Path, mode: ApplyMode, *, branch: str, patch: Path) -> Applied:
+    """Bring the run's result onto the current branch; ConfigError, checkout untouched, when it cannot."""
+    _check_checkout(repo, mode, branch)
     try:
         if mode is ApplyMode.PATCH:
             return _apply_patch(repo, patch)

@@ -31,7 +31,7 @@ class IgnoreRules:
     def __init__(self, repo: Path, content: bytes) -> None:
         self.repo = repo
         self.path = common_git_dir(repo) / "info" / "exclude"
-        self._content = content
+        self.content = content
         self._lock = threading.Lock()
 
     @classmethod
@@ -49,17 +49,17 @@ class IgnoreRules:
         """
         with self._lock, locked_exclude_file(self.path) as fd:
             current = self.path.read_bytes()
-            if current == self._content:
+            if current == self.content:
                 return []
-            known = set(self._content.splitlines())
+            known = set(self.content.splitlines())
             added = [line for line in current.splitlines() if line not in known]
             adopted = b"".join(line + b"\n" for line in added if self._excludes_another_runs_dir(line))
-            separator = b"\n" if adopted and self._content and not self._content.endswith(b"\n") else b""
-            self._content += separator + adopted
-            if current == self._content:
+            separator = b"\n" if adopted and self.content and not self.content.endswith(b"\n") else b""
+            self.content += separator + adopted
+            if current == self.content:
                 return []
             os.ftruncate(fd, 0)
-            os.write(fd, self._content)
+            os.write(fd, self.content)
         logger.warning("%s was changed during the batch; restored it", self.path)
         return [self.path]
 

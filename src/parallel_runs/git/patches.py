@@ -10,8 +10,8 @@ from parallel_runs.git.runner import _git
 __all__ = ["write_patch"]
 
 _PATCH_OPTIONS = (
-    *("--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short"),
-    *("--src-prefix=a/", "--dst-prefix=b/"),
+    *("--binary", "--no-color", "--no-ext-diff", "--no-textconv"),
+    *("--submodule=short", "--ignore-submodules=none", "--src-prefix=a/", "--dst-prefix=b/"),
 )
 
 

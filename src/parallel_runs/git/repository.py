@@ -28,6 +28,7 @@ __all__ = [
     "locked_exclude_file",
     "repo_root",
     "resolve_commit",
+    "tracked_files_under",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,16 @@ def is_on_origin(repo: Path, sha: str) -> bool | None:
     if _git(repo, "remote", "get-url", "origin", check=False).status:
         return None
     return bool(_git(repo, "for-each-ref", "--contains", sha, "--count=1", "refs/remotes/origin").out.strip())
+
+
+def tracked_files_under(repo: Path, path: Path) -> list[str]:
+    """Files git tracks in `repo` at or below `path` (all of them when `path` holds the checkout)."""
+    root, target = Path(os.path.realpath(repo)), Path(os.path.realpath(path))
+    if not target.is_relative_to(root) and not root.is_relative_to(target):
+        return []
+    where = target.relative_to(root).as_posix() if target.is_relative_to(root) else "."
+    listing = _git(repo, "--literal-pathspecs", "ls-files", "-z", "--", where).out
+    return [name for name in listing.split("\0") if name]
 
 
 def ensure_excluded(repo: Path, path: Path) -> None:

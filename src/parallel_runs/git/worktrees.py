@@ -27,6 +27,8 @@ from parallel_runs.errors import GitError, NoSpaceError
 from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.runner import _failure, _git, _Result
+from parallel_runs.git.settings import SaveSettings, effective_config
+from parallel_runs.git.staging import Staged
 
 __all__ = ["WorkspaceManager"]
 
@@ -34,20 +36,33 @@ logger = logging.getLogger(__name__)
 
 _FALLBACK_IDENTITY = ("-c", "user.name=parallel-runs", "-c", "user.email=parallel-runs@localhost")
 _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detection is disabled")
-_UNBORN_NESTED = re.compile(r"does not have a commit checked out")
-_EMBEDDED = re.compile(r"^warning: adding embedded git repository: (.+)$", re.MULTILINE)
 _STALE_REGISTRATION = re.compile(r"missing but already registered|already checked out at|used by worktree at")
+
+
+def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, str]:
+    """A save commit's subject and body (trailers naming run, attempt and outcome)."""
+    trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
+    return (
+        f"parallel-runs: {run_id} attempt {attempt} {outcome}",
+        f"{trailers}Parallel-Runs-Outcome: {outcome}",
+    )
 
 
 class WorkspaceManager:
     """One run's worktree and its run branch: create, save, remove."""
 
-    def __init__(self, *, repo: Path, paths: RunPaths) -> None:
+    def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
         self.repo = repo
+        self.settings = settings  # the batch's; without one (recover, cleanup), the settings as they are now
         self.paths = paths
         self.workspace = paths.workspace
         self.branch_ref = f"refs/heads/{paths.branch}"
         self._has_unsaved_nested_repos = False  # set by save_changes: then removal must not be forced
+
+    def _save_settings(self, where: Path | None = None) -> tuple[str, ...]:
+        """`-c` options that make git see the worktree as the batch's settings do (see settings)."""
+        current = effective_config(where or self.workspace)
+        return (self.settings or SaveSettings(current)).args(current)
 
     def is_worktree(self) -> bool:
         """True while the worktree's `.git` file is there (git can save it)."""
@@ -77,7 +92,7 @@ class WorkspaceManager:
         if not self.is_worktree():
             return False
         status = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=normal")
-        return bool(_git(self.workspace, *status, "--ignore-submodules=none").out)
+        return bool(_git(self.workspace, *self._save_settings(), *status, "--ignore-submodules=none").out)
 
     def create(self, *, base_sha: str, attempt: int) -> Path:
         """Check out `base_sha` in a new worktree on the run branch; return its path."""
@@ -97,7 +112,8 @@ class WorkspaceManager:
 
     def _add(self, mode: str, base_sha: str) -> _Result:
         # Parallel checkout (one worker per CPU) makes creation faster than a plain `worktree add`.
-        add = ("-c", "checkout.workers=0", "worktree", "add", "--quiet")
+        # Checked out with the batch's settings: a run's `core.ignoreStat` or filter must not reach it.
+        add = (*self._save_settings(self.repo), "-c", "checkout.workers=0", "worktree", "add", "--quiet")
         args = (*add, mode, self.paths.branch, str(self.workspace), base_sha)
         result = _git(self.repo, *args, check=False)
         if result.status and _STALE_REGISTRATION.search(result.err):
@@ -121,29 +137,35 @@ class WorkspaceManager:
             logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
             return None
         # Independent steps overlap: git's start-up time is most of what small commands cost.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             probe = ("rev-parse", "--absolute-git-dir", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD")
             state = pool.submit(_git, self.workspace, *probe)
-            self._stage_all()
+            settings = self._save_settings()
             gitdir, head, head_tree, head_ref = state.result().out.split("\n")
-            tree = self._write_tree(Path(gitdir))
+            staged = Staged(self.workspace, gitdir=Path(gitdir), settings=settings)
+            try:
+                tree = staged.tree()
+                self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
+                new = self._commit_tree(
+                    tree, head=head, head_tree=head_tree, message=_message(run_id, attempt, outcome)
+                )
+            except BaseException:
+                staged.discard()
+                raise
             # Untouched since the base commit: the patch is known to be empty, no diff to run.
             unchanged = head == base_sha and tree == head_tree
             patch = pool.submit(
                 write_patch, self.repo, self.paths.changes_patch, base_sha, None if unchanged else tree
             )
-            subject = f"parallel-runs: {run_id} attempt {attempt} {outcome}"
-            trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
-            message = (subject, f"{trailers}Parallel-Runs-Outcome: {outcome}")
-            new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
             if relabel and new == head != base_sha:
-                new = self._relabel(
-                    head, tree, message=message, ours=f"parallel-runs: {run_id} attempt {attempt} "
-                )
+                ours = f"parallel-runs: {run_id} attempt {attempt} "
+                new = self._relabel(head, tree, message=_message(run_id, attempt, outcome), ours=ours)
+            subject = _message(run_id, attempt, outcome)[0]
             if head_ref != self.branch_ref:
                 self._adopt(new, subject=subject, was=head_ref)
             elif new != head:
                 _git(self.workspace, "update-ref", "-m", subject, "HEAD", new, head)
+            staged.keep()
             try:
                 patch.result()
             except NoSpaceError as exc:  # the commit holds every change: only the patch file is missing
@@ -163,6 +185,10 @@ class WorkspaceManager:
         except NoSpaceError:  # the repository's disk is full too: the commit keeps its first words
             return head
         return new
+
+    def _commit_tree(self, tree: str, *, head: str, head_tree: str, message: tuple[str, str]) -> str:
+        """HEAD when `tree` is its tree, else a new commit of `tree` on it."""
+        return head if tree == head_tree else self._commit(tree, parent=head, message=message)
 
     def mark_superseded(self, *, run_id: str, attempt: int, head: str) -> None:
         """An empty commit on the run branch: the store refused this attempt (its lease moved on)."""
@@ -204,38 +230,6 @@ class WorkspaceManager:
         """
         _git(self.workspace, "reset", "--quiet", "--hard", commit)
         _git(self.workspace, "clean", "--quiet", "--force", "-d")
-
-    def _write_tree(self, gitdir: Path) -> str:
-        """The tree of the worktree's index, computed on a throwaway copy of it."""
-        # write-tree rewrites the index it reads, re-hashing every file whose mtime is in the
-        # index's second (racy git): all of them right after a checkout. A copy dated 0 is never
-        # racy; only blob ids are read from it, so nothing is trusted that was not hashed.
-        scratch = gitdir / "parallel-runs.index"
-        shutil.copyfile(gitdir / "index", scratch)
-        os.utime(scratch, ns=(0, 0))
-        try:
-            return _git(self.workspace, "write-tree", env={"GIT_INDEX_FILE": str(scratch)}).out.strip()
-        finally:
-            scratch.unlink(missing_ok=True)
-
-    def _stage_all(self) -> None:
-        """`git add --all`, leaving out nested repositories (git could only record them as gitlinks)."""
-        result = _git(self.workspace, "add", "--all", check=False)
-        embedded = _EMBEDDED.findall(result.err)  # staged as gitlinks: unstage them
-        if embedded:
-            unstage = ("--literal-pathspecs", "rm", "--cached", "-r", "-f", "-q", "--ignore-unmatch", "--")
-            _git(self.workspace, *unstage, *embedded)
-        nested: list[str] = []
-        if result.status and _UNBORN_NESTED.search(result.err):  # git names only the first one
-            others = _git(self.workspace, "ls-files", "-z", "--others", "--exclude-standard").out
-            nested = [name.rstrip("/") for name in others.split("\0") if name.endswith("/")]
-            excludes = [f":(exclude,literal){name}" for name in nested]
-            result = _git(self.workspace, "add", "--all", "--", ".", *excludes, check=False)
-        if result.status:
-            raise _failure(("add",), self.workspace, result.err, result.status)
-        self._has_unsaved_nested_repos = bool(nested or embedded)  # this save's finding, not a past one's
-        if nested or embedded:
-            logger.warning("nested repositories not saved, blocking removal: %s", nested + embedded)
 
     def _adopt(self, new: str, *, subject: str, was: str) -> None:
         """HEAD left the run branch (detached, switched): move the branch to `new`, re-attach HEAD."""
@@ -298,7 +292,9 @@ class WorkspaceManager:
         # (told not to rewrite the index: in the second of the checkout that re-hashes every file).
         # With submodules git always refuses: they take the checked path below.
         force = just_saved and not self._has_unsaved_nested_repos and not self._has_submodule_repos()
-        remove = ("--no-optional-locks", "worktree", "remove", *(("--force",) if force else ()))
+        # git's own check sees the files as the save does (its status inherits our `-c` settings).
+        settings = () if force else self._save_settings()
+        remove = (*settings, "--no-optional-locks", "worktree", "remove", *(("--force",) if force else ()))
         result = _git(self.repo, *remove, str(self.workspace), check=False)
         if result.status and "submodules" in result.err and not self.is_dirty():
             self._keep_submodule_heads()

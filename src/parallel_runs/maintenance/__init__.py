@@ -20,7 +20,7 @@ from parallel_runs.maintenance.model import (
 )
 from parallel_runs.maintenance.orphans import recover_orphaned_worktree
 from parallel_runs.maintenance.pruning import prune_branches
-from parallel_runs.maintenance.recovery import recover
+from parallel_runs.maintenance.recovery import recover, restore_after_killed_batches
 
 __all__ = [
     "CleanupReport",
@@ -36,4 +36,5 @@ __all__ = [
     "prune_branches",
     "recover",
     "recover_orphaned_worktree",
+    "restore_after_killed_batches",
 ]

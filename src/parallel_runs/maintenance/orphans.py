@@ -86,6 +86,7 @@ def recover_orphaned_worktree(
     stale_record: Mapping[str, object] | None,
     store: AttemptHistory,
     fallback_base_sha: str,
+    settings: git.SaveSettings | None = None,
 ) -> RemovedWorktree:
     """Save a leftover worktree (as `abandoned` if its attempt died, marked so in the store) and remove it.
 
@@ -97,7 +98,7 @@ def recover_orphaned_worktree(
     stop_strays(paths.workspace)
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
-    workspaces = git.WorkspaceManager(repo=repo, paths=paths)
+    workspaces = git.WorkspaceManager(repo=repo, paths=paths, settings=settings)
     for lock in workspaces.git_locks():  # its git died mid-write: the lock would block the save
         remove_if_unused(lock, paths.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
@@ -125,7 +126,9 @@ def recover_orphaned_worktree(
     )
 
 
-def save_and_remove(repo: Path, paths: RunPaths, stale: Record | None) -> RemovedWorktree:
+def save_and_remove(
+    repo: Path, paths: RunPaths, stale: Record | None, *, settings: git.SaveSettings | None = None
+) -> RemovedWorktree:
     """With the run's lease and lock held: save the worktree to its branch, then remove it."""
     latest = latest_attempt(paths)
     is_tree = (paths.workspace / ".git").exists()
@@ -139,4 +142,5 @@ def save_and_remove(repo: Path, paths: RunPaths, stale: Record | None) -> Remove
             stale_record=stale,
             store=store,
             fallback_base_sha=base,
+            settings=settings,
         )

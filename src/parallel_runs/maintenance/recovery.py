@@ -6,7 +6,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.core.layout import RunPaths
+from parallel_runs.core.layout import RunPaths, git_state_dir
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import AlreadyHeldError, ParallelRunsError
 from parallel_runs.locks import OwnedLock
@@ -25,16 +25,27 @@ from parallel_runs.maintenance.probing import (
     worktree_slugs,
 )
 
-__all__ = ["recover"]
+__all__ = ["recover", "restore_after_killed_batches"]
 
 
-def _recover_holding(repo: Path, paths: RunPaths, stale: Record | None) -> RemovedWorktree | bool:
+def restore_after_killed_batches(repo: Path, runs_dir: Path) -> git.SaveSettings | None:
+    """Put back the shared git state a killed batch working in `runs_dir` recorded; its save settings."""
+    left = git.SharedState.left_by_dead_batches(repo, git_state_dir(runs_dir))
+    if left is None:
+        return None
+    left.restore()
+    return left.settings
+
+
+def _recover_holding(
+    repo: Path, paths: RunPaths, stale: Record | None, settings: git.SaveSettings | None
+) -> RemovedWorktree | bool:
     """With the locks held: recover an orphan, else prune a vanished or empty worktree (True if pruned)."""
     workspaces = git.WorkspaceManager(repo=repo, paths=paths)
     is_tree = (paths.workspace / ".git").exists()
     vanished = not is_tree and not paths.workspace.exists() and workspaces.exists()  # git-registered only
     if is_orphaned(latest_attempt(paths), stale, has_worktree=is_tree or vanished):
-        return save_and_remove(repo, paths, stale)
+        return save_and_remove(repo, paths, stale, settings=settings)
     if not is_tree and workspaces.exists():
         workspaces.remove()  # only a registration or an empty directory: a non-empty one raises
         return True
@@ -75,14 +86,16 @@ def _reclaim_lease_file(path: Path) -> bool:
     return True
 
 
-def _recover_slug(repo: Path, probe: Probe) -> RemovedWorktree | str | Skipped | None:
+def _recover_slug(
+    repo: Path, probe: Probe, settings: git.SaveSettings | None
+) -> RemovedWorktree | str | Skipped | None:
     """Recover one slug: what was removed, "pruned"/"reclaimed", why it was left (held), or None."""
     run_id = probe.latest.run_id if probe.latest else None
     if probe.is_held:
         return Skipped(probe.paths.slug, run_id, f"held by {describe_holder(probe.holder)}")
     try:
         with holding(probe.paths) as stale:
-            done = _recover_holding(repo, probe.paths, stale)
+            done = _recover_holding(repo, probe.paths, stale, settings)
     except AlreadyHeldError as exc:
         return Skipped(probe.paths.slug, run_id, str(exc))
     if isinstance(done, RemovedWorktree):
@@ -91,7 +104,12 @@ def _recover_slug(repo: Path, probe: Probe) -> RemovedWorktree | str | Skipped |
 
 
 def recover(*, repo: Path, runs_dir: Path, only_slugs: Collection[str] | None = None) -> RecoveryReport:
-    """Reclaim dead holders' locks and leases, abandon their running attempts, save and remove orphans."""
+    """Reclaim dead holders' locks and leases, abandon their running attempts, save and remove orphans.
+
+    A killed batch's runs may have changed the shared git config: it is put back first, and the
+    orphans are saved with that batch's settings (git/shared.py).
+    """
+    settings = restore_after_killed_batches(repo, runs_dir)
     registered = registered_worktrees(repo, runs_dir)
     leases = _lease_files(runs_dir) if only_slugs is None else {}
     slugs = set(only_slugs) if only_slugs is not None else worktree_slugs(runs_dir, registered)
@@ -106,7 +124,7 @@ def recover(*, repo: Path, runs_dir: Path, only_slugs: Collection[str] | None = 
         if not _needs_recovery(probe):
             continue
         try:
-            done = _recover_slug(repo, probe)
+            done = _recover_slug(repo, probe, settings)
         except ParallelRunsError as exc:
             failed.append(Skipped(slug, probe.latest.run_id if probe.latest else None, str(exc)))
             continue
