@@ -32,6 +32,7 @@ from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import LeaseLostError, NoSpaceError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
+from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
@@ -104,6 +105,7 @@ class _Attempt:
         control.unregister(claim.run_id)
         if unprepared is not None:
             return unprepared, None
+        env = with_worktree_venv(env, workspace)  # a venv the setup command made: the run's own Python
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,

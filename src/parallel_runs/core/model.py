@@ -48,7 +48,7 @@ class TestSummary:
 
     __test__ = False  # not a pytest class, whatever its name says
 
-    status: str  # passed | regressed | tests_crashed | tests_unavailable
+    status: str  # passed | regressed | tests_crashed | tests_imported_elsewhere | tests_unavailable
     summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `unavailable`
     severity: str | None = None
     reason: str | None = None
@@ -77,6 +77,8 @@ class TestSummary:
         """For an event line: `+80 \N{MINUS SIGN}0, 2 flaky` (broken, fixed); `crashed: why`."""
         if self.status == "tests_crashed":
             return f"crashed: {self.reason}" if self.reason else "crashed"
+        if self.status == "tests_imported_elsewhere":
+            return f"tests_imported_elsewhere: {self.reason}"
         if self.status == "tests_unavailable":
             return "unavailable"
         flaky = f", {len(self.flaky)} flaky" if self.flaky or self.status == "regressed" else ""

@@ -39,7 +39,9 @@ DEFAULT_KEY_ENV = (
     *("CONDA_PREFIX", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "NODE_ENV", "NODE_OPTIONS", "GOFLAGS"),
     *("JAVA_HOME", "LANG", "LC_ALL", "TZ", "CI"),
 )
-_KEY_VERSION = 2  # 2: reports through PYTEST_ADDOPTS, --test-report globs, failure details
+# 2: reports through PYTEST_ADDOPTS, --test-report globs, failure details; 3: the code under test is
+# imported from the baseline's worktree (an earlier baseline may have tested the source checkout's)
+_KEY_VERSION = 3
 _SHELL_PYTEST = re.compile(
     r"^\s*(?:exec\s+)?(?:\S*/)?(?:py\.test|pytest|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)(?=\s|$)"
 )
@@ -105,6 +107,7 @@ class TestResults:
     report_format: str | None = None  # "junit", "pytest-json", or both ("junit+pytest-json")
     failures: Mapping[str, Failure] = field(default_factory=dict)  # failing ids: runner's name, message
     timed_out: bool = False  # the phase was stopped at --test-timeout
+    imported_elsewhere: str | None = None  # code under test the phase imported from outside its worktree
 
     @property
     def is_available(self) -> bool:
@@ -126,6 +129,7 @@ class TestResults:
             "reason": self.reason,
             "exit_code": self.exit_code,
             "timed_out": self.timed_out,
+            "imported_elsewhere": self.imported_elsewhere,
             "report_format": self.report_format,
             "counts": self.counts(),
             "tests": outcomes,
@@ -158,7 +162,12 @@ class TestResults:
                 if isinstance(value, dict)
             },
             timed_out=document.get("timed_out") is True,
+            imported_elsewhere=_text_or_none(document.get("imported_elsewhere")),
         )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _argv_pytest_prefix(argv: tuple[str, ...]) -> int:

@@ -40,6 +40,7 @@ class TestStatus(StrEnum):
     PASSED = "passed"  # no persistent new failure, no new collection error
     REGRESSED = "regressed"  # persistent new failures, new collection or setup errors
     CRASHED = "tests_crashed"  # the baseline had a report; the run's tests wrote none or crashed
+    IMPORTED_ELSEWHERE = "tests_imported_elsewhere"  # they tested code outside the run's worktree
     UNAVAILABLE = "tests_unavailable"  # no report at base (allowed empty) nor after: unknown
 
 
@@ -63,7 +64,7 @@ class TestEvaluation:
     @property
     def is_regressed(self) -> bool:
         """True when gating should end the run `regressed`: it broke tests, or they crashed."""
-        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED)
+        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED, TestStatus.IMPORTED_ELSEWHERE)
 
     def name_of(self, test_id: str) -> str:
         """A test as its runner names it (a pytest node id when the report names its file)."""
@@ -97,6 +98,8 @@ class TestEvaluation:
         """For a report's tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed` or `unavailable`."""
         if self.verdict:
             return self.verdict.summary()
+        if self.status is TestStatus.IMPORTED_ELSEWHERE:
+            return "imported elsewhere"
         return "crashed" if self.status is TestStatus.CRASHED else "unavailable"
 
     def _named(self, value: object) -> object:
@@ -129,6 +132,7 @@ def _judge(
     after: TestResults,
     *,
     spec: TestSpec,
+    repo: Path,
     paths: RunPaths,
     workspace: Path,
     environ: Mapping[str, str],
@@ -136,6 +140,8 @@ def _judge(
     on_start: Callable[[int], None] | None,
 ) -> tuple[TestStatus, Verdict | None, str | None]:
     """Status, verdict and (when crashed or unavailable) the reason, retrying newly failing tests."""
+    if after.imported_elsewhere:  # whatever its tests said, they said it of other code
+        return TestStatus.IMPORTED_ELSEWHERE, None, after.imported_elsewhere
     if crashed := crash_of(after, baseline):
         return TestStatus.CRASHED, None, crashed
     if after.outcomes is None:  # the baseline had no report either (--allow-empty-baseline)
@@ -144,7 +150,13 @@ def _judge(
     def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
         name = f"retry-{number}"
         phase = Phase(
-            name=name, cwd=workspace, reports=paths.ci_dir, stem=name, log=paths.run_log, select=ids
+            name=name,
+            cwd=workspace,
+            reports=paths.ci_dir,
+            stem=name,
+            log=paths.run_log,
+            select=ids,
+            checkout=(repo, paths.runs_dir),
         )
         results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
         return results.outcomes or {}  # an unusable retry report proves nothing: still failing
@@ -213,13 +225,21 @@ def evaluate_tests(
     baseline = _take_baseline(
         repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, grace=grace, on_start=on_start
     )
-    after_phase = Phase(name="after", cwd=workspace, reports=paths.ci_dir, stem="after", log=paths.run_log)
+    after_phase = Phase(
+        name="after",
+        cwd=workspace,
+        reports=paths.ci_dir,
+        stem="after",
+        log=paths.run_log,
+        checkout=(repo, paths.runs_dir),
+    )
     after = run_phase(after_phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
     write_json(paths.after_json, after.to_json())
     status, verdict, reason = _judge(
         baseline.results,
         after,
         spec=spec,
+        repo=repo,
         paths=paths,
         workspace=workspace,
         environ=environ,

@@ -10,11 +10,12 @@ report makes the phase unavailable, never "no failures".
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from parallel_runs.core.suite import (
     render_test_argv,
 )
 from parallel_runs.files import append_log
+from parallel_runs.gate.import_hook import IMPORTS_ENV, ROOTS_ENV
 from parallel_runs.gate.reports import (
     MAX_REPORT_BYTES,
     Stamps,
@@ -37,6 +39,7 @@ from parallel_runs.gate.reports import (
     written_since,
 )
 from parallel_runs.gate.selection_plugin import SELECT_ENV
+from parallel_runs.gate.sources import ImportMapping, import_mapping
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = [
@@ -74,27 +77,60 @@ class Phase:
     stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
     log: Path
     select: tuple[str, ...] = ()  # only these test ids (retries)
+    # The source checkout and the runs directory: the code under test must come from neither, but
+    # from `cwd` (gate/sources.py maps editable installs there; gate/import_hook.py checks). None: no check.
+    checkout: tuple[Path, Path] | None = None
+
+    @property
+    def imports(self) -> Path:
+        """Where the phase's Pythons record what they imported from elsewhere (gate/import_hook.py)."""
+        return self.reports / f"{self.stem}.imports.jsonl"
+
+
+def _plugins(phase: Phase) -> Path:
+    """The directory, first on the phase's PYTHONPATH, of the selection plugin and the import hook."""
+    plugins = phase.reports / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    package = resources.files("parallel_runs.gate")
+    for source, name in (("selection_plugin.py", SELECT_PLUGIN_MODULE), ("import_hook.py", "sitecustomize")):
+        staged = plugins / f"{name}.py.{os.getpid()}"
+        staged.write_bytes(package.joinpath(source).read_bytes())
+        staged.replace(plugins / f"{name}.py")  # phases sharing the directory never read half a file
+    return plugins
+
+
+def _python_path(phase: Phase, mapping: ImportMapping, environ: Mapping[str, str]) -> dict[str, str]:
+    """Our plugins first, then the worktree's paths for what points into the checkout, then the caller's."""
+    inherited = [environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else []
+    path = [str(_plugins(phase)), *mapping.paths_in(phase.cwd), *inherited]
+    env = {"PYTHONPATH": os.pathsep.join(path)}
+    if phase.checkout is not None:
+        phase.imports.unlink(missing_ok=True)
+        foreign = [str(path) for path in phase.checkout]
+        env.update(
+            {
+                IMPORTS_ENV: str(phase.imports),
+                ROOTS_ENV: json.dumps({"own": [str(phase.cwd)], "foreign": foreign}),
+            }
+        )
+    return env
 
 
 def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
     """Variables that make a pytest run only the selected ids (through gate/selection_plugin.py)."""
-    plugins = phase.reports / "plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    plugin = resources.files("parallel_runs.gate").joinpath("selection_plugin.py")
-    (plugins / f"{SELECT_PLUGIN_MODULE}.py").write_bytes(plugin.read_bytes())
     selection = phase.reports / f"{phase.stem}.select"
     selection.write_text("".join(f"{key}\n" for key in phase.select), encoding="utf-8")
     loaded = [name for name in environ.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
-    path = [str(plugins), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
-    return {
-        SELECT_ENV: str(selection),
-        "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE]),
-        "PYTHONPATH": os.pathsep.join(path),
-    }
+    return {SELECT_ENV: str(selection), "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE])}
 
 
 def _phase_env(
-    phase: Phase, spec: TestSpec, environ: Mapping[str, str], reports: tuple[Path, Path]
+    phase: Phase,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    *,
+    reports: tuple[Path, Path],
+    mapping: ImportMapping,
 ) -> dict[str, str]:
     dropped = (*GIT_REDIRECTIONS, *(_RUN_ONLY if phase.name == "baseline" else ()))
     env = {key: value for key, value in environ.items() if key not in dropped}
@@ -106,9 +142,44 @@ def _phase_env(
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ left in the run's worktree (and on its branch)
         PYTEST_ADDOPTS=pytest_addopts(env.get("PYTEST_ADDOPTS"), junit=reports[0]),
     )
-    if phase.select and is_pytest_command(spec.command):
+    selected = bool(phase.select) and is_pytest_command(spec.command)
+    if selected or phase.checkout is not None:
+        env.update(_python_path(phase, mapping, env))
+    if selected:
         env.update(_selection_env(phase, env))
     return env
+
+
+def _mapping_of(phase: Phase, spec: TestSpec, environ: Mapping[str, str]) -> ImportMapping:
+    if phase.checkout is None:
+        return ImportMapping()
+    repo, runs_dir = phase.checkout
+    return import_mapping(command=spec.command.describe(), environ=environ, repo=repo, runs_dir=runs_dir)
+
+
+def imported_elsewhere(phase: Phase) -> tuple[int, str | None]:
+    """How many Pythons of the phase recorded their imports, and what they imported from elsewhere."""
+    try:
+        lines = phase.imports.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0, None
+    found: dict[str, str] = {}
+    for line in lines:
+        try:
+            found.update(json.loads(line).get("imported") or {})
+        except (ValueError, AttributeError, TypeError):
+            continue  # a process killed mid-line
+    if not found:
+        return len(lines), None
+    runs_dir = phase.checkout[1] if phase.checkout else None
+    shown = sorted(found.items(), key=lambda item: (item[0].count("."), item[0]))[:3]
+
+    def whose(path: str) -> str:
+        inside = runs_dir is not None and Path(path).is_relative_to(os.path.realpath(runs_dir))
+        return "another worktree's" if inside else "the source checkout's"
+
+    named = ", ".join(f"{name} from {path} ({whose(path)})" for name, path in shown)
+    return len(lines), f"{named}, not from {phase.cwd}"
 
 
 def _results(
@@ -155,6 +226,17 @@ def _results(
     )
 
 
+def _checked(phase: Phase, results: TestResults) -> TestResults:
+    """The results with what the phase imported from elsewhere; the run's log says what was checked."""
+    processes, elsewhere = imported_elsewhere(phase)
+    if processes == 0:
+        said = "not checked: no Python of the test command ran with our PYTHONPATH (did it replace it?)"
+    else:
+        said = f"checked in {processes} Python process(es): {elsewhere or 'all from this worktree'}"
+    append_log(phase.log, f"===== parallel-runs: imports of the code under test {said}\n")
+    return replace(results, imported_elsewhere=elsewhere) if elsewhere else results
+
+
 def run_phase(
     phase: Phase,
     *,
@@ -176,16 +258,22 @@ def run_phase(
     shown = argv[2] if spec.command.shell is not None else shlex.join(argv)
     selected = f", {len(phase.select)} selected tests" if phase.select else ""
     append_log(phase.log, f"\n===== parallel-runs: tests ({phase.name}{selected}) in {phase.cwd}: {shown}\n")
+    mapping = _mapping_of(phase, spec, environ)
+    env = _phase_env(phase, spec, environ, reports=reports, mapping=mapping)
+    if phase.checkout is not None:
+        append_log(phase.log, f"===== parallel-runs: code under test mapped: {mapping.describe(phase.cwd)}\n")
     ended = run_command(
         argv,
         cwd=phase.cwd,
-        env=_phase_env(phase, spec, environ, reports),
+        env=env,
         log_path=phase.log,
         timeout=spec.timeout,
         grace=grace,
         on_start=on_start,
     )
     results = _results(phase, spec, reports=reports, before=before, ended=ended)
+    if phase.checkout is not None:
+        results = _checked(phase, results)
     found = (
         f"{len(results.outcomes)} tests" if results.outcomes is not None else f"unavailable: {results.reason}"
     )

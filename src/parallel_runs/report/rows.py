@@ -186,6 +186,8 @@ SHOWN_FAILURES = 10  # new test failures shown with their message per run; the r
 def crash_reason(row: RunRow) -> str | None:
     """Why the run's tests crashed (`?` when the record kept no reason); None when they did not."""
     tests = row.latest.tests
+    if tests is not None and tests.status == "tests_imported_elsewhere":
+        return f"tests_imported_elsewhere: {tests.reason}"
     return (tests.reason or "?") if tests is not None and tests.status == "tests_crashed" else None
 
 
