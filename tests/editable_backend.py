@@ -52,23 +52,23 @@ backend-path = ["backend"]
 """
 
 
-def get_requires_for_build_editable(config_settings=None):  # type: ignore[no-untyped-def]
+def get_requires_for_build_editable(config_settings=None):
     return []
 
 
-def prepare_metadata_for_build_editable(metadata_directory, config_settings=None):  # type: ignore[no-untyped-def]
+def prepare_metadata_for_build_editable(metadata_directory, config_settings=None):
     os.makedirs(os.path.join(metadata_directory, DIST), exist_ok=True)
     with open(os.path.join(metadata_directory, DIST, "METADATA"), "w") as stream:
         stream.write(METADATA)
     return DIST
 
 
-def _row(name, data):  # type: ignore[no-untyped-def]
+def _row(name, data):
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"{name},sha256={digest},{len(data)}\n"
 
 
-def build_editable(wheel_directory, config_settings=None, metadata_directory=None):  # type: ignore[no-untyped-def]
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
     if os.path.isdir("src"):
         files = {"__editable__.signy-0.1.pth": (os.path.abspath("src") + "\n").encode()}
     else:

@@ -212,6 +212,7 @@ def test_a_venv_per_worktree_judges_each_run_on_its_own_code(tmp_path: Path) -> 
     ]
     log = (project / ".autonomous_runs" / "sign" / "run.log").read_text()
     assert "code under test mapped: none" in log  # the worktree's own venv imports its own code
+    assert "tests (baseline) reused from" in log  # one baseline for the batch, whatever each run's venv
 
 
 @pytest.mark.parametrize("tested", [True, False])

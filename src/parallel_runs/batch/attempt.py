@@ -105,11 +105,10 @@ class _Attempt:
         control.unregister(claim.run_id)
         if unprepared is not None:
             return unprepared, None
-        env = with_worktree_venv(env, workspace)  # a venv the setup command made: the run's own Python
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,
-            env=env,
+            env=with_worktree_venv(env, workspace),  # a venv the setup command made: the run's own Python
             log_path=self.paths.run_log,
             timeout=plan.definition.timeout,
             grace=control.grace,

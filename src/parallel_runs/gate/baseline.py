@@ -22,6 +22,7 @@ from parallel_runs.core.suite import TestResults, TestSpec
 from parallel_runs.files import append_log, write_json
 from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
+from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.gate.rules import crash_of
 
@@ -233,6 +234,8 @@ def evaluate_tests(
         log=paths.run_log,
         checkout=(repo, paths.runs_dir),
     )
+    # The run's own .venv first for its phases; not for the baseline's key, shared by every run.
+    environ = with_worktree_venv(environ, workspace)
     after = run_phase(after_phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
     write_json(paths.after_json, after.to_json())
     status, verdict, reason = _judge(

@@ -230,7 +230,10 @@ def _checked(phase: Phase, results: TestResults) -> TestResults:
     """The results with what the phase imported from elsewhere; the run's log says what was checked."""
     processes, elsewhere = imported_elsewhere(phase)
     if processes == 0:
-        said = "not checked: no Python of the test command ran with our PYTHONPATH (did it replace it?)"
+        said = (
+            "not checked: no Python of the test command loaded parallel-runs' sitecustomize (not a Python "
+            "suite, or the command replaced PYTHONPATH)"
+        )
     else:
         said = f"checked in {processes} Python process(es): {elsewhere or 'all from this worktree'}"
     append_log(phase.log, f"===== parallel-runs: imports of the code under test {said}\n")
