@@ -161,6 +161,8 @@ def test_a_run_whose_tests_import_the_checkout_anyway_regresses(installed: tuple
     assert "regressed sneaky (attempt 1, exit 0" in done.stdout
     assert f"tests_imported_elsewhere: signy from {source}" in done.stdout
     assert result(project, "same")["status"] == "succeeded"
+    markdown = run_cli("report", "--format", "markdown", cwd=project).stdout
+    assert f"- `sneaky`: tests imported the code under test from elsewhere: `signy from {source}" in markdown
 
 
 def test_a_baseline_that_imports_the_checkout_stops_the_batch(installed: tuple[Path, Path]) -> None:

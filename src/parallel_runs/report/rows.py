@@ -35,6 +35,7 @@ __all__ = [
     "format_title",
     "summarize",
     "test_failures",
+    "tests_problem",
     "tests_summary",
     "visible_columns",
 ]
@@ -186,9 +187,16 @@ SHOWN_FAILURES = 10  # new test failures shown with their message per run; the r
 def crash_reason(row: RunRow) -> str | None:
     """Why the run's tests crashed (`?` when the record kept no reason); None when they did not."""
     tests = row.latest.tests
-    if tests is not None and tests.status == "tests_imported_elsewhere":
-        return f"tests_imported_elsewhere: {tests.reason}"
     return (tests.reason or "?") if tests is not None and tests.status == "tests_crashed" else None
+
+
+def tests_problem(row: RunRow) -> tuple[str, str] | None:
+    """What kept the run's tests from judging it (a crash, code imported from elsewhere), and why."""
+    tests = row.latest.tests
+    if tests is not None and tests.status == "tests_imported_elsewhere":
+        return "tests imported the code under test from elsewhere", tests.reason or "?"
+    crashed = crash_reason(row)
+    return None if crashed is None else ("tests crashed", crashed)
 
 
 def test_failures(row: RunRow) -> list[tuple[str, str]]:
