@@ -26,7 +26,9 @@ VENV = ".venv"  # a worktree's own virtualenv, made by --setup-command
 # What an install writes at the top of site-packages: path and import hooks, develop links, metadata.
 _WATCHED = re.compile(r".*\.pth|__editable__.*|.*\.egg-link|.*\.dist-info|.*\.egg-info")
 _SITE_PROBE = (
-    "import json, sysconfig; p = sysconfig.get_paths(); print(json.dumps([p['purelib'], p['platlib']]))"
+    "import json, site, sysconfig; p = sysconfig.get_paths(); "
+    "user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []; "
+    "print(json.dumps([p['purelib'], p['platlib'], *user]))"
 )
 _PROBE_TIMEOUT = 30.0
 
@@ -51,7 +53,7 @@ def with_worktree_venv(environ: Mapping[str, str], worktree: Path) -> dict[str, 
 
 
 def _site_dirs(environ: Mapping[str, str], worktree: Path) -> list[Path]:
-    """Writable site-packages directories of the Pythons on PATH that lie outside the worktree."""
+    """Writable site-packages directories (the user's too) of the Pythons on PATH, outside the worktree."""
     found: dict[Path, None] = {}
     for interpreter in interpreters("", environ):
         try:
