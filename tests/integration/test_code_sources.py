@@ -128,3 +128,28 @@ def test_an_install_outside_the_worktree_is_found_and_put_back(tmp_path: Path) -
     assert json.loads((dist / "direct_url.json").read_text())["url"] == "file:///repo"
     assert not (site / "__editable__.pkg-2.pth").exists()
     assert not (site / "pkg-2.dist-info").exists()
+
+
+def test_a_checkout_inside_the_pythons_prefix_is_still_mapped_and_checked(tmp_path: Path) -> None:
+    """A system Python's prefix is /usr; a Docker image's checkout is often /usr/src/app."""
+    prefix = tmp_path / "usr"
+    site = make_venv(prefix)
+    repo = prefix / "src" / "app"
+    (repo / "src" / "mine").mkdir(parents=True)
+    (repo / "src" / "mine" / "__init__.py").write_text("")
+    (site / "__editable__.mine-1.pth").write_text(f"{repo / 'src'}\n")
+    environ = {"PATH": f"{prefix / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    found = import_mapping(command="pytest", environ=environ, repo=repo, runs_dir=repo / ".autonomous_runs")
+    assert found.entries == ("src",)
+
+    plugins, record = tmp_path / "plugins", tmp_path / "imports.jsonl"
+    _stage_hook(plugins)
+    env = environ | {
+        "PYTHONPATH": str(plugins),
+        IMPORTS_ENV: str(record),
+        ROOTS_ENV: json.dumps({"own": [str(tmp_path / "wt")], "foreign": [str(repo)]}),
+    }
+    python = str(prefix / "bin" / "python")
+    subprocess.run([python, "-c", "import mine"], env=env, cwd=tmp_path, check=True, timeout=60)
+    [line] = [json.loads(line) for line in record.read_text().splitlines()]
+    assert line["imported"] == {"mine": str(repo / "src" / "mine" / "__init__.py")}

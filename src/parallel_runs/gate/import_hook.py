@@ -48,8 +48,12 @@ def _record() -> None:
     target = os.environ.get(IMPORTS_ENV)
     try:
         roots = json.loads(os.environ.get(ROOTS_ENV, "{}"))
-        own = [os.path.realpath(p) for p in (*roots.get("own", ()), sys.prefix, sys.base_prefix, _HERE)]
         foreign = [os.path.realpath(p) for p in roots.get("foreign", ())]
+        # The interpreter's own files are not the code under test, unless its prefix holds the
+        # checkout (a system Python's /usr, the checkout in /usr/src/app).
+        prefixes = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)]
+        prefixes = [p for p in prefixes if not any(_inside(root, p) for root in foreign)]
+        own = [os.path.realpath(p) for p in (*roots.get("own", ()), _HERE)] + prefixes
         line = json.dumps({"pid": os.getpid(), "imported": _foreign_files(own, foreign)})
         if target:
             with open(target, "a", encoding="utf-8") as stream:  # one short append per process

@@ -116,6 +116,9 @@ def _entries(document: Mapping[str, object], *, repo: Path, runs_dir: Path) -> I
     prefixes = (
         [Path(os.path.realpath(str(p))) for p in raw_prefixes] if isinstance(raw_prefixes, list) else []
     )
+    # A venv inside the checkout is not the code under test; a prefix holding the checkout (a system
+    # Python's /usr, the checkout in /usr/src/app) says nothing.
+    prefixes = [prefix for prefix in prefixes if not _inside(repo, prefix)]
 
     def relative(raw: str) -> str | None:
         path = Path(os.path.realpath(raw))
