@@ -176,34 +176,36 @@ def test_results_round_trip_through_json() -> None:
         TestResults.from_json({"phase": "after", "command": "x", "tests": {"a": "exploded"}})
 
 
+REPORTER = Path("/r/plugins/parallel_runs_unittest.py")
+
+
 @pytest.mark.parametrize(
     ("shell", "rendered"),
     [
-        ("python -m unittest", "python -m parallel_runs_unittest"),
-        (
-            "cd src && python3.11 -m unittest -q tests",
-            "cd src && python3.11 -m parallel_runs_unittest -q tests",
-        ),
-        (
-            "/venv/bin/python3 -m unittest discover; echo done",
-            "/venv/bin/python3 -m parallel_runs_unittest discover; echo done",
-        ),
+        ("python -m unittest", f"python {REPORTER}"),
+        ("cd a && python3.11 -m unittest -q t", f"cd a && python3.11 {REPORTER} -q t"),
+        ("/v/bin/python3 -m unittest discover; echo", f"/v/bin/python3 {REPORTER} discover; echo"),
     ],
 )
 def test_python_m_unittest_runs_through_our_reporter(shell: str, rendered: str) -> None:
     spec = CommandSpec(shell=shell)
     assert runs_unittest(spec)
-    assert render_test_argv(spec, junit=Path("/r/j.xml")) == ["bash", "-c", rendered]
+    assert render_test_argv(spec, junit=Path("/r/j.xml"), unittest_reporter=REPORTER) == [
+        "bash",
+        "-c",
+        rendered,
+    ]
+    assert render_test_argv(spec, junit=Path("/r/j.xml")) == ["bash", "-c", shell]  # no reporter: as given
 
 
 def test_only_unittest_itself_is_rewritten() -> None:
-    for shell in (
-        "pytest -q",
-        "python -m unittest_extras",
-        "mypython -m unittest",
-        "echo python -m unittestx",
-    ):
+    others = ("pytest -q", "python -m unittest_extras", "mypython -m unittest", "echo python -m unittestx")
+    for shell in others:
         assert not runs_unittest(CommandSpec(shell=shell)), shell
     argv = CommandSpec(argv=("python3", "-m", "unittest", "-v"))
-    assert render_test_argv(argv, junit=Path("/j")) == ["python3", "-m", "parallel_runs_unittest", "-v"]
+    assert render_test_argv(argv, junit=Path("/j"), unittest_reporter=REPORTER) == [
+        "python3",
+        str(REPORTER),
+        "-v",
+    ]
     assert not runs_unittest(CommandSpec(argv=("python3", "-m", "pytest")))

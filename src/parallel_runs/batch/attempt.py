@@ -33,6 +33,7 @@ from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import LeaseLostError, NoSpaceError
 from parallel_runs.files import append_log, log_size, tail_lines
 from parallel_runs.gate import TestEvaluation, evaluate_tests
+from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, Store
@@ -109,7 +110,7 @@ class _Attempt:
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,
-            env=env,
+            env=with_worktree_venv(env, workspace),  # a venv the setup command made: the run's own Python
             log_path=self.paths.run_log,
             timeout=plan.definition.timeout,
             grace=control.grace,

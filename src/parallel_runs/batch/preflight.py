@@ -54,7 +54,7 @@ def _record_refusal(plan: BatchPlan, reason: str) -> None:
 
 
 def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
-    """Warn about code under test imported from the checkout; compute the baseline once.
+    """Warn about code under test no worktree path can shadow; compute the baseline once.
 
     BaselineError when the baseline cannot judge the runs; False when the batch was stopped meanwhile.
     """
@@ -62,10 +62,11 @@ def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
     if spec is None:
         return True
     env = _environment(plan)
-    for warning in gate.checkout_warnings(
+    mapping = gate.import_mapping(
         command=spec.command.describe(), environ=env, repo=machine.repo, runs_dir=machine.runs_dir
-    ):
-        log.warning("warning: %s", warning)
+    )
+    for unmapped in mapping.unmapped:  # each phase checks its imports: a run that used it will regress
+        log.warning("warning: %s", unmapped)
     output = gate.baseline_log_of(runs_dir=machine.runs_dir, base_sha=base_sha, spec=spec, environ=env)
     control.emit(
         EventKind.BASELINE_STARTED, base_sha=base_sha, command=spec.command.describe(), log=str(output)

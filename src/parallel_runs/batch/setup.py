@@ -13,6 +13,7 @@ from parallel_runs.core.command import RunContext, render_argv
 from parallel_runs.core.durations import format_duration
 from parallel_runs.errors import ParallelRunsError
 from parallel_runs.files import append_log
+from parallel_runs.gate.environments import SETUP_ESCAPE_FIX, changed_outside, watch_sites
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = ["prepare_worktree"]
@@ -28,7 +29,8 @@ def prepare_worktree(
     on_start: Callable[[int], None],
 ) -> CommandResult | None:
     """Copy the ignored files asked for, then run the setup command (its output goes to run.log);
-    how that failed (`setup_failed: ...` as the start error), or None when the worktree is ready."""
+    how that failed (`setup_failed: ...` as the start error: it exited non-zero, or installed into a
+    Python environment outside the worktree), or None when the worktree is ready."""
     definition, machine = plan.definition, plan.machine
     try:
         git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
@@ -37,6 +39,7 @@ def prepare_worktree(
     if definition.setup is None:
         return None
     append_log(run_log, f"--- parallel-runs: setup · {definition.setup.shell} ---\n")
+    sites, before = watch_sites(env, context.workspace)
     began = time.monotonic()
     setup = run_command(
         render_argv(definition.setup, context),
@@ -49,6 +52,12 @@ def prepare_worktree(
     )
     took = format_duration(time.monotonic() - began)
     append_log(run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
+    if escaped := changed_outside(sites, before):
+        problem = (
+            f"the setup command installed outside its worktree, into {escaped}; that was put back as it was"
+        )
+        # No exit code: the setup's own 0 must not make the run's outcome `succeeded`.
+        return replace(setup, exit_code=None, start_error=f"setup_failed: {problem}. Fix: {SETUP_ESCAPE_FIX}")
     if setup.exit_code == 0:
         return None
     how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"

@@ -48,8 +48,8 @@ class TestSummary:
 
     __test__ = False  # not a pytest class, whatever its name says
 
-    status: str  # passed | regressed | tests_crashed | tests_failed (tests_unavailable in old records)
-    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `failed`, `exit 0`
+    status: str  # passed | regressed | tests_crashed | tests_failed | tests_imported_elsewhere
+    summary: str  # the tests column: `+2 -1 (1 flaky)`, `0`, `crashed`, `failed`, `exit 0`, ...
     severity: str | None = None
     reason: str | None = None
     new_failures: tuple[str, ...] = ()  # as the runner names them (pytest node ids)
@@ -83,6 +83,8 @@ class TestSummary:
             return f"crashed: {self.reason}" if self.reason else "crashed"
         if self.status == "tests_failed":
             return f"failed: {self.reason}" if self.reason else "failed"
+        if self.status == "tests_imported_elsewhere":
+            return f"tests_imported_elsewhere: {self.reason}"
         if self.status == "tests_unavailable":
             return "unavailable"
         if self.summary == "exit 0":  # judged by exit status: no per-test counts

@@ -40,13 +40,15 @@ DEFAULT_KEY_ENV = (
     *("CONDA_PREFIX", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "NODE_ENV", "NODE_OPTIONS", "GOFLAGS"),
     *("JAVA_HOME", "LANG", "LC_ALL", "TZ", "CI"),
 )
-_KEY_VERSION = 2  # 2: reports through PYTEST_ADDOPTS, --test-report globs, failure details
+# 2: reports through PYTEST_ADDOPTS, --test-report globs, failure details; 3: the code under test is
+# imported from the baseline's worktree (an earlier baseline may have tested the source checkout's)
+_KEY_VERSION = 3
 _SHELL_PYTEST = re.compile(
     r"^\s*(?:exec\s+)?(?:\S*/)?(?:py\.test|pytest|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)(?=\s|$)"
 )
 _PYTHON = re.compile(r"python(?:3(?:\.\d+)?)?")
 # `python -m unittest` anywhere in a shell command (after `cd x &&`, in a wrapper's line).
-_SHELL_UNITTEST = re.compile(r"(?<![\w.-])((?:\S*/)?python(?:3(?:\.\d+)?)?\s+-m\s+)unittest(?=[\s;&|)]|$)")
+_SHELL_UNITTEST = re.compile(r"(?<![\w.-])((?:\S*/)?python(?:3(?:\.\d+)?)?\s+)-m\s+unittest(?=[\s;&|)]|$)")
 UNITTEST_MODULE = "parallel_runs_unittest"  # gate/unittest_report.py, copied beside a phase's reports
 # A report path the command names itself (`pytest --junitxml=report.xml`): it wins over ours.
 _NAMED_JUNIT = re.compile(r"--junit-?xml(?:=|\s+)(?P<quote>['\"]?)(?P<path>[^\s'\";&|()<>]+)(?P=quote)")
@@ -123,6 +125,7 @@ class TestResults:
     report_format: str | None = None  # "junit", "pytest-json", or both ("junit+pytest-json")
     failures: Mapping[str, Failure] = field(default_factory=dict)  # failing ids: runner's name, message
     timed_out: bool = False  # the phase was stopped at --test-timeout
+    imported_elsewhere: str | None = None  # code under test the phase imported from outside its worktree
 
     @property
     def is_available(self) -> bool:
@@ -144,6 +147,7 @@ class TestResults:
             "reason": self.reason,
             "exit_code": self.exit_code,
             "timed_out": self.timed_out,
+            "imported_elsewhere": self.imported_elsewhere,
             "report_format": self.report_format,
             "counts": self.counts(),
             "tests": outcomes,
@@ -176,7 +180,12 @@ class TestResults:
                 if isinstance(value, dict)
             },
             timed_out=document.get("timed_out") is True,
+            imported_elsewhere=_text_or_none(document.get("imported_elsewhere")),
         )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _argv_pytest_prefix(argv: tuple[str, ...]) -> int:
@@ -218,16 +227,22 @@ def runs_unittest(spec: CommandSpec) -> bool:
     return _PYTHON.fullmatch(first) is not None and spec.argv[1:3] == ("-m", "unittest")
 
 
-def render_test_argv(spec: CommandSpec, *, junit: Path) -> list[str]:
+def render_test_argv(spec: CommandSpec, *, junit: Path, unittest_reporter: Path | None = None) -> list[str]:
     """The argv of a test phase, with `{junit}` replaced (shell-quoted in a shell string).
 
-    `python -m unittest` becomes `python -m parallel_runs_unittest`: the same run, plus a report.
+    With a reporter, `python -m unittest` becomes `python REPORTER`: the same run, plus a report. It is
+    run by its path, not as a module, so a command that sets PYTHONPATH itself still finds it.
     """
     if spec.shell is not None:
-        shell = _SHELL_UNITTEST.sub(rf"\g<1>{UNITTEST_MODULE}", spec.shell)
+        shell = spec.shell
+        if unittest_reporter is not None:
+            reporter = shlex.quote(str(unittest_reporter))
+            shell = _SHELL_UNITTEST.sub(lambda match: match.group(1) + reporter, shell)
         return ["bash", "-c", shell.replace("{junit}", shlex.quote(str(junit)))]
     argv = [arg.replace("{junit}", str(junit)) for arg in spec.argv]
-    return [*argv[:2], UNITTEST_MODULE, *argv[3:]] if runs_unittest(spec) else argv
+    if unittest_reporter is not None and runs_unittest(spec):
+        return [argv[0], str(unittest_reporter), *argv[3:]]
+    return argv
 
 
 def baseline_key(*, base_sha: str, spec: TestSpec, environ: Mapping[str, str]) -> str:

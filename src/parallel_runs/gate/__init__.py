@@ -6,15 +6,16 @@ from parallel_runs.gate.baseline import TestEvaluation, TestStatus, evaluate_tes
 from parallel_runs.gate.delta import Severity
 from parallel_runs.gate.preflight import baseline_log_of, check_baseline
 from parallel_runs.gate.seed_baseline import TestBaselineTracker
-from parallel_runs.gate.sources import checkout_warnings
+from parallel_runs.gate.sources import ImportMapping, import_mapping
 
 __all__ = [
+    "ImportMapping",
     "Severity",
     "TestBaselineTracker",
     "TestEvaluation",
     "TestStatus",
     "baseline_log_of",
     "check_baseline",
-    "checkout_warnings",
     "evaluate_tests",
+    "import_mapping",
 ]

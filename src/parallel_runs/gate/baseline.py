@@ -22,6 +22,7 @@ from parallel_runs.core.suite import TestResults, TestSpec
 from parallel_runs.files import append_log, write_json
 from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
+from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.gate.preflight import last_output
 from parallel_runs.gate.rules import crash_of, is_acceptable, is_judged_by_exit_status
@@ -42,6 +43,7 @@ class TestStatus(StrEnum):
     REGRESSED = "regressed"  # persistent new failures, new collection or setup errors
     CRASHED = "tests_crashed"  # the baseline had a report; the run's tests wrote none or crashed
     FAILED = "tests_failed"  # judged by exit status (no per-test report at base): exit 0 before, not after
+    IMPORTED_ELSEWHERE = "tests_imported_elsewhere"  # they tested code outside the run's worktree
     UNAVAILABLE = "tests_unavailable"  # a baseline the preflight refuses (timed out, unusable report)
 
 
@@ -67,7 +69,12 @@ class TestEvaluation:
     @property
     def is_regressed(self) -> bool:
         """True when gating should end the run `regressed`: it broke tests, or they crashed."""
-        return self.status in (TestStatus.REGRESSED, TestStatus.CRASHED, TestStatus.FAILED)
+        return self.status in (
+            TestStatus.REGRESSED,
+            TestStatus.CRASHED,
+            TestStatus.FAILED,
+            TestStatus.IMPORTED_ELSEWHERE,
+        )
 
     def name_of(self, test_id: str) -> str:
         """A test as its runner names it (a pytest node id when the report names its file)."""
@@ -101,7 +108,13 @@ class TestEvaluation:
         """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed`, `failed` or `exit 0`."""
         if self.verdict:
             return self.verdict.summary()
-        return {TestStatus.CRASHED: "crashed", TestStatus.FAILED: "failed"}.get(self.status, "exit 0")
+        words = {
+            TestStatus.CRASHED: "crashed",
+            TestStatus.FAILED: "failed",
+            TestStatus.IMPORTED_ELSEWHERE: "imported elsewhere",
+            TestStatus.UNAVAILABLE: "unavailable",
+        }
+        return words.get(self.status, "exit 0")
 
     def _named(self, value: object) -> object:
         return [self.name_of(item) for item in value] if isinstance(value, list) else value
@@ -135,6 +148,7 @@ def _judge(
     after: TestResults,
     *,
     spec: TestSpec,
+    repo: Path,
     paths: RunPaths,
     workspace: Path,
     environ: Mapping[str, str],
@@ -142,6 +156,8 @@ def _judge(
     on_start: Callable[[int], None] | None,
 ) -> tuple[TestStatus, Verdict | None, str | None]:
     """Status, verdict and (when crashed or judged by exit status) the reason; new failures are retried."""
+    if after.imported_elsewhere:  # whatever its tests said, they said it of other code
+        return TestStatus.IMPORTED_ELSEWHERE, None, after.imported_elsewhere
     if crashed := crash_of(after, baseline):
         return TestStatus.CRASHED, None, crashed
     if is_judged_by_exit_status(baseline):
@@ -156,7 +172,13 @@ def _judge(
     def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
         name = f"retry-{number}"
         phase = Phase(
-            name=name, cwd=workspace, reports=paths.ci_dir, stem=name, log=paths.run_log, select=ids
+            name=name,
+            cwd=workspace,
+            reports=paths.ci_dir,
+            stem=name,
+            log=paths.run_log,
+            select=ids,
+            checkout=(repo, paths.runs_dir),
         )
         results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
         return results.outcomes or {}  # an unusable retry report proves nothing: still failing
@@ -225,13 +247,23 @@ def evaluate_tests(
     baseline = _take_baseline(
         repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, grace=grace, on_start=on_start
     )
-    after_phase = Phase(name="after", cwd=workspace, reports=paths.ci_dir, stem="after", log=paths.run_log)
+    after_phase = Phase(
+        name="after",
+        cwd=workspace,
+        reports=paths.ci_dir,
+        stem="after",
+        log=paths.run_log,
+        checkout=(repo, paths.runs_dir),
+    )
+    # The run's own .venv first for its phases; not for the baseline's key, shared by every run.
+    environ = with_worktree_venv(environ, workspace)
     after = run_phase(after_phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
     write_json(paths.after_json, after.to_json())
     status, verdict, reason = _judge(
         baseline.results,
         after,
         spec=spec,
+        repo=repo,
         paths=paths,
         workspace=workspace,
         environ=environ,

@@ -17,6 +17,7 @@ from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestResults, TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
 from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.environments import SETUP_ESCAPE_FIX, changed_outside, watch_sites, with_worktree_venv
 from parallel_runs.gate.phases import BASELINES_DIR, Phase, run_phase
 from parallel_runs.process import run_command
 
@@ -70,13 +71,15 @@ def _prepare_baseline(
     environ: Mapping[str, str],
     grace: float,
     on_start: Callable[[int], None] | None,
-) -> None:
+) -> dict[str, str]:
     """The baseline's worktree gets what a run's does before its tests: the copied ignored files and
-    the setup command; BaselineError when that fails (the baseline could not judge anything)."""
+    the setup command; its environment then (its own `.venv` first). BaselineError when the setup
+    command fails or installs outside the worktree (the baseline could not judge anything)."""
     git.copy_ignored(repo, phase.cwd, spec.copy_ignored, skip=runs_dir)
     if spec.setup is None:
-        return
-    append_log(phase.log, f"--- parallel-runs: setup · {spec.setup.shell} ---\n")
+        return with_worktree_venv(environ, phase.cwd)
+    append_log(phase.log, f"--- parallel-runs: setup \u00b7 {spec.setup.shell} ---\n")
+    sites, before = watch_sites(environ, phase.cwd)
     argv = ["bash", "-c", spec.setup.shell or ""]
     setup = run_command(
         argv,
@@ -87,10 +90,17 @@ def _prepare_baseline(
         grace=grace,
         on_start=on_start,
     )
+    if escaped := changed_outside(sites, before):
+        raise BaselineError(
+            f"the setup command `{spec.setup.shell}` installed outside the baseline's worktree, into "
+            f"{escaped}, so every run would share one install; that was put back as it was. "
+            f"Fix: {SETUP_ESCAPE_FIX}"
+        )
     if setup.exit_code != 0:
         raise BaselineError(
             f"the setup command failed in the baseline's worktree (exit {setup.exit_code}); see {phase.log}"
         )
+    return with_worktree_venv(environ, phase.cwd)
 
 
 def ensure_baseline(
@@ -129,12 +139,19 @@ def ensure_baseline(
         if (cached := _load_cached(cache, key=key, asked_at=asked_at, accept=accept)) is not None:
             log.info("baseline %s was computed while this caller waited", key)
             return cached
-        phase = Phase(name="baseline", cwd=home / "worktrees" / key, reports=home, stem=key, log=log_path)
+        phase = Phase(
+            name="baseline",
+            cwd=home / "worktrees" / key,
+            reports=home,
+            stem=key,
+            log=log_path,
+            checkout=(repo, runs_dir),
+        )
         with git.detached_worktree(repo, phase.cwd, base_sha):
-            _prepare_baseline(
+            prepared = _prepare_baseline(
                 repo, runs_dir, phase, spec=spec, environ=environ, grace=grace, on_start=on_start
             )
-            results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
+            results = run_phase(phase, spec=spec, environ=prepared, grace=grace, on_start=on_start)
         now = time.time()
         document = results.to_json() | {
             "base_sha": base_sha,

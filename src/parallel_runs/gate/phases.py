@@ -10,11 +10,12 @@ report makes the phase unavailable, never "no failures".
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from parallel_runs.core.suite import (
     runs_unittest,
 )
 from parallel_runs.files import append_log
+from parallel_runs.gate.import_hook import IMPORTS_ENV, ROOTS_ENV
 from parallel_runs.gate.reports import (
     MAX_REPORT_BYTES,
     Stamps,
@@ -39,6 +41,7 @@ from parallel_runs.gate.reports import (
     written_since,
 )
 from parallel_runs.gate.selection_plugin import SELECT_ENV
+from parallel_runs.gate.sources import ImportMapping, import_mapping
 from parallel_runs.process import CommandResult, run_command
 
 __all__ = [
@@ -64,6 +67,11 @@ _RUN_ONLY = (
 # parallel_runs is not installed, and putting our site-packages on its PYTHONPATH would let our
 # dependencies (pytest among them) shadow its own.
 SELECT_PLUGIN_MODULE = "parallel_runs_select"
+_PLUGINS = (
+    ("selection_plugin.py", SELECT_PLUGIN_MODULE),
+    ("import_hook.py", "sitecustomize"),
+    ("unittest_report.py", UNITTEST_MODULE),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,33 +84,61 @@ class Phase:
     stem: str  # report files are <stem>.junit.xml and <stem>.pytest.json
     log: Path
     select: tuple[str, ...] = ()  # only these test ids (retries)
+    # The source checkout and the runs directory: the code under test must come from neither, but
+    # from `cwd` (gate/sources.py maps editable installs there; gate/import_hook.py checks). None: no check.
+    checkout: tuple[Path, Path] | None = None
+
+    @property
+    def imports(self) -> Path:
+        """Where the phase's Pythons record what they imported from elsewhere (gate/import_hook.py)."""
+        return self.reports / f"{self.stem}.imports.jsonl"
 
 
-def _with_module(phase: Phase, environ: Mapping[str, str], *, source: str, module: str) -> str:
-    """Copy one of our stand-alone modules beside the phase's reports; the PYTHONPATH that finds it."""
+def _plugins(phase: Phase) -> Path:
+    """The directory, first on the phase's PYTHONPATH, of the selection plugin, the import hook and the
+    unittest reporter."""
     plugins = phase.reports / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
-    plugin = resources.files("parallel_runs.gate").joinpath(source)
-    (plugins / f"{module}.py").write_bytes(plugin.read_bytes())
-    path = [str(plugins), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
-    return os.pathsep.join(dict.fromkeys(path))
+    package = resources.files("parallel_runs.gate")
+    for source, name in _PLUGINS:
+        staged = plugins / f"{name}.py.{os.getpid()}"
+        staged.write_bytes(package.joinpath(source).read_bytes())
+        staged.replace(plugins / f"{name}.py")  # phases sharing the directory never read half a file
+    return plugins
+
+
+def _python_path(phase: Phase, mapping: ImportMapping, environ: Mapping[str, str]) -> dict[str, str]:
+    """Our plugins first, then the worktree's paths for what points into the checkout, then the caller's."""
+    inherited = [environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else []
+    path = [str(_plugins(phase)), *mapping.paths_in(phase.cwd), *inherited]
+    env = {"PYTHONPATH": os.pathsep.join(path)}
+    if phase.checkout is not None:
+        phase.imports.unlink(missing_ok=True)
+        foreign = [str(path) for path in phase.checkout]
+        env.update(
+            {
+                IMPORTS_ENV: str(phase.imports),
+                ROOTS_ENV: json.dumps({"own": [str(phase.cwd)], "foreign": foreign}),
+            }
+        )
+    return env
 
 
 def _selection_env(phase: Phase, environ: Mapping[str, str]) -> dict[str, str]:
     """Variables that make a pytest run only the selected ids (through gate/selection_plugin.py)."""
-    python_path = _with_module(phase, environ, source="selection_plugin.py", module=SELECT_PLUGIN_MODULE)
     selection = phase.reports / f"{phase.stem}.select"
     selection.write_text("".join(f"{key}\n" for key in phase.select), encoding="utf-8")
     loaded = [name for name in environ.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
-    return {
-        SELECT_ENV: str(selection),
-        "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE]),
-        "PYTHONPATH": python_path,
-    }
+    return {SELECT_ENV: str(selection), "PYTEST_PLUGINS": ",".join([*loaded, SELECT_PLUGIN_MODULE])}
 
 
 def _phase_env(
-    phase: Phase, spec: TestSpec, environ: Mapping[str, str], reports: tuple[Path, Path]
+    phase: Phase,
+    spec: TestSpec,
+    environ: Mapping[str, str],
+    *,
+    reports: tuple[Path, Path],
+    mapping: ImportMapping,
 ) -> dict[str, str]:
     dropped = (*GIT_REDIRECTIONS, *(_RUN_ONLY if phase.name == "baseline" else ()))
     env = {key: value for key, value in environ.items() if key not in dropped}
@@ -114,11 +150,44 @@ def _phase_env(
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ left in the run's worktree (and on its branch)
         PYTEST_ADDOPTS=pytest_addopts(env.get("PYTEST_ADDOPTS"), junit=reports[0]),
     )
-    if phase.select and is_pytest_command(spec.command):
+    selected = bool(phase.select) and is_pytest_command(spec.command)
+    if selected or phase.checkout is not None:
+        env.update(_python_path(phase, mapping, env))
+    if selected:
         env.update(_selection_env(phase, env))
-    if runs_unittest(spec.command):
-        env["PYTHONPATH"] = _with_module(phase, env, source="unittest_report.py", module=UNITTEST_MODULE)
     return env
+
+
+def _mapping_of(phase: Phase, spec: TestSpec, environ: Mapping[str, str]) -> ImportMapping:
+    if phase.checkout is None:
+        return ImportMapping()
+    repo, runs_dir = phase.checkout
+    return import_mapping(command=spec.command.describe(), environ=environ, repo=repo, runs_dir=runs_dir)
+
+
+def imported_elsewhere(phase: Phase) -> tuple[int, str | None]:
+    """How many Pythons of the phase recorded their imports, and what they imported from elsewhere."""
+    try:
+        lines = phase.imports.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0, None
+    found: dict[str, str] = {}
+    for line in lines:
+        try:
+            found.update(json.loads(line).get("imported") or {})
+        except (ValueError, AttributeError, TypeError):
+            continue  # a process killed mid-line
+    if not found:
+        return len(lines), None
+    runs_dir = phase.checkout[1] if phase.checkout else None
+    shown = sorted(found.items(), key=lambda item: (item[0].count("."), item[0]))[:3]
+
+    def whose(path: str) -> str:
+        inside = runs_dir is not None and Path(path).is_relative_to(os.path.realpath(runs_dir))
+        return "another worktree's" if inside else "the source checkout's"
+
+    named = ", ".join(f"{name} from {path} ({whose(path)})" for name, path in shown)
+    return len(lines), f"{named}, not from {phase.cwd}"
 
 
 def _results(
@@ -165,6 +234,20 @@ def _results(
     )
 
 
+def _checked(phase: Phase, results: TestResults) -> TestResults:
+    """The results with what the phase imported from elsewhere; the run's log says what was checked."""
+    processes, elsewhere = imported_elsewhere(phase)
+    if processes == 0:
+        said = (
+            "not checked: no Python of the test command loaded parallel-runs' sitecustomize (not a Python "
+            "suite, or the command replaced PYTHONPATH)"
+        )
+    else:
+        said = f"checked in {processes} Python process(es): {elsewhere or 'all from this worktree'}"
+    append_log(phase.log, f"===== parallel-runs: imports of the code under test {said}\n")
+    return replace(results, imported_elsewhere=elsewhere) if elsewhere else results
+
+
 def run_phase(
     phase: Phase,
     *,
@@ -182,20 +265,27 @@ def run_phase(
     for stale in reports:
         stale.unlink(missing_ok=True)
     before = stamp(phase.cwd, spec.report_globs)
-    argv = render_test_argv(spec.command, junit=reports[0])
+    reporter = _plugins(phase) / f"{UNITTEST_MODULE}.py" if runs_unittest(spec.command) else None
+    argv = render_test_argv(spec.command, junit=reports[0], unittest_reporter=reporter)
     shown = argv[2] if spec.command.shell is not None else shlex.join(argv)
     selected = f", {len(phase.select)} selected tests" if phase.select else ""
     append_log(phase.log, f"\n===== parallel-runs: tests ({phase.name}{selected}) in {phase.cwd}: {shown}\n")
+    mapping = _mapping_of(phase, spec, environ)
+    env = _phase_env(phase, spec, environ, reports=reports, mapping=mapping)
+    if phase.checkout is not None:
+        append_log(phase.log, f"===== parallel-runs: code under test mapped: {mapping.describe(phase.cwd)}\n")
     ended = run_command(
         argv,
         cwd=phase.cwd,
-        env=_phase_env(phase, spec, environ, reports),
+        env=env,
         log_path=phase.log,
         timeout=spec.timeout,
         grace=grace,
         on_start=on_start,
     )
     results = _results(phase, spec, reports=reports, before=before, ended=ended)
+    if phase.checkout is not None:
+        results = _checked(phase, results)
     found = (
         f"{len(results.outcomes)} tests" if results.outcomes is not None else f"unavailable: {results.reason}"
     )

@@ -6,8 +6,10 @@ one that collects no test or passes none, unless --allow-empty-baseline. One tha
 per-test report judges the runs by exit status. After a run: a test phase that wrote no report,
 crashed, timed out, or ran nothing where the baseline ran tests makes the run `regressed` with
 tests `tests_crashed`; judged by exit status, a non-zero exit makes it `regressed` with
-`tests_failed`; new collection or setup errors and persistent new failures make it `regressed`
-(gate/delta.py). README "Judging runs by their tests" has the same rules as a table.
+`tests_failed`; one that imported the code under test from the source checkout or another
+worktree, `regressed` with tests `tests_imported_elsewhere` (at the base commit, the batch stops);
+new collection or setup errors and persistent new failures make it `regressed` (gate/delta.py).
+README "Judging runs by their tests" has the same rules as a table.
 """
 
 from __future__ import annotations
@@ -142,8 +144,18 @@ def _without_report(results: TestResults) -> BaselineProblem | None:
     return None
 
 
+_ELSEWHERE_FIX = (
+    "make the tests import the worktree's code: do not put the checkout on sys.path in a conftest.py or "
+    "script, or install the project per worktree (--setup-command 'python -m venv .venv && .venv/bin/pip "
+    "install -e .')"
+)
+
+
 def baseline_problem(results: TestResults) -> BaselineProblem | None:
     """Why the baseline cannot judge runs (the batch then stops before any run starts), else None."""
+    if results.imported_elsewhere:
+        what = f"imported the code under test from outside its worktree ({results.imported_elsewhere})"
+        return BaselineProblem(what, _ELSEWHERE_FIX, overridable=False)
     if broken := _broken(results):
         return broken
     code = results.exit_code

@@ -1,9 +1,10 @@
-"""Where the code under test comes from. An editable install, or a `.pth` / PYTHONPATH entry, of the
-test command's Python that points into the source checkout makes every run's tests import the
-checkout's code, not the run's worktree: the gate would judge the wrong code, and say nothing.
+"""Where the code under test comes from: each test phase imports it from its own worktree.
 
-Found by asking each Python the test command may use (on its PATH, or named by path in the
-command) for its import path and its editable distributions (PEP 610 `direct_url.json`).
+An editable install (a PEP 660 finder's MAPPING, a `.pth` path entry, a setuptools egg-link) or a
+PYTHONPATH entry of the test command's Python may point into the source checkout: every run's tests
+would then import the checkout's code, not the run's. Each such entry is mapped to the same relative
+path inside the phase's worktree, placed first on PYTHONPATH (`ImportMapping`). Found by asking each
+Python the test command may use (on its PATH, or named by path in the command) for its import setup.
 """
 
 from __future__ import annotations
@@ -14,33 +15,53 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
-__all__ = ["checkout_warnings", "interpreters"]
+__all__ = ["ImportMapping", "import_mapping", "interpreters"]
 
 log = logging.getLogger(__name__)
 
 _PROBE = """
 import json, sys
-from importlib import metadata
-editable = []
-for dist in metadata.distributions():
-    try:
-        info = json.loads(dist.read_text("direct_url.json") or "{}")
-    except Exception:
-        continue
-    if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
-        editable.append([dist.metadata["Name"] or "?", str(info.get("url", ""))])
+finders = {}
+for name, module in list(sys.modules.items()):
+    mapping = getattr(module, "MAPPING", None)
+    if name.startswith("__editable__") and isinstance(mapping, dict):
+        finders.update({str(key): str(value) for key, value in mapping.items()})
 print(json.dumps({"path": [p for p in sys.path if p], "prefixes": [sys.prefix, sys.base_prefix],
-                  "editable": editable}))
+                  "finders": finders}))
 """
 _PROBE_TIMEOUT = 30.0
 _EXECUTABLE = re.compile(r"(?:python(?:\d+(?:\.\d+)?)?|pytest|py\.test)")
 _WORDS = re.compile(r"[^\s'\";|&()<>=]+")
-# `PYTHONPATH=src pytest`, `export PYTHONPATH=src; ...`: the worktree's own sources come first.
-_ASSIGNED_PYTHONPATH = re.compile(r"(?:^|[\s;&|(])PYTHONPATH=['\"]?(?P<first>[^\s:'\";&|]*)")
+# What decides a probe's answer, besides the command: which Python runs, and its import path.
+_PROBED_ENV = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONNOUSERSITE")
+_CACHE: dict[tuple[object, ...], ImportMapping] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMapping:
+    """Entries (relative to a worktree) placed first on a test phase's PYTHONPATH, and why."""
+
+    entries: tuple[str, ...] = ()  # "src", "." (a flat layout's egg-link)
+    origins: tuple[str, ...] = ()  # what pointed into the checkout, for the run's log
+    unmapped: tuple[str, ...] = ()  # what no PYTHONPATH entry can shadow: warned about
+
+    def paths_in(self, worktree: Path) -> list[str]:
+        """The PYTHONPATH entries for one phase's worktree."""
+        return [str(worktree / entry) if entry != "." else str(worktree) for entry in self.entries]
+
+    def describe(self, worktree: Path) -> str:
+        """For the run's log: `src → <worktree>/src (an editable install: signy → …)`."""
+        if not self.entries:
+            return "none (no import path of the test command's Python points into the source checkout)"
+        paths = zip(self.entries, self.paths_in(worktree), strict=True)
+        pairs = ", ".join(f"{entry} \u2192 {path}" for entry, path in paths)
+        return f"{pairs} ({'; '.join(self.origins)})"
 
 
 def _shebang(script: str) -> str | None:
@@ -68,22 +89,11 @@ def interpreters(command: str, environ: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(reversed(unique.values())))
 
 
-def _is_relative_entry(entry: str) -> bool:
-    return bool(entry) and not entry.startswith(("/", "$", "~"))
-
-
-def _sources_come_first(command: str, environ: Mapping[str, str]) -> bool:
-    """A relative first PYTHONPATH entry (in the command or its environment) shadows any install."""
-    assigned = [match["first"] for match in _ASSIGNED_PYTHONPATH.finditer(command)]
-    inherited = environ.get("PYTHONPATH", "").split(os.pathsep)[0]
-    return any(_is_relative_entry(entry) for entry in (*assigned, inherited))
-
-
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _probe(interpreter: str, *, environ: Mapping[str, str], cwd: Path) -> dict[str, list[object]] | None:
+def _probe(interpreter: str, *, environ: Mapping[str, str], cwd: Path) -> dict[str, object]:
     try:
         done = subprocess.run(
             [interpreter, "-c", _PROBE],
@@ -96,45 +106,63 @@ def _probe(interpreter: str, *, environ: Mapping[str, str], cwd: Path) -> dict[s
         document = json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
         log.debug("cannot ask %s where it imports from: %s", interpreter, exc)
-        return None
-    return document if isinstance(document, dict) else None
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
-def _into_checkout(document: Mapping[str, list[object]], *, repo: Path, runs_dir: Path) -> Iterable[str]:
-    """What, in one Python's import setup, points into the checkout (outside worktrees and venvs)."""
-    prefixes = [Path(os.path.realpath(str(p))) for p in document.get("prefixes", [])]
+def _entries(document: Mapping[str, object], *, repo: Path, runs_dir: Path) -> Iterable[tuple[str, str]]:
+    """(entry relative to the checkout, origin) or ("", warning) for what points into the checkout."""
+    raw_prefixes = document.get("prefixes")
+    prefixes = (
+        [Path(os.path.realpath(str(p))) for p in raw_prefixes] if isinstance(raw_prefixes, list) else []
+    )
+    # A venv inside the checkout is not the code under test; a prefix holding the checkout (a system
+    # Python's /usr, the checkout in /usr/src/app) says nothing.
+    prefixes = [prefix for prefix in prefixes if not _inside(repo, prefix)]
 
-    def points_in(raw: str) -> bool:
+    def relative(raw: str) -> str | None:
         path = Path(os.path.realpath(raw))
         outside = not _inside(path, runs_dir) and not any(_inside(path, prefix) for prefix in prefixes)
-        return _inside(path, repo) and outside
+        return os.path.relpath(path, repo) if _inside(path, repo) and outside else None
 
-    for item in document.get("editable", []):
-        name, url = (str(part) for part in item) if isinstance(item, list) and len(item) == 2 else ("?", "")
-        if url.startswith("file://") and points_in(unquote(urlparse(url).path)):
-            yield f"an editable install of {name}"
-    for entry in document.get("path", []):
-        if isinstance(entry, str) and points_in(entry):
-            yield f"{entry} on its import path, from a .pth file or PYTHONPATH"
-
-
-def checkout_warnings(*, command: str, environ: Mapping[str, str], repo: Path, runs_dir: Path) -> list[str]:
-    """One warning per Python of the test command that imports the code under test from the checkout."""
-    if _sources_come_first(command, environ):
-        return []
-    repo, runs_dir = Path(os.path.realpath(repo)), Path(os.path.realpath(runs_dir))
-    cwd = runs_dir if runs_dir.is_dir() else Path(os.sep)  # relative PYTHONPATH entries: not the checkout
-    warnings = []
-    for interpreter in interpreters(command, environ):
-        document = _probe(interpreter, environ=environ, cwd=cwd)
-        found = list(dict.fromkeys(_into_checkout(document or {}, repo=repo, runs_dir=runs_dir)))
-        if found:
-            warnings.append(
-                f"the test command's Python {interpreter} imports the code under test from the source "
-                f"checkout {repo} ({'; '.join(found)}), not from each run's worktree: every run would be "
-                "tested against the checkout's code. Fix: put the worktree's sources first "
-                "(PYTHONPATH=src in the test command; relative PYTHONPATH entries resolve inside each run's "
-                "worktree), install the project per worktree in --command (a venv per worktree), or "
-                "uninstall it from this Python"
+    finders = document.get("finders")
+    for name, target in finders.items() if isinstance(finders, dict) else ():
+        if (rel := relative(str(target))) is None:
+            continue
+        if os.path.basename(rel) in (name, f"{name}.py"):  # shadowed by its parent directory, first
+            yield os.path.dirname(rel) or ".", f"an editable install: {name} \u2192 {target}"
+        else:
+            yield (
+                "",
+                f"the editable install maps {name} to {target}, whose name differs: no path entry shadows it",
             )
-    return warnings
+    path = document.get("path")
+    for entry in path if isinstance(path, list) else ():
+        if isinstance(entry, str) and (rel := relative(entry)) is not None:
+            yield rel, f"{entry} on its import path (a .pth file, an egg-link or PYTHONPATH)"
+
+
+def _mapping(command: str, *, environ: Mapping[str, str], repo: Path, runs_dir: Path) -> ImportMapping:
+    cwd = runs_dir if runs_dir.is_dir() else Path(os.sep)  # relative PYTHONPATH entries: not the checkout
+    entries: dict[str, None] = {}
+    origins: dict[str, None] = {}
+    unmapped: dict[str, None] = {}
+    for interpreter in interpreters(command, environ):
+        for entry, origin in _entries(
+            _probe(interpreter, environ=environ, cwd=cwd), repo=repo, runs_dir=runs_dir
+        ):
+            if entry:
+                entries[entry] = origins[f"{origin}, in {interpreter}"] = None
+            else:
+                unmapped[f"the test command's Python {interpreter}: {origin}"] = None
+    return ImportMapping(tuple(entries), tuple(origins), tuple(unmapped))
+
+
+def import_mapping(*, command: str, environ: Mapping[str, str], repo: Path, runs_dir: Path) -> ImportMapping:
+    """What of the test command's Pythons' import path points into the checkout, mapped to a worktree."""
+    repo, runs_dir = Path(os.path.realpath(repo)), Path(os.path.realpath(runs_dir))
+    key = (command, tuple(environ.get(name) for name in _PROBED_ENV), repo, runs_dir)
+    with _LOCK:  # every run's phases of one batch ask the same Pythons: once is enough
+        if key not in _CACHE:
+            _CACHE[key] = _mapping(command, environ=environ, repo=repo, runs_dir=runs_dir)
+        return _CACHE[key]

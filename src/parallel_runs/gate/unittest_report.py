@@ -1,10 +1,11 @@
 """`python -m unittest ...` as usual, also writing each test's outcome as JUnit XML to $PARALLEL_RUNS_JUNIT.
 
 unittest has no plugin hook and writes no report, so a test phase whose command runs
-`python -m unittest` runs `python -m parallel_runs_unittest` instead: parallel-runs copies this
-file beside the phase's reports under that name and puts its directory on PYTHONPATH. The command
-line, output and exit code are unittest's own. The test command may run in another interpreter,
-where parallel_runs is not installed: this module imports nothing but the standard library.
+`python -m unittest ARGS` runs `python <plugins>/parallel_runs_unittest.py ARGS` instead:
+parallel-runs copies this file beside the phase's reports. The command line, output, exit code and
+import path (the working directory first, as `-m` puts it) are unittest's own. The test command
+may run in another interpreter, where parallel_runs is not installed: this module imports nothing
+but the standard library.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def _write(path: str, cases: list[tuple[Any, str, str]]) -> None:
 
 def main() -> None:
     """Run unittest's command line, then write the report."""
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path[0] = os.getcwd()  # as `python -m unittest` has it, not this file's directory
     sys.argv[0] = "python -m unittest"
     program = unittest.main(module=None, testRunner=_Runner, exit=False)
     result = program.result

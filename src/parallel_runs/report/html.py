@@ -18,9 +18,9 @@ from parallel_runs.report.rows import (
     TESTS_COLUMN,
     Column,
     RunRow,
-    crash_reason,
     summarize,
     test_failures,
+    tests_problem,
     visible_columns,
 )
 
@@ -138,8 +138,8 @@ def _cell(column: Column, row: RunRow) -> str:
 
 def _failures(row: RunRow) -> str:
     """Why a run's tests crashed, or its new failures (first ones with their message), collapsible."""
-    if (crashed := crash_reason(row)) is not None:
-        return f'<div class="error">{crashed[0]}: {escape(crashed[1])}</div>'
+    if (problem := tests_problem(row)) is not None:
+        return f'<div class="error">{problem[0]}: {escape(problem[1])}</div>'
     failures = test_failures(row)
     if not failures:
         return ""

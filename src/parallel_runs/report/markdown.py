@@ -18,9 +18,9 @@ from parallel_runs.report.rows import (
     STATUS_COLUMN,
     Column,
     RunRow,
-    crash_reason,
     summarize,
     test_failures,
+    tests_problem,
     visible_columns,
 )
 
@@ -136,8 +136,8 @@ def _md_failure(name: str, message: str) -> str:
 def _md_run_failures(row: RunRow) -> str | None:
     """One run's block: why its tests crashed, or its first new failures, the rest collapsed."""
     run = _md_code(row.latest.run_id, in_table=False)
-    if (crashed := crash_reason(row)) is not None:
-        return f"- {run}: {crashed[0]}: {_md_code(_cut(crashed[1], 300), in_table=False)}"
+    if (problem := tests_problem(row)) is not None:
+        return f"- {run}: {problem[0]}: {_md_code(_cut(problem[1], 300), in_table=False)}"
     failures = test_failures(row)
     if not failures:
         return None

@@ -30,11 +30,11 @@ __all__ = [
     "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
-    "crash_reason",
     "format_duration",
     "format_title",
     "summarize",
     "test_failures",
+    "tests_problem",
     "tests_summary",
     "visible_columns",
 ]
@@ -186,15 +186,20 @@ def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
 SHOWN_FAILURES = 10  # new test failures shown with their message per run; the rest are collapsed
 
 
-_JUDGED_WHOLE = {"tests_crashed": "tests crashed", "tests_failed": "tests failed"}
+_PROBLEMS = {
+    "tests_crashed": "tests crashed",
+    "tests_failed": "tests failed",
+    "tests_imported_elsewhere": "tests imported the code under test from elsewhere",
+}
 
 
-def crash_reason(row: RunRow) -> tuple[str, str] | None:
-    """`("tests crashed", why)` or `("tests failed", why)` (`?` when no reason was kept); None otherwise."""
+def tests_problem(row: RunRow) -> tuple[str, str] | None:
+    """What the run's tests said as a whole (crashed, failed by exit status, imported code from
+    elsewhere) and why (`?` when the record kept no reason); None when judged test by test."""
     tests = row.latest.tests
-    if tests is None or tests.status not in _JUDGED_WHOLE:
+    if tests is None or tests.status not in _PROBLEMS:
         return None
-    return _JUDGED_WHOLE[tests.status], tests.reason or "?"
+    return _PROBLEMS[tests.status], tests.reason or "?"
 
 
 def test_failures(row: RunRow) -> list[tuple[str, str]]:
