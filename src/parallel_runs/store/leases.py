@@ -38,6 +38,7 @@ __all__ = [
     "expiry",
     "fence",
     "finish_claim",
+    "lapsed",
     "lease_lost",
     "lease_params",
     "renew",
@@ -54,6 +55,19 @@ ATTEMPTS = cast(Table, AttemptModel.__table__)
 EVENTS = cast(Table, EventModel.__table__)
 # clock_timestamp(), not now(): a long transaction must not see time stand still.
 NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
+
+
+def lapsed(lease: Any) -> ColumnElement[bool]:
+    """Whether a lease has surely lapsed: a TTL past its last renewal, and a TTL past the database's start.
+
+    A lease that ran out while the database was down counts from its restart: a holder that spooled
+    its result (or whose shim killed its command) gets a whole TTL to replay it or to give up.
+    """
+    ttl = lease.c.expires_at - lease.c.heartbeat_at
+    restarted = func.pg_postmaster_start_time(type_=UTCDateTime()) + ttl
+    if testing_faults.is_broken("restart-grace"):  # chaos-proof only: an outage eats the lease
+        return lease.c.expires_at <= NOW  # type: ignore[no-any-return]
+    return func.greatest(lease.c.expires_at, restarted, type_=UTCDateTime()) <= NOW
 
 
 def expiry() -> ColumnElement[datetime]:
