@@ -35,6 +35,11 @@ PROOFS = [
     ("R5", "test_r5_zombie.py", "r5", "fencing", "writes are not fenced by the lease's token"),
     ("R6", "test_r6_dirty.py", "r6", "keep-tip", "run-branch commits a save displaces are not kept"),
     ("R7", "test_r7_disk_full.py", "r7", "no-space", "a full disk is not told apart from other errors"),
+    ("R8 watchdog", "test_r8_lapsed_holder.py", "r8", "watchdog",
+     "the shim neither refuses nor kills a command past its lease deadline"),
+    ("R8 fence", "test_r8_lapsed_holder.py", "r8", "batch-fence",
+     "a takeover in one batch leaves the other batch's lapsed claim current"),
+    ("R10", "test_r10_escapes.py", "r10", "contain", "the shim kills nothing the command left behind"),
 ]  # fmt: skip
 
 
