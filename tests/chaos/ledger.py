@@ -2,7 +2,8 @@
 started and, every 20 ms, that it is still alive, then sleeps on; killed, it stops noting.
 
 Usage: python ledger.py LEDGER SECONDS. Each line: `<label> <start|alive|end> <wall time>`, the
-label naming the batch, attempt and pid. Two labels whose [start, last line] overlap ran at once.
+label naming the run, batch, attempt and pid. Two executions of one run whose [start, last line]
+overlap ran at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 
 def main(ledger: Path, seconds: float) -> None:
-    label = f"{os.environ['PARALLEL_RUNS_BATCH_ID']}/{os.environ['PARALLEL_RUNS_ATTEMPT']}/{os.getpid()}"
+    names = ("PARALLEL_RUNS_RUN_ID", "PARALLEL_RUNS_BATCH_ID", "PARALLEL_RUNS_ATTEMPT")
+    label = "/".join([*(os.environ[name] for name in names), str(os.getpid())])
     with ledger.open("a", buffering=1) as out:
         out.write(f"{label} start {time.time()!r}\n")
         until = time.monotonic() + seconds
@@ -24,19 +26,32 @@ def main(ledger: Path, seconds: float) -> None:
         out.write(f"{label} end {time.time()!r}\n")
 
 
-def overlaps(ledger: Path) -> list[str]:
-    """Every pair of executions whose spans overlap: `a and b overlapped for N s`."""
-    spans: dict[str, list[float]] = {}
+def spans(ledger: Path) -> dict[str, tuple[float, float, bool]]:
+    """Each execution's label: (start, last sign of life, whether it ended by itself)."""
+    found: dict[str, tuple[float, float, bool]] = {}
     for line in ledger.read_text().splitlines() if ledger.exists() else []:
-        label, _, at = line.split()
-        span = spans.setdefault(label, [float(at), float(at)])
-        span[0], span[1] = min(span[0], float(at)), max(span[1], float(at))
-    found, ordered = [], sorted(spans.items(), key=lambda item: item[1][0])
-    for n, (first, (_, first_end)) in enumerate(ordered):
-        for second, (second_start, _) in ordered[n + 1 :]:
-            if second_start < first_end:
+        label, what, at = line.split()
+        start, last, ended = found.get(label, (float(at), float(at), False))
+        found[label] = (min(start, float(at)), max(last, float(at)), ended or what == "end")
+    return found
+
+
+def overlaps(ledger: Path) -> list[str]:
+    """Every pair of executions of one run whose spans overlap: `a and b overlapped for N s`."""
+    found, ordered = [], sorted(spans(ledger).items(), key=lambda item: item[1][0])
+    for n, (first, (_, first_end, _)) in enumerate(ordered):
+        for second, (second_start, _, _) in ordered[n + 1 :]:
+            if second.split("/")[0] == first.split("/")[0] and second_start < first_end:
                 found.append(f"{first} and {second} overlapped for {first_end - second_start:.3f}s")
     return found
+
+
+def ran_again(ledger: Path) -> list[str]:
+    """Runs started again after an execution of theirs had ended by itself (its result was due)."""
+    by_run: dict[str, list[tuple[float, bool]]] = {}
+    for label, (start, _, ended) in spans(ledger).items():
+        by_run.setdefault(label.split("/")[0], []).append((start, ended))
+    return [run for run, runs in by_run.items() if any(ended for _, ended in sorted(runs)[:-1])]
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ PHASES = ("command", "setup")
 
 
 def _started(ledger: Path, batch: str) -> bool:
-    return ledger.exists() and any(line.startswith(f"{batch}/") for line in ledger.read_text().splitlines())
+    return ledger.exists() and any(f"/{batch}/" in line for line in ledger.read_text().splitlines())
 
 
 def _trial(repo_a: Path, repo_b: Path, tmp: Path, trial: int, url: str) -> tuple[str, list[str]]:

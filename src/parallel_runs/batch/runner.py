@@ -168,7 +168,8 @@ def _attempts(
             keeper=keeper,
         )
         results.append(result)
-        done = control.is_stopping or control.is_halted  # a retry is a new start too
+        # A retry is a new start too; an abandoned attempt's run went back to the queue (leases.py).
+        done = control.is_stopping or control.is_halted or result.outcome is Outcome.ABANDONED
         if result.outcome not in RETRYABLE or len(results) > definition.retries or done:
             break
         control.emit(

@@ -47,8 +47,9 @@ class LeaseKeeper:
         self._on_lost = on_lost
         self.claim = claim
         self.interval = interval if interval is not None else claim.ttl / 3
-        # The deadline the run's processes die at unless renewed; none for a private store (no lease).
-        self.deadline = Deadline()
+        # The moment the run's processes die unless renewed: passed until a renewal succeeds (the
+        # claim's own moment is not known here); none for a private store, which has no lease.
+        self.deadline = Deadline(0.0 if leased else None)
         self._leased = leased
         self.lost = threading.Event()
         self.error: LeaseLostError | None = None

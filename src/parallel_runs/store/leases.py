@@ -16,7 +16,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, Interval, Table, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Interval,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -95,11 +108,20 @@ EVENT_INSERT = insert(EVENTS).values(
     kind=bindparam("p_kind"),
     message=bindparam("p_message"),
 )
-# Token only (not state): finishing twice under the same claim (a retried commit) is harmless.
+# Token only (not state): finishing twice under the same claim (a retried commit) is harmless. An
+# abandoned attempt (its lease lapsed, its shim killed it) is not the run's end: the run goes back
+# to the queue under a new token, for the next claim to run it again.
+_REQUEUED = bindparam("p_status") == Outcome.ABANDONED.value
 _FINISHED_LEASE = (
     update(LEASES)
     .where(_CURRENT)
-    .values(state=FINISHED, outcome=bindparam("p_status"), finished_at=NOW)
+    .values(
+        state=case((_REQUEUED, PENDING), else_=FINISHED),
+        fencing_token=case((_REQUEUED, LEASES.c.fencing_token + 1), else_=LEASES.c.fencing_token),
+        claim_key=case((_REQUEUED, None), else_=LEASES.c.claim_key),
+        outcome=bindparam("p_status"),
+        finished_at=NOW,
+    )
     .returning(LEASES.c.run_id)
     .cte("finished_lease")
 )
