@@ -39,6 +39,8 @@ PROOFS = [
      "the shim neither refuses nor kills a command past its lease deadline"),
     ("R8 fence", "test_r8_lapsed_holder.py", "r8", "batch-fence",
      "a takeover in one batch leaves the other batch's lapsed claim current"),
+    ("R9", "test_r9_outage.py", "r9", "watchdog,restart-grace",
+     "commands outlive their lapsed leases, and leases that lapsed in the outage are taken at once"),
     ("R10", "test_r10_escapes.py", "r10", "contain", "the shim kills nothing the command left behind"),
 ]  # fmt: skip
 

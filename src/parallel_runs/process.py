@@ -6,8 +6,8 @@ kills it at its lease deadline, and kills whatever it left behind: it works whil
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -137,8 +137,8 @@ def _report(fd: int, returncode: int) -> CommandResult:
     with os.fdopen(fd, "rb") as stream:
         raw = stream.read()
     try:
-        document = json.loads(raw)
-    except ValueError:
+        document = ast.literal_eval(raw.decode())
+    except (ValueError, SyntaxError, UnicodeDecodeError):
         return CommandResult(exit_code=shell_exit_code(returncode), timed_out=False)
     return CommandResult(
         exit_code=document["status"],

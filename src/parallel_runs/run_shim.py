@@ -10,7 +10,7 @@ so it starts in milliseconds and keeps working while the supervisor is frozen, h
   Past the deadline the command is not started, or the whole tree is killed: the lease is about to
   lapse and another worker may take the run. End of file means the supervisor is gone: same.
 - SIGTERM stops the tree (TERM, KILL after GRACE seconds); SIGUSR1 kills it at once.
-- When the command ends, every process left is killed. REPORT_FD gets one JSON document: the
+- When the command ends, every process left is killed. REPORT_FD gets one Python literal (a dict): the
   command's status (128+N for signal N), why it never started, whether the deadline killed it, and
   the processes that had left its process group.
 
@@ -19,12 +19,10 @@ so it starts in milliseconds and keeps working while the supervisor is frozen, h
 
 from __future__ import annotations
 
-import contextlib
+import _signal as signal  # type: ignore[import-not-found]  # `signal` imports enum: slow to start
 import ctypes
-import json
 import os
 import select
-import signal
 import sys
 import time
 
@@ -73,12 +71,19 @@ def descendants() -> dict[int, tuple[int, str]]:
     return found
 
 
-def signal_tree(sig: signal.Signals) -> int:
+def _kill(pid: int, sig: int) -> None:
+    # try/except, not contextlib.suppress: importing contextlib costs every run milliseconds
+    try:  # noqa: SIM105
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def signal_tree(sig: int) -> int:
     """Send `sig` to every process below this one; how many there were."""
     found = descendants()
     for pid in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        _kill(pid, sig)
     return len(found)
 
 
@@ -170,8 +175,7 @@ class Shim:
     def watch(self) -> None:
         """Until the command ends: follow the feed, the stop signals and the deadline."""
         while not self.reap():
-            with contextlib.suppress(InterruptedError):
-                select.select([self.feed, self.wake_r], [], [], self.wait_timeout(time.monotonic()))
+            select.select([self.feed, self.wake_r], [], [], self.wait_timeout(time.monotonic()))
             try:
                 while os.read(self.wake_r, 512):
                     pass
@@ -201,8 +205,7 @@ class Shim:
             for pid, (pgid, state) in found.items():
                 if pgid != self.child and state != "Z" and pid not in strays:
                     strays[pid] = _command_line(pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                _kill(pid, signal.SIGKILL)
             self.reap()
             if not found:
                 break
@@ -221,7 +224,7 @@ class Shim:
             "lapsed": self.lapsed,
             "strays": [[pid, command] for pid, command in (strays or {}).items()],
         }
-        os.write(self.report, json.dumps(document).encode())
+        os.write(self.report, repr(document).encode())  # a Python literal: json costs its import
         os.close(self.report)
 
 
