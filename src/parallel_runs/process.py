@@ -25,8 +25,6 @@ from parallel_runs.core.policy import shell_exit_code
 __all__ = [
     "CommandResult",
     "Deadline",
-    "kill_process_group",
-    "process_group_alive",
     "run_command",
     "signal_run",
 ]
@@ -96,29 +94,13 @@ def _send(fd: int, at: float) -> None:
         os.write(fd, f"{at!r}\n".encode())
 
 
-def process_group_alive(pgid: int) -> bool:
-    """True while any process of the group exists (zombies of our own children excluded by wait)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def kill_process_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
-    """Send `sig` to a whole process group; False if the group was already gone."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def signal_run(pid: int, *, hard: bool) -> bool:
     """Stop a run's shim's tree: gracefully (TERM, KILL after the grace) or at once; False if gone."""
-    return kill_process_group(pid, signal.SIGUSR1 if hard else signal.SIGTERM)
+    try:
+        os.killpg(pid, signal.SIGUSR1 if hard else signal.SIGTERM)  # the shim's group: the shim alone
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop(process: subprocess.Popen[bytes], *, grace: float) -> None:
