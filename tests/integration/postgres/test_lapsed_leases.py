@@ -77,3 +77,20 @@ def test_a_lease_that_ran_out_while_the_database_was_down_counts_from_its_restar
 def _lapsed(store: SharedStore, batch_id: str) -> bool:
     [run] = store.batch_runs(batch_id)
     return run.expires_at is not None and run.expires_at < store.now()
+
+
+def test_an_abandoned_attempt_puts_its_run_back_in_the_queue(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    batch = make_batch(1)
+    held = store.claim_next(batch_id=batch.batch_id, owner=ME)
+    assert held is not None
+    # Its shim killed the command at the deadline (an outage): not the run's end.
+    store.finish_attempt(held, result_for(held, Outcome.ABANDONED, exit_code=137))
+    [run] = store.batch_runs(batch.batch_id)
+    assert (run.state, run.outcome) == ("pending", "abandoned")
+    with pytest.raises(LeaseLostError):  # the old claim can write no more
+        store.heartbeat(held)
+    again = store.claim_next(batch_id=batch.batch_id, owner=OTHER)
+    assert again is not None
+    assert again.attempt == held.attempt + 1
