@@ -32,8 +32,11 @@ _CONTAIN_SECONDS = 5.0
 
 
 def _say(message: str) -> None:
-    """One line to the run log (our stderr is the log)."""
-    os.write(2, f"\nparallel-runs: {message}\n".encode(errors="replace"))
+    """One line to the run log (our stderr is the log); a full disk must not stop the shim's work."""
+    try:  # noqa: SIM105 (contextlib's import costs every run)
+        os.write(2, f"\nparallel-runs: {message}\n".encode(errors="replace"))
+    except OSError:
+        pass
 
 
 def _stat(pid: int) -> tuple[int, int, str] | None:
@@ -148,7 +151,7 @@ class Shim:
             self.child = os.posix_spawnp(argv[0], argv, os.environ, setpgroup=0)
         except OSError as exc:
             message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
-            os.write(2, f"parallel-runs: {message}\n".encode(errors="replace"))
+            _say(message)
             self.finish(None, start_error=message)
             return False
         return True
