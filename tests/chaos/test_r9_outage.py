@@ -4,7 +4,7 @@ the database is down for 14-25 s while long runs are running and short runs are 
 Never two executions of a run at once (each holder's shim kills its command before its lease can
 lapse), and a run whose execution ended is never started again: its result, spooled during the
 outage, is replayed within the TTL the lease gets after the restart. The database is a private
-cluster (private_server.py): the shared one is never stopped.
+cluster (tests/integration/postgres/private_server.py): the shared one is never stopped.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 
 from tests.chaos.conftest import Figures, count
 from tests.chaos.ledger import overlaps, ran_again, spans
-from tests.chaos.private_server import PrivateServer, private_server
 from tests.chaos.support import Victim, clone, wait_until
+from tests.integration.postgres.private_server import PrivateServer, private_server
 
 pytestmark = pytest.mark.chaos
 

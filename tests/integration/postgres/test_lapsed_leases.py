@@ -1,19 +1,23 @@
 """Issue #16 items 1-2 on the store side: a lapsed claim in another batch is fenced when its run is
-taken over, and a lease that ran out while the database was down counts from its restart."""
+taken over, a lease that ran out while the database was down counts from its restart, an abandoned
+attempt's run goes back to the queue, and a spooled result is replayed without being asked."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import LeaseLostError
 from parallel_runs.store import BatchDefinition, LeaseOwner, SharedStore
 from tests.helpers import wait_for
-from tests.integration.postgres.helpers import result_for
+from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for
+from tests.integration.postgres.private_server import private_server
 
 ME = LeaseOwner(host="this-host", pid=1, worker_id="w1")
 OTHER = LeaseOwner(host="other-host", pid=2, worker_id="w2")
@@ -94,3 +98,24 @@ def test_an_abandoned_attempt_puts_its_run_back_in_the_queue(
     again = store.claim_next(batch_id=batch.batch_id, owner=OTHER)
     assert again is not None
     assert again.attempt == held.attempt + 1
+
+
+def test_a_result_spooled_in_an_outage_is_replayed_soon_after_the_restart(tmp_path: Path) -> None:
+    with (
+        private_server() as server,
+        SharedStore.connect(
+            server.url, spool_dir=tmp_path / "spool", reconnect_policy=FAST_RECONNECTS
+        ) as store,
+    ):
+        command = CommandSpec(argv=("true",))
+        store.create_batch(BatchDefinition(batch_id="b", run_ids=("r",), command=command, base_sha="a" * 40))
+        held = store.claim_next(batch_id="b", owner=ME, ttl=1.5)
+        assert held is not None
+        server.stop()
+        spooled = store.finish_attempt(held, result_for(held))
+        assert spooled is not None
+        server.start()
+        # Nobody calls flush_spool: the store replays it by itself, before the lease can be taken.
+        wait_for(lambda: not spooled.exists(), what="the spooled result to be replayed")
+        [attempt] = store.attempts("b")
+        assert attempt.outcome is Outcome.SUCCEEDED

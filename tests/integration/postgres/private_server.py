@@ -1,4 +1,4 @@
-"""A PostgreSQL cluster of the scenario's own in /dev/shm, which it may stop and start at will: the
+"""A PostgreSQL cluster of the test's own in /dev/shm, which it may stop and start at will: the
 shared server on 127.0.0.1:5432 serves other tests meanwhile and is never stopped."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def private_server() -> Iterator[PrivateServer]:
     """A fresh, migrated cluster (as root, with the PostgreSQL server binaries); removed afterwards."""
     if os.geteuid() != 0 or not _BIN or shutil.which("runuser") is None:
         skip_locally_fail_in_ci("a private PostgreSQL cluster needs root and the server binaries")
-    data = Path(tempfile.mkdtemp(prefix="parallel-runs-chaos-pg-", dir="/dev/shm"))
+    data = Path(tempfile.mkdtemp(prefix="parallel-runs-test-pg-", dir="/dev/shm"))
     shutil.chown(data, "postgres", "postgres")
     server = PrivateServer(data, _free_port())
     try:
