@@ -170,29 +170,34 @@ class Shim:
                 self.status = 128 - code if code < 0 else code
 
     def wait_timeout(self, now: float) -> float | None:
-        moments = [self.deadline] if self.deadline is not None else []
+        """Until the next thing to do (the deadline, the end of the grace); None: until a signal."""
+        moments = [self.deadline] if self.deadline is not None and not self.lapsed else []
         if self.stop_at is not None:
             moments.append(self.stop_at + self.grace)
         return None if not moments else max(0.0, min(moments) - now)
 
     def watch(self) -> None:
         """Until the command ends: follow the feed, the stop signals and the deadline."""
+        feed_open = True
         while not self.reap():
-            select.select([self.feed, self.wake_r], [], [], self.wait_timeout(time.monotonic()))
+            watched = [self.feed, self.wake_r] if feed_open else [self.wake_r]
+            select.select(watched, [], [], self.wait_timeout(time.monotonic()))
             try:
                 while os.read(self.wake_r, 512):
                     pass
             except BlockingIOError:
                 pass
-            if not self.read_feed() and "watchdog" not in self.broken:
-                self.deadline = time.monotonic()  # the supervisor is gone: nobody renews the lease
-                self.lost = "its supervisor is gone"
+            if feed_open and not self.read_feed():
+                feed_open = False  # the supervisor is gone: nobody renews the lease
+                if "watchdog" not in self.broken:
+                    self.deadline, self.lost = time.monotonic(), "its supervisor is gone"
             now = time.monotonic()
             if self.deadline is not None and now >= self.deadline and not self.lapsed:
-                self.lapsed = True
+                self.lapsed = True  # once: the tree is killed, the command's end is all that is left
                 self.kill_on_deadline(now)
             if self.stop_at is not None and now >= self.stop_at + self.grace:
                 signal_tree(signal.SIGKILL)
+                self.stop_at = None  # killed: a later SIGTERM starts another grace
 
     def kill_on_deadline(self, now: float) -> None:
         killed = signal_tree(signal.SIGKILL)

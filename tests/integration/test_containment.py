@@ -125,3 +125,18 @@ def test_a_frozen_supervisor_cannot_keep_a_command_past_its_deadline(tmp_path: P
         out, _ = supervisor.communicate(timeout=60)
     assert json.loads(out) == {"exit_code": 128 + signal.SIGKILL, "lapsed": True}
     assert "could not be renewed in time" in (tmp_path / "run.log").read_text()
+
+
+def test_a_command_does_not_outlive_its_killed_supervisor(tmp_path: Path) -> None:
+    script = SUPERVISOR.format(marker=os.getpid()).replace(", deadline=Deadline(time.monotonic() + 2.0)", "")
+    supervisor = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.DEVNULL)
+    pid = tmp_path / "pid"
+    try:
+        wait_for(lambda: pid.exists() and _alive(pid), what="the command to start")
+        supervisor.kill()  # no lease here (a private store): the shim sees its supervisor gone
+        supervisor.wait()
+        wait_for(lambda: not _alive(pid), timeout=20, what="the command to be killed")
+    finally:
+        if pid.exists() and _alive(pid):
+            os.kill(int(pid.read_text()), signal.SIGKILL)
+    assert "its supervisor is gone" in (tmp_path / "run.log").read_text()
