@@ -37,6 +37,13 @@ PROOFS = [
     ("R6 git config", "test_r6_dirty.py", "r6", "shared-git-state",
      "the save reads the shared git config as runs left it, and nothing is put back"),
     ("R7", "test_r7_disk_full.py", "r7", "no-space", "a full disk is not told apart from other errors"),
+    ("R8 watchdog", "test_r8_lapsed_holder.py", "r8", "watchdog",
+     "the shim neither refuses nor kills a command past its lease deadline"),
+    ("R8 fence", "test_r8_lapsed_holder.py", "r8", "batch-fence",
+     "a takeover in one batch leaves the other batch's lapsed claim current"),
+    ("R9", "test_r9_outage.py", "r9", "watchdog,restart-grace",
+     "commands outlive their lapsed leases, and leases that lapsed in the outage are taken at once"),
+    ("R10", "test_r10_escapes.py", "r10", "contain", "the shim kills nothing the command left behind"),
 ]  # fmt: skip
 
 

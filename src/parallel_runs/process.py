@@ -1,81 +1,140 @@
-"""Run one command in its own process group, output streamed to a file, with a timeout.
+"""Run one command under its shim (run_shim.py), output streamed to a file, with a timeout and a deadline.
 
-The only module that starts a run's processes.
+The only module that starts a run's processes. The shim, not this process, starts the command,
+kills it at its lease deadline, and kills whatever it left behind: it works while we are frozen.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Mapping, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from parallel_runs import run_shim, testing_faults
 from parallel_runs.core.policy import shell_exit_code
 
-__all__ = ["CommandResult", "kill_process_group", "process_group_alive", "run_command"]
+__all__ = [
+    "CommandResult",
+    "Deadline",
+    "run_command",
+    "signal_run",
+]
 
 log = logging.getLogger(__name__)
+
+_SHIM = Path(run_shim.__file__)
+_SHIM_EXIT_SECONDS = 10.0  # beyond the grace: how long a stopped shim may take to clean up
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """How a command ended. `exit_code` is 128+N for signal N (as a shell says), None if it never started."""
+    """How a command ended. `exit_code` is 128+N for signal N (as a shell says), None if it never started.
+
+    `lapsed`: killed (or not started) because its lease deadline passed; `strays`: the (pid, command
+    line) of processes that had left its process group, killed when it ended.
+    """
 
     exit_code: int | None
     timed_out: bool
     start_error: str | None = None
+    lapsed: bool = False
+    strays: tuple[tuple[int, str], ...] = ()
 
 
-def process_group_alive(pgid: int) -> bool:
-    """True while any process of the group exists (zombies of our own children excluded by wait)."""
+class Deadline:
+    """A CLOCK_MONOTONIC moment by which a run's processes must be stopped, fed to its live shims."""
+
+    def __init__(self, at: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._at = at
+        self._feeds: set[int] = set()
+
+    @property
+    def at(self) -> float | None:
+        """The current deadline (time.monotonic() scale), None for none."""
+        with self._lock:
+            return self._at
+
+    def extend(self, at: float) -> None:
+        """Move the deadline (a renewal); every shim of the run learns it at once."""
+        with self._lock:
+            self._at = at
+            for fd in self._feeds:
+                _send(fd, at)
+
+    @contextlib.contextmanager
+    def feeding(self) -> Iterator[int]:
+        """A pipe's read end that carries this deadline to one shim while the context lasts."""
+        read, write = os.pipe()
+        os.set_blocking(write, False)  # a frozen shim must never block a renewal
+        try:
+            with self._lock:
+                if self._at is not None:
+                    _send(write, self._at)
+                self._feeds.add(write)
+            yield read
+        finally:
+            with self._lock:
+                self._feeds.discard(write)
+            os.close(read)
+            os.close(write)
+
+
+def _send(fd: int, at: float) -> None:
+    with contextlib.suppress(OSError):  # a full pipe (shim frozen) or a shim gone: it has its deadline
+        os.write(fd, f"{at!r}\n".encode())
+
+
+def signal_run(pid: int, *, hard: bool) -> bool:
+    """Stop a run's shim's tree: gracefully (TERM, KILL after the grace) or at once; False if gone."""
     try:
-        os.killpg(pgid, 0)
+        os.killpg(pid, signal.SIGUSR1 if hard else signal.SIGTERM)  # the shim's group: the shim alone
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
-def kill_process_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
-    """Send `sig` to a whole process group; False if the group was already gone."""
+def _stop(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    """Ask the shim to stop the tree; it kills what is left after `grace` seconds, then exits."""
+    signal_run(process.pid, hard=False)
     try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    return True
+        process.wait(timeout=grace + _SHIM_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:  # the shim itself is stuck: the stray net catches the rest
+        log.warning("the shim of process group %d did not exit; killing it", process.pid)
+        process.kill()
+        process.wait()
 
 
-def _terminate(process: subprocess.Popen[bytes], *, grace: float) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds."""
-    kill_process_group(process.pid, signal.SIGTERM)
+def _report(fd: int, returncode: int) -> CommandResult:
+    """What the shim reported; a shim that died without a report leaves only its exit status."""
+    with os.fdopen(fd, "rb") as stream:
+        raw = stream.read()
     try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        log.info("process group %d ignored SIGTERM for %.1fs; killing it", process.pid, grace)
-    kill_process_group(process.pid, signal.SIGKILL)
-    process.wait()
+        document = ast.literal_eval(raw.decode())
+    except (ValueError, SyntaxError, UnicodeDecodeError):
+        return CommandResult(exit_code=shell_exit_code(returncode), timed_out=False)
+    return CommandResult(
+        exit_code=document["status"],
+        timed_out=False,
+        start_error=document["start_error"],
+        lapsed=bool(document["lapsed"]),
+        strays=tuple((int(pid), str(command)) for pid, command in document["strays"]),
+    )
 
 
-def _reap_group_members(pgid: int) -> None:
-    """Reap ended members of the group that were re-parented to us (we are a child subreaper)."""
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-pgid, os.WNOHANG)[0] > 0:
-            pass
-
-
-def _reap_leftovers(pgid: int, *, deadline: float) -> None:
-    """Kill processes the command left running in its group (they would keep touching the worktree)."""
-    if not kill_process_group(pgid, signal.SIGKILL):
-        return
-    while process_group_alive(pgid) and time.monotonic() < deadline:
-        _reap_group_members(pgid)
-        time.sleep(0.01)
+def _shim_argv(feed: int, report: int, grace: float) -> list[str]:
+    # -I -S: no site, no user paths, nothing of ours imported: the shim starts in milliseconds.
+    broken = [f"--broken={fault}" for fault in ("watchdog", "contain") if testing_faults.is_broken(fault)]
+    return [sys.executable, "-I", "-S", str(_SHIM), str(feed), str(report), repr(grace), *broken]
 
 
 def run_command(
@@ -87,41 +146,65 @@ def run_command(
     timeout: float | None,
     grace: float,
     on_start: Callable[[int], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> CommandResult:
-    """Run argv in a new session (its own process group); the whole group dies on timeout or exit.
+    """Run argv under a shim in a new session; its whole tree dies on timeout, deadline or exit.
 
-    On timeout or interruption the group gets SIGTERM, then SIGKILL after `grace` seconds.
+    On timeout or interruption the tree gets SIGTERM, then SIGKILL after `grace` seconds. `on_start`
+    gets the shim's pid (its own process group): `signal_run` stops the run through it.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as output:
+    with log_path.open("ab") as output, (deadline or Deadline()).feeding() as feed:
+        report_read, report_write = os.pipe()
         try:
             process = subprocess.Popen(
-                list(argv),
+                [*_shim_argv(feed, report_write, grace), "--", *argv],
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(feed, report_write),
             )
         except OSError as exc:
+            os.close(report_read)
             message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
             output.write(f"parallel-runs: {message}\n".encode())
             return CommandResult(exit_code=None, timed_out=False, start_error=message)
-        timed_out = False
-        try:
-            if on_start is not None:  # inside the try: if it fails, the group is still stopped
-                on_start(process.pid)
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            output.write(f"\nparallel-runs: timed out after {timeout}s; stopping the run\n".encode())
-            output.flush()
-            _terminate(process, grace=grace)
-        except BaseException:
-            # Interrupted while waiting (Ctrl-C in the main thread): never leave the group behind.
-            _terminate(process, grace=grace)
-            raise
         finally:
-            _reap_leftovers(process.pid, deadline=time.monotonic() + 5)
-    return CommandResult(exit_code=shell_exit_code(process.returncode), timed_out=timed_out)
+            os.close(report_write)
+        timed_out = _wait(process, timeout=timeout, grace=grace, on_start=on_start, output=output)
+        ended = _report(report_read, process.returncode)
+    return CommandResult(
+        exit_code=ended.exit_code,
+        timed_out=timed_out,
+        start_error=ended.start_error,
+        lapsed=ended.lapsed,
+        strays=ended.strays,
+    )
+
+
+def _wait(
+    process: subprocess.Popen[bytes],
+    *,
+    timeout: float | None,
+    grace: float,
+    on_start: Callable[[int], None] | None,
+    output: BinaryIO,
+) -> bool:
+    """Wait for the shim; True if the timeout stopped it."""
+    try:
+        if on_start is not None:  # inside the try: if it fails, the tree is still stopped
+            on_start(process.pid)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        output.write(f"\nparallel-runs: timed out after {timeout}s; stopping the run\n".encode())
+        output.flush()
+        _stop(process, grace=grace)
+        return True
+    except BaseException:
+        # Interrupted while waiting (Ctrl-C in the main thread): never leave the tree behind.
+        _stop(process, grace=grace)
+        raise
+    return False

@@ -1,11 +1,10 @@
-"""Processes a run left behind outside its process group (`setsid cmd &`): found and stopped.
+"""The second net for processes a run left behind: found and stopped at the end of each attempt.
 
-A run's command gets its own process group, and the whole group is killed when it ends; a daemon
-that left the group survives that. Two nets catch it: this process is a child subreaper, so
-orphaned descendants are re-parented to it (and can be reaped), and at the end of each attempt a
-process is stopped when its environment names the run's worktree, or when it is one of our
-descendants working inside that worktree. (A cwd alone is not enough: a user's shell may sit in a
-kept worktree.) Linux only (/proc); elsewhere nothing is found.
+The first net is the run's shim (run_shim.py), a child subreaper that kills everything below it
+when the command ends. Should the shim itself be killed, its orphans come here: this process is a
+child subreaper too, and at the end of each attempt a process is stopped when its environment
+names the run's worktree, or when it is one of our descendants working inside that worktree. (A
+cwd alone is not enough: a user's shell may sit in a kept worktree.) Linux only (/proc).
 """
 
 from __future__ import annotations

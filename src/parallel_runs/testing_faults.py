@@ -15,6 +15,10 @@ for `shared-git-state`, one in each of its layers):
 - `keep-tip` (`git/repository._keep_tip`): run-branch commits a save displaces are not kept.
 - `slug` (`core/ids.slugify`): a run id is its own path component and branch name, whatever it holds.
 - `no-space` (`errors.is_disk_full`): a full disk is an error like any other.
+- `watchdog` (`run_shim`): the shim neither refuses nor kills a command past its lease deadline.
+- `contain` (`run_shim`): the shim kills nothing the command left behind (nor does the stray net).
+- `batch-fence` (`store/claims`): a takeover in one batch leaves another batch's lapsed claim current.
+- `restart-grace` (`store/claims`): a lease that lapsed while the database was down is taken at once.
 
 Reading the environment here, outside `config/`, is the one exception to the house rule: a switch
 must reach the layer it breaks without passing through any signature.
@@ -31,8 +35,21 @@ log = logging.getLogger(__name__)
 
 ENV = "PARALLEL_RUNS_TEST_BREAK"
 FAULTS = frozenset(
-    {"run-lock", "lease", "fencing", "spool", "save-before-remove", "keep-tip", "slug", "no-space"}
-    | {"shared-git-state"}
+    {
+        "run-lock",
+        "lease",
+        "fencing",
+        "spool",
+        "save-before-remove",
+        "keep-tip",
+        "slug",
+        "no-space",
+        "watchdog",
+        "contain",
+        "batch-fence",
+        "restart-grace",
+        "shared-git-state",
+    }
 )
 _warned: set[str] = set()
 

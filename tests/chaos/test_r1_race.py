@@ -77,7 +77,9 @@ def _race(
 
 
 def _command(run_id: str, ledger: Path, release: Path) -> str:
-    return f'echo "{run_id} $PPID" >> {ledger}; while [ ! -e {release} ]; do sleep 0.02; done'
+    # $PPID is the run's shim; its parent (field 4 of its /proc stat) is the supervisor holding the run.
+    holder = "$(cut -d' ' -f4 /proc/$PPID/stat)"
+    return f'echo "{run_id} {holder}" >> {ledger}; while [ ! -e {release} ]; do sleep 0.02; done'
 
 
 def _winner_pid(ledger: Path, run_id: str) -> int | None:

@@ -58,7 +58,8 @@ def kill9_mid_batch(repo: Path, tmp_path: Path, ids: list[str], marker: str) -> 
     wait_for(lambda: all((started / i).exists() and has_child_pgid(repo, i) for i in ids), what="the runs")
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
-    assert len(processes_with(f"sleep {marker}")) == len(ids), "the orphaned commands should still run"
+    # Each command's shim sees its supervisor gone and kills it; the worktrees are left to `recover`.
+    wait_for(lambda: not processes_with(f"sleep {marker}"), what="the shims to stop the orphaned commands")
 
 
 def test_cleanup_never_removes_the_worktree_of_an_executing_run(

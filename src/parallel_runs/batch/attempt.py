@@ -36,7 +36,7 @@ from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
-from parallel_runs.store import Claim, Store
+from parallel_runs.store import Claim, LeaseKeeper, Store
 
 __all__ = ["attempt"]
 
@@ -67,13 +67,15 @@ class _Attempt:
         workspaces: git.WorkspaceManager,
         held: tuple[OwnedLock, OwnedLock],
         started_at: datetime,
+        keeper: LeaseKeeper,
     ) -> None:
         self.plan, self.claim, self.store, self.control = plan, claim, store, control
-        self.workspaces, self.held, self.started_at = workspaces, held, started_at
+        self.workspaces, self.held, self.started_at, self.keeper = workspaces, held, started_at, keeper
         self.paths = plan.paths(claim.slug)
         self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
         self.log_start = self.log_from  # where its output begins, after the header
         self.saved_before_tests = False
+        self.strays = 0  # processes the command's shim found outside its process group and killed
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -102,11 +104,23 @@ class _Attempt:
             self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
         )
         unprepared = prepare_worktree(
-            plan, context, env, run_log=self.paths.run_log, grace=control.grace, on_start=self.started
+            plan,
+            context,
+            env,
+            run_log=self.paths.run_log,
+            grace=control.grace,
+            on_start=self.started,
+            deadline=self.keeper.deadline,
         )
         control.unregister(claim.run_id)
         if unprepared is not None:
             return unprepared, None
+        # The claim is checked after setup, right before the command; past its deadline the shim refuses it.
+        try:
+            self.keeper.confirm()
+        except LeaseLostError as lost:
+            append_log(self.paths.run_log, f"\nparallel-runs: the command was not started: {lost}\n")
+            return CommandResult(exit_code=None, timed_out=False, start_error=str(lost), lapsed=True), None
         ended = run_command(
             render_argv(plan.definition.command, context),
             cwd=workspace,
@@ -115,12 +129,14 @@ class _Attempt:
             timeout=plan.definition.timeout,
             grace=control.grace,
             on_start=self.started,
+            deadline=self.keeper.deadline,
         )
         control.unregister(claim.run_id)
+        self.strays = len(ended.strays)
         spec = plan.tests
         # A command that failed, crashed or timed out has its outcome: its own output says why, and
         # the suite's minutes would only bury that under the tests' output.
-        if spec is None or ended.exit_code != 0 or ended.timed_out or control.is_stopping:
+        if spec is None or ended.exit_code != 0 or ended.timed_out or ended.lapsed or control.is_stopping:
             if spec is not None and ended.exit_code not in (0, None):
                 note = f"\n=== parallel-runs: the command failed (exit {ended.exit_code}); no test phase\n"
                 append_log(self.paths.run_log, note)
@@ -233,7 +249,7 @@ class _Attempt:
             if saved.committed and not saved.problem
             else None,
             tests=None if tests is None else TestSummary.from_json(tests.to_json()),
-            stray_processes=len(strays),
+            stray_processes=len(strays) + self.strays,
             restored_files=tuple(str(path) for path in restored),
         )
         write_result(paths.result_json, result)
@@ -258,10 +274,18 @@ def attempt(
     workspaces: git.WorkspaceManager,
     held: tuple[OwnedLock, OwnedLock],
     started_at: datetime,
+    keeper: LeaseKeeper,
 ) -> Attempt:
     """Run the claim's attempt (already recorded as running) in a fresh worktree; record how it ended."""
     step = _Attempt(
-        plan, claim, store=store, control=control, workspaces=workspaces, held=held, started_at=started_at
+        plan,
+        claim,
+        store=store,
+        control=control,
+        workspaces=workspaces,
+        held=held,
+        started_at=started_at,
+        keeper=keeper,
     )
     for lock in held:
         lock.update_record(attempt=claim.attempt, run_id=claim.run_id)
@@ -298,4 +322,6 @@ def attempt(
         stopping=control.is_stopping,
         regressed=tests is not None and tests.is_regressed and plan.fail_on_regression,
     )
+    if ended.lapsed:  # its lease could not be renewed: the run may be another worker's by now
+        outcome = Outcome.ABANDONED
     return step.finish(outcome=outcome, exit_code=ended.exit_code, error=ended.start_error, tests=tests)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from parallel_runs.core.events import Event, EventKind
-from parallel_runs.process import kill_process_group
+from parallel_runs.process import signal_run
 
 __all__ = ["BatchControl"]
 
@@ -65,12 +65,13 @@ class BatchControl:
         return not self._stop.wait(seconds)
 
     def register(self, run_id: str, pgid: int) -> None:
-        """A command started: stop it at once if the batch is stopping, kill it if its run was stopped."""
+        """A command's shim started (pgid: its group): stop it at once if the batch is stopping, kill it
+        if its run was stopped."""
         with self._lock:
             self._groups[run_id] = pgid
             stopping, hard = self._stop.is_set(), self._hard or run_id in self._stopped_runs
         if stopping or hard:
-            kill_process_group(pgid, signal.SIGKILL if hard else signal.SIGTERM)
+            signal_run(pgid, hard=hard)
 
     def unregister(self, run_id: str) -> None:
         """A command ended."""
@@ -85,7 +86,7 @@ class BatchControl:
             pgid = self._groups.get(run_id)
         if pgid is None:
             return
-        kill_process_group(pgid, signal.SIGTERM)
+        signal_run(pgid, hard=False)
         timer = threading.Timer(self.grace, self._kill_if_still_running, args=(run_id, pgid))
         timer.daemon = True
         timer.start()
@@ -105,7 +106,7 @@ class BatchControl:
         with self._lock:
             still_running = self._groups.get(run_id) == pgid
         if still_running:
-            kill_process_group(pgid, signal.SIGKILL)
+            signal_run(pgid, hard=True)
 
     def request_stop(self, reason: str) -> None:
         """First request: SIGTERM every command, SIGKILL after the grace period. Second: SIGKILL now."""
@@ -145,5 +146,5 @@ class BatchControl:
         with self._lock:
             groups = list(self._groups.items())
         for run_id, pgid in groups:
-            if kill_process_group(pgid, sig):
+            if signal_run(pgid, hard=sig is signal.SIGKILL):
                 log.info("sent %s to run %r (process group %d)", sig.name, run_id, pgid)

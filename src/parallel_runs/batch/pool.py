@@ -185,6 +185,13 @@ def _cancelled_elsewhere(store: Store, batch_id: str) -> str | None:
         return None
 
 
+def _settled(ends: list[RunEnd]) -> list[RunEnd]:
+    """One end per run: an abandoned attempt put its run back in the queue, so another end of the
+    run here (its next claim) stands for it."""
+    again = {end.run_id for end in ends if outcome_of(end) is not Outcome.ABANDONED}
+    return [end for end in ends if outcome_of(end) is not Outcome.ABANDONED or end.run_id not in again]
+
+
 def run_batch(
     store: Store, plan: BatchPlan, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
 ) -> BatchResult:
@@ -212,7 +219,7 @@ def run_batch(
         in_flight, failures = _InFlight(), _FailureCount(definition.halt_on_failure, control)
         work = functools.partial(_work_loop, store, plan, control, in_flight=in_flight, failures=failures)
         loops = [pool.submit(work, f"{prefix}-{n}") for n in range(workers)]
-        ends = [*skipped, *(end for loop in loops for end in loop.result())]
+        ends = _settled([*skipped, *(end for loop in loops for end in loop.result())])
     store.flush_spool()
     control.close()
     stop_reason = control.stop_reason or _cancelled_elsewhere(store, definition.batch_id)

@@ -129,7 +129,7 @@ def _holding_locks(
         return SkippedRun(claim.run_id, Outcome.SKIPPED, reason)
     lost = functools.partial(_lease_lost, control, claim.run_id)
     control.clear_run_stop(claim.run_id)  # a lease an earlier claim of the run lost does not stop this one
-    with LeaseKeeper(store, claim, on_lost=lost) as keeper:
+    with LeaseKeeper(store, claim, on_lost=lost, leased=store.shares_queue) as keeper:
         return _attempts(store, plan, claim, control, held=held, workspaces=workspaces, keeper=keeper)
 
 
@@ -160,10 +160,18 @@ def _attempts(
         )
         keeper.follow(claim)
         result = attempt(
-            plan, claim, store=store, control=control, workspaces=workspaces, held=held, started_at=started_at
+            plan,
+            claim,
+            store=store,
+            control=control,
+            workspaces=workspaces,
+            held=held,
+            started_at=started_at,
+            keeper=keeper,
         )
         results.append(result)
-        done = control.is_stopping or control.is_halted  # a retry is a new start too
+        # A retry is a new start too; an abandoned attempt's run went back to the queue (leases.py).
+        done = control.is_stopping or control.is_halted or result.outcome is Outcome.ABANDONED
         if result.outcome not in RETRYABLE or len(results) > definition.retries or done:
             break
         control.emit(

@@ -14,7 +14,7 @@ from parallel_runs.core.durations import format_duration
 from parallel_runs.errors import ParallelRunsError
 from parallel_runs.files import append_log
 from parallel_runs.gate.environments import SETUP_ESCAPE_FIX, changed_outside, watch_sites
-from parallel_runs.process import CommandResult, run_command
+from parallel_runs.process import CommandResult, Deadline, run_command
 
 __all__ = ["prepare_worktree"]
 
@@ -27,6 +27,7 @@ def prepare_worktree(
     run_log: Path,
     grace: float,
     on_start: Callable[[int], None],
+    deadline: Deadline | None = None,
 ) -> CommandResult | None:
     """Copy the ignored files asked for, then run the setup command (its output goes to run.log);
     how that failed (`setup_failed: ...` as the start error: it exited non-zero, or installed into a
@@ -49,6 +50,7 @@ def prepare_worktree(
         timeout=definition.timeout,
         grace=grace,
         on_start=on_start,
+        deadline=deadline,
     )
     took = format_duration(time.monotonic() - began)
     append_log(run_log, f"--- parallel-runs: setup took {took}, exit {setup.exit_code} ---\n")
@@ -60,5 +62,7 @@ def prepare_worktree(
         return replace(setup, exit_code=None, start_error=f"setup_failed: {problem}. Fix: {SETUP_ESCAPE_FIX}")
     if setup.exit_code == 0:
         return None
+    if setup.lapsed:  # not a setup failure: the attempt is abandoned like its command would be
+        return setup
     how = "timed out" if setup.timed_out else setup.start_error or f"exited {setup.exit_code}"
     return replace(setup, start_error=f"setup_failed: the setup command {how} after {took}")

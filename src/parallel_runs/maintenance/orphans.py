@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.maintenance.model import RemovedWorktree
 from parallel_runs.maintenance.probing import Record, latest_attempt
-from parallel_runs.process import kill_process_group
+from parallel_runs.process import signal_run
 from parallel_runs.store import AttemptHistory, RunStore
 from parallel_runs.strays import remove_if_unused, stop_strays
 
@@ -43,7 +42,7 @@ def _kill_orphaned_command(stale_record: Record | None, workspace: Path) -> int 
     if cwd != workspace and workspace not in cwd.parents:
         return None
     log.warning("killing process group %d left running by a dead holder in %s", pgid, workspace)
-    return pgid if kill_process_group(pgid, signal.SIGKILL) else None
+    return pgid if signal_run(pgid, hard=True) else None  # the shim kills its whole tree
 
 
 def _run_id_of(store: AttemptHistory, slug: str, stale_record: Record | None) -> str:

@@ -25,8 +25,8 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.store.leases import (
     CLAIMED,
     LEASES,
-    NOW,
     PENDING,
+    lapsed,
 )
 from parallel_runs.store.models import BatchModel, RunModel, UTCDateTime
 from parallel_runs.store.protocol import Claim, LeaseOwner
@@ -54,7 +54,7 @@ def _candidates(*where: ColumnElement[bool]) -> Select[str, str, int | None, str
     )
 
 
-_EXPIRED = and_(LEASES.c.state == CLAIMED, LEASES.c.expires_at <= NOW)
+_EXPIRED = and_(LEASES.c.state == CLAIMED, lapsed(LEASES))
 if testing_faults.is_broken("lease"):  # chaos-proof only: a live lease counts as expired
     _EXPIRED = LEASES.c.state == CLAIMED
 # Expired leases first, so a dead worker's run does not wait for the whole queue to drain. Two
@@ -101,15 +101,20 @@ WITH taken AS (
     expires_at = clock_timestamp() + :p_ttl, finished_at = NULL
   WHERE batch_runs.batch_id = :p_batch AND batch_runs.run_id = :p_run
     AND NOT EXISTS (
-      SELECT 1 FROM batch_runs other WHERE other.run_id = batch_runs.run_id
-        AND other.batch_id <> batch_runs.batch_id AND other.state = 'claimed'
-        AND other.expires_at > clock_timestamp())
+      SELECT 1 FROM batch_runs other_lease WHERE other_lease.run_id = batch_runs.run_id
+        AND other_lease.batch_id <> batch_runs.batch_id AND other_lease.state = 'claimed'
+        AND NOT ({lapsed_other}))
   RETURNING batch_runs.fencing_token, batch_runs.attempt, batch_runs.expires_at, batch_runs.claimed_at,
     (SELECT b.base_sha FROM batches b WHERE b.batch_id = batch_runs.batch_id) AS base_sha
+), fenced AS (
+  UPDATE batch_runs SET state = 'pending', outcome = 'abandoned', claim_key = NULL,
+    fencing_token = batch_runs.fencing_token + 1
+  WHERE batch_runs.run_id = :p_run AND batch_runs.batch_id <> :p_batch AND batch_runs.state = 'claimed'
+    AND {fence_batches} AND EXISTS (SELECT 1 FROM taken)
 ), abandoned AS (
   UPDATE attempts SET status = 'abandoned', finished_at = clock_timestamp(), error = :p_reason
-  WHERE attempts.run_id = :p_run AND attempts.attempt = :p_abandoned AND attempts.status = 'running'
-    AND EXISTS (SELECT 1 FROM taken)
+  WHERE attempts.run_id = :p_run AND attempts.status = 'running'
+    AND attempts.attempt < (SELECT attempt FROM taken)
 ), new_attempt AS (
   INSERT INTO attempts (run_id, attempt, batch_id, status, started_at, base_sha, branch, host, pid)
   SELECT :p_run, taken.attempt, :p_batch, 'running', taken.claimed_at, taken.base_sha, :p_branch,
@@ -120,7 +125,12 @@ WITH taken AS (
   FROM taken
 )
 SELECT fencing_token, attempt, expires_at, claimed_at, base_sha FROM taken
-"""
+""".format(  # noqa: S608 (only this module's own constant SQL is formatted in)
+        # Another batch's lapsed claim of the run gets a new token (its holder can no longer renew or
+        # record) and goes back to its queue, where it waits until this claim is done.
+        fence_batches="false" if testing_faults.is_broken("batch-fence") else "true",
+        lapsed_other=str(lapsed(_OTHER).compile(compile_kwargs={"literal_binds": True})),
+    )
 ).columns(
     column("fencing_token", BigInteger()),
     column("attempt", Integer()),

@@ -16,7 +16,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, Interval, Table, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Interval,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -38,6 +51,7 @@ __all__ = [
     "expiry",
     "fence",
     "finish_claim",
+    "lapsed",
     "lease_lost",
     "lease_params",
     "renew",
@@ -54,6 +68,19 @@ ATTEMPTS = cast(Table, AttemptModel.__table__)
 EVENTS = cast(Table, EventModel.__table__)
 # clock_timestamp(), not now(): a long transaction must not see time stand still.
 NOW: ColumnElement[datetime] = func.clock_timestamp(type_=UTCDateTime())
+
+
+def lapsed(lease: Any) -> ColumnElement[bool]:
+    """Whether a lease has surely lapsed: a TTL past its last renewal, and a TTL past the database's start.
+
+    A lease that ran out while the database was down counts from its restart: a holder that spooled
+    its result (or whose shim killed its command) gets a whole TTL to replay it or to give up.
+    """
+    ttl = lease.c.expires_at - lease.c.heartbeat_at
+    restarted = func.pg_postmaster_start_time(type_=UTCDateTime()) + ttl
+    if testing_faults.is_broken("restart-grace"):  # chaos-proof only: an outage eats the lease
+        return lease.c.expires_at <= NOW  # type: ignore[no-any-return]
+    return func.greatest(lease.c.expires_at, restarted, type_=UTCDateTime()) <= NOW
 
 
 def expiry() -> ColumnElement[datetime]:
@@ -81,11 +108,20 @@ EVENT_INSERT = insert(EVENTS).values(
     kind=bindparam("p_kind"),
     message=bindparam("p_message"),
 )
-# Token only (not state): finishing twice under the same claim (a retried commit) is harmless.
+# Token only (not state): finishing twice under the same claim (a retried commit) is harmless. An
+# abandoned attempt (its lease lapsed, its shim killed it) is not the run's end: the run goes back
+# to the queue under a new token, for the next claim to run it again.
+_REQUEUED = bindparam("p_status") == Outcome.ABANDONED.value
 _FINISHED_LEASE = (
     update(LEASES)
     .where(_CURRENT)
-    .values(state=FINISHED, outcome=bindparam("p_status"), finished_at=NOW)
+    .values(
+        state=case((_REQUEUED, PENDING), else_=FINISHED),
+        fencing_token=case((_REQUEUED, LEASES.c.fencing_token + 1), else_=LEASES.c.fencing_token),
+        claim_key=case((_REQUEUED, None), else_=LEASES.c.claim_key),
+        outcome=bindparam("p_status"),
+        finished_at=NOW,
+    )
     .returning(LEASES.c.run_id)
     .cte("finished_lease")
 )

@@ -8,6 +8,7 @@ claim is refused with LeaseLostError.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -113,6 +114,10 @@ class MemoryStore(LocalQueue):
         with self._records_lock:
             self._fence(claim, "record its result")
             self.records.setdefault(attempt.run_id, {})[attempt.attempt] = attempt
+            if self.shares_queue and attempt.outcome is Outcome.ABANDONED:  # as the shared store does
+                self._current_token[claim.run_id] = claim.fencing_token + 1
+                with self._lock:
+                    self._pending.setdefault(claim.batch_id, deque()).append(claim.run_id)
         return None
 
     def close_unexecuted(self, claim: Claim, outcome: Outcome, reason: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -23,7 +24,7 @@ from parallel_runs import testing_faults
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
-from parallel_runs.errors import ConfigError, StoreError
+from parallel_runs.errors import ConfigError, ParallelRunsError, StoreError
 from parallel_runs.store import claims, leases, spool
 from parallel_runs.store.artifact_access import ArtifactAccess
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
@@ -71,6 +72,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
         self.spool_dir = spool_dir
         self.masked_url = mask_url(url)
         self._flush_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     @classmethod
     def connect(
@@ -228,6 +230,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
             if self.spool_dir is None or testing_faults.is_broken("spool"):  # chaos-proof only: no spool
                 raise
             path = spool.write_entry(self.spool_dir, claim=claim, result=result)
+            self._keep_flushing(claim.ttl)
             log.warning(
                 "database %s unreachable: result of run %r attempt %d spooled to %s",
                 self.masked_url,
@@ -237,6 +240,23 @@ class SharedStore(ArtifactAccess, SharedQueue):
             )
             return path
         return None
+
+    def _keep_flushing(self, ttl: float) -> None:
+        """Replay the spool every TTL/3 until it is empty, whatever the workers are busy with: a lease
+        that lapsed in an outage is taken one TTL after the database's restart (leases.lapsed)."""
+        with self._flush_lock:
+            if self._flusher is not None and self._flusher.is_alive():
+                return
+            self._flusher = threading.Thread(target=self._flush_until_empty, args=(ttl / 3,), daemon=True)
+            self._flusher.start()
+
+    def _flush_until_empty(self, interval: float) -> None:
+        while self.spool_dir is not None and any(self.spool_dir.glob("*.json")):
+            time.sleep(interval)
+            try:
+                self.flush_spool()
+            except ParallelRunsError as exc:  # e.g. a reconnect refused: try again next time
+                log.warning("spooled results not replayed yet: %s", exc)
 
     def flush_spool(self) -> SpoolReport:
         """Write spooled results (still under their tokens); stop at the first unreachable moment."""
@@ -283,7 +303,3 @@ class SharedStore(ArtifactAccess, SharedQueue):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _replay(conn: Connection, *, entry: spool.SpoolEntry) -> None:
-    leases.finish_claim(conn, entry.claim, entry.result)

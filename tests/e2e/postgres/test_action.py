@@ -35,7 +35,7 @@ def test_plan_worker_legs_and_report_on_one_postgres_store(
     workflow = Workflow(tmp_path / "workflow")
     first, second = clone(repo, "clone-a"), clone(repo, "clone-b")
     ledger = tmp_path / "ledger"
-    # $PPID is the leg's engine process: the ledger tells which leg ran what.
+    # The ledger tells which runs ran, and how often.
     inputs = {
         "run-ids": "job-{01..12}",
         "command": f'echo "$PARALLEL_RUNS_RUN_ID $PPID" >> {ledger}; echo x > out.txt; sleep 0.2',

@@ -47,8 +47,8 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
     ledger = tmp_path / "ledger"
     ids = "w{01..20}"
     batch = batch_id()
-    # $PPID is the worker process that ran bash: the ledger says who ran what.
-    command = f'echo "$PARALLEL_RUNS_RUN_ID $PPID" >> {ledger}; echo done > out.txt; sleep 0.3'
+    # The runs dir is the clone's: the ledger says who ran what ($PPID is the run's shim).
+    command = f'echo "$PARALLEL_RUNS_RUN_ID $AUTONOMOUS_RUNS_DIR" >> {ledger}; echo done > out.txt; sleep 0.3'
     runner = start_cli(
         *shared_run(database_url, batch, ids),
         "--workers",
@@ -68,7 +68,7 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
     counts = Counter(run_id for run_id, _ in lines)
     assert sorted(counts) == [f"w{n:02d}" for n in range(1, 21)]
     assert set(counts.values()) == {1}  # every run executed exactly once
-    assert len({pid for _, pid in lines}) == 2  # both workers did some
+    assert len({runs_dir for _, runs_dir in lines}) == 2  # both workers did some
     data = report_json(first, database_url, batch)
     assert data["counts"] == {"succeeded": 20}
 
