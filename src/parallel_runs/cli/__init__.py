@@ -1,4 +1,3 @@
-# Handlers import heavy modules (SQLAlchemy, GitPython, rich) lazily: --help/--version stay fast.
 """The command line: one module per command, each handler returning an exit code.
 
 A command registers its handler and the config/ builder of its Settings; the dispatcher builds the
@@ -10,12 +9,8 @@ screen and the traceback in a file.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import traceback
-from collections.abc import Sequence
-from pathlib import Path
 
 from parallel_runs import __version__
 from parallel_runs.cli import (
@@ -42,7 +37,6 @@ from parallel_runs.cli.common import (
     silence_stdout,
     write_traceback,
 )
-from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -51,6 +45,11 @@ from parallel_runs.errors import (
     ParallelRunsError,
     UsageError,
 )
+
+# typing.TYPE_CHECKING without importing typing (see common.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["build_parser", "main", "split_argv"]
 
@@ -90,16 +89,27 @@ def _dispatch(argv: Sequence[str]) -> int:
     if command_argv and args.command_name != "run":
         raise UsageError(f"{PROG} {args.command_name}: unexpected arguments after --")
     args.command_argv = command_argv
+    _prepare_to_run()
+    from pathlib import Path
+
     settings = args.build_settings(flags=vars(args), environ=os.environ, cwd=Path.cwd())
     code: int = args.handler(settings, make_console())
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `parallel-runs` console script."""
+def _prepare_to_run() -> None:
+    """Logging, and our own git kept on its repository: once a command runs, not for --help and --version."""
+    import logging
+
+    from parallel_runs.core.command import GIT_REDIRECTIONS
+
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     for name in GIT_REDIRECTIONS:  # inherited, they would point our own git at another repository
         os.environ.pop(name, None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `parallel-runs` console script."""
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:  # its message already names the command
@@ -116,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BrokenPipeError) and is_stdout_gone():
             silence_stdout()
             return EXIT_OK
+        import traceback
+
         path = write_traceback(traceback.format_exc())
         _print_error(f"{PROG}: internal error: {exc!r} (traceback in {path})")
         return EXIT_INTERNAL
