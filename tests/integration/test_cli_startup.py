@@ -97,3 +97,29 @@ def test_a_command_that_runs_still_loads_what_it_needs(tmp_path: Path) -> None:
 def test_every_config_name_resolves_although_loaded_lazily() -> None:
     for name in parallel_runs.config.__all__:
         assert getattr(parallel_runs.config, name) is not None, name
+
+
+def parsers_by_path(parser: argparse.ArgumentParser) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every command's parser by its path, the top-level one under ()."""
+    found = {(): parser}
+    for path in command_paths(parser):
+        child = parser
+        for name in path:
+            child = next(
+                action.choices[name]
+                for action in child._actions
+                if isinstance(action, argparse._SubParsersAction)
+            )
+        found[path] = child
+    return found
+
+
+def test_a_parser_built_for_one_command_says_what_the_whole_one_says() -> None:
+    """`main` builds only the command it is given; its --help and usage are the whole parser's."""
+    whole = parsers_by_path(build_parser())
+    assert build_parser(only=[]).format_help() == whole[()].format_help()
+    for path, parser in whole.items():
+        if path:
+            built = parsers_by_path(build_parser(only=path[:1]))[path]
+            assert built.format_help() == parser.format_help(), path
+            assert built.format_usage() == parser.format_usage(), path

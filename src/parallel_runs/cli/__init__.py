@@ -9,25 +9,11 @@ screen and the traceback in a file.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from parallel_runs import __version__
-from parallel_runs.cli import (
-    action,
-    apply,
-    artifacts,
-    batches,
-    branches,
-    cancel,
-    db,
-    logs,
-    plan,
-    report,
-    run,
-    worker,
-    worktrees,
-)
 from parallel_runs.cli.common import (
     PROG,
     Parser,
@@ -49,13 +35,56 @@ from parallel_runs.errors import (
 # typing.TYPE_CHECKING without importing typing (see common.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
+    from typing import Any
 
 __all__ = ["build_parser", "main", "split_argv"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole `parallel-runs` parser; each command module registers itself."""
+# Each command: the module (under cli/) that registers it, and its line in `parallel-runs --help`, in
+# the order --help lists them. A module is imported only to parse its own commands, so `--help`,
+# `--version` and `COMMAND --help` import nothing else (tests/integration/test_cli_startup.py).
+COMMANDS = {
+    "run": ("run", "run a batch here"),
+    "worker": ("worker", "work a batch of the shared store"),
+    "cancel": ("cancel", "stop a shared batch everywhere"),
+    "plan": ("plan", "split a batch over a GitHub Actions matrix"),
+    "report": ("report", "one table of runs from every store under the runs dir"),
+    "batches": ("batches", "list batches with their counts and times"),
+    "logs": ("logs", "print a run's output, one attempt at a time"),
+    "apply": ("apply", "bring a run's result onto the current branch"),
+    "branches": ("branches", "run branches and attempt refs"),
+    "worktrees": ("worktrees", "managed worktrees"),
+    "cleanup": (
+        "worktrees",
+        "save and remove the worktrees of finished runs (never one a live process holds)",
+    ),
+    "recover": (
+        "worktrees",
+        "reclaim locks and leases of dead holders; save (as abandoned) and remove orphaned worktrees",
+    ),
+    "db": ("db", "manage the shared PostgreSQL database"),
+    "artifacts": (
+        "artifacts",
+        "read run artifacts (run.log, changes.patch, ...) from the runs dir or the shared store",
+    ),
+    "action": ("action", "the GitHub Action's steps (run by action.yml)"),
+}
+
+
+class _Commands:
+    """The subparsers as a command module's `register` sees them: each parser's summary is COMMANDS'."""
+
+    def __init__(self, subparsers: Any) -> None:
+        self._subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs: Any) -> Parser:
+        parser: Parser = self._subparsers.add_parser(name, help=COMMANDS[name][1], **kwargs)
+        return parser
+
+
+def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The whole `parallel-runs` parser; with `only`, the other commands are there by name alone."""
     parser = Parser(
         prog=PROG,
         description="Run many independent runs against one git repository, each in its own worktree, "
@@ -64,9 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    batch_commands = (run, worker, cancel, plan, report, batches, logs, apply, branches)
-    for module in (*batch_commands, worktrees, db, artifacts, action):
-        module.register(commands)
+    wanted = {COMMANDS[name][0] for name in COMMANDS if only is None or name in only}
+    registered: set[str] = set()
+    for name, (module, summary) in COMMANDS.items():
+        if module not in wanted:  # named for --help and errors, never parsed with: no -h of its own
+            commands.add_parser(name, help=summary, add_help=False)
+        elif module not in registered:  # it registers all its commands, in COMMANDS' order
+            registered.add(module)
+            importlib.import_module(f"{__name__}.{module}").register(_Commands(commands))
     return parser
 
 
@@ -81,7 +115,8 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _dispatch(argv: Sequence[str]) -> int:
     own, command_argv = split_argv(argv)
-    parser = build_parser()
+    # Our own options take no value: the first word that is not one names the command.
+    parser = build_parser(only=[word for word in own if not word.startswith("-")][:1])
     args = parser.parse_args(own)
     if args.command_name is None:
         parser.print_help()

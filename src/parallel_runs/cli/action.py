@@ -34,7 +34,6 @@ def register(commands: Any) -> None:
     """Add the `action` command to the subparsers."""
     action = commands.add_parser(
         "action",
-        help="the GitHub Action's steps (run by action.yml)",
         description=DESCRIPTION,
         epilog=EXIT_CODES_HELP,
     )

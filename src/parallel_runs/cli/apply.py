@@ -46,7 +46,6 @@ def register(commands: Any) -> None:
     """Add the `apply` command to the subparsers."""
     apply = commands.add_parser(
         "apply",
-        help="bring a run's result onto the current branch",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )

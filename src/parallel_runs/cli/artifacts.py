@@ -59,7 +59,6 @@ def register(commands: Any) -> None:
     """Add `artifacts list` and `artifacts get` to the subparsers."""
     artifacts = commands.add_parser(
         "artifacts",
-        help="read run artifacts (run.log, changes.patch, ...) from the runs dir or the shared store",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )

@@ -40,7 +40,6 @@ def register(commands: Any) -> None:
     """Add the `batches` command to the subparsers."""
     batches = commands.add_parser(
         "batches",
-        help="list batches with their counts and times",
         description=DESCRIPTION,
         epilog=exit_codes_help({0: "listed (also when there is none)"}),
     )

@@ -27,9 +27,7 @@ DESCRIPTION = (
 def register(commands: Any) -> None:
     """Add `branches prune` to the subparsers."""
     epilog = exit_codes_help({0: "done (what was kept is listed with its reason)"})
-    branches = commands.add_parser(
-        "branches", help="run branches and attempt refs", description=DESCRIPTION, epilog=epilog
-    )
+    branches = commands.add_parser("branches", description=DESCRIPTION, epilog=epilog)
     actions = branches.add_subparsers(
         dest="branches_action", metavar="ACTION", parser_class=Parser, required=True
     )

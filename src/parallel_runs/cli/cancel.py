@@ -47,9 +47,7 @@ WAIT_POLL_SECONDS = 1.0
 
 def register(commands: Any) -> None:
     """Add the `cancel` command to the subparsers."""
-    cancel = commands.add_parser(
-        "cancel", help="stop a shared batch everywhere", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    cancel = commands.add_parser("cancel", description=DESCRIPTION, epilog=EXIT_CODES)
     flag = cancel.add_argument
     flag(
         "--batch",

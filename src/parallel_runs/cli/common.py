@@ -97,7 +97,7 @@ class Parser(argparse.ArgumentParser):
         return parsed, extras
 
     def error(self, message: str) -> NoReturn:
-        choice = _INVALID_CHOICE.search(message)
+        choice = re.search(_INVALID_CHOICE, message)
         if choice:
             message += _did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
         elif message.startswith("the following arguments are required"):
@@ -105,7 +105,8 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-_INVALID_CHOICE = re.compile(r"invalid choice: '(.*?)' \(choose from (.*)\)$")
+# A pattern, not compiled here: only an error needs it, and compiling costs --help a millisecond.
+_INVALID_CHOICE = r"invalid choice: '(.*?)' \(choose from (.*)\)$"
 
 
 def _did_you_mean(word: str, known: Sequence[str]) -> str:

@@ -27,9 +27,7 @@ EXIT_CODES = exit_codes_help({0: "the schema is up to date", 2: "no or a bad --d
 
 def register(commands: Any) -> None:
     """Add the `db` command (and its `upgrade` action) to the subparsers."""
-    db = commands.add_parser(
-        "db", help="manage the shared PostgreSQL database", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    db = commands.add_parser("db", description=DESCRIPTION, epilog=EXIT_CODES)
     actions = db.add_subparsers(dest="db_action", metavar="ACTION", parser_class=Parser, required=True)
     up = actions.add_parser(
         "upgrade",

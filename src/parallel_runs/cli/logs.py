@@ -48,9 +48,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `logs` command to the subparsers."""
-    logs = commands.add_parser(
-        "logs", help="print a run's output, one attempt at a time", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    logs = commands.add_parser("logs", description=DESCRIPTION, epilog=EXIT_CODES)
     logs.add_argument("run_id", metavar="RUN", help="the run id")
     logs.add_argument(
         "--attempt", metavar="N", help=env_help("this attempt's part (default: the latest)", "logs_attempt")

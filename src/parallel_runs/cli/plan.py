@@ -35,7 +35,6 @@ def register(commands: Any) -> None:
     """Add the `plan` command to the subparsers."""
     plan = commands.add_parser(
         "plan",
-        help="split a batch over a GitHub Actions matrix",
         description=DESCRIPTION,
         epilog=exit_codes_help({0: "the legs were planned (and, with a database, the batch queued)"}),
     )

@@ -51,7 +51,6 @@ def register(commands: Any) -> None:
     """Add the `report` command to the subparsers."""
     rep = commands.add_parser(
         "report",
-        help="one table of runs from every store under the runs dir",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )

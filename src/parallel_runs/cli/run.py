@@ -56,7 +56,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
-    run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
+    run = commands.add_parser("run", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
     for flags, key, text, extra in RUN_OPTIONS:
         names = flags if isinstance(flags, tuple) else (flags,)
         run.add_argument(*names, help=env_help(text, key), **extra)

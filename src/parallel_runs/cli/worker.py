@@ -24,9 +24,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `worker` command to the subparsers."""
-    worker = commands.add_parser(
-        "worker", help="work a batch of the shared store", description=DESCRIPTION, epilog=EXIT_CODES_HELP
-    )
+    worker = commands.add_parser("worker", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
     flag, store_true = worker.add_argument, {"action": "store_true", "default": None}
     for names, key, text, extra in (
         (("--batch", "--batch-id"), "batch_id", "the batch to work", {"dest": "batch_id", "metavar": "ID"}),

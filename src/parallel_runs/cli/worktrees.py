@@ -48,9 +48,7 @@ MAINTENANCE_EXIT_CODES = exit_codes_help(
 
 def register(commands: Any) -> None:
     """Add the `worktrees`, `cleanup` and `recover` commands to the subparsers."""
-    worktrees = commands.add_parser(
-        "worktrees", help="managed worktrees", description=LIST_DESCRIPTION, epilog=LIST_EXIT_CODES
-    )
+    worktrees = commands.add_parser("worktrees", description=LIST_DESCRIPTION, epilog=LIST_EXIT_CODES)
     actions = worktrees.add_subparsers(dest="worktrees_action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list",
@@ -69,7 +67,6 @@ def register(commands: Any) -> None:
 
     clean = commands.add_parser(
         "cleanup",
-        help="save and remove the worktrees of finished runs (never one a live process holds)",
         description=CLEANUP_DESCRIPTION,
         epilog=MAINTENANCE_EXIT_CODES,
     )
@@ -86,7 +83,6 @@ def register(commands: Any) -> None:
 
     rec = commands.add_parser(
         "recover",
-        help="reclaim locks and leases of dead holders; save (as abandoned) and remove orphaned worktrees",
         description=RECOVER_DESCRIPTION,
         epilog=MAINTENANCE_EXIT_CODES,
     )
