@@ -1,7 +1,8 @@
 """Issue #18: the CLI's parser loads none of the libraries its commands run (--help stays fast).
 
-Each check is a real interpreter: `-X importtime` lists on stderr every module the process imported,
-so what `python -m parallel_runs --help` loads is read from the process itself.
+Each check is a real interpreter: `python -v` says on stderr `import 'NAME' ...` for every module
+the process imports (`-X importtime` would miss those imported by importlib), so what
+`python -m parallel_runs --help` loads is read from the process itself.
 """
 
 from __future__ import annotations
@@ -44,14 +45,12 @@ def heavy_among(modules: set[str]) -> list[str]:
 
 
 def imported_by(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
-    """Every module `python -X importtime ARGS` imported, and the finished process."""
+    """Every module `python -v ARGS` imported, and the finished process."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-v", *args], capture_output=True, text=True, timeout=120, check=False
     )
-    modules = {
-        line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
-    }
-    assert "parallel_runs" in modules, done.stderr[-2000:]  # the listing itself worked
+    modules = {line.split("'")[1] for line in done.stderr.splitlines() if line.startswith("import '")}
+    assert "parallel_runs.cli" in modules, done.stderr[-2000:]  # the listing itself worked
     return modules, done
 
 

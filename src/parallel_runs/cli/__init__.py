@@ -84,7 +84,8 @@ class _Commands:
 
 
 def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser:
-    """The whole `parallel-runs` parser; with `only`, the other commands are there by name alone."""
+    """The whole `parallel-runs` parser; with `only`, just the commands it names (if it names none,
+    every command by name alone: all that --help, --version and a mistyped command need)."""
     parser = Parser(
         prog=PROG,
         description="Run many independent runs against one git repository, each in its own worktree, "
@@ -93,12 +94,12 @@ def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
-    wanted = {COMMANDS[name][0] for name in COMMANDS if only is None or name in only}
+    named = {COMMANDS[name][0] for name in COMMANDS if only is None or name in only}
     registered: set[str] = set()
     for name, (module, summary) in COMMANDS.items():
-        if module not in wanted:  # named for --help and errors, never parsed with: no -h of its own
+        if not named:  # never parsed with, so no -h of its own
             commands.add_parser(name, help=summary, add_help=False)
-        elif module not in registered:  # it registers all its commands, in COMMANDS' order
+        elif module in named and module not in registered:  # it registers its commands in COMMANDS' order
             registered.add(module)
             importlib.import_module(f"{__name__}.{module}").register(_Commands(commands))
     return parser
@@ -115,8 +116,9 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _dispatch(argv: Sequence[str]) -> int:
     own, command_argv = split_argv(argv)
-    # Our own options take no value: the first word that is not one names the command.
-    parser = build_parser(only=[word for word in own if not word.startswith("-")][:1])
+    # A command named first is all the parser needs (nothing before it can ask for the list of
+    # commands); anything else is --help, --version or an error, which need the commands' names only.
+    parser = build_parser(only=own[:1] if own and own[0] in COMMANDS else [])
     args = parser.parse_args(own)
     if args.command_name is None:
         parser.print_help()
