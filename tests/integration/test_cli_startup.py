@@ -122,3 +122,18 @@ def test_a_parser_built_for_one_command_says_what_the_whole_one_says() -> None:
             built = parsers_by_path(build_parser(only=path[:1]))[path]
             assert built.format_help() == parser.format_help(), path
             assert built.format_usage() == parser.format_usage(), path
+
+
+def test_the_startup_bench_prints_a_row_per_command_and_the_worst_ratio() -> None:
+    bench = Path(__file__).resolve().parents[2] / "bench" / "startup.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.split("  ")[0] for line in done.stdout.splitlines()}
+    assert {"--help", "--version", "run --help", "worktrees list --help"} <= rows
+    assert "worst ratio: " in done.stdout  # what `make bench` (bench/all.py) reads as P7

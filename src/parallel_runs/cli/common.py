@@ -126,7 +126,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> str:
 
 
 def deferred(module: str, name: str) -> Callable[..., Any]:
-    """`module.name`, imported when first called: registering a command loads none of what it runs."""
+    """`module.name`, imported only when called: registering a command loads none of what it runs."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
