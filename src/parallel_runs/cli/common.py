@@ -6,7 +6,6 @@ import argparse
 import importlib
 import os
 import re
-import select
 import sys
 
 from parallel_runs.config.flags import ENV
@@ -180,6 +179,8 @@ def is_stdout_gone() -> bool:
         fd = sys.stdout.fileno()
     except (OSError, ValueError):  # not a real file (a test's capture)
         return False
+    import select  # a shared library to load: only a closed pipe asks
+
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(events & select.POLLERR for _, events in poller.poll(0))
