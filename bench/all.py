@@ -1,7 +1,8 @@
-"""`make bench`: P1, P2, P6 and P8 of issue #13 in one table, each against its baseline of the same run.
+"""`make bench`: P1, P2, P6 and P8 of issue #13 and P7 of issue #18 in one table, each against its
+baseline of the same run.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
-claims.py (P6), connections.py (P8). Git-heavy ones run on tmpfs.
+claims.py (P6), startup.py (P7), connections.py (P8). Git-heavy ones run on tmpfs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ FIGURES = (
     ),
     ("P6 claims/s / naive one-UPDATE claim", ["claims.py"], r"throughput x([\d.]+)", ">= 0.5x"),
     ("P6 claim latency p99", ["claims.py"], r"claim latency: p50 [\d.]+ ms, p99 ([\d.]+) ms", "<= 50 ms"),
+    (
+        "P7 CLI start-up, worst --help or --version / python -c pass",
+        ["startup.py"],
+        r"worst ratio: ([\d.]+)x",
+        "<= 3x",
+    ),
     ("P8 connections per process, --workers 8", ["connections.py"], r"at most (\d+)", "<= 2"),
 )
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
-from parallel_runs import testing_faults
-
+# typing.TYPE_CHECKING without importing typing: the CLI's parser needs these errors and no more.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from parallel_runs.holders import Holder
 
@@ -103,6 +102,9 @@ _FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether `exc` (an OSError, or a tool's message) says a disk or quota is full."""
+    # Here, not at the top: it loads logging, which the CLI parser (a user of these errors) never needs.
+    from parallel_runs import testing_faults  # noqa: PLC0415
+
     if testing_faults.is_broken("no-space"):  # chaos-proof only: a full disk is just another error
         return False
     if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:

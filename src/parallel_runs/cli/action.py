@@ -7,14 +7,18 @@ the step's files and artifacts; `main` does the mode's work: plan, run (one leg)
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import EXIT_CODES_HELP
-from parallel_runs.config.action import ActionSettings, build_action_settings
+from parallel_runs.cli.common import EXIT_CODES_HELP, deferred
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
+
+    from parallel_runs.config.action import ActionSettings
 
 __all__ = ["cmd_action", "register", "say", "write_outputs"]
 
@@ -30,12 +34,13 @@ def register(commands: Any) -> None:
     """Add the `action` command to the subparsers."""
     action = commands.add_parser(
         "action",
-        help="the GitHub Action's steps (run by action.yml)",
         description=DESCRIPTION,
         epilog=EXIT_CODES_HELP,
     )
     action.add_argument("step", choices=("prepare", "main"), help="which step of the action to run")
-    action.set_defaults(handler=cmd_action, build_settings=build_action_settings)
+    action.set_defaults(
+        handler=cmd_action, build_settings=deferred("parallel_runs.config.action", "build_action_settings")
+    )
 
 
 def say(text: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
-from parallel_runs.config import ApplySettings, build_apply_settings
+from parallel_runs.cli.common import add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK, AlreadyHeldError, ConfigError, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
+    from parallel_runs.config.apply import ApplySettings
     from parallel_runs.core.layout import RunPaths
 
 __all__ = ["cmd_apply", "register"]
@@ -44,7 +46,6 @@ def register(commands: Any) -> None:
     """Add the `apply` command to the subparsers."""
     apply = commands.add_parser(
         "apply",
-        help="bring a run's result onto the current branch",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )
@@ -62,7 +63,9 @@ def register(commands: Any) -> None:
         help=env_help("apply a run that did not succeed (failed, regressed, ...) too", "apply_force"),
     )
     add_location_options(apply)
-    apply.set_defaults(handler=cmd_apply, build_settings=build_apply_settings)
+    apply.set_defaults(
+        handler=cmd_apply, build_settings=deferred("parallel_runs.config.apply", "build_apply_settings")
+    )
 
 
 def _check_outcome(settings: ApplySettings, paths: RunPaths) -> None:

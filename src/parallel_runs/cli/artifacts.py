@@ -3,32 +3,29 @@ the shared store (on any machine)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import sys
-from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     Parser,
     add_batch_option,
     add_location_options,
+    deferred,
     env_help,
     exit_codes_help,
     not_found_here,
 )
-from parallel_runs.config import (
-    ArtifactsGetSettings,
-    ArtifactsListSettings,
-    build_artifacts_get_settings,
-    build_artifacts_list_settings,
-)
-from parallel_runs.config.artifacts import ARTIFACTS_FORMATS
+from parallel_runs.config.flags import ARTIFACTS_FORMATS
 from parallel_runs.errors import EXIT_OK, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from rich.console import Console
 
+    from parallel_runs.config.artifacts import ArtifactsGetSettings, ArtifactsListSettings
     from parallel_runs.core.layout import RunPaths
     from parallel_runs.store import ArtifactInfo, SharedStore
 
@@ -62,7 +59,6 @@ def register(commands: Any) -> None:
     """Add `artifacts list` and `artifacts get` to the subparsers."""
     artifacts = commands.add_parser(
         "artifacts",
-        help="read run artifacts (run.log, changes.patch, ...) from the runs dir or the shared store",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )
@@ -78,7 +74,10 @@ def register(commands: Any) -> None:
         choices=ARTIFACTS_FORMATS,
         help=env_help("output format (default table)", "artifacts_format"),
     )
-    listing.set_defaults(handler=cmd_artifacts_list, build_settings=build_artifacts_list_settings)
+    listing.set_defaults(
+        handler=cmd_artifacts_list,
+        build_settings=deferred("parallel_runs.config.artifacts", "build_artifacts_list_settings"),
+    )
     get = actions.add_parser(
         "get", help="one file, byte for byte", description=DESCRIPTION, epilog=EXIT_CODES
     )
@@ -87,7 +86,10 @@ def register(commands: Any) -> None:
     get.add_argument(
         "--output", "-o", metavar="FILE", help=env_help("write it here instead of stdout", "artifact_output")
     )
-    get.set_defaults(handler=cmd_artifacts_get, build_settings=build_artifacts_get_settings)
+    get.set_defaults(
+        handler=cmd_artifacts_get,
+        build_settings=deferred("parallel_runs.config.artifacts", "build_artifacts_get_settings"),
+    )
 
 
 def _local_files(
@@ -132,6 +134,8 @@ def _shared_listing(
 
 def _print_listing(settings: ArtifactsListSettings, files: list[ArtifactInfo], console: Console) -> None:
     if settings.format == "json":
+        import json
+
         rows = [
             {
                 "name": f.name,
@@ -174,6 +178,8 @@ def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int
 
 
 def _get_local(settings: ArtifactsGetSettings) -> None:
+    import shutil
+
     from parallel_runs.store.artifacts import find_artifact
 
     paths, files = _local_files(settings)

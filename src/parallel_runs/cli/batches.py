@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     PROG,
     SHARED_STORE_HINT,
     add_location_options,
+    deferred,
     env_help,
     exit_codes_help,
     make_console,
 )
-from parallel_runs.config import BatchesSettings, build_batches_settings
-from parallel_runs.config.batches import BATCHES_FORMATS
+from parallel_runs.config.flags import BATCHES_FORMATS
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
+    from parallel_runs.config.batches import BatchesSettings
     from parallel_runs.core.batch import BatchSummary
 
 __all__ = ["cmd_batches", "register"]
@@ -37,7 +40,6 @@ def register(commands: Any) -> None:
     """Add the `batches` command to the subparsers."""
     batches = commands.add_parser(
         "batches",
-        help="list batches with their counts and times",
         description=DESCRIPTION,
         epilog=exit_codes_help({0: "listed (also when there is none)"}),
     )
@@ -50,7 +52,9 @@ def register(commands: Any) -> None:
         help=env_help("read the shared PostgreSQL store instead of the runs dir", "database_url"),
     )
     add_location_options(batches)
-    batches.set_defaults(handler=cmd_batches, build_settings=build_batches_settings)
+    batches.set_defaults(
+        handler=cmd_batches, build_settings=deferred("parallel_runs.config.batches", "build_batches_settings")
+    )
 
 
 def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
@@ -80,6 +84,8 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
 
     summaries = _summaries(settings)
     if settings.format == "json":
+        import json
+
         sys.stdout.write(json.dumps({"batches": [s.to_json() for s in summaries]}, indent=2) + "\n")
     else:
         width = max((len(summary.batch_id) for summary in summaries), default=0)

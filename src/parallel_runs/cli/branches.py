@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from parallel_runs.cli.common import Parser, add_location_options, env_help, exit_codes_help
-from parallel_runs.config import BranchesPruneSettings, build_branches_prune_settings
+from parallel_runs.cli.common import Parser, add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
+
+    from parallel_runs.config.branches import BranchesPruneSettings
 
 __all__ = ["cmd_branches_prune", "register"]
 
@@ -25,9 +27,7 @@ DESCRIPTION = (
 def register(commands: Any) -> None:
     """Add `branches prune` to the subparsers."""
     epilog = exit_codes_help({0: "done (what was kept is listed with its reason)"})
-    branches = commands.add_parser(
-        "branches", help="run branches and attempt refs", description=DESCRIPTION, epilog=epilog
-    )
+    branches = commands.add_parser("branches", description=DESCRIPTION, epilog=epilog)
     actions = branches.add_subparsers(
         dest="branches_action", metavar="ACTION", parser_class=Parser, required=True
     )
@@ -48,11 +48,16 @@ def register(commands: Any) -> None:
     ):
         prune.add_argument(flag, action="store_true", default=None, help=env_help(text, key))
     add_location_options(prune)
-    prune.set_defaults(handler=cmd_branches_prune, build_settings=build_branches_prune_settings)
+    prune.set_defaults(
+        handler=cmd_branches_prune,
+        build_settings=deferred("parallel_runs.config.branches", "build_branches_prune_settings"),
+    )
 
 
 def cmd_branches_prune(settings: BranchesPruneSettings, console: Console) -> int:
     """Delete what may go; print each deleted and kept ref."""
+    from datetime import UTC, datetime
+
     from rich.markup import escape
 
     from parallel_runs import maintenance

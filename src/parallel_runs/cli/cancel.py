@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import env_help, exit_codes_help
-from parallel_runs.config import DEFAULT_GRACE_SECONDS, DEFAULT_LEASE_TTL_SECONDS
-from parallel_runs.config.cancel import DEFAULT_CANCEL_TIMEOUT_SECONDS, CancelSettings, build_cancel_settings
-from parallel_runs.core.durations import format_duration
+from parallel_runs.cli.common import deferred, env_help, exit_codes_help
+from parallel_runs.config.flags import DEFAULT_CANCEL_TIMEOUT_SECONDS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.defaults import DEFAULT_LEASE_TTL as DEFAULT_LEASE_TTL_SECONDS
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
+    from parallel_runs.config.cancel import CancelSettings
     from parallel_runs.store import SharedStore
 
 __all__ = ["cmd_cancel", "register"]
@@ -43,9 +47,7 @@ WAIT_POLL_SECONDS = 1.0
 
 def register(commands: Any) -> None:
     """Add the `cancel` command to the subparsers."""
-    cancel = commands.add_parser(
-        "cancel", help="stop a shared batch everywhere", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    cancel = commands.add_parser("cancel", description=DESCRIPTION, epilog=EXIT_CODES)
     flag = cancel.add_argument
     flag(
         "--batch",
@@ -77,11 +79,14 @@ def register(commands: Any) -> None:
             "cancel_timeout",
         ),
     )
-    cancel.set_defaults(handler=cmd_cancel, build_settings=build_cancel_settings)
+    cancel.set_defaults(
+        handler=cmd_cancel, build_settings=deferred("parallel_runs.config.cancel", "build_cancel_settings")
+    )
 
 
 def cmd_cancel(settings: CancelSettings, console: Console) -> int:
     """Cancel the batch and say what that did; with --wait, until its running runs have stopped."""
+    from parallel_runs.core.durations import format_duration
     from parallel_runs.store import SharedStore
 
     with SharedStore.connect(settings.database_url) as store:
@@ -112,6 +117,8 @@ def _running(store: SharedStore, batch_id: str) -> list[str]:
 
 def _wait(store: SharedStore, settings: CancelSettings, console: Console) -> int:
     """Poll the batch until none of its runs is running, or --timeout passes."""
+    from parallel_runs.core.durations import format_duration
+
     deadline = time.monotonic() + settings.timeout
     while running := _running(store, settings.batch_id):
         if time.monotonic() >= deadline:

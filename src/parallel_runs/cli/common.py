@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import difflib
+import importlib
 import os
 import re
-import select
 import sys
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from parallel_runs.config import ENV
+from parallel_runs.config.flags import ENV
 from parallel_runs.errors import NotFoundError, UsageError
 
+# typing.TYPE_CHECKING without importing typing: `--help` imports only what it prints (see
+# tests/unit/test_cli_startup.py); the modules errors and --help never use are imported where used.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn, Protocol
+
     from rich.console import Console
+
+    class RunErrorLike(Protocol):
+        """A run that could not be carried out (supervisor.RunError)."""
+
+        @property
+        def run_id(self) -> str: ...
+
+        @property
+        def traceback(self) -> str | None: ...
+
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -27,6 +38,7 @@ __all__ = [
     "Parser",
     "add_batch_option",
     "add_location_options",
+    "deferred",
     "env_help",
     "exit_codes_help",
     "is_stdout_gone",
@@ -84,7 +96,7 @@ class Parser(argparse.ArgumentParser):
         return parsed, extras
 
     def error(self, message: str) -> NoReturn:
-        choice = _INVALID_CHOICE.search(message)
+        choice = re.search(_INVALID_CHOICE, message)
         if choice:
             message += _did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
         elif message.startswith("the following arguments are required"):
@@ -92,11 +104,14 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-_INVALID_CHOICE = re.compile(r"invalid choice: '(.*?)' \(choose from (.*)\)$")
+# A pattern, not compiled here: only an error needs it, and compiling costs --help a millisecond.
+_INVALID_CHOICE = r"invalid choice: '(.*?)' \(choose from (.*)\)$"
 
 
 def _did_you_mean(word: str, known: Sequence[str]) -> str:
     """` (did you mean X?)` for the nearest of `known`, or nothing when none is near."""
+    import difflib
+
     near = difflib.get_close_matches(word, known, n=1)
     return f" (did you mean {near[0]}?)" if near else ""
 
@@ -107,6 +122,15 @@ def _subcommands(parser: argparse.ArgumentParser) -> str:
         if isinstance(action, argparse._SubParsersAction):
             return f" (choose from: {', '.join(action.choices)})"
     return ""
+
+
+def deferred(module: str, name: str) -> Callable[..., Any]:
+    """`module.name`, imported only when called: registering a command loads none of what it runs."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
 
 
 def env_help(text: str, key: str) -> str:
@@ -155,6 +179,8 @@ def is_stdout_gone() -> bool:
         fd = sys.stdout.fileno()
     except (OSError, ValueError):  # not a real file (a test's capture)
         return False
+    import select  # a shared library to load: only a closed pipe asks
+
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(events & select.POLLERR for _, events in poller.poll(0))
@@ -182,18 +208,12 @@ def print_internal_errors(errors: Console, run_errors: Iterable[RunErrorLike]) -
             errors.print(f"internal error in run {error.run_id}; traceback written to {path}", markup=False)
 
 
-class RunErrorLike(Protocol):
-    """A run that could not be carried out (supervisor.RunError)."""
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def traceback(self) -> str | None: ...
-
-
 def write_traceback(text: str) -> Path:
     """Keep a bug's traceback in a file; the screen gets one line naming it."""
+    import tempfile
+    from datetime import UTC, datetime
+    from pathlib import Path
+
     handle, name = tempfile.mkstemp(prefix="parallel-runs-error-", suffix=".log")
     with os.fdopen(handle, "w") as out:
         out.write(f"{datetime.now(UTC).isoformat()}\n{text}")

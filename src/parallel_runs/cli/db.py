@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from parallel_runs.cli.common import Parser, env_help, exit_codes_help
-from parallel_runs.config import DbUpgradeSettings, build_db_upgrade_settings
-from parallel_runs.core.urls import mask_url
+from parallel_runs.cli.common import Parser, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
+
+    from parallel_runs.config.db import DbUpgradeSettings
 
 __all__ = ["cmd_db_upgrade", "register"]
 
@@ -25,9 +27,7 @@ EXIT_CODES = exit_codes_help({0: "the schema is up to date", 2: "no or a bad --d
 
 def register(commands: Any) -> None:
     """Add the `db` command (and its `upgrade` action) to the subparsers."""
-    db = commands.add_parser(
-        "db", help="manage the shared PostgreSQL database", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    db = commands.add_parser("db", description=DESCRIPTION, epilog=EXIT_CODES)
     actions = db.add_subparsers(dest="db_action", metavar="ACTION", parser_class=Parser, required=True)
     up = actions.add_parser(
         "upgrade",
@@ -40,11 +40,15 @@ def register(commands: Any) -> None:
         metavar="URL",
         help=env_help("postgresql:// URL of the shared store", "database_url"),
     )
-    up.set_defaults(handler=cmd_db_upgrade, build_settings=build_db_upgrade_settings)
+    up.set_defaults(
+        handler=cmd_db_upgrade,
+        build_settings=deferred("parallel_runs.config.db", "build_db_upgrade_settings"),
+    )
 
 
 def cmd_db_upgrade(settings: DbUpgradeSettings, console: Console) -> int:
     """Apply every pending migration and say which revision the database is at."""
+    from parallel_runs.core.urls import mask_url
     from parallel_runs.store import upgrade
 
     revision = upgrade(settings.database_url)

@@ -5,23 +5,27 @@ from __future__ import annotations
 import io
 import sys
 import time
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from parallel_runs.cli.common import (
     PROG,
     add_batch_option,
     add_location_options,
+    deferred,
     env_help,
     exit_codes_help,
     make_console,
     not_found_here,
 )
-from parallel_runs.config import LogsSettings, build_logs_settings
 from parallel_runs.errors import EXIT_OK, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from rich.console import Console
 
+    from parallel_runs.config.logs import LogsSettings
     from parallel_runs.core.model import Attempt
     from parallel_runs.store import SharedStore
 
@@ -44,9 +48,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `logs` command to the subparsers."""
-    logs = commands.add_parser(
-        "logs", help="print a run's output, one attempt at a time", description=DESCRIPTION, epilog=EXIT_CODES
-    )
+    logs = commands.add_parser("logs", description=DESCRIPTION, epilog=EXIT_CODES)
     logs.add_argument("run_id", metavar="RUN", help="the run id")
     logs.add_argument(
         "--attempt", metavar="N", help=env_help("this attempt's part (default: the latest)", "logs_attempt")
@@ -65,7 +67,9 @@ def register(commands: Any) -> None:
         help=env_help("read the shared PostgreSQL store instead of the runs dir", "database_url"),
     )
     add_location_options(logs)
-    logs.set_defaults(handler=cmd_logs, build_settings=build_logs_settings)
+    logs.set_defaults(
+        handler=cmd_logs, build_settings=deferred("parallel_runs.config.logs", "build_logs_settings")
+    )
 
 
 def _print_local(settings: LogsSettings, out: BinaryIO) -> None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import add_location_options, env_help, exit_codes_help
+from parallel_runs.cli.common import add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.cli.run_options import RUN_OPTIONS
-from parallel_runs.config import PlanSettings, build_plan_settings
-from parallel_runs.core.shards import DEFAULT_MAX_JOBS, MAX_JOBS
+from parallel_runs.core.defaults import DEFAULT_MAX_JOBS, MAX_JOBS
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
+
+    from parallel_runs.config.plan import PlanSettings
 
 
 __all__ = ["cmd_plan", "register"]
@@ -31,7 +35,6 @@ def register(commands: Any) -> None:
     """Add the `plan` command to the subparsers."""
     plan = commands.add_parser(
         "plan",
-        help="split a batch over a GitHub Actions matrix",
         description=DESCRIPTION,
         epilog=exit_codes_help({0: "the legs were planned (and, with a database, the batch queued)"}),
     )
@@ -56,7 +59,9 @@ def register(commands: Any) -> None:
         if not set(names) & set(_PLAN_ONLY):
             plan.add_argument(*names, help=env_help(text, key), **extra)
     add_location_options(plan)
-    plan.set_defaults(handler=cmd_plan, build_settings=build_plan_settings)
+    plan.set_defaults(
+        handler=cmd_plan, build_settings=deferred("parallel_runs.config.plan", "build_plan_settings")
+    )
 
 
 def cmd_plan(settings: PlanSettings, console: Console) -> int:

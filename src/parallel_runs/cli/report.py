@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     PROG,
     SHARED_STORE_HINT,
     add_batch_option,
     add_location_options,
+    deferred,
     env_help,
     exit_codes_help,
     make_console,
     not_found_here,
 )
-from parallel_runs.config import ReportSettings, build_report_settings
 from parallel_runs.errors import EXIT_OK, ConfigError, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from rich.console import Console
 
+    from parallel_runs.config.report import ReportSettings
     from parallel_runs.report import RunRow
 
 __all__ = ["cmd_report", "register"]
@@ -48,7 +51,6 @@ def register(commands: Any) -> None:
     """Add the `report` command to the subparsers."""
     rep = commands.add_parser(
         "report",
-        help="one table of runs from every store under the runs dir",
         description=DESCRIPTION,
         epilog=EXIT_CODES,
     )
@@ -74,7 +76,9 @@ def register(commands: Any) -> None:
         help=env_help("read this shared PostgreSQL store instead of the runs dir", "database_url"),
     )
     add_location_options(rep)
-    rep.set_defaults(handler=cmd_report, build_settings=build_report_settings)
+    rep.set_defaults(
+        handler=cmd_report, build_settings=deferred("parallel_runs.config.report", "build_report_settings")
+    )
 
 
 def _empty_line(settings: ReportSettings) -> str:
@@ -84,6 +88,8 @@ def _empty_line(settings: ReportSettings) -> str:
 
 
 def _render(rows: list[RunRow], settings: ReportSettings) -> str:
+    from datetime import UTC, datetime
+
     from parallel_runs import report
     from parallel_runs.core.redaction import Redactor
 

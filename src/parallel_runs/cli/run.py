@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from parallel_runs.cli.common import (
     EXIT_CODES_HELP,
     add_location_options,
+    deferred,
     env_help,
     make_console,
     print_internal_errors,
 )
 from parallel_runs.cli.run_options import RUN_OPTIONS, STORE_OPTIONS
-from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings, build_run_settings
-from parallel_runs.core.command import PLACEHOLDERS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS, PLACEHOLDERS
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator
+    from types import FrameType
+    from typing import Any
+
     from rich.console import Console
 
     from parallel_runs.batch.control import BatchControl
     from parallel_runs.cli.progress import Progress
+    from parallel_runs.config.run import RunSettings
+    from parallel_runs.config.worker import WorkerSettings
 
 __all__ = [
     "RUN_OPTIONS",
@@ -53,7 +56,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `run` command to the subparsers."""
-    run = commands.add_parser("run", help="run a batch here", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
+    run = commands.add_parser("run", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
     for flags, key, text, extra in RUN_OPTIONS:
         names = flags if isinstance(flags, tuple) else (flags,)
         run.add_argument(*names, help=env_help(text, key), **extra)
@@ -64,7 +67,9 @@ def register(commands: Any) -> None:
     add_pass_env_option(run)
     add_shared_store_options(run)
     add_location_options(run)
-    run.set_defaults(handler=cmd_run, build_settings=build_run_settings)
+    run.set_defaults(
+        handler=cmd_run, build_settings=deferred("parallel_runs.config.run", "build_run_settings")
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +136,9 @@ def choose_progress(machine: WorkerSettings, console: Console) -> Progress:
 @contextmanager
 def stop_on_signals(control: BatchControl) -> Iterator[None]:
     """SIGINT and SIGTERM ask the batch to stop (twice: stop now) instead of killing this process."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -164,6 +172,7 @@ def _dry_run(settings: RunSettings, console: Console) -> int:
 def cmd_run(settings: RunSettings | WorkerSettings, console: Console) -> int:
     """Work the batch here (`run` queues it first), showing progress; the exit code follows DESIGN §6."""
     from parallel_runs import batch as engine
+    from parallel_runs.config.run import RunSettings
 
     if isinstance(settings, RunSettings) and settings.dry_run:
         return _dry_run(settings, console)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from parallel_runs.cli.common import (
-    EXIT_CODES_HELP,
-    add_location_options,
-    env_help,
-)
+from parallel_runs.cli.common import EXIT_CODES_HELP, add_location_options, deferred, env_help
 from parallel_runs.cli.run import add_output_options, add_pass_env_option, add_shared_store_options, cmd_run
-from parallel_runs.config import build_worker_settings
+
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register"]
 
@@ -25,9 +24,7 @@ DESCRIPTION = (
 
 def register(commands: Any) -> None:
     """Add the `worker` command to the subparsers."""
-    worker = commands.add_parser(
-        "worker", help="work a batch of the shared store", description=DESCRIPTION, epilog=EXIT_CODES_HELP
-    )
+    worker = commands.add_parser("worker", description=DESCRIPTION, epilog=EXIT_CODES_HELP)
     flag, store_true = worker.add_argument, {"action": "store_true", "default": None}
     for names, key, text, extra in (
         (("--batch", "--batch-id"), "batch_id", "the batch to work", {"dest": "batch_id", "metavar": "ID"}),
@@ -56,4 +53,6 @@ def register(commands: Any) -> None:
     add_shared_store_options(worker)
     add_location_options(worker)
     # The same handler as `run`: the engine tells a batch to queue from one to work.
-    worker.set_defaults(handler=cmd_run, build_settings=build_worker_settings)
+    worker.set_defaults(
+        handler=cmd_run, build_settings=deferred("parallel_runs.config.worker", "build_worker_settings")
+    )

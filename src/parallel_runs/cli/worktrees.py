@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import TYPE_CHECKING, Any
 
-from parallel_runs.cli.common import add_location_options, exit_codes_help
-from parallel_runs.config import (
-    ENV,
-    CleanupSettings,
-    RecoverSettings,
-    WorktreesListSettings,
-    build_cleanup_settings,
-    build_recover_settings,
-    build_worktrees_list_settings,
-)
-from parallel_runs.config.worktrees import WORKTREES_FORMATS
-from parallel_runs.core.durations import format_duration
+from parallel_runs.cli.common import add_location_options, deferred, exit_codes_help
+from parallel_runs.config.flags import ENV, WORKTREES_FORMATS
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
     from rich.table import Table
 
     from parallel_runs import maintenance
+    from parallel_runs.config.worktrees import CleanupSettings, RecoverSettings, WorktreesListSettings
 
 __all__ = ["cmd_cleanup", "cmd_recover", "cmd_worktrees_list", "register"]
 
@@ -55,9 +48,7 @@ MAINTENANCE_EXIT_CODES = exit_codes_help(
 
 def register(commands: Any) -> None:
     """Add the `worktrees`, `cleanup` and `recover` commands to the subparsers."""
-    worktrees = commands.add_parser(
-        "worktrees", help="managed worktrees", description=LIST_DESCRIPTION, epilog=LIST_EXIT_CODES
-    )
+    worktrees = commands.add_parser("worktrees", description=LIST_DESCRIPTION, epilog=LIST_EXIT_CODES)
     actions = worktrees.add_subparsers(dest="worktrees_action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list",
@@ -69,11 +60,13 @@ def register(commands: Any) -> None:
         "--format", choices=WORKTREES_FORMATS, help=f"output format (default table) [env: {FORMAT_ENV}]"
     )
     add_location_options(listing)
-    listing.set_defaults(handler=cmd_worktrees_list, build_settings=build_worktrees_list_settings)
+    listing.set_defaults(
+        handler=cmd_worktrees_list,
+        build_settings=deferred("parallel_runs.config.worktrees", "build_worktrees_list_settings"),
+    )
 
     clean = commands.add_parser(
         "cleanup",
-        help="save and remove the worktrees of finished runs (never one a live process holds)",
         description=CLEANUP_DESCRIPTION,
         epilog=MAINTENANCE_EXIT_CODES,
     )
@@ -83,16 +76,21 @@ def register(commands: Any) -> None:
         help=f"only worktrees untouched for this long, e.g. 72h, 2d [env: {OLDER_THAN_ENV}]",
     )
     add_location_options(clean)
-    clean.set_defaults(handler=cmd_cleanup, build_settings=build_cleanup_settings)
+    clean.set_defaults(
+        handler=cmd_cleanup,
+        build_settings=deferred("parallel_runs.config.worktrees", "build_cleanup_settings"),
+    )
 
     rec = commands.add_parser(
         "recover",
-        help="reclaim locks and leases of dead holders; save (as abandoned) and remove orphaned worktrees",
         description=RECOVER_DESCRIPTION,
         epilog=MAINTENANCE_EXIT_CODES,
     )
     add_location_options(rec)
-    rec.set_defaults(handler=cmd_recover, build_settings=build_recover_settings)
+    rec.set_defaults(
+        handler=cmd_recover,
+        build_settings=deferred("parallel_runs.config.worktrees", "build_recover_settings"),
+    )
 
 
 def _escape(text: str) -> str:
@@ -103,6 +101,8 @@ def _escape(text: str) -> str:
 
 def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
     from rich.table import Table
+
+    from parallel_runs.core.durations import format_duration
 
     table = Table(title=f"{len(trees)} managed worktree(s)")
     for column in ("run", "state", "attempt", "holder", "age", "changes", "path"):
@@ -125,10 +125,13 @@ def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
 
 def cmd_worktrees_list(settings: WorktreesListSettings, console: Console) -> int:
     """Print every managed worktree as a table or JSON."""
+
     from parallel_runs import maintenance
 
     trees = maintenance.list_worktrees(repo=settings.repo, runs_dir=settings.runs_dir)
     if settings.format == "json":
+        import json
+
         document = {"runs_dir": str(settings.runs_dir), "worktrees": [tree.to_json() for tree in trees]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.config.common import ENV, absolute_path, picker
+from parallel_runs.config.flags import ARTIFACTS_FORMATS
 from parallel_runs.config.reading import RecordsLocation, parse_attempt, records_location
 from parallel_runs.errors import ConfigError
 
@@ -18,7 +19,6 @@ __all__ = [
     "build_artifacts_list_settings",
 ]
 
-ARTIFACTS_FORMATS = ("table", "json")
 # These flags share their dest with `report`'s, but not its variables.
 _ENV_KEYS = {"format": "artifacts_format", "output": "artifact_output"}
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.config.common import ENV, picker
+from parallel_runs.config.flags import BATCHES_FORMATS
 from parallel_runs.config.reading import RecordsLocation, records_location
 from parallel_runs.errors import ConfigError
 
 __all__ = ["BATCHES_FORMATS", "BatchesSettings", "build_batches_settings"]
-
-BATCHES_FORMATS = ("table", "json")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.config.common import flag_bool, is_postgres_url, picker, resolve_database_url
+from parallel_runs.config.flags import DEFAULT_CANCEL_TIMEOUT_SECONDS
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.errors import ConfigError
 
 __all__ = ["DEFAULT_CANCEL_TIMEOUT_SECONDS", "CancelSettings", "build_cancel_settings"]
-
-# Ample for a run to stop at the default lease TTL: a heartbeat (20 s), the grace (10 s), the save.
-DEFAULT_CANCEL_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

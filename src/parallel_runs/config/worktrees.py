@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs.config.common import ENV, picker, resolve_runs_dir, resolve_source_repo
+from parallel_runs.config.flags import WORKTREES_FORMATS
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.errors import ConfigError
 
@@ -19,8 +20,6 @@ __all__ = [
     "build_recover_settings",
     "build_worktrees_list_settings",
 ]
-
-WORKTREES_FORMATS = ("table", "json")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

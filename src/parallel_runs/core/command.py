@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs.core.defaults import PLACEHOLDERS
 from parallel_runs.core.urls import without_password
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
     "unknown_placeholders",
 ]
 
-# The `{name}` tokens a command may use; each names a RunContext field (DESIGN §4).
-PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
 
 # `{name}` is a placeholder; `{{name}}` stands for a literal `{name}` (what a command such as
 # `awk '{print}'` or `jq '{name}'` needs); brace pairs with other content are left alone.

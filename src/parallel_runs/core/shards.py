@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from parallel_runs.core.defaults import DEFAULT_MAX_JOBS, MAX_JOBS
 from parallel_runs.errors import ConfigError
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "shard_ids",
 ]
 
-MAX_JOBS = 256  # GitHub's cap on the jobs of one matrix
-DEFAULT_MAX_JOBS = 16
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
