@@ -21,20 +21,10 @@ import time
 from pathlib import Path
 
 from parallel_runs.cli import build_parser
+from parallel_runs.cli.common import command_paths
 
 GOAL = 3.0
 BASELINE = "python -c pass"
-
-
-def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and subcommand of the parser (`run`, `worktrees list`, ...)."""
-    paths = []
-    for action in parser._actions:  # argparse has no public way to list subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                paths.append((*prefix, name))
-                paths.extend(command_paths(child, (*prefix, name)))
-    return paths
 
 
 def entry_point() -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 import parallel_runs.config
 from parallel_runs.cli import build_parser
+from parallel_runs.cli.common import command_paths
 
 # The libraries only a command's handler needs, and our own packages that load them.
 HEAVY = (
@@ -52,17 +53,6 @@ def imported_by(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]
     modules = {line.split("'")[1] for line in done.stderr.splitlines() if line.startswith("import '")}
     assert "parallel_runs.cli" in modules, done.stderr[-2000:]  # the listing itself worked
     return modules, done
-
-
-def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and subcommand (`run`, `worktrees list`, ...) of the parser."""
-    paths = []
-    for action in parser._actions:  # argparse has no public way to list subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                paths.append((*prefix, name))
-                paths.extend(command_paths(child, (*prefix, name)))
-    return paths
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:

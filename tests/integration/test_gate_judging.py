@@ -15,34 +15,8 @@ from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 from parallel_runs.report import build_rows, render_markdown
 from parallel_runs.store import MemoryStore
-from tests import signy
-from tests.helpers import git
 from tests.integration.test_engine import run, settings_for
 from tests.integration.test_test_gate import final, run_batch, sh
-
-CRASH = "echo started; python3 -c 'raise RuntimeError(\"agent crashed\")'"
-
-
-@pytest.fixture
-def project(make_repo: Callable[..., Path]) -> Path:
-    repo = make_repo("signy", signy.FILES)
-    signy.make_executable(repo)
-    git(repo, "commit", "-qam", "scripts/test.sh is executable")
-    return repo
-
-
-def test_a_crashed_command_is_judged_by_its_own_output_and_runs_no_tests(project: Path) -> None:
-    result = run_batch(project, CRASH, "PYTHONPATH=src pytest -q", run_ids=("crash",))
-    attempt = final(result, "crash")
-    assert attempt.outcome is Outcome.FAILED
-    assert attempt.tests is None  # the suite's minutes are not spent on a failed command
-    assert "RuntimeError: agent crashed" in (attempt.error_tail or "")
-    assert "passed" not in (attempt.error_tail or "")
-    log = (project / ".autonomous_runs" / "crash" / "run.log").read_text()
-    assert "tests (after)" not in log
-    markdown = render_markdown(build_rows([attempt]))
-    assert "RuntimeError: agent crashed" in markdown
-
 
 UNITTEST_FILES = {
     "calc.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",

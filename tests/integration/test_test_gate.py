@@ -227,3 +227,20 @@ def test_node_ids_in_the_markdown_report_can_be_passed_to_pytest(project: Path, 
         check=False,
     )
     assert "5 failed in" in again.stdout, again.stdout  # exactly the five, each found by its node id
+
+
+# Issue #17: a command that crashed is judged by its own output, and no test phase runs after it.
+CRASH = "echo started; python3 -c 'raise RuntimeError(\"agent crashed\")'"
+
+
+def test_a_crashed_command_is_judged_by_its_own_output_and_runs_no_tests(project: Path) -> None:
+    result = run_batch(project, CRASH, "PYTHONPATH=src pytest -q", run_ids=("crash",))
+    attempt = final(result, "crash")
+    assert attempt.outcome is Outcome.FAILED
+    assert attempt.tests is None  # the suite's minutes are not spent on a failed command
+    assert "RuntimeError: agent crashed" in (attempt.error_tail or "")
+    assert "passed" not in (attempt.error_tail or "")
+    log = (project / ".autonomous_runs" / "crash" / "run.log").read_text()
+    assert "tests (after)" not in log
+    markdown = render_markdown(build_rows([attempt]))
+    assert "RuntimeError: agent crashed" in markdown

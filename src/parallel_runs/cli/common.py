@@ -38,6 +38,7 @@ __all__ = [
     "Parser",
     "add_batch_option",
     "add_location_options",
+    "command_paths",
     "deferred",
     "env_help",
     "exit_codes_help",
@@ -218,3 +219,14 @@ def write_traceback(text: str) -> Path:
     with os.fdopen(handle, "w") as out:
         out.write(f"{datetime.now(UTC).isoformat()}\n{text}")
     return Path(name)
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of the parser (`run`, `worktrees list`, ...)."""
+    paths = []
+    for action in parser._actions:  # argparse has no public way to list subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths.append((*prefix, name))
+                paths.extend(command_paths(child, (*prefix, name)))
+    return paths
