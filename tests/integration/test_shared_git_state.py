@@ -185,3 +185,33 @@ def test_recover_saves_a_killed_runs_worktree_whose_index_names_pruned_blobs(
     assert "recovered a" in done.stdout
     _assert_saved(repo, "a")
     assert not (repo / ".autonomous_runs" / "workspaces" / "a").exists()
+
+
+# Run `a` stages its changes under the clean filter it set, older than the index: git trusts their
+# stat data, so only re-reading the files shows their bytes are not the staged ZAPPED blob.
+STAGED_ZAPPED = (
+    f'{SHARED_SETTINGS["clean-filter"]}; {CHANGES}; touch -d "-1 hour" new-a.txt README.md; '
+    "git add new-a.txt README.md"
+)
+
+
+def test_files_a_run_staged_under_its_clean_filter_are_saved_byte_for_byte(repo: Path) -> None:
+    done = run_cli("run", "--run-ids", "a", "--command", STAGED_ZAPPED, cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_saved(repo, "a")
+
+
+def test_recover_saves_files_a_killed_run_staged_under_its_clean_filter_byte_for_byte(
+    repo: Path, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ready"
+    command = f"{STAGED_ZAPPED}; touch {ready}; sleep 300"
+    victim = start_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
+    wait_for(ready.exists, timeout=60, what="the run to stage its files under its filter")
+    victim.kill()
+    finish(victim)
+
+    done = run_cli("recover", cwd=repo)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_saved(repo, "a")

@@ -21,11 +21,17 @@ files count as ignored; a run may not change them for later runs): `core.exclude
 `core.ignoreCase`, `core.precomposeUnicode`, `core.checkRoundtripEncoding`, and every filter
 driver (`filter.<name>.clean|smudge|process|required`); a driver that was not there is switched
 off, so the files are saved byte for byte. Hooks and signing are off for every command (runner).
+
+Forcing them is not enough for what a run already staged: `git add` trusts an index entry whose
+stat data matches its file, and an entry staged under a run's filter (or line-ending setting) holds
+the filtered blob, not the file's bytes. So once a run is found to have changed the shared state
+(`rehash`), every later save re-reads every tracked file (`git add --renormalize`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +85,8 @@ class SaveSettings:
     """The batch's settings for saving: forced values, and the save-relevant config it started with."""
 
     kept: Mapping[str, str] = field(default_factory=dict)
+    # Set for good once a run changed the settings: indexes written since may hold blobs made with them.
+    rehash: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @classmethod
     def snapshot(cls, repo: Path) -> SaveSettings:
@@ -91,6 +99,7 @@ class SaveSettings:
             return ()
         changed = sorted(name for name in {*current, *self.kept} if current.get(name) != self.kept.get(name))
         if changed:
+            self.rehash.set()
             logger.warning("git settings changed since the batch started, not used by the save: %s", changed)
         pairs = {**self.kept, **{name: _fallback(name) for name in changed if name not in self.kept}}
         settings = [*FORCED, *(f"{name}={value}" for name, value in pairs.items())]

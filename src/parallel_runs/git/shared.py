@@ -196,6 +196,8 @@ class SharedState:
                 restored.append(self.attributes.path)
             if self._restore_config():
                 restored.append(self.config_path)
+        if restored:  # files staged meanwhile may hold what the run's settings made of them
+            self.settings.rehash.set()
         return restored
 
     def _restore_config(self) -> bool:

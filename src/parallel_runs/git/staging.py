@@ -6,7 +6,8 @@ skip-worktree file that is not on disk (a sparse checkout) keeps its bit: it was
 Staging stays on the worktree's own index, which `git gc` sees: a concurrent prune keeps the
 blobs. When the index names blobs that are gone (a run's `git gc --prune=now` after a `git
 worktree prune` forgot this worktree), the tree is built again from the files, on a fresh index
-of HEAD that then replaces the worktree's.
+of HEAD that then replaces the worktree's. With `rehash` (a run changed the shared settings, see
+settings), every tracked file is read again: a stat-clean entry may hold a filtered blob.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ _CHUNK = 500  # paths per command line
 class Staged:
     """One save's staging: its tree, and the nested repositories left out of it."""
 
-    def __init__(self, workspace: Path, *, gitdir: Path, settings: tuple[str, ...]) -> None:
-        self.workspace, self.settings = workspace, settings
+    def __init__(
+        self, workspace: Path, *, gitdir: Path, settings: tuple[str, ...], rehash: bool = False
+    ) -> None:
+        self.workspace, self.settings, self.rehash = workspace, settings, rehash
         self.index = gitdir / "index"
         self.scratch = gitdir / "parallel-runs.index"
         self.nested: list[str] = []
@@ -49,6 +52,8 @@ class Staged:
             self._git("read-tree", "HEAD")
         self._clear_flags()
         self._add_all(scratch=False)
+        if self.rehash:
+            self._git("add", "--renormalize", "--", ".")
         written = self._write_tree(copy=True)
         if written is not None:
             return written

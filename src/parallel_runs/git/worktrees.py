@@ -142,7 +142,8 @@ class WorkspaceManager:
             state = pool.submit(_git, self.workspace, *probe)
             settings = self._save_settings()
             gitdir, head, head_tree, head_ref = state.result().out.split("\n")
-            staged = Staged(self.workspace, gitdir=Path(gitdir), settings=settings)
+            rehash = self.settings is not None and self.settings.rehash.is_set()
+            staged = Staged(self.workspace, gitdir=Path(gitdir), settings=settings, rehash=rehash)
             try:
                 tree = staged.tree()
                 self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
