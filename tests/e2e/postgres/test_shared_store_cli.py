@@ -22,6 +22,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.store import BatchDefinition, SharedStore
 from parallel_runs.store.urls import parse_postgres_url
 from tests.helpers import clone, finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.integration.postgres.private_server import PrivateServer, private_server
 
 
 def shared_run(url: str, batch: str, ids: str) -> tuple[str, ...]:
@@ -224,9 +225,14 @@ def test_db_upgrade_then_run_and_an_unmigrated_database_is_refused(
         assert "s3cr3t-pw" not in said.stdout + said.stderr
 
 
-def test_a_postgresql_restart_during_a_batch_loses_nothing(
-    repo: Path, tmp_path: Path, database_url: str, restartable_server: Callable[[str], None]
-) -> None:
+def test_a_postgresql_restart_during_a_batch_loses_nothing(repo: Path, tmp_path: Path) -> None:
+    # A private cluster: restarting the shared one would break the other xdist workers' tests.
+    with private_server() as server:
+        _restart_during_a_batch_loses_nothing(repo, tmp_path, server)
+
+
+def _restart_during_a_batch_loses_nothing(repo: Path, tmp_path: Path, server: PrivateServer) -> None:
+    database_url = server.url
     batch, started = batch_id(), tmp_path / "started"
     command = f"touch {started}; echo x > x.txt; sleep 0.5"
     runner = start_cli(
@@ -239,7 +245,7 @@ def test_a_postgresql_restart_during_a_batch_loses_nothing(
     )
     wait_for(started.exists, what="the batch to start")
     assert runner.poll() is None  # the restart happens while the batch is still working
-    restartable_server("restart")
+    server.restart()
     out, err = finish(runner, timeout=300)
     assert runner.returncode == 0, out + err
     data = report_json(repo, database_url, batch)
