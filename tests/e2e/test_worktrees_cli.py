@@ -236,11 +236,11 @@ def test_run_recovers_what_a_killed_batch_left_behind_before_starting(
 def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
     repo: Path, tmp_path: Path, markers: list[str]
 ) -> None:
-    markers.append("64.5678")
+    markers.append("66.5678")
     started = tmp_path / "started"
     hostile = (
         'touch "$(git rev-parse --git-dir)/index.lock"; echo precious > unsaved.txt; '
-        f"git config core.bare true; touch {started}; sleep 64.5678"
+        f"git config core.bare true; touch {started}; sleep 66.5678"
     )
     victim = start_cli("run", "--run-ids", "hostile", "--command", hostile, cwd=repo)
     wait_for(lambda: started.exists() and has_child_pgid(repo, "hostile"), what="the run")
@@ -249,7 +249,7 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
 
     recovered = run_cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    wait_for(lambda: not processes_with("sleep 64.5678"), timeout=5, what="the orphaned command to be killed")
+    wait_for(lambda: not processes_with("sleep 66.5678"), timeout=5, what="the orphaned command to be killed")
     git(repo, "config", "core.bare", "false")  # the run's change to the shared config is the user's to undo
     assert git(repo, "show", "parallel-runs/hostile:unsaved.txt") == "precious"
     assert listed(repo) == {}
