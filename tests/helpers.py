@@ -65,13 +65,25 @@ def cli(
     `timeout` is run_cli's; here the test's own pytest-timeout bounds the call.
     """
     del timeout
-    out, err = io.StringIO(), io.StringIO()
+    out, err = _stream(), _stream()
     with _in_process(cwd=cwd, env=env or {}, stdin=stdin or "", stderr=err), redirect_stdout(out):
         try:
             code = cli_module.main(list(args))
         except SystemExit as exc:  # --help and --version exit as argparse does
             code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-    return subprocess.CompletedProcess(["parallel-runs", *args], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(["parallel-runs", *args], code, _text(out), _text(err))
+
+
+def _stream(data: bytes = b"") -> io.TextIOWrapper:
+    """A text stream with a `.buffer`, as sys.stdout has (`logs` and `artifacts get` write bytes)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", write_through=True)
+
+
+def _text(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    raw = stream.buffer
+    assert isinstance(raw, io.BytesIO)
+    return raw.getvalue().decode()
 
 
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
@@ -79,7 +91,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
 
 
 @contextmanager
-def _in_process(*, cwd: Path, env: dict[str, str], stdin: str, stderr: io.StringIO) -> Iterator[None]:
+def _in_process(*, cwd: Path, env: dict[str, str], stdin: str, stderr: io.TextIOWrapper) -> Iterator[None]:
     """What a fresh `parallel-runs` process would have had: cwd, environment, stdin, log handler."""
     saved_env, saved_cwd, saved_stdin = dict(os.environ), Path.cwd(), sys.stdin
     saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
@@ -94,7 +106,7 @@ def _in_process(*, cwd: Path, env: dict[str, str], stdin: str, stderr: io.String
     saved_level = root.level
     os.environ.update(env)
     os.chdir(cwd)
-    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()))
+    sys.stdin = _stream(stdin.encode())
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     try:
