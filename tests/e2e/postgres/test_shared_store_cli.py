@@ -107,7 +107,9 @@ def test_a_killed_worker_s_run_is_taken_over_after_the_lease_expires(
             timeout=120,
         )
         assert rescuer.returncode == 0, rescuer.stdout + rescuer.stderr
-        assert time.monotonic() - took_over < 5 * 3 + 10
+        # Taken over once the 5 s lease lapsed: about ten seconds with the rescuer's start-up; ten
+        # times that is the bound, so a busy machine's slow start-up cannot fail it.
+        assert time.monotonic() - took_over < 10 * (5 + 5)
         assert "attempt 1's lease expired" in rescuer.stderr, rescuer.stderr
     finally:
         for pid in processes_with(f"sleep {marker}"):
