@@ -28,7 +28,15 @@ def test_the_twin_answers_as_the_process_does(repo: Path, args: tuple[str, ...])
     assert (twin.returncode, twin.stdout, twin.stderr) == (real.returncode, real.stdout, real.stderr)
 
 
+def _subreaper() -> int:
+    flag = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(37, ctypes.byref(flag), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
+    return flag.value
+
+
 def test_a_run_in_process_leaves_the_test_process_as_it_was(repo: Path, tmp_path: Path) -> None:
+    # `run` makes its process a child subreaper; an engine test on this worker may have done so too.
+    ctypes.CDLL(None).prctl(36, 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     before_env, before_cwd = dict(os.environ), Path.cwd()
     before_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     done = cli("run", "--run-ids", "x", "--command", "echo $MARK > out.txt", cwd=repo, env={"MARK": "here"})
@@ -36,9 +44,7 @@ def test_a_run_in_process_leaves_the_test_process_as_it_was(repo: Path, tmp_path
     assert "x" in done.stdout
     assert (dict(os.environ), Path.cwd()) == (before_env, before_cwd)
     assert {sig: signal.getsignal(sig) for sig in before_signals} == before_signals
-    reaper = ctypes.c_int(-1)
-    ctypes.CDLL(None).prctl(37, ctypes.byref(reaper), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
-    assert reaper.value == 0
+    assert _subreaper() == 0
 
 
 def test_warnings_the_cli_logs_reach_the_captured_stderr(repo: Path) -> None:
