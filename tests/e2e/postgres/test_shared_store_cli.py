@@ -48,8 +48,15 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
     ledger = tmp_path / "ledger"
     ids = "w{01..20}"
     batch = batch_id()
-    # The runs dir is the clone's: the ledger says who ran what ($PPID is the run's shim).
-    command = f'echo "$PARALLEL_RUNS_RUN_ID $AUTONOMOUS_RUNS_DIR" >> {ledger}; echo done > out.txt; sleep 0.3'
+    # The runs dir is the clone's: the ledger says who ran what ($PPID is the run's shim). The first
+    # clone's runs wait (up to 60 s) for the helper to run one: on a busy machine its start-up alone
+    # outlasted the whole batch, and "both workers did some" failed.
+    both = tmp_path / "helper-ran-one"
+    command = (
+        f'echo "$PARALLEL_RUNS_RUN_ID $AUTONOMOUS_RUNS_DIR" >> {ledger}; echo done > out.txt; '
+        f'case "$AUTONOMOUS_RUNS_DIR" in {second}/*) touch {both};; esac; '
+        f"for _ in $(seq 1200); do [ -e {both} ] && break; sleep 0.05; done; sleep 0.3"
+    )
     runner = start_cli(
         *shared_run(database_url, batch, ids),
         "--workers",
