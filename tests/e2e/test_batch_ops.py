@@ -35,7 +35,7 @@ def managed_worktrees(repo: Path) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_path: Path, sig: int) -> None:
-    marker = "301.4567"
+    marker = f"301.45{sig:02d}"  # one per case: xdist may run both at once, on two workers
     started = tmp_path / "started"
     started.mkdir()
     command = f'echo "partial $PARALLEL_RUNS_RUN_ID" > partial.txt; touch {started}/$PARALLEL_RUNS_RUN_ID; '

@@ -9,9 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-# A `sleep NN.NNN` whose command line a test finds with processes_with, or hands to the markers
-# fixture (which kills every process with it at teardown, whichever test started it).
-MARKER = re.compile(r"(?:sleep[ (]|markers\.append\(\"|markers\.extend\(\[\")(\d{2,}\.\d{3,})")
+# A `sleep NN.NNN` (or a "NN.NNN" literal) whose command line a test finds with processes_with, or
+# hands to the markers fixture (which kills every process with it at teardown, whoever started it).
+MARKER = re.compile(r'(?:sleep[ (]|")(\d{2,}\.\d{3,})(?![\d{])')
 
 
 def _modules() -> list[Path]:
@@ -40,3 +40,17 @@ def test_each_process_marker_belongs_to_one_test() -> None:
                     owners[marker].add(f"{path.relative_to(TESTS).as_posix()}::{node.name}")
     shared = {marker: sorted(tests) for marker, tests in owners.items() if len(tests) > 1}
     assert shared == {}
+
+
+def test_a_parametrized_test_uses_no_fixed_process_marker() -> None:
+    # Its cases may run at once on two workers: each must find (and kill) only its own processes.
+    fixed = []
+    for path in _modules():
+        source = path.read_text()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.decorator_list:
+                decorators = " ".join(ast.get_source_segment(source, d) or "" for d in node.decorator_list)
+                found = set(MARKER.findall(ast.get_source_segment(source, node) or ""))
+                if ("parametrize" in decorators or "MODES" in decorators) and len(found) == 1:
+                    fixed.append(f"{path.relative_to(TESTS).as_posix()}::{node.name}")
+    assert fixed == []
