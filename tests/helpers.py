@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import io
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from parallel_runs import cli as cli_module
 
 
 def git(repo: Path, *args: str) -> str:
@@ -43,6 +48,80 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def cli(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli`'s in-process twin: `parallel_runs.cli.main(ARGS)` with its output captured.
+
+    For what the process itself does not show (not signals, kills, start-up, nor locks and leases
+    held across processes): it spares an interpreter start-up per call. The working directory,
+    the environment, signal handlers and the child-subreaper flag are put back afterwards.
+    `timeout` is run_cli's; here the test's own pytest-timeout bounds the call.
+    """
+    del timeout
+    out, err = _stream(), _stream()
+    with _in_process(cwd=cwd, env=env or {}, stdin=stdin or "", stderr=err), redirect_stdout(out):
+        try:
+            code = cli_module.main(list(args))
+        except SystemExit as exc:  # --help and --version exit as argparse does
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return subprocess.CompletedProcess(["parallel-runs", *args], code, _text(out), _text(err))
+
+
+def _stream(data: bytes = b"") -> io.TextIOWrapper:
+    """A text stream with a `.buffer`, as sys.stdout has (`logs` and `artifacts get` write bytes)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", write_through=True)
+
+
+def _text(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    raw = stream.buffer
+    assert isinstance(raw, io.BytesIO)
+    return raw.getvalue().decode()
+
+
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+
+
+@contextmanager
+def _in_process(*, cwd: Path, env: dict[str, str], stdin: str, stderr: io.TextIOWrapper) -> Iterator[None]:
+    """What a fresh `parallel-runs` process would have had: cwd, environment, stdin, log handler."""
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), Path.cwd(), sys.stdin
+    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    libc = ctypes.CDLL(None, use_errno=True)
+    reaper = ctypes.c_int(0)
+    libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(reaper), 0, 0, 0)
+    # main's logging.basicConfig is a no-op under pytest (its capture handler is on the root logger).
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter(f"{cli_module.PROG}: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    saved_level = root.level
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdin = _stream(stdin.encode())
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        with redirect_stderr(stderr):
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for sig, previous in saved_signals.items():
+            signal.signal(sig, previous)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, reaper.value, 0, 0, 0)
 
 
 def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.integration.postgres.conftest import database_url, restartable_server
+from tests.integration.postgres.conftest import database_url, skip_locally_fail_in_ci
+from tests.integration.postgres.helpers import cluster, pg_ctl, wait_for_server
 
 __all__ = ["Figures", "count", "database_url", "restartable_server"]
 
@@ -109,3 +111,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     for line in table:
         cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
         terminalreporter.write_line("  ".join([*cells, line[-1]]))
+
+
+@pytest.fixture
+def restartable_server(database_url: str) -> Iterator[Callable[[str], None]]:
+    """`pg_ctl(action)` on the shared local cluster (R3 only: `make test` never stops it); up afterwards."""
+    if cluster() is None or make_url(database_url).host not in ("127.0.0.1", "localhost"):
+        skip_locally_fail_in_ci("needs a local PostgreSQL cluster managed by pg_ctlcluster")
+    try:
+        yield pg_ctl
+    finally:
+        wait_for_server()

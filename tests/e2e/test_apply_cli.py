@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import finish, git, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, start_cli, wait_for
 
 EDIT = "sed -i 's/a + b/a + b  # {run_id}/' app/calc.py; echo {run_id} > new-{run_id}.txt"
 
@@ -20,7 +20,7 @@ def state(repo: Path) -> tuple[str, str]:
 @pytest.fixture
 def ran(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Runs m1, m2, m3, each editing app/calc.py and adding a file; cwd is the repository."""
-    done = run_cli("run", "--run-ids", "m1,m2,m3", "--command", EDIT, cwd=repo)
+    done = cli("run", "--run-ids", "m1,m2,m3", "--command", EDIT, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.chdir(repo)
     return repo
@@ -103,7 +103,7 @@ def test_apply_refuses_a_run_that_did_not_succeed_unless_forced(
 ) -> None:
     # Judged by exit status (the check writes no per-test report): the run breaks it, so it regresses.
     check = "grep -q 'a + b' app/calc.py"
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "breaks", "--command", "sed -i 's/a + b/a - b/' app/calc.py"),
         *("--test-command", check),
         cwd=repo,

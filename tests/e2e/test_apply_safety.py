@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 EDIT = "echo run-edit >> README.md; echo from-the-run > local.cfg"
 
@@ -15,7 +15,7 @@ EDIT = "echo run-edit >> README.md; echo from-the-run > local.cfg"
 @pytest.fixture
 def ran(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run `a` edited README.md and added local.cfg; cwd is the repository."""
-    done = run_cli("run", "--run-ids", "a", "--command", EDIT, cwd=repo)
+    done = cli("run", "--run-ids", "a", "--command", EDIT, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.chdir(repo)
     return repo

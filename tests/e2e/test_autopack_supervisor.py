@@ -12,7 +12,7 @@ import pytest
 
 from parallel_runs.errors import AlreadyHeldError
 from parallel_runs.seed import ExecutorLockManager, HeldError
-from tests.helpers import git, live_python, run_cli
+from tests.helpers import cli, git, live_python
 
 SCRIPTS = Path(sys.executable).parent  # the console scripts installed next to this interpreter
 
@@ -138,7 +138,7 @@ def test_an_executor_lock_held_by_another_process_refuses_the_with_block(tmp_pat
 
 
 def test_list_worktrees_and_cleanup(repo: Path) -> None:
-    kept = run_cli("run", "--run-ids", "kept", "--keep-worktrees", "--command", "echo x > y.txt", cwd=repo)
+    kept = cli("run", "--run-ids", "kept", "--keep-worktrees", "--command", "echo x > y.txt", cwd=repo)
     assert kept.returncode == 0, kept.stderr
     workspace = repo / ".autonomous_runs" / "workspaces" / "kept"
     assert workspace.is_dir()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, processes_with, start_cli, wait_for
 
 
 def attempts(runs_dir: Path, slug: str) -> list[tuple[int, str]]:
@@ -35,7 +35,7 @@ def managed_worktrees(repo: Path) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stop_signal_cancels_running_runs_and_records_the_rest(repo: Path, tmp_path: Path, sig: int) -> None:
-    marker = "301.4567"
+    marker = f"301.45{sig:02d}"  # one per case: xdist may run both at once, on two workers
     started = tmp_path / "started"
     started.mkdir()
     command = f'echo "partial $PARALLEL_RUNS_RUN_ID" > partial.txt; touch {started}/$PARALLEL_RUNS_RUN_ID; '
@@ -87,7 +87,7 @@ def test_retries_make_a_new_attempt_and_keep_the_first_tip(repo: Path, tmp_path:
     command = (
         f"if [ -e {flag} ]; then echo ok > result.txt; else touch {flag}; echo first > first.txt; exit 1; fi"
     )
-    done = run_cli(
+    done = cli(
         "run", "--run-ids", "flaky", "--retries", "1", "--retry-delay", "0.1s", "--command", command, cwd=repo
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -99,18 +99,16 @@ def test_retries_make_a_new_attempt_and_keep_the_first_tip(repo: Path, tmp_path:
 
 
 def test_retries_stop_after_the_last_allowed_attempt(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "hopeless", "--retries", "2", "--command", "exit 5", cwd=repo)
+    done = cli("run", "--run-ids", "hopeless", "--retries", "2", "--command", "exit 5", cwd=repo)
     assert done.returncode == 1
     assert attempts(repo / ".autonomous_runs", "hopeless") == [(1, "failed"), (2, "failed"), (3, "failed")]
 
 
 def test_second_batch_skips_succeeded_runs_and_redo_runs_them_again(repo: Path) -> None:
     ids = "r{1..4}"
-    first = run_cli("run", "--run-ids", ids, "--workers", "2", "--command", "date +%N > stamp.txt", cwd=repo)
+    first = cli("run", "--run-ids", ids, "--workers", "2", "--command", "date +%N > stamp.txt", cwd=repo)
     assert first.returncode == 0, first.stdout + first.stderr
-    again = run_cli(
-        "run", "--run-ids", ids, "--workers", "2", "--json-events", "--command", "exit 9", cwd=repo
-    )
+    again = cli("run", "--run-ids", ids, "--workers", "2", "--json-events", "--command", "exit 9", cwd=repo)
     assert again.returncode == 0, again.stdout + again.stderr
     stream = events(again.stdout)
     kinds = [e["event"] for e in stream]
@@ -120,7 +118,7 @@ def test_second_batch_skips_succeeded_runs_and_redo_runs_them_again(repo: Path) 
     took = datetime.fromisoformat(str(stream[-1]["at"])) - datetime.fromisoformat(str(stream[0]["at"]))
     assert took.total_seconds() < 4 * 0.25, f"skipping 4 runs took {took.total_seconds():.2f}s"
     runs_dir = repo / ".autonomous_runs"
-    redo = run_cli("run", "--run-ids", ids, "--redo", "--command", "true", cwd=repo)
+    redo = cli("run", "--run-ids", ids, "--redo", "--command", "true", cwd=repo)
     assert redo.returncode == 0, redo.stdout + redo.stderr
     for n in range(1, 5):
         assert attempts(runs_dir, f"r{n}") == [(1, "succeeded"), (2, "succeeded")]
@@ -128,9 +126,9 @@ def test_second_batch_skips_succeeded_runs_and_redo_runs_them_again(repo: Path) 
 
 def test_only_failed_reruns_just_the_runs_that_did_not_succeed(repo: Path) -> None:
     command = '[ "$PARALLEL_RUNS_RUN_ID" != bad ] || [ "$PARALLEL_RUNS_ATTEMPT" -gt 1 ]'
-    first = run_cli("run", "--run-ids", "good,bad", "--command", command, cwd=repo)
+    first = cli("run", "--run-ids", "good,bad", "--command", command, cwd=repo)
     assert first.returncode == 1
-    again = run_cli(
+    again = cli(
         "run", "--run-ids", "good,bad,never", "--only-failed", "--json-events", "--command", command, cwd=repo
     )
     assert again.returncode == 0, again.stdout + again.stderr
@@ -143,7 +141,7 @@ def test_only_failed_reruns_just_the_runs_that_did_not_succeed(repo: Path) -> No
 
 
 def test_one_shared_sqlite_file_with_several_workers_is_refused(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "a,b",
@@ -162,7 +160,7 @@ def test_one_shared_sqlite_file_with_several_workers_is_refused(repo: Path) -> N
 
 
 def test_one_shared_sqlite_file_with_one_worker_records_every_run(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "a,b",
@@ -181,9 +179,9 @@ def test_one_shared_sqlite_file_with_one_worker_records_every_run(repo: Path) ->
 
 
 def test_workers_policy(repo: Path) -> None:
-    zero = run_cli("run", "--run-ids", "a", "--workers", "0", "--command", "true", cwd=repo)
+    zero = cli("run", "--run-ids", "a", "--workers", "0", "--command", "true", cwd=repo)
     assert zero.returncode == 2
-    many = run_cli(
+    many = cli(
         "run",
         "--run-ids",
         "a",
@@ -199,7 +197,7 @@ def test_workers_policy(repo: Path) -> None:
 
 
 def test_json_events_are_one_object_per_line(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "j1,j2", "--json-events", "--command", "echo hi", cwd=repo)
+    done = cli("run", "--run-ids", "j1,j2", "--json-events", "--command", "echo hi", cwd=repo)
     assert done.returncode == 0
     stream = events(done.stdout)
     assert stream[0]["event"] == "batch_started"
@@ -211,7 +209,7 @@ def test_json_events_are_one_object_per_line(repo: Path) -> None:
 
 
 def test_quiet_prints_only_the_summary(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "q1,q2", "--quiet", "--command", "true", cwd=repo)
+    done = cli("run", "--run-ids", "q1,q2", "--quiet", "--command", "true", cwd=repo)
     assert done.returncode == 0
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1

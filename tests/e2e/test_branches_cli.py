@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import finish, git, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, start_cli, wait_for
 
 # `same` changes nothing (its branch is the base commit); the others commit a file of their own.
 EDIT = "case {run_id} in same) ;; *) echo {run_id} > file-{run_id}.txt ;; esac"
@@ -40,7 +40,7 @@ def test_prune_deletes_finished_runs_refs_and_keeps_every_commit(
         ["--run-ids", "retry", "--retries", "1", "--command", FLAKY],
         ["--run-ids", "kept", "--keep-worktrees", "--command", EDIT],
     ):
-        done = run_cli("run", *args, cwd=repo)
+        done = cli("run", *args, cwd=repo)
         assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.chdir(repo)
     attempt_ref = "refs/parallel-runs/attempts/retry/1"

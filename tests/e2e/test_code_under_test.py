@@ -18,7 +18,7 @@ import pytest
 
 from tests import editable_backend, signy
 from tests.editable_backend import PYPROJECT
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def make_project(root: Path, *, layout: str = "src") -> Path:
 
 def make_venv(path: Path) -> Path:
     """A venv without pip that sees this environment's site-packages (pytest, setuptools), with `pytest`."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
     site = next((path / "lib").glob("python*/site-packages"))
     (site / "outer.pth").write_text(OUTER_SITE + "\n")
     script = path / "bin" / "pytest"
@@ -73,7 +73,7 @@ def make_venv(path: Path) -> Path:
 def pip_install(venv: Path, *args: str, cwd: Path) -> None:
     install = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
     offline = ["--no-build-isolation", "--no-deps", "--no-index"]
-    subprocess.run([*install, *offline, *args], check=True, capture_output=True, cwd=cwd, timeout=120)
+    subprocess.run([*install, *offline, *args], check=True, capture_output=True, cwd=cwd)
 
 
 def imported_from(venv: Path) -> str:
@@ -108,7 +108,7 @@ def test_an_editable_install_of_the_checkout_is_mapped_into_each_worktree(
     assert imported_from(venv) == str(project / signer.replace("signer.py", "__init__.py"))
     breaker = signy.BREAK_SIGNER.replace("src/signy/signer.py", signer)
     command = f'case "$PARALLEL_RUNS_RUN_ID" in break) {breaker} ;; esac'
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "break,same", "--command", command),
         *("--test-command", f"{runner} -q -p no:cacheprovider"),
         cwd=project,
@@ -145,7 +145,7 @@ def test_a_run_whose_tests_import_the_checkout_anyway_regresses(installed: tuple
     command = (
         f'case "$PARALLEL_RUNS_RUN_ID" in sneaky) printf %s {shlex.quote(sneak)} > tests/conftest.py ;; esac'
     )
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "sneaky,same", "--command", command, "--test-command", " ".join(TESTS)),
         cwd=project,
         env=with_venv(venv),
@@ -161,7 +161,7 @@ def test_a_run_whose_tests_import_the_checkout_anyway_regresses(installed: tuple
     assert "regressed sneaky (attempt 1, exit 0" in done.stdout
     assert f"tests_imported_elsewhere: signy from {source}" in done.stdout
     assert result(project, "same")["status"] == "succeeded"
-    markdown = run_cli("report", "--format", "markdown", cwd=project).stdout
+    markdown = cli("report", "--format", "markdown", cwd=project).stdout
     assert f"- `sneaky`: tests imported the code under test from elsewhere: `signy from {source}" in markdown
 
 
@@ -172,7 +172,7 @@ def test_a_baseline_that_imports_the_checkout_stops_the_batch(installed: tuple[P
     )
     git(project, "add", "-A")
     git(project, "commit", "-qm", "a conftest that imports the checkout")
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "a", "--command", "true", "--test-command", " ".join(TESTS)),
         cwd=project,
         env=with_venv(venv),
@@ -194,7 +194,7 @@ def test_a_venv_per_worktree_judges_each_run_on_its_own_code(tmp_path: Path) -> 
     command = (
         'case "$PARALLEL_RUNS_RUN_ID" in ' + " ".join(f"{k}) {v} ;;" for k, v in breakers.items()) + " esac"
     )
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "break,sign,same1,same2", "--workers", "4", "--command", command),
         *("--setup-command", "sh scripts/venv.sh", "--test-command", " ".join(TESTS)),
         cwd=project,
@@ -225,7 +225,7 @@ def test_a_setup_command_that_installs_into_the_shared_venv_is_stopped(
     records = sorted(path.name for path in next((venv / "lib").glob("python*/site-packages")).iterdir())
     setup = "python -m pip install -q --no-build-isolation --no-deps --no-index -e ."
     tests = ("--test-command", " ".join(TESTS)) if tested else ()
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "a", "--command", "true", "--setup-command", setup, *tests),
         cwd=project,
         env=with_venv(venv),

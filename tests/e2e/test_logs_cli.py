@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import finish, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, start_cli, wait_for
 
 # Attempt 1 fails, attempt 2 succeeds; each says which it is.
 FLAKY = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; [ "$PARALLEL_RUNS_ATTEMPT" -ge 2 ]'
@@ -20,9 +20,9 @@ def headers(text: str) -> list[str]:
 def test_logs_prints_one_attempt_at_a_time(
     repo: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = run_cli("run", "--run-ids", "r1", "--batch", "b1", "--command", FLAKY, cwd=repo)
+    done = cli("run", "--run-ids", "r1", "--batch", "b1", "--command", FLAKY, cwd=repo)
     assert done.returncode == 1
-    done = run_cli("run", "--run-ids", "r1", "--batch", "b2", "--command", FLAKY, cwd=repo)
+    done = cli("run", "--run-ids", "r1", "--batch", "b2", "--command", FLAKY, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     monkeypatch.chdir(repo)
     for args, attempt in ((["r1"], 2), (["r1", "--attempt", "1"], 1), (["r1", "--batch-id", "b1"], 1)):
@@ -35,7 +35,7 @@ def test_logs_prints_one_attempt_at_a_time(
 def test_an_unknown_run_or_attempt_is_exit_2(
     repo: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run_cli("run", "--run-ids", "r1", "--command", "echo hi", cwd=repo).returncode == 0
+    assert cli("run", "--run-ids", "r1", "--command", "echo hi", cwd=repo).returncode == 0
     monkeypatch.chdir(repo)
     for args, said in (
         (["ghost"], "no such run 'ghost' under"),
@@ -76,6 +76,6 @@ def test_follow_prints_until_the_attempt_ends_and_not_the_next_one(repo: Path, t
     assert "last line of attempt 1" in out
     assert "attempt 2" not in out
     assert runner.returncode == 0
-    again = run_cli("logs", "f1", "--follow", cwd=repo, timeout=30)  # attempt 2 is over: no waiting
+    again = cli("logs", "f1", "--follow", cwd=repo, timeout=30)  # attempt 2 is over: no waiting
     assert headers(again.stdout) == ["=== parallel-runs: attempt 2"]
     assert "last line of attempt 2" in again.stdout

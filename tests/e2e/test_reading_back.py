@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 HINT = "--database-url"
 
@@ -18,7 +18,7 @@ HINT = "--database-url"
 def two_batches(repo: Path) -> Path:
     """Runs a1 (batch b1, via --batch) and a2 (batch b2, via the --batch-id alias)."""
     for run_id, flag, batch in (("a1", "--batch", "b1"), ("a2", "--batch-id", "b2")):
-        done = run_cli("run", "--run-ids", run_id, flag, batch, "--command", "echo hi > out.txt", cwd=repo)
+        done = cli("run", "--run-ids", run_id, flag, batch, "--command", "echo hi > out.txt", cwd=repo)
         assert done.returncode == 0, done.stdout + done.stderr
     return repo
 
@@ -89,7 +89,7 @@ def test_artifacts_of_an_unknown_run_say_so_and_hint_at_the_shared_store(
 def test_batches_lists_one_line_per_batch_with_counts_and_times(
     two_batches: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = run_cli("run", "--run-ids", "bad", "--batch", "b1", "--command", "exit 4", cwd=two_batches)
+    done = cli("run", "--run-ids", "bad", "--batch", "b1", "--command", "exit 4", cwd=two_batches)
     assert done.returncode == 1
     monkeypatch.chdir(two_batches)
     assert main(["batches"]) == 0

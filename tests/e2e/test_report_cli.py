@@ -6,7 +6,7 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 COMMAND = 'echo "$PARALLEL_RUNS_RUN_ID" > out.txt; [ "$PARALLEL_RUNS_RUN_ID" != bad ]'
 
@@ -40,11 +40,9 @@ class Cells(HTMLParser):
 
 def make_two_batches(repo: Path) -> None:
     """Batch b1 with three runs (one fails, one has an awkward id), batch b2 with one."""
-    first = run_cli(
-        "run", "--run-ids", "good,bad,<i>x|y</i>", "--batch-id", "b1", "--command", COMMAND, cwd=repo
-    )
+    first = cli("run", "--run-ids", "good,bad,<i>x|y</i>", "--batch-id", "b1", "--command", COMMAND, cwd=repo)
     assert first.returncode == 1, first.stdout + first.stderr
-    second = run_cli("run", "--run-ids", "later", "--batch-id", "b2", "--command", COMMAND, cwd=repo)
+    second = cli("run", "--run-ids", "later", "--batch-id", "b2", "--command", COMMAND, cwd=repo)
     assert second.returncode == 0, second.stdout + second.stderr
 
 
@@ -52,7 +50,7 @@ def test_report_formats_and_batch_filter(repo: Path) -> None:
     make_two_batches(repo)
     every = ["<i>x|y</i>", "bad", "good", "later"]
 
-    done = run_cli("report", "--format", "html", "-o", "reports/out.html", cwd=repo)
+    done = cli("report", "--format", "html", "-o", "reports/out.html", cwd=repo)
     assert done.returncode == 0, done.stderr
     written = repo / "reports" / "out.html"
     assert done.stdout == ""
@@ -64,21 +62,21 @@ def test_report_formats_and_batch_filter(repo: Path) -> None:
     assert page.bars == len(every)
     assert page.scripts == 0
 
-    done = run_cli("report", "--format", "markdown", cwd=repo)
+    done = cli("report", "--format", "markdown", cwd=repo)
     assert done.returncode == 0, done.stderr
     for run_id in ["`<i>x\\|y</i>`", "`bad`", "`good`", "`later`"]:
         assert f"| {run_id} |" in done.stdout
     assert "**4 runs**" in done.stdout
 
-    done = run_cli("report", "--format", "json", "--batch", "b2", cwd=repo)
+    done = cli("report", "--format", "json", "--batch", "b2", cwd=repo)
     assert done.returncode == 0, done.stderr
     assert [run["run_id"] for run in json.loads(done.stdout)["runs"]] == ["later"]
 
-    done = run_cli("report", "--format", "markdown", "--batch", "b1", cwd=repo)
+    done = cli("report", "--format", "markdown", "--batch", "b1", cwd=repo)
     assert "| `later` |" not in done.stdout
     assert "**3 runs**: \u2705 2 succeeded \u00b7 \u274c 1 failed" in done.stdout
 
-    done = run_cli("report", "--batch", "b2", cwd=repo)  # the table
+    done = cli("report", "--batch", "b2", cwd=repo)  # the table
     assert done.returncode == 0, done.stderr
     assert "later" in done.stdout
     assert "good" not in done.stdout
@@ -87,26 +85,26 @@ def test_report_formats_and_batch_filter(repo: Path) -> None:
 def test_report_on_an_empty_runs_dir_says_so(tmp_path: Path) -> None:
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    done = run_cli("report", "--runs-dir", str(runs_dir), cwd=tmp_path)
+    done = cli("report", "--runs-dir", str(runs_dir), cwd=tmp_path)
     assert (done.returncode, done.stdout.strip()) == (0, f"no runs found under {runs_dir}")
-    done = run_cli("report", "--runs-dir", str(runs_dir), "--format", "json", cwd=tmp_path)
+    done = cli("report", "--runs-dir", str(runs_dir), "--format", "json", cwd=tmp_path)
     assert (done.returncode, json.loads(done.stdout)["runs"]) == (0, [])
     for fmt in ("markdown", "html"):
-        done = run_cli("report", "--runs-dir", str(runs_dir), "--format", fmt, cwd=tmp_path)
+        done = cli("report", "--runs-dir", str(runs_dir), "--format", fmt, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "No runs found." in done.stdout
 
 
 def test_report_on_a_missing_runs_dir_is_a_one_line_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    done = run_cli("report", "--runs-dir", str(missing), cwd=tmp_path)
+    done = cli("report", "--runs-dir", str(missing), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [f"parallel-runs: runs dir {missing} does not exist"]
 
 
 def test_report_before_any_run_uses_the_default_runs_dir_and_says_no_runs(repo: Path) -> None:
-    done = run_cli("report", cwd=repo)
+    done = cli("report", cwd=repo)
     assert done.returncode == 0, done.stderr
     assert "no runs found" in done.stdout
 
@@ -118,7 +116,7 @@ def test_report_reads_its_output_and_batch_from_the_environment(repo: Path) -> N
         "PARALLEL_RUNS_BATCH_ID": "b2",
         "PARALLEL_RUNS_REPORT_FORMAT": "markdown",
     }
-    done = run_cli("report", cwd=repo, env=env)
+    done = cli("report", cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
     text = (repo / "out" / "report.md").read_text()
     assert "later" in text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, processes_with, run_cli, start_cli, wait_for
 
 
 def branches(repo: Path) -> list[str]:
@@ -35,7 +35,7 @@ def result_of(runs_dir: Path, slug: str) -> dict[str, object]:
 
 
 def test_four_runs_in_parallel_each_commit_their_output(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "a,b,c,d",
@@ -79,12 +79,12 @@ def test_workers_really_run_at_once(repo: Path, tmp_path: Path) -> None:
         f'touch {gate}/"$PARALLEL_RUNS_RUN_ID"; '
         f'for i in $(seq 200); do [ "$(ls {gate} | wc -l)" -ge 4 ] && exit 0; sleep 0.05; done; exit 9'
     )
-    done = run_cli("run", "--run-ids", "w{1..4}", "--workers", "4", "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "w{1..4}", "--workers", "4", "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_failing_run_exits_1_and_keeps_its_changes(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "bad", "--command", "echo half-done > work.txt; exit 3", cwd=repo)
+    done = cli("run", "--run-ids", "bad", "--command", "echo half-done > work.txt; exit 3", cwd=repo)
     assert done.returncode == 1, done.stdout + done.stderr
     result = result_of(repo / ".autonomous_runs", "bad")
     assert result["status"] == "failed"
@@ -97,7 +97,7 @@ def test_timeout_kills_the_whole_process_group_and_saves_changes(repo: Path) -> 
     marker = "61.2345"  # unique sleep duration, so we can find the processes in /proc
     command = f"echo partial > partial.txt; (sleep {marker} &); sleep {marker}"
     started = time.monotonic()
-    done = run_cli("run", "--run-ids", "slow", "--timeout", "2s", "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "slow", "--timeout", "2s", "--command", command, cwd=repo)
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stdout + done.stderr
     assert elapsed < 30, f"took {elapsed:.1f}s: the 2s timeout did not stop a 61s command"
@@ -160,7 +160,7 @@ def test_kill_9_of_the_supervisor_is_recovered_by_the_next_run(repo: Path, tmp_p
 
 def test_hostile_run_ids_stay_inside_the_runs_dir(repo: Path, tmp_path: Path) -> None:
     # `..` itself is refused (only dots); every other hostile id gets a slug inside the runs dir.
-    refused = run_cli("run", "--run-ids", "..", "--command", "true", cwd=repo)
+    refused = cli("run", "--run-ids", "..", "--command", "true", cwd=repo)
     assert refused.returncode == 2
     assert "only dots" in refused.stderr
     ids = ["../x", "-rf", "a/b", "a-b", "a b", "ü", "x" * 128, "../../../../etc/passwd"]
@@ -168,7 +168,7 @@ def test_hostile_run_ids_stay_inside_the_runs_dir(repo: Path, tmp_path: Path) ->
     ids_file.write_text("\n".join(ids) + "\n")
     runs_dir = tmp_path / "runs"
     command = 'printf "%s\\n" "$PARALLEL_RUNS_WORKSPACE" "$PARALLEL_RUNS_ARTIFACTS_DIR" > paths.txt'
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids-file",
         str(ids_file),
@@ -197,7 +197,7 @@ def test_invalid_run_ids_exit_2_with_one_line(repo: Path, tmp_path: Path) -> Non
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("good\nbad\tid\n")
     for args in (("--run-ids", ""), ("--run-ids", " , "), ("--run-ids-file", str(ids_file))):
-        done = run_cli("run", *args, "--command", "true", cwd=repo)
+        done = cli("run", *args, "--command", "true", cwd=repo)
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr
@@ -206,7 +206,7 @@ def test_invalid_run_ids_exit_2_with_one_line(repo: Path, tmp_path: Path) -> Non
 
 def test_relative_autonomous_runs_dir_gives_runs_absolute_paths(repo: Path) -> None:
     command = "env | grep -E '^(PARALLEL_RUNS_|AUTONOMOUS_RUNS_DIR)' | sort > env.txt"
-    done = run_cli(
+    done = cli(
         "run", "--run-ids", "rel", "--command", command, cwd=repo, env={"AUTONOMOUS_RUNS_DIR": "relative/dir"}
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -223,7 +223,7 @@ def test_relative_autonomous_runs_dir_gives_runs_absolute_paths(repo: Path) -> N
 
 
 def test_argv_after_double_dash_and_placeholders(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run", "--run-ids", "it's", "--", "bash", "-c", 'echo "$1" > argv.txt', "_", "{run_id}", cwd=repo
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -231,7 +231,7 @@ def test_argv_after_double_dash_and_placeholders(repo: Path) -> None:
     assert git(repo, "show", f"{name}:argv.txt") == "it's"
     ids_file = repo.parent / "ids.txt"
     ids_file.write_text("q u'ote $(touch pwned)\n")
-    shell = run_cli("run", "--run-ids-file", str(ids_file), "--command", "echo {run_id} > id.txt", cwd=repo)
+    shell = cli("run", "--run-ids-file", str(ids_file), "--command", "echo {run_id} > id.txt", cwd=repo)
     assert shell.returncode == 0, shell.stdout + shell.stderr
     quoted = [b for b in branches(repo) if b != name]
     assert git(repo, "show", f"{quoted[0]}:id.txt") == "q u'ote $(touch pwned)"
@@ -239,14 +239,14 @@ def test_argv_after_double_dash_and_placeholders(repo: Path) -> None:
 
 
 def test_report_reads_every_run_store(repo: Path) -> None:
-    run_cli("run", "--run-ids", "ok1,ok2", "--command", "true", cwd=repo)
-    run_cli("run", "--run-ids", "ko", "--command", "exit 4", cwd=repo)
-    done = run_cli("report", "--format", "json", cwd=repo)
+    cli("run", "--run-ids", "ok1,ok2", "--command", "true", cwd=repo)
+    cli("run", "--run-ids", "ko", "--command", "exit 4", cwd=repo)
+    done = cli("report", "--format", "json", cwd=repo)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     status = {row["run_id"]: row["status"] for row in data["runs"]}
     assert status == {"ok1": "succeeded", "ok2": "succeeded", "ko": "failed"}
-    table = run_cli("report", cwd=repo, env={"COLUMNS": "200"})
+    table = cli("report", cwd=repo, env={"COLUMNS": "200"})
     assert table.returncode == 0
     for word in ("ok1", "ok2", "ko", "succeeded", "failed"):
         assert word in table.stdout
@@ -263,7 +263,7 @@ def test_bad_usage_is_one_line_exit_2(repo: Path, tmp_path: Path) -> None:
         ("run", "--bogus-flag"),
     ]
     for args in cases:
-        done = run_cli(*args, cwd=repo)
+        done = cli(*args, cwd=repo)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
@@ -313,7 +313,7 @@ def test_no_process_a_run_started_outlives_it(repo: Path, timeout: str | None) -
 def test_a_run_cannot_change_what_is_saved_by_editing_the_shared_exclude_file(repo: Path) -> None:
     exclude = repo / ".git" / "info" / "exclude"
     tamper = 'echo "*" >> "$(git rev-parse --git-common-dir)/info/exclude"; echo precious > new.txt'
-    done = run_cli("run", "--run-ids", "tamper,after", "--workers", "1", "--command", tamper, cwd=repo)
+    done = cli("run", "--run-ids", "tamper,after", "--workers", "1", "--command", tamper, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     for run_id in ("tamper", "after"):
         assert git(repo, "show", f"parallel-runs/{run_id}:new.txt") == "precious"
@@ -344,7 +344,7 @@ def test_two_batches_in_one_checkout_keep_each_others_runs_dir_excluded(repo: Pa
 
 
 def test_a_run_that_deletes_its_git_file_fails_and_keeps_its_files(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "nogit", "--command", "rm .git; echo precious > keep.txt", cwd=repo)
+    done = cli("run", "--run-ids", "nogit", "--command", "rm .git; echo precious > keep.txt", cwd=repo)
     assert done.returncode == 1, done.stdout + done.stderr
     result = result_of(repo / ".autonomous_runs", "nogit")
     assert result["status"] == "failed"
@@ -355,7 +355,7 @@ def test_a_run_that_deletes_its_git_file_fails_and_keeps_its_files(repo: Path) -
 
 def test_a_failed_run_says_why_in_its_event_line_and_every_report(repo: Path) -> None:
     command = 'echo working; echo "ERROR: cannot find module foo"; exit 3'
-    done = run_cli("run", "--run-ids", "r3", "--retries", "1", "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "r3", "--retries", "1", "--command", command, cwd=repo)
     assert done.returncode == 1
     assert "│ ERROR: cannot find module foo" in done.stdout
     log = (repo / ".autonomous_runs" / "r3" / "run.log").read_text()
@@ -363,9 +363,7 @@ def test_a_failed_run_says_why_in_its_event_line_and_every_report(repo: Path) ->
         "=== parallel-runs: attempt 1",
         "=== parallel-runs: attempt 2",
     ]
-    reports = {
-        fmt: run_cli("report", "--format", fmt, cwd=repo).stdout for fmt in ("json", "markdown", "html")
-    }
+    reports = {fmt: cli("report", "--format", fmt, cwd=repo).stdout for fmt in ("json", "markdown", "html")}
     [row] = json.loads(reports["json"])["runs"]
     assert row["error_tail"] == "working\nERROR: cannot find module foo"  # attempt 2's part only
     assert "      ERROR: cannot find module foo" in reports["markdown"]
@@ -375,7 +373,7 @@ def test_a_failed_run_says_why_in_its_event_line_and_every_report(repo: Path) ->
 def test_the_users_own_database_url_is_left_alone(repo: Path) -> None:
     mine = "postgresql://app:pw@db.example/app"
     command = 'echo "$DATABASE_URL" > app.txt; echo "$PARALLEL_RUNS_DATABASE_URL" > store.txt'
-    done = run_cli("run", "--run-ids", "e1", "--command", command, cwd=repo, env={"DATABASE_URL": mine})
+    done = cli("run", "--run-ids", "e1", "--command", command, cwd=repo, env={"DATABASE_URL": mine})
     assert done.returncode == 0, done.stdout + done.stderr  # it is not taken for the shared store
     assert git(repo, "show", "parallel-runs/e1:app.txt") == mine  # the run and its tests still see it
     assert git(repo, "show", "parallel-runs/e1:store.txt").startswith("sqlite:///")

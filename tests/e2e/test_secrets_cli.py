@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 SECRETS = {
     "GITHUB_TOKEN": "ghs_jobLevelTokenOfTheTests00000001",
@@ -56,11 +56,11 @@ def test_the_issues_reproduction_token_in_the_environment_no_token_in_the_markdo
     env = {"GITHUB_TOKEN": token}
     # The issue's `env; exit 1`, and its token lines once more at the end: the report shows the last lines.
     command = "env; env | grep TOKEN; exit 1"
-    ran = run_cli(
+    ran = cli(
         "run", "--run-ids", "leak", "--runs-dir", str(runs_dir), "--command", command, cwd=repo, env=env
     )
     assert ran.returncode == 1, ran.stderr
-    report = run_cli("report", "--runs-dir", str(runs_dir), "--format", "markdown", cwd=repo, env=env)
+    report = cli("report", "--runs-dir", str(runs_dir), "--format", "markdown", cwd=repo, env=env)
     assert report.returncode == 0, report.stderr
     assert "leak" in report.stdout
     assert token not in report.stdout
@@ -70,7 +70,7 @@ def test_the_issues_reproduction_token_in_the_environment_no_token_in_the_markdo
 def test_runs_get_no_token_and_no_runner_control_file(repo: Path, runs_dir: Path, tmp_path: Path) -> None:
     env = environment(tmp_path)
     command = 'env > "$PARALLEL_RUNS_ARTIFACTS_DIR/env.txt"'
-    ran = run_cli(
+    ran = cli(
         "run", "--run-ids", "probe", "--runs-dir", str(runs_dir), "--command", command, cwd=repo, env=env
     )
     assert ran.returncode == 0, ran.stderr
@@ -92,9 +92,7 @@ def test_a_run_that_prints_every_secret_leaves_none_in_what_leaves(
     # Passed by name, the run has every secret and prints it: only run.log, its raw output, holds them.
     env = environment(tmp_path) | {"PARALLEL_RUNS_PASS_ENV": ",".join(SECRETS)}
     common = ("--runs-dir", str(runs_dir))
-    ran = run_cli(
-        "run", "--run-ids", "leak", *common, "--json-events", "--command", PRINT_ALL, cwd=repo, env=env
-    )
+    ran = cli("run", "--run-ids", "leak", *common, "--json-events", "--command", PRINT_ALL, cwd=repo, env=env)
     assert ran.returncode == 1, ran.stderr
     assert holding((runs_dir / "leak" / "run.log").read_text()) == values()  # the run had them all
     assert holding(ran.stdout + ran.stderr) == []  # the events (with the error tail) and the messages
@@ -102,13 +100,12 @@ def test_a_run_that_prints_every_secret_leaves_none_in_what_leaves(
     assert result["error_tail"]  # the tail is there, redacted
     assert "***" in result["error_tail"]
     assert files_holding(runs_dir / "leak", but=("run.log",)) == []  # result.json and leak.db (error_tail)
-    report = run_cli("report", *common, "--format", fmt, cwd=repo, env=env)
+    report = cli("report", *common, "--format", fmt, cwd=repo, env=env)
     assert report.returncode == 0, report.stderr
     assert "leak" in report.stdout
     assert holding(report.stdout) == []
     written = tmp_path / f"report.{fmt}"
     assert (
-        run_cli("report", *common, "--format", fmt, "--output", str(written), cwd=repo, env=env).returncode
-        == 0
+        cli("report", *common, "--format", fmt, "--output", str(written), cwd=repo, env=env).returncode == 0
     )
     assert holding(written.read_text()) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 
 def help_of(capsys: pytest.CaptureFixture[str], *command: str) -> str:
@@ -77,7 +77,7 @@ def test_an_unknown_placeholder_is_exit_2_naming_it(
 
 def test_several_run_ids_stdin_and_a_start_line_that_says_what_really_runs(repo: Path) -> None:
     # What `--run-ids u{1..2}` is after an unquoted brace expansion, plus an id from stdin.
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "u1",
@@ -102,7 +102,7 @@ def test_several_run_ids_stdin_and_a_start_line_that_says_what_really_runs(repo:
 
 def test_the_budget_stop_does_not_ask_for_a_ctrl_c_nobody_pressed(repo: Path) -> None:
     budget = ("--max-batch-time", "1s")
-    done = run_cli("run", "--run-ids", "slow", "--workers", "2", *budget, "--command", "sleep 30", cwd=repo)
+    done = cli("run", "--run-ids", "slow", "--workers", "2", *budget, "--command", "sleep 30", cwd=repo)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 run, 1 worker," in done.stdout
     assert "stopping (budget)" in done.stdout
@@ -113,7 +113,7 @@ def test_a_signalled_command_reads_one_way_everywhere(repo: Path) -> None:
     # `sleep` alone: Python sees -15 for the execed bash. A trap: bash itself exits 143.
     commands = {"plain": "sleep 30", "trapped": "trap 'exit 143' TERM; sleep 30 & wait"}
     for run_id, command in commands.items():
-        done = run_cli(
+        done = cli(
             "run",
             "--run-ids",
             run_id,
@@ -131,13 +131,13 @@ def test_a_signalled_command_reads_one_way_everywhere(repo: Path) -> None:
         assert [(e["status"], e["exit_code"]) for e in finished] == [("timed_out", 143)]
         result = json.loads((repo / ".autonomous_runs" / run_id / "result.json").read_text())
         assert result["exit_code"] == 143
-    report = run_cli("report", "--format", "json", cwd=repo)
+    report = cli("report", "--format", "json", cwd=repo)
     assert {row["exit_code"] for row in json.loads(report.stdout)["runs"]} == {143}
     for fmt in ("table", "markdown", "html"):
-        text = run_cli("report", "--format", fmt, cwd=repo, env={"COLUMNS": "200"}).stdout
+        text = cli("report", "--format", fmt, cwd=repo, env={"COLUMNS": "200"}).stdout
         assert text.count("143 (SIGTERM)") == 2, text
         assert "-15" not in text
-    plain = run_cli("run", "--run-ids", "again", "--timeout", "1s", "--command", "sleep 30", cwd=repo)
+    plain = cli("run", "--run-ids", "again", "--timeout", "1s", "--command", "sleep 30", cwd=repo)
     assert "exit 143 (SIGTERM)" in plain.stdout
 
 

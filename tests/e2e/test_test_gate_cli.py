@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import signy
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def result(repo: Path, slug: str) -> dict[str, object]:
 def test_an_unknown_command_or_an_empty_baseline_stops_the_batch_before_any_run(
     project: Path, test_command: str, said: str
 ) -> None:
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "a,b", "--command", "touch started", "--test-command", test_command),
         cwd=project,
         env=signy.environment(),
@@ -62,7 +62,7 @@ def test_broken_and_crashed_runs_regress_and_test_by_products_are_not_their_chan
         f'case "$PARALLEL_RUNS_RUN_ID" in break) {signy.BREAK_SIGNER} ;; '
         "conftest) echo 'import nonexistent_mod' > tests/conftest.py ;; esac"
     )
-    done = run_cli(
+    done = cli(
         *("run", "--run-ids", "break,conftest,same", "--command", command),
         *("--test-command", "PYTHONPATH=src pytest -q --junitxml=report.xml"),
         cwd=project,
@@ -85,6 +85,6 @@ def test_broken_and_crashed_runs_regress_and_test_by_products_are_not_their_chan
         files = git(project, "ls-tree", "-r", "--name-only", f"parallel-runs/{run_id}").split()
         assert "report.xml" not in files
     assert "report.xml" not in (project / ".autonomous_runs" / "break" / "changes.patch").read_text()
-    markdown = run_cli("report", "--format", "markdown", cwd=project)
+    markdown = cli("report", "--format", "markdown", cwd=project)
     assert f"  - `{signy.BROKEN[0]}`: Failed: DID NOT RAISE BadSignature" in markdown.stdout
     assert "- `conftest`: tests crashed: `exit 4: pytest's usage error" in markdown.stdout

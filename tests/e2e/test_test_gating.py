@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a + b  # bug: fails at base\n"
 TESTS = (
@@ -44,7 +44,7 @@ def pytest_command(counter: Path) -> str:
 
 def test_baseline_delta_gates_the_runs(project: Path, tmp_path: Path) -> None:
     counter = tmp_path / "baselines"
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "same,breaks,fixes",
@@ -73,16 +73,16 @@ def test_baseline_delta_gates_the_runs(project: Path, tmp_path: Path) -> None:
     for slug in ("same", "breaks", "fixes"):
         ci = project / ".autonomous_runs" / slug / "ci"
         assert {p.name for p in ci.glob("*.json")} >= {"baseline.json", "after.json", "delta.json"}
-    markdown = run_cli("report", "--format", "markdown", cwd=project)
+    markdown = cli("report", "--format", "markdown", cwd=project)
     assert markdown.returncode == 0, markdown.stderr
     failures = markdown.stdout.split("#### New test failures", 1)[1]
     assert "- `breaks`: 1 new test failure\n  - `tests/test_calc.py::test_add`: assert 6 == 5" in failures
-    table = run_cli("report", cwd=project, env={"COLUMNS": "200"})
+    table = cli("report", cwd=project, env={"COLUMNS": "200"})
     assert "+1" in table.stdout
 
 
 def test_no_fail_on_regression_only_reports(project: Path, tmp_path: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "breaks",
@@ -111,7 +111,7 @@ def test_a_test_failing_only_once_after_the_change_is_flaky(project: Path, tmp_p
     command = (
         f"cat > tests/test_flaky.py <<'PY'\n{flaky}PY\ngit add tests/test_flaky.py && git commit -qm flaky"
     )
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "flaky",
@@ -134,13 +134,13 @@ def test_a_test_command_without_a_report_is_judged_by_exit_status_and_must_pass_
     args = ("run", "--run-ids", "noreport", "--command", "true", "--test-command")
     failing = "echo no-report-written-here; exit 1"
     for extra in ((), ("--allow-empty-baseline",)):  # the flag accepts an empty suite, never a failing one
-        done = run_cli(*args, failing, *extra, cwd=project, timeout=300)
+        done = cli(*args, failing, *extra, cwd=project)
         assert done.returncode == 2, done.stdout + done.stderr
         [message] = done.stderr.splitlines()
         assert f"`{failing}` failed (exit 1) and wrote no per-test report at the base commit" in message
         assert "It printed: no-report-written-here. Fix: " in message
         assert not (project / ".autonomous_runs" / "noreport").exists()  # no run started
-    passing = run_cli(*args, "echo no-report-written-here", cwd=project, timeout=300)
+    passing = cli(*args, "echo no-report-written-here", cwd=project)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     tests = result(project, "noreport")["tests"]
     assert (tests["status"], tests["summary"]) == ("passed", "exit 0")  # type: ignore[index]
@@ -148,7 +148,7 @@ def test_a_test_command_without_a_report_is_judged_by_exit_status_and_must_pass_
 
 def test_a_collection_error_regresses_the_run(project: Path, tmp_path: Path) -> None:
     command = "printf 'def test_broken(:\\n' > tests/test_broken.py"
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "syntax",
@@ -178,7 +178,7 @@ printf '<?xml version="1.0"?><testsuite name="sh" tests="1">%s</testsuite>' "$ca
 def test_a_non_python_runner_writing_junit_by_hand(project: Path, tmp_path: Path) -> None:
     script = tmp_path / "run-tests.sh"
     script.write_text(JUNIT_BY_HAND)
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "same,breaks",
@@ -199,7 +199,7 @@ def test_a_broken_test_phase_still_saves_and_records_the_attempt(project: Path) 
     runs_dir = project / ".autonomous_runs"
     (runs_dir / "broken").mkdir(parents=True)
     (runs_dir / "broken" / "ci").write_text("not a directory\n")  # the run's test results cannot be written
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "broken",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 
 def result_of(repo: Path, slug: str) -> dict[str, object]:
@@ -20,7 +20,7 @@ def test_setup_runs_in_each_fresh_worktree_before_the_command(repo: Path) -> Non
     (repo / ".gitignore").write_text("_version.txt\n")
     git(repo, "commit", "--quiet", "-am", "ignore the generated file")
     command = "cat _version.txt > seen.txt"
-    done = run_cli("run", "--run-ids", "s1,s2", "--setup-command", setup, "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "s1,s2", "--setup-command", setup, "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     for run_id in ("s1", "s2"):
         assert git(repo, "show", f"parallel-runs/{run_id}:seen.txt") == "generated"
@@ -30,7 +30,7 @@ def test_setup_runs_in_each_fresh_worktree_before_the_command(repo: Path) -> Non
 
 
 def test_a_failed_setup_is_a_failed_attempt_saying_so(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "s1",
@@ -56,7 +56,7 @@ def test_copy_ignored_brings_matching_ignored_files_into_each_worktree(repo: Pat
     (repo / "cache" / "blob.bin").write_text("cached\n")
     (repo / "secret.key").write_text("not asked for\n")
     command = "cat .env cache/blob.bin > seen.txt; test ! -e secret.key"
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "c1",
@@ -74,7 +74,7 @@ def test_copy_ignored_brings_matching_ignored_files_into_each_worktree(repo: Pat
 
 
 def test_halt_on_failure_starts_nothing_new_after_n_failures(repo: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "h{1..6}",
@@ -100,11 +100,11 @@ def test_dry_run_says_what_would_happen_and_touches_nothing(
     make_repo: Callable[..., Path],
 ) -> None:
     repo = make_repo("dry")
-    first = run_cli("run", "--run-ids", "ok,bad", "--command", 'test "$PARALLEL_RUNS_RUN_ID" = ok', cwd=repo)
+    first = cli("run", "--run-ids", "ok,bad", "--command", 'test "$PARALLEL_RUNS_RUN_ID" = ok', cwd=repo)
     assert first.returncode == 1
     before = sorted(p.relative_to(repo) for p in (repo / ".autonomous_runs").rglob("*"))
     refs = git(repo, "for-each-ref")
-    dry = run_cli("run", "--run-ids", "ok,bad,new", "--dry-run", "--command", "true", cwd=repo)
+    dry = cli("run", "--run-ids", "ok,bad,new", "--dry-run", "--command", "true", cwd=repo)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "would skip  ok: attempt 1 already succeeded" in dry.stdout
     assert "would retry bad: attempt 1 ended failed" in dry.stdout
@@ -126,9 +126,9 @@ def test_the_setup_command_prepares_the_baselines_worktree_too(make_repo: Callab
     )
     tests = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
     common = ("run", "--run-ids", "g1", "--command", "true", "--test-command", tests)
-    without = run_cli(*common, cwd=repo, env={"PYTHONPATH": "."})
+    without = cli(*common, cwd=repo, env={"PYTHONPATH": "."})
     assert without.returncode == 2, without.stdout + without.stderr  # the baseline cannot even import
     setup = "echo 'X = 1' > _generated.py"
-    done = run_cli(*common, "--setup-command", setup, cwd=repo, env={"PYTHONPATH": "."})
+    done = cli(*common, "--setup-command", setup, cwd=repo, env={"PYTHONPATH": "."})
     assert done.returncode == 0, done.stdout + done.stderr
     assert result_of(repo, "g1")["tests"]["status"] == "passed"  # type: ignore[index]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, git, processes_with, run_cli, start_cli, wait_for
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def waiting_command(started: Path, release: Path) -> str:
 
 
 def listed(repo: Path) -> dict[str, dict[str, object]]:
-    done = run_cli("worktrees", "list", "--format", "json", cwd=repo)
+    done = cli("worktrees", "list", "--format", "json", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     return {str(tree["run_id"]): tree for tree in json.loads(done.stdout)["worktrees"]}
 
@@ -89,16 +89,14 @@ def test_cleanup_never_removes_the_worktree_of_an_executing_run(
 
 
 def test_cleanup_saves_a_kept_worktree_then_removes_it(repo: Path) -> None:
-    done = run_cli(
-        "run", "--run-ids", "kept", "--keep-worktrees", "--command", "echo ran > ran.txt", cwd=repo
-    )
+    done = cli("run", "--run-ids", "kept", "--keep-worktrees", "--command", "echo ran > ran.txt", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     workspace = repo / ".autonomous_runs" / "workspaces" / "kept"
     (workspace / "edited-by-hand.txt").write_text("a user's edit after the run\n")
     tree = listed(repo)["kept"]
     assert (tree["state"], tree["dirty"], tree["attempt"]) == ("finished", True, 1)
 
-    cleaned = run_cli("cleanup", cwd=repo)
+    cleaned = cli("cleanup", cwd=repo)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert "removed" in cleaned.stdout
     assert "kept" in cleaned.stdout
@@ -114,17 +112,17 @@ def test_cleanup_saves_a_kept_worktree_then_removes_it(repo: Path) -> None:
 
 
 def test_cleanup_older_than(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "old", "--keep-worktrees", "--command", "true", cwd=repo)
+    done = cli("run", "--run-ids", "old", "--keep-worktrees", "--command", "true", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     workspace = repo / ".autonomous_runs" / "workspaces" / "old"
-    fresh = run_cli("cleanup", "--older-than", "72h", cwd=repo)
+    fresh = cli("cleanup", "--older-than", "72h", cwd=repo)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert "younger than" in fresh.stdout
     assert workspace.is_dir()
     long_ago = time.time() - 3 * 86_400
     os.utime(workspace, (long_ago, long_ago))
     assert float(str(listed(repo)["old"]["age_seconds"])) > 2 * 86_400
-    aged = run_cli("cleanup", "--older-than", "1s", cwd=repo)
+    aged = cli("cleanup", "--older-than", "1s", cwd=repo)
     assert aged.returncode == 0, aged.stdout + aged.stderr
     assert not workspace.exists()
 
@@ -209,14 +207,14 @@ def test_list_json_shows_running_finished_and_orphaned(
     ],
 )
 def test_bad_input_is_one_line_exit_2(repo: Path, args: tuple[str, ...]) -> None:
-    done = run_cli(*args, cwd=repo)
+    done = cli(*args, cwd=repo)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_outside_a_repository_is_exit_2(tmp_path: Path) -> None:
-    outside = run_cli("worktrees", "list", cwd=tmp_path)
+    outside = cli("worktrees", "list", cwd=tmp_path)
     assert outside.returncode == 2, outside.stdout + outside.stderr
     assert "not a git repository" in outside.stderr
 
@@ -236,11 +234,11 @@ def test_run_recovers_what_a_killed_batch_left_behind_before_starting(
 def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
     repo: Path, tmp_path: Path, markers: list[str]
 ) -> None:
-    markers.append("64.5678")
+    markers.append("66.5678")
     started = tmp_path / "started"
     hostile = (
         'touch "$(git rev-parse --git-dir)/index.lock"; echo precious > unsaved.txt; '
-        f"git config core.bare true; touch {started}; sleep 64.5678"
+        f"git config core.bare true; touch {started}; sleep 66.5678"
     )
     victim = start_cli("run", "--run-ids", "hostile", "--command", hostile, cwd=repo)
     wait_for(lambda: started.exists() and has_child_pgid(repo, "hostile"), what="the run")
@@ -249,7 +247,7 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
 
     recovered = run_cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    wait_for(lambda: not processes_with("sleep 64.5678"), timeout=5, what="the orphaned command to be killed")
+    wait_for(lambda: not processes_with("sleep 66.5678"), timeout=5, what="the orphaned command to be killed")
     git(repo, "config", "core.bare", "false")  # the run's change to the shared config is the user's to undo
     assert git(repo, "show", "parallel-runs/hostile:unsaved.txt") == "precious"
     assert listed(repo) == {}
@@ -257,14 +255,12 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
 
 def test_cleanup_keeps_the_saved_commit_a_kept_worktree_was_reset_behind(repo: Path) -> None:
     # Found by the chaos suite (R6): the branch moved back, and the run's saved commit was only in a reflog.
-    done = run_cli(
-        "run", "--run-ids", "back", "--keep-worktrees", "--command", "echo s > saved.txt", cwd=repo
-    )
+    done = cli("run", "--run-ids", "back", "--keep-worktrees", "--command", "echo s > saved.txt", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     workspace = repo / ".autonomous_runs" / "workspaces" / "back"
     git(workspace, "reset", "--quiet", "--hard", "HEAD~1")
     (workspace / "later.txt").write_text("after the reset\n")
-    cleaned = run_cli("cleanup", cwd=repo)
+    cleaned = cli("cleanup", cwd=repo)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert git(repo, "show", "refs/parallel-runs/attempts/back/1:saved.txt") == "s"
     assert git(repo, "show", "parallel-runs/back:later.txt") == "after the reset"
@@ -274,7 +270,7 @@ def test_cleanup_keeps_the_saved_commit_a_kept_worktree_was_reset_behind(repo: P
 def test_cleanup_gets_past_the_lock_a_save_killed_mid_write_left(repo: Path, lock: str) -> None:
     # Found by the chaos suite (R2): a save killed with its git (update-ref, write-tree) left a lock
     # file that made every later save of the worktree fail, so recover and cleanup never got past it.
-    done = run_cli("run", "--run-ids", "locked", "--keep-worktrees", "--command", "echo s > s.txt", cwd=repo)
+    done = cli("run", "--run-ids", "locked", "--keep-worktrees", "--command", "echo s > s.txt", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     workspace = repo / ".autonomous_runs" / "workspaces" / "locked"
     gitdir = Path(git(workspace, "rev-parse", "--absolute-git-dir"))
@@ -286,6 +282,6 @@ def test_cleanup_gets_past_the_lock_a_save_killed_mid_write_left(repo: Path, loc
     git(workspace, "checkout", "--quiet", "--detach")  # the save re-attaches HEAD: it takes HEAD.lock too
     stale.write_text("")
     (workspace / "later.txt").write_text("after the run\n")
-    cleaned = run_cli("cleanup", cwd=repo)
+    cleaned = cli("cleanup", cwd=repo)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert git(repo, "show", "parallel-runs/locked:later.txt") == "after the run"

@@ -14,7 +14,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.locks import RunLock, WorkspaceLease
 from parallel_runs.maintenance import WorktreeState, cleanup, list_worktrees, recover
 from parallel_runs.store import RunStore
-from tests.helpers import git, live_python, processes_with, run_cli, wait_for
+from tests.helpers import cli, git, live_python, processes_with, wait_for
 
 # A holder process built from the library's own pieces, in the order execution uses them. `stage`:
 # lock-only (dies holding only its lock), unrecorded (dies after creating the worktree, before
@@ -173,7 +173,7 @@ def test_cleanup_skips_orphans_and_unknown_directories(
 
 
 def test_a_vanished_kept_worktree_is_pruned(repo: Path, runs_dir: Path) -> None:
-    done = run_cli(
+    done = cli(
         "run",
         "--run-ids",
         "gone",

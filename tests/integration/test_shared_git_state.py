@@ -14,7 +14,7 @@ import pytest
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.git import WorkspaceManager
-from tests.helpers import finish, git, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, run_cli, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
 CHANGES = (
@@ -25,7 +25,7 @@ COMMON = "$(git rev-parse --path-format=absolute --git-common-dir)"
 
 def _batch(repo: Path, setting: str, *, env: dict[str, str] | None = None, ids: str = "a,b,c") -> None:
     command = f'if [ "$PARALLEL_RUNS_RUN_ID" = a ]; then {setting}; fi; {CHANGES}'
-    done = run_cli("run", "--run-ids", ids, "--workers", "1", "--command", command, cwd=repo, env=env)
+    done = cli("run", "--run-ids", ids, "--workers", "1", "--command", command, cwd=repo, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -142,7 +142,7 @@ PRUNE = (
 
 def test_a_run_whose_staged_blobs_are_pruned_is_saved_from_its_files(repo: Path) -> None:
     command = f"{CHANGES}; {PRUNE}"
-    done = run_cli("run", "--run-ids", "a", "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "a", "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_saved(repo, "a")
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.postgres.conftest import database_url, restartable_server, scratch_database
+from tests.integration.postgres.conftest import database_url, scratch_database
 
-__all__ = ["database_url", "restartable_server", "scratch_database"]
+__all__ = ["database_url", "scratch_database"]

@@ -10,7 +10,7 @@ import pytest
 
 from parallel_runs.cli import main
 from tests.e2e.postgres.test_shared_batches import report_outcomes, shared_run
-from tests.helpers import finish, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, processes_with, start_cli, wait_for
 
 
 def _queued_then_cancelled(
@@ -18,7 +18,7 @@ def _queued_then_cancelled(
 ) -> tuple[str, str]:
     """A batch queued (no worker yet) and cancelled in-process: its id and what cancel said."""
     batch = f"late-{secrets.token_hex(3)}"
-    queued = run_cli(
+    queued = cli(
         *("plan", "--database-url", database_url, "--batch-id", batch, "--run-ids", "q{1..3}"),
         *("--command", "true"),
         cwd=repo,

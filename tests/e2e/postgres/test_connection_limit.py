@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from parallel_runs.store import upgrade
-from tests.helpers import finish, git, run_cli, start_cli
+from tests.helpers import cli, finish, git, start_cli
 from tests.integration.postgres.helpers import _execute
 
 
@@ -69,5 +69,5 @@ def test_four_processes_of_eight_workers_share_a_database_that_allows_twelve_con
     ran = Counter(ledger.read_text().split())
     assert len(ran) == 200
     assert max(ran.values()) == 1  # no run executed twice
-    done = run_cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=repo)
+    done = cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=repo)
     assert json.loads(done.stdout)["counts"] == {"succeeded": 200}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import processes_with, run_cli
+from tests.helpers import cli, processes_with
 
 MODES = pytest.mark.parametrize("shared", [False, True], ids=["per-run-sqlite", "postgres"])
 
@@ -27,18 +27,14 @@ def events(stdout: str) -> list[dict[str, object]]:
 
 
 def outcomes(repo: Path, shared: bool, database_url: str, batch: str) -> dict[str, tuple[str, int]]:
-    done = run_cli(
-        "report", "--format", "json", "--batch", batch, *store_flags(shared, database_url), cwd=repo
-    )
+    done = cli("report", "--format", "json", "--batch", batch, *store_flags(shared, database_url), cwd=repo)
     assert done.returncode == 0, done.stderr
     runs = json.loads(done.stdout)["runs"]
     return {row["run_id"]: (row["status"], row["attempts"]) for row in runs}
 
 
 def runs_json(repo: Path, shared: bool, database_url: str, batch: str) -> dict[str, dict[str, object]]:
-    done = run_cli(
-        "report", "--format", "json", "--batch", batch, *store_flags(shared, database_url), cwd=repo
-    )
+    done = cli("report", "--format", "json", "--batch", batch, *store_flags(shared, database_url), cwd=repo)
     assert done.returncode == 0, done.stderr
     return {row["run_id"]: row for row in json.loads(done.stdout)["runs"]}
 
@@ -48,7 +44,9 @@ def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_ur
     # Judged by the store's own timestamps, not by timing the process: interpreter start-up on a
     # busy machine took seconds. A 30 s command ended by a 3 s budget leaves a tenfold margin.
     batch = f"budget-{secrets.token_hex(3)}"
-    done = run_cli(
+    # Its own command line per mode: under xdist both modes may run at once, on two workers.
+    sleeper = f"sleep 30.765{int(shared)}"
+    done = cli(
         "run",
         *store_flags(shared, database_url),
         "--batch-id",
@@ -62,7 +60,7 @@ def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_ur
         "--grace",
         "1s",
         "--command",
-        "sleep 30.7654",
+        sleeper,
         cwd=repo,
     )
     assert done.returncode == 1, done.stdout + done.stderr
@@ -73,7 +71,7 @@ def test_the_batch_budget_stops_the_batch_in_both_stores(repo: Path, database_ur
         "m3": ("not_started", 1),
     }
     assert float(runs["m1"]["duration_seconds"]) < 15, "the 3s budget did not stop the 30s command"
-    assert processes_with("sleep 30.7654") == []
+    assert processes_with(sleeper) == []
 
 
 @MODES
@@ -85,7 +83,7 @@ def test_retry_delay_and_resume_rules_hold_in_both_stores(
     ok, retried = run_ids.split(",")
     command = f'test "$PARALLEL_RUNS_RUN_ID" = {ok} || test "$PARALLEL_RUNS_ATTEMPT" -ge 2'
     common = ("run", *store_flags(shared, database_url), "--json-events", "--run-ids", run_ids)
-    done = run_cli(
+    done = cli(
         *common,
         "--batch-id",
         first,
@@ -106,7 +104,7 @@ def test_retry_delay_and_resume_rules_hold_in_both_stores(
     assert gap.total_seconds() >= 1.5
     assert outcomes(repo, shared, database_url, first) == {ok: ("succeeded", 1), retried: ("succeeded", 2)}
 
-    again = run_cli(*common, "--batch-id", second, "--command", "false", cwd=repo)
+    again = cli(*common, "--batch-id", second, "--command", "false", cwd=repo)
     assert again.returncode == 0, again.stdout + again.stderr
     skipped = {e["run_id"] for e in events(again.stdout) if e["event"] == "run_skipped"}
     assert skipped == {ok, retried}

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from parallel_runs.store import SharedStore
 from tests.action_harness import parse_output_file
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 
 def test_plan_queues_the_batch_and_workers_finish_it(repo: Path, database_url: str) -> None:
     batch = f"plan-{secrets.token_hex(4)}"
     ids = f"{batch}-{{1..5}}"
     common = ("--database-url", database_url, "--batch-id", batch, "--run-ids", ids)
-    planned = run_cli("plan", *common, "--max-jobs", "2", "--retries", "1", "--command", "true", cwd=repo)
+    planned = cli("plan", *common, "--max-jobs", "2", "--retries", "1", "--command", "true", cwd=repo)
     assert planned.returncode == 0, planned.stderr
     printed = parse_output_file(planned.stdout)
     assert (printed["matrix"], printed["mode"], printed["run-count"]) == ('{"leg":[1,2]}', "worker", "5")
@@ -24,12 +24,12 @@ def test_plan_queues_the_batch_and_workers_finish_it(repo: Path, database_url: s
     assert (definition.retries, definition.command.shell) == (1, "true")
     assert definition.base_sha == printed["base-sha"] == git(repo, "rev-parse", "HEAD")
 
-    worked = run_cli("worker", "--batch", batch, "--database-url", database_url, "--quiet", cwd=repo)
+    worked = cli("worker", "--batch", batch, "--database-url", database_url, "--quiet", cwd=repo)
     assert worked.returncode == 0, worked.stdout + worked.stderr
 
     # The same runs in a new batch: every one already succeeded, so one leg is enough (it finds
     # nothing to do; GitHub refuses an empty matrix).
-    again = run_cli(
+    again = cli(
         *("plan", "--database-url", database_url, "--batch-id", f"{batch}-again", "--run-ids", ids),
         *("--command", "true"),
         cwd=repo,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli import main
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 FLAKY = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; [ "$PARALLEL_RUNS_ATTEMPT" -ge 2 ]'
 
@@ -19,7 +19,7 @@ def shared_batch(repo: Path, database_url: str) -> str:
     """A shared batch: run `ok` succeeds, run `flaky` fails its attempt 1 and succeeds its attempt 2."""
     batch = f"b-{secrets.token_hex(4)}"
     common = ("--database-url", database_url, "--batch", batch, "--retries", "1")
-    done = run_cli("run", *common, "--run-ids", f"ok-{batch}", f"flaky-{batch}", "--command", FLAKY, cwd=repo)
+    done = cli("run", *common, "--run-ids", f"ok-{batch}", f"flaky-{batch}", "--command", FLAKY, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     return batch
 
@@ -74,5 +74,5 @@ def test_batches_counts_the_whole_shared_batch(
 
 
 def test_a_worker_names_the_batch_with_batch_id_too(repo: Path, shared_batch: str, database_url: str) -> None:
-    done = run_cli("worker", "--database-url", database_url, "--batch-id", shared_batch, cwd=repo)
+    done = cli("worker", "--database-url", database_url, "--batch-id", shared_batch, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr  # nothing left to do

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.e2e.postgres.test_action import with_password
-from tests.helpers import run_cli
+from tests.helpers import cli
 
 TOKEN = "ghs_sharedStoreTestToken00000000003"
 
@@ -35,7 +35,7 @@ def run_printing_the_url(repo: Path, url: str, *, pass_env: str) -> tuple[str, P
     runs_dir = repo.parent / f"runs-{batch}"
     command = 'env; echo "store: $PARALLEL_RUNS_DATABASE_URL"; echo "token: $GITHUB_TOKEN"; exit 1'
     env = {"GITHUB_TOKEN": TOKEN, "PARALLEL_RUNS_PASS_ENV": pass_env}
-    ran = run_cli(
+    ran = cli(
         "run", "--database-url", url, "--batch-id", batch, "--run-ids", "leak", "--runs-dir", str(runs_dir),
         "--command", command, cwd=repo, env=env,
     )  # fmt: skip
@@ -66,14 +66,12 @@ def test_a_password_the_run_prints_is_in_no_error_tail_and_no_report(
     assert all("store: " in tail and password not in tail and TOKEN not in tail for tail in tails)
     env = {"GITHUB_TOKEN": TOKEN}
     for fmt in ("json", "markdown", "html", "summary"):
-        done = run_cli(
-            "report", "--database-url", url, "--batch", batch, "--format", fmt, cwd=tmp_path, env=env
-        )
+        done = cli("report", "--database-url", url, "--batch", batch, "--format", fmt, cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         assert "leak" in done.stdout
         assert password not in done.stdout
         assert TOKEN not in done.stdout
     rows = json.loads(
-        run_cli("report", "--database-url", url, "--batch", batch, "--format", "json", cwd=tmp_path).stdout
+        cli("report", "--database-url", url, "--batch", batch, "--format", "json", cwd=tmp_path).stdout
     )
     assert "***" in json.dumps(rows)

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.helpers import finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, processes_with, start_cli, wait_for
 
 
 def shared_run(url: str, batch: str, *args: str) -> tuple[str, ...]:
@@ -21,14 +21,14 @@ def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Pat
     git(tmp_path, "clone", "--quiet", "--bare", str(repo), str(origin))
     git(repo, "remote", "add", "origin", str(origin))
     git(repo, "fetch", "--quiet", "origin")
-    pushed = run_cli(
+    pushed = cli(
         *shared_run(database_url, f"b-{secrets.token_hex(3)}", "--run-ids", "p1", "--command", "true"),
         cwd=repo,
     )
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "not on origin" not in pushed.stderr
     git(repo, "commit", "--quiet", "--allow-empty", "-m", "local only")
-    local = run_cli(
+    local = cli(
         *shared_run(database_url, f"b-{secrets.token_hex(3)}", "--run-ids", "p2", "--command", "true"),
         cwd=repo,
     )
@@ -38,7 +38,7 @@ def test_enqueuing_a_base_commit_origin_lacks_is_named(repo: Path, tmp_path: Pat
 
 
 def report_outcomes(repo: Path, url: str, batch: str) -> dict[str, str]:
-    done = run_cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=repo)
+    done = cli("report", "--format", "json", "--database-url", url, "--batch", batch, cwd=repo)
     assert done.returncode == 0, done.stderr
     return {row["run_id"]: row["status"] for row in json.loads(done.stdout)["runs"]}
 
@@ -61,7 +61,7 @@ def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, data
         cwd=repo,
     )
     wait_for(started.exists, what="the first run to start")
-    cancelled = run_cli("cancel", "--batch", batch, "--database-url", database_url, cwd=repo)
+    cancelled = cli("cancel", "--batch", batch, "--database-url", database_url, cwd=repo)
     at = time.monotonic()
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     assert "2 queued run(s) recorded not_started" in cancelled.stdout
@@ -74,7 +74,7 @@ def test_cancel_stops_a_shared_batch_everywhere(repo: Path, tmp_path: Path, data
         "c2": "not_started",
         "c3": "not_started",
     }
-    unknown = run_cli("cancel", "--batch", "no-such", "--database-url", database_url, cwd=repo)
+    unknown = cli("cancel", "--batch", "no-such", "--database-url", database_url, cwd=repo)
     assert (unknown.returncode, "no such batch" in unknown.stderr) == (2, True)
 
 
@@ -141,13 +141,11 @@ def test_a_worker_can_wait_for_a_batch_not_enqueued_yet(
     waiting = start_cli("worker", "--batch", batch, "--database-url", database_url, "--wait", "60s", cwd=repo)
     time.sleep(1.5)  # the worker is up before the batch exists
     assert waiting.poll() is None
-    queued = run_cli(*shared_run(database_url, batch, "--run-ids", "l{1..4}", "--command", "true"), cwd=repo)
+    queued = cli(*shared_run(database_url, batch, "--run-ids", "l{1..4}", "--command", "true"), cwd=repo)
     assert queued.returncode == 0, queued.stdout + queued.stderr
     out, err = finish(waiting, timeout=60)
     assert waiting.returncode == 0, out + err
-    gone = run_cli(
-        "worker", "--batch", "never-queued", "--database-url", database_url, "--wait", "1s", cwd=repo
-    )
+    gone = cli("worker", "--batch", "never-queued", "--database-url", database_url, "--wait", "1s", cwd=repo)
     assert gone.returncode == 2
     assert "'never-queued' is not in the shared store within 1.0s" in gone.stderr
 
@@ -155,14 +153,14 @@ def test_a_worker_can_wait_for_a_batch_not_enqueued_yet(
 def test_the_stored_run_log_of_an_attempt_holds_that_attempt_only(repo: Path, database_url: str) -> None:
     batch = f"logs-{secrets.token_hex(3)}"
     command = 'echo "output of attempt $PARALLEL_RUNS_ATTEMPT"; test "$PARALLEL_RUNS_ATTEMPT" -ge 2'
-    done = run_cli(
+    done = cli(
         *shared_run(database_url, batch, "--run-ids", "twice", "--retries", "1", "--command", command),
         cwd=repo,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     logs = {}
     for attempt in (1, 2):
-        got = run_cli(
+        got = cli(
             "artifacts",
             "get",
             "twice",

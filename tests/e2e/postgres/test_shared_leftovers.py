@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from pathlib import Path
 
-from tests.helpers import git, run_cli
+from tests.helpers import cli, git
 
 
 def test_a_kept_worktree_is_saved_as_the_attempt_that_left_it(repo: Path, database_url: str) -> None:
@@ -15,7 +14,7 @@ def test_a_kept_worktree_is_saved_as_the_attempt_that_left_it(repo: Path, databa
 
     def run(*flags: str) -> None:
         batch = ("--batch-id", f"b-{secrets.token_hex(4)}", "--run-ids", run_id)
-        done = run_cli("run", "--database-url", database_url, *batch, *flags, cwd=repo)
+        done = cli("run", "--database-url", database_url, *batch, *flags, cwd=repo)
         assert done.returncode in (0, 1), done.stdout + done.stderr
 
     run("--keep-worktrees", "--command", "echo one > one.txt; exit 1")
@@ -40,16 +39,16 @@ def test_a_leftover_that_cannot_be_saved_fails_the_run_instead_of_stalling_the_b
     leftover = repo / ".autonomous_runs" / "workspaces" / run_id
     leftover.mkdir(parents=True)
     (leftover / "notes.txt").write_text("not a worktree, not ours to delete\n")
-    began = time.monotonic()
-    done = run_cli(
+    done = cli(
         *("run", "--database-url", database_url, "--batch-id", batch, "--run-ids", f"{run_id},fine-{batch}"),
         *("--lease-ttl", "5s", "--max-batch-time", "120s", "--command", "true"),
         cwd=repo,
     )
-    assert time.monotonic() - began < 60, done.stdout + done.stderr  # not stopped by the 120 s budget
     assert done.returncode == 1, done.stdout + done.stderr
+    # The batch ended by itself, in the product's own words: not stopped by its 120 s budget (timed
+    # from outside, a busy machine's slow start-ups counted too).
     assert "budget" not in done.stdout
-    report = run_cli("report", "--format", "json", "--database-url", database_url, "--batch", batch, cwd=repo)
+    report = cli("report", "--format", "json", "--database-url", database_url, "--batch", batch, cwd=repo)
     rows = {row["run_id"]: row for row in json.loads(report.stdout)["runs"]}
     assert rows[run_id]["status"] == "failed"
     assert "leftover worktree could not be saved" in rows[run_id]["error"]

@@ -1,8 +1,9 @@
 """Fixtures of the PostgreSQL tests: one migrated database per session, created and dropped here.
 
 The server comes from PARALLEL_RUNS_TEST_DATABASE_URL (default: local trust auth). Unreachable:
-the tests are skipped locally and fail in CI (CI=true), where a silent skip would hide them; so
-are the tests that stop or restart the server when it is not a local pg_ctlcluster one.
+the tests are skipped locally and fail in CI (CI=true), where a silent skip would hide them.
+No test here stops that server (other xdist workers use it): those that must, stop a private
+cluster of their own (private_server.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from parallel_runs.store import BatchDefinition, SharedStore, upgrade
 from tests.integration.postgres.helpers import (
     FAST_RECONNECTS,
     admin_url,
-    cluster,
     create_database,
     drop_database,
-    pg_ctl,
     server_is_up,
     wait_for_server,
 )
@@ -90,14 +89,3 @@ def make_batch(store: SharedStore) -> Callable[..., BatchDefinition]:
         return store.create_batch(BatchDefinition(**(fields | overrides)))  # type: ignore[arg-type]
 
     return make
-
-
-@pytest.fixture
-def restartable_server(database_url: str) -> Iterator[Callable[[str], None]]:
-    """`pg_ctl(action)` on the local cluster; whatever the test does, the server is up afterwards."""
-    if cluster() is None or make_url(database_url).host not in ("127.0.0.1", "localhost"):
-        skip_locally_fail_in_ci("needs a local PostgreSQL cluster managed by pg_ctlcluster")
-    try:
-        yield pg_ctl
-    finally:
-        wait_for_server()

@@ -47,6 +47,10 @@ class PrivateServer:
         """Stop it at once (as a crash or a failover would: no client is waited for)."""
         self._pg_ctl("-m", "immediate", "stop")
 
+    def restart(self) -> None:
+        """Restart it as an administrator would (`pg_ctl restart`: clients are disconnected)."""
+        self._pg_ctl("restart")
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

@@ -1,18 +1,24 @@
-"""A real PostgreSQL restart: operations retry through it; results wait in the spool meanwhile."""
+"""A real PostgreSQL restart: operations retry through it; results wait in the spool meanwhile.
+
+Each test stops a private cluster of its own (private_server): the shared server on 127.0.0.1:5432
+serves the other xdist workers meanwhile and is never stopped.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Outcome
 from parallel_runs.store import BatchDefinition, LeaseOwner, ReconnectPolicy, SharedStore, SpoolReport
-from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for, wait_for_server
+from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for
+from tests.integration.postgres.private_server import PrivateServer, private_server
 
 ME = LeaseOwner.here("resilience")
 OTHER = LeaseOwner(host="other-host", pid=1, worker_id="w9")
@@ -22,13 +28,27 @@ THROUGH_A_RESTART = ReconnectPolicy(tries=12, first_delay=0.2, max_delay=2.0)
 pytestmark = pytest.mark.slow
 
 
-def test_a_batch_completes_across_a_restart(
-    database_url: str,
-    make_batch: Callable[..., BatchDefinition],
-    restartable_server: Callable[[str], None],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    batch = make_batch(10)
+def _make_batch(server: PrivateServer, runs: int) -> BatchDefinition:
+    prefix = secrets.token_hex(4)
+    with SharedStore.connect(server.url) as store:
+        return store.create_batch(
+            BatchDefinition(
+                batch_id=f"batch-{prefix}",
+                run_ids=tuple(f"run-{prefix}-{n:03d}" for n in range(runs)),
+                command=CommandSpec(argv=("true",)),
+                base_sha="a" * 40,
+            )
+        )
+
+
+def test_a_batch_completes_across_a_restart(caplog: pytest.LogCaptureFixture) -> None:
+    with private_server() as server:
+        _a_batch_completes_across_a_restart(server, caplog)
+
+
+def _a_batch_completes_across_a_restart(server: PrivateServer, caplog: pytest.LogCaptureFixture) -> None:
+    database_url = server.url
+    batch = _make_batch(server, 10)
     finished: list[str] = []
     errors: list[BaseException] = []
     three_done = threading.Event()
@@ -51,7 +71,7 @@ def test_a_batch_completes_across_a_restart(
     thread = threading.Thread(target=worker)
     thread.start()
     assert three_done.wait(60)
-    restartable_server("restart")
+    server.restart()
     thread.join(120)
     assert errors == []
     assert sorted(finished) == sorted(batch.run_ids)
@@ -62,20 +82,21 @@ def test_a_batch_completes_across_a_restart(
     ]
 
 
-def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
-    database_url: str,
-    make_batch: Callable[..., BatchDefinition],
-    restartable_server: Callable[[str], None],
-    tmp_path: Path,
-) -> None:
-    batch = make_batch(2)
+def test_results_are_spooled_while_the_server_is_down_and_flushed_after(tmp_path: Path) -> None:
+    with private_server() as server:
+        _results_are_spooled_while_down_and_flushed_after(server, tmp_path)
+
+
+def _results_are_spooled_while_down_and_flushed_after(server: PrivateServer, tmp_path: Path) -> None:
+    database_url = server.url
+    batch = _make_batch(server, 2)
     spool_dir = tmp_path / "spool"
     with SharedStore.connect(database_url, spool_dir=spool_dir, reconnect_policy=FAST_RECONNECTS) as store:
         kept = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=60)
         lost = store.claim_next(batch_id=batch.batch_id, owner=ME, ttl=1)
         assert kept is not None
         assert lost is not None
-        restartable_server("stop")
+        server.stop()
         try:
             kept_path = store.finish_attempt(kept, result_for(kept, Outcome.SUCCEEDED))
             lost_path = store.finish_attempt(lost, result_for(lost, Outcome.FAILED, error="from the zombie"))
@@ -84,7 +105,7 @@ def test_results_are_spooled_while_the_server_is_down_and_flushed_after(
             assert kept_path.is_file()
             assert store.flush_spool() == SpoolReport(remaining=2)
         finally:
-            wait_for_server()
+            server.start()
         time.sleep(1.2)  # `lost`'s lease expires meanwhile and a worker on another machine takes it over
         with SharedStore.connect(database_url, reconnect_policy=FAST_RECONNECTS) as elsewhere:
             taker = elsewhere.claim_run(batch_id=batch.batch_id, run_id=lost.run_id, owner=OTHER)
