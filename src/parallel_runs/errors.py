@@ -72,7 +72,7 @@ class UsageError(ParallelRunsError):
 
 
 class InvalidRunIdError(ConfigError, ValueError):
-    """A run id breaks one of the rules of DESIGN §2; a ValueError too, as library callers expect."""
+    """A run id breaks one of the rules of CONTRACTS §2; a ValueError too, as library callers expect."""
 
 
 class GitError(ParallelRunsError):

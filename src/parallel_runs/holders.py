@@ -1,4 +1,4 @@
-"""Who holds a lock or lease: the owner record (host, pid, start, attempt) its file carries (DESIGN §3)."""
+"""Who holds a lock or lease: the owner record (host, pid, start, attempt) its file carries (CONTRACTS §3)."""
 
 from __future__ import annotations
 

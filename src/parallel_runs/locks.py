@@ -203,7 +203,7 @@ class OwnedLock:
 
 
 class WorkspaceLease(OwnedLock):
-    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (DESIGN §3)."""
+    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (CONTRACTS §3)."""
 
     def __init__(self, workspace: Path, *, runs_dir: Path, attempt: int | None = None) -> None:
         if not workspace.is_absolute():

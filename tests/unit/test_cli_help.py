@@ -1,4 +1,4 @@
-"""DESIGN §6: every option names its environment variable in --help."""
+"""CONTRACTS §6: every option names its environment variable in --help."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run ids: validation, slugs, brace expansion, sources, dedupe (DESIGN §2)."""
+"""Run ids: validation, slugs, brace expansion, sources, dedupe (CONTRACTS §2)."""
 
 from __future__ import annotations
 

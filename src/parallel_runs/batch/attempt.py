@@ -146,7 +146,7 @@ class _Attempt:
     def _judged(
         self, spec: TestSpec, *, workspace: Path, env: dict[str, str], exit_code: int
     ) -> TestEvaluation:
-        """The run's change saved first (DESIGN §5), then judged; what the tests wrote is dropped after."""
+        """The run's change saved first (CONTRACTS §5), then judged; what the tests wrote is dropped after."""
         claim = self.claim
         saved = self.workspaces.save_changes(
             run_id=claim.run_id,

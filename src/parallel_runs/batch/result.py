@@ -1,4 +1,4 @@
-"""What a batch did: how each run ended here, and the batch's exit code (DESIGN §6)."""
+"""What a batch did: how each run ended here, and the batch's exit code (CONTRACTS §6)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """DESIGN §6: 130 when interrupted, else from the runs' outcomes; 1 at least for a cancelled batch."""
+        """CONTRACTS §6: 130 when interrupted, else from the outcomes; 1 at least when cancelled."""
         if self.stop_reason == "interrupted":
             return EXIT_INTERRUPTED
         has_bug = any(e.traceback for e in self.errors)

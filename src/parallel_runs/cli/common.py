@@ -61,7 +61,7 @@ def exit_codes_help(codes: Mapping[int, str]) -> str:
     return "exit codes: " + " · ".join(f"{code} {listed[code]}" for code in sorted(listed))
 
 
-# `run` and `worker` (DESIGN §6).
+# `run` and `worker` (CONTRACTS §6).
 EXIT_CODES_HELP = exit_codes_help(
     {
         0: "every run succeeded or was skipped",

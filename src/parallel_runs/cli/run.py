@@ -170,7 +170,7 @@ def _dry_run(settings: RunSettings, console: Console) -> int:
 
 
 def cmd_run(settings: RunSettings | WorkerSettings, console: Console) -> int:
-    """Work the batch here (`run` queues it first), showing progress; the exit code follows DESIGN §6."""
+    """Work the batch here (`run` queues it first), showing progress; the exit code follows CONTRACTS §6."""
     from parallel_runs import batch as engine
     from parallel_runs.config.run import RunSettings
 

@@ -136,7 +136,7 @@ def flag_bool(
 
 
 def default_batch_id(environ: Mapping[str, str], now: datetime | None = None) -> str:
-    """DESIGN §1: `gh-<run id>-<attempt>` in Actions, else a UTC timestamp plus 4 random hex."""
+    """CONTRACTS §1: `gh-<run id>-<attempt>` in Actions, else a UTC timestamp plus 4 random hex."""
     run_id = environ.get("GITHUB_RUN_ID")
     if run_id:
         return f"gh-{run_id}-{environ.get('GITHUB_RUN_ATTEMPT', '1')}"

@@ -49,7 +49,7 @@ class RecoverSettings:
 
 
 def _locations(pick: Callable[[str], str | None], environ: Mapping[str, str], cwd: Path) -> tuple[Path, Path]:
-    """The source repository and the runs dir (DESIGN §1), both absolute."""
+    """The source repository and the runs dir (CONTRACTS §1), both absolute."""
     repo = resolve_source_repo(pick("source_repo"), environ, cwd)
     return repo, resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo)
 

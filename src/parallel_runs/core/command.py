@@ -1,4 +1,4 @@
-"""What a run executes and the environment it gets (DESIGN §4). Pure: values in, argv/env out."""
+"""What a run executes and the environment it gets (CONTRACTS §4). Pure: values in, argv/env out."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ DEFAULT_LEASE_TTL = 60.0
 DEFAULT_MAX_ARTIFACT_SIZE = 50 * 1024 * 1024
 # Time between SIGTERM and SIGKILL when a run is stopped, in seconds.
 DEFAULT_GRACE_SECONDS = 10.0
-# The `{name}` tokens a command may use; each names a RunContext field (DESIGN §4).
+# The `{name}` tokens a command may use; each names a RunContext field (CONTRACTS §4).
 PLACEHOLDERS = ("run_id", "slug", "workspace", "artifacts_dir", "batch_id")
 MAX_JOBS = 256  # GitHub's cap on the jobs of one matrix
 DEFAULT_MAX_JOBS = 16

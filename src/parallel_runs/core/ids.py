@@ -1,4 +1,4 @@
-"""Run ids (DESIGN §2): validation, slugs, sources and dedupe. Pure. Braces expand in `braces`."""
+"""Run ids (CONTRACTS §2): validation, slugs, sources and dedupe. Pure. Braces expand in `braces`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = [
 MAX_RUN_ID_LENGTH = 128
 MAX_SLUG_LENGTH = 100  # for hashed slugs; an id that is its own slug may be up to 128
 HASH_LENGTH = 8
-# Names of runs-dir entries a slug must not take (DESIGN §3). Compared case-insensitively
+# Names of runs-dir entries a slug must not take (CONTRACTS §3). Compared case-insensitively
 # because the runs dir may sit on a case-insensitive filesystem (macOS, Windows).
 RESERVED_SLUGS = frozenset({"workspaces", "baselines"})
 
@@ -46,7 +46,7 @@ _NOT_SLUG_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def validate_run_id(run_id: str) -> None:
-    """Raise `InvalidRunIdError` unless `run_id` is acceptable (DESIGN §2)."""
+    """Raise `InvalidRunIdError` unless `run_id` is acceptable (CONTRACTS §2)."""
     rule = _broken_rule(run_id)
     if rule:
         raise InvalidRunIdError(f"invalid run id {run_id!r}: {rule}")
@@ -99,7 +99,7 @@ def slugify(run_id: str) -> str:
     validate_run_id(run_id)
     # Caveat: `A` and `a` are both valid slugs and stay distinct; on a case-insensitive
     # filesystem their directories (and loose branch refs) would clash. Kept so an id that is
-    # a valid slug is always its own slug (DESIGN §2); avoid case-only differences in ids.
+    # a valid slug is always its own slug (CONTRACTS §2); avoid case-only differences in ids.
     if is_valid_slug(run_id) and run_id.lower() not in RESERVED_SLUGS:
         return run_id
     digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:HASH_LENGTH]

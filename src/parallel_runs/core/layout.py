@@ -1,4 +1,4 @@
-"""Where everything lives under the runs dir (DESIGN §3). Pure path arithmetic."""
+"""Where everything lives under the runs dir (CONTRACTS §3). Pure path arithmetic."""
 
 from __future__ import annotations
 

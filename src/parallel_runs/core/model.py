@@ -11,7 +11,7 @@ __all__ = ["Attempt", "Outcome", "TestSummary"]
 
 
 class Outcome(StrEnum):
-    """How an attempt ended (DESIGN §5). `running` is the state of an attempt still in progress."""
+    """How an attempt ended (CONTRACTS §5). `running` is the state of an attempt still in progress."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"

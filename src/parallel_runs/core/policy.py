@@ -59,7 +59,7 @@ def outcome_of_command(
     """The outcome of an attempt from how its command ended and what its tests said.
 
     `stopping`: the batch was being stopped; `regressed`: the test delta shows persistent new
-    failures and gating is on (DESIGN §5: only a command that exited 0 can be `regressed`).
+    failures and gating is on (CONTRACTS §5: only a command that exited 0 can be `regressed`).
     """
     if timed_out:
         return Outcome.TIMED_OUT
@@ -71,7 +71,7 @@ def outcome_of_command(
 
 
 def batch_exit_code(outcomes: Iterable[Outcome], *, had_internal_error: bool = False) -> int:
-    """DESIGN §6: 3 for a bug, 1 if a run did not succeed, 75 if a run was held elsewhere, else 0."""
+    """CONTRACTS §6: 3 for a bug, 1 if a run did not succeed, 75 if a run was held elsewhere, else 0."""
     if had_internal_error:
         return EXIT_INTERNAL
     seen = set(outcomes)
@@ -83,7 +83,7 @@ def batch_exit_code(outcomes: Iterable[Outcome], *, had_internal_error: bool = F
 
 
 def check_shared_sqlite_workers(workers: int) -> None:
-    """DESIGN §7: one SQLite file cannot take several writers at once; say what to use instead."""
+    """CONTRACTS §7: one SQLite file cannot take several writers at once; say what to use instead."""
     if workers > 1:
         raise ConfigError(
             f"one shared SQLite file cannot serve --workers {workers}: use --per-run-sqlite "

@@ -1,4 +1,4 @@
-"""Splitting a batch over the legs of a GitHub matrix (DESIGN §6 `plan`). Pure.
+"""Splitting a batch over the legs of a GitHub matrix (CONTRACTS §6 `plan`). Pure.
 
 The matrix carries only leg numbers, `{"leg": [1, ..., n]}`, so it stays a few KB for any number
 of ids (GitHub caps an output at 1 MiB and a matrix at 256 jobs). Without a shared store each leg

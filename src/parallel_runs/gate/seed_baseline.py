@@ -173,7 +173,7 @@ class TestBaselineTracker:
         self.repo = git.repo_root(self.workspace)
         raw = os.fspath(runs_dir) if runs_dir is not None else None
         self.runs_dir = _runs_dir_for(self.workspace, raw, self.environ, repo=self.repo)
-        git.ensure_excluded(self.repo, self.runs_dir)  # DESIGN §1: a runs dir inside the repo is excluded
+        git.ensure_excluded(self.repo, self.runs_dir)  # CONTRACTS §1: excluded inside the repo
         if run_id:  # run-scoped (parallel-safe); else the seed's legacy global directory
             self.cache_dir = self.runs_dir / slugify(run_id) / "baselines"
         else:

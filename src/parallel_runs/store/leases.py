@@ -1,4 +1,4 @@
-"""Leases of the shared store (DESIGN §7): owner, database-clock expiry, fencing token.
+"""Leases of the shared store (CONTRACTS §7): owner, database-clock expiry, fencing token.
 
 Every function runs inside the caller's transaction. Expiry is computed by the database's clock,
 so machines with skewed clocks agree on when a lease ends. Every write under a claim names the
