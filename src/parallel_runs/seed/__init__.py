@@ -1,8 +1,9 @@
 """Autopack "Parallel Runs v1" compatibility: the seed's classes and signatures on our machinery.
 
 Where the seed and docs/CONTRACTS.md differ, the contracts win: a worktree's changes are
-committed to its run branch before it is removed, every path is made absolute at once, a live holder's lock is never removed, and
-the seed's Autopack executor is replaced by a command the caller gives.
+committed to its run branch before it is removed, every path is made absolute at once, a live
+holder's lock is never removed, and the seed's Autopack executor is replaced by a command the
+caller gives.
 """
 
 from __future__ import annotations
