@@ -25,7 +25,7 @@ from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
 from parallel_runs.errors import ConfigError, ParallelRunsError, StoreError
-from parallel_runs.store import claims, leases, spool
+from parallel_runs.store import claims, leases, queueing, spool
 from parallel_runs.store.artifact_access import ArtifactAccess
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.store.batches import (
@@ -136,7 +136,7 @@ class SharedStore(ArtifactAccess, SharedQueue):
         """Queue finished, unsuccessful runs again (all, or those named); return the ids requeued."""
         return self._transaction(
             "requeue runs",
-            lambda conn: leases.requeue_runs(
+            lambda conn: queueing.requeue_runs(
                 conn, batch_id=batch_id, run_ids=run_ids, max_attempts=max_attempts
             ),
         )
@@ -144,12 +144,12 @@ class SharedStore(ArtifactAccess, SharedQueue):
     def enqueue(self, definition: BatchDefinition) -> list[tuple[str, str]]:
         """Create the batch (or find it) and queue its runs by its resume rules, in one transaction.
 
-        Returns the (run id, reason) of each run the rules skip; see leases.resume_runs.
+        Returns the (run id, reason) of each run the rules skip; see queueing.resume_runs.
         """
 
         def work(conn: Connection) -> list[tuple[str, str]]:
             batch = insert_batch(conn, definition)
-            return leases.resume_runs(
+            return queueing.resume_runs(
                 conn, batch_id=batch.batch_id, redo=definition.redo, only_failed=definition.only_failed
             )
 

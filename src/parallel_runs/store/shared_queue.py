@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.store import cancelling, claims, leases
+from parallel_runs.store import cancelling, claims, leases, queueing
 from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel
@@ -118,7 +118,7 @@ class SharedQueue:
         key = uuid.uuid4().hex
 
         def work(conn: Connection) -> Claim | None:
-            if not leases.requeue_runs(
+            if not queueing.requeue_runs(
                 conn, batch_id=claim.batch_id, run_ids=[claim.run_id], max_attempts=None
             ):
                 return None
