@@ -1,12 +1,13 @@
 """Running a batch: `run` → `run_batch` (the worker threads) → `run_one` (a run, its retries) → `attempt`.
 
-`run(settings, control)` is the one entry point, for the CLI's `run` and `worker`, the seed's
-ParallelRunSupervisor and the GitHub action alike, over whichever store the settings name.
+`run(request, machine, control)` is the one entry point, for the CLI's `run` and `worker` (no
+request: the batch is the store's), the seed's ParallelRunSupervisor and the GitHub action alike,
+over whichever store the machine's settings name.
 """
 
 from __future__ import annotations
 
-from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.control import BatchControl, stop_on_signals
 from parallel_runs.batch.preview import Preview, preview
 from parallel_runs.batch.result import (
     BatchResult,
@@ -31,4 +32,5 @@ __all__ = [
     "outcome_of",
     "preview",
     "run",
+    "stop_on_signals",
 ]

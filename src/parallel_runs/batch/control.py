@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import FrameType
 
 from parallel_runs.core.events import Event, EventKind
 from parallel_runs.process import signal_run
 
-__all__ = ["BatchControl"]
+__all__ = ["BatchControl", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +150,21 @@ class BatchControl:
         for run_id, pgid in groups:
             if signal_run(pgid, hard=sig is signal.SIGKILL):
                 log.info("sent %s to run %r (process group %d)", sig.name, run_id, pgid)
+
+
+@contextmanager
+def stop_on_signals(control: BatchControl) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the batch to stop (twice: stop now) instead of killing this process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        control.request_stop("interrupted")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

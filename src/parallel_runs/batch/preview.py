@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parallel_runs import git
-from parallel_runs.config import RunSettings
-from parallel_runs.core.batch import BatchDefinition, skip_reason
+from parallel_runs.config import WorkerSettings
+from parallel_runs.core.batch import BatchDefinition, BatchRequest, skip_reason
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
@@ -26,8 +26,8 @@ class Preview:
     reason: str
 
 
-def _latest_local(settings: RunSettings, run_id: str) -> Attempt | None:
-    path = settings.worker.shared_sqlite or RunPaths(settings.worker.runs_dir, slugify(run_id)).database
+def _latest_local(machine: WorkerSettings, run_id: str) -> Attempt | None:
+    path = machine.shared_sqlite or RunPaths(machine.runs_dir, slugify(run_id)).database
     if not path.is_file():
         return None
     try:
@@ -47,27 +47,20 @@ def _verdict(latest: Attempt | None, definition: BatchDefinition) -> tuple[str, 
     return "retry", f"attempt {latest.attempt} ended {latest.outcome}"
 
 
-def preview(settings: RunSettings) -> list[Preview]:
+def preview(request: BatchRequest, machine: WorkerSettings) -> list[Preview]:
     """The verdict on every run id of the batch, as `run` would reach it now."""
-    machine = settings.worker
-    definition = BatchDefinition(
-        batch_id=settings.batch_id,
-        run_ids=settings.run_ids,
-        command=settings.command,
-        base_sha=git.resolve_commit(machine.repo, settings.base_ref),  # a bad ref is a usage error here too
-        redo=settings.redo,
-        only_failed=settings.only_failed,
-    )
+    # A bad ref is a usage error here too.
+    definition = request.definition(base_sha=git.resolve_commit(machine.repo, request.base_ref))
     shared: dict[str, Attempt] = {}
     if machine.database_url is not None:
         with SharedStore.connect(machine.database_url) as store:
-            shared = {a.run_id: a for run_id in settings.run_ids for a in store.run_attempts(run_id)[-1:]}
+            shared = {a.run_id: a for run_id in request.run_ids for a in store.run_attempts(run_id)[-1:]}
     found = []
-    for run_id in settings.run_ids:
+    for run_id in request.run_ids:
         holder = run_locks(RunPaths(machine.runs_dir, slugify(run_id)), run_id=run_id)[1].holder()
         if holder is not None:
             found.append(Preview(run_id, "held", f"a live process holds it ({holder})"))
             continue
-        latest = shared.get(run_id) if machine.database_url else _latest_local(settings, run_id)
+        latest = shared.get(run_id) if machine.database_url else _latest_local(machine, run_id)
         found.append(Preview(run_id, *_verdict(latest, definition)))
     return found

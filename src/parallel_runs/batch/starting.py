@@ -17,8 +17,8 @@ from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.batch.pool import run_batch
 from parallel_runs.batch.preflight import check_test_gate
 from parallel_runs.batch.result import BatchResult, SkippedRun
-from parallel_runs.config import RunSettings, WorkerSettings
-from parallel_runs.core.batch import BatchDefinition
+from parallel_runs.config import BatchToQueue, WorkerSettings
+from parallel_runs.core.batch import BatchDefinition, BatchRequest
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
@@ -33,31 +33,14 @@ log = logging.getLogger(__name__)
 BATCH_POLL_SECONDS = 1.0  # how often `worker --wait` looks for its batch
 
 
-def _definition(settings: RunSettings, store: Store) -> BatchDefinition:
+def _definition(request: BatchRequest, machine: WorkerSettings, store: Store) -> BatchDefinition:
     """What `run` asks for: base commit resolved, budget as a deadline on the store's clock."""
     deadline = None
-    if settings.max_batch_time is not None:
-        deadline = store.now() + timedelta(seconds=settings.max_batch_time)
-    base_sha = git.resolve_commit(settings.worker.repo, settings.base_ref)
-    _warn_about_the_base(settings.worker.repo, base_sha, shared=store.shares_queue)
-    return BatchDefinition(
-        batch_id=settings.batch_id,
-        run_ids=settings.run_ids,
-        command=settings.command,
-        base_sha=base_sha,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        retry_delay=settings.retry_delay,
-        redo=settings.redo,
-        only_failed=settings.only_failed,
-        tests=settings.tests,
-        fail_on_regression=settings.fail_on_regression,
-        grace=settings.grace,
-        setup=settings.setup,
-        copy_ignored=settings.copy_ignored,
-        halt_on_failure=settings.halt_on_failure,
-        deadline=deadline,
-    )
+    if request.max_batch_time is not None:
+        deadline = store.now() + timedelta(seconds=request.max_batch_time)
+    base_sha = git.resolve_commit(machine.repo, request.base_ref)
+    _warn_about_the_base(machine.repo, base_sha, shared=store.shares_queue)
+    return request.definition(base_sha=base_sha, deadline=deadline)
 
 
 def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
@@ -76,23 +59,21 @@ def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
         )
 
 
-def _wanted(settings: RunSettings | WorkerSettings, store: Store, control: BatchControl) -> BatchDefinition:
+def _wanted(
+    request: BatchRequest | None, machine: WorkerSettings, store: Store, control: BatchControl
+) -> BatchDefinition:
     """The batch `run` asks for, or the one a `worker` finds in the store (with --wait, once it is there)."""
-    if isinstance(settings, RunSettings):
-        return _definition(settings, store)
-    return _wait_for_batch(store, settings, control)
+    if request is not None:
+        return _definition(request, machine, store)
+    return _wait_for_batch(store, machine, control)
 
 
-def _queued(
-    settings: RunSettings | WorkerSettings, store: Store, wanted: BatchDefinition
-) -> tuple[BatchDefinition, list[SkippedRun]]:
-    """The batch as the store holds it, and the runs its resume rules skipped when `run` queued it."""
-    if not isinstance(settings, RunSettings):
-        return wanted, []
+def _queued(store: Store, wanted: BatchDefinition) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """Queue the batch `run` asked for: as the store holds it now, and the runs its resume rules skipped."""
     skipped = [SkippedRun(run_id, Outcome.SKIPPED, reason) for run_id, reason in store.enqueue(wanted)]
-    definition = store.get_batch(settings.batch_id)
+    definition = store.get_batch(wanted.batch_id)
     if definition is None:
-        raise ConfigError(f"batch {settings.batch_id!r} is not in the shared store")
+        raise ConfigError(f"batch {wanted.batch_id!r} is not in the shared store")
     return definition, skipped
 
 
@@ -138,13 +119,17 @@ def _prepare_repository(store: Store, plan: BatchPlan) -> None:
 
 
 def run(
-    settings: RunSettings | WorkerSettings, control: BatchControl, *, store: Store | None = None
+    request: BatchRequest | None,
+    machine: WorkerSettings,
+    control: BatchControl,
+    *,
+    store: Store | None = None,
 ) -> BatchResult:
-    """The one entry point of the engine: `run` queues its batch and works it; `worker` works a queued one.
+    """The one entry point of the engine: `run` queues the batch it `request`s and works it; `worker`
+    (no request) works the one the store holds.
 
     `store`: the store to use instead of the one the settings name (tests pass an in-memory store).
     """
-    machine = settings.worker if isinstance(settings, RunSettings) else settings
     _make_runs_dir(machine.runs_dir)
     become_subreaper()  # daemons a run starts come back to us when their parents die: see strays
     store = store or open_store(
@@ -155,7 +140,7 @@ def run(
     )
     try:
         store.flush_spool()
-        wanted = _wanted(settings, store, control)
+        wanted = _wanted(request, machine, store, control)
         plan = BatchPlan(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
@@ -163,7 +148,7 @@ def run(
         # runs leaves nothing behind in the store, and no run starts.
         if not check_test_gate(plan, control):
             return BatchResult(wanted.batch_id, wanted.base_sha, stop_reason=control.stop_reason)
-        definition, skipped = _queued(settings, store, wanted)
+        definition, skipped = _queued(store, wanted) if request is not None else (wanted, [])
         shared = git.SharedState.snapshot(machine.repo)  # after ensure_excluded added the runs dir
         # Named by this process: one process works one batch at a time, and never shares its record.
         shared.record(git_state_dir(machine.runs_dir) / f"{socket.gethostname()}-{os.getpid()}.json")
@@ -175,12 +160,12 @@ def run(
         store.close()
 
 
-def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
-    """Queue `run`'s batch in the store its settings name, as `run` does, without working it (`plan`).
+def enqueue(batch: BatchToQueue) -> tuple[BatchDefinition, list[SkippedRun]]:
+    """Queue the batch in the store its machine names, as `run` does, without working it (`plan`).
 
     The test gate is left to the workers: each checks the baseline before it claims a run.
     """
-    machine = settings.worker
+    machine = batch.machine
     store = open_store(
         runs_dir=machine.runs_dir,
         database_url=machine.database_url,
@@ -188,6 +173,6 @@ def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
         max_artifact_size=machine.max_artifact_size,
     )
     try:
-        return _queued(settings, store, _definition(settings, store))
+        return _queued(store, _definition(batch.request, machine, store))
     finally:
         store.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from parallel_runs.cli.common import add_location_options, deferred, env_help, exit_codes_help
-from parallel_runs.cli.run_options import RUN_OPTIONS
-from parallel_runs.core.defaults import DEFAULT_MAX_JOBS, MAX_JOBS
+from parallel_runs.cli.common import add_location_options, deferred, exit_codes_help
+from parallel_runs.cli.run_options import add_batch_options
 from parallel_runs.errors import EXIT_OK
 
 # typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
@@ -28,7 +27,6 @@ DESCRIPTION = (
     "that claims runs until none remain; without, leg K of N runs `run --shard K/N` with the same ids. "
     "The matrix holds leg numbers only, so it stays small for any number of ids."
 )
-_PLAN_ONLY = ("--shard",)  # run options that make no sense here
 
 
 def register(commands: Any) -> None:
@@ -38,26 +36,7 @@ def register(commands: Any) -> None:
         description=DESCRIPTION,
         epilog=exit_codes_help({0: "the legs were planned (and, with a database, the batch queued)"}),
     )
-    plan.add_argument(
-        "--max-jobs",
-        metavar="N",
-        help=env_help(f"most legs in the matrix, 1 to {MAX_JOBS} (default {DEFAULT_MAX_JOBS})", "max_jobs"),
-    )
-    plan.add_argument(
-        "--github-output",
-        action="store_true",
-        default=None,
-        help=env_help("also write the outputs to $GITHUB_OUTPUT (multi-line safe)", "github_output"),
-    )
-    plan.add_argument(
-        "--database-url",
-        metavar="URL",
-        help=env_help("postgresql:// URL of the shared store to queue the batch in", "database_url"),
-    )
-    for flags, key, text, extra in RUN_OPTIONS:
-        names = flags if isinstance(flags, tuple) else (flags,)
-        if not set(names) & set(_PLAN_ONLY):
-            plan.add_argument(*names, help=env_help(text, key), **extra)
+    add_batch_options(plan, "plan")
     add_location_options(plan)
     plan.set_defaults(
         handler=cmd_plan, build_settings=deferred("parallel_runs.config.plan", "build_plan_settings")

@@ -40,7 +40,13 @@ if TYPE_CHECKING:
     from parallel_runs.config.logs import LogsSettings, build_logs_settings
     from parallel_runs.config.plan import PlanSettings, build_plan_settings, github_output_path
     from parallel_runs.config.report import ReportSettings, build_report_settings
-    from parallel_runs.config.run import RunSettings, build_run_settings
+    from parallel_runs.config.run import (
+        BatchToQueue,
+        RunSettings,
+        build_batch_to_queue,
+        build_run_settings,
+        build_worker_run_settings,
+    )
     from parallel_runs.config.worker import WorkerSettings, build_worker_settings
     from parallel_runs.config.worktrees import (
         CleanupSettings,
@@ -63,6 +69,7 @@ __all__ = [
     "ApplySettings",
     "ArtifactsGetSettings",
     "ArtifactsListSettings",
+    "BatchToQueue",
     "BatchesSettings",
     "BranchesPruneSettings",
     "CleanupSettings",
@@ -78,6 +85,7 @@ __all__ = [
     "build_apply_settings",
     "build_artifacts_get_settings",
     "build_artifacts_list_settings",
+    "build_batch_to_queue",
     "build_batches_settings",
     "build_branches_prune_settings",
     "build_cleanup_settings",
@@ -87,6 +95,7 @@ __all__ = [
     "build_recover_settings",
     "build_report_settings",
     "build_run_settings",
+    "build_worker_run_settings",
     "build_worker_settings",
     "build_worktrees_list_settings",
     "default_batch_id",
@@ -130,7 +139,13 @@ _MODULES = {
     "logs": ("LogsSettings", "build_logs_settings"),
     "plan": ("PlanSettings", "build_plan_settings", "github_output_path"),
     "report": ("ReportSettings", "build_report_settings"),
-    "run": ("RunSettings", "build_run_settings"),
+    "run": (
+        "BatchToQueue",
+        "RunSettings",
+        "build_batch_to_queue",
+        "build_run_settings",
+        "build_worker_run_settings",
+    ),
     "worker": ("WorkerSettings", "build_worker_settings"),
     "worktrees": (
         "CleanupSettings",

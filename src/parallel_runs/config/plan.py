@@ -14,7 +14,7 @@ from parallel_runs.config.common import (
     resolve_database_url,
     resolve_source_repo,
 )
-from parallel_runs.config.run import RunSettings, build_run_settings, read_run_ids
+from parallel_runs.config.run import BatchToQueue, build_batch_to_queue, read_run_ids
 from parallel_runs.core.shards import DEFAULT_MAX_JOBS, parse_max_jobs
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
@@ -32,7 +32,7 @@ class PlanSettings:
     base_ref: str
     max_jobs: int
     github_output: Path | None = None  # also write the outputs to this $GITHUB_OUTPUT file
-    enqueue: RunSettings | None = None  # the batch `run --database-url` would queue; None: shards
+    enqueue: BatchToQueue | None = None  # the batch `run --database-url` would queue; None: shards
 
 
 def github_output_path(environ: Mapping[str, str]) -> Path:
@@ -58,15 +58,15 @@ def build_plan_settings(
             f"plan --database-url {mask_url(url)}: legs on other machines need the shared PostgreSQL store"
         )
     if url:
-        run = build_run_settings(flags=flags, environ=environ, cwd=cwd)
+        batch = build_batch_to_queue(flags=flags, environ=environ, cwd=cwd)
         return PlanSettings(
-            run_ids=run.run_ids,
-            batch_id=run.batch_id,
-            repo=run.worker.repo,
-            base_ref=run.base_ref,
+            run_ids=batch.request.run_ids,
+            batch_id=batch.request.batch_id,
+            repo=batch.machine.repo,
+            base_ref=batch.request.base_ref,
             max_jobs=max_jobs,
             github_output=output,
-            enqueue=run,
+            enqueue=batch,
         )
     return PlanSettings(
         run_ids=read_run_ids(flags, environ, cwd),

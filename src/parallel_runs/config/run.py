@@ -1,4 +1,5 @@
-"""Settings of `parallel-runs run`."""
+"""Settings of `parallel-runs run` (and `worker`, whose batch is the store's): the batch request, read
+from the option table (config/options.py), and this machine's side."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from parallel_runs.config.common import (
-    DEFAULT_GRACE_SECONDS,
     default_batch_id,
     default_workers,
     env_value,
     flag_bool,
     flag_list,
     is_postgres_url,
+    parse_bool,
     parse_count,
     parse_workers,
     picker,
@@ -25,58 +26,55 @@ from parallel_runs.config.common import (
     resolve_database_url,
     sqlite_path,
 )
-from parallel_runs.config.worker import WorkerSettings, build_machine
+from parallel_runs.config.options import OPTIONS, Option, option
+from parallel_runs.config.worker import WorkerSettings, build_machine, build_worker_settings
+from parallel_runs.core.batch import BatchRequest
 from parallel_runs.core.braces import MAX_EXPANSION
 from parallel_runs.core.command import PLACEHOLDERS, CommandSpec, unknown_placeholders
 from parallel_runs.core.durations import parse_duration
 from parallel_runs.core.ids import collect_run_ids, validate_batch_id
 from parallel_runs.core.policy import check_shared_sqlite_workers
-from parallel_runs.core.shards import parse_shard, shard_ids
+from parallel_runs.core.shards import Shard, parse_shard, shard_ids
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 
-__all__ = ["RunSettings", "build_run_settings", "read_run_ids"]
+__all__ = [
+    "BatchToQueue",
+    "RunSettings",
+    "build_batch_to_queue",
+    "build_run_settings",
+    "build_worker_run_settings",
+    "read_run_ids",
+]
 
 # MAX_EXPANSION ids of at most 128 characters, one a line, fit in 13 MB: a bigger ids file is a
 # mistake (`/dev/zero`, a log) and is refused after reading this much, never read whole.
 MAX_IDS_FILE_BYTES = 16 * 2**20
-_DURATIONS = ("timeout", "grace", "retry_delay", "max_batch_time", "test_timeout")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchToQueue:
+    """A batch to queue (`run`, and `plan` with a shared store): what it asks, and this machine's side."""
+
+    request: BatchRequest
+    machine: WorkerSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings:
-    """Everything `parallel-runs run` needs: the batch to define, and this machine's side of it."""
+    """What `run` and `worker` work: the batch asked for, and this machine's side of it.
 
-    worker: WorkerSettings  # where and how many at once; the store
-    run_ids: tuple[str, ...]
-    command: CommandSpec
-    timeout: float | None
-    grace: float
-    base_ref: str
-    retries: int = 0
-    retry_delay: float = 0.0
-    redo: bool = False
-    only_failed: bool = False
-    max_batch_time: float | None = None
-    tests: TestSpec | None = None  # the test command whose baseline delta judges each run
-    fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
-    setup: CommandSpec | None = None  # run in each fresh worktree before the command
-    copy_ignored: tuple[str, ...] = ()  # git-ignored files copied from the checkout into each worktree
-    halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
+    `request` is None for a `worker`, which reads the batch from the store.
+    """
+
+    request: BatchRequest | None
+    machine: WorkerSettings  # where and how many at once; the store
     dry_run: bool = False  # say what would run, be skipped or redone; touch nothing
 
     @property
     def batch_id(self) -> str:
         """The batch's id."""
-        return self.worker.batch_id
-
-
-class _ResumeRules(TypedDict):
-    retries: int
-    retry_delay: float
-    redo: bool
-    only_failed: bool
-    max_batch_time: float | None
+        return self.machine.batch_id
 
 
 def _read_ids_file(raw: str, cwd: Path) -> str:
@@ -113,13 +111,12 @@ def read_run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: P
     )
 
 
-def _shard_of(run_ids: tuple[str, ...], text: str | None, *, database_url: str | None) -> tuple[str, ...]:
+def _shard_of(run_ids: tuple[str, ...], shard: Shard | None, *, database_url: str | None) -> tuple[str, ...]:
     """This leg's share of the ids with --shard K/N (all of them without)."""
-    if not text:
+    if shard is None:
         return run_ids
     if database_url is not None:
         raise ConfigError("--shard splits a batch without a shared store; with --database-url use `worker`")
-    shard = parse_shard(text)
     mine = tuple(shard_ids(run_ids, shard))
     if not mine:
         raise ConfigError(f"shard {shard} of {len(run_ids)} run id(s) is empty: use at most {len(run_ids)}")
@@ -156,14 +153,36 @@ def _shared_sqlite_file(url: str | None, *, workers: int, cwd: Path) -> Path | N
     return path
 
 
-def _durations(pick: Callable[[str], str | None]) -> dict[str, float]:
-    """The duration flags that were given, parsed."""
-    # An empty flag is an error (`--timeout ''` is not "no timeout"); an empty variable is unset.
-    return {
-        key: parse_duration(text, name=f"--{key.replace('_', '-')}")
-        for key in _DURATIONS
-        if (text := pick(key)) is not None
-    }
+def _parsed(opt: Option, text: str) -> Any:
+    """An option's text, read as its kind says (the error names its flag)."""
+    if opt.kind == "duration":
+        return parse_duration(text, name=opt.name)
+    if opt.kind == "count":
+        return parse_count(text, flag=opt.name, minimum=opt.minimum)
+    return text
+
+
+def _value(opt: Option, pick: Callable[[str], str | None]) -> Any:
+    """The option's value, else its default; None when it has neither. An empty flag is an error
+    (`--timeout ''` is not "no timeout"), except where the table gives a default to fall back on."""
+    text = pick(opt.key)
+    if text is None or (not text and opt.kind != "duration" and opt.default is not None):
+        text = opt.default
+    return None if text is None else _parsed(opt, text)
+
+
+def _requested(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The request's fields that the table fills directly (config/options.py, `field`), parsed."""
+    pick, values = picker(flags, environ), {}
+    for opt in OPTIONS:
+        if opt.field is None:
+            continue
+        if opt.kind in ("flag", "switch"):
+            default = parse_bool(opt.default or "", name=opt.env)
+            values[opt.field] = flag_bool(flags, opt.key, environ, default=default)
+        elif (value := _value(opt, pick)) is not None:
+            values[opt.field] = value
+    return values
 
 
 def _test_spec(
@@ -179,7 +198,7 @@ def _test_spec(
             flag = "--test-report" if reports else "--allow-empty-baseline"
             raise ConfigError(f"{flag} applies to the test gate: add --test-command")
         return None
-    retries = parse_count(pick("test_retries") or "1", flag="--test-retries")
+    retries = _value(option("test_retries"), pick)
     try:
         return TestSpec(
             command=CommandSpec(shell=command),
@@ -192,32 +211,14 @@ def _test_spec(
         raise ConfigError(f"--test-report: {exc}") from None
 
 
-def _resume_rules(
-    flags: Mapping[str, object], environ: Mapping[str, str], *, durations: Mapping[str, float]
-) -> _ResumeRules:
-    """--retries, --retry-delay, --redo, --only-failed and --max-batch-time."""
-    return _ResumeRules(
-        retries=parse_count(picker(flags, environ)("retries") or "0", flag="--retries"),
-        retry_delay=durations.get("retry_delay", 0.0),
-        redo=flag_bool(flags, "redo", environ),
-        only_failed=flag_bool(flags, "only_failed", environ),
-        max_batch_time=durations.get("max_batch_time"),
-    )
-
-
 def _worktree_tools(flags: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, Any]:
-    """--setup-command, --copy-ignored, --halt-on-failure and --dry-run."""
-    pick = picker(flags, environ)
-    setup, halt = pick("setup_command"), pick("halt_on_failure")
+    """--setup-command and --copy-ignored."""
+    setup = picker(flags, environ)("setup_command")
     if setup is not None and not setup.strip():
         raise ConfigError("--setup-command is empty: give the command, or leave the option out")
     return {
         "setup": CommandSpec(shell=setup) if setup else None,
         "copy_ignored": tuple(pattern for pattern in flag_list(flags, "copy_ignored", environ) if pattern),
-        "halt_on_failure": parse_count(halt, flag="--halt-on-failure", minimum=1)
-        if halt is not None
-        else None,
-        "dry_run": flag_bool(flags, "dry_run", environ),
     }
 
 
@@ -245,25 +246,43 @@ def _machine(
     )
 
 
-def build_run_settings(*, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> RunSettings:
+def build_batch_to_queue(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path, shard: Shard | None = None
+) -> BatchToQueue:
     """Validate the `run` flags (argparse values, None when not given; the argv after -- is
-    `command_argv`) into RunSettings."""
+    `command_argv`) into the batch's request and this machine's settings. `shard`: this leg's share
+    of the ids, as the action's leg and legs give it (else --shard K/N)."""
     pick = picker(flags, environ)
     run_ids = read_run_ids(flags, environ, cwd)
     argv = flags.get("command_argv") or ()
     command = _command_spec(pick("command"), argv if isinstance(argv, list | tuple) else (), environ)
     workers = parse_workers(pick("workers") or default_workers())
     machine = _machine(flags, environ, cwd, workers=workers)
-    durations = _durations(pick)
-    return RunSettings(
-        worker=machine,
-        run_ids=_shard_of(run_ids, pick("shard"), database_url=machine.database_url),
+    if shard is None and (text := pick("shard")):
+        shard = parse_shard(text)
+    request = BatchRequest(
+        batch_id=machine.batch_id,
+        run_ids=_shard_of(run_ids, shard, database_url=machine.database_url),
         command=command,
-        timeout=durations.get("timeout"),
-        grace=durations.get("grace", DEFAULT_GRACE_SECONDS),
-        base_ref=pick("base_ref") or "HEAD",
-        **_resume_rules(flags, environ, durations=durations),
-        tests=_test_spec(flags, environ, timeout=durations.get("test_timeout")),
-        fail_on_regression=flag_bool(flags, "fail_on_regression", environ, default=True),
+        **_requested(flags, environ),
+        tests=_test_spec(flags, environ, timeout=_value(option("test_timeout"), pick)),
         **_worktree_tools(flags, environ),
     )
+    return BatchToQueue(request=request, machine=machine)
+
+
+def build_run_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path, shard: Shard | None = None
+) -> RunSettings:
+    """`run`'s settings: the batch to queue and work here (build_batch_to_queue), and --dry-run."""
+    batch = build_batch_to_queue(flags=flags, environ=environ, cwd=cwd, shard=shard)
+    return RunSettings(
+        request=batch.request, machine=batch.machine, dry_run=flag_bool(flags, "dry_run", environ)
+    )
+
+
+def build_worker_run_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> RunSettings:
+    """`worker`'s settings: this machine's side only; the batch is the one the store holds."""
+    return RunSettings(request=None, machine=build_worker_settings(flags=flags, environ=environ, cwd=cwd))

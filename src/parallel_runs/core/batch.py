@@ -11,7 +11,7 @@ from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 
-__all__ = ["BatchDefinition", "BatchSummary", "skip_reason"]
+__all__ = ["BatchDefinition", "BatchRequest", "BatchSummary", "skip_reason"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +53,41 @@ class BatchDefinition:
     def differences(self, other: BatchDefinition) -> list[str]:
         """Names of the fields that make two definitions different batches (resume rules aside)."""
         return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRequest:
+    """What a batch is asked to do, as `run` and `plan` read it (docs/CONTRACTS.md): the definition
+    before its base commit is resolved and its budget placed on the store's clock.
+
+    A field of the same name in BatchDefinition is carried over as is (`definition`), so an option
+    the workers need is one field in each class, in this file.
+    """
+
+    batch_id: str
+    run_ids: tuple[str, ...]
+    command: CommandSpec
+    base_ref: str = "HEAD"
+    timeout: float | None = None
+    grace: float = DEFAULT_GRACE_SECONDS
+    retries: int = 0
+    retry_delay: float = 0.0
+    redo: bool = False
+    only_failed: bool = False
+    max_batch_time: float | None = None  # seconds; the definition holds the deadline it gives
+    tests: TestSpec | None = None  # the test command whose baseline delta judges each run
+    fail_on_regression: bool = True  # a run with persistent new test failures ends `regressed`
+    setup: CommandSpec | None = None  # run in each fresh worktree before the command
+    copy_ignored: tuple[str, ...] = ()  # git-ignored files copied from the checkout into each worktree
+    halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
+
+    def definition(self, *, base_sha: str, deadline: datetime | None = None) -> BatchDefinition:
+        """The batch's definition: every field both classes name, the resolved commit and the deadline."""
+        carried = {f.name: getattr(self, f.name) for f in fields(BatchDefinition) if f.name in _REQUESTED}
+        return BatchDefinition(**carried, base_sha=base_sha, deadline=deadline)
+
+
+_REQUESTED = frozenset(f.name for f in fields(BatchRequest))
 
 
 def _judged_otherwise(latest: Attempt, definition: BatchDefinition) -> str:

@@ -20,13 +20,15 @@ from parallel_runs.core.runlog import log_parts
 from parallel_runs.github.commands import end_group, group, stop_commands
 from parallel_runs.log_reader import choose_part
 
-__all__ = ["LOG_LIMIT", "GroupedProgress", "run_group_title"]
+__all__ = ["LOG_LIMIT", "GroupedProgress", "ProgressSink", "run_group_title"]
 
 LOG_LIMIT = 1024 * 1024  # bytes of a run's log shown in its group: the tail (the artifact has it all)
 _CHUNK = 64 * 1024
 
 
-class _Progress(Protocol):
+class ProgressSink(Protocol):
+    """What GroupedProgress passes every event to: the plain log lines."""
+
     def __call__(self, event: Event) -> None: ...
 
     def close(self) -> None: ...
@@ -47,7 +49,7 @@ class GroupedProgress:
     """Passes every event to `inner` (the plain log lines) and writes a group per finished attempt."""
 
     def __init__(
-        self, inner: _Progress, *, runs_dir: Path, out: IO[str], redact: Callable[[str], str] = str
+        self, inner: ProgressSink, *, runs_dir: Path, out: IO[str], redact: Callable[[str], str] = str
     ) -> None:
         self._inner, self._runs_dir, self._out, self._redact = inner, runs_dir, out, redact
         self._logs: dict[str, tuple[int, Path, int]] = {}  # run: (attempt, run.log, where its part begins)

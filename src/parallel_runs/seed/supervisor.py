@@ -12,7 +12,7 @@ from pathlib import Path
 from parallel_runs import batch as engine
 from parallel_runs import git
 from parallel_runs.batch import BatchResult, HeldRun, RunEnd, RunError, RunSummary, SkippedRun
-from parallel_runs.config import RunSettings, absolute_path, build_run_settings, resolve_runs_dir
+from parallel_runs.config import BatchToQueue, absolute_path, build_batch_to_queue, resolve_runs_dir
 from parallel_runs.core.ids import check_unique_slugs, dedupe, slugify
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
@@ -27,14 +27,14 @@ class SupervisorError(ConfigError):
     """The seed's supervisor error: a configuration the batch cannot run with."""
 
 
-def _run_batch(settings: RunSettings) -> BatchResult:
+def _run_batch(batch: BatchToQueue) -> BatchResult:
     """The batch in a helper thread, so Ctrl-C here stops the runs (each saves its changes) first."""
-    control = engine.BatchControl(grace=settings.grace)
+    control = engine.BatchControl(grace=batch.request.grace)
     outcome: list[BatchResult | BaseException] = []
 
     def target() -> None:
         try:
-            outcome.append(engine.run(settings, control))
+            outcome.append(engine.run(batch.request, batch.machine, control))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             outcome.append(exc)
 
@@ -107,7 +107,7 @@ class ParallelRunSupervisor:
         self.per_run_sqlite = per_run_sqlite
         self.command = command
 
-    def _settings(self, run_ids: list[str], *, workers: int, extra_args: Sequence[str]) -> RunSettings:
+    def _settings(self, run_ids: list[str], *, workers: int, extra_args: Sequence[str]) -> BatchToQueue:
         if self.command is None:
             raise SupervisorError(
                 "no command: pass command='CMD' (or an argv list); the Autopack executor is not run"
@@ -133,11 +133,13 @@ class ParallelRunSupervisor:
         }
         try:
             check_unique_slugs(run_ids)
-            settings = build_run_settings(flags=flags, environ=self._environ, cwd=Path.cwd())
+            batch = build_batch_to_queue(flags=flags, environ=self._environ, cwd=Path.cwd())
         except ConfigError as exc:
             raise SupervisorError(str(exc)) from exc
-        worker = dataclasses.replace(settings.worker, set_database_url=True)
-        return dataclasses.replace(settings, worker=worker, run_ids=tuple(run_ids))
+        return BatchToQueue(
+            request=dataclasses.replace(batch.request, run_ids=tuple(run_ids)),
+            machine=dataclasses.replace(batch.machine, set_database_url=True),
+        )
 
     def execute_parallel(
         self, run_ids: Sequence[str], max_workers: int = 3, extra_args: Sequence[str] | None = None

@@ -10,10 +10,11 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from parallel_runs.cli.action import say
 from parallel_runs.config import ReportSettings
 from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
+from parallel_runs.github.action.outputs import say, set_outputs
+from parallel_runs.github.action.settings import ActionSettings
 from parallel_runs.github.commands import Annotations
 from parallel_runs.report.markdown import MARKDOWN_LIMIT
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from parallel_runs.config.action import ActionSettings
     from parallel_runs.report import RunRow
 
 __all__ = ["report_batch"]
@@ -41,7 +41,7 @@ def _rows(work: ReportSettings) -> list[RunRow]:
 
 def _redactor(settings: ActionSettings) -> Redactor:
     """Hides every secret the step knows (the token, the store's password, the runner's tokens)."""
-    secrets = settings.work.secrets if isinstance(settings.work, ReportSettings) else frozenset()
+    secrets = settings.report.secrets if settings.report is not None else frozenset()
     return Redactor(secrets | {settings.token or ""})
 
 
@@ -113,17 +113,15 @@ def _write_reports(settings: ActionSettings, rows: Sequence[RunRow], now: dateti
 
 def report_batch(settings: ActionSettings) -> int:
     """Report the batch; exit 1 when a run did not succeed (or none ran) and fail-on-unsuccessful."""
-    from parallel_runs.cli.action import write_outputs
-
-    work = settings.work
-    if not isinstance(work, ReportSettings):
+    work = settings.report
+    if work is None:
         raise TypeError("the report step needs ReportSettings")
     rows, now = _rows(work), datetime.now(UTC)
     html = _write_reports(settings, rows, now)
     succeeded, failed = _counts(rows)
     status = "success" if rows and not failed else "failure"
     outputs = {"batch-id": settings.batch_id, "status": status, "run-count": str(len(rows))}
-    write_outputs(
+    set_outputs(
         settings, outputs | {"succeeded": str(succeeded), "failed": str(failed), "report-path": str(html)}
     )
     annotations = Annotations(say, redact=_redactor(settings))

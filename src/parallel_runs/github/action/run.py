@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parallel_runs.batch.result import HeldRun, RunError, RunSummary, SkippedRun
-from parallel_runs.cli.action import say
-from parallel_runs.config import DEFAULT_GRACE_SECONDS, RunSettings, WorkerSettings
+from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
+from parallel_runs.github.action.outputs import say, set_outputs
+from parallel_runs.github.action.settings import ActionSettings
 from parallel_runs.github.commands import Annotations
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from parallel_runs.batch.result import BatchResult
-    from parallel_runs.config.action import ActionSettings
+    from parallel_runs.github.progress import ProgressSink
 
 __all__ = ["annotate_result", "run_leg"]
 
@@ -65,25 +64,21 @@ def _push(settings: ActionSettings, result: BatchResult, repo: Path) -> str | No
     return None
 
 
-def run_leg(settings: ActionSettings, console: Console) -> int:
+def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
     """Work this leg's share of the batch; the exit code follows fail-on-unsuccessful."""
     from parallel_runs import batch as engine
-    from parallel_runs.cli.progress import PlainProgress
-    from parallel_runs.cli.run import stop_on_signals
     from parallel_runs.github.progress import GroupedProgress
 
-    work = settings.work
-    if not isinstance(work, RunSettings | WorkerSettings):
-        raise TypeError("the run step needs RunSettings or WorkerSettings")
-    machine = work.worker if isinstance(work, RunSettings) else work
+    work = settings.leg
+    if work is None:
+        raise TypeError("the run step needs the leg's settings")
+    machine = work.machine
     redact = Redactor(machine.secrets | {settings.token or ""})
-    progress = GroupedProgress(
-        PlainProgress(console), runs_dir=machine.runs_dir, out=sys.stdout, redact=redact
-    )
+    progress = GroupedProgress(plain, runs_dir=machine.runs_dir, out=sys.stdout, redact=redact)
     control = engine.BatchControl(grace=DEFAULT_GRACE_SECONDS, on_event=progress)
     try:
-        with stop_on_signals(control):
-            result = engine.run(work, control)
+        with engine.stop_on_signals(control):
+            result = engine.run(work.request, machine, control)
     finally:
         progress.close()
     annotations = Annotations(say, redact=redact)
@@ -101,10 +96,9 @@ def run_leg(settings: ActionSettings, console: Console) -> int:
 
 def _outputs(settings: ActionSettings, result: BatchResult) -> None:
     from parallel_runs.batch.result import outcome_of
-    from parallel_runs.cli.action import write_outputs
 
     good = sum(1 for end in result.ends if outcome_of(end).is_success and not isinstance(end, RunError))
-    write_outputs(
+    set_outputs(
         settings,
         {
             "batch-id": result.batch_id,

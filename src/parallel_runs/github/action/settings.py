@@ -1,16 +1,16 @@
 """Settings of the GitHub Action's steps (`parallel-runs action prepare|main`).
 
-`action.yml` hands every input to Python through `env:` (never through `${{ }}` in a script):
-the engine's own variables (PARALLEL_RUNS_RUN_IDS, _COMMAND, _DATABASE_URL, ...) and a few of the
-action's (ACTION_ENV). The engine's Settings are then built from them exactly as the CLI builds
-them, so an input means what the flag of the same name means.
+`action.yml` hands every input to Python through `env:` (never through `${{ }}` in a script): a
+batch option's input sets the option's own variable, as the option table says (config/options.py:
+`input`), and the action's own inputs set ACTION_ENV. The engine's Settings are then built from
+them exactly as the CLI builds them, so an input means what the flag of the same name means.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from parallel_runs.config.common import (
@@ -24,15 +24,14 @@ from parallel_runs.config.common import (
 )
 from parallel_runs.config.plan import PlanSettings, build_plan_settings
 from parallel_runs.config.report import ReportSettings, build_report_settings
-from parallel_runs.config.run import RunSettings, build_run_settings
-from parallel_runs.config.worker import WorkerSettings, build_worker_settings
+from parallel_runs.config.run import RunSettings, build_run_settings, build_worker_run_settings
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.shards import Shard
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
 from parallel_runs.github.context import GithubContext
 
-__all__ = ["ACTION_ENV", "MODES", "ActionSettings", "Names", "build_action_settings"]
+__all__ = ["ACTION_ENV", "ACTION_INPUTS", "MODES", "ActionSettings", "Names", "build_action_settings"]
 
 MODES = ("plan", "run", "report")
 # The action's own inputs, by the environment variable action.yml sets from each.
@@ -45,8 +44,16 @@ ACTION_ENV = {
     "fail_on_unsuccessful": "PARALLEL_RUNS_FAIL_ON_UNSUCCESSFUL",
     "check_name": "PARALLEL_RUNS_CHECK_NAME",
 }
-
-Work = PlanSettings | RunSettings | WorkerSettings | ReportSettings
+# The action's own inputs by the key of ACTION_ENV; the batch options' are in the option table.
+ACTION_INPUTS = {
+    "mode": "mode",
+    "leg": "leg",
+    "legs": "legs",
+    "token": "github-token",
+    "push_branches": "push-branches",
+    "fail_on_unsuccessful": "fail-on-unsuccessful",
+    "check_name": "check-name",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +106,10 @@ class ActionSettings:
     fail_on_unsuccessful: bool = True
     check_name: str = "parallel-runs"
     runs_dir: Path | None = None  # run mode: the runs dir the leg uploads
-    work: Work | None = None  # the mode's engine settings (main step only)
+    # The mode's engine settings (main step only): one of the three, as the mode says.
+    plan: PlanSettings | None = None
+    leg: RunSettings | None = None  # without a shared store, run --shard K/N; with one, a worker
+    report: ReportSettings | None = None
 
 
 def _input(environ: Mapping[str, str], key: str) -> str | None:
@@ -120,17 +130,22 @@ def _engine_environ(environ: Mapping[str, str], batch_id: str) -> dict[str, str]
     return dict(environ) | {"PARALLEL_RUNS_BATCH_ID": batch_id}
 
 
-def _work(mode: str, url: str | None, shard: Shard | None, environ: dict[str, str], cwd: Path) -> Work:
-    # Only the database-url input names a store; without it, per-run SQLite files whatever the job sets.
-    store: dict[str, object] = {"database_url": url} if url else {"per_run_sqlite": True}
-    if mode == "plan":
-        return build_plan_settings(flags=store, environ=environ, cwd=cwd)
-    if mode == "run" and url:
-        return build_worker_settings(flags=store, environ=environ, cwd=cwd)
-    if mode == "run":
-        flags = store | {"shard": str(shard) if shard and shard.count > 1 else None}
-        return build_run_settings(flags=flags, environ=environ, cwd=cwd)
-    return build_report_settings(flags=store | {"format": "summary"}, environ=environ, cwd=cwd)
+def _main_step(
+    settings: ActionSettings, url: str | None, environ: dict[str, str], cwd: Path
+) -> ActionSettings:
+    """The main step's settings of its mode, read from the inputs as the CLI reads its flags.
+
+    Only the database-url input names a store: action.yml sets its variable in every step, empty
+    without the input, so a store the job's environment names is not used.
+    """
+    if settings.mode == "plan":
+        return replace(settings, plan=build_plan_settings(flags={}, environ=environ, cwd=cwd))
+    if settings.mode == "run" and url:
+        return replace(settings, leg=build_worker_run_settings(flags={}, environ=environ, cwd=cwd))
+    if settings.mode == "run":
+        leg = build_run_settings(flags={}, environ=environ, cwd=cwd, shard=settings.shard)
+        return replace(settings, leg=leg)
+    return replace(settings, report=build_report_settings(flags={}, environ=environ, cwd=cwd))
 
 
 def build_action_settings(
@@ -159,7 +174,7 @@ def build_action_settings(
         runs_dir = resolve_runs_dir(None, engine_environ, cwd=cwd, repo=repo)
     elif mode == "report":  # the legs' artifacts land here; with a store, nothing needs a checkout
         engine_environ["PARALLEL_RUNS_RUNS_DIR"] = str(names.downloads)
-    return ActionSettings(
+    settings = ActionSettings(
         step=step,
         mode=mode,
         context=GithubContext.from_environ(environ),
@@ -174,5 +189,5 @@ def build_action_settings(
         ),
         check_name=environ.get(ACTION_ENV["check_name"], "parallel-runs").strip(),
         runs_dir=runs_dir,
-        work=_work(mode, url, shard, engine_environ, cwd) if step == "main" else None,
     )
+    return _main_step(settings, url, engine_environ, cwd) if step == "main" else settings
