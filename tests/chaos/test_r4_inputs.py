@@ -2,7 +2,7 @@
 
 Each example is a whole `parallel-runs run` command line (hostile ids in --run-ids, random values
 for every flag that takes one, the command as a string or after `--`), parsed by the real parser
-and turned into RunSettings by the real builder. A refusal must be a usage error (exit 2, one
+and turned into the batch request by the real builder. A refusal must be a usage error (exit 2, one
 line); anything else is a traceback. Every accepted run id's paths must stay inside the runs dir,
 and its run branch and attempt ref must pass `git check-ref-format`.
 """
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parallel_runs.cli import build_parser, split_argv
-from parallel_runs.config import build_run_settings
+from parallel_runs.config import BatchToQueue, build_batch_to_queue
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.layout import RunPaths, attempt_ref
 from parallel_runs.errors import EXIT_USAGE, ParallelRunsError
@@ -91,10 +91,10 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     return [*argv, "--command", draw(st.sampled_from(["true", "echo {slug} > {workspace}/x", ""]))]
 
 
-def _settings_of(argv: list[str], cwd: Path) -> object:
+def _settings_of(argv: list[str], cwd: Path) -> BatchToQueue:
     own, command_argv = split_argv(argv)
     args = build_parser().parse_args(own)
-    return build_run_settings(flags={**vars(args), "command_argv": command_argv}, environ={}, cwd=cwd)
+    return build_batch_to_queue(flags={**vars(args), "command_argv": command_argv}, environ={}, cwd=cwd)
 
 
 def _is_inside(path: Path, root: Path) -> bool:
@@ -153,9 +153,9 @@ def _explore(repo: Path, examples: int, tally: dict[str, int], refs: dict[str, s
             tally["refused"] += 1
             return
         tally["accepted"] += 1
-        for run_id in found.run_ids:  # type: ignore[attr-defined]
+        for run_id in found.request.run_ids:
             tally["ids"] += 1
-            outside = _paths_outside(found.worker.runs_dir, run_id, refs)  # type: ignore[attr-defined]
+            outside = _paths_outside(found.machine.runs_dir, run_id, refs)
             tally["outside"] += len(outside)
             assert not outside, f"run id {run_id!r} puts {outside[0]} outside the runs dir"
 

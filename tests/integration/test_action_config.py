@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from parallel_runs.config import (
-    PlanSettings,
-    ReportSettings,
-    RunSettings,
-    WorkerSettings,
-    build_plan_settings,
-    build_run_settings,
-)
-from parallel_runs.config.action import build_action_settings
+from parallel_runs.config import BatchToQueue, build_plan_settings, build_run_settings
 from parallel_runs.core.command import inherited_environment
 from parallel_runs.core.shards import Shard
 from parallel_runs.errors import ConfigError
+from parallel_runs.github.action.settings import build_action_settings
 
 PG = "postgresql://u:pw@db/x"
 
@@ -28,7 +21,9 @@ def action_env(mode: str, **inputs: str) -> dict[str, str]:
 
 def test_run_shard_takes_every_nth_id(repo: Path) -> None:
     flags = {"run_ids": ["a,b,c,d,e"], "shard": "2/2", "command": "true"}
-    assert build_run_settings(flags=flags, environ={}, cwd=repo).run_ids == ("b", "d")
+    request = build_run_settings(flags=flags, environ={}, cwd=repo).request
+    assert request is not None
+    assert request.run_ids == ("b", "d")
     with pytest.raises(ConfigError, match=r"shard 4/4 of 3 run id\(s\) is empty"):
         build_run_settings(
             flags={"run_ids": ["a,b,c"], "shard": "4/4", "command": "true"}, environ={}, cwd=repo
@@ -56,8 +51,8 @@ def test_plan_with_a_store_is_the_whole_run_definition(repo: Path) -> None:
         "batch_id": "nightly",
     }
     settings = build_plan_settings(flags=flags, environ={}, cwd=repo)
-    assert isinstance(settings.enqueue, RunSettings)
-    assert (settings.enqueue.retries, settings.batch_id, settings.max_jobs) == (2, "nightly", 16)
+    assert isinstance(settings.enqueue, BatchToQueue)
+    assert (settings.enqueue.request.retries, settings.batch_id, settings.max_jobs) == (2, "nightly", 16)
     with pytest.raises(ConfigError, match="no command given"):
         build_plan_settings(flags=flags | {"command": None}, environ={}, cwd=repo)
 
@@ -87,13 +82,14 @@ def test_a_run_leg_without_a_store_runs_its_shard_and_never_sees_the_token(repo:
         DATABASE_URL="postgresql://app@db/app",  # the user's application's, not ours
     )
     settings = build_action_settings(flags={"step": "main"}, environ=environ, cwd=repo)
-    assert isinstance(settings.work, RunSettings)
-    assert settings.work.run_ids == ("c",)
-    assert settings.work.worker.database_url is None
-    assert settings.work.batch_id == "gh-7-1"
+    assert settings.leg is not None
+    assert settings.leg.request is not None
+    assert settings.leg.request.run_ids == ("c",)
+    assert settings.leg.machine.database_url is None
+    assert settings.leg.batch_id == "gh-7-1"
     # The engine knows the token (to redact it); the runs' environment leaves it out.
-    assert "ghs_secret" in settings.work.worker.secrets
-    assert "PARALLEL_RUNS_GITHUB_TOKEN" not in inherited_environment(settings.work.worker.environ)
+    assert "ghs_secret" in settings.leg.machine.secrets
+    assert "PARALLEL_RUNS_GITHUB_TOKEN" not in inherited_environment(settings.leg.machine.environ)
     assert settings.token == "ghs_secret"
     assert settings.shard == Shard(3, 3)
     assert settings.names.runs_artifact == "parallel-runs-gh-7-1-leg-3"
@@ -103,25 +99,27 @@ def test_a_run_leg_without_a_store_runs_its_shard_and_never_sees_the_token(repo:
 def test_a_run_leg_with_a_store_is_a_worker(repo: Path) -> None:
     environ = action_env("run", PARALLEL_RUNS_DATABASE_URL=PG, PARALLEL_RUNS_BATCH_ID="b1")
     settings = build_action_settings(flags={"step": "main"}, environ=environ, cwd=repo)
-    assert isinstance(settings.work, WorkerSettings)
-    assert (settings.work.batch_id, settings.work.database_url) == ("b1", PG)
+    assert settings.leg is not None
+    assert settings.leg.request is None  # a worker: the batch is the store's
+    assert (settings.leg.machine.batch_id, settings.leg.machine.database_url) == ("b1", PG)
 
 
 def test_the_report_reads_the_downloads_and_needs_no_checkout(tmp_path: Path) -> None:
     settings = build_action_settings(flags={"step": "main"}, environ=action_env("report"), cwd=tmp_path)
-    assert isinstance(settings.work, ReportSettings)
-    assert settings.work.where.runs_dir == Path("/runner/temp/parallel-runs/gh-7-1/runs")
+    assert settings.report is not None
+    assert settings.report.where.runs_dir == Path("/runner/temp/parallel-runs/gh-7-1/runs")
     assert settings.names.runs_pattern == "parallel-runs-gh-7-1-leg-*"
     assert settings.fail_on_unsuccessful is True
 
 
 def test_prepare_builds_no_engine_settings(repo: Path) -> None:
     settings = build_action_settings(flags={"step": "prepare"}, environ=action_env("plan"), cwd=repo)
-    assert settings.work is None
+    assert (settings.plan, settings.leg, settings.report) == (None, None, None)
     planned = build_action_settings(
         flags={"step": "main"}, environ=action_env("plan", PARALLEL_RUNS_RUN_IDS="a"), cwd=repo
     )
-    assert isinstance(planned.work, PlanSettings)
+    assert planned.plan is not None
+    assert planned.plan.run_ids == ("a",)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ import pytest
 
 from parallel_runs import batch as engine
 from parallel_runs.batch import BatchResult, HeldRun, RunError, RunSummary, SkippedRun
-from parallel_runs.config import RunSettings, WorkerSettings
+from parallel_runs.config import BatchToQueue, WorkerSettings
+from parallel_runs.core.batch import BatchRequest
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
@@ -29,7 +30,7 @@ from tests.helpers import git, wait_for
 QUEUES = pytest.mark.parametrize("shared", [False, True], ids=["private-queue", "shared-queue"])
 
 
-def settings_for(repo: Path, run_ids: tuple[str, ...], command: str, **overrides: Any) -> RunSettings:
+def settings_for(repo: Path, run_ids: tuple[str, ...], command: str, **overrides: Any) -> BatchToQueue:
     machine_keys = {"workers", "lease_ttl", "batch_id"}
     machine = WorkerSettings(
         batch_id=overrides.pop("batch_id", "b1"),
@@ -42,11 +43,18 @@ def settings_for(repo: Path, run_ids: tuple[str, ...], command: str, **overrides
     )
     assert not machine_keys & overrides.keys()
     fields: dict[str, Any] = {"timeout": None, "grace": 1.0, "base_ref": "HEAD"} | overrides
-    return RunSettings(worker=machine, run_ids=run_ids, command=CommandSpec(shell=command), **fields)
+    request = BatchRequest(
+        batch_id=machine.batch_id, run_ids=run_ids, command=CommandSpec(shell=command), **fields
+    )
+    return BatchToQueue(request=request, machine=machine)
 
 
-def run(store: MemoryStore, settings: RunSettings, control: engine.BatchControl | None = None) -> BatchResult:
-    return engine.run(settings, control or engine.BatchControl(grace=1.0), store=store)
+def run(
+    store: MemoryStore, settings: BatchToQueue, control: engine.BatchControl | None = None
+) -> BatchResult:
+    return engine.run(
+        settings.request, settings.machine, control or engine.BatchControl(grace=1.0), store=store
+    )
 
 
 def ends_by_run(result: BatchResult) -> dict[str, engine.RunEnd]:
@@ -193,7 +201,7 @@ def test_a_worker_works_a_batch_queued_by_another(repo: Path) -> None:
     settings = settings_for(repo, ("w1", "w2"), "true", retries=0)
     queued = run(store, settings, _stopped())
     assert queued.ends == ()  # stopped before claiming anything: the queue stays for workers
-    result = engine.run(settings.worker, engine.BatchControl(grace=1.0), store=store)
+    result = engine.run(None, settings.machine, engine.BatchControl(grace=1.0), store=store)
     assert sorted(engine.outcome_of(end) for end in result.ends) == [Outcome.SUCCEEDED] * 2
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.batch import SkippedRun
-from parallel_runs.config import RunSettings
+from parallel_runs.config import BatchToQueue
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
@@ -86,7 +86,7 @@ def test_allow_empty_baseline_never_passes_a_failing_baseline(make_repo: Callabl
 def test_a_run_that_succeeded_under_another_test_command_is_listed_not_skipped_silently(repo: Path) -> None:
     store = MemoryStore()
 
-    def judged(batch: str, tests: str | None, *, redo: bool = False) -> RunSettings:
+    def judged(batch: str, tests: str | None, *, redo: bool = False) -> BatchToQueue:
         spec = None if tests is None else TestSpec(command=sh(tests))
         return settings_for(repo, ("r",), "true", batch_id=batch, tests=spec, redo=redo)
 

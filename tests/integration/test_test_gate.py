@@ -13,7 +13,8 @@ import pytest
 
 from parallel_runs import batch as engine
 from parallel_runs.batch import BatchResult, RunSummary
-from parallel_runs.config import RunSettings, WorkerSettings
+from parallel_runs.config import WorkerSettings
+from parallel_runs.core.batch import BatchRequest
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.suite import TestSpec
@@ -44,8 +45,8 @@ def run_batch(
         keep_worktrees=False,
         environ=signy.environment(**env),
     )
-    settings = RunSettings(
-        worker=machine,
+    request = BatchRequest(
+        batch_id=machine.batch_id,
         run_ids=run_ids,
         command=sh(command),
         timeout=None,
@@ -53,7 +54,7 @@ def run_batch(
         base_ref="HEAD",
         tests=tests if isinstance(tests, TestSpec) else TestSpec(command=sh(tests), timeout=120),
     )
-    return engine.run(settings, engine.BatchControl(grace=1.0), store=MemoryStore())
+    return engine.run(request, machine, engine.BatchControl(grace=1.0), store=MemoryStore())
 
 
 def sh(text: str) -> CommandSpec:

@@ -9,6 +9,7 @@ import pytest
 from parallel_runs.config import (
     build_artifacts_get_settings,
     build_artifacts_list_settings,
+    build_batch_to_queue,
     build_cleanup_settings,
     build_db_upgrade_settings,
     build_run_settings,
@@ -121,12 +122,16 @@ def run_flags(**given: object) -> dict[str, object]:
 
 def test_the_test_gate_reads_report_globs_and_the_empty_baseline_override(repo: Path) -> None:
     flags = run_flags(test_command="make test", test_report=["build/test-results/**/*.xml", "report.xml"])
-    settings = build_run_settings(flags=flags | {"allow_empty_baseline": True}, environ={}, cwd=repo)
+    settings = build_batch_to_queue(
+        flags=flags | {"allow_empty_baseline": True}, environ={}, cwd=repo
+    ).request
     assert settings.tests is not None
     assert settings.tests.reports == ("build/test-results/**/*.xml", "report.xml")
     assert settings.tests.allow_empty_baseline
     environ = {"PARALLEL_RUNS_TEST_REPORT": "out/*.xml", "PARALLEL_RUNS_ALLOW_EMPTY_BASELINE": "1"}
-    from_env = build_run_settings(flags=run_flags(test_command="make test"), environ=environ, cwd=repo)
+    from_env = build_batch_to_queue(
+        flags=run_flags(test_command="make test"), environ=environ, cwd=repo
+    ).request
     assert from_env.tests is not None
     assert (from_env.tests.reports, from_env.tests.allow_empty_baseline) == (("out/*.xml",), True)
 

@@ -108,7 +108,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--retries", "retries", "count", default="0", field="retries", action="retries", workflow="input",
            help='new attempts for a run that failed, timed out or was abandoned (not for cancelled); '
                 'default 0'),
-    Option("--retry-delay", "retry_delay", "duration", default="0s", field="retry_delay",
+    Option("--retry-delay", "retry_delay", "duration", field="retry_delay",
            help='wait before each retry (default 0)'),
     Option("--redo", "redo", "flag", field="redo",
            help='run again runs whose latest attempt succeeded (default: skip them)'),
