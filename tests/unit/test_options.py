@@ -49,6 +49,10 @@ def parsed_options(command: str) -> dict[str, tuple[str, ...]]:
     }
 
 
+def sh(text: str) -> CommandSpec:
+    return CommandSpec(shell=text)
+
+
 def load(path: Path) -> dict[Any, Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
@@ -72,7 +76,8 @@ def test_each_option_is_well_formed_and_names_its_variable() -> None:
     request_fields = {f.name for f in fields(BatchRequest)}
     for opt in OPTIONS:
         assert opt.kind in KINDS, opt.key
-        assert set(opt.commands) <= set(COMMANDS) and opt.commands, opt.key
+        assert opt.commands, opt.key
+        assert set(opt.commands) <= set(COMMANDS), opt.key
         assert ENV[opt.key] == opt.env, opt.key
         assert opt.field is None or opt.field in request_fields, opt.key
         assert opt.workflow in ("", "input", "secret"), opt.key
@@ -126,16 +131,16 @@ def test_the_request_carries_every_field_the_definition_shares_with_it() -> None
     request = BatchRequest(
         batch_id="b",
         run_ids=("a",),
-        command=CommandSpec(shell="true"),
+        command=sh("true"),
         timeout=5.0,
         grace=2.0,
         retries=3,
         retry_delay=1.0,
         redo=True,
         only_failed=True,
-        tests=TestSpec(command=CommandSpec(shell="pytest")),
+        tests=TestSpec(command=sh("pytest")),
         fail_on_regression=False,
-        setup=CommandSpec(shell="make"),
+        setup=sh("make"),
         copy_ignored=(".env",),
         halt_on_failure=2,
     )
