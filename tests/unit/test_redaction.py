@@ -11,10 +11,9 @@ import pytest
 
 from parallel_runs.config.secrets import known_secrets, read_pass_env
 from parallel_runs.core.command import RunContext, build_environment, inherited_environment
-from parallel_runs.core.redaction import MIN_SECRET_LENGTH, Redactor
+from parallel_runs.core.redaction import MIN_SECRET_LENGTH, Redactor, token_secrets
 from parallel_runs.core.urls import without_password
 from parallel_runs.errors import ConfigError
-from parallel_runs.github.auth import token_secrets
 from parallel_runs.github.commands import Annotations
 
 TOKEN = "ghs_tokenForTheRedactionTests0123"

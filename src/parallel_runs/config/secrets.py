@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 
 from parallel_runs.config.common import flag_list
 from parallel_runs.core.command import DATABASE_URL_ENV
+from parallel_runs.core.redaction import token_secrets
 from parallel_runs.core.urls import url_passwords
 from parallel_runs.errors import ConfigError
-from parallel_runs.github.auth import token_secrets
 
 __all__ = ["SECRET_ENV", "known_secrets", "read_pass_env"]
 

@@ -7,6 +7,7 @@ JSON, percent-encoding), with `***`, and hides the password of any URL in the te
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from urllib.parse import quote, quote_plus
 
 from parallel_runs.core.urls import HIDDEN, mask_url
 
-__all__ = ["MIN_SECRET_LENGTH", "Redactor"]
+__all__ = ["MIN_SECRET_LENGTH", "Redactor", "token_header", "token_secrets"]
 
 # Shorter values are left alone: hiding every `ab` or `1` would wreck the text and hide nothing
 # worth hiding (no token or password of ours is that short).
@@ -45,3 +46,13 @@ class Redactor:
     def optional(self, text: str | None) -> str | None:
         """`text` redacted; None stays None."""
         return None if text is None else self(text)
+
+
+def token_header(token: str) -> str:
+    """The token as a push's HTTP basic credentials carry it (`x-access-token:<token>`, base64)."""
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+
+
+def token_secrets(token: str) -> list[str]:
+    """The token and its encoded header value: both must be masked in the log."""
+    return [token, token_header(token)] if token else []

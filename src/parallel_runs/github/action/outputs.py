@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from parallel_runs.core.redaction import token_secrets
 from parallel_runs.core.urls import url_passwords
 from parallel_runs.github.action.settings import ActionSettings
-from parallel_runs.github.auth import token_secrets
 from parallel_runs.github.commands import add_mask, end_group, group
 from parallel_runs.github.files import write_outputs
 
