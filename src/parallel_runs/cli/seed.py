@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from parallel_runs import __version__, cli
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, make_console
 from parallel_runs.config import SEED_DATABASE_URL_ENV, SEED_SET_DATABASE_URL_ENV
+from parallel_runs.config.options import option
 from parallel_runs.errors import EXIT_USAGE, UsageError
 
 __all__ = ["build_parser", "main", "translate"]
@@ -48,13 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--per-run-sqlite", action="store_true", help="one SQLite store per run (the default)")
     add("--source-repo", metavar="DIR", help="the git repository runs are made from (default: cwd's)")
     add("--autonomous-runs-dir", metavar="DIR", help="runs dir (also AUTONOMOUS_RUNS_DIR)")
-    add("--command", metavar="CMD", help="shell command each run executes in its worktree (bash -c)")
-    add(
-        "--redo",
-        action="store_true",
-        help="run again runs whose latest attempt succeeded (default: skip them)",
-    )
-    add("--timeout", metavar="DUR", help="per-attempt time limit, e.g. 90s, 30m, 1h30m")
+    # The flags the seed shares with `run` say what `run`'s do (config/options.py).
+    add("--command", metavar="CMD", help=option("command").help)
+    add("--redo", action="store_true", help=option("redo").help)
+    add("--timeout", metavar="DUR", help=option("timeout").help)
     utility = parser.add_mutually_exclusive_group()
     utility.add_argument("--list-worktrees", action="store_true", help="list managed worktrees and exit")
     utility.add_argument("--cleanup", action="store_true", help="save and remove finished worktrees and exit")
@@ -64,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _location(args: argparse.Namespace) -> list[str]:
     found = [("--runs-dir", args.autonomous_runs_dir), ("--source-repo", args.source_repo)]
     return [part for flag, value in found if value is not None for part in (flag, value)]
+
+
+def _flag(key: str) -> str:
+    """`run`'s flag for the option `key`, as its table spells it."""
+    return option(key).name
 
 
 def translate(argv: Sequence[str]) -> list[str]:
@@ -80,19 +83,18 @@ def translate(argv: Sequence[str]) -> list[str]:
         raise UsageError(
             f"{PROG}: give --command CMD (or -- ARGV): parallel-runs does not start the Autopack executor"
         )
-    run = ["run", "--run-ids", args.run_ids, *_location(args)]
-    if args.workers is not None:
-        run += ["--workers", args.workers]
-    if args.timeout is not None:
-        run += ["--timeout", args.timeout]
+    run = ["run", _flag("run_ids"), args.run_ids, *_location(args)]
+    for key in ("workers", "timeout"):
+        if (value := getattr(args, key)) is not None:
+            run += [_flag(key), value]
     if args.redo:
-        run.append("--redo")
+        run.append(_flag("redo"))
     if args.per_run_sqlite:
-        run.append("--per-run-sqlite")  # wins over --database-url, as in the seed
+        run.append(_flag("per_run_sqlite"))  # wins over --database-url, as in the seed
     elif (url := args.database_url or os.environ.get(SEED_DATABASE_URL_ENV)) is not None:
-        run += ["--database-url", url]  # the seed's contract: DATABASE_URL names the store
+        run += [_flag("database_url"), url]  # the seed's contract: DATABASE_URL names the store
     if args.command is not None:
-        run += ["--command", args.command]
+        run += [_flag("command"), args.command]
     return [*run, "--", *command_argv] if command_argv else run
 
 
