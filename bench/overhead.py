@@ -25,7 +25,7 @@ from typing import Any
 
 from parallel_runs.batch import BatchControl
 from parallel_runs.batch import run as run_batch
-from parallel_runs.config import build_run_settings
+from parallel_runs.config import build_batch_to_queue
 from parallel_runs.git import runner
 
 GOAL = 1.25
@@ -73,7 +73,7 @@ def timed_batch(
     repo: Path, runs_dir: Path, *, batch_id: str, run_ids: str, workers: int, command: str
 ) -> float:
     """Seconds one batch takes through the library (the benches' "ours"); exits if it fails."""
-    settings = build_run_settings(
+    batch = build_batch_to_queue(
         flags={
             "run_ids": [run_ids],
             "workers": str(workers),
@@ -85,10 +85,10 @@ def timed_batch(
         cwd=repo,
     )
     started = time.perf_counter()
-    batch = run_batch(settings, BatchControl(grace=settings.grace))
+    result = run_batch(batch.request, batch.machine, BatchControl(grace=batch.request.grace))
     elapsed = time.perf_counter() - started
-    if batch.exit_code != 0:
-        raise SystemExit(f"bench batch {batch_id} failed with exit {batch.exit_code}: {batch.ends[:1]}")
+    if result.exit_code != 0:
+        raise SystemExit(f"bench batch {batch_id} failed with exit {result.exit_code}: {result.ends[:1]}")
     return elapsed
 
 
