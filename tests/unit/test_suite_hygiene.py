@@ -4,9 +4,13 @@ test stops the shared PostgreSQL server, and no two tests find or kill processes
 from __future__ import annotations
 
 import ast
+import gc
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
+
+from tests.helpers import STARTED, reap_started, start_cli
 
 TESTS = Path(__file__).resolve().parents[1]
 # A `sleep NN.NNN` (or a "NN.NNN" literal) whose command line a test finds with processes_with, or
@@ -55,3 +59,17 @@ def test_a_parametrized_test_uses_no_fixed_process_marker() -> None:
                 if ("parametrize" in decorators or "MODES" in decorators) and len(found) == 1:
                     fixed.append(f"{path.relative_to(TESTS).as_posix()}::{node.name}")
     assert fixed == []
+
+
+def test_what_a_test_left_running_is_killed_and_waited_for_at_its_end(repo: Path) -> None:
+    # A test that fails between start_cli and its wait must not leave a running Popen to be
+    # garbage-collected in the next test on the worker (a ResourceWarning, an error there).
+    process = start_cli("run", "--run-ids", "left", "--command", "sleep 60.4471", cwd=repo)
+    reap_started()  # what the autouse fixture does at every test's end
+    assert process.returncode is not None
+    assert process.stdout is not None
+    assert process.stdout.closed
+    assert STARTED == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gc.collect()
