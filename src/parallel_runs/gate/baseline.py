@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.junit import Failure, TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec

@@ -13,7 +13,7 @@ from pathlib import Path
 import filelock
 
 from parallel_runs import git
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestResults, TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
 from parallel_runs.files import append_log, write_json

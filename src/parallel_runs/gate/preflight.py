@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
 from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
