@@ -20,7 +20,7 @@ from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.gate import Severity, TestEvaluation, TestStatus, evaluate_tests
-from parallel_runs.gate.baselines import ensure_baseline
+from parallel_runs.gate.baseline import ensure_baseline
 from parallel_runs.gate.phases import Phase, run_phase
 from parallel_runs.git import WorkspaceManager, detached_worktree
 from parallel_runs.seed import TestBaselineTracker

@@ -20,7 +20,7 @@ from parallel_runs.core.junit import Failure, TestOutcome
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestResults, TestSpec
 from parallel_runs.files import append_log, write_json
-from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
+from parallel_runs.gate.baseline import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
 from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.gate.phases import Phase, run_phase

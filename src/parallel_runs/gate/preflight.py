@@ -13,7 +13,7 @@ from pathlib import Path
 from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
-from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
+from parallel_runs.gate.baseline import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.rules import baseline_problem, is_acceptable
 
 __all__ = ["baseline_log_of", "check_baseline", "last_output"]
