@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from parallel_runs.batch.control import BatchControl
+from parallel_runs.batch.one_run import run_one
 from parallel_runs.batch.plan import BatchPlan
 from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun, outcome_of
-from parallel_runs.batch.runner import run_one
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.model import Outcome

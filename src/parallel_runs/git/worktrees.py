@@ -26,7 +26,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError, NoSpaceError
 from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
-from parallel_runs.git.runner import _failure, _git, _Result
+from parallel_runs.git.run_git import _failure, _git, _Result
 from parallel_runs.git.settings import SaveSettings, effective_config
 from parallel_runs.git.staging import Staged
 
