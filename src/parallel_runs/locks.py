@@ -31,7 +31,7 @@ from parallel_runs.holders import (
     write_record,
 )
 
-__all__ = ["OwnedLock", "RunLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
+__all__ = ["OwnedLock", "RunLock", "WorktreeLease", "hold_run", "run_locks", "stale_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +202,11 @@ class OwnedLock:
         self._fd, self._owner_pid = fd, os.getpid()
 
 
-class WorkspaceLease(OwnedLock):
-    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (CONTRACTS §3)."""
+class WorktreeLease(OwnedLock):
+    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (CONTRACTS §3).
+
+    The seed's class of this job keeps its name, `parallel_runs.WorkspaceLease` (seed/locks.py).
+    """
 
     def __init__(self, workspace: Path, *, runs_dir: Path, attempt: int | None = None) -> None:
         if not workspace.is_absolute():
@@ -276,9 +279,9 @@ def _is_pid_alive(pid: int) -> bool:
     return True
 
 
-def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, RunLock]:
+def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorktreeLease, RunLock]:
     """Layers 2 and 3 of one run: its workspace lease and its executor lock (not taken yet)."""
-    lease = WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir)
+    lease = WorktreeLease(paths.workspace, runs_dir=paths.runs_dir)
     return lease, RunLock(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
 
 

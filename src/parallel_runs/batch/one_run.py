@@ -85,11 +85,11 @@ def _old_holder_ended(store: Store, batch: EffectiveBatch, claim: Claim, control
 
 def _recover_leftover_worktree(
     store: Store, batch: EffectiveBatch, claim: Claim, held: tuple[OwnedLock, OwnedLock]
-) -> git.WorkspaceManager:
+) -> git.RunWorktree:
     """If the run's worktree outlived its last holder (we hold its locks now), save its work first."""
     paths = batch.paths(claim.slug)
     settings = batch.shared.settings if batch.shared else None
-    workspaces = git.WorkspaceManager(repo=batch.machine.repo, paths=paths, settings=settings)
+    workspaces = git.RunWorktree(repo=batch.machine.repo, paths=paths, settings=settings)
     if workspaces.exists():
         maintenance.recover_orphaned_worktree(
             repo=batch.machine.repo,
@@ -150,7 +150,7 @@ def _attempts(
     control: BatchControl,
     *,
     held: tuple[OwnedLock, OwnedLock],
-    workspaces: git.WorkspaceManager,
+    workspaces: git.RunWorktree,
     keeper: LeaseKeeper,
 ) -> RunSummary:
     """The run's attempts: a retryable outcome gets another, after the retry delay, while retries last."""

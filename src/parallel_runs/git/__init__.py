@@ -35,16 +35,16 @@ from parallel_runs.git.repository import (
 )
 from parallel_runs.git.settings import SaveSettings
 from parallel_runs.git.shared import SharedState
-from parallel_runs.git.worktrees import WorkspaceManager
+from parallel_runs.git.worktrees import RunWorktree
 
 __all__ = [
     "Applied",
     "ApplyMode",
     "IgnoreRules",
     "RunRef",
+    "RunWorktree",
     "SaveSettings",
     "SharedState",
-    "WorkspaceManager",
     "WorktreeInfo",
     "apply_result",
     "changed_files",

@@ -30,7 +30,7 @@ from parallel_runs.git.run_git import _failure, _git, _Result
 from parallel_runs.git.settings import SaveSettings, effective_config
 from parallel_runs.git.staging import Staged
 
-__all__ = ["WorkspaceManager"]
+__all__ = ["RunWorktree"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,11 @@ def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, st
     )
 
 
-class WorkspaceManager:
-    """One run's worktree and its run branch: create, save, remove."""
+class RunWorktree:
+    """One run's worktree and its run branch: create, save, remove.
+
+    The seed's class of this job keeps its name, `parallel_runs.WorkspaceManager` (seed/workspace.py).
+    """
 
     def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
         self.repo = repo
