@@ -26,6 +26,7 @@ from parallel_runs.holders import (
     Holder,
     describe_record,
     parse_record,
+    pid_alive,
     read_record_bytes,
     read_record_of,
     write_record,
@@ -123,7 +124,7 @@ class OwnedLock:
         if not _is_held_by_anyone(self.path):
             return None
         holder = Holder.from_record(self.record())
-        if holder is not None and holder.host == socket.gethostname() and not _is_pid_alive(holder.pid):
+        if holder is not None and holder.host == socket.gethostname() and not pid_alive(holder.pid):
             # The flock is the truth; a dead pid here means a just-starting holder or an fd leaked to a child.
             logger.info("%s is held, but its record names pid %d, which is gone", self.what, holder.pid)
         return holder
@@ -264,18 +265,6 @@ def _lock_within_grace(fd: int) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(_POLL_INTERVAL)
-    return True
-
-
-def _is_pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
