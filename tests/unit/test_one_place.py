@@ -70,3 +70,8 @@ def test_the_layers_below_config_do_not_import_it() -> None:
         if name.startswith(below)
     ]
     assert importers == []
+
+
+def test_one_store_context_manager() -> None:
+    # A `with` that only hands back the store and closes it: store/closing.py's Closing, once.
+    assert _where(r"def __enter__\(self\) -> Self:\s+return self\n") == ["store/closing.py"]
