@@ -75,3 +75,62 @@ def test_the_layers_below_config_do_not_import_it() -> None:
 def test_one_store_context_manager() -> None:
     # A `with` that only hands back the store and closes it: store/closing.py's Closing, once.
     assert _where(r"def __enter__\(self\) -> Self:\s+return self\n") == ["store/closing.py"]
+
+
+def _imports() -> dict[str, set[str]]:
+    """Each module (dotted) and the modules of ours it imports, at its top or inside a function."""
+    names = {
+        "parallel_runs." + path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for path in _modules()
+    } | {"parallel_runs"}
+    graph: dict[str, set[str]] = {}
+    for path, text in _modules().items():
+        module = "parallel_runs." + path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        graph[module] = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module in names:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    graph[module].add(child if child in names else node.module)
+            elif isinstance(node, ast.Import):
+                graph[module] |= {alias.name for alias in node.names if alias.name in names}
+        graph[module].discard(module)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for child in graph.get(node, ()):
+            if child not in index:
+                visit(child)
+                low[node] = min(low[node], low[child])
+            elif child in stack:
+                low[node] = min(low[node], index[child])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle() -> None:
+    # The GitHub Action's steps import each other until they become one package under github/.
+    action = {"parallel_runs.cli.action", "parallel_runs.cli.action_report", "parallel_runs.cli.action_run"}
+    assert [cycle for cycle in _cycles(_imports()) if cycle != action] == []
