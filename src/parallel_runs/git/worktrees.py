@@ -49,10 +49,7 @@ def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, st
 
 
 class RunWorktree:
-    """One run's worktree and its run branch: create, save, remove.
-
-    The seed's class of this job keeps its name, `parallel_runs.WorkspaceManager` (seed/workspace.py).
-    """
+    """One run's worktree and its run branch: create, save, remove (the seed's: seed/workspace.py)."""
 
     def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
         self.repo = repo
