@@ -40,6 +40,11 @@ class RecordsLocation:
             raise ValueError("records are read from either a database URL or a runs dir")
 
     @property
+    def place(self) -> Path | str:
+        """What `store.open_records` opens: the database URL, else the runs dir."""
+        return self.database_url or self.local_runs_dir
+
+    @property
     def local_runs_dir(self) -> Path:
         """The runs dir, for a location without a database URL."""
         if self.runs_dir is None:
