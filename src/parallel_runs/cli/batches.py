@@ -14,7 +14,7 @@ from parallel_runs.cli.common import (
     make_console,
 )
 from parallel_runs.config.flags import BATCHES_FORMATS
-from parallel_runs.errors import EXIT_OK, SHARED_STORE_HINT, ConfigError
+from parallel_runs.errors import EXIT_OK, ConfigError
 
 # typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
 TYPE_CHECKING = False
@@ -64,7 +64,7 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
     from parallel_runs.store.opening import open_records
 
     with open_records(settings.where.place, store_file=settings.where.store_file) as records:
-        summaries = records.batches()
+        summaries, where, hint = records.batches(), records.where, records.hint_when_empty
     if settings.format == "json":
         import json
 
@@ -74,11 +74,9 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
         for summary in summaries:
             console.print(format_summary(summary, width=width), markup=False)
         if not summaries:
-            console.print(
-                f"no batches found under {settings.where.runs_dir or 'the shared store'}", markup=False
-            )
-    if not summaries and settings.where.database_url is None:
-        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
+            console.print(f"no batches found under {where}", markup=False)
+    if not summaries and hint:
+        make_console(stderr=True).print(f"{PROG}: {hint}", markup=False)
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from parallel_runs.cli.common import (
     exit_codes_help,
     make_console,
 )
-from parallel_runs.errors import EXIT_OK, SHARED_STORE_HINT, ConfigError, NotFoundError
+from parallel_runs.errors import EXIT_OK, ConfigError, NotFoundError
 
 # typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
 TYPE_CHECKING = False
@@ -111,22 +111,19 @@ def _write(text: str, path: Path) -> Path:
     return path
 
 
-def _rows(settings: ReportSettings) -> list[RunRow]:
-    """The rows the location holds (in the batch asked for); NotFoundError for a batch it does not know."""
+def _rows(settings: ReportSettings) -> tuple[list[RunRow], str | None]:
+    """The rows the location holds (in the batch asked for), and what to hint when there are none;
+    NotFoundError for a batch it does not know."""
     from parallel_runs import report
     from parallel_runs.store.opening import open_records
 
     where, batch_id = settings.where, settings.batch_id
-    if where.database_url is None and where.store_file is None:
-        runs_dir = where.local_runs_dir
-        if not runs_dir.is_dir() and not (where.runs_dir_is_default and not runs_dir.exists()):
-            problem = "is not a directory" if runs_dir.exists() else "does not exist"
-            raise ConfigError(f"runs dir {runs_dir} {problem}")
+    where.check_runs_dir()
     with open_records(where.place, store_file=where.store_file) as records:
         rows = report.build_rows(records.attempts(batch_id), batch_id=batch_id)
         if batch_id is not None and not rows:
             _check_batch(records, batch_id)
-    return rows
+    return rows, records.hint_when_empty
 
 
 def _check_batch(records: Records, batch_id: str) -> None:
@@ -142,9 +139,9 @@ def cmd_report(settings: ReportSettings, console: Console) -> int:
     """Read every per-run store under the runs dir (or the shared store) and print or write the report."""
     from parallel_runs import report
 
-    rows = _rows(settings)
-    if not rows and settings.where.database_url is None:
-        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
+    rows, hint = _rows(settings)
+    if not rows and hint:
+        make_console(stderr=True).print(f"{PROG}: {hint}", markup=False)
     if settings.output:
         path = _write(_render(rows, settings), settings.output)
         make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)

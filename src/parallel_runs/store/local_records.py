@@ -18,7 +18,7 @@ from typing import BinaryIO, Self
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.layout import refusal_path
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.errors import NotFoundError, StoreError, not_found_here
+from parallel_runs.errors import SHARED_STORE_HINT, NotFoundError, StoreError, not_found_here
 from parallel_runs.log_reader import attempt_is_over
 from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.local_artifacts import choose_attempt, list_local_artifacts, local_paths
@@ -34,6 +34,7 @@ class LocalRecords:
     """`Records` of a runs dir (or of one SQLite file its runs were recorded in); see `records.py`."""
 
     keeps_definitions = False  # a private queue lives in its process: no definition is written down
+    hint_when_empty = SHARED_STORE_HINT
 
     def __init__(self, runs_dir: Path, *, store_file: Path | None = None) -> None:
         self.runs_dir = runs_dir

@@ -53,8 +53,20 @@ class AttemptRunning(NotFoundError):
 class Records(Protocol):
     """Read-only access to the records of one location; `close` (or `with`) releases it."""
 
-    where: str  # the location, for messages: the runs dir, or "the shared store"
-    keeps_definitions: bool  # False: a runs dir does not keep a batch's definition (`batch` is None)
+    @property
+    def where(self) -> str:
+        """The location, for messages: the runs dir (or its store file), or "the shared store"."""
+        ...
+
+    @property
+    def keeps_definitions(self) -> bool:
+        """False for a runs dir, which keeps no batch's definition (`batch` is None there)."""
+        ...
+
+    @property
+    def hint_when_empty(self) -> str | None:
+        """Where else runs may be recorded, said when nothing was found here."""
+        ...
 
     def batches(self) -> list[BatchSummary]:
         """Every batch, oldest first, its runs counted by the outcome of their latest attempt in it;

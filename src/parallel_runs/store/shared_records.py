@@ -31,6 +31,7 @@ class SharedRecords:
 
     where = "the shared store"
     keeps_definitions = True
+    hint_when_empty = None
 
     def __init__(self, store: SharedStore) -> None:
         self.store = store
