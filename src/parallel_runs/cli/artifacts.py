@@ -4,7 +4,10 @@ the shared store (on any machine)."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
 
 from parallel_runs.cli.common import (
     Parser,
@@ -17,8 +20,6 @@ from parallel_runs.cli.common import (
 from parallel_runs.config.flags import ARTIFACTS_FORMATS
 from parallel_runs.errors import EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping
@@ -165,8 +166,7 @@ def cmd_artifacts_get(settings: ArtifactsGetSettings, console: Console) -> int:
 _ENV_KEYS = {"format": "artifacts_format", "output": "artifact_output"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArtifactsListSettings:
+class ArtifactsListSettings(NamedTuple):
     """Everything `parallel-runs artifacts list` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir
@@ -176,8 +176,7 @@ class ArtifactsListSettings:
     format: str  # one of ARTIFACTS_FORMATS
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArtifactsGetSettings:
+class ArtifactsGetSettings(NamedTuple):
     """Everything `parallel-runs artifacts get` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir

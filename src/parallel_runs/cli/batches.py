@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
 
 from parallel_runs.cli.common import (
     PROG,
@@ -16,8 +19,6 @@ from parallel_runs.cli.common import (
 from parallel_runs.config.flags import BATCHES_FORMATS
 from parallel_runs.errors import EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -80,8 +81,7 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchesSettings:
+class BatchesSettings(NamedTuple):
     """Everything `parallel-runs batches` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
 
 from parallel_runs.cli.common import (
     PROG,
@@ -17,8 +20,6 @@ from parallel_runs.cli.common import (
 )
 from parallel_runs.errors import EXIT_OK, NotFoundError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -117,8 +118,7 @@ def cmd_logs(settings: LogsSettings, console: Console) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogsSettings:
+class LogsSettings(NamedTuple):
     """Everything `parallel-runs logs` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir
