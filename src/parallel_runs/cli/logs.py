@@ -102,9 +102,8 @@ def _print(records: Records, settings: LogsSettings, out: BinaryIO) -> None:
         part = choose_part(parts, log.attempt)
         if part is None:
             has = ", ".join(str(p.attempt) for p in parts if p.attempt is not None) or "none"
-            raise NotFoundError(
-                f"run.log of run {settings.run_id!r} has no attempt {log.attempt} (it has: {has})"
-            )
+            asked = "output yet" if log.attempt is None else f"attempt {log.attempt}"
+            raise NotFoundError(f"run.log of run {settings.run_id!r} has no {asked} (it has: {has})")
         is_over = log.is_over if settings.follow else (lambda: True)
         write_part(stream, part, out, is_over=is_over, poll=settings.poll_seconds)
 
