@@ -152,6 +152,7 @@ def run(
         database_url=machine.database_url,
         shared_sqlite=machine.shared_sqlite,
         max_artifact_size=machine.max_artifact_size,
+        migrate=isinstance(settings, RunSettings),  # `run` queues batches, as `plan`; a worker never migrates
     )
     try:
         store.flush_spool()
@@ -186,6 +187,7 @@ def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
         database_url=machine.database_url,
         shared_sqlite=machine.shared_sqlite,
         max_artifact_size=machine.max_artifact_size,
+        migrate=True,  # a fresh database works: plan creates the schema (CONTRACTS §7)
     )
     try:
         return _queued(settings, store, _definition(settings, store))
