@@ -18,7 +18,8 @@ from parallel_runs.store import SharedStore, mask_url, upgrade
 from parallel_runs.store.migrate import head_revision
 from parallel_runs.store.urls import parse_postgres_url
 from tests.action_flow import Workflow, table_rows
-from tests.helpers import cli, clone, finish, start_cli
+from tests.helpers import cli, clone, finish, start_cli, wait_for
+from tests.integration.postgres.helpers import admin_url
 
 SECRET = "s3cr3t-pw"  # trust auth ignores it: a password that must never be printed
 
@@ -33,6 +34,17 @@ def versions_of(url: str) -> list[str]:
     try:
         with engine.connect() as conn:
             return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    finally:
+        engine.dispose()
+
+
+def sessions_of(url: str) -> int:
+    """Sessions that ended on the database at `url` so far (read through the server's admin database)."""
+    engine = create_engine(parse_postgres_url(admin_url()), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT sessions FROM pg_stat_database WHERE datname = :name")
+            return int(conn.execute(query, {"name": make_url(url).database}).scalar_one())
     finally:
         engine.dispose()
 
@@ -152,3 +164,31 @@ def test_a_newer_schema_is_refused_and_left_alone(repo: Path, scratch_database: 
         assert "has schema revision 9999, newer than this parallel-runs knows" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
     assert versions_of(url) == ["9999"]
+
+
+def test_a_waiting_worker_started_before_plan_waits_for_the_schema_too(
+    repo: Path, tmp_path: Path, scratch_database: Callable[[], str]
+) -> None:
+    url = with_secret(scratch_database())
+    ledger = tmp_path / "ledger"
+    impatient = cli("worker", "--database-url", url, "--batch", "early", "--wait", "0.2s", cwd=repo)
+    assert impatient.returncode == 2, impatient.stdout + impatient.stderr
+    assert "has no parallel-runs schema" in impatient.stderr  # what it waited for, named
+    before = sessions_of(url)
+    worker = start_cli(
+        *("worker", "--database-url", url, "--batch", "early", "--wait", "2m", "--quiet"), cwd=repo
+    )
+    # Plan only once the worker has found the database empty, and looked again.
+    wait_for(lambda: sessions_of(url) >= before + 2, what="the worker to look for the schema twice")
+    assert worker.poll() is None, finish(worker)
+    assert tables_of(url) == set()  # neither worker created anything
+    planned = cli(
+        *("plan", "--database-url", url, "--batch-id", "early", "--run-ids", "e1,e2"),
+        *("--command", f'echo "$PARALLEL_RUNS_RUN_ID" >> {ledger}'),
+        cwd=repo,
+    )
+    assert planned.returncode == 0, planned.stderr
+    out, err = finish(worker, timeout=120)
+    assert worker.returncode == 0, out + err
+    assert Counter(ledger.read_text().split()) == Counter(["e1", "e2"])
+    assert SECRET not in out + err
