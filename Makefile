@@ -46,13 +46,15 @@ bench: $(STAMP)
 # The chaos suite (tests/chaos, docs/RELIABILITY.md): real processes, git, PostgreSQL, tmpfs mounts
 # (run as root). `chaos` runs the full trial counts (CHAOS_SCALE=quick|full|0.2 to change),
 # `chaos-quick` a bounded pass of a few minutes (CI), `chaos-proof` each scenario against the
-# build broken on purpose that it must catch.
+# build broken on purpose that it must catch. The scenarios run side by side (each on its own
+# databases; R3 and R9 stop only a private cluster): the load is one more fault they must survive.
 CHAOS_SCALE ?= full
+CHAOS_WORKERS ?= 3
 chaos: $(STAMP)
-	CHAOS_SCALE=$(CHAOS_SCALE) $(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+	CHAOS_SCALE=$(CHAOS_SCALE) $(PY) -m pytest tests/chaos -m chaos -n $(CHAOS_WORKERS) --dist load $(PYTEST_ARGS)
 
 chaos-quick: $(STAMP)
-	CHAOS_SCALE=quick $(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+	CHAOS_SCALE=quick $(PY) -m pytest tests/chaos -m chaos -n $(CHAOS_WORKERS) --dist load $(PYTEST_ARGS)
 
 chaos-proof: $(STAMP)
 	$(PY) scripts/chaos_proof.py

@@ -26,7 +26,7 @@ from typing import Any
 from parallel_runs.batch import BatchControl
 from parallel_runs.batch import run as run_batch
 from parallel_runs.config import build_run_settings
-from parallel_runs.git import runner
+from parallel_runs.git import run_git
 
 GOAL = 1.25
 
@@ -100,7 +100,7 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) ->
 
 
 class _TimedGit:
-    """Stands in for runner's Git(): times each command by its git subcommand."""
+    """Stands in for run_git's Git(): times each command by its git subcommand."""
 
     def __init__(self, git: Any) -> None:
         self.git, self.spent, self.lock = git, defaultdict[str, float](float), threading.Lock()
@@ -111,19 +111,19 @@ class _TimedGit:
             return self.git.execute(argv, **kwargs)
         finally:
             with self.lock:  # argv is git -C DIR [-c ...] SUBCOMMAND ...
-                self.spent[runner._name(tuple(argv[3:]))] += time.perf_counter() - started
+                self.spent[run_git._name(tuple(argv[3:]))] += time.perf_counter() - started
 
 
 @contextmanager
 def git_seconds_by_subcommand() -> Iterator[dict[str, float]]:
     """Seconds spent in each git subcommand that parallel-runs starts while the block runs."""
-    real = runner._GIT
+    real = run_git._GIT
     timed = _TimedGit(real)
-    runner._GIT = timed  # type: ignore[assignment]
+    run_git._GIT = timed  # type: ignore[assignment]
     try:
         yield timed.spent
     finally:
-        runner._GIT = real
+        run_git._GIT = real
 
 
 def print_breakdown(spent: dict[str, float], total: float, runs: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, processes_with
+from tests.helpers import git, processes_with, reap_started
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -18,6 +18,13 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Test Committer",
     "GIT_COMMITTER_EMAIL": "committer@example.com",
 }
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test() -> Iterator[None]:
+    """What a test started with start_cli ends with it, whether the test passed or not."""
+    yield
+    reap_started()
 
 
 @pytest.fixture(autouse=True)

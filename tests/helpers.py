@@ -124,9 +124,24 @@ def _in_process(*, cwd: Path, env: dict[str, str], stdin: str, stderr: io.TextIO
         libc.prctl(_PR_SET_CHILD_SUBREAPER, reaper.value, 0, 0, 0)
 
 
+# The processes start_cli started in the current test: a test that fails before it waits for one
+# leaves it to `reap_started` (tests/conftest.py), not to the next test on the worker, which would
+# otherwise fail on the ResourceWarning of its garbage-collected Popen.
+STARTED: list[subprocess.Popen[str]] = []
+
+
+def reap_started() -> None:
+    """Kill what start_cli started and is still running, and wait for all of it (pipes closed)."""
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=60)
+
+
 def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start `python -m parallel_runs ARGS` in the background (stdout/stderr captured)."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "parallel_runs", *args],
         cwd=cwd,
         # SIGABRT (see `finish`) then prints every thread's stack to stderr.
@@ -135,6 +150,8 @@ def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(process)
+    return process
 
 
 def finish(process: subprocess.Popen[str], *, timeout: float = 60) -> tuple[str, str]:
@@ -147,8 +164,9 @@ def finish(process: subprocess.Popen[str], *, timeout: float = 60) -> tuple[str,
         raise AssertionError(f"still running after {timeout}s:\n{out}\n{err}") from None
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float = 30, what: str = "condition") -> None:
-    """Poll `predicate` until true; fail the test after `timeout` seconds."""
+def wait_for(predicate: Callable[[], bool], *, timeout: float = 120, what: str = "condition") -> None:
+    """Poll `predicate` until true; fail the test after `timeout` seconds (ample on a machine with
+    several times more work than cores: it bounds a failing test, it does not measure speed)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -7,10 +7,10 @@ import importlib
 # typing.TYPE_CHECKING without importing typing (some 5 ms): `parallel-runs --help` starts here too.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from parallel_runs.gate import TestBaselineTracker
     from parallel_runs.seed import (
         ExecutorLockManager,
         ParallelRunSupervisor,
+        TestBaselineTracker,
         WorkspaceLease,
         WorkspaceManager,
     )
@@ -25,7 +25,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_HOMES = dict.fromkeys(__all__, "parallel_runs.seed") | {"TestBaselineTracker": "parallel_runs.gate"}
+_HOMES = dict.fromkeys(__all__, "parallel_runs.seed")
 
 
 def __getattr__(name: str) -> object:

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["append_log", "log_size", "tail_lines", "write_json"]
+__all__ = ["ANSI", "append_log", "last_line", "log_size", "read_tail", "tail_lines", "write_json"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
 _TAIL_BYTES = 8192
 _OUR_MARKERS = ("=== parallel-runs: ", "--- parallel-runs: ")  # the lines we put in a run's log
 
@@ -43,6 +43,19 @@ def log_size(path: Path) -> int:
         return 0
 
 
+def read_tail(path: Path, *, limit: int, since: int = 0) -> tuple[str, bool] | None:
+    """A log's text after byte `since`, at most its last `limit` bytes; None if it cannot be read.
+
+    The flag says whether the text begins inside that part (so its first line may be cut).
+    """
+    try:
+        with path.open("rb") as stream:
+            start = stream.seek(max(since, stream.seek(0, 2) - limit))
+            return stream.read().decode("utf-8", errors="replace"), start > since
+    except OSError:
+        return None
+
+
 def tail_lines(
     path: Path,
     *,
@@ -55,16 +68,22 @@ def tail_lines(
 
     `redact` sees each whole line before it is cut, so no part of a secret is left at the cut.
     """
-    try:
-        with path.open("rb") as stream:
-            end = stream.seek(0, 2)
-            start = stream.seek(max(since, end - _TAIL_BYTES))
-            text = stream.read().decode("utf-8", errors="replace")
-    except OSError:
+    tail = read_tail(path, limit=_TAIL_BYTES, since=since)
+    if tail is None:
         return None
-    if start > since:  # begun inside a line: its start (and part of a secret in it) is not here
+    text, cut = tail
+    if cut:  # begun inside a line: its start (and part of a secret in it) is not here
         text = text.partition("\n")[2]
-    kept = [redact(_ANSI.sub("", line)).rstrip() for line in text.replace("\r", "\n").splitlines()]
+    kept = [redact(ANSI.sub("", line)).rstrip() for line in text.replace("\r", "\n").splitlines()]
     kept = [line for line in kept if not line.startswith(_OUR_MARKERS)]  # headers say nothing of why
     kept = [line if len(line) <= width else line[: width - 1] + "\u2026" for line in kept if line.strip()]
     return "\n".join(kept[-lines:]) or None
+
+
+def last_line(log: Path, *, limit: int = 4096) -> str:
+    """The last non-empty line of a run's log, without colour codes (read from its tail only)."""
+    tail = read_tail(log, limit=limit)
+    if tail is None:
+        return ""
+    lines = [ANSI.sub("", line).strip() for line in tail[0].replace("\r", "\n").splitlines()]
+    return next((line for line in reversed(lines) if line), "")

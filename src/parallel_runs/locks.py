@@ -26,12 +26,13 @@ from parallel_runs.holders import (
     Holder,
     describe_record,
     parse_record,
+    pid_alive,
     read_record_bytes,
     read_record_of,
     write_record,
 )
 
-__all__ = ["OwnedLock", "RunLock", "WorkspaceLease", "hold_run", "run_locks", "stale_record"]
+__all__ = ["OwnedLock", "RunLock", "WorktreeLease", "hold_run", "run_locks", "stale_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class OwnedLock:
         if not _is_held_by_anyone(self.path):
             return None
         holder = Holder.from_record(self.record())
-        if holder is not None and holder.host == socket.gethostname() and not _is_pid_alive(holder.pid):
+        if holder is not None and holder.host == socket.gethostname() and not pid_alive(holder.pid):
             # The flock is the truth; a dead pid here means a just-starting holder or an fd leaked to a child.
             logger.info("%s is held, but its record names pid %d, which is gone", self.what, holder.pid)
         return holder
@@ -202,8 +203,11 @@ class OwnedLock:
         self._fd, self._owner_pid = fd, os.getpid()
 
 
-class WorkspaceLease(OwnedLock):
-    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (CONTRACTS §3)."""
+class WorktreeLease(OwnedLock):
+    """Layer 2: one live holder per worktree, keyed by the sha256 of its absolute path (CONTRACTS §3).
+
+    The seed's class of this job keeps its name, `parallel_runs.WorkspaceLease` (seed/locks.py).
+    """
 
     def __init__(self, workspace: Path, *, runs_dir: Path, attempt: int | None = None) -> None:
         if not workspace.is_absolute():
@@ -264,21 +268,9 @@ def _lock_within_grace(fd: int) -> bool:
     return True
 
 
-def _is_pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorkspaceLease, RunLock]:
+def run_locks(paths: RunPaths, *, run_id: str | None = None) -> tuple[WorktreeLease, RunLock]:
     """Layers 2 and 3 of one run: its workspace lease and its executor lock (not taken yet)."""
-    lease = WorkspaceLease(paths.workspace, runs_dir=paths.runs_dir)
+    lease = WorktreeLease(paths.workspace, runs_dir=paths.runs_dir)
     return lease, RunLock(paths.slug, runs_dir=paths.runs_dir, run_id=run_id)
 
 

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs.holders import pid_alive
+
 __all__ = ["StrayProcess", "become_subreaper", "remove_if_unused", "stop_strays"]
 
 log = logging.getLogger(__name__)
@@ -93,12 +95,9 @@ def _find(workspace: Path) -> list[StrayProcess]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Alive and not a zombie; a child of ours that ended is reaped here."""
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     with contextlib.suppress(ChildProcessError):  # our child (re-parented to us): reap it if it ended
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False

@@ -12,19 +12,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.integration.postgres.conftest import database_url, skip_locally_fail_in_ci
-from tests.integration.postgres.helpers import cluster, pg_ctl, wait_for_server
+from tests.integration.postgres.conftest import database_url
 
-__all__ = ["Figures", "count", "database_url", "restartable_server"]
+__all__ = ["Figures", "count", "database_url"]
 
-_RESULTS = pytest.StashKey[list["Figures"]]()
+_PROPERTY = "chaos_figures"
 
 
 def _scale() -> str:
@@ -70,55 +68,76 @@ class Figures:
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
-    """The scenario's figures: filled by the test, printed and kept even when the test fails."""
+    """The scenario's figures: filled by the test, reported and kept even when the test fails."""
     name = request.node.get_closest_marker("scenario")
     found = Figures(scenario=name.args[0] if name else request.node.name)
     began = time.monotonic()
     yield found
     found.seconds = time.monotonic() - began
-    request.config.stash.setdefault(_RESULTS, []).append(found)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        # Shown as the scenario ends, not only in the final table.
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\n[chaos] {found.line()}")
-    if target := os.environ.get("CHAOS_RESULTS"):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        with Path(target).open("a", encoding="utf-8") as out:
-            out.write(json.dumps(asdict(found)) + "\n")
+    # Carried by the teardown report, which reaches the controlling process under xdist too.
+    request.node.user_properties.append((_PROPERTY, asdict(found)))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    rows = config.stash.get(_RESULTS, [])
-    if not rows:
-        return
-    terminalreporter.section(f"chaos figures (CHAOS_SCALE={_scale()})")
-    header = ("scenario", "trials", "faults injected", "double exec.", "lost changes", "time", "notes")
-    table = [header] + [
-        (
-            row.scenario,
-            str(row.trials),
-            row.faults,
-            str(row.double_executions),
-            str(row.lost_changes),
-            f"{row.seconds:.0f}s",
-            row.notes,
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[column]) for line in table) for column in range(len(header) - 1)]
-    for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        terminalreporter.write_line("  ".join([*cells, line[-1]]))
+class _Figures:
+    """Where the figures arrive: the one process that prints, with or without xdist."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config, self.seen = config, list[Figures]()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties if report.when == "teardown" else ():
+            if key == _PROPERTY:
+                self.arrived(Figures(**value))
+
+    def arrived(self, found: Figures) -> None:
+        self.seen.append(found)
+        if (reporter := self.config.pluginmanager.get_plugin("terminalreporter")) is not None:
+            reporter.write_line(f"\n[chaos] {found.line()}")  # as the scenario ends, not only in the table
+        if target := os.environ.get("CHAOS_RESULTS"):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            with Path(target).open("a", encoding="utf-8") as out:
+                out.write(json.dumps(asdict(found)) + "\n")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        rows = self.seen
+        if not rows:
+            return
+        terminalreporter.section(f"chaos figures (CHAOS_SCALE={_scale()})")
+        header = ("scenario", "trials", "faults injected", "double exec.", "lost changes", "time", "notes")
+        table = [header] + [
+            (
+                row.scenario,
+                str(row.trials),
+                row.faults,
+                str(row.double_executions),
+                str(row.lost_changes),
+                f"{row.seconds:.0f}s",
+                row.notes,
+            )
+            for row in rows
+        ]
+        widths = [max(len(line[column]) for line in table) for column in range(len(header) - 1)]
+        for line in table:
+            cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+            terminalreporter.write_line("  ".join([*cells, line[-1]]))
 
 
-@pytest.fixture
-def restartable_server(database_url: str) -> Iterator[Callable[[str], None]]:
-    """`pg_ctl(action)` on the shared local cluster (R3 only: `make test` never stops it); up afterwards."""
-    if cluster() is None or make_url(database_url).host not in ("127.0.0.1", "localhost"):
-        skip_locally_fail_in_ci("needs a local PostgreSQL cluster managed by pg_ctlcluster")
-    try:
-        yield pg_ctl
-    finally:
-        wait_for_server()
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_Figures(config), "chaos-figures")
+
+
+# The scenarios that spend most of their time waiting out frozen leases, outages and takeovers:
+# each starts at once on its own xdist worker (`--dist load` hands out pairs of consecutive tests,
+# so they alternate with the others), and the side-by-side pass lasts about as long as the longest.
+_WAITING = ("R8", "R9", "R2 kills, PostgreSQL", "R3")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def scenario(item: pytest.Item) -> str:
+        marker = item.get_closest_marker("scenario")
+        return str(marker.args[0]) if marker else ""
+
+    waiting = [item for prefix in _WAITING for item in items if scenario(item).startswith(prefix)]
+    others = [item for item in items if item not in waiting]
+    items[:] = [item for pair in zip(waiting, others, strict=False) for item in pair]
+    items += others[len(waiting) :] + waiting[len(others) :]

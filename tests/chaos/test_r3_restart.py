@@ -1,10 +1,12 @@
 """R3: PostgreSQL restarted during a batch of 50 runs (3 workers, 5 s leases).
 
-Each trial stops the local cluster once a few runs have finished, keeps it down for a while, and
+Each trial stops the database server once a few runs have finished, keeps it down for a while, and
 starts it again: a plain restart (the store's retries ride it out), and outages longer than every
 retry and than the lease TTL (results are spooled, leases expire, and the spool must be replayed
 before any claim could take a run over). Every run's command appends to a ledger: no run may
-execute twice, and every run must end with one succeeded attempt in the store.
+execute twice, and every run must end with one succeeded attempt in the store. The server is a
+private cluster (tests/integration/postgres/private_server.py): the shared one serves the other
+scenarios meanwhile.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from tests.chaos.conftest import Figures, count
 from tests.chaos.support import executions, query, wait_until
 from tests.helpers import start_cli
+from tests.integration.postgres.private_server import PrivateServer, private_server
 
 pytestmark = pytest.mark.chaos
 
@@ -27,9 +29,8 @@ OUTAGES = (17.0, 2.0, 25.0)  # seconds down: longer than the store's retries (~1
 WORKERS, TTL = 3, 5.0
 
 
-def _trial(
-    repo: Path, tmp: Path, url: str, pg_ctl: Callable[[str], None], *, runs: int, outage: float
-) -> dict[str, int]:
+def _trial(repo: Path, tmp: Path, server: PrivateServer, *, runs: int, outage: float) -> dict[str, int]:
+    url = server.url
     batch, ledger = f"restart-{secrets.token_hex(4)}", tmp / f"ledger-{secrets.token_hex(3)}"
     ids = [f"{batch}-{n:02d}" for n in range(runs)]
     command = (
@@ -40,9 +41,9 @@ def _trial(
         "--workers", str(WORKERS), "--lease-ttl", f"{TTL:g}s", "--command", command, cwd=repo,
     )  # fmt: skip
     wait_until(lambda: sum(executions(ledger).values()) >= 2 * WORKERS, timeout=120, step=0.05)
-    pg_ctl("stop")
+    server.stop(mode="fast")  # as an administrator's restart does: clients are disconnected
     time.sleep(outage)
-    pg_ctl("start")
+    server.start()
     out, err = runner.communicate(timeout=600)
     ran = executions(ledger)
     rows = query(url, "select run_id, attempt, status from attempts where batch_id = :b", b=batch)
@@ -66,27 +67,41 @@ def _has(repo: Path, spec: str) -> bool:
 @pytest.mark.scenario("R3 PostgreSQL restart")
 @pytest.mark.timeout(3600)
 def test_r3_a_postgresql_restart_during_a_batch_loses_no_result_and_runs_nothing_twice(
-    repo: Path, tmp_path: Path, database_url: str, restartable_server: Callable[[str], None], figures: Figures
+    repo: Path, tmp_path: Path, figures: Figures
 ) -> None:
     trials, runs = count(full=3, quick=1), count(full=50, quick=20)
     totals = dict.fromkeys(("runs", "double", "never_ran", "lost", "extra_attempts", "spooled", "unsaved"), 0)
     problems: list[str] = []
-    for trial in range(trials):
-        found = _trial(repo, tmp_path, database_url, restartable_server, runs=runs, outage=OUTAGES[trial % 3])
-        for key in totals:
-            totals[key] += int(found[key])
-        if found["exit"] != 0:
-            problems.append(f"trial {trial}: batch exit {found['exit']}: {found.get('_err')}")
-        figures.trials, figures.double_executions = trial + 1, totals["double"]
-        figures.lost_changes = totals["unsaved"]  # a run whose branch lacks the file it wrote
-        outages = ", ".join(f"{OUTAGES[n % 3]:g}s" for n in range(trial + 1))
-        figures.faults = f"{trial + 1} restarts during batches of {runs} runs (down {outages})"
-        figures.notes = (
-            f"{totals['runs']} runs: {totals['lost']} lost results, {totals['never_ran']} never ran, "
-            f"{totals['spooled']} results spooled and replayed, {totals['extra_attempts']} extra attempts"
-        )
-        if problems or totals["double"] or totals["lost"] or totals["never_ran"] or totals["unsaved"]:
-            break
+    with private_server() as server:
+        for trial in range(trials):
+            found = _trial(repo, tmp_path, server, runs=runs, outage=OUTAGES[trial % 3])
+            if _record(found, trial=trial, runs=runs, totals=totals, problems=problems, figures=figures):
+                break
     assert totals["double"] == 0, f"{totals['double']} double executions; {figures.notes}"
     assert totals["lost"] == totals["never_ran"] == totals["unsaved"] == 0, figures.notes
     assert not problems, problems
+
+
+def _record(
+    found: dict[str, int],
+    *,
+    trial: int,
+    runs: int,
+    totals: dict[str, int],
+    problems: list[str],
+    figures: Figures,
+) -> bool:
+    """Add one trial's figures to the totals; true when it found a problem (no need for more)."""
+    for key in totals:
+        totals[key] += int(found[key])
+    if found["exit"] != 0:
+        problems.append(f"trial {trial}: batch exit {found['exit']}: {found.get('_err')}")
+    figures.trials, figures.double_executions = trial + 1, totals["double"]
+    figures.lost_changes = totals["unsaved"]  # a run whose branch lacks the file it wrote
+    outages = ", ".join(f"{OUTAGES[n % 3]:g}s" for n in range(trial + 1))
+    figures.faults = f"{trial + 1} restarts during batches of {runs} runs (down {outages})"
+    figures.notes = (
+        f"{totals['runs']} runs: {totals['lost']} lost results, {totals['never_ran']} never ran, "
+        f"{totals['spooled']} results spooled and replayed, {totals['extra_attempts']} extra attempts"
+    )
+    return bool(problems or totals["double"] or totals["lost"] or totals["never_ran"] or totals["unsaved"])

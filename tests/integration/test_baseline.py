@@ -19,10 +19,11 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.junit import TestOutcome, parse_junit_xml
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
-from parallel_runs.gate import Severity, TestBaselineTracker, TestEvaluation, TestStatus, evaluate_tests
-from parallel_runs.gate.baselines import ensure_baseline
+from parallel_runs.gate import Severity, TestEvaluation, TestStatus, evaluate_tests
+from parallel_runs.gate.baseline import ensure_baseline
 from parallel_runs.gate.phases import Phase, run_phase
-from parallel_runs.git import WorkspaceManager, detached_worktree
+from parallel_runs.git import RunWorktree, detached_worktree
+from parallel_runs.seed import TestBaselineTracker
 from tests.helpers import git, processes_with
 
 PYTHON = shlex.quote(sys.executable)
@@ -128,9 +129,7 @@ def invocations(counter: Path) -> list[str]:
 def make_run(repo: Path, runs_dir: Path, slug: str, files: Mapping[str, str] | None = None) -> RunPaths:
     """A run's worktree at HEAD with `files` written into it (what the run's command changed)."""
     paths = RunPaths(runs_dir=runs_dir, slug=slug)
-    workspace = WorkspaceManager(repo=repo, paths=paths).create(
-        base_sha=git(repo, "rev-parse", "HEAD"), attempt=1
-    )
+    workspace = RunWorktree(repo=repo, paths=paths).create(base_sha=git(repo, "rev-parse", "HEAD"), attempt=1)
     for rel, text in (files or {}).items():
         (workspace / rel).write_text(text)
     return paths

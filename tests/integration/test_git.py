@@ -17,7 +17,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError
 from parallel_runs.git import (
     IgnoreRules,
-    WorkspaceManager,
+    RunWorktree,
     common_git_dir,
     ensure_excluded,
     last_attempt_ref_number,
@@ -34,8 +34,8 @@ class BarrierLike(Protocol):
     def wait(self, timeout: float | None = None) -> int: ...
 
 
-def manager(repo: Path, runs_dir: Path, slug: str = "run-1") -> WorkspaceManager:
-    return WorkspaceManager(repo=repo, paths=RunPaths(runs_dir=runs_dir, slug=slug))
+def manager(repo: Path, runs_dir: Path, slug: str = "run-1") -> RunWorktree:
+    return RunWorktree(repo=repo, paths=RunPaths(runs_dir=runs_dir, slug=slug))
 
 
 @pytest.fixture
@@ -44,13 +44,11 @@ def base(repo: Path) -> str:
 
 
 @pytest.fixture
-def ws(repo: Path, runs_dir: Path) -> WorkspaceManager:
+def ws(repo: Path, runs_dir: Path) -> RunWorktree:
     return manager(repo, runs_dir)
 
 
-def save(
-    ws: WorkspaceManager, base: str, attempt: int = 1, outcome: Outcome = Outcome.SUCCEEDED
-) -> str | None:
+def save(ws: RunWorktree, base: str, attempt: int = 1, outcome: Outcome = Outcome.SUCCEEDED) -> str | None:
     return ws.save_changes(run_id="run 1", attempt=attempt, outcome=outcome, base_sha=base)
 
 
@@ -62,7 +60,7 @@ def branch_files(repo: Path, ref: str = "parallel-runs/run-1") -> set[str]:
 
 
 def test_what_is_written_after_a_save_is_dropped_and_the_save_takes_the_final_outcome(
-    repo: Path, ws: WorkspaceManager, base: str
+    repo: Path, ws: RunWorktree, base: str
 ) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "app" / "calc.py").write_text("def add(a, b):\n    return a - b\n")  # the run's change
@@ -87,7 +85,7 @@ def test_what_is_written_after_a_save_is_dropped_and_the_save_takes_the_final_ou
 
 
 def test_relabelling_never_rewrites_a_commit_the_run_made_itself(
-    repo: Path, ws: WorkspaceManager, base: str
+    repo: Path, ws: RunWorktree, base: str
 ) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "new.txt").write_text("x")
@@ -99,7 +97,7 @@ def test_relabelling_never_rewrites_a_commit_the_run_made_itself(
     assert git(repo, "log", "-1", "--format=%s", "parallel-runs/run-1") == "the run's own commit"
 
 
-def test_create_checks_out_base_on_the_run_branch(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_create_checks_out_base_on_the_run_branch(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
 
     assert path == ws.paths.workspace
@@ -111,7 +109,7 @@ def test_create_checks_out_base_on_the_run_branch(repo: Path, ws: WorkspaceManag
     assert ws.exists()
 
 
-def test_create_refuses_an_existing_worktree_and_leaves_it_alone(ws: WorkspaceManager, base: str) -> None:
+def test_create_refuses_an_existing_worktree_and_leaves_it_alone(ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "work.txt").write_text("precious")
 
@@ -123,7 +121,7 @@ def test_create_refuses_an_existing_worktree_and_leaves_it_alone(ws: WorkspaceMa
 
 
 def test_second_attempt_keeps_the_first_tip_and_resets_the_branch(
-    repo: Path, ws: WorkspaceManager, base: str
+    repo: Path, ws: RunWorktree, base: str
 ) -> None:
     ws.create(base_sha=base, attempt=1)
     (ws.workspace / "first.txt").write_text("one\n")
@@ -138,7 +136,7 @@ def test_second_attempt_keeps_the_first_tip_and_resets_the_branch(
     assert last_attempt_ref_number(repo, "run-1") == 1
 
 
-def test_a_taken_attempt_ref_is_never_overwritten(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_a_taken_attempt_ref_is_never_overwritten(repo: Path, ws: RunWorktree, base: str) -> None:
     ws.create(base_sha=base, attempt=1)
     (ws.workspace / "a.txt").write_text("a\n")
     first = save(ws, base, attempt=1)
@@ -155,7 +153,7 @@ def test_a_taken_attempt_ref_is_never_overwritten(repo: Path, ws: WorkspaceManag
     assert last_attempt_ref_number(repo, "run-1") == 2
 
 
-def test_create_after_the_directory_vanished(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_create_after_the_directory_vanished(repo: Path, ws: RunWorktree, base: str) -> None:
     import shutil
 
     ws.create(base_sha=base, attempt=1)
@@ -172,7 +170,7 @@ def test_create_after_the_directory_vanished(repo: Path, ws: WorkspaceManager, b
 
 
 def test_save_commits_modified_new_and_binary_files_but_not_ignored_ones(
-    repo: Path, ws: WorkspaceManager, base: str, tmp_path: Path
+    repo: Path, ws: RunWorktree, base: str, tmp_path: Path
 ) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "app" / "calc.py").write_text("def add(a, b):\n    return b + a\n")
@@ -204,7 +202,7 @@ def test_save_commits_modified_new_and_binary_files_but_not_ignored_ones(
     assert (fresh / "blob.bin").read_bytes() == BINARY
 
 
-def test_save_without_changes_makes_no_commit(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_without_changes_makes_no_commit(repo: Path, ws: RunWorktree, base: str) -> None:
     ws.create(base_sha=base, attempt=1)
     (ws.workspace / "build.pyc").write_bytes(b"ignored")
 
@@ -214,7 +212,7 @@ def test_save_without_changes_makes_no_commit(repo: Path, ws: WorkspaceManager, 
 
 
 def test_save_works_without_any_git_identity(
-    repo: Path, ws: WorkspaceManager, base: str, monkeypatch: pytest.MonkeyPatch
+    repo: Path, ws: RunWorktree, base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
         monkeypatch.delenv(name, raising=False)
@@ -229,7 +227,7 @@ def test_save_works_without_any_git_identity(
     )
 
 
-def test_save_keeps_a_configured_identity(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_keeps_a_configured_identity(repo: Path, ws: RunWorktree, base: str) -> None:
     ws.create(base_sha=base, attempt=1)
     (ws.workspace / "x.txt").write_text("x\n")
 
@@ -238,7 +236,7 @@ def test_save_keeps_a_configured_identity(repo: Path, ws: WorkspaceManager, base
     assert git(repo, "log", "-1", "--format=%an", str(head)) == "Test Author"
 
 
-def test_save_ignores_hooks_and_signing(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_ignores_hooks_and_signing(repo: Path, ws: RunWorktree, base: str) -> None:
     hooks = common_git_dir(repo) / "hooks"
     hooks.mkdir(exist_ok=True)
     for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-checkout", "reference-transaction"):
@@ -255,7 +253,7 @@ def test_save_ignores_hooks_and_signing(repo: Path, ws: WorkspaceManager, base: 
     assert head == git(repo, "rev-parse", "parallel-runs/run-1")
 
 
-def test_save_keeps_commits_the_command_made(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_keeps_commits_the_command_made(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "committed.txt").write_text("c\n")
     git(path, "add", "committed.txt")
@@ -268,7 +266,7 @@ def test_save_keeps_commits_the_command_made(repo: Path, ws: WorkspaceManager, b
     assert {"committed.txt", "later.txt"} <= branch_files(repo)
 
 
-def test_save_after_the_command_only_committed(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_after_the_command_only_committed(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "committed.txt").write_text("c\n")
     git(path, "add", "committed.txt")
@@ -278,9 +276,7 @@ def test_save_after_the_command_only_committed(repo: Path, ws: WorkspaceManager,
     assert b"committed.txt" in ws.paths.changes_patch.read_bytes()
 
 
-def test_save_on_a_detached_head_moves_the_run_branch_there(
-    repo: Path, ws: WorkspaceManager, base: str
-) -> None:
+def test_save_on_a_detached_head_moves_the_run_branch_there(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     git(path, "checkout", "-q", "--detach")
     (path / "detached.txt").write_text("d\n")
@@ -297,7 +293,7 @@ def test_save_on_a_detached_head_moves_the_run_branch_there(
 
 
 def test_save_after_switching_branch_keeps_the_run_branch_commits(
-    repo: Path, ws: WorkspaceManager, base: str
+    repo: Path, ws: RunWorktree, base: str
 ) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "on-run-branch.txt").write_text("r\n")
@@ -314,7 +310,7 @@ def test_save_after_switching_branch_keeps_the_run_branch_commits(
     assert git(repo, "rev-parse", attempt_ref("run-1", 1)) == own_tip  # nothing lost
 
 
-def diverged(repo: Path, ws: WorkspaceManager, base: str, *, branch: str) -> Path:
+def diverged(repo: Path, ws: RunWorktree, base: str, *, branch: str) -> Path:
     """Branch `branch` of `repo` and the run's new worktree each commit their own app/calc.py."""
     git(repo, "checkout", "-q", "-b", branch)
     (repo / "app" / "calc.py").write_text(f"{branch}\n")
@@ -326,7 +322,7 @@ def diverged(repo: Path, ws: WorkspaceManager, base: str, *, branch: str) -> Pat
     return path
 
 
-def test_save_with_a_merge_in_progress(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_with_a_merge_in_progress(repo: Path, ws: RunWorktree, base: str) -> None:
     path = diverged(repo, ws, base, branch="other")
     merge = subprocess.run(["git", "merge", "other"], cwd=path, capture_output=True, check=False)
     assert merge.returncode != 0  # conflict: merge left in progress
@@ -340,7 +336,7 @@ def test_save_with_a_merge_in_progress(repo: Path, ws: WorkspaceManager, base: s
     assert not path.exists()
 
 
-def test_save_with_a_rebase_in_progress(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_with_a_rebase_in_progress(repo: Path, ws: RunWorktree, base: str) -> None:
     path = diverged(repo, ws, base, branch="upstream")
     own_tip = git(path, "rev-parse", "HEAD")
     rebase = subprocess.run(["git", "rebase", "upstream"], cwd=path, capture_output=True, check=False)
@@ -353,7 +349,7 @@ def test_save_with_a_rebase_in_progress(repo: Path, ws: WorkspaceManager, base: 
     assert git(repo, "merge-base", "--is-ancestor", own_tip, f"{attempt_ref('run-1', 1)}") == ""
 
 
-def test_save_handles_spaces_and_unicode_names(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_handles_spaces_and_unicode_names(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     names = ["with space.txt", "ünïcødé/ファイル.txt", "tab\tname.txt", "quote'\"name.txt"]
     for name in names:
@@ -366,7 +362,7 @@ def test_save_handles_spaces_and_unicode_names(repo: Path, ws: WorkspaceManager,
     ws.remove()
 
 
-def test_nested_repositories_are_left_out_but_never_lost(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_nested_repositories_are_left_out_but_never_lost(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "keep.txt").write_text("k\n")
     for name, commit in (("vendor/empty", False), ("vendor/cloned", True), ("other/empty too", False)):
@@ -391,7 +387,7 @@ def test_nested_repositories_are_left_out_but_never_lost(repo: Path, ws: Workspa
     assert (path / "other" / "empty too" / "inside.txt").exists()
 
 
-def test_save_retries_a_transient_index_lock(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_save_retries_a_transient_index_lock(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "x.txt").write_text("x\n")
     lock = Path(git(path, "rev-parse", "--absolute-git-dir")) / "index.lock"
@@ -471,7 +467,7 @@ while True:
 
 
 @pytest.mark.parametrize("change", ["modified", "untracked"])
-def test_remove_refuses_unsaved_changes(ws: WorkspaceManager, base: str, change: str) -> None:
+def test_remove_refuses_unsaved_changes(ws: RunWorktree, base: str, change: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     target = path / ("README.md" if change == "modified" else "new.txt")
     target.write_text("unsaved")
@@ -483,7 +479,7 @@ def test_remove_refuses_unsaved_changes(ws: WorkspaceManager, base: str, change:
 
 
 def test_remove_refuses_untracked_files_even_when_status_hides_them(
-    repo: Path, ws: WorkspaceManager, base: str
+    repo: Path, ws: RunWorktree, base: str
 ) -> None:
     git(repo, "config", "status.showUntrackedFiles", "no")
     path = ws.create(base_sha=base, attempt=1)
@@ -494,7 +490,7 @@ def test_remove_refuses_untracked_files_even_when_status_hides_them(
         ws.remove()
 
 
-def test_remove_after_save_leaves_nothing(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_remove_after_save_leaves_nothing(repo: Path, ws: RunWorktree, base: str) -> None:
     path = ws.create(base_sha=base, attempt=1)
     (path / "x.txt").write_text("x\n")
     (path / "ignored").mkdir()
@@ -511,7 +507,7 @@ def test_remove_after_save_leaves_nothing(repo: Path, ws: WorkspaceManager, base
     assert ws.paths.changes_patch.exists()
 
 
-def test_remove_prunes_a_vanished_worktree(repo: Path, ws: WorkspaceManager, base: str) -> None:
+def test_remove_prunes_a_vanished_worktree(repo: Path, ws: RunWorktree, base: str) -> None:
     import shutil
 
     ws.create(base_sha=base, attempt=1)
@@ -523,7 +519,7 @@ def test_remove_prunes_a_vanished_worktree(repo: Path, ws: WorkspaceManager, bas
     assert str(ws.workspace) not in git(repo, "worktree", "list", "--porcelain")
 
 
-def test_remove_refuses_a_directory_that_is_not_a_worktree(ws: WorkspaceManager) -> None:
+def test_remove_refuses_a_directory_that_is_not_a_worktree(ws: RunWorktree) -> None:
     ws.workspace.mkdir(parents=True)
     (ws.workspace / "stray.txt").write_text("s")
 
@@ -549,7 +545,7 @@ def test_resolve_commit(repo: Path, base: str, make_repo: Callable[..., Path], t
         resolve_commit(empty, "HEAD")
 
 
-def test_repo_root(repo: Path, ws: WorkspaceManager, base: str, tmp_path: Path) -> None:
+def test_repo_root(repo: Path, ws: RunWorktree, base: str, tmp_path: Path) -> None:
     assert repo_root(repo / "app") == repo.resolve()
     assert repo_root(repo / "app" / "calc.py") == repo.resolve()
     ws.create(base_sha=base, attempt=1)
@@ -697,7 +693,7 @@ def test_processes_create_save_remove_at_once(repo: Path, runs_dir: Path, base: 
 class SubmoduleRun(NamedTuple):
     repo: Path
     base: str
-    ws: WorkspaceManager
+    ws: RunWorktree
     path: Path
 
 

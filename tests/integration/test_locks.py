@@ -21,7 +21,7 @@ import pytest
 
 from parallel_runs.core.layout import RunPaths, lease_path_for
 from parallel_runs.errors import EXIT_HELD, AlreadyHeldError
-from parallel_runs.locks import OwnedLock, RunLock, WorkspaceLease
+from parallel_runs.locks import OwnedLock, RunLock, WorktreeLease
 from tests.helpers import wait_for
 
 # A separate Python process that holds locks on command: one request line in, one reply line out.
@@ -387,9 +387,9 @@ def test_relative_paths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="absolute"):
         OwnedLock(Path("demo.lock"), what="x")
     with pytest.raises(ValueError, match="absolute"):
-        WorkspaceLease(Path("workspaces/a"), runs_dir=tmp_path)
+        WorktreeLease(Path("workspaces/a"), runs_dir=tmp_path)
     with pytest.raises(ValueError, match="absolute"):
-        WorkspaceLease(tmp_path / "workspaces" / "a", runs_dir=Path(".autonomous_runs"))
+        WorktreeLease(tmp_path / "workspaces" / "a", runs_dir=Path(".autonomous_runs"))
     with pytest.raises(ValueError, match="absolute"):
         RunLock("a", runs_dir=Path(".autonomous_runs"))
 
@@ -397,9 +397,9 @@ def test_relative_paths_are_refused(tmp_path: Path) -> None:
 def test_workspace_lease_is_keyed_by_the_absolute_workspace_path(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     ws_a, ws_b = runs / "workspaces" / "a", runs / "workspaces" / "b"
-    lease_a = WorkspaceLease(ws_a, runs_dir=runs, attempt=1)
-    again_a = WorkspaceLease(runs / "workspaces" / "x" / ".." / "a", runs_dir=runs)
-    lease_b = WorkspaceLease(ws_b, runs_dir=runs)
+    lease_a = WorktreeLease(ws_a, runs_dir=runs, attempt=1)
+    again_a = WorktreeLease(runs / "workspaces" / "x" / ".." / "a", runs_dir=runs)
+    lease_b = WorktreeLease(ws_b, runs_dir=runs)
     assert lease_a.path == again_a.path == lease_path_for(runs, ws_a) == RunPaths(runs, "a").lease
     assert lease_a.path.parent == runs / ".workspace_leases"
     assert lease_a.path != lease_b.path

@@ -11,7 +11,7 @@ from pathlib import Path
 from parallel_runs import git as gitlib
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.locks import RunLock, WorkspaceLease
+from parallel_runs.locks import RunLock, WorktreeLease
 from parallel_runs.maintenance import WorktreeState, cleanup, list_worktrees, recover
 from parallel_runs.store import RunStore
 from tests.helpers import cli, git, live_python, processes_with, wait_for
@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths
-from parallel_runs.locks import RunLock, WorkspaceLease
+from parallel_runs.locks import RunLock, WorktreeLease
 from parallel_runs.store import RunStore
 
 repo, runs_dir, slug, marker, stage = Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:6]
 paths = RunPaths(runs_dir, slug)
-lease = WorkspaceLease(paths.workspace, runs_dir=runs_dir)
+lease = WorktreeLease(paths.workspace, runs_dir=runs_dir)
 lock = RunLock(slug, runs_dir=runs_dir, run_id=slug)
 lease.acquire_or_raise()
 lock.acquire_or_raise()
@@ -38,7 +38,7 @@ for held in (lease, lock):
     held.update_record(attempt=1, run_id=slug)
 if stage != "lock-only":
     base = git.resolve_commit(repo, "HEAD")
-    workspace = git.WorkspaceManager(repo=repo, paths=paths).create(base_sha=base, attempt=1)
+    workspace = git.RunWorktree(repo=repo, paths=paths).create(base_sha=base, attempt=1)
     if stage != "unrecorded":
         RunStore.open(paths.database).begin_attempt(
             run_id=slug, slug=slug, batch_id="b", attempt=1, base_sha=base, branch=paths.branch,
@@ -99,7 +99,7 @@ def test_an_orphan_is_listed_then_recovered(repo: Path, runs_dir: Path, markers:
     assert list_worktrees(repo=repo, runs_dir=runs_dir) == []
     paths = RunPaths(runs_dir, "orph")
     assert RunLock("orph", runs_dir=runs_dir).record() is None
-    assert WorkspaceLease(paths.workspace, runs_dir=runs_dir).record() is None
+    assert WorktreeLease(paths.workspace, runs_dir=runs_dir).record() is None
     assert recover(repo=repo, runs_dir=runs_dir) == type(report)((), (), (), (), ())
 
 

@@ -9,7 +9,7 @@ import pytest
 from parallel_runs.errors import GitError
 from parallel_runs.git import push_branches
 from parallel_runs.git.remote import _config_env
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 from parallel_runs.github.auth import push_config, token_secrets
 from tests.helpers import git
 

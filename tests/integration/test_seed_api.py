@@ -27,10 +27,10 @@ SEED_RESULT_KEYS = {"run_id", "success", "exit_code", "workspace", "stdout", "st
 _HOLDER = """
 import sys
 from pathlib import Path
-from parallel_runs.locks import RunLock, WorkspaceLease
+from parallel_runs.locks import RunLock, WorktreeLease
 kind, target, runs_dir = sys.argv[1:]
 if kind == "lease":
-    lock = WorkspaceLease(Path(target), runs_dir=Path(runs_dir))
+    lock = WorktreeLease(Path(target), runs_dir=Path(runs_dir))
 else:
     lock = RunLock(target, runs_dir=Path(runs_dir))
 assert lock.acquire()

@@ -13,7 +13,7 @@ import pytest
 
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
-from parallel_runs.git import WorkspaceManager
+from parallel_runs.git import RunWorktree
 from tests.helpers import cli, finish, git, run_cli, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
@@ -113,7 +113,7 @@ def test_a_save_rebuilds_the_tree_from_the_files_when_the_index_names_pruned_blo
     repo: Path, runs_dir: Path
 ) -> None:
     base = git(repo, "rev-parse", "HEAD")
-    ws = WorkspaceManager(repo=repo, paths=RunPaths(runs_dir=runs_dir, slug="r"))
+    ws = RunWorktree(repo=repo, paths=RunPaths(runs_dir=runs_dir, slug="r"))
     path = ws.create(base_sha=base, attempt=1)
     (path / "staged.txt").write_text("staged, then its blob pruned\n")
     (path / "README.md").write_text("edited and staged\n")

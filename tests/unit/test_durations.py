@@ -97,9 +97,10 @@ def test_parse_duration_rejects_absurd_lengths(text: str) -> None:
         (90_000, "25h00m"),
         (-3, "-3.0s"),
         (float("inf"), "inf"),
+        (None, "-"),  # unknown, as the report shows it
     ],
 )
-def test_format_duration(seconds: float, text: str) -> None:
+def test_format_duration(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
 
 

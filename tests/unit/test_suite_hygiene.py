@@ -1,12 +1,16 @@
-"""What keeps the suite safe on several xdist workers at once (`make test -n`): no test of `make
-test` stops the shared PostgreSQL server, and no two tests find or kill processes by one name."""
+"""What keeps the suite safe on several xdist workers at once (`make test`, `make chaos-quick`): no
+test stops the shared PostgreSQL server, and no two tests find or kill processes by one name."""
 
 from __future__ import annotations
 
 import ast
+import gc
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
+
+from tests.helpers import STARTED, reap_started, start_cli
 
 TESTS = Path(__file__).resolve().parents[1]
 # A `sleep NN.NNN` (or a "NN.NNN" literal) whose command line a test finds with processes_with, or
@@ -19,13 +23,14 @@ def _modules() -> list[Path]:
     return [path for path in TESTS.rglob("*.py") if "chaos" not in path.relative_to(TESTS).parts]
 
 
-def test_no_test_of_make_test_stops_the_shared_server() -> None:
+def test_no_test_stops_the_shared_server() -> None:
+    # A test that stops a server stops its own (tests/integration/postgres/private_server.py); the
+    # helper that starts the shared one when it is down is the only other caller of pg_ctlcluster.
     stoppers = [
         path.relative_to(TESTS).as_posix()
-        for path in _modules()
+        for path in TESTS.rglob("*.py")
         if path != Path(__file__).resolve()
-        and re.search(r"\brestartable_server\b|\bpg_ctl\(|pg_ctlcluster", path.read_text())
-        and path.name != "helpers.py"  # defines pg_ctl for the chaos suite's R3
+        and re.search(r"pg_ctlcluster[^\n]*\b(stop|restart)\b|\bpg_ctl\(", path.read_text())
     ]
     assert stoppers == []
 
@@ -54,3 +59,17 @@ def test_a_parametrized_test_uses_no_fixed_process_marker() -> None:
                 if ("parametrize" in decorators or "MODES" in decorators) and len(found) == 1:
                     fixed.append(f"{path.relative_to(TESTS).as_posix()}::{node.name}")
     assert fixed == []
+
+
+def test_what_a_test_left_running_is_killed_and_waited_for_at_its_end(repo: Path) -> None:
+    # A test that fails between start_cli and its wait must not leave a running Popen to be
+    # garbage-collected in the next test on the worker (a ResourceWarning, an error there).
+    process = start_cli("run", "--run-ids", "left", "--command", "sleep 60.4471", cwd=repo)
+    reap_started()  # what the autouse fixture does at every test's end
+    assert process.returncode is not None
+    assert process.stdout is not None
+    assert process.stdout.closed
+    assert STARTED == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gc.collect()

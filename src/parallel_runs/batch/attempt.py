@@ -15,7 +15,7 @@ from pathlib import Path
 
 from parallel_runs import git
 from parallel_runs.batch.control import BatchControl
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.run_files import (
     count_patch_files,
     start_log,
@@ -59,19 +59,19 @@ class _Attempt:
 
     def __init__(
         self,
-        plan: BatchPlan,
+        batch: EffectiveBatch,
         claim: Claim,
         *,
         store: Store,
         control: BatchControl,
-        workspaces: git.WorkspaceManager,
+        workspaces: git.RunWorktree,
         held: tuple[OwnedLock, OwnedLock],
         started_at: datetime,
         keeper: LeaseKeeper,
     ) -> None:
-        self.plan, self.claim, self.store, self.control = plan, claim, store, control
+        self.batch, self.claim, self.store, self.control = batch, claim, store, control
         self.workspaces, self.held, self.started_at, self.keeper = workspaces, held, started_at, keeper
-        self.paths = plan.paths(claim.slug)
+        self.paths = batch.paths(claim.slug)
         self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
         self.log_start = self.log_from  # where its output begins, after the header
         self.saved_before_tests = False
@@ -85,7 +85,7 @@ class _Attempt:
 
     def run(self, workspace: Path) -> tuple[CommandResult, TestEvaluation | None]:
         """The run's command, then (if it exited 0 and the batch goes on) its test phase."""
-        plan, claim, control = self.plan, self.claim, self.control
+        batch, claim, control = self.batch, self.claim, self.control
         context = RunContext(
             run_id=claim.run_id,
             slug=claim.slug,
@@ -93,18 +93,18 @@ class _Attempt:
             attempt=claim.attempt,
             workspace=workspace,
             artifacts_dir=self.paths.artifacts,
-            runs_dir=plan.machine.runs_dir,
+            runs_dir=batch.machine.runs_dir,
             base_sha=claim.base_sha,
             database_url=self.store.database_url(claim),
-            set_database_url=plan.machine.set_database_url,
-            pass_env=plan.machine.pass_env,
+            set_database_url=batch.machine.set_database_url,
+            pass_env=batch.machine.pass_env,
         )
-        env = build_environment(plan.machine.environ, context)
+        env = build_environment(batch.machine.environ, context)
         self.log_start = start_log(
-            self.paths.run_log, claim.attempt, self.started_at, plan.definition.command
+            self.paths.run_log, claim.attempt, self.started_at, batch.definition.command
         )
         unprepared = prepare_worktree(
-            plan,
+            batch,
             context,
             env,
             run_log=self.paths.run_log,
@@ -122,18 +122,18 @@ class _Attempt:
             append_log(self.paths.run_log, f"\nparallel-runs: the command was not started: {lost}\n")
             return CommandResult(exit_code=None, timed_out=False, start_error=str(lost), lapsed=True), None
         ended = run_command(
-            render_argv(plan.definition.command, context),
+            render_argv(batch.definition.command, context),
             cwd=workspace,
             env=with_worktree_venv(env, workspace),  # a venv the setup command made: the run's own Python
             log_path=self.paths.run_log,
-            timeout=plan.definition.timeout,
+            timeout=batch.definition.timeout,
             grace=control.grace,
             on_start=self.started,
             deadline=self.keeper.deadline,
         )
         control.unregister(claim.run_id)
         self.strays = len(ended.strays)
-        spec = plan.tests
+        spec = batch.tests
         # A command that failed, crashed or timed out has its outcome: its own output says why, and
         # the suite's minutes would only bury that under the tests' output.
         if spec is None or ended.exit_code != 0 or ended.timed_out or ended.lapsed or control.is_stopping:
@@ -157,7 +157,7 @@ class _Attempt:
         self.saved_before_tests = saved is not None
         try:
             return evaluate_tests(
-                repo=self.plan.machine.repo,
+                repo=self.batch.machine.repo,
                 paths=self.paths,
                 workspace=workspace,
                 base_sha=claim.base_sha,
@@ -219,7 +219,7 @@ class _Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
         strays = stop_strays_of(paths, self.workspaces) if has_worktree else []
-        restored = self.plan.shared.restore() if self.plan.shared else []
+        restored = self.batch.shared.restore() if self.batch.shared else []
         if restored:  # saved with the config, attributes and rules as they were when the batch started
             changed = ", ".join(map(str, restored))
             append_log(paths.run_log, f"\nparallel-runs: the run changed {changed}; restored it\n")
@@ -227,7 +227,7 @@ class _Attempt:
         if saved.problem is not None:
             outcome, error = Outcome.FAILED, saved.problem
         # Redacted here, once, so result.json, the store and the events never hold a secret.
-        redact = Redactor(self.plan.machine.secrets)
+        redact = Redactor(self.batch.machine.secrets)
         tail = tail_lines(paths.run_log, since=self.log_start, redact=redact) if outcome in _TAILED else None
         result = Attempt(
             run_id=claim.run_id,
@@ -256,7 +256,7 @@ class _Attempt:
         try:
             self.record(result, saved)
         finally:
-            if saved.committed and not self.plan.machine.keep_worktrees:
+            if saved.committed and not self.batch.machine.keep_worktrees:
                 self.workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
                 if saved.problem is not None and saved.head is not None:
                     write_patch_again(self.workspaces, base_sha=claim.base_sha, head=saved.head)
@@ -266,19 +266,19 @@ class _Attempt:
 
 
 def attempt(
-    plan: BatchPlan,
+    batch: EffectiveBatch,
     claim: Claim,
     *,
     store: Store,
     control: BatchControl,
-    workspaces: git.WorkspaceManager,
+    workspaces: git.RunWorktree,
     held: tuple[OwnedLock, OwnedLock],
     started_at: datetime,
     keeper: LeaseKeeper,
 ) -> Attempt:
     """Run the claim's attempt (already recorded as running) in a fresh worktree; record how it ended."""
     step = _Attempt(
-        plan,
+        batch,
         claim,
         store=store,
         control=control,
@@ -320,7 +320,7 @@ def attempt(
         exit_code=ended.exit_code,
         timed_out=ended.timed_out,
         stopping=control.is_stopping,
-        regressed=tests is not None and tests.is_regressed and plan.fail_on_regression,
+        regressed=tests is not None and tests.is_regressed and batch.fail_on_regression,
     )
     if ended.lapsed:  # its lease could not be renewed: the run may be another worker's by now
         outcome = Outcome.ABANDONED

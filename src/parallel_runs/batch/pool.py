@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from parallel_runs.batch.control import BatchControl
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
+from parallel_runs.batch.one_run import run_one
 from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun, outcome_of
-from parallel_runs.batch.runner import run_one
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.model import Outcome
@@ -95,7 +95,7 @@ class _InFlight:
 
 def _work_loop(
     store: Store,
-    plan: BatchPlan,
+    batch: EffectiveBatch,
     control: BatchControl,
     worker_id: str,
     *,
@@ -104,7 +104,7 @@ def _work_loop(
 ) -> list[RunEnd]:
     """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
     owner, ends, outage = LeaseOwner.here(worker_id), list[RunEnd](), _Outage()
-    batch_id, ttl = plan.machine.batch_id, plan.machine.lease_ttl
+    batch_id, ttl = batch.machine.batch_id, batch.machine.lease_ttl
     while _may_claim(store, control):
         try:
             # Spooled results first: a claim could take over the very lease a spooled result is under.
@@ -128,16 +128,18 @@ def _work_loop(
                 claim.abandoned_attempt,
             )
         with in_flight.running(claim.run_id):
-            ends.append(run_one(store, plan, claim, control))
+            ends.append(run_one(store, batch, claim, control))
         failures.add(ends[-1])
     return ends
 
 
-def _watch_for_cancel(store: Store, plan: BatchPlan, control: BatchControl, done: threading.Event) -> None:
+def _watch_for_cancel(
+    store: Store, batch: EffectiveBatch, control: BatchControl, done: threading.Event
+) -> None:
     """Stop the batch here within one heartbeat of `parallel-runs cancel` (from any machine)."""
-    while not done.wait(plan.machine.lease_ttl / 3):
+    while not done.wait(batch.machine.lease_ttl / 3):
         try:
-            cancelled = store.is_cancelled(plan.definition.batch_id)
+            cancelled = store.is_cancelled(batch.definition.batch_id)
         except UnavailableError:  # the claim loop reports outages; look again next time
             continue
         if cancelled:
@@ -146,17 +148,17 @@ def _watch_for_cancel(store: Store, plan: BatchPlan, control: BatchControl, done
 
 
 @contextmanager
-def _stops(store: Store, plan: BatchPlan, control: BatchControl) -> Iterator[None]:
+def _stops(store: Store, batch: EffectiveBatch, control: BatchControl) -> Iterator[None]:
     """Stop the batch at its deadline (on the store's clock, so every machine stops together), or
     when it is cancelled; a private queue cannot be cancelled from elsewhere."""
-    done, deadline = threading.Event(), plan.definition.deadline
+    done, deadline = threading.Event(), batch.definition.deadline
     timer = None
     if deadline is not None:
         seconds = max(0.0, (deadline - store.now()).total_seconds())
         timer = threading.Timer(seconds, control.request_stop, args=("budget",))
         timer.daemon = True
         timer.start()
-    watcher = threading.Thread(target=_watch_for_cancel, args=(store, plan, control, done), daemon=True)
+    watcher = threading.Thread(target=_watch_for_cancel, args=(store, batch, control, done), daemon=True)
     if store.shares_queue:
         watcher.start()
     try:
@@ -193,15 +195,15 @@ def _settled(ends: list[RunEnd]) -> list[RunEnd]:
 
 
 def run_batch(
-    store: Store, plan: BatchPlan, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
+    store: Store, batch: EffectiveBatch, control: BatchControl, *, skipped: Sequence[SkippedRun] = ()
 ) -> BatchResult:
     """Claim and run the batch's runs with `workers` threads until none remain or the batch stops.
 
     `skipped`: runs the resume rules took out of the queue when it was filled; reported with the batch.
     """
-    definition = plan.definition
+    definition = batch.definition
     # More threads than runs to claim would only wait: the start line says what really runs.
-    workers = max(1, min(plan.machine.workers, len(definition.run_ids) - len(skipped)))
+    workers = max(1, min(batch.machine.workers, len(definition.run_ids) - len(skipped)))
     control.shared_batch = definition.batch_id if store.shares_queue else None
     control.emit(
         EventKind.BATCH_STARTED,
@@ -210,14 +212,14 @@ def run_batch(
         runs=len(definition.run_ids),
         skipped=len(skipped),
         workers=workers,
-        runs_dir=str(plan.machine.runs_dir),
+        runs_dir=str(batch.machine.runs_dir),
     )
     for run in skipped:
         control.emit(EventKind.RUN_SKIPPED, run.run_id, reason=run.reason)
     prefix = slugify(definition.batch_id)
-    with _stops(store, plan, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
+    with _stops(store, batch, control), ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
         in_flight, failures = _InFlight(), _FailureCount(definition.halt_on_failure, control)
-        work = functools.partial(_work_loop, store, plan, control, in_flight=in_flight, failures=failures)
+        work = functools.partial(_work_loop, store, batch, control, in_flight=in_flight, failures=failures)
         loops = [pool.submit(work, f"{prefix}-{n}") for n in range(workers)]
         ends = _settled([*skipped, *(end for loop in loops for end in loop.result())])
     store.flush_spool()

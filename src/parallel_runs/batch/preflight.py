@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from parallel_runs import gate
 from parallel_runs.batch.control import BatchControl
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.core.command import inherited_environment
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.layout import refusal_path
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 _BASELINE = "(baseline)"  # its process group is registered under this name, so a stop reaches it
 
 
-def _environment(plan: BatchPlan) -> dict[str, str]:
+def _environment(batch: EffectiveBatch) -> dict[str, str]:
     """What a run's test phases see of the environment, run-specific variables aside (same cache key)."""
-    machine, definition = plan.machine, plan.definition
+    machine, definition = batch.machine, batch.definition
     env = inherited_environment(machine.environ, machine.pass_env)
     env.update(
         PARALLEL_RUNS_BATCH_ID=definition.batch_id,
@@ -38,9 +38,9 @@ def _environment(plan: BatchPlan) -> dict[str, str]:
     return env
 
 
-def _record_refusal(plan: BatchPlan, reason: str) -> None:
+def _record_refusal(batch: EffectiveBatch, reason: str) -> None:
     """Keep why the batch was refused, so `batches` and `report` can say it (no run records it)."""
-    definition = plan.definition
+    definition = batch.definition
     document: dict[str, object] = {
         "batch_id": definition.batch_id,
         "refused_at": datetime.now(UTC).isoformat(),
@@ -48,20 +48,20 @@ def _record_refusal(plan: BatchPlan, reason: str) -> None:
         "runs": len(definition.run_ids),
     }
     try:
-        write_json(refusal_path(plan.machine.runs_dir, definition.batch_id), document)
+        write_json(refusal_path(batch.machine.runs_dir, definition.batch_id), document)
     except OSError as exc:  # the refusal itself is what the user must see
         log.warning("could not record the refusal of batch %r: %s", definition.batch_id, exc)
 
 
-def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
+def check_test_gate(batch: EffectiveBatch, control: BatchControl) -> bool:
     """Warn about code under test no worktree path can shadow; compute the baseline once.
 
     BaselineError when the baseline cannot judge the runs; False when the batch was stopped meanwhile.
     """
-    spec, machine, base_sha = plan.tests, plan.machine, plan.definition.base_sha
+    spec, machine, base_sha = batch.tests, batch.machine, batch.definition.base_sha
     if spec is None:
         return True
-    env = _environment(plan)
+    env = _environment(batch)
     mapping = gate.import_mapping(
         command=spec.command.describe(), environ=env, repo=machine.repo, runs_dir=machine.runs_dir
     )
@@ -78,13 +78,13 @@ def check_test_gate(plan: BatchPlan, control: BatchControl) -> bool:
             base_sha=base_sha,
             spec=spec,
             environ=env,
-            grace=plan.grace,
+            grace=batch.grace,
             on_start=lambda pgid: control.register(_BASELINE, pgid),
         )
     except BaselineError as refused:
         if control.is_stopping:
             return False
-        _record_refusal(plan, str(refused))
+        _record_refusal(batch, str(refused))
         raise
     finally:
         control.unregister(_BASELINE)

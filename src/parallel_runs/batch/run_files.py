@@ -39,7 +39,7 @@ def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpe
     return log_size(log)
 
 
-def stop_strays_of(paths: RunPaths, workspaces: git.WorkspaceManager) -> list[StrayProcess]:
+def stop_strays_of(paths: RunPaths, workspaces: git.RunWorktree) -> list[StrayProcess]:
     """No process the run started outlives it: stop what escaped its group, and say so in its log.
 
     With them gone, a lock file that a git the run killed left behind blocks the save no more.
@@ -73,7 +73,7 @@ def write_result(path: Path, result: Attempt, *, superseded: str | None = None) 
         log.warning("run %r: %s not written: %s", result.run_id, path, exc)
 
 
-def write_patch_again(workspaces: git.WorkspaceManager, *, base_sha: str, head: str) -> None:
+def write_patch_again(workspaces: git.RunWorktree, *, base_sha: str, head: str) -> None:
     """changes.patch from the run branch, now that the worktree's space is free again."""
     try:
         workspaces.write_patch(base_sha=base_sha, head=head)

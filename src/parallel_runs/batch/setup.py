@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.core.command import RunContext, render_argv
 from parallel_runs.core.durations import format_duration
 from parallel_runs.errors import ParallelRunsError
@@ -20,7 +20,7 @@ __all__ = ["prepare_worktree"]
 
 
 def prepare_worktree(
-    plan: BatchPlan,
+    batch: EffectiveBatch,
     context: RunContext,
     env: dict[str, str],
     *,
@@ -32,7 +32,7 @@ def prepare_worktree(
     """Copy the ignored files asked for, then run the setup command (its output goes to run.log);
     how that failed (`setup_failed: ...` as the start error: it exited non-zero, or installed into a
     Python environment outside the worktree), or None when the worktree is ready."""
-    definition, machine = plan.definition, plan.machine
+    definition, machine = batch.definition, batch.machine
     try:
         git.copy_ignored(machine.repo, context.workspace, definition.copy_ignored, skip=machine.runs_dir)
     except (ParallelRunsError, OSError) as exc:

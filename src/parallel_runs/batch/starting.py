@@ -13,7 +13,7 @@ from pathlib import Path
 
 from parallel_runs import git, maintenance
 from parallel_runs.batch.control import BatchControl
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.pool import run_batch
 from parallel_runs.batch.preflight import check_test_gate
 from parallel_runs.batch.result import BatchResult, SkippedRun
@@ -146,7 +146,7 @@ def _make_runs_dir(runs_dir: Path) -> None:
         raise ConfigError(f"runs dir {runs_dir} cannot be used: {exc.strerror or exc}") from exc
 
 
-def _prepare_repository(store: Store, plan: BatchPlan) -> None:
+def _prepare_repository(store: Store, plan: EffectiveBatch) -> None:
     """The base commit is here, the runs dir is git-ignored, dead holders' leftovers saved."""
     machine = plan.machine
     git.ensure_commit(machine.repo, plan.definition.base_sha)  # never run against another commit
@@ -177,7 +177,7 @@ def run(
     try:
         store.flush_spool()
         wanted = _wanted(settings, store, control, deadline)
-        plan = BatchPlan(wanted, machine)
+        plan = EffectiveBatch(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
         # The baseline is checked before the batch is queued: a test command that cannot judge the
@@ -189,7 +189,7 @@ def run(
         # Named by this process: one process works one batch at a time, and never shares its record.
         shared.record(git_state_dir(machine.runs_dir) / f"{socket.gethostname()}-{os.getpid()}.json")
         try:
-            return run_batch(store, BatchPlan(definition, machine, shared), control, skipped=skipped)
+            return run_batch(store, EffectiveBatch(definition, machine, shared), control, skipped=skipped)
         finally:
             shared.forget()
     finally:

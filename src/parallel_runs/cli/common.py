@@ -8,6 +8,7 @@ import os
 import re
 import sys
 
+from parallel_runs.cli.pipes import silence_stdout
 from parallel_runs.config.flags import ENV
 from parallel_runs.errors import NotFoundError, UsageError
 
@@ -185,20 +186,6 @@ def is_stdout_gone() -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(events & select.POLLERR for _, events in poller.poll(0))
-
-
-def silence_stdout() -> None:
-    """The reader of our output has gone (`| head`): what is left to print goes to /dev/null.
-
-    Python's own flush at exit would otherwise fail on the closed pipe once more, and say so.
-    """
-    try:
-        fd = sys.stdout.fileno()
-    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
 
 
 def print_internal_errors(errors: Console, run_errors: Iterable[RunErrorLike]) -> None:

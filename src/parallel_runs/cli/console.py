@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from parallel_runs.cli.common import silence_stdout
+from parallel_runs.cli.pipes import silence_stdout
 
 __all__ = ["PipeConsole", "print_table"]
 

@@ -15,9 +15,10 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from parallel_runs.cli.progress import describe, last_line
+from parallel_runs.cli.progress import describe
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.events import Event, EventKind
+from parallel_runs.files import last_line
 
 __all__ = ["LiveProgress", "layout_rows"]
 

@@ -4,11 +4,9 @@ terminal (`live.py`) prints the same lines above its table."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO, Protocol
 
 from rich.console import Console
@@ -20,9 +18,8 @@ from parallel_runs.core.events import Event, EventKind
 from parallel_runs.core.model import Outcome, TestSummary
 from parallel_runs.core.policy import describe_exit_code
 
-__all__ = ["JsonEvents", "PlainProgress", "Progress", "describe", "last_line"]
+__all__ = ["JsonEvents", "PlainProgress", "Progress", "describe"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _GOOD = frozenset(outcome.value for outcome in Outcome if outcome.is_success)
 
 
@@ -32,18 +29,6 @@ class Progress(Protocol):
     def __call__(self, event: Event) -> None: ...
 
     def close(self) -> None: ...
-
-
-def last_line(log: Path, *, limit: int = 4096) -> str:
-    """The last non-empty line of a run's log, without colour codes (read from its tail only)."""
-    try:
-        with log.open("rb") as stream:
-            stream.seek(max(0, stream.seek(0, 2) - limit))
-            tail = stream.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    lines = [_ANSI.sub("", line).strip() for line in tail.replace("\r", "\n").splitlines()]
-    return next((line for line in reversed(lines) if line), "")
 
 
 _TEMPLATES = {

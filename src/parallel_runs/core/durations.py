@@ -56,8 +56,10 @@ def _parse_units(text: str) -> float | None:
     return seconds if text else None
 
 
-def format_duration(seconds: float) -> str:
-    """Short human form: `1.2s` under a minute, `3m05s` under an hour, else `1h02m`."""
+def format_duration(seconds: float | None) -> str:
+    """Short human form: `1.2s` under a minute, `3m05s` under an hour, else `1h02m`; `-` when unknown."""
+    if seconds is None:
+        return "-"
     if not math.isfinite(seconds):
         return str(seconds)
     if seconds < 0:

@@ -1,289 +1,164 @@
-"""Did a run break tests that passed before? `evaluate_tests` for the run pipeline (issue #5).
-
-Baseline at the base commit (computed once, cached) → the same test command in the run's worktree
-→ delta, newly failing tests retried and split into flaky and persistent. A test phase that crashed
-or wrote no report, where the baseline had one, is never "no failures" (gate/rules.py). Writes the
-run's `ci/baseline.json`, `ci/after.json` and `ci/delta.json`; test output goes to its `run.log`.
-Test ids are shown as the runner names them (pytest node ids), with their failure messages.
-"""
+"""The baseline: the test results at a base commit, computed once (under a lock) and cached."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
-from parallel_runs.core.junit import Failure, TestOutcome
-from parallel_runs.core.layout import RunPaths
-from parallel_runs.core.suite import TestResults, TestSpec
-from parallel_runs.files import append_log, write_json
-from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
-from parallel_runs.gate.delta import Severity, Verdict, compute_delta, retry_and_classify
-from parallel_runs.gate.environments import with_worktree_venv
-from parallel_runs.gate.phases import Phase, run_phase
-from parallel_runs.gate.preflight import last_output
-from parallel_runs.gate.rules import crash_of, is_acceptable, is_judged_by_exit_status
+import filelock
 
-__all__ = ["TestEvaluation", "TestStatus", "evaluate_tests"]
+from parallel_runs import git
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.suite import TestResults, TestSpec, baseline_key
+from parallel_runs.errors import BaselineError
+from parallel_runs.files import append_log, write_json
+from parallel_runs.gate.environments import SETUP_ESCAPE_FIX, changed_outside, watch_sites, with_worktree_venv
+from parallel_runs.gate.phases import BASELINES_DIR, Phase, run_phase
+from parallel_runs.process import run_command
+
+__all__ = ["Baseline", "baseline_log", "ensure_baseline"]
 
 log = logging.getLogger(__name__)
 
-SUMMARY_MESSAGES = 20  # failure messages kept with the attempt's record (ci/delta.json has them all)
-
-
-class TestStatus(StrEnum):
-    """What the tests say about a run."""
-
-    __test__ = False  # not a pytest test class
-
-    PASSED = "passed"  # no persistent new failure, no new collection error
-    REGRESSED = "regressed"  # persistent new failures, new collection or setup errors
-    CRASHED = "tests_crashed"  # the baseline had a report; the run's tests wrote none or crashed
-    FAILED = "tests_failed"  # judged by exit status (no per-test report at base): exit 0 before, not after
-    IMPORTED_ELSEWHERE = "tests_imported_elsewhere"  # they tested code outside the run's worktree
-    UNAVAILABLE = "tests_unavailable"  # a baseline the preflight refuses (timed out, unusable report)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TestEvaluation:
-    """The tests' verdict on one attempt; `to_json()` is the ci/delta.json document."""
+class Baseline:
+    """The test results at a base commit and where they are cached."""
 
-    __test__ = False  # not a pytest test class
-
-    status: TestStatus
-    reason: str | None  # why tests crashed or failed, or that they were judged by exit status
-    verdict: Verdict | None  # None when crashed or judged by exit status
-    base_sha: str
-    baseline_key: str
-    baseline_reused: bool  # taken from the cache, not computed for this run
-    baseline_json: Path
-    after_json: Path
-    delta_json: Path
-    known: Mapping[str, Failure] = field(default_factory=dict)  # failing ids at base or after: names
-    judged_by: str | None = None  # TestSpec.signature
-    test_command: str | None = None
-
-    @property
-    def is_regressed(self) -> bool:
-        """True when gating should end the run `regressed`: it broke tests, or they crashed."""
-        return self.status in (
-            TestStatus.REGRESSED,
-            TestStatus.CRASHED,
-            TestStatus.FAILED,
-            TestStatus.IMPORTED_ELSEWHERE,
-        )
-
-    def name_of(self, test_id: str) -> str:
-        """A test as its runner names it (a pytest node id when the report names its file)."""
-        failure = self.known.get(test_id)
-        return failure.name if failure else test_id
-
-    @property
-    def failures(self) -> tuple[Failure, ...]:
-        """The run's new failures, named by their runner, with their messages."""
-        return tuple(self.known.get(key, Failure(key)) for key in self.new_failures)
-
-    @property
-    def severity(self) -> Severity:
-        """none/low/medium/high/critical; none without a per-test verdict."""
-        return self.verdict.severity if self.verdict else Severity.NONE
-
-    @property
-    def new_failures(self) -> tuple[str, ...]:
-        """Test ids the run broke: persistent new failures, then new collection errors."""
-        if self.verdict is None:
-            return ()
-        return (*self.verdict.persistent, *self.verdict.delta.new_collection_errors)
-
-    @property
-    def flaky(self) -> tuple[str, ...]:
-        """Newly failing tests that passed on a retry."""
-        return self.verdict.flaky if self.verdict else ()
-
-    @property
-    def summary(self) -> str:
-        """The tests column: `+2 \N{MINUS SIGN}1 (1 flaky)`, `0`, `crashed`, `failed` or `exit 0`."""
-        if self.verdict:
-            return self.verdict.summary()
-        words = {
-            TestStatus.CRASHED: "crashed",
-            TestStatus.FAILED: "failed",
-            TestStatus.IMPORTED_ELSEWHERE: "imported elsewhere",
-            TestStatus.UNAVAILABLE: "unavailable",
-        }
-        return words.get(self.status, "exit 0")
-
-    def _named(self, value: object) -> object:
-        return [self.name_of(item) for item in value] if isinstance(value, list) else value
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-serialisable form (the ci/delta.json document); tests named as their runner names them."""
-        failures = self.failures
-        document: dict[str, object] = {
-            "status": self.status.value,
-            "reason": self.reason,
-            "severity": self.severity.value,
-            "summary": self.summary,
-            "new_failures": [failure.name for failure in failures],
-            "failures": [{"test": failure.name, "message": failure.message} for failure in failures],
-            "messages": {failure.name: failure.message for failure in failures[:SUMMARY_MESSAGES]},
-            "base_sha": self.base_sha,
-            "baseline_key": self.baseline_key,
-            "baseline_reused": self.baseline_reused,
-            "baseline_json": str(self.baseline_json),
-            "after_json": str(self.after_json),
-            "delta_json": str(self.delta_json),
-            "judged_by": self.judged_by,
-            "test_command": self.test_command,
-        }
-        verdict = self.verdict.to_json() if self.verdict else {}
-        return document | {key: self._named(value) for key, value in verdict.items()}
+    results: TestResults
+    key: str
+    cache: Path  # <runs dir>/baselines/<key>.json
+    reused: bool  # read from the cache rather than computed by this call
+    computed_at: float | None  # epoch seconds the results were computed at; None: the cache does not say
 
 
-def _judge(
-    baseline: TestResults,
-    after: TestResults,
-    *,
-    spec: TestSpec,
+def _load_cached(
+    cache: Path, *, key: str, asked_at: float, accept: Callable[[TestResults], bool]
+) -> Baseline | None:
+    """A cached baseline `accept` takes; one it refuses only if it was computed while we waited."""
+    try:
+        document = json.loads(cache.read_text(encoding="utf-8"))
+        results = TestResults.from_json(document)
+        computed_at = float(document["computed_at"]) if "computed_at" in document else None
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring the unreadable baseline cache %s: %s", cache, exc)
+        return None
+    # A failed computation is shared with the runs that waited for it, not with later batches:
+    # they try again (the failure may have been a timeout on a busy machine, or was fixed since).
+    if not accept(results) and (computed_at or 0.0) < asked_at:
+        return None
+    return Baseline(results=results, key=key, cache=cache, reused=True, computed_at=computed_at)
+
+
+def baseline_log(runs_dir: Path, key: str) -> Path:
+    """The log of the baseline computations of one key (the test command's output at the base)."""
+    return runs_dir / BASELINES_DIR / f"{key}.log"
+
+
+def _prepare_baseline(
     repo: Path,
-    paths: RunPaths,
-    workspace: Path,
-    environ: Mapping[str, str],
-    grace: float,
-    on_start: Callable[[int], None] | None,
-) -> tuple[TestStatus, Verdict | None, str | None]:
-    """Status, verdict and (when crashed or judged by exit status) the reason; new failures are retried."""
-    if after.imported_elsewhere:  # whatever its tests said, they said it of other code
-        return TestStatus.IMPORTED_ELSEWHERE, None, after.imported_elsewhere
-    if crashed := crash_of(after, baseline):
-        return TestStatus.CRASHED, None, crashed
-    if is_judged_by_exit_status(baseline):
-        if after.exit_code == 0 and not after.timed_out:
-            return TestStatus.PASSED, None, "judged by exit status (no per-test report): exit 0"
-        said = last_output(paths.run_log)
-        why = after.reason if after.timed_out or after.exit_code is None else f"exit {after.exit_code}"
-        return TestStatus.FAILED, None, f"{why} (exit 0 at the base commit){f': {said}' if said else ''}"
-    if baseline.outcomes is None or after.outcomes is None:  # a baseline the batch's preflight refuses
-        return TestStatus.UNAVAILABLE, None, f"baseline: {baseline.reason}; after the run: {after.reason}"
-
-    def rerun(number: int, ids: tuple[str, ...]) -> Mapping[str, TestOutcome]:
-        name = f"retry-{number}"
-        phase = Phase(
-            name=name,
-            cwd=workspace,
-            reports=paths.ci_dir,
-            stem=name,
-            log=paths.run_log,
-            select=ids,
-            checkout=(repo, paths.runs_dir),
-        )
-        results = run_phase(phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
-        return results.outcomes or {}  # an unusable retry report proves nothing: still failing
-
-    delta = compute_delta(baseline.outcomes or {}, after.outcomes)
-    verdict = retry_and_classify(delta, retries=spec.retries, rerun=rerun)
-    return (TestStatus.REGRESSED if verdict.is_regressed else TestStatus.PASSED), verdict, None
-
-
-def _take_baseline(
+    runs_dir: Path,
+    phase: Phase,
     *,
-    repo: Path,
-    paths: RunPaths,
-    base_sha: str,
     spec: TestSpec,
     environ: Mapping[str, str],
     grace: float,
     on_start: Callable[[int], None] | None,
-) -> Baseline:
-    """The baseline shared by every run of this base commit, copied to the run's ci/baseline.json."""
-    baseline = ensure_baseline(
-        repo=repo,
-        runs_dir=paths.runs_dir,
-        base_sha=base_sha,
-        spec=spec,
-        environ=environ,
-        log_path=paths.run_log,
+) -> dict[str, str]:
+    """The baseline's worktree gets what a run's does before its tests: the copied ignored files and
+    the setup command; its environment then (its own `.venv` first). BaselineError when the setup
+    command fails or installs outside the worktree (the baseline could not judge anything)."""
+    git.copy_ignored(repo, phase.cwd, spec.copy_ignored, skip=runs_dir)
+    if spec.setup is None:
+        return with_worktree_venv(environ, phase.cwd)
+    append_log(phase.log, f"--- parallel-runs: setup \u00b7 {spec.setup.shell} ---\n")
+    sites, before = watch_sites(environ, phase.cwd)
+    argv = ["bash", "-c", spec.setup.shell or ""]
+    setup = run_command(
+        argv,
+        cwd=phase.cwd,
+        env=environ,
+        log_path=phase.log,
+        timeout=spec.timeout,
         grace=grace,
         on_start=on_start,
-        # What the batch accepted before any run started (an empty one, if allowed) is not redone.
-        accept=lambda results: is_acceptable(results, allow_empty=spec.allow_empty_baseline),
     )
-    if baseline.reused:
-        output = baseline_log(paths.runs_dir, baseline.key)
-        append_log(
-            paths.run_log,
-            f"\n===== parallel-runs: tests (baseline) reused from {baseline.cache} (output: {output})\n",
+    if escaped := changed_outside(sites, before):
+        raise BaselineError(
+            f"the setup command `{spec.setup.shell}` installed outside the baseline's worktree, into "
+            f"{escaped}, so every run would share one install; that was put back as it was. "
+            f"Fix: {SETUP_ESCAPE_FIX}"
         )
-    origin = {
-        "base_sha": base_sha,
-        "key": baseline.key,
-        "cache": str(baseline.cache),
-        "reused": baseline.reused,
-    }
-    write_json(paths.baseline_json, baseline.results.to_json() | origin)
-    return baseline
+    if setup.exit_code != 0:
+        raise BaselineError(
+            f"the setup command failed in the baseline's worktree (exit {setup.exit_code}); see {phase.log}"
+        )
+    return with_worktree_venv(environ, phase.cwd)
 
 
-def evaluate_tests(
+def ensure_baseline(
     *,
     repo: Path,
-    paths: RunPaths,
-    workspace: Path,
+    runs_dir: Path,
     base_sha: str,
     spec: TestSpec,
     environ: Mapping[str, str],
+    log_path: Path | None = None,
     grace: float = DEFAULT_GRACE_SECONDS,
     on_start: Callable[[int], None] | None = None,
-) -> TestEvaluation:
-    """Baseline (cached per base commit) → after → delta with retries; writes the run's ci/*.json.
+    accept: Callable[[TestResults], bool] | None = None,
+) -> Baseline:
+    """The baseline of (base commit, test command, environment): cached, else computed once under a lock.
 
-    `grace`: seconds between SIGTERM and SIGKILL when a test phase times out or is interrupted.
+    `log_path`: where the test command's output goes (default: `baseline_log`); `accept`: whether
+    cached results may be reused (by default, when they are available).
     """
-    for stale in (paths.baseline_json, paths.after_json, paths.delta_json):
-        stale.unlink(missing_ok=True)  # an earlier attempt's files must never pass for this one's
-    baseline = _take_baseline(
-        repo=repo, paths=paths, base_sha=base_sha, spec=spec, environ=environ, grace=grace, on_start=on_start
+    key = baseline_key(base_sha=base_sha, spec=spec, environ=environ)
+    home = runs_dir / BASELINES_DIR
+    cache = home / f"{key}.json"
+    log_path = log_path or baseline_log(runs_dir, key)
+    accept = accept or (lambda results: results.is_available)
+    asked_at = time.time()
+    if (cached := _load_cached(cache, key=key, asked_at=asked_at, accept=accept)) is not None:
+        return cached
+    home.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(
+        home / f"{key}.lock",
+        thread_local=False,  # one instance per call: threads of one process exclude each other too
+        fallback_to_soft=False,
+        preserve_lock_file=True,  # waiters must meet on the same inode
     )
-    after_phase = Phase(
-        name="after",
-        cwd=workspace,
-        reports=paths.ci_dir,
-        stem="after",
-        log=paths.run_log,
-        checkout=(repo, paths.runs_dir),
-    )
-    # The run's own .venv first for its phases; not for the baseline's key, shared by every run.
-    environ = with_worktree_venv(environ, workspace)
-    after = run_phase(after_phase, spec=spec, environ=environ, grace=grace, on_start=on_start)
-    write_json(paths.after_json, after.to_json())
-    status, verdict, reason = _judge(
-        baseline.results,
-        after,
-        spec=spec,
-        repo=repo,
-        paths=paths,
-        workspace=workspace,
-        environ=environ,
-        grace=grace,
-        on_start=on_start,
-    )
-    evaluation = TestEvaluation(
-        status=status,
-        reason=reason,
-        verdict=verdict,
-        base_sha=base_sha,
-        baseline_key=baseline.key,
-        baseline_reused=baseline.reused,
-        baseline_json=paths.baseline_json,
-        after_json=paths.after_json,
-        delta_json=paths.delta_json,
-        known={**baseline.results.failures, **after.failures},
-        judged_by=spec.signature,
-        test_command=spec.command.describe(),
-    )
-    write_json(paths.delta_json, evaluation.to_json())
-    log.info("tests of %s: %s (%s)", paths.slug, status.value, reason or evaluation.summary)
-    return evaluation
+    with lock:
+        if (cached := _load_cached(cache, key=key, asked_at=asked_at, accept=accept)) is not None:
+            log.info("baseline %s was computed while this caller waited", key)
+            return cached
+        phase = Phase(
+            name="baseline",
+            cwd=home / "worktrees" / key,
+            reports=home,
+            stem=key,
+            log=log_path,
+            checkout=(repo, runs_dir),
+        )
+        with git.detached_worktree(repo, phase.cwd, base_sha):
+            prepared = _prepare_baseline(
+                repo, runs_dir, phase, spec=spec, environ=environ, grace=grace, on_start=on_start
+            )
+            results = run_phase(phase, spec=spec, environ=prepared, grace=grace, on_start=on_start)
+        now = time.time()
+        document = results.to_json() | {
+            "base_sha": base_sha,
+            "key": key,
+            "computed_at": now,
+            "computed_at_iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+            "log": str(log_path),
+        }
+        write_json(cache, document)
+    return Baseline(results=results, key=key, cache=cache, reused=False, computed_at=now)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from parallel_runs.config import DEFAULT_GRACE_SECONDS
+from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.suite import TestSpec, baseline_key
 from parallel_runs.errors import BaselineError
-from parallel_runs.gate.baselines import Baseline, baseline_log, ensure_baseline
+from parallel_runs.files import read_tail
+from parallel_runs.gate.baseline import Baseline, baseline_log, ensure_baseline
 from parallel_runs.gate.rules import baseline_problem, is_acceptable
 
 __all__ = ["baseline_log_of", "check_baseline", "last_output"]
@@ -25,13 +26,10 @@ _TAIL_CHARS = 300
 
 def last_output(log: Path, *, lines: int = 3) -> str:
     """The last lines the latest test phase in `log` printed, on one line (`a | b | c`)."""
-    try:
-        with log.open("rb") as stream:
-            stream.seek(max(0, stream.seek(0, 2) - _TAIL_BYTES))
-            text = stream.read().decode("utf-8", errors="replace")
-    except OSError:
+    read = read_tail(log, limit=_TAIL_BYTES)
+    if read is None:
         return ""
-    text_lines = text.splitlines()
+    text_lines = read[0].splitlines()
     headers = [n for n, line in enumerate(text_lines) if line.startswith(_MARK) and ") in " in line]
     phase = text_lines[headers[-1] + 1 :] if headers else text_lines  # the latest phase's output
     printed = [line.strip() for line in phase if line.strip() and not line.startswith(_MARK)]

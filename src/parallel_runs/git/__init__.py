@@ -1,6 +1,6 @@
 """Worktrees and run branches: the only package that runs git (through GitPython).
 
-`runner` runs every git command; `repository` answers questions about a repository and keeps its
+`run_git` runs every git command; `repository` answers questions about a repository and keeps its
 refs; `worktrees` manages the run worktrees and `staging` builds a save's tree; `settings` are the
 `-c` settings a save forces, and `shared` keeps the repository's shared config, attributes and
 ignore rules as a batch found them.
@@ -35,16 +35,16 @@ from parallel_runs.git.repository import (
 )
 from parallel_runs.git.settings import SaveSettings
 from parallel_runs.git.shared import SharedState
-from parallel_runs.git.worktrees import WorkspaceManager
+from parallel_runs.git.worktrees import RunWorktree
 
 __all__ = [
     "Applied",
     "ApplyMode",
     "IgnoreRules",
     "RunRef",
+    "RunWorktree",
     "SaveSettings",
     "SharedState",
-    "WorkspaceManager",
     "WorktreeInfo",
     "apply_result",
     "changed_files",

@@ -12,7 +12,7 @@ from pathlib import Path
 from parallel_runs.errors import ConfigError, GitError
 from parallel_runs.git.branches import is_merged
 from parallel_runs.git.repository import resolve_commit
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["Applied", "ApplyMode", "apply_result", "current_branch", "has_branch"]
 

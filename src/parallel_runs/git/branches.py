@@ -11,7 +11,7 @@ from pathlib import Path
 
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, BRANCH_PREFIX
 from parallel_runs.git.listing import worktree_records
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["RunRef", "checked_out_branches", "delete_ref", "is_merged", "run_refs", "unique_commits"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from parallel_runs.core.layout import is_runs_dir
 from parallel_runs.errors import GitError
 from parallel_runs.git.repository import common_git_dir, excluded_directory, locked_exclude_file
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["IgnoreRules", "copy_ignored"]
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["WorktreeInfo", "list_managed_worktrees"]
 

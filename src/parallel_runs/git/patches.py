@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from parallel_runs.errors import NoSpaceError, is_disk_full
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["write_patch"]
 

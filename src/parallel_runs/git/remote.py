@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["push_branches"]
 

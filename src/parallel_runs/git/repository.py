@@ -15,7 +15,7 @@ from pathlib import Path
 from parallel_runs import testing_faults
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, attempt_ref
 from parallel_runs.errors import GitError
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = [
     "common_git_dir",

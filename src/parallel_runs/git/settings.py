@@ -20,7 +20,7 @@ files count as ignored; a run may not change them for later runs): `core.exclude
 `core.attributesFile`, `core.autocrlf`, `core.eol`, `core.fileMode`, `core.symlinks`,
 `core.ignoreCase`, `core.precomposeUnicode`, `core.checkRoundtripEncoding`, and every filter
 driver (`filter.<name>.clean|smudge|process|required`); a driver that was not there is switched
-off, so the files are saved byte for byte. Hooks and signing are off for every command (runner).
+off, so the files are saved byte for byte. Hooks and signing are off for every command (run_git.py).
 
 Forcing them is not enough for what a run already staged: `git add` trusts an index entry whose
 stat data matches its file, and an entry staged under a run's filter (or line-ending setting) holds
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_runs import testing_faults
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 
 __all__ = ["SaveSettings"]
 

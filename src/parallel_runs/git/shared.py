@@ -29,7 +29,7 @@ from pathlib import Path
 from parallel_runs import testing_faults
 from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import common_git_dir
-from parallel_runs.git.runner import _git
+from parallel_runs.git.run_git import _git
 from parallel_runs.git.settings import SaveSettings
 
 __all__ = ["SharedState"]

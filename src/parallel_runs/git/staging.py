@@ -18,7 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
-from parallel_runs.git.runner import _failure, _git
+from parallel_runs.git.run_git import _failure, _git
 
 __all__ = ["Staged"]
 

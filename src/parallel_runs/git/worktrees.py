@@ -26,11 +26,11 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError, NoSpaceError
 from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
-from parallel_runs.git.runner import _failure, _git, _Result
+from parallel_runs.git.run_git import _failure, _git, _Result
 from parallel_runs.git.settings import SaveSettings, effective_config
 from parallel_runs.git.staging import Staged
 
-__all__ = ["WorkspaceManager"]
+__all__ = ["RunWorktree"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, st
     )
 
 
-class WorkspaceManager:
-    """One run's worktree and its run branch: create, save, remove."""
+class RunWorktree:
+    """One run's worktree and its run branch: create, save, remove (the seed's: seed/workspace.py)."""
 
     def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
         self.repo = repo

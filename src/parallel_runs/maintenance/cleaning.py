@@ -36,7 +36,7 @@ def _clean_one(repo: Path, tree: ManagedWorktree, runs_dir: Path) -> RemovedWork
     paths = RunPaths(runs_dir, tree.slug)
     try:
         with holding(paths) as stale:  # held while saving and removing: a run starting now gets exit 75
-            if not git.WorkspaceManager(repo=repo, paths=paths).exists():
+            if not git.RunWorktree(repo=repo, paths=paths).exists():
                 return Skipped(tree.slug, tree.run_id, "already removed")
             # Should a run have begun and died since we looked, this saves it as `abandoned`.
             return save_and_remove(repo, paths, stale)

@@ -32,7 +32,7 @@ def _is_dirty(repo: Path, probe: Probe, state: WorktreeState) -> bool | None:
     if state is WorktreeState.STALE:
         return None
     try:
-        return git.WorkspaceManager(repo=repo, paths=probe.paths).is_dirty()
+        return git.RunWorktree(repo=repo, paths=probe.paths).is_dirty()
     except ParallelRunsError:
         return None
 

@@ -97,7 +97,7 @@ def recover_orphaned_worktree(
     stop_strays(paths.workspace)
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
-    workspaces = git.WorkspaceManager(repo=repo, paths=paths, settings=settings)
+    workspaces = git.RunWorktree(repo=repo, paths=paths, settings=settings)
     for lock in workspaces.git_locks():  # its git died mid-write: the lock would block the save
         remove_if_unused(lock, paths.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO

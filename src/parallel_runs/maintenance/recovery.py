@@ -41,7 +41,7 @@ def _recover_holding(
     repo: Path, paths: RunPaths, stale: Record | None, settings: git.SaveSettings | None
 ) -> RemovedWorktree | bool:
     """With the locks held: recover an orphan, else prune a vanished or empty worktree (True if pruned)."""
-    workspaces = git.WorkspaceManager(repo=repo, paths=paths)
+    workspaces = git.RunWorktree(repo=repo, paths=paths)
     is_tree = (paths.workspace / ".git").exists()
     vanished = not is_tree and not paths.workspace.exists() and workspaces.exists()  # git-registered only
     if is_orphaned(latest_attempt(paths), stale, has_worktree=is_tree or vanished):

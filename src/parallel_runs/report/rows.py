@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_runs.core import durations
+from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import describe_exit_code
 from parallel_runs.errors import StoreError
@@ -30,7 +30,6 @@ __all__ = [
     "collect_attempts",
     "collect_runs",
     "collect_shared_runs",
-    "format_duration",
     "format_title",
     "summarize",
     "test_failures",
@@ -114,11 +113,6 @@ def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:
     for row in rows:
         seen[row.latest.outcome] = seen.get(row.latest.outcome, 0) + 1
     return {status: seen[status] for status in Outcome if status in seen}
-
-
-def format_duration(seconds: float | None) -> str:
-    """A short human duration (`4.2s`, `3m05s`, `1h02m`, as everywhere else); `-` when unknown."""
-    return "-" if seconds is None else durations.format_duration(seconds)
 
 
 def format_title(batch_id: str | None = None) -> str:

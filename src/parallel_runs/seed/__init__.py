@@ -8,6 +8,7 @@ caller gives.
 
 from __future__ import annotations
 
+from parallel_runs.seed.baseline import TestBaselineTracker
 from parallel_runs.seed.locks import ExecutorLockManager, HeldError, WorkspaceLease
 from parallel_runs.seed.paths import default_runs_dir
 from parallel_runs.seed.supervisor import ParallelRunSupervisor, SupervisorError
@@ -18,6 +19,7 @@ __all__ = [
     "HeldError",
     "ParallelRunSupervisor",
     "SupervisorError",
+    "TestBaselineTracker",
     "WorkspaceLease",
     "WorkspaceManager",
     "default_runs_dir",

@@ -57,7 +57,7 @@ class _SeedLock(locks.OwnedLock):
         return existed
 
 
-class WorkspaceLease(_SeedLock, locks.WorkspaceLease):
+class WorkspaceLease(_SeedLock, locks.WorktreeLease):
     """The seed's workspace lease; its runs dir is the one holding `workspaces/<slug>`, else the default."""
 
     def __init__(self, workspace_path: StrPath, lease_dir: StrPath | None = None, timeout: int = 5) -> None:

@@ -55,8 +55,8 @@ class WorkspaceManager:
         self.worktree_path = self._paths.workspace
         self.branch = self._paths.branch
         self.created = False
-        self._worktree = git.WorkspaceManager(repo=self.source_repo, paths=self._paths)
-        self._lease = locks.WorkspaceLease(self.worktree_path, runs_dir=self.runs_dir)
+        self._worktree = git.RunWorktree(repo=self.source_repo, paths=self._paths)
+        self._lease = locks.WorktreeLease(self.worktree_path, runs_dir=self.runs_dir)
         self._base_sha: str | None = None
         self._attempt = 0
 
@@ -158,7 +158,7 @@ class WorkspaceManager:
         root, runs_dir, _ = locate(repo, None, caller_environ())
         rows: list[dict[str, object]] = []
         for info in git.list_managed_worktrees(root, runs_dir):
-            lease = locks.WorkspaceLease(runs_dir / "workspaces" / info.slug, runs_dir=runs_dir)
+            lease = locks.WorktreeLease(runs_dir / "workspaces" / info.slug, runs_dir=runs_dir)
             row: dict[str, object] = {"path": str(info.path), "slug": info.slug, "locked": lease.is_locked()}
             if info.head:
                 row["commit"] = info.head

@@ -6,11 +6,10 @@ import os
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from parallel_runs.core.layout import RunPaths, branch_name
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_queue import LocalQueue
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.sqlite import RunStore
@@ -18,7 +17,7 @@ from parallel_runs.store.sqlite import RunStore
 __all__ = ["LocalStore"]
 
 
-class LocalStore(LocalQueue):
+class LocalStore(LocalQueue, Closing):
     """Per-run SQLite files `<runs dir>/<slug>/<slug>.db` (or one file for every run, one worker)."""
 
     def __init__(self, runs_dir: Path, *, shared_file: Path | None = None) -> None:
@@ -85,11 +84,3 @@ class LocalStore(LocalQueue):
     def database_url(self, claim: Claim) -> str:
         """The run's own SQLite file (or the one shared file)."""
         return f"sqlite:///{self._path(claim)}"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

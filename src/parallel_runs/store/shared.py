@@ -13,8 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -35,6 +34,7 @@ from parallel_runs.store.batches import (
     read_batch,
     read_batch_runs,
 )
+from parallel_runs.store.closing import Closing
 from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
 from parallel_runs.store.migrate import require_current_schema
 from parallel_runs.store.models import AttemptModel
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SharedStore(ArtifactAccess, SharedQueue):
+class SharedStore(ArtifactAccess, SharedQueue, Closing):
     """One shared PostgreSQL database for every machine working on a batch."""
 
     shares_queue = True
@@ -295,11 +295,3 @@ class SharedStore(ArtifactAccess, SharedQueue):
     def close(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, insert, select, update
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
+from parallel_runs.store.closing import Closing
 from parallel_runs.store.models import (
     AttemptModel,
     RunModel,
@@ -35,7 +35,7 @@ SCHEMA_VERSION = 4  # kept in PRAGMA user_version: a reopen reads one pragma ins
 _UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT",)}
 
 
-class RunStore:
+class RunStore(Closing):
     """The attempts of one run (and its `runs` row), in `<runs_dir>/<slug>/<slug>.db`."""
 
     def __init__(self, path: Path) -> None:
@@ -252,11 +252,3 @@ class RunStore:
     def close(self) -> None:
         """Close the store (every operation has already closed its connection)."""
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

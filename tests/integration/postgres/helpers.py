@@ -109,18 +109,6 @@ def cluster() -> tuple[str, str] | None:
     return versions[-1].parent.name, "main"
 
 
-def pg_ctl(action: str) -> None:
-    """Run `pg_ctlcluster VERSION main ACTION` on the local cluster."""
-    found = cluster()
-    assert found is not None
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *found, action],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 def wait_for_server(timeout: float = 60) -> None:
     """Start the local cluster if it is down, and wait until it accepts connections."""
     deadline = time.monotonic() + timeout

@@ -43,9 +43,10 @@ class PrivateServer:
         """Start the server and wait until it accepts connections."""
         self._pg_ctl("start")
 
-    def stop(self) -> None:
-        """Stop it at once (as a crash or a failover would: no client is waited for)."""
-        self._pg_ctl("-m", "immediate", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop it: at once by default (as a crash or a failover would: no client is waited for), or
+        `fast` (as an administrator's restart: sessions are ended, the server shuts down cleanly)."""
+        self._pg_ctl("-m", mode, "stop")
 
     def restart(self) -> None:
         """Restart it as an administrator would (`pg_ctl restart`: clients are disconnected)."""

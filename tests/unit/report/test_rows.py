@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.report import RunRow, build_rows, collect_runs, format_title, summarize
 from parallel_runs.report.markdown import render_markdown
-from parallel_runs.report.rows import format_duration, visible_columns
+from parallel_runs.report.rows import visible_columns
 from parallel_runs.store import RunStore
 from tests.unit.report.attempts import T0, record
 

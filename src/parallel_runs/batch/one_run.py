@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from parallel_runs import git, maintenance
 from parallel_runs.batch.attempt import attempt
 from parallel_runs.batch.control import BatchControl
-from parallel_runs.batch.plan import BatchPlan
+from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.result import HeldRun, RunEnd, RunError, RunSummary, SkippedRun
 from parallel_runs.core.batch import skip_reason
 from parallel_runs.core.events import EventKind
@@ -35,10 +35,10 @@ HOLDER_POLL_SECONDS = 0.5
 MIN_HOLDER_WAIT_SECONDS = 60.0
 
 
-def run_one(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
+def run_one(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl) -> RunEnd:
     """Run one claimed run with its retries; its error becomes its RunError, and the batch goes on."""
     try:
-        return _locked(store, plan, claim, control)
+        return _locked(store, batch, claim, control)
     except ParallelRunsError as exc:
         control.emit(EventKind.RUN_ERROR, claim.run_id, message=str(exc))
         return RunError(claim.run_id, str(exc))
@@ -48,18 +48,18 @@ def run_one(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) 
         return RunError(claim.run_id, f"internal error: {exc!r}", traceback.format_exc())
 
 
-def _locked(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> RunEnd:
+def _locked(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl) -> RunEnd:
     """Hold the run's locks for all its attempts; held elsewhere on this machine, it is closed as `held`."""
-    paths = plan.paths(claim.slug)
+    paths = batch.paths(claim.slug)
     try:
         try:
             with hold_run(paths, run_id=claim.run_id) as held:
-                return _holding_locks(store, plan, claim, control, held)
+                return _holding_locks(store, batch, claim, control, held)
         except AlreadyHeldError:
-            if claim.abandoned_attempt is None or not _old_holder_ended(store, plan, claim, control):
+            if claim.abandoned_attempt is None or not _old_holder_ended(store, batch, claim, control):
                 raise
             with hold_run(paths, run_id=claim.run_id) as held:
-                return _holding_locks(store, plan, claim, control, held)
+                return _holding_locks(store, batch, claim, control, held)
     except AlreadyHeldError as held_elsewhere:
         control.emit(EventKind.RUN_HELD, claim.run_id, holder=str(held_elsewhere))
         # Closed, or a shared store would hand the run out again (and find it held again) every TTL.
@@ -69,11 +69,11 @@ def _locked(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) 
         return RunError(claim.run_id, f"result not recorded: {exc}")
 
 
-def _old_holder_ended(store: Store, plan: BatchPlan, claim: Claim, control: BatchControl) -> bool:
+def _old_holder_ended(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl) -> bool:
     """A takeover found the run's lock held on this machine: the attempt it took over is still alive
     here (paused, or cut off from the store). Wait for it to end, keeping the new lease, rather than
     closing as `held` a run that is about to finish; False if it outlives the wait."""
-    lock = run_locks(plan.paths(claim.slug), run_id=claim.run_id)[1]
+    lock = run_locks(batch.paths(claim.slug), run_id=claim.run_id)[1]
     deadline = time.monotonic() + max(MIN_HOLDER_WAIT_SECONDS, 10 * claim.ttl)
     log.warning("run %r: its lapsed attempt still runs on this machine; waiting for it to end", claim.run_id)
     with LeaseKeeper(store, claim) as keeper:
@@ -84,16 +84,16 @@ def _old_holder_ended(store: Store, plan: BatchPlan, claim: Claim, control: Batc
 
 
 def _recover_leftover_worktree(
-    store: Store, plan: BatchPlan, claim: Claim, held: tuple[OwnedLock, OwnedLock]
-) -> git.WorkspaceManager:
+    store: Store, batch: EffectiveBatch, claim: Claim, held: tuple[OwnedLock, OwnedLock]
+) -> git.RunWorktree:
     """If the run's worktree outlived its last holder (we hold its locks now), save its work first."""
-    paths = plan.paths(claim.slug)
-    settings = plan.shared.settings if plan.shared else None
-    workspaces = git.WorkspaceManager(repo=plan.machine.repo, paths=paths, settings=settings)
+    paths = batch.paths(claim.slug)
+    settings = batch.shared.settings if batch.shared else None
+    workspaces = git.RunWorktree(repo=batch.machine.repo, paths=paths, settings=settings)
     if workspaces.exists():
         maintenance.recover_orphaned_worktree(
-            repo=plan.machine.repo,
-            runs_dir=plan.machine.runs_dir,
+            repo=batch.machine.repo,
+            runs_dir=batch.machine.runs_dir,
             run_id=claim.run_id,
             slug=claim.slug,
             stale_record=stale_record(held),
@@ -105,10 +105,14 @@ def _recover_leftover_worktree(
 
 
 def _holding_locks(
-    store: Store, plan: BatchPlan, claim: Claim, control: BatchControl, held: tuple[OwnedLock, OwnedLock]
+    store: Store,
+    batch: EffectiveBatch,
+    claim: Claim,
+    control: BatchControl,
+    held: tuple[OwnedLock, OwnedLock],
 ) -> RunEnd:
     try:
-        workspaces = _recover_leftover_worktree(store, plan, claim, held)
+        workspaces = _recover_leftover_worktree(store, batch, claim, held)
     except (GitError, NoSpaceError) as exc:
         # Closed, or a shared store would hand the run out again (to fail the same way) every TTL,
         # and the batch would never end. The leftover stays where it is.
@@ -123,14 +127,14 @@ def _holding_locks(
         return SkippedRun(claim.run_id, Outcome.NOT_STARTED, f"batch stopped ({stopped})")
     # Checked under the claim and the lock, not only when the batch was queued: another batch may
     # have finished the run since.
-    if reason := skip_reason(store.previous_attempt(claim), plan.definition):
+    if reason := skip_reason(store.previous_attempt(claim), batch.definition):
         store.skip(claim, reason)
         control.emit(EventKind.RUN_SKIPPED, claim.run_id, reason=reason)
         return SkippedRun(claim.run_id, Outcome.SKIPPED, reason)
     lost = functools.partial(_lease_lost, control, claim.run_id)
     control.clear_run_stop(claim.run_id)  # a lease an earlier claim of the run lost does not stop this one
     with LeaseKeeper(store, claim, on_lost=lost, leased=store.shares_queue) as keeper:
-        return _attempts(store, plan, claim, control, held=held, workspaces=workspaces, keeper=keeper)
+        return _attempts(store, batch, claim, control, held=held, workspaces=workspaces, keeper=keeper)
 
 
 def _lease_lost(control: BatchControl, run_id: str) -> None:
@@ -141,26 +145,26 @@ def _lease_lost(control: BatchControl, run_id: str) -> None:
 
 def _attempts(
     store: Store,
-    plan: BatchPlan,
+    batch: EffectiveBatch,
     claim: Claim | None,
     control: BatchControl,
     *,
     held: tuple[OwnedLock, OwnedLock],
-    workspaces: git.WorkspaceManager,
+    workspaces: git.RunWorktree,
     keeper: LeaseKeeper,
 ) -> RunSummary:
     """The run's attempts: a retryable outcome gets another, after the retry delay, while retries last."""
-    definition, results = plan.definition, list[Attempt]()
+    definition, results = batch.definition, list[Attempt]()
     while claim is not None:
         started_at = datetime.now(UTC)
         # Numbered after both the store and the branch's kept attempt refs: either may have been reset.
-        at_least = git.last_attempt_ref_number(plan.machine.repo, claim.slug) + 1
+        at_least = git.last_attempt_ref_number(batch.machine.repo, claim.slug) + 1
         claim = store.begin_attempt(
             claim, at_least=at_least, started_at=started_at, host=socket.gethostname()
         )
         keeper.follow(claim)
         result = attempt(
-            plan,
+            batch,
             claim,
             store=store,
             control=control,

@@ -10,11 +10,11 @@ from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.git import SharedState
 
-__all__ = ["BatchPlan"]
+__all__ = ["EffectiveBatch"]
 
 
 @dataclass(frozen=True, slots=True)
-class BatchPlan:
+class EffectiveBatch:
     """The batch's definition and the machine's settings; where a worker overrides, it wins here."""
 
     definition: BatchDefinition

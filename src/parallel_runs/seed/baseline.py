@@ -26,7 +26,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.junit import TestOutcome, TestReportError, parse_report
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.files import write_json
-from parallel_runs.gate.baselines import ensure_baseline
+from parallel_runs.gate.baseline import ensure_baseline
 from parallel_runs.gate.delta import (
     Delta,
     Verdict,

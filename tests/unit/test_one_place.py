@@ -1,0 +1,136 @@
+"""One name per thing and one place per helper (issue #19): read from the sources themselves.
+
+Each check parses or greps `src/parallel_runs/`, so a second definition, a second copy of a
+pattern, or an import across the layers fails here before it confuses a reader.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+SOURCES = Path(__file__).resolve().parents[2] / "src" / "parallel_runs"
+
+# Entry points each command module or script defines under one conventional name.
+CONVENTIONAL = {"main", "register", "build_parser"}
+# The GitHub Action's own copy of the output writer, which moves into github/ with the action's code.
+PENDING = {"write_outputs"}
+
+
+def _modules() -> dict[str, str]:
+    """Each source module's text by its path under src/parallel_runs (migrations left out)."""
+    return {
+        path.relative_to(SOURCES).as_posix(): path.read_text()
+        for path in sorted(SOURCES.rglob("*.py"))
+        if "migrations" not in path.parts
+    }
+
+
+def _where(pattern: str) -> list[str]:
+    """The modules whose text matches `pattern`."""
+    return [name for name, text in _modules().items() if re.search(pattern, text)]
+
+
+def test_each_public_class_and_function_is_defined_once() -> None:
+    homes: dict[str, list[str]] = defaultdict(list)
+    for name, text in _modules().items():
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and not node.name.startswith("_"):
+                homes[node.name].append(name)
+    twice = {
+        symbol: where
+        for symbol, where in homes.items()
+        if len(where) > 1 and symbol not in CONVENTIONAL | PENDING
+    }
+    assert twice == {}
+
+
+def test_one_ansi_pattern() -> None:
+    assert _where(r"re\.compile\(r?[\"']\\x1b") == ["files.py"]
+
+
+def test_one_log_tail_reader() -> None:
+    # Reading the end of a log is files.read_tail; github/progress.py streams an attempt's part of
+    # the log to the job log in chunks (never all of it in memory), from where its limit starts.
+    assert _where(r"\.seek\(0, 2\)|SEEK_END") == ["files.py", "github/progress.py"]
+    assert _where(r"\bread_tail\(") == ["files.py", "gate/preflight.py"]
+
+
+def test_one_liveness_check() -> None:
+    assert _where(r"os\.kill\(\w+, 0\)") == ["holders.py"]
+
+
+def test_the_layers_below_config_do_not_import_it() -> None:
+    below = ("core/", "gate/", "git/", "store/", "report/", "github/", "maintenance/")
+    importers = [
+        name
+        for name in _where(r"from parallel_runs\.config\b|import parallel_runs\.config\b")
+        if name.startswith(below)
+    ]
+    assert importers == []
+
+
+def test_one_store_context_manager() -> None:
+    # A `with` that only hands back the store and closes it: store/closing.py's Closing, once.
+    assert _where(r"def __enter__\(self\) -> Self:\s+return self\n") == ["store/closing.py"]
+
+
+def _imports() -> dict[str, set[str]]:
+    """Each module (dotted) and the modules of ours it imports, at its top or inside a function."""
+    names = {
+        "parallel_runs." + path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for path in _modules()
+    } | {"parallel_runs"}
+    graph: dict[str, set[str]] = {}
+    for path, text in _modules().items():
+        module = "parallel_runs." + path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        graph[module] = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module in names:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    graph[module].add(child if child in names else node.module)
+            elif isinstance(node, ast.Import):
+                graph[module] |= {alias.name for alias in node.names if alias.name in names}
+        graph[module].discard(module)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for child in graph.get(node, ()):
+            if child not in index:
+                visit(child)
+                low[node] = min(low[node], low[child])
+            elif child in stack:
+                low[node] = min(low[node], index[child])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle() -> None:
+    # The GitHub Action's steps import each other until they become one package under github/.
+    action = {"parallel_runs.cli.action", "parallel_runs.cli.action_report", "parallel_runs.cli.action_run"}
+    assert [cycle for cycle in _cycles(_imports()) if cycle != action] == []
