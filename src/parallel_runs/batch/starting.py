@@ -24,6 +24,7 @@ from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
+from parallel_runs.store.migrate import SchemaNotReady
 from parallel_runs.strays import become_subreaper
 
 __all__ = ["enqueue", "run"]
@@ -76,11 +77,13 @@ def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
         )
 
 
-def _wanted(settings: RunSettings | WorkerSettings, store: Store, control: BatchControl) -> BatchDefinition:
+def _wanted(
+    settings: RunSettings | WorkerSettings, store: Store, control: BatchControl, deadline: float
+) -> BatchDefinition:
     """The batch `run` asks for, or the one a `worker` finds in the store (with --wait, once it is there)."""
     if isinstance(settings, RunSettings):
         return _definition(settings, store)
-    return _wait_for_batch(store, settings, control)
+    return _wait_for_batch(store, settings, control, deadline)
 
 
 def _queued(
@@ -96,9 +99,10 @@ def _queued(
     return definition, skipped
 
 
-def _wait_for_batch(store: Store, machine: WorkerSettings, control: BatchControl) -> BatchDefinition:
+def _wait_for_batch(
+    store: Store, machine: WorkerSettings, control: BatchControl, deadline: float
+) -> BatchDefinition:
     """The batch's definition; with `worker --wait`, once it appears (machines may start first)."""
-    deadline = time.monotonic() + (machine.wait or 0.0)
     while (definition := store.get_batch(machine.batch_id)) is None:
         if time.monotonic() >= deadline:
             waited = (
@@ -110,6 +114,26 @@ def _wait_for_batch(store: Store, machine: WorkerSettings, control: BatchControl
         if not control.sleep(min(BATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
             raise KeyboardInterrupt  # Ctrl-C while waiting: nothing was started
     return definition
+
+
+def _open(settings: RunSettings | WorkerSettings, control: BatchControl, deadline: float) -> Store:
+    """The store the settings name. `run` creates or upgrades the shared schema, as `plan` does; a
+    `worker` never changes it, and with --wait waits for it as for its batch (CONTRACTS §7)."""
+    machine = settings.worker if isinstance(settings, RunSettings) else settings
+    while True:
+        try:
+            return open_store(
+                runs_dir=machine.runs_dir,
+                database_url=machine.database_url,
+                shared_sqlite=machine.shared_sqlite,
+                max_artifact_size=machine.max_artifact_size,
+                migrate=isinstance(settings, RunSettings),
+            )
+        except SchemaNotReady:
+            if isinstance(settings, RunSettings) or time.monotonic() >= deadline:
+                raise
+            if not control.sleep(min(BATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                raise KeyboardInterrupt from None  # Ctrl-C while waiting: nothing was started
 
 
 def _make_runs_dir(runs_dir: Path) -> None:
@@ -147,15 +171,12 @@ def run(
     machine = settings.worker if isinstance(settings, RunSettings) else settings
     _make_runs_dir(machine.runs_dir)
     become_subreaper()  # daemons a run starts come back to us when their parents die: see strays
-    store = store or open_store(
-        runs_dir=machine.runs_dir,
-        database_url=machine.database_url,
-        shared_sqlite=machine.shared_sqlite,
-        max_artifact_size=machine.max_artifact_size,
-    )
+    # worker --wait: one budget for the schema (plan creates it) and then the batch to appear
+    deadline = time.monotonic() + (0.0 if isinstance(settings, RunSettings) else settings.wait or 0.0)
+    store = store or _open(settings, control, deadline)
     try:
         store.flush_spool()
-        wanted = _wanted(settings, store, control)
+        wanted = _wanted(settings, store, control, deadline)
         plan = EffectiveBatch(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
@@ -186,6 +207,7 @@ def enqueue(settings: RunSettings) -> tuple[BatchDefinition, list[SkippedRun]]:
         database_url=machine.database_url,
         shared_sqlite=machine.shared_sqlite,
         max_artifact_size=machine.max_artifact_size,
+        migrate=True,  # a fresh database works: plan creates the schema (CONTRACTS §7)
     )
     try:
         return _queued(settings, store, _definition(settings, store))

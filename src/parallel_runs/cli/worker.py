@@ -37,7 +37,8 @@ def register(commands: Any) -> None:
         (
             ("--wait",),
             "wait",
-            "wait up to DUR for the batch to be enqueued (start workers before `run` queues it)",
+            "wait up to DUR for the batch to be enqueued and its database's schema created "
+            "(start workers before `plan` or `run`)",
             {"metavar": "DUR"},
         ),
     ):
