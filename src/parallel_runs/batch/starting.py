@@ -24,6 +24,7 @@ from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import ConfigError
 from parallel_runs.store import Store, open_store
+from parallel_runs.store.migrate import SchemaNotReady
 from parallel_runs.strays import become_subreaper
 
 __all__ = ["enqueue", "run"]
@@ -60,12 +61,16 @@ def _warn_about_the_base(repo: Path, base_sha: str, *, shared: bool) -> None:
 
 
 def _wanted(
-    request: BatchRequest | None, machine: WorkerSettings, store: Store, control: BatchControl
+    request: BatchRequest | None,
+    machine: WorkerSettings,
+    store: Store,
+    control: BatchControl,
+    deadline: float,
 ) -> BatchDefinition:
     """The batch `run` asks for, or the one a `worker` finds in the store (with --wait, once it is there)."""
     if request is not None:
         return _definition(request, machine, store)
-    return _wait_for_batch(store, machine, control)
+    return _wait_for_batch(store, machine, control, deadline)
 
 
 def _queued(store: Store, wanted: BatchDefinition) -> tuple[BatchDefinition, list[SkippedRun]]:
@@ -77,9 +82,10 @@ def _queued(store: Store, wanted: BatchDefinition) -> tuple[BatchDefinition, lis
     return definition, skipped
 
 
-def _wait_for_batch(store: Store, machine: WorkerSettings, control: BatchControl) -> BatchDefinition:
+def _wait_for_batch(
+    store: Store, machine: WorkerSettings, control: BatchControl, deadline: float
+) -> BatchDefinition:
     """The batch's definition; with `worker --wait`, once it appears (machines may start first)."""
-    deadline = time.monotonic() + (machine.wait or 0.0)
     while (definition := store.get_batch(machine.batch_id)) is None:
         if time.monotonic() >= deadline:
             waited = (
@@ -91,6 +97,28 @@ def _wait_for_batch(store: Store, machine: WorkerSettings, control: BatchControl
         if not control.sleep(min(BATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
             raise KeyboardInterrupt  # Ctrl-C while waiting: nothing was started
     return definition
+
+
+def _open(
+    request: BatchRequest | None, machine: WorkerSettings, control: BatchControl, deadline: float
+) -> Store:
+    """The store the machine names. `run` creates or upgrades the shared schema, as `plan` does; a
+    `worker` (no request) never changes it, and with --wait waits for it as for its batch
+    (CONTRACTS §7)."""
+    while True:
+        try:
+            return open_store(
+                runs_dir=machine.runs_dir,
+                database_url=machine.database_url,
+                shared_sqlite=machine.shared_sqlite,
+                max_artifact_size=machine.max_artifact_size,
+                migrate=request is not None,
+            )
+        except SchemaNotReady:
+            if request is not None or time.monotonic() >= deadline:
+                raise
+            if not control.sleep(min(BATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                raise KeyboardInterrupt from None  # Ctrl-C while waiting: nothing was started
 
 
 def _make_runs_dir(runs_dir: Path) -> None:
@@ -132,15 +160,12 @@ def run(
     """
     _make_runs_dir(machine.runs_dir)
     become_subreaper()  # daemons a run starts come back to us when their parents die: see strays
-    store = store or open_store(
-        runs_dir=machine.runs_dir,
-        database_url=machine.database_url,
-        shared_sqlite=machine.shared_sqlite,
-        max_artifact_size=machine.max_artifact_size,
-    )
+    # worker --wait: one budget for the schema (plan creates it) and then the batch to appear
+    deadline = time.monotonic() + (0.0 if request is not None else machine.wait or 0.0)
+    store = store or _open(request, machine, control, deadline)
     try:
         store.flush_spool()
-        wanted = _wanted(request, machine, store, control)
+        wanted = _wanted(request, machine, store, control, deadline)
         plan = EffectiveBatch(wanted, machine)
         control.grace = plan.grace
         _prepare_repository(store, plan)
@@ -171,6 +196,7 @@ def enqueue(batch: BatchToQueue) -> tuple[BatchDefinition, list[SkippedRun]]:
         database_url=machine.database_url,
         shared_sqlite=machine.shared_sqlite,
         max_artifact_size=machine.max_artifact_size,
+        migrate=True,  # a fresh database works: plan creates the schema (CONTRACTS §7)
     )
     try:
         return _queued(store, _definition(batch.request, machine, store))

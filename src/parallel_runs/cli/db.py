@@ -19,8 +19,8 @@ __all__ = ["cmd_db_upgrade", "register"]
 
 DESCRIPTION = (
     "Create the shared PostgreSQL store's tables, or bring them up to this version's schema (Alembic "
-    "migrations, each applied once). Run it once before the first shared batch and after each upgrade "
-    "of parallel-runs; running it again changes nothing."
+    "migrations, each applied once). `plan` and `run` do this themselves before they queue a batch; "
+    "this migrates without queueing one. Running it again changes nothing; a newer schema is refused."
 )
 EXIT_CODES = exit_codes_help({0: "the schema is up to date", 2: "no or a bad --database-url"})
 

@@ -23,7 +23,8 @@ __all__ = ["cmd_plan", "register"]
 DESCRIPTION = (
     "Expand the run ids into the legs of a GitHub Actions matrix and print the step outputs matrix, "
     "batch-id, run-count, base-sha and legs as NAME=VALUE lines. With --database-url (PostgreSQL) the "
-    "batch is queued there as `run` would queue it (so the run options apply) and every leg is a `worker` "
+    "batch is queued there as `run` would queue it (so the run options apply; an empty database gets the "
+    "schema first, one that is behind is upgraded) and every leg is a `worker` "
     "that claims runs until none remain; without, leg K of N runs `run --shard K/N` with the same ids. "
     "The matrix holds leg numbers only, so it stays small for any number of ids."
 )

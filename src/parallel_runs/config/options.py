@@ -183,7 +183,8 @@ OPTIONS: tuple[Option, ...] = (
            help='largest artifact file stored in the database, e.g. 50MiB (default); bigger ones are '
                 'recorded as skipped'),
     Option("--wait", "wait", "duration", commands=("worker",),
-           help='wait up to DUR for the batch to be enqueued (start workers before `run` queues it)'),
+           help="wait up to DUR for the batch to be enqueued and its database's schema created (start "
+                'workers before `plan` or `run`)'),
     Option("--max-jobs", "max_jobs", "text", metavar="N", commands=("plan",), action="max-jobs",
            workflow="input",
            help=f'most legs in the matrix, 1 to {MAX_JOBS} (default {DEFAULT_MAX_JOBS})'),

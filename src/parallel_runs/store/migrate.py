@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "SchemaChange",
+    "SchemaNotReady",
     "current_revision",
+    "ensure_schema",
     "fix_command",
     "head_revision",
     "require_current_schema",
@@ -29,8 +33,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# Two `db upgrade` at once would both try to create the tables: the second waits for the first.
-# A transaction-level lock, so it also holds behind PgBouncer's transaction pooling.
+# Two migrations at once (`db upgrade`, or `plan`s of a matrix on one empty database) would both try
+# to create the tables: the second waits for the first, then finds the schema current.
+# A transaction-level lock, so it also holds behind PgBouncer's transaction pooling (CONTRACTS §7).
 _MIGRATION_LOCK_KEY = 0x70_72_75_6E_73  # "pruns"
 
 # Alembic is imported inside the functions that use it: per-run SQLite users never pay for it.
@@ -60,48 +65,98 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+class SchemaNotReady(ConfigError):
+    """No parallel-runs schema yet, or an older one: `plan`, `run` or `db upgrade` brings it up to date."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaChange:
+    """What `ensure_schema` did to a database: created the schema (`before` None) or upgraded it."""
+
+    masked_url: str
+    before: str | None
+    after: str
+
+    def __str__(self) -> str:
+        if self.before is None:
+            return f"created the parallel-runs schema (revision {self.after}) in database {self.masked_url}"
+        return (
+            f"upgraded the parallel-runs schema of database {self.masked_url} "
+            f"from revision {self.before} to {self.after}"
+        )
+
+
 def fix_command(masked_url: str) -> str:
     """The command that brings a database's schema up to date."""
     return f"parallel-runs db upgrade --database-url {masked_url}"
 
 
-def require_current_schema(connection: Connection, *, masked_url: str) -> None:
-    """ConfigError (naming the fix) unless the database's schema is exactly at our head."""
+def _refuse_newer(current: str | None, *, masked_url: str) -> None:
+    """ConfigError when the database is at a revision this version does not know (a newer one)."""
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
+    if current is None or current == head_revision():
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current not in known:
+        raise ConfigError(
+            f"database {masked_url} has schema revision {current}, newer than this parallel-runs "
+            f"knows ({head_revision()}); upgrade parallel-runs on this machine"
+        )
+
+
+def require_current_schema(connection: Connection, *, masked_url: str) -> None:
+    """ConfigError (naming the fix) unless the database's schema is exactly at our head."""
     current, head = current_revision(connection), head_revision()
     if current == head:
         return
-    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
-    if current is not None and current not in known:
-        raise ConfigError(
-            f"database {masked_url} has schema revision {current}, newer than this parallel-runs "
-            f"knows ({head}); upgrade parallel-runs on this machine"
-        )
+    _refuse_newer(current, masked_url=masked_url)
     state = "has no parallel-runs schema" if current is None else f"has schema revision {current}"
-    raise ConfigError(
-        f"database {masked_url} {state}, behind revision {head}; run: {fix_command(masked_url)}"
+    raise SchemaNotReady(
+        f"database {masked_url} {state}, behind revision {head}; `plan` and `run` create or upgrade it, "
+        f"or run: {fix_command(masked_url)}"
     )
 
 
-def upgrade(url: str, *, policy: ReconnectPolicy | None = None, revision: str = "head") -> str:
-    """Apply the migrations (up to `revision`) to the database at `url`; return the revision it is at."""
+def _migrate(url: str, revision: str, policy: ReconnectPolicy | None) -> tuple[str | None, str]:
+    """Bring the database at `url` to `revision` under the migration lock: (revision before, after).
+
+    A database at a revision newer than ours is refused, never touched.
+    """
     from alembic import command  # noqa: PLC0415
 
-    parsed = parse_postgres_url(url)
-    engine = create_store_engine(parsed)
+    masked = mask_url(url)
+    engine = create_store_engine(parse_postgres_url(url))
 
-    def migrate() -> str:
+    def migrate() -> tuple[str | None, str]:
         with engine.begin() as connection:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            before = current_revision(connection)  # read under the lock: another migration is done
+            _refuse_newer(before, masked_url=masked)
+            if before == revision or (revision == "head" and before == head_revision()):
+                return before, before or ""
             command.upgrade(_config(connection), revision)
-            return current_revision(connection) or ""
+            return before, current_revision(connection) or ""
 
     try:
-        reached = retry(migrate, doing="db upgrade", url=url, policy=policy or ReconnectPolicy())
+        return retry(migrate, doing="migrate the schema", url=url, policy=policy or ReconnectPolicy())
     except UnavailableError as exc:
         raise ConfigError(str(exc)) from exc
     finally:
         engine.dispose()
+
+
+def upgrade(url: str, *, policy: ReconnectPolicy | None = None, revision: str = "head") -> str:
+    """Apply the migrations (up to `revision`) to the database at `url`; return the revision it is at."""
+    _, reached = _migrate(url, revision, policy)
     log.info("database %s is at schema revision %s", mask_url(url), reached)
     return reached
+
+
+def ensure_schema(url: str, *, policy: ReconnectPolicy | None = None) -> SchemaChange | None:
+    """Create the schema on an empty database, or upgrade one that is behind (what `plan` and `run` do).
+
+    None when it was already current; ConfigError when it is newer than this version knows.
+    """
+    before, after = _migrate(url, "head", policy)
+    return None if before == after else SchemaChange(mask_url(url), before, after)

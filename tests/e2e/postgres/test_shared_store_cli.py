@@ -216,8 +216,9 @@ def test_db_upgrade_then_run_and_an_unmigrated_database_is_refused(
     repo: Path, scratch_database: Callable[[], str]
 ) -> None:
     # Trust auth ignores the password, so it can be a secret that must never be printed.
+    # A worker never creates the schema (`run` and `plan` do: tests/e2e/postgres/test_fresh_database.py).
     url = make_url(scratch_database()).set(password="s3cr3t-pw").render_as_string(hide_password=False)
-    refused = cli("run", "--database-url", url, "--run-ids", "x", "--command", "true", cwd=repo)
+    refused = cli("worker", "--database-url", url, "--batch", "x", cwd=repo)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "parallel-runs db upgrade --database-url" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

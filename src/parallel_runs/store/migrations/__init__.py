@@ -1,1 +1,1 @@
-"""Alembic migrations of the shared PostgreSQL store (applied by `parallel-runs db upgrade`)."""
+"""Alembic migrations of the shared PostgreSQL store (applied by `plan`, `run` and `db upgrade`)."""
