@@ -1,6 +1,8 @@
 """One frozen Settings per command, built from flags > environment > defaults, validated here.
 
-The only library package that reads the environment.
+Here are the Settings other modules read too (run, worker, plan, report, the action's); a command
+whose Settings only its own module reads keeps them there (cli/apply.py, cli/worktrees.py, ...),
+built with config.common's readers. The only library package that reads the environment.
 """
 
 from __future__ import annotations
