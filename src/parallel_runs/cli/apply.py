@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK, AlreadyHeldError, ConfigError, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -147,7 +146,7 @@ def cmd_apply(settings: ApplySettings, console: Console) -> int:
     return EXIT_OK
 
 
-class ApplySettings(NamedTuple):
+class ApplySettings(CommandSettings):
     """Everything `parallel-runs apply` needs."""
 
     repo: Path  # the source checkout whose current branch receives the result

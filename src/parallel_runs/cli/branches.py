@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import Parser, add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -80,7 +79,7 @@ def cmd_branches_prune(settings: BranchesPruneSettings, console: Console) -> int
     return EXIT_OK
 
 
-class BranchesPruneSettings(NamedTuple):
+class BranchesPruneSettings(CommandSettings):
     """Everything `parallel-runs branches prune` needs."""
 
     repo: Path

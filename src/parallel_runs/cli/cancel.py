@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import deferred, env_help, exit_codes_help
 from parallel_runs.config.flags import DEFAULT_CANCEL_TIMEOUT_SECONDS
 from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL as DEFAULT_LEASE_TTL_SECONDS
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -137,7 +136,7 @@ def _wait(store: SharedStore, settings: CancelSettings, console: Console) -> int
     return EXIT_OK
 
 
-class CancelSettings(NamedTuple):
+class CancelSettings(CommandSettings):
     """The shared batch to stop everywhere, and whether to wait until none of its runs is running."""
 
     batch_id: str

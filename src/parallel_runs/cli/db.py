@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import Parser, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK, ConfigError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -60,7 +59,7 @@ def cmd_db_upgrade(settings: DbUpgradeSettings, console: Console) -> int:
     return EXIT_OK
 
 
-class DbUpgradeSettings(NamedTuple):
+class DbUpgradeSettings(CommandSettings):
     """Everything `parallel-runs db upgrade` needs."""
 
     database_url: str

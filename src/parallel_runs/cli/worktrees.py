@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import add_location_options, deferred, exit_codes_help
 from parallel_runs.config.flags import ENV, WORKTREES_FORMATS
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
@@ -207,7 +206,7 @@ def cmd_recover(settings: RecoverSettings, console: Console) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-class WorktreesListSettings(NamedTuple):
+class WorktreesListSettings(CommandSettings):
     """Everything `parallel-runs worktrees list` needs."""
 
     repo: Path
@@ -215,7 +214,7 @@ class WorktreesListSettings(NamedTuple):
     format: str  # one of WORKTREES_FORMATS
 
 
-class CleanupSettings(NamedTuple):
+class CleanupSettings(CommandSettings):
     """Everything `parallel-runs cleanup` needs."""
 
     repo: Path
@@ -223,7 +222,7 @@ class CleanupSettings(NamedTuple):
     older_than: float | None = None  # seconds untouched; None: every finished worktree
 
 
-class RecoverSettings(NamedTuple):
+class RecoverSettings(CommandSettings):
     """Everything `parallel-runs recover` needs."""
 
     repo: Path
