@@ -65,6 +65,11 @@ class Workflow:
     _jobs: int = 0
 
     @property
+    def cache(self) -> Path:
+        """actions/cache's store of the repository (every job of the run shares it)."""
+        return self.root / "cache"
+
+    @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
@@ -89,11 +94,13 @@ class Workflow:
             "GITHUB_EVENT_PATH": str(event_path),
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_API_URL": self.api_url,
+            "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": "X64",
             "HOME": str(home),
             **self.extra_env,
         }
         self.artifacts.mkdir(exist_ok=True)
-        return Job(workspace=workspace, runner_temp=temp, artifacts=self.artifacts, env=env)
+        return Job(workspace=workspace, runner_temp=temp, artifacts=self.artifacts, env=env, cache=self.cache)
 
     def legs(self, workspaces: list[Path], inputs: dict[str, str], plan: ActionResult) -> list[ActionResult]:
         """Every leg of `plan`'s matrix at once, leg K in workspaces[(K - 1) % len(workspaces)].
