@@ -44,7 +44,7 @@ def test_only_the_named_secrets_are_picked_case_blind_and_masked_line_by_line() 
     ],
 )
 def test_a_bad_input_is_a_usage_error_naming_it(inputs: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match="^input ") as raised:
+    with pytest.raises(ConfigError, match=r"^input ") as raised:
         read_run_inputs(inputs, {})
     assert message in str(raised.value)
 

@@ -117,12 +117,13 @@ def test_a_failed_setup_fails_the_leg_before_any_run_starts(repo: Path, tmp_path
         }
     )
     main = leg.step("main")
-    assert main.outcome == "failure" and main.returncode == 1, leg.log
+    assert main.outcome == "failure", leg.log
+    assert main.returncode == 1
     assert "installing the agent" in main.stdout
     assert "unreachable" not in main.stdout
     [error] = [line for line in main.stdout.splitlines() if line.startswith("::error title=setup::")]
     assert "setup exited 127; no run was started" in error
     assert "npm-that-is-not-there" in error  # its last lines say why
     assert not ledger.exists()  # no run started
-    assert leg.outputs["run-count"] == "0" and leg.outputs["status"] == "failure"
+    assert (leg.outputs["run-count"], leg.outputs["status"]) == ("0", "failure")
     assert not list((repo / ".autonomous_runs").glob("*/result.json"))
