@@ -58,6 +58,7 @@ class Workflow:
 
     root: Path
     run_id: str = field(default_factory=lambda: str(secrets.randbelow(10**9)))
+    run_attempt: str = "1"  # a re-run of the workflow run: the same run_id, the next attempt
     event_name: str = "workflow_dispatch"
     event: dict[str, object] = field(default_factory=dict)
     api_url: str = "https://api.github.com"
@@ -85,7 +86,7 @@ class Workflow:
             "CI": "true",
             "GITHUB_ACTIONS": "true",
             "GITHUB_RUN_ID": self.run_id,
-            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_RUN_ATTEMPT": self.run_attempt,
             "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_WORKFLOW": "parallel-runs",
             "GITHUB_JOB": name,

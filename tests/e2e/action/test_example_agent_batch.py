@@ -22,7 +22,7 @@ import yaml
 
 from tests.action_flow import Workflow, table_rows
 from tests.action_harness import ROOT
-from tests.fake_github import fake_github
+from tests.fake_github import FakeGithub, fake_github
 from tests.helpers import clone
 from tests.reusable_workflow import Called, call, declared_inputs
 
@@ -88,6 +88,11 @@ def tools(tmp_path: Path, ledger: Path) -> Path:
     return bin_dir
 
 
+def status_of(summary: str, run_id: str) -> str:
+    """The run's row of the runs table (its status is one of its cells, whatever columns precede it)."""
+    return next(line for line in summary.splitlines() if line.startswith(f"| `{run_id}`"))
+
+
 def everything_captured(called: Called, roots: list[Path], github: object) -> dict[str, str]:
     texts = {}
     for number, result in enumerate(called.results):
@@ -111,22 +116,28 @@ def test_the_agent_batch_example_runs_end_to_end(make_repo: Callable[..., Path],
     if "tasks-file" not in declared:  # items 3 and 4 not merged yet: the ids instead of the tasks
         with_ = {k: v for k, v in with_.items() if k not in ("tasks-file", "pull-requests")}
         with_["run-ids"] = ",".join(task["id"] for task in TASKS)
-    with fake_github() as github:
+    # The runner's image: npm, and python with pip (the tests' interpreter has pytest).
+    path = f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    checkouts: list[Path] = []
+
+    def checkout(job: str) -> Path:
+        checkouts.append(clone(repo, f"checkout-{len(checkouts)}-{job}"))
+        return checkouts[-1]
+
+    def dispatch(github: FakeGithub, attempt: int) -> Called:
+        """One run of the example, dispatched on main (`attempt`: a re-run of the same workflow run)."""
         workflow = Workflow(
-            tmp_path / "workflow",
+            tmp_path / f"workflow-{attempt}",
+            run_id="4242",
+            run_attempt=str(attempt),
             api_url=github.base_url,
-            # The runner's image: npm, and python with pip (the tests' interpreter has pytest).
-            extra_env={
-                "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-            },
+            extra_env={"PATH": path, "GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main"},
         )
-        checkouts: list[Path] = []
+        return call(workflow, with_, {"ANTHROPIC_API_KEY": KEY, "OTHER_SECRET": OTHER}, checkout)
 
-        def checkout(job: str) -> Path:
-            checkouts.append(clone(repo, f"checkout-{job}"))
-            return checkouts[-1]
-
-        called = call(workflow, with_, {"ANTHROPIC_API_KEY": KEY, "OTHER_SECRET": OTHER}, checkout)
+    with fake_github() as github:
+        called = dispatch(github, 1)
+        rerun = dispatch(github, 2) if "pull-requests" in declared else None
 
     assert called.plan.ok, called.plan.log
     assert len(called.legs) >= 1
@@ -137,19 +148,25 @@ def test_the_agent_batch_example_runs_end_to_end(make_repo: Callable[..., Path],
     assert called.report.ok, called.report.log
     # setup ran once per leg, each in its own checkout, before any run.
     installs = (ledger / "installs").read_text().split("\n")
-    assert sorted(line for line in installs if line) == sorted(f"installed {path}" for path in checkouts[1:])
+    legs = [path for path in checkouts if "-leg-" in path.name]
+    assert sorted(line for line in installs if line) == sorted(f"installed {path}" for path in legs)
     # The key reached every run; the test gate judged each one.
     for task in TASKS:
         assert (ledger / f"{task['id']}.key").read_text() == KEY, task["id"]
-    rows = dict(table_rows(called.report.summary))
-    assert rows == {"fix-a": "succeeded", "fix-b": "succeeded", "break-c": "regressed"}
+    rows = {run_id: row for run_id, row in table_rows(called.report.summary)}
+    assert sorted(rows) == sorted(task["id"] for task in TASKS)
+    for run_id, status in (("fix-a", "succeeded"), ("fix-b", "succeeded"), ("break-c", "regressed")):
+        assert status in status_of(called.report.summary, run_id), run_id
     # Nothing kept holds a secret.
-    texts = everything_captured(called, [workflow.root, *checkouts], github)
+    texts = everything_captured(called, [tmp_path / "workflow-1", *checkouts], github)
     assert any(name.endswith("run.log") for name in texts)
     for name, text in texts.items():
         assert KEY not in text, name
         assert OTHER not in text, name
-    if "pull-requests" in declared:  # item 4: a draft pull request for each run that succeeded
+    if rerun is not None:  # item 4: a draft pull request for each run that succeeded, once
+        assert rerun.report is not None
+        assert rerun.report.ok, rerun.report.log
         opened = [r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls")]
-        assert sorted(r.body["title"] for r in opened) == ["Fix a", "Fix b"]
+        assert sorted(r.body["title"] for r in opened) == ["Fix a", "Fix b"]  # none for break-c
         assert all(r.body.get("draft") is True for r in opened)
+        assert sorted(pull["title"] for pull in github.pulls.values()) == ["Fix a", "Fix b"]
