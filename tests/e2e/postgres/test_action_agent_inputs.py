@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from parallel_runs.core.urls import without_password
 from tests.action_flow import Workflow, table_rows
 from tests.action_harness import ActionResult
 from tests.helpers import clone
@@ -18,7 +21,10 @@ from tests.helpers import clone
 IDS = ("t-1", "t-2", "t-3", "t-4")
 NAMED = "sk-agent-" + secrets.token_hex(12)  # the agent's API key, named in run-secrets
 UNNAMED = "sk-other-" + secrets.token_hex(12)  # another of the caller's secrets
-TOKEN = "ghs_" + secrets.token_hex(16)  # what toJSON(secrets) holds as github_token
+TOKEN = "ghs_" + secrets.token_hex(16)
+PASSWORD = "pw-" + secrets.token_hex(
+    8
+)  # the store's (the test server's trust auth ignores it)  # what toJSON(secrets) holds as github_token
 # What `secrets: inherit` hands the reusable workflow, which gives the legs toJSON(secrets).
 CALLER_SECRETS = json.dumps({"AGENT_API_KEY": NAMED, "OTHER_SECRET": UNNAMED, "github_token": TOKEN})
 
@@ -55,7 +61,9 @@ def test_env_and_named_secrets_reach_every_run_and_no_secret_leaks(
     inputs = {
         "run-ids": ",".join(IDS),
         "command": 'env -0 > "$LEDGER/$PARALLEL_RUNS_RUN_ID.env"; echo done > out.txt',
-        "database-url": scratch_database(),
+        "database-url": make_url(scratch_database())
+        .set(password=PASSWORD)
+        .render_as_string(hide_password=False),
         "batch-id": f"agents-{secrets.token_hex(3)}",
     }
     plan = workflow.job(first, "plan").run(inputs | {"mode": "plan", "max-jobs": "2"})
@@ -64,7 +72,8 @@ def test_env_and_named_secrets_reach_every_run_and_no_secret_leaks(
         "env": f"# where the runs write\nLEDGER={ledger}\nMODEL=claude-x=1\n",
         "run-secrets": "AGENT_API_KEY",
         "secrets": CALLER_SECRETS,
-        "setup": f'echo "setup in $PWD, key $AGENT_API_KEY, model $MODEL"\necho "$PWD" >> "{ledger}/setups"',
+        "setup": f'echo "setup in $PWD, key $AGENT_API_KEY, model $MODEL"\necho "$PWD" >> "{ledger}/setups"\n'
+        f'echo "$PARALLEL_RUNS_DATABASE_URL" >> "{ledger}/setup-urls"',
     }
     legs = workflow.legs([first, second], leg_inputs, plan)
     for leg in legs:
@@ -76,6 +85,10 @@ def test_env_and_named_secrets_reach_every_run_and_no_secret_leaks(
         assert leg.visible_log.index("::group::setup") < leg.visible_log.index(setup_line)
     # Once per leg, in its checkout.
     assert Counter((ledger / "setups").read_text().split()) == Counter([str(first), str(second)])
+    # The setup has what a run has: the store's URL without its password.
+    urls = (ledger / "setup-urls").read_text().split()
+    assert urls == [without_password(inputs["database-url"])] * 2
+    assert all(make_url(url).password is None for url in urls)
     report = workflow.job(tmp_path, "report").run(
         {"mode": "report", "batch-id": inputs["batch-id"]} | {"database-url": inputs["database-url"]}
     )
@@ -101,7 +114,7 @@ def test_env_and_named_secrets_reach_every_run_and_no_secret_leaks(
     }
     assert any("run.log" in name for name in texts)  # the runs' own files were searched
     for name, text in texts.items():
-        for value in (NAMED, UNNAMED, TOKEN):
+        for value in (NAMED, UNNAMED, TOKEN, PASSWORD):
             assert value not in text, name
 
 

@@ -100,16 +100,20 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
 def _setup(settings: ActionSettings, work: RunSettings, redact: Redactor) -> bool:
     """The setup input, once, in the checkout, with what the runs get; its output in a log group.
     False when it failed: the error is annotated, the outputs say no run ended, and none starts."""
-    from parallel_runs.core.command import inherited_environment
+    from parallel_runs.core.command import DATABASE_URL_ENV, inherited_environment
+    from parallel_runs.core.urls import without_password
     from parallel_runs.github.action.run_inputs import SetupFailed, run_setup
 
     machine = work.machine
+    environ = inherited_environment(machine.environ, machine.pass_env)
+    if environ.get(DATABASE_URL_ENV) and DATABASE_URL_ENV not in machine.pass_env:  # as a run gets it
+        environ[DATABASE_URL_ENV] = without_password(environ[DATABASE_URL_ENV])
     say(group("setup"))
     try:
         run_setup(
             settings.run_inputs.setup or "",
             cwd=machine.repo,
-            environ=inherited_environment(machine.environ, machine.pass_env),
+            environ=environ,
             redact=redact,
             say=say,
         )
