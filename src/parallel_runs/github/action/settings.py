@@ -115,9 +115,8 @@ class ActionSettings:
     fail_on_unsuccessful: bool = True
     check_name: str = "parallel-runs"
     runs_dir: Path | None = None  # run mode: the runs dir the leg uploads
-    run_inputs: RunInputs = field(
-        default_factory=RunInputs
-    )  # env, run-secrets and setup: what every run of a leg gets
+    # env, run-secrets and setup: what every run of a leg gets besides the batch options
+    run_inputs: RunInputs = field(default_factory=RunInputs)
     # The mode's engine settings (main step only): one of the three, as the mode says.
     plan: PlanSettings | None = None
     leg: RunSettings | None = None  # without a shared store, run --shard K/N; with one, a worker
