@@ -237,9 +237,9 @@ class Job:
         entry = self.cache / with_["key"] / hashlib.sha256(str(path).encode()).hexdigest()[:16]
         if entry.is_dir():
             shutil.copytree(entry, path, symlinks=True, dirs_exist_ok=True)
-            return StepResult(step_id, name, "success", {"cache-hit": "true"}, f"restored {with_['key']}\n")
+            return StepResult(step_id, name, "success", {"cache-hit": "true"})
         self._saves.append((path, entry))
-        return StepResult(step_id, name, "success", {"cache-hit": "false"}, f"no cache for {with_['key']}\n")
+        return StepResult(step_id, name, "success", {"cache-hit": "false"})
 
     def _upload(self, step_id: str, name: str, with_: dict[str, str]) -> StepResult:
         artifact = with_["name"]
