@@ -2,12 +2,13 @@
 
 It knows what action.yml and the workflows here use: contexts (`inputs.x`, `steps.id.outputs.x`,
 `steps.id.outcome`, `github.x`, `env.X`, `runner.temp`), string/number/boolean literals, `==` and
-`!=` (strings compared case-insensitively, as GitHub does), `!`, `&&`, `||`, parentheses, and the
-status functions `success()`, `always()`, `failure()`, `cancelled()`.
+`!=` (strings compared case-insensitively, as GitHub does), `!`, `&&`, `||`, parentheses, the
+status functions `success()`, `always()`, `failure()`, `cancelled()`, and `toJSON(x)`/`fromJSON(x)`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ _TOKEN = re.compile(
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_.-]*(?:\(\))?))"
 )
 _STATUS = ("success()", "always()", "failure()", "cancelled()")
+_FUNCTIONS = {"toJSON": lambda value: json.dumps(value, indent=2), "fromJSON": json.loads}
 _EMBEDDED = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 
 
@@ -98,6 +100,12 @@ class _Parser:
             return not _truthy(self.unary())
         return self.atom()
 
+    def call(self, function: str) -> Any:
+        self.take()
+        argument = self.expression()
+        self.take()
+        return _FUNCTIONS[function](argument)
+
     def atom(self) -> Any:
         token = self.take()
         if token == "(":
@@ -110,6 +118,12 @@ class _Parser:
             return float(token) if "." in token else int(token)
         if token in ("true", "false"):
             return token == "true"
+        return self.name(token)
+
+    def name(self, token: str) -> Any:
+        """A function call, a status function, or a context's value."""
+        if token in _FUNCTIONS and self.peek() == "(":
+            return self.call(token)
         if token in _STATUS:
             return {
                 "success()": not self.scope.failed,

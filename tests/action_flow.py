@@ -58,11 +58,17 @@ class Workflow:
 
     root: Path
     run_id: str = field(default_factory=lambda: str(secrets.randbelow(10**9)))
+    run_attempt: str = "1"  # a re-run of the workflow run: the same run_id, the next attempt
     event_name: str = "workflow_dispatch"
     event: dict[str, object] = field(default_factory=dict)
     api_url: str = "https://api.github.com"
     extra_env: dict[str, str] = field(default_factory=dict)
     _jobs: int = 0
+
+    @property
+    def cache(self) -> Path:
+        """actions/cache's store of the repository (every job of the run shares it)."""
+        return self.root / "cache"
 
     @property
     def artifacts(self) -> Path:
@@ -80,7 +86,7 @@ class Workflow:
             "CI": "true",
             "GITHUB_ACTIONS": "true",
             "GITHUB_RUN_ID": self.run_id,
-            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_RUN_ATTEMPT": self.run_attempt,
             "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_WORKFLOW": "parallel-runs",
             "GITHUB_JOB": name,
@@ -89,11 +95,13 @@ class Workflow:
             "GITHUB_EVENT_PATH": str(event_path),
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_API_URL": self.api_url,
+            "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": "X64",
             "HOME": str(home),
             **self.extra_env,
         }
         self.artifacts.mkdir(exist_ok=True)
-        return Job(workspace=workspace, runner_temp=temp, artifacts=self.artifacts, env=env)
+        return Job(workspace=workspace, runner_temp=temp, artifacts=self.artifacts, env=env, cache=self.cache)
 
     def legs(self, workspaces: list[Path], inputs: dict[str, str], plan: ActionResult) -> list[ActionResult]:
         """Every leg of `plan`'s matrix at once, leg K in workspaces[(K - 1) % len(workspaces)].

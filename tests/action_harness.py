@@ -8,18 +8,23 @@ process with `${{ }}` substituted (inputs, github, env, runner, steps' outputs) 
 - `actions/upload-artifact` / `actions/download-artifact`: directory copies under one artifacts dir,
   with v4's rules (legal names, no overwriting, hidden files only with include-hidden-files,
   `!` exclusions, pattern + merge-multiple);
-- the step `id: install` (pip install of the action from PyPI): the test's own interpreter, which
-  has the package installed from this checkout.
+- `actions/cache`: its restore (the directory saved under the exact key, copied back to `path`;
+  output `cache-hit`) and its save after the job's last step (when the key was missed and the
+  path exists), in a cache dir of the repository that jobs share;
+- the step `id: install` (pip install of the action): the test's own interpreter, which has the
+  package installed from this checkout, unless the job asks for the real install (`real_install`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +50,7 @@ class StepResult:
     stdout: str = ""
     stderr: str = ""
     returncode: int | None = None
+    seconds: float = 0.0  # how long the step took
 
 
 @dataclass
@@ -118,6 +124,9 @@ class Job:
     artifacts: Path  # shared by every job of one workflow run
     env: dict[str, str] = field(default_factory=dict)  # job-level variables (GITHUB_*, HOME, ...)
     timeout: float = 240
+    cache: Path | None = None  # actions/cache's store (shared by the repository's jobs)
+    real_install: bool = False  # run the install step as written (pip install of this checkout)
+    _saves: list[tuple[Path, Path]] = field(default_factory=list)  # (path, cache entry) to save
 
     def run(self, inputs: dict[str, str]) -> ActionResult:
         """Run action.yml with `inputs` (unset inputs take their defaults)."""
@@ -141,6 +150,9 @@ class Job:
             results.append(result)
             if result.id:
                 contexts["steps"][result.id] = {"outputs": result.outputs, "outcome": result.outcome}
+        for path, entry in self._saves:  # actions/cache's post step
+            if path.is_dir() and not entry.exists():
+                shutil.copytree(path, entry, symlinks=True)
         final = Scope(contexts)
         outputs = {name: substitute(spec["value"], final) for name, spec in action["outputs"].items()}
         return ActionResult(results, outputs, "".join(summary))
@@ -154,11 +166,14 @@ class Job:
         name = substitute(str(step.get("name", step.get("uses", step_id))), scope)
         if not condition(step.get("if"), scope):
             return StepResult(step_id, name, "skipped")
-        if step_id == "install":
+        if step_id == "install" and not self.real_install:
             return StepResult(step_id, name, "success", {"python": sys.executable})
         if "uses" in step:
             with_ = {key: substitute(_text(value), scope) for key, value in (step.get("with") or {}).items()}
-            return self._uses(step_id, name, step["uses"], with_)
+            started = time.monotonic()
+            used = self._uses(step_id, name, step["uses"], with_)
+            used.seconds = time.monotonic() - started
+            return used
         env = {key: substitute(_text(value), scope) for key, value in (step.get("env") or {}).items()}
         script = substitute(step["run"], scope)
         return self._script(step_id, name, script, env=env, summary=summary, index=index)
@@ -185,6 +200,7 @@ class Job:
             "RUNNER_TEMP": str(self.runner_temp),
             "GITHUB_WORKSPACE": str(self.workspace),
         }
+        started = time.monotonic()
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
             cwd=self.workspace,
@@ -198,17 +214,32 @@ class Job:
         self.env.update(parse_output_file(files["ENV"].read_text()))
         outputs = parse_output_file(files["OUTPUT"].read_text())
         outcome = "success" if done.returncode == 0 else "failure"
-        return StepResult(step_id, name, outcome, outputs, done.stdout, done.stderr, done.returncode)
+        seconds = time.monotonic() - started
+        return StepResult(step_id, name, outcome, outputs, done.stdout, done.stderr, done.returncode, seconds)
 
     def _uses(self, step_id: str, name: str, uses: str, with_: dict[str, str]) -> StepResult:
         action = uses.split("@", 1)[0]
         if action == "actions/setup-python":
             return StepResult(step_id, name, "success")
+        if action == "actions/cache":
+            return self._cache(step_id, name, with_)
         if action == "actions/upload-artifact":
             return self._upload(step_id, name, with_)
         if action == "actions/download-artifact":
             return self._download(step_id, name, with_)
         raise AssertionError(f"the harness has no stand-in for {uses}")
+
+    def _cache(self, step_id: str, name: str, with_: dict[str, str]) -> StepResult:
+        if self.cache is None:
+            return StepResult(step_id, name, "success", {"cache-hit": "false"})
+        # Like actions/cache, the path is part of the entry's version: another path misses.
+        path = Path(with_["path"])
+        entry = self.cache / with_["key"] / hashlib.sha256(str(path).encode()).hexdigest()[:16]
+        if entry.is_dir():
+            shutil.copytree(entry, path, symlinks=True, dirs_exist_ok=True)
+            return StepResult(step_id, name, "success", {"cache-hit": "true"})
+        self._saves.append((path, entry))
+        return StepResult(step_id, name, "success", {"cache-hit": "false"})
 
     def _upload(self, step_id: str, name: str, with_: dict[str, str]) -> StepResult:
         artifact = with_["name"]

@@ -131,6 +131,20 @@ def test_the_test_gate_reads_report_globs_and_the_empty_baseline_override(repo: 
     assert (from_env.tests.reports, from_env.tests.allow_empty_baseline) == (("out/*.xml",), True)
 
 
+def test_a_repeatable_options_variable_holds_one_value_a_line(repo: Path) -> None:
+    # What the action's multi-line inputs give (issue #20): copy-ignored, test-report, run-ids-file.
+    environ = {
+        "PARALLEL_RUNS_TEST_REPORT": "out/*.xml\n\n  build/**/*.xml  \n",
+        "PARALLEL_RUNS_COPY_IGNORED": ".env\nnode_modules/.cache",
+    }
+    request = build_batch_to_queue(
+        flags=run_flags(test_command="make test"), environ=environ, cwd=repo
+    ).request
+    assert request.tests is not None
+    assert request.tests.reports == ("out/*.xml", "build/**/*.xml")
+    assert request.copy_ignored == (".env", "node_modules/.cache")
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [

@@ -30,7 +30,16 @@ LOCATION = {"runs_dir", "source_repo"}
 # The action's inputs that are neither batch options nor its own steps' switches.
 ACTION_SETUP_INPUTS = {"python-version": None, "runs-dir": "PARALLEL_RUNS_RUNS_DIR"}
 # The reusable workflow's own inputs: its jobs' shape, and the action's own switches.
-WORKFLOW_OWN = {"max-parallel", "ref", "runs-on", "python-version", *ACTION_INPUTS.values()}
+WORKFLOW_OWN = {
+    "max-parallel",
+    "ref",
+    "runs-on",
+    "python-version",
+    "timeout-minutes",
+    *ACTION_INPUTS.values(),
+}
+# What an agent needs (issue #20 item 2), given to the run legs as the workflow's inputs of the same name.
+AGENT_INPUTS = ("env", "run-secrets", "setup")
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
@@ -151,3 +160,17 @@ def test_the_request_carries_every_field_the_definition_shares_with_it() -> None
         name: getattr(request, name) for name in shared
     }
     assert (definition.base_sha, definition.deadline) == ("abc", None)
+
+
+def test_the_reusable_workflow_gives_the_legs_what_an_agent_needs() -> None:
+    workflow = load(ROOT / ".github" / "workflows" / "parallel-runs.yml")
+    inputs = workflow[True]["workflow_call"]["inputs"]
+    assert {*AGENT_INPUTS, "timeout-minutes"} <= set(inputs)
+    leg = workflow["jobs"]["run"]
+    assert leg["timeout-minutes"] == "${{ inputs.timeout-minutes }}"
+    [step] = [s for s in leg["steps"] if str(s.get("uses", "")).startswith("autopack/parallel-runs@")]
+    for name in AGENT_INPUTS:
+        assert step["with"][name] == "${{ inputs.%s }}" % name, name  # noqa: UP031
+    assert step["with"]["secrets"] == "${{ toJSON(secrets) }}"  # run-secrets picks the named ones
+    others = [job for name, job in workflow["jobs"].items() if name != "run"]
+    assert not any("secrets" in s.get("with", {}) for job in others for s in job["steps"])

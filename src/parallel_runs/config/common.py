@@ -112,12 +112,13 @@ def default_workers() -> str:
 
 
 def flag_list(flags: Mapping[str, object], key: str, environ: Mapping[str, str]) -> list[str]:
-    """A repeatable flag's values, else its environment variable as one value."""
+    """A repeatable flag's values, else its environment variable's lines (one value a line, blank lines
+    skipped: what a multi-line input of the action gives)."""
     values = flags.get(key)
     if isinstance(values, list | tuple) and values:
         return [str(v) for v in values]
-    from_env = env_value(environ, key)
-    return [from_env] if from_env else []
+    from_env = env_value(environ, key) or ""
+    return [line.strip() for line in from_env.splitlines() if line.strip()]
 
 
 def flag_bool(

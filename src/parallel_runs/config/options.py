@@ -102,19 +102,23 @@ OPTIONS: tuple[Option, ...] = (
            help='shell command run by bash -c in each worktree'),
     Option("--timeout", "timeout", "duration", field="timeout", action="timeout", workflow="input",
            help="per-attempt time limit, e.g. 90s, 30m, 1h30m; the run's whole process group is stopped"),
-    Option("--grace", "grace", "duration", default="10s", commands=_RUN_PLAN_WORKER,
+    Option("--grace", "grace", "duration",
+           action="grace", workflow="input", default="10s", commands=_RUN_PLAN_WORKER,
            helps={"worker": "time between SIGTERM and SIGKILL when stopping a run"}, field="grace",
            help='time between SIGTERM and SIGKILL when stopping a run (default 10s)'),
     Option("--retries", "retries", "count", default="0", field="retries", action="retries", workflow="input",
            help='new attempts for a run that failed, timed out or was abandoned (not for cancelled); '
                 'default 0'),
-    Option("--retry-delay", "retry_delay", "duration", field="retry_delay",
+    Option("--retry-delay", "retry_delay", "duration",
+           action="retry-delay", workflow="input", field="retry_delay",
            help='wait before each retry (default 0)'),
-    Option("--redo", "redo", "flag", field="redo",
+    Option("--redo", "redo", "flag", action="redo", workflow="input", field="redo",
            help='run again runs whose latest attempt succeeded (default: skip them)'),
-    Option("--only-failed", "only_failed", "flag", field="only_failed",
+    Option("--only-failed", "only_failed", "flag",
+           action="only-failed", workflow="input", field="only_failed",
            help='run only runs whose latest attempt did not succeed'),
-    Option("--max-batch-time", "max_batch_time", "duration", field="max_batch_time",
+    Option("--max-batch-time", "max_batch_time", "duration",
+           action="max-batch-time", workflow="input", field="max_batch_time",
            help='budget for the whole batch: when reached, nothing new starts and running runs are '
                 'cancelled'),
     Option("--test-command", "test_command", "text", metavar="CMD", action="test-command", workflow="input",
@@ -122,29 +126,36 @@ OPTIONS: tuple[Option, ...] = (
                 "starts; cached) and in the run's worktree; pytest writes its JUnit report by itself "
                 '(through PYTEST_ADDOPTS), other runners write JUnit XML to $PARALLEL_RUNS_JUNIT '
                 '({junit}) or use --test-report'),
-    Option("--test-report", "test_report", "list", metavar="GLOB",
+    Option("--test-report", "test_report", "list", action="test-report", workflow="input", metavar="GLOB",
            help='JUnit XML files the test command writes itself, a glob relative to the worktree, e.g. '
                 "'build/test-results/**/*.xml'; repeatable"),
     Option("--allow-empty-baseline", "allow_empty_baseline", "flag",
+           action="allow-empty-baseline", workflow="input",
            help='accept an empty suite: start the batch when the test command, at the base commit, '
                 'collects or passes no test. It never turns a failing test phase into a pass'),
-    Option("--test-timeout", "test_timeout", "duration", commands=_RUN_PLAN_WORKER,
+    Option("--test-timeout", "test_timeout", "duration",
+           action="test-timeout", workflow="input", commands=_RUN_PLAN_WORKER,
            help='time limit of each test phase'),
-    Option("--test-retries", "test_retries", "count", default="1", commands=_RUN_PLAN_WORKER,
+    Option("--test-retries", "test_retries", "count",
+           action="test-retries", workflow="input", default="1", commands=_RUN_PLAN_WORKER,
            helps={"worker": "reruns of newly failing tests (default 1)"},
            help='reruns of newly failing tests to tell flaky from persistent (default 1)'),
-    Option("--fail-on-regression", "fail_on_regression", "switch", default="true", commands=_RUN_PLAN_WORKER,
+    Option("--fail-on-regression", "fail_on_regression", "switch",
+           action="fail-on-regression", workflow="input", default="true", commands=_RUN_PLAN_WORKER,
            helps={"worker": "a run that broke tests ends `regressed` (default on)"},
            field="fail_on_regression",
            help='a run whose command exited 0 but broke tests ends `regressed` (default on with '
                 '--test-command)'),
-    Option("--setup-command", "setup_command", "text", metavar="CMD",
+    Option("--setup-command", "setup_command", "text",
+           action="setup-command", workflow="input", metavar="CMD",
            help="run in each fresh worktree before the command and before the baseline's tests (installs,"
                 ' code generation, cp .env); a failure ends the attempt `failed` (setup_failed)'),
-    Option("--copy-ignored", "copy_ignored", "list", metavar="PATTERN",
+    Option("--copy-ignored", "copy_ignored", "list",
+           action="copy-ignored", workflow="input", metavar="PATTERN",
            help='copy git-ignored files of the checkout matching this pattern (e.g. .env, '
                 'node_modules/.cache) into each worktree, reflinked where possible; repeatable'),
-    Option("--halt-on-failure", "halt_on_failure", "count", minimum=1, field="halt_on_failure",
+    Option("--halt-on-failure", "halt_on_failure", "count",
+           action="halt-on-failure", workflow="input", minimum=1, field="halt_on_failure",
            help='after N runs did not succeed, start nothing new (running runs finish; the rest are '
                 'not_started)'),
     Option("--dry-run", "dry_run", "flag",
@@ -176,10 +187,12 @@ OPTIONS: tuple[Option, ...] = (
                 "ACTIONS_*, the runner's GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH, GITHUB_STEP_SUMMARY and "
                 "GITHUB_STATE, and the store's password (PARALLEL_RUNS_DATABASE_URL is given without it);"
                 ' repeatable. Their values are still hidden in every report'),
-    Option("--lease-ttl", "lease_ttl", "duration", commands=("run", "worker"),
+    Option("--lease-ttl", "lease_ttl", "duration",
+           action="lease-ttl", workflow="input", commands=("run", "worker"),
            help="how long a claim lives without a heartbeat (renewed every TTL/3); a dead worker's run is"
                 ' taken over after it (default 60s)'),
-    Option("--max-artifact-size", "max_artifact_size", "size", commands=("run", "worker"),
+    Option("--max-artifact-size", "max_artifact_size", "size",
+           action="max-artifact-size", workflow="input", commands=("run", "worker"),
            help='largest artifact file stored in the database, e.g. 50MiB (default); bigger ones are '
                 'recorded as skipped'),
     Option("--wait", "wait", "duration", commands=("worker",),

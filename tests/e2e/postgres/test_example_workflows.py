@@ -59,6 +59,7 @@ def project(make_repo: Callable[..., Path], ledger: Path) -> Path:
             ".github/parallel-runs-ids.txt": "\n".join(IDS) + "\n",
             "Makefile": f'codemod:\n\techo "$$PARALLEL_RUNS_RUN_ID" >> {ledger}\n\techo changed > out.txt\n',
             "tests/test_ok.py": "def test_ok():\n    assert True\n",
+            "requirements.txt": "pytest\n",
         }
     )
 
@@ -103,7 +104,8 @@ def test_an_example_with_a_postgres_service_works_on_a_fresh_database(
     )
     job = workflow.job(repo, job_name)
     job.env |= {name: on_fresh_database(str(value), fresh) for name, value in (spec.get("env") or {}).items()}
-    # The runner has pytest, as the tests' own interpreter does (installing it is the example's concern).
+    # The runner's python is the tests' own interpreter: the example's setup installs its requirements
+    # and pytest with its pip (already there, so nothing is downloaded).
     job.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     results = run_job(job, spec)
 
@@ -111,6 +113,14 @@ def test_an_example_with_a_postgres_service_works_on_a_fresh_database(
     for step_id, result in results.items():
         assert result.ok, f"{example} step {step_id}:\n{result.log}"
         assert not any(str(password) in result.visible_log for password in passwords)
+    # Its legs install what the test gate needs first (issue #20: `pytest -q` was not found).
+    modes = {
+        step.get("id", f"step{n}"): (step.get("with") or {}).get("mode")
+        for n, step in enumerate(spec["steps"])
+    }
+    legs = [result for step_id, result in results.items() if modes[step_id] == "run"]
+    assert legs
+    assert all("::group::setup" in leg.visible_log and "pytest" in leg.visible_log for leg in legs)
     plans = [result for result in results.values() if result.outputs.get("matrix")]
     assert len(plans) == 1
     assert f"created the parallel-runs schema (revision {head_revision()})" in plans[0].log

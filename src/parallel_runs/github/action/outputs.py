@@ -23,7 +23,8 @@ def say(text: str) -> None:
 def mask_secrets(settings: ActionSettings) -> None:
     """`::add-mask::` every secret before anything else is printed."""
     url = settings.database_url or ""
-    for secret in (*url_passwords(url), url, *token_secrets(settings.token or "")):
+    run_secrets = sorted(settings.run_inputs.secret_values)
+    for secret in (*url_passwords(url), url, *token_secrets(settings.token or ""), *run_secrets):
         say(add_mask(secret))
 
 

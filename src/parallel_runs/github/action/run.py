@@ -18,10 +18,11 @@ from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
 from parallel_runs.github.action.outputs import say, set_outputs
 from parallel_runs.github.action.settings import ActionSettings
-from parallel_runs.github.commands import Annotations
+from parallel_runs.github.commands import Annotations, end_group, group
 
 if TYPE_CHECKING:
     from parallel_runs.batch.result import BatchResult
+    from parallel_runs.config.run import RunSettings
     from parallel_runs.github.progress import ProgressSink
 
 __all__ = ["annotate_result", "run_leg"]
@@ -74,6 +75,8 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
         raise TypeError("the run step needs the leg's settings")
     machine = work.machine
     redact = Redactor(machine.secrets | {settings.token or ""})
+    if settings.run_inputs.setup is not None and not _setup(settings, work, redact):
+        return EXIT_FAILED
     progress = GroupedProgress(plain, runs_dir=machine.runs_dir, out=sys.stdout, redact=redact)
     control = engine.BatchControl(grace=DEFAULT_GRACE_SECONDS, on_event=progress)
     try:
@@ -92,6 +95,38 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
     if code == EXIT_FAILED and not settings.fail_on_unsuccessful:
         code = EXIT_OK
     return code or (EXIT_FAILED if push_problem else EXIT_OK)
+
+
+def _setup(settings: ActionSettings, work: RunSettings, redact: Redactor) -> bool:
+    """The setup input, once, in the checkout, with what the runs get; its output in a log group.
+    False when it failed: the error is annotated, the outputs say no run ended, and none starts."""
+    from parallel_runs.core.command import DATABASE_URL_ENV, inherited_environment
+    from parallel_runs.core.urls import without_password
+    from parallel_runs.github.action.run_inputs import SetupFailed, run_setup
+
+    machine = work.machine
+    environ = inherited_environment(machine.environ, machine.pass_env)
+    if environ.get(DATABASE_URL_ENV) and DATABASE_URL_ENV not in machine.pass_env:  # as a run gets it
+        environ[DATABASE_URL_ENV] = without_password(environ[DATABASE_URL_ENV])
+    say(group("setup"))
+    try:
+        run_setup(
+            settings.run_inputs.setup or "",
+            cwd=machine.repo,
+            environ=environ,
+            redact=redact,
+            say=say,
+        )
+    except SetupFailed as exc:
+        say(end_group())
+        annotations = Annotations(say, redact=redact)
+        annotations.add("error", str(exc), title="setup")
+        annotations.close()
+        counts = {"run-count": "0", "succeeded": "0", "failed": "0", "status": "failure"}
+        set_outputs(settings, {"batch-id": work.batch_id, **counts})
+        return False
+    say(end_group())
+    return True
 
 
 def _outputs(settings: ActionSettings, result: BatchResult) -> None:

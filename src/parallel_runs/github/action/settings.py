@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from parallel_runs.config.common import (
@@ -29,6 +29,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.shards import Shard
 from parallel_runs.core.urls import mask_url
 from parallel_runs.errors import ConfigError
+from parallel_runs.github.action.run_inputs import RunInputs, read_run_inputs
 from parallel_runs.github.context import GithubContext
 
 __all__ = ["ACTION_ENV", "ACTION_INPUTS", "MODES", "ActionSettings", "Names", "build_action_settings"]
@@ -43,6 +44,10 @@ ACTION_ENV = {
     "push_branches": "PARALLEL_RUNS_PUSH_BRANCHES",
     "fail_on_unsuccessful": "PARALLEL_RUNS_FAIL_ON_UNSUCCESSFUL",
     "check_name": "PARALLEL_RUNS_CHECK_NAME",
+    "env": "PARALLEL_RUNS_ACTION_ENV",
+    "run_secrets": "PARALLEL_RUNS_ACTION_RUN_SECRETS",
+    "secrets": "PARALLEL_RUNS_ACTION_SECRETS",
+    "setup": "PARALLEL_RUNS_ACTION_SETUP",
 }
 # The action's own inputs by the key of ACTION_ENV; the batch options' are in the option table.
 ACTION_INPUTS = {
@@ -53,6 +58,10 @@ ACTION_INPUTS = {
     "push_branches": "push-branches",
     "fail_on_unsuccessful": "fail-on-unsuccessful",
     "check_name": "check-name",
+    "env": "env",
+    "run_secrets": "run-secrets",
+    "secrets": "secrets",
+    "setup": "setup",
 }
 
 
@@ -106,6 +115,8 @@ class ActionSettings:
     fail_on_unsuccessful: bool = True
     check_name: str = "parallel-runs"
     runs_dir: Path | None = None  # run mode: the runs dir the leg uploads
+    # env, run-secrets and setup: what every run of a leg gets besides the batch options
+    run_inputs: RunInputs = field(default_factory=RunInputs)
     # The mode's engine settings (main step only): one of the three, as the mode says.
     plan: PlanSettings | None = None
     leg: RunSettings | None = None  # without a shared store, run --shard K/N; with one, a worker
@@ -124,10 +135,19 @@ def _shard(environ: Mapping[str, str]) -> Shard | None:
     return Shard(parse_count(leg or "1", flag="leg"), parse_count(legs or "1", flag="legs"))
 
 
-def _engine_environ(environ: Mapping[str, str], batch_id: str) -> dict[str, str]:
-    """The environment the engine's settings are built from (the token is withheld from runs, and
-    known to the redactor, as every token is: core.command.WITHHELD, config.secrets)."""
-    return dict(environ) | {"PARALLEL_RUNS_BATCH_ID": batch_id}
+def _engine_environ(environ: Mapping[str, str], batch_id: str, run_inputs: RunInputs) -> dict[str, str]:
+    """The environment the engine's settings are built from, and the runs inherit: the step's, without
+    the `secrets` input (only run-secrets' picks reach runs), plus env and run-secrets. The token is
+    withheld from runs, and known to the redactor, as every token is: core.command.WITHHELD,
+    config.secrets."""
+    base = {name: value for name, value in environ.items() if name != ACTION_ENV["secrets"]}
+    return base | run_inputs.variables() | {"PARALLEL_RUNS_BATCH_ID": batch_id}
+
+
+def _with_run_secrets(leg: RunSettings, run_inputs: RunInputs) -> RunSettings:
+    """The leg's settings with the run-secrets' values among those redacted from all that leaves."""
+    machine = replace(leg.machine, secrets=leg.machine.secrets | run_inputs.secret_values)
+    return replace(leg, machine=machine)
 
 
 def _main_step(
@@ -141,10 +161,11 @@ def _main_step(
     if settings.mode == "plan":
         return replace(settings, plan=build_plan_settings(flags={}, environ=environ, cwd=cwd))
     if settings.mode == "run" and url:
-        return replace(settings, leg=build_worker_run_settings(flags={}, environ=environ, cwd=cwd))
+        leg = build_worker_run_settings(flags={}, environ=environ, cwd=cwd)
+        return replace(settings, leg=_with_run_secrets(leg, settings.run_inputs))
     if settings.mode == "run":
         leg = build_run_settings(flags={}, environ=environ, cwd=cwd, shard=settings.shard)
-        return replace(settings, leg=leg)
+        return replace(settings, leg=_with_run_secrets(leg, settings.run_inputs))
     return replace(settings, report=build_report_settings(flags={}, environ=environ, cwd=cwd))
 
 
@@ -167,7 +188,10 @@ def build_action_settings(
         raise ConfigError(f"input batch-id: {exc}".replace("run id", "batch id")) from None
     temp = Path(environ.get("RUNNER_TEMP") or tempfile.gettempdir())
     names = Names(batch_slug=slug, work_dir=temp / "parallel-runs" / slug, leg=shard.index if shard else 1)
-    engine_environ = _engine_environ(environ, batch_id)
+    run_inputs = read_run_inputs(
+        {key: _input(environ, key) for key in ("env", "run_secrets", "secrets", "setup")}, environ
+    )
+    engine_environ = _engine_environ(environ, batch_id, run_inputs)
     runs_dir = None
     if mode == "run":
         repo = resolve_source_repo(None, engine_environ, cwd)
@@ -189,5 +213,6 @@ def build_action_settings(
         ),
         check_name=environ.get(ACTION_ENV["check_name"], "parallel-runs").strip(),
         runs_dir=runs_dir,
+        run_inputs=run_inputs,
     )
     return _main_step(settings, url, engine_environ, cwd) if step == "main" else settings
