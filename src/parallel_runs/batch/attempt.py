@@ -22,6 +22,7 @@ from parallel_runs.batch.run_files import (
     stop_strays_of,
     write_patch_again,
     write_result,
+    write_task,
 )
 from parallel_runs.batch.setup import prepare_worktree
 from parallel_runs.core.command import RunContext, build_environment, render_argv
@@ -100,6 +101,8 @@ class _Attempt:
             pass_env=batch.machine.pass_env,
         )
         env = build_environment(batch.machine.environ, context)
+        if (task := batch.definition.task(claim.run_id)) is not None:
+            env.update(write_task(self.paths, task))
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, batch.definition.command
         )

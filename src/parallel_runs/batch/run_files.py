@@ -3,6 +3,7 @@ changes.patch, and no process behind it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 from datetime import datetime
@@ -13,6 +14,7 @@ from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.runlog import format_header
+from parallel_runs.core.tasks import TASK_FILE_NAME, task_environment
 from parallel_runs.errors import NoSpaceError, is_disk_full
 from parallel_runs.files import append_log, log_size, write_json
 from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
@@ -29,6 +31,14 @@ def count_patch_files(patch: Path) -> int | None:
             return sum(1 for line in stream if line.startswith(b"diff --git "))
     except FileNotFoundError:
         return None
+
+
+def write_task(paths: RunPaths, task: str) -> dict[str, str]:
+    """Write the run's task (--tasks) to <runs dir>/<slug>/task.json, outside its worktree, where the run
+    cannot change what a retry or the report reads; the variables that give it to the run."""
+    path = paths.artifacts / TASK_FILE_NAME
+    write_json(path, json.loads(task))
+    return task_environment(task, str(path))
 
 
 def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpec) -> int:

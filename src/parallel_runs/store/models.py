@@ -182,6 +182,9 @@ class BatchModel(SharedBase):
     halt_on_failure: Mapped[int | None]
     test_reports: Mapped[list[str] | None] = mapped_column(JSON)  # --test-report globs
     allow_empty_baseline: Mapped[bool] = mapped_column(server_default=false())
+    tasks: Mapped[list[str] | None] = mapped_column(
+        JSON
+    )  # --tasks: each run's task (JSON), in run_ids' order
 
 
 class BatchRunModel(SharedBase):
