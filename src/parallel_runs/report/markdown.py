@@ -16,6 +16,7 @@ from parallel_runs.report.rows import (
     DEFAULT_TITLE,
     SHOWN_FAILURES,
     STATUS_COLUMN,
+    TITLE_COLUMN,
     Column,
     RunRow,
     summarize,
@@ -93,6 +94,8 @@ def _md_cell(column: Column, row: RunRow) -> str:
     text = column.cell(row)
     if column is STATUS_COLUMN:
         return f"{STATUS_EMOJI.get(row.latest.outcome, '')} {text}".strip()
+    if column is TITLE_COLUMN:  # the user's text: markdown and HTML made inert
+        return _md_text(_cut(text, 80))
     return _md_code(text) if column.code else text
 
 

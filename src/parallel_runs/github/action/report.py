@@ -31,9 +31,11 @@ def _rows(work: ReportSettings) -> list[RunRow]:
     """The batch's rows from the shared store, or from the legs' downloaded runs dirs ([] if none came)."""
     from parallel_runs import report
     from parallel_runs.store.opening import open_records
+    from parallel_runs.store.titles import run_titles
 
     with open_records(work.where.place, store_file=work.where.store_file) as records:  # no runs dir: none
-        return report.build_rows(records.attempts(work.batch_id), batch_id=work.batch_id)
+        attempts = records.attempts(work.batch_id)
+        return report.build_rows(attempts, batch_id=work.batch_id, titles=run_titles(records, attempts))
 
 
 def _redactor(settings: ActionSettings) -> Redactor:
