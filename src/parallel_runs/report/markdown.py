@@ -30,6 +30,8 @@ __all__ = [
     "MARKDOWN_SECTIONS",
     "STATUS_EMOJI",
     "markdown_heading",
+    "md_code",
+    "md_text",
     "render_markdown",
 ]
 
@@ -176,6 +178,16 @@ MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], Block | None], ...] = (
     _md_new_failures,
     _md_errors,
 )
+
+
+def md_code(text: str) -> str:
+    """A code span showing `text` verbatim, outside a table."""
+    return _md_code(text, in_table=False)
+
+
+def md_text(text: str) -> str:
+    """Plain inline text with markdown and HTML made inert."""
+    return _md_text(text)
 
 
 def markdown_heading(title: str) -> str:
