@@ -86,11 +86,16 @@ def pull_request_body(settings: ActionSettings, end: RunSummary) -> str:
 
 
 def _succeeded(result: BatchResult) -> list[RunSummary]:
-    return [
-        end
-        for end in result.ends
-        if isinstance(end, RunSummary) and end.final.outcome is Outcome.SUCCEEDED and end.final.head_sha
-    ]
+    """The runs that succeeded with a change: GitHub opens no pull request without a commit to show."""
+    runs = []
+    for end in result.ends:
+        if not isinstance(end, RunSummary) or end.final.outcome is not Outcome.SUCCEEDED:
+            continue
+        if end.final.head_sha and end.final.changed_files != 0:
+            runs.append(end)
+        else:
+            say(f"run {end.run_id}: succeeded without a change: no pull request")
+    return runs
 
 
 def _push(settings: ActionSettings, repo: Path, branches: list[str]) -> str | None:
