@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.action_flow import REPOSITORY, Workflow
+from tests.action_flow import REPOSITORY, Workflow, pull_request_event
 from tests.fake_github import FakeGithub, fake_github
 from tests.helpers import git
 
@@ -183,3 +183,26 @@ def test_without_pull_requests_the_summary_names_each_runs_artifact_and_patch_th
     patch = workflow.artifacts / f"parallel-runs-{batch}-leg-1" / "fixes" / "changes.patch"
     subprocess.run(["git", "apply", str(patch)], cwd=fresh, check=True)
     assert (fresh / "prompt.txt").read_text() == "make sub subtract"
+
+
+def test_on_a_pull_request_the_runs_pull_requests_target_its_branch_and_the_comment_links_them(
+    origin: Path, tmp_path: Path, github: FakeGithub
+) -> None:
+    workflow = Workflow(
+        tmp_path / "pr",
+        run_id="77",
+        event_name="pull_request",
+        event=pull_request_event(42, "abc1234" + "0" * 33),
+        api_url=github.base_url,
+        extra_env={"GITHUB_REF_NAME": "42/merge"},
+    )
+    leg = workflow.job(checkout(origin, tmp_path / "runner"), "run").run(leg_inputs(**{"batch-id": "pr-42"}))
+    assert leg.ok, leg.log
+    assert [(p["head"], p["base"]) for p in github.pulls.values()] == [("parallel-runs/fixes", "topic")]
+    report = workflow.job(tmp_path, "report").run(
+        {"mode": "report", "batch-id": "pr-42", "github-token": TOKEN, "pull-requests": "draft"}
+    )
+    [comment] = github.comments.values()
+    link = f"- `fixes` Fix sub \\| for real: [#1](https://github.example/{REPOSITORY}/pull/1)"
+    assert link in comment["body"]
+    assert link in report.summary

@@ -19,6 +19,7 @@ from parallel_runs.core.tasks import TASK_FILE_NAME, task_title
 from parallel_runs.errors import GitError
 from parallel_runs.github.action.outputs import say
 from parallel_runs.github.action.settings import ActionSettings
+from parallel_runs.report.markdown import md_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,7 +54,7 @@ def _tests(final: Attempt) -> list[str]:
     ):
         if names:
             lines.append(f"  - {label} ({len(names)}):")
-            lines += [f"    - `{name}`" for name in names[:_SHOWN_TESTS]]
+            lines += [f"    - {md_code(name)}" for name in names[:_SHOWN_TESTS]]
             if len(names) > _SHOWN_TESTS:
                 lines.append(
                     f"    - \u2026 and {len(names) - _SHOWN_TESTS} more (`{final.slug}/ci/delta.json`)"
@@ -70,7 +71,7 @@ def pull_request_body(settings: ActionSettings, end: RunSummary) -> str:
     )
     files = "-" if final.changed_files is None else str(final.changed_files)
     lines = [
-        f"Run `{final.run_id}` of batch `{final.batch_id}`, by parallel-runs.",
+        f"Run {md_code(final.run_id)} of batch {md_code(final.batch_id)}, by parallel-runs.",
         "",
         f"- Outcome: **{final.outcome.value}** (attempt {final.attempt}; "
         f"{len(end.attempts)} attempt(s) in this batch)",
