@@ -7,13 +7,9 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.cli.artifacts import build_artifacts_get_settings, build_artifacts_list_settings
-from parallel_runs.config import (
-    build_batch_to_queue,
-    build_cleanup_settings,
-    build_db_upgrade_settings,
-    build_run_settings,
-    build_worktrees_list_settings,
-)
+from parallel_runs.cli.db import build_db_upgrade_settings
+from parallel_runs.cli.worktrees import build_cleanup_settings, build_worktrees_list_settings
+from parallel_runs.config import build_batch_to_queue, build_run_settings
 from parallel_runs.errors import ConfigError
 
 PG = "postgresql://u@db/x"

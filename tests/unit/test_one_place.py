@@ -130,3 +130,46 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 def test_no_import_cycle() -> None:
     assert _cycles(_imports()) == []
+
+
+def _config_readers() -> dict[str, set[str]]:
+    """Each config/ module (dotted) and the modules outside the config package that import from it,
+    a name taken from `parallel_runs.config` counting for the module it is loaded from."""
+    import parallel_runs.config
+
+    readers: dict[str, set[str]] = defaultdict(set)
+    for path, text in _modules().items():
+        if path.startswith("config/__init__"):
+            continue  # it only hands the names on
+        module = "parallel_runs." + path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module == "parallel_runs.config":
+                homes = {parallel_runs.config._HOMES[alias.name] for alias in node.names}
+            elif node.module.startswith("parallel_runs.config."):
+                homes = {node.module}
+            else:
+                continue
+            for home in homes - {module}:
+                readers[home].add(module)
+    return readers
+
+
+def test_a_command_s_settings_live_in_its_module_when_no_other_reads_them() -> None:
+    # Issue #19 item 3: a config/X.py whose only reader is cli/X.py folds into cli/X.py.
+    readers = _config_readers()
+    twins = [
+        name.removeprefix("cli/").removesuffix(".py")
+        for name in _modules()
+        if name.startswith("cli/")
+        and name != "cli/__init__.py"
+        and (SOURCES / "config" / name.removeprefix("cli/")).is_file()
+    ]
+    alone = {
+        twin: sorted(readers[f"parallel_runs.config.{twin}"])
+        for twin in twins
+        if readers[f"parallel_runs.config.{twin}"] <= {f"parallel_runs.cli.{twin}"}
+    }
+    assert twins
+    assert alone == {}

@@ -8,16 +8,14 @@ command did: it is saved before the tests, and what they write is dropped afterw
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from parallel_runs import git
+from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.run_files import (
-    count_patch_files,
     start_log,
     stop_strays_of,
     write_patch_again,
@@ -27,12 +25,12 @@ from parallel_runs.batch.run_files import (
 from parallel_runs.batch.setup import prepare_worktree
 from parallel_runs.core.command import RunContext, build_environment, render_argv
 from parallel_runs.core.events import EventKind
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import outcome_of_command
 from parallel_runs.core.redaction import Redactor
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import LeaseLostError, NoSpaceError
-from parallel_runs.files import append_log, log_size, tail_lines
+from parallel_runs.files import append_log, log_size
 from parallel_runs.gate import TestEvaluation, evaluate_tests
 from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.locks import OwnedLock
@@ -42,17 +40,6 @@ from parallel_runs.store import Claim, LeaseKeeper, Store
 __all__ = ["attempt"]
 
 log = logging.getLogger(__name__)
-
-_TAILED = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})  # outcomes whose last output lines say why
-
-
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """What saving the worktree did: the branch's head, what went wrong, whether every change is committed."""
-
-    head: str | None
-    problem: str | None  # `reason: detail`, the attempt's error
-    committed: bool
 
 
 class _Attempt:
@@ -173,7 +160,7 @@ class _Attempt:
             if saved is not None:
                 self.workspaces.restore(saved)
 
-    def save(self, outcome: Outcome) -> _Saved:
+    def save(self, outcome: Outcome) -> Saved:
         """Commit the worktree's files to the run branch, or say what kept them off it.
 
         A full disk or a broken worktree is an outcome, not a crash: the attempt is still recorded,
@@ -183,7 +170,7 @@ class _Attempt:
         claim, workspace = self.claim, self.paths.workspace
         if workspace.is_dir() and not self.workspaces.is_worktree():
             problem = f"the run removed {workspace}/.git: its files stay there, not on the run branch"
-            return _Saved(None, f"worktree_broken: {problem}", committed=False)
+            return Saved(None, f"worktree_broken: {problem}", committed=False)
         try:
             head = self.workspaces.save_changes(
                 run_id=claim.run_id,
@@ -194,10 +181,10 @@ class _Attempt:
             )
         except NoSpaceError as full:
             log.warning("run %r: %s", claim.run_id, full)
-            return _Saved(full.saved_head, f"no_space: {full}", committed=full.saved_head is not None)
-        return _Saved(head, None, committed=True)
+            return Saved(full.saved_head, f"no_space: {full}", committed=full.saved_head is not None)
+        return Saved(head, None, committed=True)
 
-    def record(self, result: Attempt, saved: _Saved) -> None:
+    def record(self, result: Attempt, saved: Saved) -> None:
         """Hand the attempt to the store. A result it refuses (another worker took the run over) is
         marked superseded here too, so result.json and the run branch say what the store says."""
         claim = self.claim
@@ -226,34 +213,19 @@ class _Attempt:
         if restored:  # saved with the config, attributes and rules as they were when the batch started
             changed = ", ".join(map(str, restored))
             append_log(paths.run_log, f"\nparallel-runs: the run changed {changed}; restored it\n")
-        saved = self.save(outcome) if has_worktree else _Saved(None, None, committed=False)
+        saved = self.save(outcome) if has_worktree else Saved(None, None, committed=False)
         if saved.problem is not None:
             outcome, error = Outcome.FAILED, saved.problem
-        # Redacted here, once, so result.json, the store and the events never hold a secret.
-        redact = Redactor(self.batch.machine.secrets)
-        tail = tail_lines(paths.run_log, since=self.log_start, redact=redact) if outcome in _TAILED else None
-        result = Attempt(
-            run_id=claim.run_id,
-            slug=claim.slug,
-            batch_id=claim.batch_id,
-            attempt=claim.attempt,
-            outcome=outcome,
-            exit_code=exit_code,
+        result = ended_attempt(
+            claim,
+            paths,
+            Ending(outcome, exit_code, error, tests),
+            redact=Redactor(self.batch.machine.secrets),
+            log_start=self.log_start,
             started_at=self.started_at,
-            finished_at=datetime.now(UTC),
-            base_sha=claim.base_sha,
-            head_sha=saved.head,
-            branch=paths.branch,
-            host=claim.owner.host,
-            pid=os.getpid(),
-            error=redact.optional(error),
-            error_tail=tail,
-            changed_files=count_patch_files(paths.changes_patch)
-            if saved.committed and not saved.problem
-            else None,
-            tests=None if tests is None else TestSummary.from_json(tests.to_json()),
-            stray_processes=len(strays) + self.strays,
-            restored_files=tuple(str(path) for path in restored),
+            saved=saved,
+            strays=len(strays) + self.strays,
+            restored=restored,
         )
         write_result(paths.result_json, result)
         try:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK, AlreadyHeldError, ConfigError, NotFoundError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.apply import ApplySettings
     from parallel_runs.core.layout import RunPaths
 
-__all__ = ["cmd_apply", "register"]
+__all__ = ["APPLY_MODES", "ApplySettings", "build_apply_settings", "cmd_apply", "register"]
+
+APPLY_MODES = ("merge", "cherry-pick", "patch")
 
 EXIT_CODES = exit_codes_help(
     {
@@ -64,7 +68,7 @@ def register(commands: Any) -> None:
     )
     add_location_options(apply)
     apply.set_defaults(
-        handler=cmd_apply, build_settings=deferred("parallel_runs.config.apply", "build_apply_settings")
+        handler=cmd_apply, build_settings=deferred("parallel_runs.cli.apply", "build_apply_settings")
     )
 
 
@@ -140,3 +144,40 @@ def cmd_apply(settings: ApplySettings, console: Console) -> int:
             markup=False,
         )
     return EXIT_OK
+
+
+class ApplySettings(CommandSettings):
+    """Everything `parallel-runs apply` needs."""
+
+    repo: Path  # the source checkout whose current branch receives the result
+    runs_dir: Path
+    run_id: str
+    mode: str  # one of APPLY_MODES
+    force: bool = False  # apply a run that did not succeed too
+
+
+def build_apply_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> ApplySettings:
+    """Validate the `apply` flags: --merge (the default), --cherry-pick or --patch."""
+    from parallel_runs.config.common import (
+        ENV,
+        env_value,
+        flag_bool,
+        picker,
+        resolve_runs_dir,
+        resolve_source_repo,
+    )
+
+    mode = flags.get("apply_mode") or env_value(environ, "apply_mode") or "merge"
+    if mode not in APPLY_MODES:  # argparse sets the flag: only the variable can be wrong
+        raise ConfigError(f"{ENV['apply_mode']}={mode!r} is not one of: {', '.join(APPLY_MODES)}")
+    pick = picker(flags, environ, skip_empty=True)
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    return ApplySettings(
+        repo=repo,
+        runs_dir=resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo),
+        run_id=str(flags["run_id"]),
+        mode=str(mode),
+        force=flag_bool(flags, "apply_force", environ),
+    )

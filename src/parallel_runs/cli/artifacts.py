@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import sys
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import (
     Parser,
     add_batch_option,
@@ -20,6 +17,8 @@ from parallel_runs.cli.common import (
 from parallel_runs.config.flags import ARTIFACTS_FORMATS
 from parallel_runs.errors import EXIT_OK, ConfigError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping
@@ -166,7 +165,7 @@ def cmd_artifacts_get(settings: ArtifactsGetSettings, console: Console) -> int:
 _ENV_KEYS = {"format": "artifacts_format", "output": "artifact_output"}
 
 
-class ArtifactsListSettings(NamedTuple):
+class ArtifactsListSettings(CommandSettings):
     """Everything `parallel-runs artifacts list` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir
@@ -176,7 +175,7 @@ class ArtifactsListSettings(NamedTuple):
     format: str  # one of ARTIFACTS_FORMATS
 
 
-class ArtifactsGetSettings(NamedTuple):
+class ArtifactsGetSettings(CommandSettings):
     """Everything `parallel-runs artifacts get` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir

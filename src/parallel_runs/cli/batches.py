@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sys
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import (
     PROG,
     add_location_options,
@@ -19,6 +16,8 @@ from parallel_runs.cli.common import (
 from parallel_runs.config.flags import BATCHES_FORMATS
 from parallel_runs.errors import EXIT_OK, ConfigError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -81,7 +80,7 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
     return EXIT_OK
 
 
-class BatchesSettings(NamedTuple):
+class BatchesSettings(CommandSettings):
     """Everything `parallel-runs batches` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import Parser, add_location_options, deferred, env_help, exit_codes_help
 from parallel_runs.errors import EXIT_OK
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.branches import BranchesPruneSettings
-
-__all__ = ["cmd_branches_prune", "register"]
+__all__ = ["BranchesPruneSettings", "build_branches_prune_settings", "cmd_branches_prune", "register"]
 
 DESCRIPTION = (
     "Delete the run branches parallel-runs/<slug> and attempt refs refs/parallel-runs/attempts/<slug>/<n> "
@@ -50,7 +51,7 @@ def register(commands: Any) -> None:
     add_location_options(prune)
     prune.set_defaults(
         handler=cmd_branches_prune,
-        build_settings=deferred("parallel_runs.config.branches", "build_branches_prune_settings"),
+        build_settings=deferred("parallel_runs.cli.branches", "build_branches_prune_settings"),
     )
 
 
@@ -76,3 +77,29 @@ def cmd_branches_prune(settings: BranchesPruneSettings, console: Console) -> int
         console.print(f"[dim]kept[/]    {escape(kept.ref.short)}: {escape(kept.reason)}")
     console.print(f"{len(report.deleted)} deleted, {len(report.kept)} kept")
     return EXIT_OK
+
+
+class BranchesPruneSettings(CommandSettings):
+    """Everything `parallel-runs branches prune` needs."""
+
+    repo: Path
+    runs_dir: Path
+    older_than: float | None  # seconds since the tip's commit; None: any age
+    merged: bool  # only refs merged into the current branch
+    force: bool  # also refs whose commits no other ref keeps
+
+
+def build_branches_prune_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> BranchesPruneSettings:
+    """Validate the `branches prune` flags (the options first, then the repository is looked for)."""
+    from parallel_runs.config.common import flag_bool, picker, resolve_runs_dir, resolve_source_repo
+    from parallel_runs.core.durations import parse_duration
+
+    pick = picker(flags, environ, skip_empty=True, env_keys={"older_than": "prune_older_than"})
+    older_than = pick("older_than")
+    seconds = parse_duration(older_than, name="--older-than") if older_than else None
+    merged, force = flag_bool(flags, "merged", environ), flag_bool(flags, "force", environ)
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    runs_dir = resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo)
+    return BranchesPruneSettings(repo=repo, runs_dir=runs_dir, older_than=seconds, merged=merged, force=force)

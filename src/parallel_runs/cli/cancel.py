@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import time
 
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import deferred, env_help, exit_codes_help
 from parallel_runs.config.flags import DEFAULT_CANCEL_TIMEOUT_SECONDS
 from parallel_runs.core.defaults import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL as DEFAULT_LEASE_TTL_SECONDS
-from parallel_runs.errors import EXIT_FAILED, EXIT_OK, NotFoundError
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError, NotFoundError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.cancel import CancelSettings
     from parallel_runs.store import SharedStore
 
-__all__ = ["cmd_cancel", "register"]
+__all__ = ["CancelSettings", "build_cancel_settings", "cmd_cancel", "register"]
 
 _TTL, _GRACE = f"{DEFAULT_LEASE_TTL_SECONDS:g}s", f"{DEFAULT_GRACE_SECONDS:g}s"
 # What stopping takes: each worker notices at its next heartbeat, then SIGTERM, SIGKILL after the grace.
@@ -80,7 +82,7 @@ def register(commands: Any) -> None:
         ),
     )
     cancel.set_defaults(
-        handler=cmd_cancel, build_settings=deferred("parallel_runs.config.cancel", "build_cancel_settings")
+        handler=cmd_cancel, build_settings=deferred("parallel_runs.cli.cancel", "build_cancel_settings")
     )
 
 
@@ -132,3 +134,45 @@ def _wait(store: SharedStore, settings: CancelSettings, console: Console) -> int
         time.sleep(WAIT_POLL_SECONDS)
     console.print(f"no run of batch {settings.batch_id} is running any more", markup=False)
     return EXIT_OK
+
+
+class CancelSettings(CommandSettings):
+    """The shared batch to stop everywhere, and whether to wait until none of its runs is running."""
+
+    batch_id: str
+    database_url: str
+    wait: bool = False
+    timeout: float = DEFAULT_CANCEL_TIMEOUT_SECONDS  # how long --wait waits
+
+
+def build_cancel_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> CancelSettings:
+    """Validate the `cancel` flags: a batch and the shared store holding it (`cwd` is unused)."""
+    from parallel_runs.config.common import flag_bool, is_postgres_url, picker, resolve_database_url
+    from parallel_runs.core.durations import parse_duration
+    from parallel_runs.core.ids import validate_batch_id
+
+    pick = picker(flags, environ)
+    batch_id = pick("batch_id")
+    url = resolve_database_url(flags, environ)
+    if not batch_id:
+        raise ConfigError("cancel needs --batch ID")
+    validate_batch_id(batch_id)
+    if not url or not is_postgres_url(url):
+        raise ConfigError(
+            "cancel needs --database-url postgresql://... (a batch on per-run SQLite belongs to the one "
+            "`run` working it: stop that with Ctrl-C)"
+        )
+    wait = flag_bool(flags, "cancel_wait", environ)
+    timeout = pick("cancel_timeout")
+    if flags.get("cancel_timeout") is not None and not wait:
+        raise ConfigError("--timeout is how long cancel --wait waits: add --wait")
+    return CancelSettings(
+        batch_id=batch_id,
+        database_url=url,
+        wait=wait,
+        timeout=DEFAULT_CANCEL_TIMEOUT_SECONDS
+        if timeout is None
+        else parse_duration(timeout, name="--timeout"),
+    )

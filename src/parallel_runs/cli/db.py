@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import Parser, deferred, env_help, exit_codes_help
-from parallel_runs.errors import EXIT_OK
+from parallel_runs.errors import EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.db import DbUpgradeSettings
-
-__all__ = ["cmd_db_upgrade", "register"]
+__all__ = ["DbUpgradeSettings", "build_db_upgrade_settings", "cmd_db_upgrade", "register"]
 
 
 DESCRIPTION = (
@@ -42,7 +43,7 @@ def register(commands: Any) -> None:
     )
     up.set_defaults(
         handler=cmd_db_upgrade,
-        build_settings=deferred("parallel_runs.config.db", "build_db_upgrade_settings"),
+        build_settings=deferred("parallel_runs.cli.db", "build_db_upgrade_settings"),
     )
 
 
@@ -56,3 +57,21 @@ def cmd_db_upgrade(settings: DbUpgradeSettings, console: Console) -> int:
         f"database {mask_url(settings.database_url)} is at schema revision {revision}", markup=False
     )
     return EXIT_OK
+
+
+class DbUpgradeSettings(CommandSettings):
+    """Everything `parallel-runs db upgrade` needs."""
+
+    database_url: str
+
+
+def build_db_upgrade_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> DbUpgradeSettings:
+    """Validate the `db upgrade` flags (`cwd` is unused: nothing here is a path)."""
+    from parallel_runs.config.common import resolve_database_url
+
+    url = resolve_database_url(flags, environ)
+    if url is None:
+        raise ConfigError("db upgrade: give --database-url URL (or set PARALLEL_RUNS_DATABASE_URL)")
+    return DbUpgradeSettings(database_url=url)

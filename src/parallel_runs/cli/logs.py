@@ -5,10 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
-# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
-from typing import TYPE_CHECKING, NamedTuple
-
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import (
     PROG,
     add_batch_option,
@@ -20,6 +17,8 @@ from parallel_runs.cli.common import (
 )
 from parallel_runs.errors import EXIT_OK, NotFoundError
 
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -117,7 +116,7 @@ def cmd_logs(settings: LogsSettings, console: Console) -> int:
     return EXIT_OK
 
 
-class LogsSettings(NamedTuple):
+class LogsSettings(CommandSettings):
     """Everything `parallel-runs logs` needs."""
 
     where: RecordsLocation  # the shared store, else this machine's runs dir

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import sys
 
+from parallel_runs.cli.command_settings import CommandSettings
 from parallel_runs.cli.common import add_location_options, deferred, exit_codes_help
 from parallel_runs.config.flags import ENV, WORKTREES_FORMATS
-from parallel_runs.errors import EXIT_FAILED, EXIT_OK
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
+# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
     from rich.table import Table
 
     from parallel_runs import maintenance
-    from parallel_runs.config.worktrees import CleanupSettings, RecoverSettings, WorktreesListSettings
 
-__all__ = ["cmd_cleanup", "cmd_recover", "cmd_worktrees_list", "register"]
+__all__ = [
+    "CleanupSettings",
+    "RecoverSettings",
+    "WorktreesListSettings",
+    "build_cleanup_settings",
+    "build_recover_settings",
+    "build_worktrees_list_settings",
+    "cmd_cleanup",
+    "cmd_recover",
+    "cmd_worktrees_list",
+    "register",
+]
 
 FORMAT_ENV = ENV["worktrees_format"]
 OLDER_THAN_ENV = ENV["older_than"]
@@ -62,7 +75,7 @@ def register(commands: Any) -> None:
     add_location_options(listing)
     listing.set_defaults(
         handler=cmd_worktrees_list,
-        build_settings=deferred("parallel_runs.config.worktrees", "build_worktrees_list_settings"),
+        build_settings=deferred("parallel_runs.cli.worktrees", "build_worktrees_list_settings"),
     )
 
     clean = commands.add_parser(
@@ -78,7 +91,7 @@ def register(commands: Any) -> None:
     add_location_options(clean)
     clean.set_defaults(
         handler=cmd_cleanup,
-        build_settings=deferred("parallel_runs.config.worktrees", "build_cleanup_settings"),
+        build_settings=deferred("parallel_runs.cli.worktrees", "build_cleanup_settings"),
     )
 
     rec = commands.add_parser(
@@ -89,7 +102,7 @@ def register(commands: Any) -> None:
     add_location_options(rec)
     rec.set_defaults(
         handler=cmd_recover,
-        build_settings=deferred("parallel_runs.config.worktrees", "build_recover_settings"),
+        build_settings=deferred("parallel_runs.cli.worktrees", "build_recover_settings"),
     )
 
 
@@ -191,3 +204,72 @@ def cmd_recover(settings: RecoverSettings, console: Console) -> int:
     if not (report.recovered or report.reclaimed or report.pruned or report.held or report.failed):
         console.print("nothing to recover")
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+class WorktreesListSettings(CommandSettings):
+    """Everything `parallel-runs worktrees list` needs."""
+
+    repo: Path
+    runs_dir: Path
+    format: str  # one of WORKTREES_FORMATS
+
+
+class CleanupSettings(CommandSettings):
+    """Everything `parallel-runs cleanup` needs."""
+
+    repo: Path
+    runs_dir: Path
+    older_than: float | None = None  # seconds untouched; None: every finished worktree
+
+
+class RecoverSettings(CommandSettings):
+    """Everything `parallel-runs recover` needs."""
+
+    repo: Path
+    runs_dir: Path
+
+
+def _locations(pick: Callable[[str], str | None], environ: Mapping[str, str], cwd: Path) -> tuple[Path, Path]:
+    """The source repository and the runs dir (CONTRACTS §1), both absolute."""
+    from parallel_runs.config.common import resolve_runs_dir, resolve_source_repo
+
+    repo = resolve_source_repo(pick("source_repo"), environ, cwd)
+    return repo, resolve_runs_dir(pick("runs_dir"), environ, cwd=cwd, repo=repo)
+
+
+def build_worktrees_list_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> WorktreesListSettings:
+    """Validate the `worktrees list` flags."""
+    from parallel_runs.config.common import picker
+
+    pick = picker(flags, environ, skip_empty=True, env_keys={"format": "worktrees_format"})
+    fmt = pick("format") or "table"
+    if fmt not in WORKTREES_FORMATS:  # argparse checks the flag: only the variable can be wrong
+        raise ConfigError(f"{FORMAT_ENV}={fmt!r} is not one of: table, json")
+    repo, runs_dir = _locations(pick, environ, cwd)
+    return WorktreesListSettings(repo=repo, runs_dir=runs_dir, format=fmt)
+
+
+def build_cleanup_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> CleanupSettings:
+    """Validate the `cleanup` flags."""
+    from parallel_runs.config.common import picker
+    from parallel_runs.core.durations import parse_duration
+
+    pick = picker(flags, environ, skip_empty=True)
+    older_than = pick("older_than")
+    seconds = parse_duration(older_than, name="--older-than") if older_than else None
+    repo, runs_dir = _locations(pick, environ, cwd)
+    return CleanupSettings(repo=repo, runs_dir=runs_dir, older_than=seconds)
+
+
+def build_recover_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> RecoverSettings:
+    """Validate the `recover` flags."""
+    from parallel_runs.config.common import picker
+
+    repo, runs_dir = _locations(picker(flags, environ, skip_empty=True), environ, cwd)
+    return RecoverSettings(repo=repo, runs_dir=runs_dir)

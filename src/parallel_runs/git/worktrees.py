@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from parallel_runs import testing_faults
-from parallel_runs.core.ids import slugify
-from parallel_runs.core.layout import SUBMODULE_REF_PREFIX, RunPaths
+from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError, NoSpaceError
 from parallel_runs.git.patches import write_patch
@@ -29,6 +28,7 @@ from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.run_git import _failure, _git, _Result
 from parallel_runs.git.settings import SaveSettings, effective_config
 from parallel_runs.git.staging import Staged
+from parallel_runs.git.worktree_git_dir import has_submodule_repos, keep_submodule_heads, leftover_locks
 
 __all__ = ["RunWorktree"]
 
@@ -243,36 +243,9 @@ class RunWorktree:
         _git(self.workspace, "symbolic-ref", "-m", subject, "HEAD", self.branch_ref)
         logger.warning("HEAD of %s was on %s; %s now points at %s", self.workspace, was, self.branch_ref, new)
 
-    def _gitdir(self) -> Path | None:
-        """The worktree's own git dir (`.git/worktrees/<name>`), None when it is not a linked worktree."""
-        try:
-            gitdir = (self.workspace / ".git").read_text().removeprefix("gitdir:").strip()
-        except OSError:  # .git is a directory or missing: not a linked worktree of ours
-            return None
-        return self.workspace / gitdir
-
     def git_locks(self) -> list[Path]:
-        """Lock files a git killed mid-write leaves, each blocking every later save: the worktree's
-        index.lock and HEAD.lock, the save's scratch index's, and the run branch's ref lock."""
-        gitdir = self._gitdir()
-        if gitdir is None:
-            return []
-        locks = [gitdir / name for name in ("index.lock", "HEAD.lock", "parallel-runs.index.lock")]
-        locks.append(common_git_dir(self.repo) / f"{self.branch_ref}.lock")
-        return [lock for lock in locks if lock.exists()]
-
-    def _has_submodule_repos(self) -> bool:
-        """True when a submodule was initialized here (its repository is in the worktree's git dir)."""
-        gitdir = self._gitdir()
-        return gitdir is not None and (gitdir / "modules").is_dir()
-
-    def _keep_submodule_heads(self) -> None:
-        """Fetch every initialized submodule's HEAD into the main repository, so removal loses no commit."""
-        listing = ("submodule", "foreach", "--quiet", "--recursive", 'printf "%s\\0" "$displaypath"')
-        for path in filter(None, _git(self.workspace, *listing).out.split("\0")):
-            ref = f"{SUBMODULE_REF_PREFIX}{self.paths.slug}/{slugify(path)}"
-            fetch = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(self.workspace / path))
-            _git(self.repo, *fetch, f"+HEAD:{ref}")
+        """Lock files a git killed mid-write leaves, each blocking every later save."""
+        return leftover_locks(self.workspace, repo=self.repo, branch_ref=self.branch_ref)
 
     def remove(self, *, just_saved: bool = False) -> None:
         """Remove the worktree (ignored files included) only when it holds no unsaved change.
@@ -292,13 +265,13 @@ class RunWorktree:
         # Without --force git itself refuses modified or untracked files: one call, one status
         # (told not to rewrite the index: in the second of the checkout that re-hashes every file).
         # With submodules git always refuses: they take the checked path below.
-        force = just_saved and not self._has_unsaved_nested_repos and not self._has_submodule_repos()
+        force = just_saved and not self._has_unsaved_nested_repos and not has_submodule_repos(self.workspace)
         # git's own check sees the files as the save does (its status inherits our `-c` settings).
         settings = () if force else self._save_settings()
         remove = (*settings, "--no-optional-locks", "worktree", "remove", *(("--force",) if force else ()))
         result = _git(self.repo, *remove, str(self.workspace), check=False)
         if result.status and "submodules" in result.err and not self.is_dirty():
-            self._keep_submodule_heads()
+            keep_submodule_heads(self.workspace, repo=self.repo, slug=self.paths.slug)
             result = _git(self.repo, *remove, "--force", str(self.workspace), check=False)
         if result.status and ("modified or untracked" in result.err or "submodules" in result.err):
             raise GitError(f"refusing to remove {self.workspace}: it has unsaved changes")
