@@ -129,6 +129,10 @@ def test_prepare_builds_no_engine_settings(repo: Path) -> None:
         (action_env("report", PARALLEL_RUNS_DATABASE_URL="sqlite:///x"), "takes a postgresql:// URL"),
         (action_env("report", PARALLEL_RUNS_BATCH_ID="a\nb"), "input batch-id: invalid batch id"),
         (action_env("report", PARALLEL_RUNS_PUSH_BRANCHES="maybe"), "push-branches"),
+        (
+            action_env("report", PARALLEL_RUNS_PULL_REQUESTS="open"),
+            "input pull-requests 'open' is not one of: none, draft, ready",
+        ),
     ],
 )
 def test_bad_inputs_are_config_errors(tmp_path: Path, environ: dict[str, str], message: str) -> None:

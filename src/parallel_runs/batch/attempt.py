@@ -16,13 +16,14 @@ from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.run_files import (
+    run_environment,
     start_log,
     stop_strays_of,
     write_patch_again,
     write_result,
 )
 from parallel_runs.batch.setup import prepare_worktree
-from parallel_runs.core.command import RunContext, build_environment, render_argv
+from parallel_runs.core.command import RunContext, render_argv
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import outcome_of_command
@@ -86,7 +87,7 @@ class _Attempt:
             set_database_url=batch.machine.set_database_url,
             pass_env=batch.machine.pass_env,
         )
-        env = build_environment(batch.machine.environ, context)
+        env = run_environment(batch.machine.environ, context, self.paths, batch.definition.task(claim.run_id))
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, batch.definition.command
         )

@@ -3,21 +3,31 @@ changes.patch, and no process behind it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.core.command import CommandSpec
+from parallel_runs.core.command import CommandSpec, RunContext, build_environment
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.runlog import format_header
+from parallel_runs.core.tasks import TASK_FILE_NAME, task_environment
 from parallel_runs.errors import NoSpaceError, is_disk_full
 from parallel_runs.files import append_log, log_size, write_json
 from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
 
-__all__ = ["count_patch_files", "start_log", "stop_strays_of", "write_patch_again", "write_result"]
+__all__ = [
+    "count_patch_files",
+    "run_environment",
+    "start_log",
+    "stop_strays_of",
+    "write_patch_again",
+    "write_result",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +39,20 @@ def count_patch_files(patch: Path) -> int | None:
             return sum(1 for line in stream if line.startswith(b"diff --git "))
     except FileNotFoundError:
         return None
+
+
+def run_environment(
+    base: Mapping[str, str], context: RunContext, paths: RunPaths, task: str | None
+) -> dict[str, str]:
+    """The attempt's environment (core.command.build_environment) and, with a task (--tasks), its
+    variables; the task is written to <runs dir>/<slug>/task.json first, outside the worktree, so
+    the run cannot change what a retry or the report reads (docs/CONTRACTS.md §4)."""
+    env = build_environment(base, context)
+    if task is not None:
+        path = paths.artifacts / TASK_FILE_NAME
+        write_json(path, json.loads(task))
+        env.update(task_environment(task, str(path)))
+    return env
 
 
 def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpec) -> int:

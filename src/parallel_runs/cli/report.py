@@ -116,11 +116,13 @@ def _rows(settings: ReportSettings) -> tuple[list[RunRow], str | None]:
     NotFoundError for a batch it does not know."""
     from parallel_runs import report
     from parallel_runs.store.opening import open_records
+    from parallel_runs.store.titles import run_titles
 
     where, batch_id = settings.where, settings.batch_id
     where.check_runs_dir()
     with open_records(where.place, store_file=where.store_file) as records:
-        rows = report.build_rows(records.attempts(batch_id), batch_id=batch_id)
+        attempts = records.attempts(batch_id)
+        rows = report.build_rows(attempts, batch_id=batch_id, titles=run_titles(records, attempts))
         if batch_id is not None and not rows:
             _check_batch(records, batch_id)
     return rows, records.hint_when_empty

@@ -91,6 +91,10 @@ OPTIONS: tuple[Option, ...] = (
                 'expand; several values (what an unquoted u{1..3} becomes in a shell) and repeatable'),
     Option("--run-ids-file", "run_ids_file", "list", metavar="FILE", action="run-ids-file", workflow="input",
            help='file with one run id per line (# comments), - for stdin; repeatable'),
+    Option("--tasks", "tasks", "text", metavar="FILE", action="tasks-file", workflow="input",
+           help='JSON Lines file, one task per run: an object with an `id` (the run id) and any other fields'
+                " (title, prompt, ...); each run gets $PARALLEL_RUNS_TASK (its task's JSON file) and "
+                '$PARALLEL_RUNS_TASK_<FIELD> for each string or number field; instead of --run-ids'),
     Option("--shard", "shard", "text", metavar="K/N", commands=("run",),
            help='run only shard K of N of the ids (every N-th id from the K-th), as a leg of a `plan` '
                 'matrix does'),

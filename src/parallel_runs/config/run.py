@@ -27,6 +27,7 @@ from parallel_runs.config.common import (
     sqlite_path,
 )
 from parallel_runs.config.options import OPTIONS, Option, option
+from parallel_runs.config.tasks import read_tasks, tasks_of
 from parallel_runs.config.worker import WorkerSettings, build_machine, build_worker_settings
 from parallel_runs.core.batch import BatchRequest
 from parallel_runs.core.braces import MAX_EXPANSION
@@ -102,7 +103,10 @@ def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:
 
 
 def read_run_ids(flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
-    """--run-ids and the --run-ids-file contents (else their environment variables), expanded."""
+    """--run-ids and the --run-ids-file contents (else their environment variables), expanded; or the
+    ids of the --tasks file."""
+    if (tasks := read_tasks(flags, environ, cwd)) is not None:
+        return tasks[0]
     return tuple(
         collect_run_ids(
             run_ids_args=flag_list(flags, "run_ids", environ),
@@ -253,17 +257,20 @@ def build_batch_to_queue(
     `command_argv`) into the batch's request and this machine's settings. `shard`: this leg's share
     of the ids, as the action's leg and legs give it (else --shard K/N)."""
     pick = picker(flags, environ)
-    run_ids = read_run_ids(flags, environ, cwd)
+    tasks = read_tasks(flags, environ, cwd)
+    run_ids = tasks[0] if tasks is not None else read_run_ids(flags, environ, cwd)
     argv = flags.get("command_argv") or ()
     command = _command_spec(pick("command"), argv if isinstance(argv, list | tuple) else (), environ)
     workers = parse_workers(pick("workers") or default_workers())
     machine = _machine(flags, environ, cwd, workers=workers)
     if shard is None and (text := pick("shard")):
         shard = parse_shard(text)
+    mine = _shard_of(run_ids, shard, database_url=machine.database_url)
     request = BatchRequest(
         batch_id=machine.batch_id,
-        run_ids=_shard_of(run_ids, shard, database_url=machine.database_url),
+        run_ids=mine,
         command=command,
+        tasks=tasks_of(mine, tasks),
         **_requested(flags, environ),
         tests=_test_spec(flags, environ, timeout=_value(option("test_timeout"), pick)),
         **_worktree_tools(flags, environ),

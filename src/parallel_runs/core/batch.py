@@ -35,6 +35,8 @@ class BatchDefinition:
     setup: CommandSpec | None = None  # run in each fresh worktree before the command (and the baseline)
     copy_ignored: tuple[str, ...] = ()  # git-ignored files of the checkout copied into each worktree
     halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
+    # --tasks: each run's task (its JSON), in the order of run_ids; () when the ids were given as ids.
+    tasks: tuple[str, ...] = ()
     # The budget's end (--max-batch-time) by the store's clock.
     deadline: datetime | None = field(default=None, compare=False)
     created_at: datetime | None = field(default=None, compare=False)  # set by the store
@@ -44,11 +46,21 @@ class BatchDefinition:
             raise ConfigError(f"batch {self.batch_id!r} has no runs")
         if len(set(self.run_ids)) != len(self.run_ids):
             raise ConfigError(f"batch {self.batch_id!r} lists a run id more than once")
+        if self.tasks and len(self.tasks) != len(self.run_ids):
+            raise ConfigError(
+                f"batch {self.batch_id!r} has {len(self.tasks)} tasks for {len(self.run_ids)} runs"
+            )
 
     @property
     def test_command(self) -> str | None:
         """The test command's shell text, if the batch has one."""
         return self.tests.command.shell if self.tests else None
+
+    def task(self, run_id: str) -> str | None:
+        """The run's task (its JSON text), or None when the batch has no tasks."""
+        if not self.tasks:
+            return None
+        return self.tasks[self.run_ids.index(run_id)]
 
     def differences(self, other: BatchDefinition) -> list[str]:
         """Names of the fields that make two definitions different batches (resume rules aside)."""
@@ -80,6 +92,7 @@ class BatchRequest:
     setup: CommandSpec | None = None  # run in each fresh worktree before the command
     copy_ignored: tuple[str, ...] = ()  # git-ignored files copied from the checkout into each worktree
     halt_on_failure: int | None = None  # after this many runs did not succeed, start nothing new
+    tasks: tuple[str, ...] = ()  # --tasks: each run's task (its JSON), in the order of run_ids
 
     def definition(self, *, base_sha: str, deadline: datetime | None = None) -> BatchDefinition:
         """The batch's definition: every field both classes name, the resolved commit and the deadline."""

@@ -20,7 +20,14 @@ from parallel_runs.errors import EXIT_FAILED, ParallelRunsError
 if TYPE_CHECKING:
     from github.Repository import Repository
 
-__all__ = ["CHECK_TEXT_LIMIT", "COMMENT_LIMIT", "GithubApi", "GithubApiError", "StickyResult"]
+__all__ = [
+    "CHECK_TEXT_LIMIT",
+    "COMMENT_LIMIT",
+    "GithubApi",
+    "GithubApiError",
+    "PullRequest",
+    "StickyResult",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,16 @@ class StickyResult:
 
     action: str
     comment_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """An open pull request: its number and page; `action` says what `open_pull_request` did
+    (`created` or `updated`; `found` when only looked up)."""
+
+    number: int
+    url: str
+    action: str = "found"
 
 
 class GithubApi:
@@ -84,6 +101,38 @@ class GithubApi:
         except (GithubException, RequestException) as exc:
             raise _error("create the check run", exc) from None
         return int(run.id)
+
+    def open_pull_request(
+        self, *, head: str, base: str, title: str, body: str, draft: bool, label: str
+    ) -> PullRequest:
+        """Update the open pull request of branch `head`, or open one against `base`: never two. The
+        label is added either way (a re-run finds the same one by its head branch)."""
+        owner = self._repository.split("/", 1)[0]
+        try:
+            repo = self._repo()
+            found = next(iter(repo.get_pulls(state="open", head=f"{owner}:{head}")), None)
+            if found is not None:
+                found.edit(title=title, body=body)
+                pull, action = found, "updated"
+            else:
+                pull = repo.create_pull(base=base, head=head, title=title, body=body, draft=draft)
+                action = "created"
+            pull.add_to_labels(label)
+        except (GithubException, RequestException) as exc:
+            raise _error(f"open a pull request for {head}", exc) from None
+        return PullRequest(int(pull.number), str(pull.html_url), action)
+
+    def pull_requests(self, heads: set[str]) -> dict[str, PullRequest]:
+        """The open pull requests of this repository whose head is one of the branches `heads`."""
+        try:
+            return {
+                pull.head.ref: PullRequest(int(pull.number), str(pull.html_url))
+                for pull in self._repo().get_pulls(state="open")
+                if pull.head.ref in heads
+                and (pull.head.repo is None or pull.head.repo.full_name == self._repository)
+            }
+        except (GithubException, RequestException) as exc:
+            raise _error("list the pull requests", exc) from None
 
     def close(self) -> None:
         """Close the HTTP connections."""

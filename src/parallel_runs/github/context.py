@@ -30,6 +30,7 @@ class GithubContext:
     workflow: str = ""
     job: str = ""
     sha: str = ""
+    ref_name: str = ""  # GITHUB_REF_NAME: the branch (or tag) the workflow runs on
     output_file: Path | None = None  # GITHUB_OUTPUT
     summary_file: Path | None = None  # GITHUB_STEP_SUMMARY
 
@@ -47,6 +48,7 @@ class GithubContext:
             workflow=environ.get("GITHUB_WORKFLOW", ""),
             job=environ.get("GITHUB_JOB", ""),
             sha=environ.get("GITHUB_SHA", ""),
+            ref_name=environ.get("GITHUB_REF_NAME", ""),
             output_file=_path(environ.get("GITHUB_OUTPUT")),
             summary_file=_path(environ.get("GITHUB_STEP_SUMMARY")),
         )
@@ -64,6 +66,13 @@ class GithubContext:
         """The commit a check run belongs to: the pull request's head (GITHUB_SHA is a merge commit)."""
         head = _get(self.event, "pull_request", "head", "sha")
         return str(head) if isinstance(head, str) and head else self.sha
+
+    @property
+    def base_branch(self) -> str:
+        """The branch the runs' pull requests go to: a pull request's head branch on a pull_request
+        event (the runs build on it), else the branch the workflow runs on; "" when neither is known."""
+        head = _get(self.event, "pull_request", "head", "ref")
+        return str(head) if isinstance(head, str) and head else self.ref_name
 
     @property
     def run_url(self) -> str:

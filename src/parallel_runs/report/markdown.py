@@ -16,6 +16,7 @@ from parallel_runs.report.rows import (
     DEFAULT_TITLE,
     SHOWN_FAILURES,
     STATUS_COLUMN,
+    TITLE_COLUMN,
     Column,
     RunRow,
     summarize,
@@ -29,6 +30,8 @@ __all__ = [
     "MARKDOWN_SECTIONS",
     "STATUS_EMOJI",
     "markdown_heading",
+    "md_code",
+    "md_text",
     "render_markdown",
 ]
 
@@ -93,6 +96,8 @@ def _md_cell(column: Column, row: RunRow) -> str:
     text = column.cell(row)
     if column is STATUS_COLUMN:
         return f"{STATUS_EMOJI.get(row.latest.outcome, '')} {text}".strip()
+    if column is TITLE_COLUMN:  # the user's text: markdown and HTML made inert
+        return _md_text(_cut(text, 80))
     return _md_code(text) if column.code else text
 
 
@@ -173,6 +178,16 @@ MARKDOWN_SECTIONS: tuple[Callable[[Sequence[RunRow]], Block | None], ...] = (
     _md_new_failures,
     _md_errors,
 )
+
+
+def md_code(text: str) -> str:
+    """A code span showing `text` verbatim, outside a table."""
+    return _md_code(text, in_table=False)
+
+
+def md_text(text: str) -> str:
+    """Plain inline text with markdown and HTML made inert."""
+    return _md_text(text)
 
 
 def markdown_heading(title: str) -> str:

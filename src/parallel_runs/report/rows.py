@@ -6,7 +6,7 @@ renderer (`table`, `json_format`, `markdown`, `html`) shows `COLUMNS` in its own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from parallel_runs.core.durations import format_duration
@@ -20,6 +20,7 @@ __all__ = [
     "SHOWN_FAILURES",
     "STATUS_COLUMN",
     "TESTS_COLUMN",
+    "TITLE_COLUMN",
     "Column",
     "RunRow",
     "build_rows",
@@ -40,20 +41,29 @@ class RunRow:
 
     latest: Attempt
     attempts: int
+    title: str | None = None  # its task's title (--tasks)
 
     def to_json(self) -> dict[str, object]:
-        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt plus `attempts`."""
-        return self.latest.to_json() | {"attempts": self.attempts}
+        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt plus `attempts` (and
+        `title`, for a run of a task with one)."""
+        titled = {"title": self.title} if self.title else {}
+        return self.latest.to_json() | {"attempts": self.attempts} | titled
 
 
-def build_rows(records: Iterable[Attempt], *, batch_id: str | None = None) -> list[RunRow]:
-    """One row per run from its latest attempt (within `batch_id` if given), sorted by run id."""
+def build_rows(
+    records: Iterable[Attempt], *, batch_id: str | None = None, titles: Mapping[str, str] | None = None
+) -> list[RunRow]:
+    """One row per run from its latest attempt (within `batch_id` if given), sorted by run id; `titles`:
+    the runs' task titles by run id (store.run_titles)."""
+    titles = titles or {}
     by_run: dict[str, list[Attempt]] = {}
     for record in records:
         if batch_id is None or record.batch_id == batch_id:
             by_run.setdefault(record.run_id, []).append(record)
     return [
-        RunRow(max(by_run[run_id], key=lambda record: record.attempt), len(by_run[run_id]))
+        RunRow(
+            max(by_run[run_id], key=lambda record: record.attempt), len(by_run[run_id]), titles.get(run_id)
+        )
         for run_id in sorted(by_run)
     ]
 
@@ -100,9 +110,11 @@ class Column:
 STATUS_COLUMN = Column("status", lambda row: row.latest.outcome.value)
 TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
 HOST_COLUMN = Column("host", lambda row: row.latest.host, code=True)
+TITLE_COLUMN = Column("title", lambda row: row.title or "-")
 # The report's columns, in order, for the table, markdown and HTML alike: add a column here.
 COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
+    TITLE_COLUMN,
     STATUS_COLUMN,
     Column("attempts", lambda row: str(row.attempts), numeric=True),
     Column("exit", lambda row: describe_exit_code(row.latest.exit_code), numeric=True),
@@ -118,9 +130,10 @@ COLUMNS: tuple[Column, ...] = (
 
 def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     """The columns to show: tests only when a test command judged some run; the host only when the
-    runs ran on more than one (a shared batch worked by several machines)."""
+    runs ran on more than one (a shared batch worked by several machines); titles only when a run
+    has one (--tasks)."""
     rows = list(rows)
-    hidden = set()
+    hidden = set() if any(row.title for row in rows) else {TITLE_COLUMN.header}
     if not any(row.latest.tests for row in rows):
         hidden.add(TESTS_COLUMN.header)
     if len({row.latest.host for row in rows}) < 2:

@@ -67,6 +67,7 @@ def _definition(row: BatchModel) -> BatchDefinition:
         setup=CommandSpec(shell=row.setup_command) if row.setup_command is not None else None,
         copy_ignored=tuple(row.copy_ignored or ()),
         halt_on_failure=row.halt_on_failure,
+        tasks=tuple(row.tasks or ()),
         deadline=row.deadline,
         created_at=row.created_at,
     )
@@ -106,6 +107,7 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             setup_command=definition.setup.shell if definition.setup else None,
             copy_ignored=list(definition.copy_ignored) or None,
             halt_on_failure=definition.halt_on_failure,
+            tasks=list(definition.tasks) or None,
             deadline=definition.deadline,
         )
         .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])

@@ -182,6 +182,8 @@ class BatchModel(SharedBase):
     halt_on_failure: Mapped[int | None]
     test_reports: Mapped[list[str] | None] = mapped_column(JSON)  # --test-report globs
     allow_empty_baseline: Mapped[bool] = mapped_column(server_default=false())
+    # --tasks: each run's task (its JSON text), in the order of run_ids; NULL without tasks
+    tasks: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class BatchRunModel(SharedBase):

@@ -1,6 +1,7 @@
 """The action's report mode: the batch's report from the store or from the legs' artifacts.
 
-Writes the job summary (counts, runs table, mermaid gantt, new test failures) and the HTML report,
+Writes the job summary (counts, runs table, mermaid gantt, new test failures, where each run's change
+is: its pull request or its patch, changes.py) and the HTML report,
 sets the outputs, and with a token posts one sticky comment on a pull request and a check run.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from parallel_runs.config import ReportSettings
 from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK
+from parallel_runs.github.action.changes import changes_block
 from parallel_runs.github.action.outputs import say, set_outputs
 from parallel_runs.github.action.settings import ActionSettings
 from parallel_runs.github.commands import Annotations
@@ -31,9 +33,11 @@ def _rows(work: ReportSettings) -> list[RunRow]:
     """The batch's rows from the shared store, or from the legs' downloaded runs dirs ([] if none came)."""
     from parallel_runs import report
     from parallel_runs.store.opening import open_records
+    from parallel_runs.store.titles import run_titles
 
     with open_records(work.where.place, store_file=work.where.store_file) as records:  # no runs dir: none
-        return report.build_rows(records.attempts(work.batch_id), batch_id=work.batch_id)
+        attempts = records.attempts(work.batch_id)
+        return report.build_rows(attempts, batch_id=work.batch_id, titles=run_titles(records, attempts))
 
 
 def _redactor(settings: ActionSettings) -> Redactor:
@@ -54,7 +58,9 @@ def _headline(rows: Sequence[RunRow]) -> str:
     return f"{len(rows)} run(s): {succeeded} succeeded, {failed} did not"
 
 
-def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, status: str) -> list[str]:
+def _post(
+    settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, status: str, changes: str
+) -> list[str]:
     """The sticky PR comment and the check run; the problems, to annotate (never fatal)."""
     from parallel_runs import report
     from parallel_runs.github.api import GithubApi, GithubApiError
@@ -62,7 +68,7 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
     context, problems = settings.context, []
     link = f"[Job summary with the timeline]({context.run_url})" if context.run_url else ""
     stamp = f"updated {now:%Y-%m-%d %H:%M:%S} UTC"
-    footer = " \u00b7 ".join(filter(None, [link, stamp]))
+    footer = changes + " \u00b7 ".join(filter(None, [link, stamp]))
     # The markdown report keeps within a comment's 65,536 characters (the timeline stays in the summary).
     title = report.format_title(settings.batch_id)
     markdown = report.render_markdown(rows, title=title, limit=MARKDOWN_LIMIT - len(footer) - 1)
@@ -88,14 +94,15 @@ def _post(settings: ActionSettings, rows: Sequence[RunRow], *, now: datetime, st
     return problems
 
 
-def _write_reports(settings: ActionSettings, rows: Sequence[RunRow], now: datetime) -> Path:
+def _write_reports(settings: ActionSettings, rows: Sequence[RunRow], now: datetime, changes: str) -> Path:
     """The job summary (or stdout outside Actions) and the HTML report; the HTML report's path."""
     from parallel_runs import report
     from parallel_runs.github.files import append_summary
 
     title, context = report.format_title(settings.batch_id), settings.context
     artifact = settings.names.report_artifact
-    footer = f"[HTML report: artifact `{artifact}`]({context.run_url})" if context.run_url else ""
+    link = f"[HTML report: artifact `{artifact}`]({context.run_url})" if context.run_url else ""
+    footer = changes + link
     redact = _redactor(settings)
     summary = redact(report.render_summary(rows, title=title, now=now, footer=footer))
     if context.summary_file is not None:
@@ -114,7 +121,9 @@ def report_batch(settings: ActionSettings) -> int:
     if work is None:
         raise TypeError("the report step needs ReportSettings")
     rows, now = _rows(work), datetime.now(UTC)
-    html = _write_reports(settings, rows, now)
+    problems: list[str] = []  # warnings: the GitHub API refused something
+    changes = changes_block(settings, rows, problems)
+    html = _write_reports(settings, rows, now, changes)
     succeeded, failed = _counts(rows)
     status = "success" if rows and not failed else "failure"
     outputs = {"batch-id": settings.batch_id, "status": status, "run-count": str(len(rows))}
@@ -123,8 +132,9 @@ def report_batch(settings: ActionSettings) -> int:
     )
     annotations = Annotations(say, redact=_redactor(settings))
     if settings.token and settings.context.repository:
-        for problem in _post(settings, rows, now=now, status=status):
-            annotations.add("warning", problem, title="parallel-runs report")
+        problems += _post(settings, rows, now=now, status=status, changes=changes)
+    for problem in problems:
+        annotations.add("warning", problem, title="parallel-runs report")
     if status == "failure":
         annotations.add("error", f"batch {settings.batch_id}: {_headline(rows)}", title="parallel-runs")
     annotations.close()

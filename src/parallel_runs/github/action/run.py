@@ -2,7 +2,8 @@
 
 With a shared store the leg is a `worker` of the planned batch; without, `run --shard K/N`. Each
 finished run's output is a `::group::` in the log; the runs that did not succeed become annotations
-(at most 10 shown); with push-branches the finished runs' branches go to `origin`.
+(at most 10 shown); with push-branches the finished runs' branches go to `origin`; with
+pull-requests each succeeded run's branch is pushed and has its pull request (pulls.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.redaction import Redactor
 from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
+from parallel_runs.github.action.changes import write_leg_manifest
 from parallel_runs.github.action.outputs import say, set_outputs
 from parallel_runs.github.action.settings import ActionSettings
 from parallel_runs.github.commands import Annotations, end_group, group
@@ -84,11 +86,20 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
             result = engine.run(work.request, machine, control)
     finally:
         progress.close()
+    write_leg_manifest(settings, result, machine.runs_dir)
     annotations = Annotations(say, redact=redact)
     annotate_result(result, annotations)
     push_problem = _push(settings, result, machine.repo) if settings.push_branches else None
     if push_problem:
         annotations.add("error", push_problem, title="push-branches")
+    if settings.pull_requests != "none":
+        from parallel_runs.github.action.pulls import open_pull_requests
+
+        opened = open_pull_requests(
+            settings, result, repo=machine.repo, runs_dir=machine.runs_dir, redact=redact
+        )
+        for problem in opened:
+            annotations.add("warning", problem, title="pull-requests")
     annotations.close()
     _outputs(settings, result)
     code = result.exit_code

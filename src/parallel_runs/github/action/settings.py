@@ -32,9 +32,18 @@ from parallel_runs.errors import ConfigError
 from parallel_runs.github.action.run_inputs import RunInputs, read_run_inputs
 from parallel_runs.github.context import GithubContext
 
-__all__ = ["ACTION_ENV", "ACTION_INPUTS", "MODES", "ActionSettings", "Names", "build_action_settings"]
+__all__ = [
+    "ACTION_ENV",
+    "ACTION_INPUTS",
+    "MODES",
+    "PULL_REQUESTS",
+    "ActionSettings",
+    "Names",
+    "build_action_settings",
+]
 
 MODES = ("plan", "run", "report")
+PULL_REQUESTS = ("none", "draft", "ready")  # input pull-requests: none, or open them as drafts or ready
 # The action's own inputs, by the environment variable action.yml sets from each.
 ACTION_ENV = {
     "mode": "PARALLEL_RUNS_ACTION_MODE",
@@ -42,6 +51,7 @@ ACTION_ENV = {
     "legs": "PARALLEL_RUNS_ACTION_LEGS",
     "token": "PARALLEL_RUNS_GITHUB_TOKEN",
     "push_branches": "PARALLEL_RUNS_PUSH_BRANCHES",
+    "pull_requests": "PARALLEL_RUNS_PULL_REQUESTS",
     "fail_on_unsuccessful": "PARALLEL_RUNS_FAIL_ON_UNSUCCESSFUL",
     "check_name": "PARALLEL_RUNS_CHECK_NAME",
     "env": "PARALLEL_RUNS_ACTION_ENV",
@@ -56,6 +66,7 @@ ACTION_INPUTS = {
     "legs": "legs",
     "token": "github-token",
     "push_branches": "push-branches",
+    "pull_requests": "pull-requests",
     "fail_on_unsuccessful": "fail-on-unsuccessful",
     "check_name": "check-name",
     "env": "env",
@@ -112,6 +123,7 @@ class ActionSettings:
     token: str | None = None
     shard: Shard | None = None
     push_branches: bool = False
+    pull_requests: str = "none"  # one of PULL_REQUESTS
     fail_on_unsuccessful: bool = True
     check_name: str = "parallel-runs"
     runs_dir: Path | None = None  # run mode: the runs dir the leg uploads
@@ -133,6 +145,18 @@ def _shard(environ: Mapping[str, str]) -> Shard | None:
     if leg is None and legs is None:
         return None
     return Shard(parse_count(leg or "1", flag="leg"), parse_count(legs or "1", flag="legs"))
+
+
+def _pull_requests(environ: Mapping[str, str], mode: str) -> str:
+    """The pull-requests input; a run leg that opens them needs the token."""
+    chosen = (_input(environ, "pull_requests") or "none").lower()
+    if chosen not in PULL_REQUESTS:
+        raise ConfigError(f"input pull-requests {chosen!r} is not one of: {', '.join(PULL_REQUESTS)}")
+    if chosen != "none" and mode == "run" and not _input(environ, "token"):
+        raise ConfigError(
+            f"input pull-requests {chosen}: give github-token (contents and pull-requests write)"
+        )
+    return chosen
 
 
 def _engine_environ(environ: Mapping[str, str], batch_id: str, run_inputs: RunInputs) -> dict[str, str]:
@@ -208,6 +232,7 @@ def build_action_settings(
         token=_input(environ, "token"),
         shard=shard,
         push_branches=parse_bool(_input(environ, "push_branches") or "false", name="push-branches"),
+        pull_requests=_pull_requests(environ, mode),
         fail_on_unsuccessful=parse_bool(
             _input(environ, "fail_on_unsuccessful") or "true", name="fail-on-unsuccessful"
         ),
