@@ -185,6 +185,8 @@ class BatchModel(SharedBase):
     tasks: Mapped[list[str] | None] = mapped_column(
         JSON
     )  # --tasks: each run's task (JSON), in run_ids' order
+    # Every definition field added after revision 0003, by name (store/batches.py `_COLUMNS`).
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class BatchRunModel(SharedBase):
