@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,6 +41,37 @@ class BatchRunRecord:
     finished_at: datetime | None
 
 
+# The definition's fields with a column of their own (revisions 0001-0003). A field added later
+# travels in `batches.options` by name, so a new batch option needs no migration.
+_COLUMNS = frozenset({
+    "batch_id", "run_ids", "command", "base_sha", "timeout", "retries", "retry_delay", "redo",
+    "only_failed", "tests", "fail_on_regression", "grace", "setup", "copy_ignored",
+    "halt_on_failure", "tasks", "deadline", "created_at",
+})  # fmt: skip
+
+
+def _options(definition: BatchDefinition) -> dict[str, Any] | None:
+    """The definition's fields without a column, as JSON values (a tuple becomes a list)."""
+    found = {
+        field.name: list(value) if isinstance(value := getattr(definition, field.name), tuple) else value
+        for field in fields(definition)
+        if field.name not in _COLUMNS
+    }
+    return found or None
+
+
+def _optional_fields(row: BatchModel) -> dict[str, Any]:
+    """`options` as definition fields; one this version does not know refuses the batch (running
+    it without that option would not be the batch that was asked for)."""
+    stored = row.options or {}
+    if unknown := sorted(set(stored) - {field.name for field in fields(BatchDefinition)}):
+        raise ConfigError(
+            f"batch {row.batch_id!r} uses options this version of parallel-runs does not know "
+            f"({', '.join(unknown)}): upgrade parallel-runs here to work it"
+        )
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in stored.items()}
+
+
 def _definition(row: BatchModel) -> BatchDefinition:
     shell, argv = row.command_shell, row.command_argv
     tests = None
@@ -70,6 +102,7 @@ def _definition(row: BatchModel) -> BatchDefinition:
         tasks=tuple(row.tasks or ()),
         deadline=row.deadline,
         created_at=row.created_at,
+        **_optional_fields(row),
     )
 
 
@@ -109,6 +142,7 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
             halt_on_failure=definition.halt_on_failure,
             tasks=list(definition.tasks) or None,
             deadline=definition.deadline,
+            options=_options(definition),
         )
         .on_conflict_do_nothing(index_elements=[BatchModel.batch_id])
         .returning(BatchModel)

@@ -184,6 +184,8 @@ class BatchModel(SharedBase):
     allow_empty_baseline: Mapped[bool] = mapped_column(server_default=false())
     # --tasks: each run's task (its JSON text), in the order of run_ids; NULL without tasks
     tasks: Mapped[list[str] | None] = mapped_column(JSON)
+    # Every definition field added after revision 0003, by name (store/batches.py `_COLUMNS`).
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class BatchRunModel(SharedBase):
