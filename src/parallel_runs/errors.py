@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "SHARED_STORE_HINT",
     "AlreadyHeldError",
     "BaselineError",
     "ConfigError",
@@ -28,6 +29,7 @@ __all__ = [
     "StoreError",
     "UsageError",
     "is_disk_full",
+    "not_found_here",
 ]
 
 EXIT_OK = 0
@@ -59,6 +61,14 @@ class BaselineError(ConfigError):
 
 class NotFoundError(ConfigError):
     """A run, batch or attempt the user named is not recorded where the command looked."""
+
+
+SHARED_STORE_HINT = "runs of a shared store are read with --database-url URL"
+
+
+def not_found_here(what: str, runs_dir: object) -> NotFoundError:
+    """No such run or batch in this machine's runs dir, pointing at where else it may be recorded."""
+    return NotFoundError(f"{what} under {runs_dir} ({SHARED_STORE_HINT})")
 
 
 class UsageError(ParallelRunsError):

@@ -115,3 +115,28 @@ def test_batches_that_finds_none_here_hints_at_the_shared_store(
     out, err = capsys.readouterr()
     assert "no batches found" in out
     assert HINT in err
+
+
+def test_runs_recorded_in_one_sqlite_file_are_read_back_by_every_reader(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --database-url sqlite:///FILE` records every run in FILE, not in a per-run store: `logs
+    --batch` and `artifacts` find the run's attempts there (they once looked for the per-run file)."""
+    monkeypatch.chdir(repo)
+    url = f"sqlite:///{repo.parent / 'one.db'}"
+    run = ["run", "--run-ids", "s1", "--batch", "b1", "--command", "echo hi", "--workers", "1"]
+    assert main([*run, "--database-url", url]) == 0
+    capsys.readouterr()
+
+    assert main(["logs", "s1", "--batch", "b1", "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "attempt 1" in out.splitlines()[0]
+    assert "hi" in out
+    assert main(["artifacts", "list", "s1", "--database-url", url, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["artifacts"]
+    assert {"run.log", "result.json"} <= {f["name"] for f in listed}
+    assert {(f["attempt"], f["batch_id"]) for f in listed} == {(1, "b1")}
+    assert main(["artifacts", "get", "s1", "result.json", "--database-url", url]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    assert main(["batches", "--database-url", url, "--format", "json"]) == 0
+    assert [b["batch_id"] for b in json.loads(capsys.readouterr().out)["batches"]] == ["b1"]

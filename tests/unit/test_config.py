@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from parallel_runs.cli.artifacts import build_artifacts_get_settings, build_artifacts_list_settings
 from parallel_runs.config import (
-    build_artifacts_get_settings,
-    build_artifacts_list_settings,
     build_cleanup_settings,
     build_db_upgrade_settings,
     build_run_settings,

@@ -30,13 +30,10 @@ __all__ = ["report_batch"]
 def _rows(work: ReportSettings) -> list[RunRow]:
     """The batch's rows from the shared store, or from the legs' downloaded runs dirs ([] if none came)."""
     from parallel_runs import report
+    from parallel_runs.store.opening import open_records
 
-    url, runs_dir = work.where.database_url, work.where.runs_dir
-    if url:
-        return report.collect_shared_runs(url, batch_id=work.batch_id)
-    if runs_dir is None or not runs_dir.is_dir():  # no leg uploaded anything
-        return []
-    return report.collect_runs(runs_dir, batch_id=work.batch_id)
+    with open_records(work.where.place, store_file=work.where.store_file) as records:  # no runs dir: none
+        return report.build_rows(records.attempts(work.batch_id), batch_id=work.batch_id)
 
 
 def _redactor(settings: ActionSettings) -> Redactor:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import sys
 
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
+
 from parallel_runs.cli.common import (
     Parser,
     add_batch_option,
@@ -12,24 +16,30 @@ from parallel_runs.cli.common import (
     deferred,
     env_help,
     exit_codes_help,
-    not_found_here,
 )
 from parallel_runs.config.flags import ARTIFACTS_FORMATS
-from parallel_runs.errors import EXIT_OK, NotFoundError
+from parallel_runs.errors import EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.artifacts import ArtifactsGetSettings, ArtifactsListSettings
-    from parallel_runs.core.layout import RunPaths
-    from parallel_runs.store import ArtifactInfo, SharedStore
+    from parallel_runs.config.reading import RecordsLocation
+    from parallel_runs.store import ArtifactInfo
 
-__all__ = ["cmd_artifacts_get", "cmd_artifacts_list", "register"]
+__all__ = [
+    "ArtifactsGetSettings",
+    "ArtifactsListSettings",
+    "build_artifacts_get_settings",
+    "build_artifacts_list_settings",
+    "cmd_artifacts_get",
+    "cmd_artifacts_list",
+    "register",
+]
 
 EXIT_CODES = exit_codes_help({0: "done", 2: "usage error, or no such run, attempt or artifact"})
 DESCRIPTION = (
@@ -76,7 +86,7 @@ def register(commands: Any) -> None:
     )
     listing.set_defaults(
         handler=cmd_artifacts_list,
-        build_settings=deferred("parallel_runs.config.artifacts", "build_artifacts_list_settings"),
+        build_settings=deferred("parallel_runs.cli.artifacts", "build_artifacts_list_settings"),
     )
     get = actions.add_parser(
         "get", help="one file, byte for byte", description=DESCRIPTION, epilog=EXIT_CODES
@@ -88,47 +98,7 @@ def register(commands: Any) -> None:
     )
     get.set_defaults(
         handler=cmd_artifacts_get,
-        build_settings=deferred("parallel_runs.config.artifacts", "build_artifacts_get_settings"),
-    )
-
-
-def _local_files(
-    settings: ArtifactsListSettings | ArtifactsGetSettings,
-) -> tuple[RunPaths, list[ArtifactInfo]]:
-    """The run's dir under the runs dir, and its files (those of its latest attempt)."""
-    from parallel_runs.store.local_artifacts import (
-        choose_attempt,
-        list_local_artifacts,
-        local_attempts,
-        local_paths,
-    )
-
-    run_id, runs_dir = settings.run_id, settings.where.local_runs_dir
-    paths = local_paths(runs_dir, run_id)
-    attempts = local_attempts(paths, run_id) if paths else []
-    chosen = choose_attempt(attempts, run_id=run_id, batch_id=settings.batch_id, attempt=settings.attempt)
-    if paths is None or chosen is None:
-        raise not_found_here(f"no such run {run_id!r}", runs_dir)
-    return paths, list_local_artifacts(paths, chosen, latest=attempts[-1])
-
-
-def _shared_listing(
-    store: SharedStore, settings: ArtifactsListSettings | ArtifactsGetSettings
-) -> list[ArtifactInfo]:
-    """The attempt's stored files; NotFoundError saying why when there are none."""
-    run_id, batch_id, attempt = settings.run_id, settings.batch_id, settings.attempt
-    files = store.list_artifacts(run_id, batch_id=batch_id, attempt=attempt)
-    if files:
-        return files
-    from parallel_runs.store.local_artifacts import choose_attempt
-
-    found = store.run_attempts(run_id)
-    chosen = choose_attempt(found, run_id=run_id, batch_id=batch_id, attempt=attempt)
-    if chosen is None:
-        raise NotFoundError(f"no such run {run_id!r} in the shared store")
-    raise NotFoundError(
-        f"attempt {chosen.attempt} of run {run_id!r} ({chosen.outcome.value}) stored no artifacts: they are "
-        "stored when an attempt ends"
+        build_settings=deferred("parallel_runs.cli.artifacts", "build_artifacts_get_settings"),
     )
 
 
@@ -165,49 +135,93 @@ def _print_listing(settings: ArtifactsListSettings, files: list[ArtifactInfo], c
 
 def cmd_artifacts_list(settings: ArtifactsListSettings, console: Console) -> int:
     """List an attempt's files with sizes (skipped ones were over the shared store's size cap)."""
-    url = settings.where.database_url
-    if url is None:
-        files = _local_files(settings)[1]
-    else:
-        from parallel_runs.store import SharedStore
+    from parallel_runs.store.opening import open_records
 
-        with SharedStore.connect(url) as store:
-            files = _shared_listing(store, settings)
+    with open_records(settings.where.place, store_file=settings.where.store_file) as records:
+        files = records.artifacts(settings.run_id, batch_id=settings.batch_id, attempt=settings.attempt)
     _print_listing(settings, files, console)
     return EXIT_OK
 
 
-def _get_local(settings: ArtifactsGetSettings) -> None:
-    import shutil
-
-    from parallel_runs.store.artifacts import find_artifact
-
-    paths, files = _local_files(settings)
-    find_artifact(files, run_id=settings.run_id, name=settings.name)
-    with (paths.artifacts / settings.name).open("rb") as source:
-        if settings.output:
-            with settings.output.open("wb") as out:
-                shutil.copyfileobj(source, out)
-        else:
-            shutil.copyfileobj(source, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-
-
 def cmd_artifacts_get(settings: ArtifactsGetSettings, console: Console) -> int:
-    """Write one artifact to a file (streamed) or to stdout."""
-    url = settings.where.database_url
-    if url is None:
-        _get_local(settings)
-        return EXIT_OK
-    from parallel_runs.store import SharedStore
+    """Write one artifact to a file (written beside it, then renamed into place) or to stdout."""
+    from parallel_runs.store.artifacts import find_artifact
+    from parallel_runs.store.opening import open_records
 
-    run_id, name, batch_id, attempt = settings.run_id, settings.name, settings.batch_id, settings.attempt
-    with SharedStore.connect(url) as store:
-        _shared_listing(store, settings)  # says why when there is nothing to get
+    with open_records(settings.where.place, store_file=settings.where.store_file) as records:
+        files = records.artifacts(settings.run_id, batch_id=settings.batch_id, attempt=settings.attempt)
+        info = find_artifact(files, run_id=settings.run_id, name=settings.name)
         if settings.output:
-            store.copy_artifact(run_id, name, destination=settings.output, batch_id=batch_id, attempt=attempt)
+            records.copy_artifact(info, settings.output)
         else:
-            data = store.read_artifact(run_id, name, batch_id=batch_id, attempt=attempt)
-            sys.stdout.buffer.write(data)
+            import shutil
+
+            with records.open_artifact(info) as source:
+                shutil.copyfileobj(source, sys.stdout.buffer)
             sys.stdout.buffer.flush()
     return EXIT_OK
+
+
+# These flags share their dest with `report`'s, but not its variables.
+_ENV_KEYS = {"format": "artifacts_format", "output": "artifact_output"}
+
+
+class ArtifactsListSettings(NamedTuple):
+    """Everything `parallel-runs artifacts list` needs."""
+
+    where: RecordsLocation  # the shared store, else this machine's runs dir
+    run_id: str
+    batch_id: str | None  # None: the run's latest attempt in any batch
+    attempt: int | None  # None: the latest attempt
+    format: str  # one of ARTIFACTS_FORMATS
+
+
+class ArtifactsGetSettings(NamedTuple):
+    """Everything `parallel-runs artifacts get` needs."""
+
+    where: RecordsLocation  # the shared store, else this machine's runs dir
+    run_id: str
+    name: str  # the file's path in the artifacts dir
+    batch_id: str | None  # None: the run's latest attempt in any batch
+    attempt: int | None  # None: the latest attempt
+    output: Path | None  # absolute; None: stdout
+
+
+def build_artifacts_list_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> ArtifactsListSettings:
+    """Validate the `artifacts list` flags."""
+    from parallel_runs.config.common import ENV, picker
+    from parallel_runs.config.reading import parse_attempt, records_location
+
+    pick = picker(flags, environ, skip_empty=True, env_keys=_ENV_KEYS)
+    batch_id, attempt = pick("batch"), parse_attempt(flags, environ, env_key="artifact_attempt")
+    fmt = pick("format") or "table"
+    if fmt not in ARTIFACTS_FORMATS:  # argparse checks the flag: only the variable can be wrong
+        raise ConfigError(f"{ENV['artifacts_format']}={fmt!r} is not one of: table, json")
+    return ArtifactsListSettings(
+        where=records_location(flags, environ, cwd),
+        run_id=str(flags["run_id"]),
+        batch_id=batch_id,
+        attempt=attempt,
+        format=fmt,
+    )
+
+
+def build_artifacts_get_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> ArtifactsGetSettings:
+    """Validate the `artifacts get` flags."""
+    from parallel_runs.config.common import absolute_path, picker
+    from parallel_runs.config.reading import parse_attempt, records_location
+
+    pick = picker(flags, environ, skip_empty=True, env_keys=_ENV_KEYS)
+    batch_id, output = pick("batch"), pick("output")
+    return ArtifactsGetSettings(
+        where=records_location(flags, environ, cwd),
+        run_id=str(flags["run_id"]),
+        name=str(flags["name"]),
+        batch_id=batch_id,
+        attempt=parse_attempt(flags, environ, env_key="artifact_attempt"),
+        output=absolute_path(output, cwd) if output else None,
+    )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
+
 from parallel_runs.cli.common import (
     PROG,
-    SHARED_STORE_HINT,
     add_location_options,
     deferred,
     env_help,
@@ -14,19 +17,18 @@ from parallel_runs.cli.common import (
     make_console,
 )
 from parallel_runs.config.flags import BATCHES_FORMATS
-from parallel_runs.errors import EXIT_OK
+from parallel_runs.errors import EXIT_OK, ConfigError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
     from rich.console import Console
 
-    from parallel_runs.config.batches import BatchesSettings
-    from parallel_runs.core.batch import BatchSummary
+    from parallel_runs.config.reading import RecordsLocation
 
-__all__ = ["cmd_batches", "register"]
+__all__ = ["BatchesSettings", "build_batches_settings", "cmd_batches", "register"]
 
 DESCRIPTION = (
     "List the batches recorded under the runs dir (or with --database-url, in the shared store), oldest "
@@ -53,36 +55,17 @@ def register(commands: Any) -> None:
     )
     add_location_options(batches)
     batches.set_defaults(
-        handler=cmd_batches, build_settings=deferred("parallel_runs.config.batches", "build_batches_settings")
+        handler=cmd_batches, build_settings=deferred("parallel_runs.cli.batches", "build_batches_settings")
     )
-
-
-def _summaries(settings: BatchesSettings) -> list[BatchSummary]:
-    url = settings.where.database_url
-    if url is not None:
-        from parallel_runs.store import SharedStore
-
-        with SharedStore.connect(url) as store:
-            return store.batch_summaries()
-    from parallel_runs import report
-    from parallel_runs.report.batches import refused_batches, summarize_batches
-
-    runs_dir, store_file = settings.where.local_runs_dir, settings.where.store_file
-    if store_file is None and not runs_dir.is_dir():
-        return []
-    ran = summarize_batches(report.collect_attempts(runs_dir, store_file=store_file))
-    if store_file is not None:
-        return ran
-    seen = {summary.batch_id for summary in ran}  # refused once, then run: the runs tell
-    refused = [summary for summary in refused_batches(runs_dir) if summary.batch_id not in seen]
-    return sorted([*ran, *refused], key=lambda summary: (summary.first is None, summary.first))
 
 
 def cmd_batches(settings: BatchesSettings, console: Console) -> int:
     """Print one line per batch (or a JSON document)."""
     from parallel_runs.report.batches import format_summary
+    from parallel_runs.store.opening import open_records
 
-    summaries = _summaries(settings)
+    with open_records(settings.where.place, store_file=settings.where.store_file) as records:
+        summaries, where, hint = records.batches(), records.where, records.hint_when_empty
     if settings.format == "json":
         import json
 
@@ -92,9 +75,27 @@ def cmd_batches(settings: BatchesSettings, console: Console) -> int:
         for summary in summaries:
             console.print(format_summary(summary, width=width), markup=False)
         if not summaries:
-            console.print(
-                f"no batches found under {settings.where.runs_dir or 'the shared store'}", markup=False
-            )
-    if not summaries and settings.where.database_url is None:
-        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
+            console.print(f"no batches found under {where}", markup=False)
+    if not summaries and hint:
+        make_console(stderr=True).print(f"{PROG}: {hint}", markup=False)
     return EXIT_OK
+
+
+class BatchesSettings(NamedTuple):
+    """Everything `parallel-runs batches` needs."""
+
+    where: RecordsLocation  # the shared store, else this machine's runs dir
+    format: str  # one of BATCHES_FORMATS
+
+
+def build_batches_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> BatchesSettings:
+    """Validate the `batches` flags."""
+    from parallel_runs.config.common import ENV, picker
+    from parallel_runs.config.reading import records_location
+
+    fmt = picker(flags, environ, skip_empty=True, env_keys={"format": "batches_format"})("format") or "table"
+    if fmt not in BATCHES_FORMATS:  # argparse checks the flag: only the variable can be wrong
+        raise ConfigError(f"{ENV['batches_format']}={fmt!r} is not one of: table, json")
+    return BatchesSettings(where=records_location(flags, environ, cwd), format=fmt)

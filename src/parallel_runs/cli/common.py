@@ -9,7 +9,7 @@ import re
 import sys
 
 from parallel_runs.config.flags import ENV
-from parallel_runs.errors import NotFoundError, UsageError
+from parallel_runs.errors import UsageError
 
 # typing.TYPE_CHECKING without importing typing: `--help` imports only what it prints (see
 # tests/unit/test_cli_startup.py); the modules errors and --help never use are imported where used.
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_CODES_HELP",
     "PROG",
-    "SHARED_STORE_HINT",
     "Parser",
     "add_batch_option",
     "add_location_options",
@@ -44,7 +43,6 @@ __all__ = [
     "exit_codes_help",
     "is_stdout_gone",
     "make_console",
-    "not_found_here",
     "print_internal_errors",
     "silence_stdout",
     "write_traceback",
@@ -157,14 +155,6 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
         "--source-repo",
         help=env_help("the git repository runs are made from; default: the one around cwd", "source_repo"),
     )
-
-
-SHARED_STORE_HINT = "runs of a shared store are read with --database-url URL"
-
-
-def not_found_here(what: str, runs_dir: Path) -> NotFoundError:
-    """No such run or batch in this machine's runs dir, pointing at where else it may be recorded."""
-    return NotFoundError(f"{what} under {runs_dir} ({SHARED_STORE_HINT})")
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import sys
 import time
+
+# The settings are NamedTuples, frozen records for the price of `typing` (some 5 ms at --help):
+# dataclasses would load inspect as well (some 20 ms of a start-up bench/startup.py holds to 3x).
+from typing import TYPE_CHECKING, NamedTuple
 
 from parallel_runs.cli.common import (
     PROG,
@@ -14,22 +17,20 @@ from parallel_runs.cli.common import (
     env_help,
     exit_codes_help,
     make_console,
-    not_found_here,
 )
 from parallel_runs.errors import EXIT_OK, NotFoundError
 
-# typing.TYPE_CHECKING without importing typing: --help loads no more than it prints (see common.py).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any, BinaryIO
 
     from rich.console import Console
 
-    from parallel_runs.config.logs import LogsSettings
-    from parallel_runs.core.model import Attempt
-    from parallel_runs.store import SharedStore
+    from parallel_runs.config.reading import RecordsLocation
+    from parallel_runs.store.records import AttemptRunning, Records, RunLog
 
-__all__ = ["cmd_logs", "register"]
+__all__ = ["LogsSettings", "build_logs_settings", "cmd_logs", "register"]
 
 EXIT_CODES = exit_codes_help(
     {
@@ -68,88 +69,76 @@ def register(commands: Any) -> None:
     )
     add_location_options(logs)
     logs.set_defaults(
-        handler=cmd_logs, build_settings=deferred("parallel_runs.config.logs", "build_logs_settings")
+        handler=cmd_logs, build_settings=deferred("parallel_runs.cli.logs", "build_logs_settings")
     )
 
 
-def _print_local(settings: LogsSettings, out: BinaryIO) -> None:
-    from parallel_runs.core.runlog import log_parts
-    from parallel_runs.log_reader import attempt_is_over, choose_part, write_part
-    from parallel_runs.store.local_artifacts import choose_attempt, local_attempts, local_paths
-
-    run_id, runs_dir, attempt = settings.run_id, settings.where.local_runs_dir, settings.attempt
-    paths = local_paths(runs_dir, run_id)
-    if paths is None or not paths.run_log.is_file():
-        raise not_found_here(f"no such run {run_id!r}", runs_dir)
-    if settings.batch_id is not None:
-        attempts = local_attempts(paths, run_id)
-        chosen = choose_attempt(attempts, run_id=run_id, batch_id=settings.batch_id, attempt=attempt)
-        if chosen is None:
-            raise NotFoundError(f"run {run_id!r} has no record of its attempts in {paths.database}")
-        attempt = chosen.attempt
-    with paths.run_log.open("rb") as stream:
-        parts = log_parts(stream)
-        part = choose_part(parts, attempt)
-        if part is None:
-            has = ", ".join(str(p.attempt) for p in parts if p.attempt is not None) or "none"
-            raise NotFoundError(f"run.log of run {run_id!r} has no attempt {attempt} (it has: {has})")
-        is_over = attempt_is_over(paths, part.attempt) if settings.follow else (lambda: True)
-        write_part(stream, part, out, is_over=is_over, poll=settings.poll_seconds)
-
-
-def _shared_attempt(store: SharedStore, settings: LogsSettings, *, attempt: int | None) -> Attempt:
-    from parallel_runs.store.local_artifacts import choose_attempt
-
-    found = store.run_attempts(settings.run_id)
-    chosen = choose_attempt(found, run_id=settings.run_id, batch_id=settings.batch_id, attempt=attempt)
-    if chosen is None:
-        raise NotFoundError(f"no such run {settings.run_id!r} in the shared store")
-    return chosen
-
-
-def _wait_until_stored(store: SharedStore, settings: LogsSettings, chosen: Attempt) -> Attempt:
-    """The attempt once it ended (its log is stored then); only --follow waits for that."""
+def _follow_until_stored(records: Records, settings: LogsSettings, running: AttemptRunning) -> RunLog:
+    """The log once the attempt ended elsewhere (it is stored then); only --follow waits for that."""
     from parallel_runs.core.model import Outcome
 
-    if chosen.outcome is not Outcome.RUNNING:
-        return chosen
-    where = f"attempt {chosen.attempt} of run {settings.run_id!r} is running on {chosen.host}"
     if not settings.follow:
-        raise NotFoundError(f"{where}: its run.log is stored when it ends (--follow waits for that)")
-    make_console(stderr=True).print(f"{PROG}: {where}; waiting for it to end", markup=False)
-    number = chosen.attempt
+        raise NotFoundError(f"{running}: its run.log is stored when it ends (--follow waits for that)")
+    make_console(stderr=True).print(f"{PROG}: {running}; waiting for it to end", markup=False)
+    number = running.attempt.attempt
     while True:
         time.sleep(max(1.0, settings.poll_seconds))
-        ended = _shared_attempt(store, settings, attempt=number)
-        if ended.outcome is not Outcome.RUNNING:
-            return ended
+        found = [a for a in records.run_attempts(settings.run_id) if a.attempt == number]
+        if found and found[0].outcome is not Outcome.RUNNING:
+            return records.run_log(settings.run_id, batch_id=found[0].batch_id, attempt=number)
 
 
-def _print_shared(settings: LogsSettings, url: str, out: BinaryIO) -> None:
+def _print(records: Records, settings: LogsSettings, out: BinaryIO) -> None:
     from parallel_runs.core.runlog import log_parts
     from parallel_runs.log_reader import choose_part, write_part
-    from parallel_runs.store import SharedStore
+    from parallel_runs.store.records import AttemptRunning
 
-    with SharedStore.connect(url) as store:
-        chosen = _shared_attempt(store, settings, attempt=settings.attempt)
-        chosen = _wait_until_stored(store, settings, chosen)
-        data = store.read_artifact(
-            settings.run_id, "run.log", batch_id=chosen.batch_id, attempt=chosen.attempt
-        )
-    stream = io.BytesIO(data)
-    parts = log_parts(stream)
-    # The stored run.log may hold earlier attempts too: print this attempt's part.
-    part = choose_part(parts, chosen.attempt) or choose_part(parts, None)
-    if part is not None:
-        write_part(stream, part, out)
+    try:
+        log = records.run_log(settings.run_id, batch_id=settings.batch_id, attempt=settings.attempt)
+    except AttemptRunning as running:
+        log = _follow_until_stored(records, settings, running)
+    with log.stream as stream:
+        parts = log_parts(stream)
+        part = choose_part(parts, log.attempt)
+        if part is None:
+            has = ", ".join(str(p.attempt) for p in parts if p.attempt is not None) or "none"
+            asked = "output yet" if log.attempt is None else f"attempt {log.attempt}"
+            raise NotFoundError(f"run.log of run {settings.run_id!r} has no {asked} (it has: {has})")
+        is_over = log.is_over if settings.follow else (lambda: True)
+        write_part(stream, part, out, is_over=is_over, poll=settings.poll_seconds)
 
 
 def cmd_logs(settings: LogsSettings, console: Console) -> int:
     """Print the attempt's part of run.log (following it with --follow)."""
-    out = sys.stdout.buffer
-    url = settings.where.database_url
-    if url is None:
-        _print_local(settings, out)
-    else:
-        _print_shared(settings, url, out)
+    from parallel_runs.store.opening import open_records
+
+    with open_records(settings.where.place, store_file=settings.where.store_file) as records:
+        _print(records, settings, sys.stdout.buffer)
     return EXIT_OK
+
+
+class LogsSettings(NamedTuple):
+    """Everything `parallel-runs logs` needs."""
+
+    where: RecordsLocation  # the shared store, else this machine's runs dir
+    run_id: str
+    attempt: int | None  # None: the latest attempt (in `batch_id`, if given)
+    batch_id: str | None
+    follow: bool  # keep printing until the attempt ends
+    poll_seconds: float = 0.2  # how often a followed log is looked at again
+
+
+def build_logs_settings(
+    *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
+) -> LogsSettings:
+    """Validate the `logs` flags."""
+    from parallel_runs.config.common import flag_bool, picker
+    from parallel_runs.config.reading import parse_attempt, records_location
+
+    return LogsSettings(
+        where=records_location(flags, environ, cwd),
+        run_id=str(flags["run_id"]),
+        attempt=parse_attempt(flags, environ, env_key="logs_attempt"),
+        batch_id=picker(flags, environ, skip_empty=True)("batch"),
+        follow=flag_bool(flags, "follow", environ),
+    )

@@ -6,14 +6,12 @@ import sys
 
 from parallel_runs.cli.common import (
     PROG,
-    SHARED_STORE_HINT,
     add_batch_option,
     add_location_options,
     deferred,
     env_help,
     exit_codes_help,
     make_console,
-    not_found_here,
 )
 from parallel_runs.errors import EXIT_OK, ConfigError, NotFoundError
 
@@ -27,6 +25,7 @@ if TYPE_CHECKING:
 
     from parallel_runs.config.report import ReportSettings
     from parallel_runs.report import RunRow
+    from parallel_runs.store.records import Records
 
 __all__ = ["cmd_report", "register"]
 
@@ -112,52 +111,37 @@ def _write(text: str, path: Path) -> Path:
     return path
 
 
-def _local_rows(settings: ReportSettings) -> list[RunRow]:
+def _rows(settings: ReportSettings) -> tuple[list[RunRow], str | None]:
+    """The rows the location holds (in the batch asked for), and what to hint when there are none;
+    NotFoundError for a batch it does not know."""
     from parallel_runs import report
+    from parallel_runs.store.opening import open_records
 
-    runs_dir, batch_id, store_file = (
-        settings.where.local_runs_dir,
-        settings.batch_id,
-        settings.where.store_file,
-    )
-    if store_file is not None:
-        rows = report.collect_runs(runs_dir, batch_id=batch_id, store_file=store_file)
-    elif not runs_dir.is_dir():
-        if not (settings.where.runs_dir_is_default and not runs_dir.exists()):
-            problem = "is not a directory" if runs_dir.exists() else "does not exist"
-            raise ConfigError(f"runs dir {runs_dir} {problem}")
-        rows = []  # nothing has run here yet
-    else:
-        rows = report.collect_runs(runs_dir, batch_id=batch_id)
-    if batch_id is not None and not rows:
-        from parallel_runs.report.batches import refused_batches
-
-        for refused in refused_batches(runs_dir) if store_file is None and runs_dir.is_dir() else ():
-            if refused.batch_id == batch_id:
-                raise NotFoundError(f"batch {batch_id!r} has no runs: it was refused, {refused.refused}")
-        raise not_found_here(f"no such batch {batch_id!r}", store_file or runs_dir)
-    return rows
+    where, batch_id = settings.where, settings.batch_id
+    where.check_runs_dir()
+    with open_records(where.place, store_file=where.store_file) as records:
+        rows = report.build_rows(records.attempts(batch_id), batch_id=batch_id)
+        if batch_id is not None and not rows:
+            _check_batch(records, batch_id)
+    return rows, records.hint_when_empty
 
 
-def _shared_rows(url: str, batch_id: str | None) -> list[RunRow]:
-    from parallel_runs import report
-    from parallel_runs.store import SharedStore
-
-    with SharedStore.connect(url) as store:
-        rows = report.build_rows(store.attempts(batch_id), batch_id=batch_id)
-        if batch_id is not None and not rows and store.get_batch(batch_id) is None:
-            raise NotFoundError(f"no such batch {batch_id!r} in the shared store")
-    return rows
+def _check_batch(records: Records, batch_id: str) -> None:
+    """A batch with no runs to show: one the location knows (queued, not started), else NotFoundError."""
+    known = next((summary for summary in records.batches() if summary.batch_id == batch_id), None)
+    if known is not None and known.refused is not None:
+        raise NotFoundError(f"batch {batch_id!r} has no runs: it was refused, {known.refused}")
+    if known is None:
+        raise records.not_found(f"no such batch {batch_id!r}")
 
 
 def cmd_report(settings: ReportSettings, console: Console) -> int:
     """Read every per-run store under the runs dir (or the shared store) and print or write the report."""
     from parallel_runs import report
 
-    url = settings.where.database_url
-    rows = _shared_rows(url, settings.batch_id) if url else _local_rows(settings)
-    if not rows and url is None:
-        make_console(stderr=True).print(f"{PROG}: {SHARED_STORE_HINT}", markup=False)
+    rows, hint = _rows(settings)
+    if not rows and hint:
+        make_console(stderr=True).print(f"{PROG}: {hint}", markup=False)
     if settings.output:
         path = _write(_render(rows, settings), settings.output)
         make_console(stderr=True).print(f"{PROG}: {settings.format} report written to {path}", markup=False)

@@ -11,13 +11,6 @@ import importlib
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from parallel_runs.config.apply import ApplySettings, build_apply_settings
-    from parallel_runs.config.artifacts import (
-        ArtifactsGetSettings,
-        ArtifactsListSettings,
-        build_artifacts_get_settings,
-        build_artifacts_list_settings,
-    )
-    from parallel_runs.config.batches import BatchesSettings, build_batches_settings
     from parallel_runs.config.branches import BranchesPruneSettings, build_branches_prune_settings
     from parallel_runs.config.common import (
         DEFAULT_GRACE_SECONDS,
@@ -37,7 +30,6 @@ if TYPE_CHECKING:
     )
     from parallel_runs.config.db import DbUpgradeSettings, build_db_upgrade_settings
     from parallel_runs.config.flags import ENV
-    from parallel_runs.config.logs import LogsSettings, build_logs_settings
     from parallel_runs.config.plan import PlanSettings, build_plan_settings, github_output_path
     from parallel_runs.config.report import ReportSettings, build_report_settings
     from parallel_runs.config.run import RunSettings, build_run_settings
@@ -61,13 +53,9 @@ __all__ = [
     "SEED_RUNS_DIR_ENV",
     "SEED_SET_DATABASE_URL_ENV",
     "ApplySettings",
-    "ArtifactsGetSettings",
-    "ArtifactsListSettings",
-    "BatchesSettings",
     "BranchesPruneSettings",
     "CleanupSettings",
     "DbUpgradeSettings",
-    "LogsSettings",
     "PlanSettings",
     "RecoverSettings",
     "ReportSettings",
@@ -76,13 +64,9 @@ __all__ = [
     "WorktreesListSettings",
     "absolute_path",
     "build_apply_settings",
-    "build_artifacts_get_settings",
-    "build_artifacts_list_settings",
-    "build_batches_settings",
     "build_branches_prune_settings",
     "build_cleanup_settings",
     "build_db_upgrade_settings",
-    "build_logs_settings",
     "build_plan_settings",
     "build_recover_settings",
     "build_report_settings",
@@ -101,13 +85,6 @@ __all__ = [
 # Each name's module, loaded on first use: the CLI builds its parser from config.flags alone.
 _MODULES = {
     "apply": ("ApplySettings", "build_apply_settings"),
-    "artifacts": (
-        "ArtifactsGetSettings",
-        "ArtifactsListSettings",
-        "build_artifacts_get_settings",
-        "build_artifacts_list_settings",
-    ),
-    "batches": ("BatchesSettings", "build_batches_settings"),
     "branches": ("BranchesPruneSettings", "build_branches_prune_settings"),
     "common": (
         "DEFAULT_GRACE_SECONDS",
@@ -127,7 +104,6 @@ _MODULES = {
     ),
     "db": ("DbUpgradeSettings", "build_db_upgrade_settings"),
     "flags": ("ENV",),
-    "logs": ("LogsSettings", "build_logs_settings"),
     "plan": ("PlanSettings", "build_plan_settings", "github_output_path"),
     "report": ("ReportSettings", "build_report_settings"),
     "run": ("RunSettings", "build_run_settings"),

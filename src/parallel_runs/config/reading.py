@@ -39,6 +39,21 @@ class RecordsLocation:
         if (self.database_url is None) == (self.runs_dir is None):
             raise ValueError("records are read from either a database URL or a runs dir")
 
+    def check_runs_dir(self) -> None:
+        """ConfigError when the runs dir the user named is missing or not a directory (the default one
+        may be missing: nothing ran here yet); a database URL or a store file names no runs dir to check."""
+        runs_dir = self.runs_dir
+        if runs_dir is None or self.store_file is not None or runs_dir.is_dir():
+            return
+        if not (self.runs_dir_is_default and not runs_dir.exists()):
+            problem = "is not a directory" if runs_dir.exists() else "does not exist"
+            raise ConfigError(f"runs dir {runs_dir} {problem}")
+
+    @property
+    def place(self) -> Path | str:
+        """What `store.open_records` opens: the database URL, else the runs dir."""
+        return self.database_url or self.local_runs_dir
+
     @property
     def local_runs_dir(self) -> Path:
         """The runs dir, for a location without a database URL."""

@@ -1,21 +1,17 @@
 """What the report shows, whatever the format: one row per run, counts, and the columns.
 
-Rows come from every per-run store under a runs dir or from a shared PostgreSQL store; each
+Rows are built from the attempts a location holds (`store.open_records`); each
 renderer (`table`, `json_format`, `markdown`, `html`) shows `COLUMNS` in its own way.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from parallel_runs.core import durations
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.policy import describe_exit_code
-from parallel_runs.errors import StoreError
-from parallel_runs.store import RunStore, SharedStore
 
 __all__ = [
     "COLUMNS",
@@ -27,9 +23,6 @@ __all__ = [
     "Column",
     "RunRow",
     "build_rows",
-    "collect_attempts",
-    "collect_runs",
-    "collect_shared_runs",
     "format_duration",
     "format_title",
     "summarize",
@@ -38,8 +31,6 @@ __all__ = [
     "tests_summary",
     "visible_columns",
 ]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "parallel-runs"
 
@@ -66,46 +57,6 @@ def build_rows(records: Iterable[Attempt], *, batch_id: str | None = None) -> li
         RunRow(max(by_run[run_id], key=lambda record: record.attempt), len(by_run[run_id]))
         for run_id in sorted(by_run)
     ]
-
-
-def _store_paths(runs_dir: Path) -> list[Path]:
-    # Only <runs_dir>/<slug>/<slug>.db: worktrees, locks and leases never hold a store.
-    try:
-        children = list(runs_dir.iterdir())
-    except OSError as exc:
-        log.warning("cannot list runs dir %s: %s", runs_dir, exc)
-        return []
-    return sorted(
-        child / f"{child.name}.db"
-        for child in children
-        if not child.name.startswith(".") and (child / f"{child.name}.db").is_file()
-    )
-
-
-def collect_attempts(runs_dir: Path, *, store_file: Path | None = None) -> list[Attempt]:
-    """Every attempt recorded under `runs_dir` (in `store_file` instead, when the runs were recorded in
-    one SQLite file); unreadable stores are logged and skipped."""
-    records: list[Attempt] = []
-    for path in [store_file] if store_file else _store_paths(runs_dir):
-        try:
-            with RunStore.open(path, create=False) as store:
-                records.extend(store.attempts())
-        except (StoreError, ValueError) as exc:  # ValueError: a status this version does not know
-            log.warning("skipping unreadable store %s: %s", path, exc)
-    return records
-
-
-def collect_runs(
-    runs_dir: Path, *, batch_id: str | None = None, store_file: Path | None = None
-) -> list[RunRow]:
-    """Rows for every run recorded under `runs_dir` (or in `store_file`); unreadable stores are skipped."""
-    return build_rows(collect_attempts(runs_dir, store_file=store_file), batch_id=batch_id)
-
-
-def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:
-    """Rows for every run in the shared PostgreSQL store at `url` (within `batch_id` if given)."""
-    with SharedStore.connect(url) as store:
-        return build_rows(store.attempts(batch_id), batch_id=batch_id)
 
 
 def summarize(rows: Iterable[RunRow]) -> dict[Outcome, int]:

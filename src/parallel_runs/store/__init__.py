@@ -1,4 +1,5 @@
-"""Record stores behind one `Store` protocol: per-run SQLite (default), shared PostgreSQL, in-memory."""
+"""Record stores behind one `Store` protocol: per-run SQLite (default), shared PostgreSQL, in-memory;
+and the read side, `open_records` → `Records`, over a runs dir or the shared store."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from parallel_runs.store.heartbeat import LeaseKeeper
 from parallel_runs.store.local import LocalStore
 from parallel_runs.store.memory import MemoryStore
 from parallel_runs.store.migrate import upgrade
-from parallel_runs.store.opening import open_store
+from parallel_runs.store.opening import open_records, open_store
 from parallel_runs.store.protocol import AttemptHistory, Claim, LeaseOwner, Store
+from parallel_runs.store.records import AttemptRunning, Records, RunEvent, RunLog
 from parallel_runs.store.shared import DEFAULT_LEASE_TTL, SharedStore
 from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.sqlite import RunStore
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_ARTIFACT_SIZE",
     "ArtifactInfo",
     "AttemptHistory",
+    "AttemptRunning",
     "BatchDefinition",
     "BatchRunRecord",
     "Claim",
@@ -30,12 +33,16 @@ __all__ = [
     "LocalStore",
     "MemoryStore",
     "ReconnectPolicy",
+    "Records",
+    "RunEvent",
+    "RunLog",
     "RunStore",
     "SharedStore",
     "SpoolReport",
     "Store",
     "UnavailableError",
     "mask_url",
+    "open_records",
     "open_store",
     "upgrade",
 ]

@@ -26,6 +26,7 @@ from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
+from parallel_runs.store.records import RunEvent
 from parallel_runs.store.rows import read_attempts, select_attempts
 
 __all__ = ["SharedQueue"]
@@ -87,6 +88,15 @@ class SharedQueue:
                 return read_attempts(session, query)
 
         return self._transaction("read a run's attempts", read)
+
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        """The run's events (its lease taken, taken over, ...), oldest first."""
+        query = select(leases.EVENTS).where(leases.EVENTS.c.run_id == run_id).order_by(leases.EVENTS.c.id)
+        rows = self._transaction("read a run's events", lambda conn: conn.execute(query).all())
+        return [
+            RunEvent(run_id=row.run_id, attempt=row.attempt, at=row.at, kind=row.kind, message=row.message)
+            for row in rows
+        ]
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest attempt before this claim's, in any batch."""

@@ -177,3 +177,30 @@ def test_the_stored_run_log_of_an_attempt_holds_that_attempt_only(repo: Path, da
     assert "output of attempt 2" not in logs[1]
     assert "output of attempt 2" in logs[2]
     assert "output of attempt 1" not in logs[2]
+
+
+def test_a_batch_refused_at_its_baseline_is_listed_where_it_was_refused(
+    repo: Path, database_url: str
+) -> None:
+    """A refused batch never reaches the shared store (the baseline is checked before it is queued, and
+    a worker's refusal is its own machine's verdict): the runs dir of the machine that refused it says
+    why, and the shared store does not know it."""
+    batch = f"nope-{secrets.token_hex(3)}"
+    refused = cli(
+        *shared_run(database_url, batch, "--run-ids", "a,b", "--command", "true"),
+        "--test-command",
+        "echo broken here; exit 1",
+        cwd=repo,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+
+    shared = cli("batches", "--database-url", database_url, "--format", "json", cwd=repo)
+    assert shared.returncode == 0, shared.stderr
+    assert batch not in {b["batch_id"] for b in json.loads(shared.stdout)["batches"]}
+    report = cli("report", "--database-url", database_url, "--batch", batch, cwd=repo)
+    assert report.returncode == 2
+    assert f"no such batch {batch!r} in the shared store" in report.stderr
+
+    here = cli("batches", "--format", "json", cwd=repo)
+    [listed] = [b for b in json.loads(here.stdout)["batches"] if b["batch_id"] == batch]
+    assert (listed["state"], listed["counts"]) == ("refused", {"not_started": 2})

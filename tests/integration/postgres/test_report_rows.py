@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from parallel_runs.core.model import Outcome
-from parallel_runs.report import collect_shared_runs
-from parallel_runs.store import BatchDefinition, LeaseOwner, SharedStore
+from parallel_runs.report import RunRow, build_rows
+from parallel_runs.store import BatchDefinition, LeaseOwner, SharedStore, open_records
 
 ME = LeaseOwner.here("test")
+
+
+def collect_shared_runs(url: str, *, batch_id: str | None = None) -> list[RunRow]:
+    """What `report --database-url` shows: the shared store's records read back, one row per run."""
+    with open_records(url) as records:
+        return build_rows(records.attempts(batch_id), batch_id=batch_id)
 
 
 def test_collect_shared_runs_reads_one_batch_or_every_batch(

@@ -1,4 +1,4 @@
-"""Report rows and counts; collect_runs over a real runs dir of SQLite stores."""
+"""Report rows and counts; rows of a real runs dir of SQLite stores (`store.open_records`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.report import RunRow, build_rows, collect_runs, format_title, summarize
+from parallel_runs.report import RunRow, build_rows, format_title, summarize
 from parallel_runs.report.markdown import render_markdown
 from parallel_runs.report.rows import format_duration, visible_columns
-from parallel_runs.store import RunStore
+from parallel_runs.store import RunStore, open_records
 from tests.unit.report.attempts import T0, record
 
 
@@ -70,7 +70,13 @@ def test_format_title_names_the_batch() -> None:
     assert format_title("b1") == "parallel-runs \u00b7 batch b1"
 
 
-# --- collect_runs over real per-run stores ---
+# --- rows of real per-run stores ---
+
+
+def collect_runs(runs_dir: Path, *, batch_id: str | None = None) -> list[RunRow]:
+    """What `report` shows of a runs dir: its records read back, one row per run."""
+    with open_records(runs_dir) as records:
+        return build_rows(records.attempts(batch_id), batch_id=batch_id)
 
 
 def write_store(runs_dir: Path, run_id: str, outcomes: list[Outcome], *, batch_id: str = "b1") -> None:
@@ -126,7 +132,7 @@ def test_collect_runs_reads_every_store_and_skips_the_rest(
     (runs_dir / "stray").mkdir()
     (runs_dir / "stray" / "other.db").write_bytes(b"")
 
-    with caplog.at_level(logging.WARNING, logger="parallel_runs.report.rows"):
+    with caplog.at_level(logging.WARNING, logger="parallel_runs.store.local_records"):
         rows = collect_runs(runs_dir)
 
     assert [(r.latest.run_id, r.latest.outcome, r.attempts, r.latest.exit_code) for r in rows] == [

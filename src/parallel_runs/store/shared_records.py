@@ -1,0 +1,116 @@
+"""The read side of the shared PostgreSQL store: every machine's attempts, logs and artifacts.
+
+An attempt's run.log and artifacts are stored when it ends (`SharedQueue.keep_artifacts`): the
+stored run.log holds that attempt's own part.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO, Self
+
+from parallel_runs.core.batch import BatchDefinition, BatchSummary
+from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.runlog import log_parts
+from parallel_runs.errors import NotFoundError
+from parallel_runs.store.artifacts import ArtifactInfo
+from parallel_runs.store.local_artifacts import choose_attempt
+from parallel_runs.store.records import AttemptRunning, RunEvent, RunLog
+from parallel_runs.store.shared import SharedStore
+
+__all__ = ["SharedRecords"]
+
+
+def _over() -> bool:
+    return True  # a stored log no longer grows
+
+
+class SharedRecords:
+    """`Records` of the shared store; see `records.py`."""
+
+    where = "the shared store"
+    keeps_definitions = True
+    hint_when_empty = None
+
+    def __init__(self, store: SharedStore) -> None:
+        self.store = store
+
+    @classmethod
+    def connect(cls, url: str) -> SharedRecords:
+        """Open the store at `url`; ConfigError if it is not PostgreSQL or its schema is not current."""
+        return cls(SharedStore.connect(url))
+
+    def batches(self) -> list[BatchSummary]:
+        """Every batch queued, with its unfinished runs counted as `queued` or `running`."""
+        return self.store.batch_summaries()
+
+    def batch(self, batch_id: str) -> BatchDefinition | None:
+        """The batch's definition as queued."""
+        return self.store.get_batch(batch_id)
+
+    def attempts(self, batch_id: str | None = None) -> list[Attempt]:
+        """Every attempt (in `batch_id`, if given), by run id then number."""
+        return self.store.attempts(batch_id)
+
+    def run_attempts(self, run_id: str) -> list[Attempt]:
+        """The run's attempts in any batch, by number."""
+        return self.store.run_attempts(run_id)
+
+    def _chosen(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> Attempt:
+        found = self.store.run_attempts(run_id)
+        chosen = choose_attempt(found, run_id=run_id, batch_id=batch_id, attempt=attempt)
+        if chosen is None:
+            raise self.not_found(f"no such run {run_id!r}")
+        return chosen
+
+    def run_log(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> RunLog:
+        """The run.log the attempt stored when it ended (AttemptRunning until then)."""
+        chosen = self._chosen(run_id, batch_id=batch_id, attempt=attempt)
+        if chosen.outcome is Outcome.RUNNING:
+            where = f"attempt {chosen.attempt} of run {run_id!r} is running on {chosen.host}"
+            raise AttemptRunning(where, chosen)
+        data = self.store.read_artifact(run_id, "run.log", batch_id=chosen.batch_id, attempt=chosen.attempt)
+        # The stored run.log may hold earlier attempts too; one without this attempt's header is read whole.
+        numbers = {part.attempt for part in log_parts(io.BytesIO(data))}
+        return RunLog(io.BytesIO(data), chosen.attempt if chosen.attempt in numbers else None, _over)
+
+    def artifacts(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> list[ArtifactInfo]:
+        """The attempt's stored files; NotFoundError saying why when there are none."""
+        files = self.store.list_artifacts(run_id, batch_id=batch_id, attempt=attempt)
+        if files:
+            return files
+        chosen = self._chosen(run_id, batch_id=batch_id, attempt=attempt)
+        raise NotFoundError(
+            f"attempt {chosen.attempt} of run {run_id!r} ({chosen.outcome.value}) stored no artifacts: they "
+            "are stored when an attempt ends"
+        )
+
+    def copy_artifact(self, info: ArtifactInfo, destination: Path) -> None:
+        """Stream the file into `destination` (written beside it, then renamed into place)."""
+        self.store.copy_artifact(
+            info.run_id, info.name, destination=destination, batch_id=info.batch_id, attempt=info.attempt
+        )
+
+    def open_artifact(self, info: ArtifactInfo) -> BinaryIO:
+        """The file's bytes, in memory (at most the store's size cap); `copy_artifact` streams."""
+        data = self.store.read_artifact(info.run_id, info.name, batch_id=info.batch_id, attempt=info.attempt)
+        return io.BytesIO(data)
+
+    def events(self, run_id: str) -> list[RunEvent]:
+        """The run's events, oldest first."""
+        return self.store.run_events(run_id)
+
+    def not_found(self, what: str) -> NotFoundError:
+        """`what` in the shared store."""
+        return NotFoundError(f"{what} in the shared store")
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
