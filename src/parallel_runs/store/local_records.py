@@ -7,16 +7,20 @@ attempt, each part under its header line (`local_artifacts.py`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import shutil
+import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Self
 
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
-from parallel_runs.core.layout import refusal_path
+from parallel_runs.core.layout import git_state_dir, refusal_path
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import SHARED_STORE_HINT, NotFoundError, StoreError, not_found_here
 from parallel_runs.log_reader import attempt_is_over
@@ -28,6 +32,7 @@ from parallel_runs.store.sqlite import RunStore
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
 
 log = logging.getLogger(__name__)
+SETTLED_NS = 2_000_000_000  # a store file unchanged for this long is cached by its mtime, size and inode
 
 
 class LocalRecords:
@@ -40,6 +45,10 @@ class LocalRecords:
         self.runs_dir = runs_dir
         self.store_file = store_file
         self.where = str(store_file or runs_dir)
+        # Each store's attempts as last read, by the file's (mtime, size, inode): a long-lived reader
+        # (the dashboard) reads again only the files that changed, not 10,000 at every refresh.
+        self._seen: dict[Path, tuple[tuple[int, int, int], list[Attempt]]] = {}
+        self._seen_lock = threading.Lock()
 
     def _store_paths(self) -> list[Path]:
         if self.store_file is not None:
@@ -57,6 +66,24 @@ class LocalRecords:
             if not child.name.startswith(".") and (child / f"{child.name}.db").is_file()
         )
 
+    def _read_all(self, path: Path) -> list[Attempt]:
+        """A store's attempts, from what was read before if its file has not changed since."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return []  # removed meanwhile
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._seen_lock:
+            seen = self._seen.get(path)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        found = self._read(path)
+        # A file written within the clock's granularity may change again unseen under the same key.
+        if time.time_ns() - stat.st_mtime_ns > SETTLED_NS:
+            with self._seen_lock:
+                self._seen[path] = (key, found)
+        return found
+
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
         """A store's attempts; an unreadable one is logged and read as empty."""
         try:
@@ -68,7 +95,7 @@ class LocalRecords:
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
-        found = [a for path in self._store_paths() for a in self._read(path)]
+        found = [a for path in self._store_paths() for a in self._read_all(path)]
         chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
 
@@ -78,6 +105,22 @@ class LocalRecords:
             return self._read(self.store_file, run_id)
         paths = local_paths(self.runs_dir, run_id)
         return self._read(paths.database, run_id) if paths and paths.database.is_file() else []
+
+    def is_worked_here(self) -> bool:
+        """True while a `run` works this runs dir: its record in `.git-state/` is locked while it lives."""
+        state_dir = git_state_dir(self.runs_dir)
+        for path in state_dir.glob("*.json") if state_dir.is_dir() else ():
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # its batch ended meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            finally:
+                os.close(fd)  # closing releases a lock taken here
+        return False
 
     def batches(self) -> list[BatchSummary]:
         """Each batch that ran here, and each refused here (unless it ran later: its runs tell)."""
