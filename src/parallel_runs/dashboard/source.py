@@ -21,6 +21,7 @@ from parallel_runs.store.records import Records
 __all__ = ["REFRESH_SECONDS", "BatchView", "Source"]
 
 REFRESH_SECONDS = 0.8
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 T = TypeVar("T")
 
 
@@ -62,12 +63,12 @@ class Source:
         return self._cached("batches", self._read_batches)
 
     def _read_batches(self) -> list[BatchState]:
-        now = datetime.now(UTC)
-        shares = self.records.keeps_definitions
-        states = [
-            batch_state(summary, [], now=now, shares_queue=shares) for summary in self.records.batches()
-        ]
-        states.sort(key=lambda s: s.summary.first or datetime.min.replace(tzinfo=UTC), reverse=True)
+        summaries = self.records.batches()
+        # A `run` working the runs dir works its newest batch: the one whose attempts changed last.
+        worked = self.records.is_worked_here() and summaries
+        newest = max(summaries, key=lambda s: s.last or _EPOCH).batch_id if worked else None
+        states = [batch_state(s, [], worked_on=s.batch_id == newest) for s in summaries]
+        states.sort(key=lambda s: s.summary.first or _EPOCH, reverse=True)
         return states
 
     def hosts(self, batch_id: str) -> tuple[str, ...]:
@@ -88,9 +89,8 @@ class Source:
         if summary is None:
             raise self.records.not_found(f"no such batch {batch_id!r}")
         rows = self._cached(("rows", batch_id), lambda: build_rows(self.records.attempts(batch_id)))
-        shares = self.records.keeps_definitions
-        state = batch_state(summary, rows, now=datetime.now(UTC), shares_queue=shares)
-        return BatchView(state=state, rows=rows)
+        worked_on = next(s.state == "running" for s in self.batches() if s.summary.batch_id == batch_id)
+        return BatchView(state=batch_state(summary, rows, worked_on=worked_on), rows=rows)
 
     def run(self, batch_id: str, run_id: str) -> list[Attempt]:
         """The run's attempts in the batch, by number; NotFoundError when it has none there."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Outcome
@@ -17,7 +17,6 @@ from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow, format_duration, tests_summary
 
 __all__ = [
-    "LOCAL_QUIET_SECONDS",
     "SORTS",
     "BatchState",
     "Lane",
@@ -34,9 +33,6 @@ SORTS = ("run", "status", "attempts", "duration", "host", "tests", "started")
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
 MAX_TEXT = 200  # a free-text filter longer than this is cut (it is a filter, not a document)
-# A runs dir keeps no queue (it lives in the process that works it): its batch counts as ended once
-# no run is running and none changed for this long (the moment between two runs is not its end).
-LOCAL_QUIET_SECONDS = 5.0
 LIVE = ("queued", "running")
 
 
@@ -187,10 +183,11 @@ class BatchState:
         return f"{counts};{last};{self.state}"
 
 
-def batch_state(
-    summary: BatchSummary, rows: Sequence[RunRow], *, now: datetime, shares_queue: bool
-) -> BatchState:
-    """The batch's state: refused, queued (nothing started), running, or ended."""
+def batch_state(summary: BatchSummary, rows: Sequence[RunRow], *, worked_on: bool) -> BatchState:
+    """The batch's state: refused, queued (nothing started), running, or ended.
+
+    `worked_on`: a process works this batch of a runs dir, whose queue lives in that process (between
+    two of its runs, none is running, yet the batch goes on)."""
     hosts = tuple(sorted({row.latest.host for row in rows if row.latest.host}))
     counts = summary.counts
     if summary.refused is not None:
@@ -199,8 +196,8 @@ def batch_state(
         state = "running"
     elif counts.get("queued"):
         state = "running" if summary.runs > counts["queued"] else "queued"
-    elif not shares_queue and summary.last and now - summary.last < timedelta(seconds=LOCAL_QUIET_SECONDS):
-        state = "running"  # between two runs of a private queue, maybe
+    elif worked_on:
+        state = "running"
     else:
         state = "ended"
     return BatchState(summary=summary, state=state, hosts=hosts)
@@ -222,10 +219,22 @@ class Lane:
     """One host's runs on the timeline (the report's gantt, by host)."""
 
     host: str
-    bars: list[Bar]
+    slots: list[list[Bar]]  # runs side by side on the host, one track each, no two bars overlapping
 
 
 MAX_BARS = 2000  # beyond this a lane shows its latest bars only (the table pages the rest)
+MAX_SLOTS = 32  # tracks per host at most; more runs at once share the last one
+
+
+def _pack(bars: list[Bar]) -> list[list[Bar]]:
+    """Each bar (by start) on the first track that is free by then."""
+    slots: list[list[Bar]] = []
+    for bar in bars:
+        free = next((slot for slot in slots if slot[-1].left + slot[-1].width <= bar.left), None)
+        if free is None and len(slots) < MAX_SLOTS:
+            slots.append(free := [])
+        (free if free is not None else slots[-1]).append(bar)
+    return slots
 
 
 def lanes(rows: Sequence[RunRow], *, now: datetime) -> list[Lane]:
@@ -251,7 +260,7 @@ def lanes(rows: Sequence[RunRow], *, now: datetime) -> list[Lane]:
             title=title,
         )
         by_host.setdefault(latest.host or "?", []).append(bar)
-    return [Lane(host=host, bars=bars) for host, bars in sorted(by_host.items())]
+    return [Lane(host=host, slots=_pack(bars)) for host, bars in sorted(by_host.items())]
 
 
 def row_json(row: RunRow) -> dict[str, object]:
