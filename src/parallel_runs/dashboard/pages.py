@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,19 +16,15 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from parallel_runs.core.ids import validate_batch_id
-from parallel_runs.core.model import Outcome
 from parallel_runs.dashboard.api import run_document
 from parallel_runs.dashboard.context import dashboard_of
 from parallel_runs.dashboard.render import render
 from parallel_runs.dashboard.run_detail import find_artifact, read_patch
-from parallel_runs.dashboard.views import LIVE, BatchState, Query, lanes, select
+from parallel_runs.dashboard.views import Query, batch_context
 from parallel_runs.errors import ConfigError, NotFoundError
-from parallel_runs.report.rows import RunRow
 from parallel_runs.store.shared import SharedStore
 
-__all__ = ["ROUTES", "batch_context"]
-
-STATUSES = (*LIVE[1:], *(o.value for o in Outcome if o is not Outcome.RUNNING))
+__all__ = ["ROUTES"]
 
 
 def _page(request: Request, template: str, **context: object) -> Response:
@@ -51,23 +47,6 @@ def batches(request: Request) -> Response:
     source = dashboard_of(request).source
     states = [replace(state, hosts=source.hosts(state.summary.batch_id)) for state in source.batches()]
     return _page(request, "batches.html", batches=states, live=any(state.live for state in states))
-
-
-def batch_context(
-    view_rows: list[RunRow], state: BatchState, query: Query, *, now: datetime
-) -> dict[str, object]:
-    """What batch.html needs besides the page's own switches (the report's snapshot uses it too)."""
-    page = select(view_rows, query)
-    return {
-        "state": state,
-        "page": page,
-        "query": query,
-        "lanes": lanes(view_rows, now=now),
-        "statuses": STATUSES,
-        "hosts": sorted({row.latest.host for row in view_rows}),
-        "link": lambda **changes: "?" + urlencode(query.params(**changes)),
-        "now": now,
-    }
 
 
 def batch(request: Request) -> Response:

@@ -10,6 +10,8 @@ from importlib.resources import files
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from parallel_runs.core.durations import format_duration
+from parallel_runs.core.policy import describe_exit_code
+from parallel_runs.report.rows import test_failures, tests_problem
 
 __all__ = ["STATIC_CSS", "environment", "render"]
 
@@ -24,6 +26,10 @@ def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
+def _exit(code: int | None) -> str:
+    return describe_exit_code(code)
+
+
 @cache
 def environment() -> Environment:
     """The one Jinja2 environment: autoescape for every template, undefined names are errors."""
@@ -34,7 +40,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, duration=_duration)
+    env.filters.update(when=_when, duration=_duration, exit=_exit)
+    env.globals.update(tests_problem=tests_problem, test_failures=test_failures)
     return env
 
 

@@ -10,26 +10,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Outcome
+from parallel_runs.dashboard.timeline import lanes
 from parallel_runs.errors import ConfigError
-from parallel_runs.report.rows import RunRow, format_duration, tests_summary
+from parallel_runs.report.rows import RunRow, format_duration, summarize, tests_summary
 
 __all__ = [
     "SORTS",
     "BatchState",
-    "Lane",
     "Page",
     "Query",
+    "batch_context",
     "batch_state",
-    "lanes",
     "row_json",
     "select",
+    "snapshot_state",
 ]
 
 # The columns a runs table sorts by, and the key each sorts on (a missing value sorts last).
-SORTS = ("run", "status", "attempts", "duration", "host", "tests", "started")
+SORTS = ("run", "status", "attempts", "exit", "duration", "files", "tests", "host", "started", "branch")
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
 MAX_TEXT = 200  # a free-text filter longer than this is cut (it is a filter, not a document)
@@ -125,7 +127,10 @@ def _key(sort: str, row: RunRow) -> tuple[bool, object]:
         "run": latest.run_id,
         "status": _ORDER.get(latest.outcome, len(_ORDER)),
         "attempts": row.attempts,
+        "exit": latest.exit_code,
         "duration": latest.duration_seconds,
+        "files": latest.changed_files,
+        "branch": latest.branch,
         "host": latest.host,
         "tests": len(latest.tests.new_failures) if latest.tests else None,
         "started": latest.started_at,
@@ -203,69 +208,61 @@ def batch_state(summary: BatchSummary, rows: Sequence[RunRow], *, worked_on: boo
     return BatchState(summary=summary, state=state, hosts=hosts)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Bar:
-    """One run's bar in its host's lane, in percent of the batch's window."""
-
-    run_id: str
-    status: str
-    left: float
-    width: float
-    title: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lane:
-    """One host's runs on the timeline (the report's gantt, by host)."""
-
-    host: str
-    slots: list[list[Bar]]  # runs side by side on the host, one track each, no two bars overlapping
-
-
-MAX_BARS = 2000  # beyond this a lane shows its latest bars only (the table pages the rest)
-MAX_SLOTS = 32  # tracks per host at most; more runs at once share the last one
-
-
-def _pack(bars: list[Bar]) -> list[list[Bar]]:
-    """Each bar (by start) on the first track that is free by then."""
-    slots: list[list[Bar]] = []
-    for bar in bars:
-        free = next((slot for slot in slots if slot[-1].left + slot[-1].width <= bar.left), None)
-        if free is None and len(slots) < MAX_SLOTS:
-            slots.append(free := [])
-        (free if free is not None else slots[-1]).append(bar)
-    return slots
-
-
-def lanes(rows: Sequence[RunRow], *, now: datetime) -> list[Lane]:
-    """Each host's runs as bars over the batch's window; running ones end at `now`."""
-    started = [row for row in rows if row.latest.outcome not in (Outcome.NOT_STARTED, Outcome.HELD)]
-    if not started:
-        return []
-    origin = min(row.latest.started_at for row in started)
-    end = max(row.latest.finished_at or now for row in started)
-    total = max((end - origin).total_seconds(), 1e-3)
-    by_host: dict[str, list[Bar]] = {}
-    for row in sorted(started, key=lambda row: row.latest.started_at)[-MAX_BARS:]:
-        latest = row.latest
-        finish = latest.finished_at or now
-        left = min(max((latest.started_at - origin).total_seconds() / total * 100, 0.0), 99.5)
-        width = min(max((finish - latest.started_at).total_seconds() / total * 100, 0.5), 100 - left)
-        title = f"{latest.run_id}: {latest.outcome.value}, {format_duration(latest.duration_seconds)}"
-        bar = Bar(
-            run_id=latest.run_id,
-            status=latest.outcome.value,
-            left=round(left, 2),
-            width=round(width, 2),
-            title=title,
-        )
-        by_host.setdefault(latest.host or "?", []).append(bar)
-    return [Lane(host=host, slots=_pack(bars)) for host, bars in sorted(by_host.items())]
-
-
 def row_json(row: RunRow) -> dict[str, object]:
     """A runs-table row as the API gives it: the latest attempt, `attempts`, and display texts."""
     return row.to_json() | {
         "duration": format_duration(row.latest.duration_seconds),
         "tests_summary": tests_summary(row),
     }
+
+
+# The runs table's columns (sortable by the first, the sort key) in the report's order.
+COLUMNS = (
+    ("run", "run"),
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("exit", "exit"),
+    ("duration", "duration"),
+    ("files", "changed files"),
+    ("tests", "tests"),
+    ("host", "host"),
+    ("started", "started"),
+    ("branch", "branch"),
+)
+STATUSES = (*LIVE[1:], *(o.value for o in Outcome if o is not Outcome.RUNNING))  # the status filter
+
+
+def batch_context(
+    view_rows: list[RunRow], state: BatchState, query: Query, *, now: datetime
+) -> dict[str, object]:
+    """What batch.html needs besides the page's own switches (the report's snapshot uses it too)."""
+    page = select(view_rows, query)
+    show_tests = any(row.latest.tests for row in view_rows)
+    show_host = len({row.latest.host for row in view_rows}) > 1
+    return {
+        "columns": [c for c in COLUMNS if (c[0] != "tests" or show_tests) and (c[0] != "host" or show_host)],
+        "show_tests": show_tests,
+        "show_host": show_host,
+        "state": state,
+        "page": page,
+        "query": query,
+        "lanes": lanes(view_rows, now=now),
+        "statuses": STATUSES,
+        "hosts": sorted({row.latest.host for row in view_rows}),
+        "link": lambda **changes: "?" + urlencode(query.params(**changes)),
+        "now": now,
+    }
+
+
+def snapshot_state(rows: Sequence[RunRow]) -> BatchState:
+    """What a batch page shows above its table, for rows read once (the report's static snapshot)."""
+    counts = {outcome.value: count for outcome, count in summarize(rows).items()}
+    batches = sorted({row.latest.batch_id for row in rows})
+    summary = BatchSummary(
+        batch_id=batches[0] if len(batches) == 1 else f"{len(batches)} batches",
+        counts=counts,
+        first=min((row.latest.started_at for row in rows), default=None),
+        last=max((row.latest.finished_at or row.latest.started_at for row in rows), default=None),
+    )
+    hosts = tuple(sorted({row.latest.host for row in rows}))
+    return BatchState(summary=summary, state="running" if "running" in counts else "ended", hosts=hosts)

@@ -170,4 +170,4 @@ def test_html_says_why_tests_crashed() -> None:
     crashed = TestSummary(summary="crashed", status="tests_crashed", reason="exit 4: pytest's <usage> error")
     row = dataclasses.replace(record("c", 1, Outcome.REGRESSED), tests=crashed)
     page = render_html(build_rows([row]), title="t")
-    assert "tests crashed: exit 4: pytest&#x27;s &lt;usage&gt; error" in page
+    assert "tests crashed: exit 4: pytest&#39;s &lt;usage&gt; error" in page  # Jinja2's escape of '
