@@ -156,6 +156,7 @@ def listen(host: str, port: int) -> socket.socket:
 def cmd_dashboard(settings: DashboardSettings, console: Console) -> int:
     """Serve until Ctrl-C (or SIGTERM); uvicorn finishes the requests in flight, then we return."""
     import contextlib
+    import threading
 
     import uvicorn
 
@@ -176,6 +177,9 @@ def cmd_dashboard(settings: DashboardSettings, console: Console) -> int:
             token=settings.token,
             loopback=is_loopback(settings.host),
         )
+        # Read every batch once now: a runs dir of 10,000 SQLite files takes seconds the first time,
+        # then only the files that changed are read again (store/local_records.py).
+        threading.Thread(target=dashboard.source.warm, name="warm-up", daemon=True).start()
         config = uvicorn.Config(create_app(dashboard), log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
         bound_host, bound_port = sock.getsockname()[:2]

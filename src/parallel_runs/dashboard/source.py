@@ -5,6 +5,7 @@ read once a second, not once per request. The pages poll every second: a change 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from parallel_runs.store.records import Records
 __all__ = ["REFRESH_SECONDS", "BatchView", "Source"]
 
 REFRESH_SECONDS = 0.8
+log = logging.getLogger(__name__)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 T = TypeVar("T")
 
@@ -100,6 +102,13 @@ class Source:
         if not found:
             raise self.records.not_found(f"no run {run_id!r} in batch {batch_id!r}")
         return found
+
+    def warm(self) -> None:
+        """Read every batch once (at start-up, in the background); a failure is the first page's to say."""
+        try:
+            self.batches()
+        except Exception as exc:  # noqa: BLE001 - a warm-up: the pages report what goes wrong
+            log.debug("warm-up read failed: %s", exc)
 
     def forget(self) -> None:
         """Drop what was cached (after a cancel: the next read shows it)."""
