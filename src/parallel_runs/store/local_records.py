@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -47,42 +48,47 @@ class LocalRecords:
         self.where = str(store_file or runs_dir)
         # Each store's attempts as last read, by the file's (mtime, size, inode): a long-lived reader
         # (the dashboard) reads again only the files that changed, not 10,000 at every refresh.
-        self._seen: dict[Path, tuple[tuple[int, int, int], list[Attempt]]] = {}
+        self._seen: dict[str, tuple[tuple[int, int, int], list[Attempt]]] = {}
         self._seen_lock = threading.Lock()
 
-    def _store_paths(self) -> list[Path]:
+    def _store_files(self) -> list[str]:
+        """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
+        10,000 of them at every refresh, and pathlib would cost more than the listing."""
         if self.store_file is not None:
-            return [self.store_file]
-        if not self.runs_dir.is_dir():
-            return []  # nothing ran here yet
+            return [str(self.store_file)]
         try:
-            children = list(self.runs_dir.iterdir())
+            with os.scandir(self.runs_dir) as entries:
+                found = [
+                    os.path.join(entry.path, f"{entry.name}.db")
+                    for entry in entries
+                    if not entry.name.startswith(".") and entry.is_dir()
+                ]
+        except FileNotFoundError:
+            return []  # nothing ran here yet
         except OSError as exc:
             log.warning("cannot list runs dir %s: %s", self.runs_dir, exc)
             return []
-        return sorted(
-            child / f"{child.name}.db"
-            for child in children
-            if not child.name.startswith(".") and (child / f"{child.name}.db").is_file()
-        )
+        return sorted(found)
 
-    def _read_all(self, path: Path) -> list[Attempt]:
+    def _read_all(self, path: str) -> list[Attempt]:
         """A store's attempts, from what was read before if its file has not changed since."""
         try:
-            stat = path.stat()
+            found = os.stat(path)
         except OSError:
-            return []  # removed meanwhile
-        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            return []  # a dir without a store (workspaces, ...), or removed meanwhile
+        if not stat.S_ISREG(found.st_mode):
+            return []
+        key = (found.st_mtime_ns, found.st_size, found.st_ino)
         with self._seen_lock:
             seen = self._seen.get(path)
         if seen is not None and seen[0] == key:
             return seen[1]
-        found = self._read(path)
+        attempts = self._read(Path(path))
         # A file written within the clock's granularity may change again unseen under the same key.
-        if time.time_ns() - stat.st_mtime_ns > SETTLED_NS:
+        if time.time_ns() - found.st_mtime_ns > SETTLED_NS:
             with self._seen_lock:
-                self._seen[path] = (key, found)
-        return found
+                self._seen[path] = (key, attempts)
+        return attempts
 
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
         """A store's attempts; an unreadable one is logged and read as empty."""
@@ -95,7 +101,7 @@ class LocalRecords:
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
-        found = [a for path in self._store_paths() for a in self._read_all(path)]
+        found = [a for path in self._store_files() for a in self._read_all(path)]
         chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
 
