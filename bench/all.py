@@ -39,9 +39,9 @@ FIGURES = (
     ),
     ("P8 connections per process, --workers 8", ["connections.py"], r"at most (\d+)", "<= 2"),
     (
-        "#21 dashboard, 10,000 runs: first paint, worst store",
+        "#21 dashboard, 10,000 runs: first paint (warm), worst store",
         ["dashboard.py"],
-        r"worst first paint: (\d+) ms",
+        r"worst first paint \(read again\): (\d+) ms",
         "<= 1000 ms",
     ),
     (

@@ -7,12 +7,15 @@ CI (CI=true): there a skip would hide them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +159,15 @@ def driver_run_url(url: str, batch: Batch) -> str:
     return f"{url}batches/{batch.batch_id}/runs/{quote(HOSTILE_RUN, safe='')}"
 
 
+def is_running(api: str) -> bool:
+    """True once the dashboard's API shows the batch running (it reads the store at most once a second)."""
+    try:
+        with urllib.request.urlopen(api, timeout=30) as response:  # noqa: S310 - our own loopback URL
+            return bool(json.loads(response.read())["state"] == "running")
+    except urllib.error.HTTPError:
+        return False  # not queued yet, or not seen yet
+
+
 WAITING_AGENT = """import pathlib, sys, time
 run_id = sys.argv[1]
 print("started", run_id, flush=True)
@@ -201,7 +213,8 @@ def test_a_run_finishing_elsewhere_shows_up_live(
     driver = browser
     try:
         for url in dashboard(repo, *url_args):
-            wait_for((repo / ".autonomous_runs" / "w-1" / "run.log").exists, timeout=120, what="w-1 started")
+            api = f"{url}api/batches/{batch_id}"
+            wait_for(lambda api=api: is_running(api), timeout=120, what="the batch running")
             driver.get(f"{url}batches/{batch_id}")  # type: ignore[attr-defined]
             assert text_of(driver, "#batch-state") == "running"
             driver.execute_script("window.notReloaded = true")  # type: ignore[attr-defined]

@@ -43,6 +43,7 @@ class Source:
         self.refresh = refresh
         self._lock = threading.Lock()
         self._cache: dict[object, tuple[float, object]] = {}
+        self._rows: dict[str, tuple[str, list[RunRow]]] = {}  # batch id: (version read at, its rows)
 
     @property
     def where(self) -> str:
@@ -87,12 +88,21 @@ class Source:
     def batch(self, batch_id: str) -> BatchView:
         """The batch's state and rows; NotFoundError when this location has no such batch."""
         validate_batch_id(batch_id)
-        summary = next((s.summary for s in self.batches() if s.summary.batch_id == batch_id), None)
-        if summary is None:
+        found = next((s for s in self.batches() if s.summary.batch_id == batch_id), None)
+        if found is None:
             raise self.records.not_found(f"no such batch {batch_id!r}")
-        rows = self._cached(("rows", batch_id), lambda: build_rows(self.records.attempts(batch_id)))
-        worked_on = next(s.state == "running" for s in self.batches() if s.summary.batch_id == batch_id)
-        return BatchView(state=batch_state(summary, rows, worked_on=worked_on), rows=rows)
+        # Every start, end or retry changes the batch's version (its counts or last time): rows read
+        # at this version are still the batch's, however often the refresh expires.
+        with self._lock:
+            kept = self._rows.get(batch_id)
+        if kept is not None and kept[0] == found.version:
+            rows = kept[1]
+        else:
+            rows = build_rows(self.records.attempts(batch_id))  # read after the version: never older
+            with self._lock:
+                self._rows[batch_id] = (found.version, rows)
+        state = batch_state(found.summary, rows, worked_on=found.state == "running")
+        return BatchView(state=state, rows=rows)
 
     def run(self, batch_id: str, run_id: str) -> list[Attempt]:
         """The run's attempts in the batch, by number; NotFoundError when it has none there."""
@@ -110,7 +120,13 @@ class Source:
         except Exception as exc:  # noqa: BLE001 - a warm-up: the pages report what goes wrong
             log.debug("warm-up read failed: %s", exc)
 
-    def forget(self) -> None:
-        """Drop what was cached (after a cancel: the next read shows it)."""
+    def expire(self) -> None:
+        """End the refresh window now: the next request reads the store again (what time does)."""
         with self._lock:
             self._cache.clear()
+
+    def forget(self) -> None:
+        """Drop everything read (after a cancel: the next request shows it)."""
+        with self._lock:
+            self._cache.clear()
+            self._rows.clear()
