@@ -164,7 +164,8 @@ def is_running(api: str) -> bool:
     try:
         with urllib.request.urlopen(api, timeout=30) as response:  # noqa: S310 - our own loopback URL
             return bool(json.loads(response.read())["state"] == "running")
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as refused:
+        refused.close()  # its response holds the connection
         return False  # not queued yet, or not seen yet
 
 

@@ -78,6 +78,7 @@ def test_off_loopback_every_request_carries_the_token(repo: Path) -> None:
         url = url.replace(every, "127.0.0.1")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{url}api/batches", timeout=30)  # noqa: S310
+        refused.value.close()  # its response holds the connection
         assert refused.value.code == 401
         asked = urllib.request.Request(f"{url}api/batches", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
         with urllib.request.urlopen(asked, timeout=30) as response:  # noqa: S310
@@ -86,3 +87,14 @@ def test_off_loopback_every_request_carries_the_token(repo: Path) -> None:
         process.send_signal(signal.SIGINT)  # type: ignore[attr-defined]
         finish(process)  # type: ignore[arg-type]
     assert process.returncode == 0  # type: ignore[attr-defined]
+
+
+def test_the_options_read_their_variables(repo: Path) -> None:
+    env = {"PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL": "1", "PARALLEL_RUNS_DASHBOARD_PORT": "99999"}
+    done = run_cli("dashboard", cwd=repo, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "--port 99999 is not a port" in done.stderr
+    done = run_cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL": "1"}, timeout=60)
+    assert "--allow-cancel needs --database-url" in done.stderr
+    done = run_cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_HOST": "192.0.2.1"}, timeout=60)
+    assert "--host 192.0.2.1 is reachable from other machines" in done.stderr

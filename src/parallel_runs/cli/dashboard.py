@@ -46,21 +46,29 @@ def register(commands: Any) -> None:
     )
     flag(
         "--host",
-        default=DEFAULT_DASHBOARD_HOST,
-        help=f"address to listen on (default {DEFAULT_DASHBOARD_HOST})",
+        help=env_help(f"address to listen on (default {DEFAULT_DASHBOARD_HOST})", "dashboard_host"),
     )
     flag(
         "--port",
-        type=int,
-        default=DEFAULT_DASHBOARD_PORT,
-        help=f"port (default {DEFAULT_DASHBOARD_PORT}; 0: any free one)",
+        help=env_help(f"port (default {DEFAULT_DASHBOARD_PORT}; 0: any free one)", "dashboard_port"),
     )
     mode = dashboard.add_mutually_exclusive_group()
-    mode.add_argument("--read-only", action="store_true", help="only show (the default)")
+    mode.add_argument(
+        "--read-only",
+        dest="allow_cancel",
+        action="store_false",
+        default=None,
+        help=env_help("only show (the default)", "allow_cancel"),
+    )
     mode.add_argument(
         "--allow-cancel",
+        dest="allow_cancel",
         action="store_true",
-        help="a batch's page gets a button that does what `cancel --batch` does (shared store only)",
+        default=None,
+        help=env_help(
+            "a batch's page gets a button that does what `cancel --batch` does (shared store only)",
+            "allow_cancel",
+        ),
     )
     flag(
         "--token",
@@ -104,16 +112,20 @@ def build_dashboard_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
 ) -> DashboardSettings:
     """Validate the `dashboard` flags: a token off loopback, cancel only over the shared store."""
-    from parallel_runs.config.common import picker
+    from parallel_runs.config.common import flag_bool, picker
     from parallel_runs.config.reading import records_location
     from parallel_runs.config.secrets import known_secrets
 
     where = records_location(flags, environ, cwd)
     where.check_runs_dir()
-    host, port = str(flags["host"]), int(str(flags["port"]))
-    token = picker(flags, environ, skip_empty=True, env_keys={"token": "dashboard_token"})("token")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port {port} is not a port (0 to 65535)")
+    pick = picker(
+        flags,
+        environ,
+        skip_empty=True,
+        env_keys={"token": "dashboard_token", "host": "dashboard_host", "port": "dashboard_port"},
+    )
+    host, port_text, token = pick("host") or DEFAULT_DASHBOARD_HOST, pick("port"), pick("token")
+    port = DEFAULT_DASHBOARD_PORT if port_text is None else _port(port_text)
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(
             f"--token has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are needed "
@@ -124,7 +136,7 @@ def build_dashboard_settings(
             f"--host {host} is reachable from other machines: give --token (or "
             "PARALLEL_RUNS_DASHBOARD_TOKEN), which every request must then carry"
         )
-    allow_cancel = bool(flags.get("allow_cancel"))
+    allow_cancel = flag_bool(flags, "allow_cancel", environ)
     if allow_cancel and where.database_url is None:
         raise ConfigError(
             "--allow-cancel needs --database-url: cancel stops a shared batch; a runs dir's batch stops "
@@ -134,6 +146,12 @@ def build_dashboard_settings(
     return DashboardSettings(
         where=where, host=host, port=port, allow_cancel=allow_cancel, token=token, secrets=secrets - {""}
     )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError(f"--port {text[:40]} is not a port (0 to 65535)")
+    return int(text)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -71,6 +71,9 @@ ENV = {
     "cancel_wait": "PARALLEL_RUNS_CANCEL_WAIT",
     "cancel_timeout": "PARALLEL_RUNS_CANCEL_TIMEOUT",
     "dashboard_token": "PARALLEL_RUNS_DASHBOARD_TOKEN",
+    "dashboard_host": "PARALLEL_RUNS_DASHBOARD_HOST",
+    "dashboard_port": "PARALLEL_RUNS_DASHBOARD_PORT",
+    "allow_cancel": "PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL",  # --allow-cancel, and --read-only its negation
 }
 ARTIFACTS_FORMATS = ("table", "json")
 BATCHES_FORMATS = ("table", "json")
