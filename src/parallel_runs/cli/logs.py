@@ -104,7 +104,7 @@ def _print(records: Records, settings: LogsSettings, out: BinaryIO) -> None:
             has = ", ".join(str(p.attempt) for p in parts if p.attempt is not None) or "none"
             asked = "output yet" if log.attempt is None else f"attempt {log.attempt}"
             raise NotFoundError(f"run.log of run {settings.run_id!r} has no {asked} (it has: {has})")
-        is_over = log.is_over if settings.follow else (lambda: True)
+        is_over = log.watch(part.attempt) if settings.follow else (lambda: True)
         write_part(stream, part, out, is_over=is_over, poll=settings.poll_seconds)
 
 

@@ -43,10 +43,10 @@ def log_piece(records: Records, *, run_id: str, batch_id: str, attempt: int, off
             text="", offset=offset, over=False, note=f"{running}: its run.log is stored when it ends"
         )
     with log.stream as stream:
-        over = log.is_over()  # asked before reading: what was written before it ended is read too
         part = choose_part(log_parts(stream), log.attempt)
         if part is None:
-            return LogPiece(text="", offset=offset, over=over, note="no output yet")
+            return LogPiece(text="", offset=offset, over=log.watch(log.attempt)(), note="no output yet")
+        over = log.watch(part.attempt)()  # asked before reading: what was written before it ended is read
         size = None if part.end is None else part.end - part.start
         stream.seek(part.start + offset)
         data = stream.read(LOG_CHUNK if size is None else max(0, min(LOG_CHUNK, size - offset)))

@@ -8,6 +8,7 @@ attempt, each part under its header line (`local_artifacts.py`).
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -152,7 +153,7 @@ class LocalRecords:
             if chosen is None:
                 raise NotFoundError(f"run {run_id!r} has no record of its attempts in {paths.database}")
             attempt = chosen.attempt
-        return RunLog(paths.run_log.open("rb"), attempt, attempt_is_over(paths, attempt))
+        return RunLog(paths.run_log.open("rb"), attempt, functools.partial(attempt_is_over, paths))
 
     def artifacts(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> list[ArtifactInfo]:
         """The files of the run's dir, which are its latest attempt's (ConfigError for an earlier one)."""

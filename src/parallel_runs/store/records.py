@@ -28,7 +28,9 @@ class RunLog:
 
     stream: BinaryIO  # the caller closes it
     attempt: int | None  # the part to read; None: the last part
-    is_over: Callable[[], bool]  # for following: True once the attempt ended (it can grow until then)
+    # For following the part of attempt N (the number in its header): a check, True once N ended
+    # (the file may grow until then).
+    watch: Callable[[int | None], Callable[[], bool]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ stored run.log holds that attempt's own part.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Self
 
@@ -24,6 +25,10 @@ __all__ = ["SharedRecords"]
 
 def _over() -> bool:
     return True  # a stored log no longer grows
+
+
+def _stored(attempt: int | None) -> Callable[[], bool]:
+    return _over
 
 
 class SharedRecords:
@@ -77,7 +82,7 @@ class SharedRecords:
         data = self.store.read_artifact(run_id, "run.log", batch_id=chosen.batch_id, attempt=chosen.attempt)
         # The stored run.log may hold earlier attempts too; one without this attempt's header is read whole.
         numbers = {part.attempt for part in log_parts(io.BytesIO(data))}
-        return RunLog(io.BytesIO(data), chosen.attempt if chosen.attempt in numbers else None, _over)
+        return RunLog(io.BytesIO(data), chosen.attempt if chosen.attempt in numbers else None, _stored)
 
     def artifacts(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> list[ArtifactInfo]:
         """The attempt's stored files; NotFoundError saying why when there are none."""

@@ -201,6 +201,9 @@ def test_a_runs_log_by_attempt(location: Location, worked: Worked) -> None:
         latest = read_part(records.run_log(a, batch_id=None, attempt=None))
         earlier = read_part(records.run_log(a, batch_id=None, attempt=1))
         in_batch = read_part(records.run_log(a, batch_id=first.batch_id, attempt=None))
+        ended = records.run_log(a, batch_id=None, attempt=2)
+        ended.stream.close()
+        assert ended.watch(2)()  # a follower stops: the attempt ended
         with pytest.raises(NotFoundError, match="no such run 'no-such-run'"):
             records.run_log("no-such-run", batch_id=None, attempt=None)
         with pytest.raises(NotFoundError, match="has no attempt in batch"):
