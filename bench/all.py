@@ -1,8 +1,9 @@
-"""`make bench`: P1, P2, P6 and P8 of issue #13 and P7 of issue #18 in one table, each against its
-baseline of the same run.
+"""`make bench`: P1, P2, P6 and P8 of issue #13, P7 of issue #18 and the dashboard of #21 in one
+table, each against its baseline of the same run.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
-claims.py (P6), startup.py (P7), connections.py (P8). Git-heavy ones run on tmpfs.
+claims.py (P6), startup.py (P7), connections.py (P8), dashboard.py (issue #21's scale). Git-heavy
+ones run on tmpfs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ FIGURES = (
         "<= 3x",
     ),
     ("P8 connections per process, --workers 8", ["connections.py"], r"at most (\d+)", "<= 2"),
+    (
+        "#21 dashboard, 10,000 runs: first paint (warm), worst store",
+        ["dashboard.py"],
+        r"worst first paint \(read again\): (\d+) ms",
+        "<= 1000 ms",
+    ),
+    (
+        "#21 dashboard, 10,000 runs: filtered API page, median, worst store",
+        ["dashboard.py"],
+        r"worst filtered API page median: (\d+) ms",
+        "<= 300 ms",
+    ),
 )
 
 

@@ -28,6 +28,9 @@ HEAVY = (
     "psycopg2",
     "filelock",
     "defusedxml",
+    "starlette",
+    "uvicorn",
+    "jinja2",
     "parallel_runs.batch",
     "parallel_runs.store",
     "parallel_runs.git",
@@ -35,6 +38,7 @@ HEAVY = (
     "parallel_runs.gate",
     "parallel_runs.github",
     "parallel_runs.maintenance",
+    "parallel_runs.dashboard",
 )
 
 

@@ -82,3 +82,16 @@ def test_objects_are_masked_through_their_str() -> None:
 )
 def test_url_passwords_finds_what_must_be_masked(url: str, passwords: list[str]) -> None:
     assert url_passwords(url) == passwords
+
+
+@pytest.mark.timeout(60)  # the quadratic scan took hours on this line; linear, it takes milliseconds
+def test_a_one_megabyte_line_is_masked_in_linear_time() -> None:
+    """A run that prints a 1 MB line of letters: the dashboard redacts its log and error tail."""
+    line = "L" * 1_000_000
+    assert mask_url(line) == line
+    assert mask_url(line + " postgresql://u:secret@h/db") == line + " postgresql://u:***@h/db"
+
+
+def test_a_scheme_glued_to_other_text_is_still_masked() -> None:
+    assert mask_url("url=postgresql://u:secret@h/db") == "url=postgresql://u:***@h/db"
+    assert mask_url("(x.postgres://a:b@c)") == "(x.postgres://a:***@c)"

@@ -52,6 +52,7 @@ COMMANDS = {
     "report": ("report", "one table of runs from every store under the runs dir"),
     "batches": ("batches", "list batches with their counts and times"),
     "logs": ("logs", "print a run's output, one attempt at a time"),
+    "dashboard": ("dashboard", "a live web UI of every batch, over the runs dir or the shared store"),
     "apply": ("apply", "bring a run's result onto the current branch"),
     "branches": ("branches", "run branches and attempt refs"),
     "worktrees": ("worktrees", "managed worktrees"),

@@ -9,6 +9,8 @@ __all__ = [
     "ARTIFACTS_FORMATS",
     "BATCHES_FORMATS",
     "DEFAULT_CANCEL_TIMEOUT_SECONDS",
+    "DEFAULT_DASHBOARD_HOST",
+    "DEFAULT_DASHBOARD_PORT",
     "ENV",
     "WORKTREES_FORMATS",
 ]
@@ -36,9 +38,15 @@ ENV = {opt.key: opt.env for opt in OPTIONS} | {
     "batches_format": "PARALLEL_RUNS_BATCHES_FORMAT",
     "cancel_wait": "PARALLEL_RUNS_CANCEL_WAIT",
     "cancel_timeout": "PARALLEL_RUNS_CANCEL_TIMEOUT",
+    "dashboard_token": "PARALLEL_RUNS_DASHBOARD_TOKEN",
+    "dashboard_host": "PARALLEL_RUNS_DASHBOARD_HOST",
+    "dashboard_port": "PARALLEL_RUNS_DASHBOARD_PORT",
+    "allow_cancel": "PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL",  # --allow-cancel, and --read-only its negation
 }
 ARTIFACTS_FORMATS = ("table", "json")
 BATCHES_FORMATS = ("table", "json")
 WORKTREES_FORMATS = ("table", "json")
 # Ample for a run to stop at the default lease TTL: a heartbeat (20 s), the grace (10 s), the save.
 DEFAULT_CANCEL_TIMEOUT_SECONDS = 300.0
+DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+DEFAULT_DASHBOARD_PORT = 8765

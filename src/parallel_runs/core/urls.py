@@ -11,7 +11,11 @@ HIDDEN = "***"
 
 # scheme://user:PASSWORD@host — the password runs to the last `@` before the path, query or fragment,
 # so an unescaped `@` or `:` in it is hidden too, and a port (`host:5432/db?x=a@b`) is not taken for it.
-_USERINFO_PASSWORD = re.compile(r"(?P<head>(?:[a-z][a-z0-9+.-]*)?://[^:/?#@\s]*:)[^/?#\s]+(?=@)", re.I)
+# A scheme starts where no scheme character precedes it: tried from inside a long run of letters it
+# would scan to the run's end from every position, quadratic in a 1 MB line of a run's output.
+_USERINFO_PASSWORD = re.compile(
+    r"(?P<head>(?<![a-z0-9+.-])(?:[a-z][a-z0-9+.-]*)?://[^:/?#@\s]*:)[^/?#\s]+(?=@)", re.I
+)
 # libpq also takes the password as a query parameter: ?password=... or &password=...
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#\s]*", re.I)
 

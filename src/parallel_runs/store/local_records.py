@@ -7,17 +7,22 @@ attempt, each part under its header line (`local_artifacts.py`).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import logging
+import os
 import shutil
+import stat
+import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
-from parallel_runs.core.layout import refusal_path
+from parallel_runs.core.layout import git_state_dir, refusal_path
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import SHARED_STORE_HINT, NotFoundError, StoreError, not_found_here
 from parallel_runs.log_reader import attempt_is_over
@@ -30,6 +35,7 @@ from parallel_runs.store.sqlite import RunStore
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
 
 log = logging.getLogger(__name__)
+SETTLED_NS = 2_000_000_000  # a store file unchanged for this long is cached by its mtime, size and inode
 
 
 class LocalRecords(Closing):
@@ -42,22 +48,49 @@ class LocalRecords(Closing):
         self.runs_dir = runs_dir
         self.store_file = store_file
         self.where = str(store_file or runs_dir)
+        # Each store's attempts as last read, by the file's (mtime, size, inode): a long-lived reader
+        # (the dashboard) reads again only the files that changed, not 10,000 at every refresh.
+        self._seen: dict[str, tuple[tuple[int, int, int], list[Attempt]]] = {}
+        self._seen_lock = threading.Lock()
 
-    def _store_paths(self) -> list[Path]:
+    def _store_files(self) -> list[str]:
+        """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
+        10,000 of them at every refresh, and pathlib would cost more than the listing."""
         if self.store_file is not None:
-            return [self.store_file]
-        if not self.runs_dir.is_dir():
-            return []  # nothing ran here yet
+            return [str(self.store_file)]
         try:
-            children = list(self.runs_dir.iterdir())
+            with os.scandir(self.runs_dir) as entries:
+                found = [
+                    os.path.join(entry.path, f"{entry.name}.db")
+                    for entry in entries
+                    if not entry.name.startswith(".") and entry.is_dir()
+                ]
+        except FileNotFoundError:
+            return []  # nothing ran here yet
         except OSError as exc:
             log.warning("cannot list runs dir %s: %s", self.runs_dir, exc)
             return []
-        return sorted(
-            child / f"{child.name}.db"
-            for child in children
-            if not child.name.startswith(".") and (child / f"{child.name}.db").is_file()
-        )
+        return sorted(found)
+
+    def _read_all(self, path: str) -> list[Attempt]:
+        """A store's attempts, from what was read before if its file has not changed since."""
+        try:
+            found = os.stat(path)
+        except OSError:
+            return []  # a dir without a store (workspaces, ...), or removed meanwhile
+        if not stat.S_ISREG(found.st_mode):
+            return []
+        key = (found.st_mtime_ns, found.st_size, found.st_ino)
+        with self._seen_lock:
+            seen = self._seen.get(path)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        attempts = self._read(Path(path))
+        # A file written within the clock's granularity may change again unseen under the same key.
+        if time.time_ns() - found.st_mtime_ns > SETTLED_NS:
+            with self._seen_lock:
+                self._seen[path] = (key, attempts)
+        return attempts
 
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
         """A store's attempts; an unreadable one is logged and read as empty."""
@@ -70,7 +103,7 @@ class LocalRecords(Closing):
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
-        found = [a for path in self._store_paths() for a in self._read(path)]
+        found = [a for path in self._store_files() for a in self._read_all(path)]
         chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
 
@@ -80,6 +113,22 @@ class LocalRecords(Closing):
             return self._read(self.store_file, run_id)
         paths = local_paths(self.runs_dir, run_id)
         return self._read(paths.database, run_id) if paths and paths.database.is_file() else []
+
+    def is_worked_here(self) -> bool:
+        """True while a `run` works this runs dir: its record in `.git-state/` is locked while it lives."""
+        state_dir = git_state_dir(self.runs_dir)
+        for path in state_dir.glob("*.json") if state_dir.is_dir() else ():
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # its batch ended meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            finally:
+                os.close(fd)  # closing releases a lock taken here
+        return False
 
     def batches(self) -> list[BatchSummary]:
         """Each batch that ran here, and each refused here (unless it ran later: its runs tell)."""

@@ -71,6 +71,12 @@ class Records(Protocol):
         """Where else runs may be recorded, said when nothing was found here."""
         ...
 
+    def is_worked_here(self) -> bool:
+        """True while a process works a batch of its own queue over this location (a runs dir's `run`:
+        between two of its runs nothing is running, yet the batch goes on); the shared store, which
+        counts its queued runs, says False."""
+        ...
+
     def batches(self) -> list[BatchSummary]:
         """Every batch, oldest first, its runs counted by the outcome of their latest attempt in it;
         a batch refused before any run started is listed `refused` with why."""

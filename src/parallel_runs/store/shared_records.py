@@ -47,6 +47,10 @@ class SharedRecords(Closing):
         """Open the store at `url`; ConfigError if it is not PostgreSQL or its schema is not current."""
         return cls(SharedStore.connect(url))
 
+    def is_worked_here(self) -> bool:
+        """False: the store's queued runs say whether a batch goes on."""
+        return False
+
     def batches(self) -> list[BatchSummary]:
         """Every batch queued, with its unfinished runs counted as `queued` or `running`."""
         return self.store.batch_summaries()

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 from parallel_runs.core.model import Outcome, TestSummary
 from parallel_runs.report import build_rows, render_html, summarize
-from parallel_runs.report.html import Bar, timeline_bars
 from tests.unit.report.attempts import NASTY_IDS, T0, record
 
 
@@ -111,32 +110,6 @@ def test_render_html_empty_state() -> None:
     assert ("p", {"class": "empty"}) in page.tags
 
 
-def test_timeline_bars_are_relative_to_the_batch_window() -> None:
-    rows = build_rows(
-        [
-            record("a", 1, Outcome.SUCCEEDED, start=0, seconds=10),
-            record("b", 1, Outcome.FAILED, start=5, seconds=15),
-        ]
-    )
-    assert timeline_bars(rows) == [Bar(0.0, 50.0), Bar(25.0, 75.0)]
-    # A running attempt without `now` ends at the latest known time; with it, at `now`.
-    running = build_rows(
-        [record("a", 1, Outcome.SUCCEEDED, seconds=20), record("b", 1, Outcome.RUNNING, start=10)]
-    )
-    assert timeline_bars(running) == [Bar(0.0, 100.0), Bar(50.0, 50.0)]
-    assert timeline_bars(running, now=T0 + timedelta(seconds=40)) == [Bar(0.0, 50.0), Bar(25.0, 75.0)]
-    # A zero-length batch and a tiny run still draw something.
-    assert timeline_bars(build_rows([record("a", 1, Outcome.SUCCEEDED, seconds=0)])) == [Bar(0.0, 100.0)]
-    tiny = build_rows(
-        [
-            record("a", 1, Outcome.SUCCEEDED, seconds=3600),
-            record("b", 1, Outcome.SUCCEEDED, start=3600, seconds=0),
-        ]
-    )
-    assert timeline_bars(tiny)[1] == Bar(99.5, 0.5)
-    assert timeline_bars([]) == []
-
-
 def test_html_shows_a_tests_column_and_new_failures_only_with_tests() -> None:
     assert "<th>tests</th>" not in render_html(build_rows([record("a", 1, Outcome.SUCCEEDED)]), title="t")
     tested = dataclasses.replace(
@@ -170,4 +143,4 @@ def test_html_says_why_tests_crashed() -> None:
     crashed = TestSummary(summary="crashed", status="tests_crashed", reason="exit 4: pytest's <usage> error")
     row = dataclasses.replace(record("c", 1, Outcome.REGRESSED), tests=crashed)
     page = render_html(build_rows([row]), title="t")
-    assert "tests crashed: exit 4: pytest&#x27;s &lt;usage&gt; error" in page
+    assert "tests crashed: exit 4: pytest&#39;s &lt;usage&gt; error" in page  # Jinja2's escape of '
