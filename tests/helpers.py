@@ -139,6 +139,12 @@ def reap_started() -> None:
         process.communicate(timeout=60)
 
 
+def outlives_the_test(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    """A process a wider-scoped fixture started and ends itself: not reaped when the test ends."""
+    STARTED.remove(process)
+    return process
+
+
 def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start `python -m parallel_runs ARGS` in the background (stdout/stderr captured)."""
     process = subprocess.Popen(

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import GIT_IDENTITY
 from tests.dashboard_batches import HOSTILE_RUN, SCRIPT, Batch, make_project, run_batch
 from tests.e2e.test_dashboard_cli import serve
-from tests.helpers import finish, git, run_cli, start_cli, wait_for
+from tests.helpers import finish, git, outlives_the_test, run_cli, start_cli, wait_for
 from tests.integration.postgres.conftest import database_url, skip_locally_fail_in_ci
 
 __all__ = ["database_url"]
@@ -75,6 +75,7 @@ def dashboard(batch_or_repo: Batch | Path, *args: str) -> Iterator[str]:
     repo = batch_or_repo.repo if isinstance(batch_or_repo, Batch) else batch_or_repo
     place = ["--runs-dir", str(batch_or_repo.runs_dir)] if isinstance(batch_or_repo, Batch) else []
     process, url = serve(repo, *place, *args)
+    outlives_the_test(process)  # type: ignore[arg-type]  # the module's tests share it; ended below
     try:
         yield url
     finally:

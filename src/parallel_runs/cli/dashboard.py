@@ -138,7 +138,7 @@ def build_dashboard_settings(
             "PARALLEL_RUNS_DASHBOARD_TOKEN), which every request must then carry"
         )
     allow_cancel = flag_bool(flags, "allow_cancel", environ)
-    if allow_cancel and where.database_url is None:
+    if allow_cancel and not where.is_shared:
         raise ConfigError(
             "--allow-cancel needs --database-url: cancel stops a shared batch; a runs dir's batch stops "
             "with Ctrl-C in the process that runs it"

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from parallel_runs import __version__, cli
 from parallel_runs.cli.common import EXIT_CODES_HELP, Parser, make_console
-from parallel_runs.config import SEED_DATABASE_URL_ENV, SEED_SET_DATABASE_URL_ENV
+from parallel_runs.config import SEED_SET_DATABASE_URL_ENV
+from parallel_runs.config.common import seed_store
 from parallel_runs.config.options import option
 from parallel_runs.errors import EXIT_USAGE, UsageError
 
@@ -89,10 +90,10 @@ def translate(argv: Sequence[str]) -> list[str]:
             run += [_flag(key), value]
     if args.redo:
         run.append(_flag("redo"))
-    if args.per_run_sqlite:
-        run.append(_flag("per_run_sqlite"))  # wins over --database-url, as in the seed
-    elif (url := args.database_url or os.environ.get(SEED_DATABASE_URL_ENV)) is not None:
-        run += [_flag("database_url"), url]  # the seed's contract: DATABASE_URL names the store
+    for key, *value in seed_store(
+        per_run_sqlite=args.per_run_sqlite, url=args.database_url, environ=os.environ
+    ):
+        run += [_flag(key), *value]
     if args.command is not None:
         run += [_flag("command"), args.command]
     return [*run, "--", *command_argv] if command_argv else run

@@ -202,6 +202,17 @@ def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]
     return url or None
 
 
+def seed_store(
+    *, per_run_sqlite: bool, url: str | None, environ: Mapping[str, str]
+) -> tuple[tuple[str, ...], ...]:
+    """The seed's choice of store as `run`'s options (key, and the value of one that takes one):
+    --per-run-sqlite wins over a URL, and a plain DATABASE_URL names the store (the seed's contract)."""
+    if per_run_sqlite:
+        return (("per_run_sqlite",),)
+    url = url or environ.get(SEED_DATABASE_URL_ENV)
+    return (("database_url", url),) if url else ()
+
+
 def is_postgres_url(url: str) -> bool:
     """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
     return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")

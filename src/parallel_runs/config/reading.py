@@ -50,6 +50,11 @@ class RecordsLocation:
             raise ConfigError(f"runs dir {runs_dir} {problem}")
 
     @property
+    def is_shared(self) -> bool:
+        """True when the records are the shared store's (every machine's), not this runs dir's."""
+        return self.database_url is not None
+
+    @property
     def place(self) -> Path | str:
         """What `store.open_records` opens: the database URL, else the runs dir."""
         return self.database_url or self.local_runs_dir
