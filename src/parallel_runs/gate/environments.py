@@ -10,15 +10,13 @@ Pythons on PATH before and after the setup command; what it changed there is put
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from parallel_runs.gate.sources import interpreters
+from parallel_runs.gate.sources import ask_python, interpreters
 
 __all__ = ["SETUP_ESCAPE_FIX", "VENV", "SiteSnapshot", "changed_outside", "watch_sites", "with_worktree_venv"]
 
@@ -30,7 +28,6 @@ _SITE_PROBE = (
     "user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []; "
     "print(json.dumps([p['purelib'], p['platlib'], *user]))"
 )
-_PROBE_TIMEOUT = 30.0
 
 SETUP_ESCAPE_FIX = (
     "make the setup command install into a virtualenv inside the worktree, which then comes first on "
@@ -56,17 +53,7 @@ def _site_dirs(environ: Mapping[str, str], worktree: Path) -> list[Path]:
     """Writable site-packages directories (the user's too) of the Pythons on PATH, outside the worktree."""
     found: dict[Path, None] = {}
     for interpreter in interpreters("", environ):
-        try:
-            done = subprocess.run(
-                [interpreter, "-c", _SITE_PROBE],
-                env=dict(environ),
-                capture_output=True,
-                timeout=_PROBE_TIMEOUT,
-                check=False,
-            )
-            paths = json.loads(done.stdout) if done.returncode == 0 else []
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            continue
+        paths = ask_python(interpreter, _SITE_PROBE, environ=environ)
         for raw in paths if isinstance(paths, list) else ():
             path = Path(os.path.realpath(str(raw)))
             if path.is_dir() and os.access(path, os.W_OK) and not path.is_relative_to(worktree.resolve()):

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ImportMapping", "import_mapping", "interpreters"]
+__all__ = ["ImportMapping", "ask_python", "import_mapping", "interpreters"]
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +93,27 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _probe(interpreter: str, *, environ: Mapping[str, str], cwd: Path) -> dict[str, object]:
+def ask_python(
+    interpreter: str, script: str, *, environ: Mapping[str, str], cwd: Path | None = None
+) -> object:
+    """What `interpreter -c script` printed as JSON; None when it could not run or say."""
     try:
         done = subprocess.run(
-            [interpreter, "-c", _PROBE],
+            [interpreter, "-c", script],
             env=dict(environ),
             cwd=cwd,
             capture_output=True,
             timeout=_PROBE_TIMEOUT,
             check=False,
         )
-        document = json.loads(done.stdout) if done.returncode == 0 else None
+        return json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
-        log.debug("cannot ask %s where it imports from: %s", interpreter, exc)
-        return {}
+        log.debug("cannot ask %s: %s", interpreter, exc)
+        return None
+
+
+def _probe(interpreter: str, *, environ: Mapping[str, str], cwd: Path) -> dict[str, object]:
+    document = ask_python(interpreter, _PROBE, environ=environ, cwd=cwd)
     return document if isinstance(document, dict) else {}
 
 
