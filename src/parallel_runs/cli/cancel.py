@@ -149,21 +149,17 @@ def build_cancel_settings(
     *, flags: Mapping[str, object], environ: Mapping[str, str], cwd: Path
 ) -> CancelSettings:
     """Validate the `cancel` flags: a batch and the shared store holding it (`cwd` is unused)."""
-    from parallel_runs.config.common import flag_bool, is_postgres_url, picker, resolve_database_url
+    from parallel_runs.config.common import flag_bool, picker, shared_batch
     from parallel_runs.core.durations import parse_duration
-    from parallel_runs.core.ids import validate_batch_id
 
     pick = picker(flags, environ)
-    batch_id = pick("batch_id")
-    url = resolve_database_url(flags, environ)
-    if not batch_id:
-        raise ConfigError("cancel needs --batch ID")
-    validate_batch_id(batch_id)
-    if not url or not is_postgres_url(url):
-        raise ConfigError(
-            "cancel needs --database-url postgresql://... (a batch on per-run SQLite belongs to the one "
-            "`run` working it: stop that with Ctrl-C)"
-        )
+    batch_id, url = shared_batch(
+        flags,
+        environ,
+        command="cancel",
+        batch_hint="",
+        url_hint=" (a batch on per-run SQLite belongs to the one `run` working it: stop that with Ctrl-C)",
+    )
     wait = flag_bool(flags, "cancel_wait", environ)
     timeout = pick("cancel_timeout")
     if flags.get("cancel_timeout") is not None and not wait:

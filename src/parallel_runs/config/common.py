@@ -213,6 +213,23 @@ def seed_store(
     return (("database_url", url),) if url else ()
 
 
+def shared_batch(
+    flags: Mapping[str, object], environ: Mapping[str, str], *, command: str, batch_hint: str, url_hint: str
+) -> tuple[str, str]:
+    """The batch id and the postgresql:// URL of the shared store holding it, both required (`worker`,
+    `cancel`); the hints end each one-line error."""
+    from parallel_runs.core.ids import validate_batch_id  # noqa: PLC0415 - only for these commands
+
+    batch_id = picker(flags, environ)("batch_id")
+    url = resolve_database_url(flags, environ)
+    if not batch_id:
+        raise ConfigError(f"{command} needs --batch ID{batch_hint}")
+    validate_batch_id(batch_id)
+    if not url or not is_postgres_url(url):
+        raise ConfigError(f"{command} needs --database-url postgresql://...{url_hint}")
+    return batch_id, url
+
+
 def is_postgres_url(url: str) -> bool:
     """True for the shared store's URLs (postgresql:// and postgresql+psycopg2://)."""
     return url.split(":", 1)[0].lower() in ("postgresql", "postgresql+psycopg2", "postgres")

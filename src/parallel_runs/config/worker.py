@@ -15,18 +15,16 @@ from parallel_runs.config.common import (
     default_workers,
     env_value,
     flag_bool,
-    is_postgres_url,
     parse_bool,
     parse_count,
     parse_workers,
     picker,
-    resolve_database_url,
     resolve_runs_dir,
     resolve_source_repo,
+    shared_batch,
 )
 from parallel_runs.config.secrets import known_secrets, read_pass_env
 from parallel_runs.core.durations import parse_duration
-from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.core.policy import workers_warning
 from parallel_runs.core.sizes import parse_size
 from parallel_runs.errors import ConfigError
@@ -127,13 +125,13 @@ def build_worker_settings(
 ) -> WorkerSettings:
     """Validate the `worker` flags: the batch and the shared store are required."""
     pick = picker(flags, environ)
-    batch_id = pick("batch_id")
-    url = resolve_database_url(flags, environ)
-    if not batch_id:
-        raise ConfigError("worker needs --batch ID (the batch `run --database-url` enqueued)")
-    validate_batch_id(batch_id)
-    if not url or not is_postgres_url(url):
-        raise ConfigError("worker needs --database-url postgresql://... (the shared store holding the batch)")
+    batch_id, url = shared_batch(
+        flags,
+        environ,
+        command="worker",
+        batch_hint=" (the batch `run --database-url` enqueued)",
+        url_hint=" (the shared store holding the batch)",
+    )
     machine = build_machine(
         flags, environ, cwd, batch_id=batch_id, workers=parse_workers(pick("workers") or default_workers())
     )
