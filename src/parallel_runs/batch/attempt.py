@@ -87,7 +87,7 @@ class _Attempt:
             set_database_url=batch.machine.set_database_url,
             pass_env=batch.machine.pass_env,
         )
-        env = run_environment(batch.machine.environ, context, self.paths, batch.definition.task(claim.run_id))
+        env = run_environment(batch.machine.environ, context, self.paths, batch.task(claim.run_id))
         self.log_start = start_log(
             self.paths.run_log, claim.attempt, self.started_at, batch.definition.command
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from parallel_runs.config import WorkerSettings
 from parallel_runs.core.batch import BatchDefinition
@@ -20,6 +20,17 @@ class EffectiveBatch:
     definition: BatchDefinition
     machine: WorkerSettings
     shared: SharedState | None = None  # the repository's shared config, attributes and ignores at the start
+    # Each run's task by run id, made once: a --tasks batch may hold 100,000 runs.
+    _tasks: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_tasks", dict(zip(self.definition.run_ids, self.definition.tasks, strict=False))
+        )
+
+    def task(self, run_id: str) -> str | None:
+        """The run's task (its JSON text), or None when the batch has no tasks."""
+        return self._tasks.get(run_id)
 
     def paths(self, slug: str) -> RunPaths:
         """Where a run's worktree, locks and artifacts live on this machine."""

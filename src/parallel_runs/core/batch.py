@@ -56,12 +56,6 @@ class BatchDefinition:
         """The test command's shell text, if the batch has one."""
         return self.tests.command.shell if self.tests else None
 
-    def task(self, run_id: str) -> str | None:
-        """The run's task (its JSON text), or None when the batch has no tasks."""
-        if not self.tasks:
-            return None
-        return self.tasks[self.run_ids.index(run_id)]
-
     def differences(self, other: BatchDefinition) -> list[str]:
         """Names of the fields that make two definitions different batches (resume rules aside)."""
         return [f.name for f in fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name)]

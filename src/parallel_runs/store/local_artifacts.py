@@ -14,9 +14,8 @@ from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt
 from parallel_runs.errors import ConfigError, NotFoundError
 from parallel_runs.store.artifacts import ArtifactInfo, scan_directory
-from parallel_runs.store.sqlite import RunStore
 
-__all__ = ["choose_attempt", "list_local_artifacts", "local_attempts", "local_paths"]
+__all__ = ["choose_attempt", "list_local_artifacts", "local_paths"]
 
 _CHUNK = 1024 * 1024
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -26,14 +25,6 @@ def local_paths(runs_dir: Path, run_id: str) -> RunPaths | None:
     """The run's paths under `runs_dir`; None when nothing of the run is there."""
     paths = RunPaths(runs_dir, slugify(run_id))
     return paths if paths.artifacts.is_dir() else None
-
-
-def local_attempts(paths: RunPaths, run_id: str) -> list[Attempt]:
-    """The run's attempts in its per-run store (empty without one), by number."""
-    if not paths.database.is_file():
-        return []
-    with RunStore.open(paths.database, create=False) as store:
-        return store.attempts(run_id)
 
 
 def choose_attempt(

@@ -6,7 +6,6 @@ The shared store keeps each batch's tasks with its definition; a runs dir keeps 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from parallel_runs.core.model import Attempt
@@ -39,7 +38,7 @@ def _from_task_file(records: Records, attempt: Attempt) -> str | None:
         return None
     with records.open_artifact(info) as stream:
         try:
-            return task_title(json.dumps(json.load(stream)))
+            return task_title(stream.read().decode("utf-8"))
         except ValueError:  # a task file the run itself broke: the run id names it
             return None
 

@@ -36,7 +36,7 @@ def run_title(runs_dir: Path, final: Attempt) -> str:
     """The pull request's title: the run's task title (its task.json), else the run id."""
     try:
         text = (runs_dir / final.slug / TASK_FILE_NAME).read_text(encoding="utf-8")
-        title = task_title(json.dumps(json.loads(text)))
+        title = task_title(text)
     except (OSError, ValueError):
         title = None
     return title or final.run_id
