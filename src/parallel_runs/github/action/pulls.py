@@ -99,7 +99,8 @@ def _succeeded(result: BatchResult) -> list[RunSummary]:
     return runs
 
 
-def _push(settings: ActionSettings, repo: Path, branches: list[str]) -> str | None:
+def push_run_branches(settings: ActionSettings, repo: Path, branches: list[str]) -> str | None:
+    """Push these run branches to origin with the action's token; the problem, if any."""
     from parallel_runs import git
     from parallel_runs.github.auth import push_config
 
@@ -107,12 +108,18 @@ def _push(settings: ActionSettings, repo: Path, branches: list[str]) -> str | No
     try:
         git.push_branches(repo, branches, remote="origin", config=config)
     except GitError as exc:
-        return f"no pull request opened: could not push the run branches to origin: {exc}"
+        return f"could not push the run branches to origin: {exc}"
     return None
 
 
 def open_pull_requests(
-    settings: ActionSettings, result: BatchResult, *, repo: Path, runs_dir: Path, redact: Callable[[str], str]
+    settings: ActionSettings,
+    result: BatchResult,
+    *,
+    repo: Path,
+    runs_dir: Path,
+    redact: Callable[[str], str],
+    pushed: bool = False,
 ) -> list[str]:
     """Push and open (or update) one pull request per succeeded run of this leg; the problems, each a
     warning (a 403 once: the token lacks the permission for every run alike)."""
@@ -124,8 +131,11 @@ def open_pull_requests(
     base = context.base_branch
     if not base:
         return ["no pull request opened: no base branch (GITHUB_REF_NAME is empty)"]
-    if problem := _push(settings, repo, sorted({end.final.branch for end in runs})):
-        return [problem]
+    # `pushed`: push-branches has just pushed every finished run's branch, these among them.
+    if not pushed and (
+        problem := push_run_branches(settings, repo, sorted({end.final.branch for end in runs}))
+    ):
+        return [f"no pull request opened: {problem}"]
     api = GithubApi(token=settings.token or "", repository=context.repository, api_url=context.api_url)
     problems: list[str] = []
     try:

@@ -16,7 +16,7 @@ from parallel_runs.batch.result import HeldRun, RunError, RunSummary, SkippedRun
 from parallel_runs.config import DEFAULT_GRACE_SECONDS
 from parallel_runs.core.model import Outcome
 from parallel_runs.core.redaction import Redactor
-from parallel_runs.errors import EXIT_FAILED, EXIT_OK, GitError
+from parallel_runs.errors import EXIT_FAILED, EXIT_OK
 from parallel_runs.github.action.changes import write_leg_manifest
 from parallel_runs.github.action.outputs import say, set_outputs
 from parallel_runs.github.action.settings import ActionSettings
@@ -50,20 +50,18 @@ def annotate_result(result: BatchResult, annotations: Annotations) -> None:
 
 def _push(settings: ActionSettings, result: BatchResult, repo: Path) -> str | None:
     """Push the branches of the runs this leg finished; the problem, if any."""
-    from parallel_runs import git
-    from parallel_runs.github.auth import push_config
+    from parallel_runs.github.action.pulls import push_run_branches
 
-    branches = [
-        end.final.branch
-        for end in result.ends
-        if isinstance(end, RunSummary) and end.final.head_sha is not None
-    ]
-    config = push_config(settings.token, settings.context.server_url) if settings.token else {}
-    try:
-        git.push_branches(repo, sorted(set(branches)), remote="origin", config=config)
-    except GitError as exc:
-        return f"could not push the run branches to origin: {exc}"
-    say(f"pushed {len(set(branches))} run branch(es) to origin")
+    branches = sorted(
+        {
+            end.final.branch
+            for end in result.ends
+            if isinstance(end, RunSummary) and end.final.head_sha is not None
+        }
+    )
+    if problem := push_run_branches(settings, repo, branches):
+        return problem
+    say(f"pushed {len(branches)} run branch(es) to origin")
     return None
 
 
@@ -96,7 +94,12 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
         from parallel_runs.github.action.pulls import open_pull_requests
 
         opened = open_pull_requests(
-            settings, result, repo=machine.repo, runs_dir=machine.runs_dir, redact=redact
+            settings,
+            result,
+            repo=machine.repo,
+            runs_dir=machine.runs_dir,
+            redact=redact,
+            pushed=settings.push_branches and push_problem is None,
         )
         for problem in opened:
             annotations.add("warning", problem, title="pull-requests")
