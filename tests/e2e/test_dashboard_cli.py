@@ -37,6 +37,16 @@ def test_it_serves_until_ctrl_c_then_stops_cleanly(repo: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_another_loopback_address_it_accepts_without_a_token_is_served(repo: Path) -> None:
+    # The command and the app agree on loopback: 127.0.0.2 needs no token, so its requests are served.
+    process, url = serve(repo, "--host", "127.0.0.2")
+    assert url.startswith("http://127.0.0.2:")
+    with urllib.request.urlopen(f"{url}api/batches", timeout=30) as response:  # noqa: S310 - our own loopback URL
+        assert response.status == 200
+    process.send_signal(signal.SIGINT)  # type: ignore[attr-defined]
+    finish(process)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

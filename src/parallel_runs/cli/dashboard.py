@@ -195,6 +195,7 @@ def cmd_dashboard(settings: DashboardSettings, console: Console) -> int:
             allow_cancel=settings.allow_cancel,
             token=settings.token,
             loopback=is_loopback(settings.host),
+            host=settings.host,
         )
         # Read every batch once now: a runs dir of 10,000 SQLite files takes seconds the first time,
         # then only the files that changed are read again (store/local_records.py).

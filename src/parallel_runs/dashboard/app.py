@@ -99,7 +99,7 @@ def create_app(dashboard: Dashboard) -> Starlette:
     ]
     middleware = []
     if dashboard.loopback:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS)))
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_HOSTS, dashboard.host]))
     if dashboard.token:
         middleware.append(Middleware(TokenGate, token=dashboard.token))
     app = Starlette(

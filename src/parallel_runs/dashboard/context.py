@@ -22,7 +22,8 @@ class Dashboard:
     database_url: str | None = None  # the shared store's URL, for cancel (never shown)
     allow_cancel: bool = False
     token: str | None = None
-    loopback: bool = True  # bound to loopback: requests must name a loopback host
+    loopback: bool = True  # bound to loopback: requests must name a loopback host, or the one bound to
+    host: str = "127.0.0.1"  # the address it listens on (127.0.0.2 is loopback too)
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
