@@ -8,6 +8,7 @@ Starlette's TestClient.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def test_batches_lists_the_batch_with_its_counts_and_state(batch: Batch) -> None
     assert found[0]["state"] == "ended"
     assert found[0]["live"] is False
     assert document["live"] is False or any(b["live"] for b in document["batches"])
+    assert found[0]["hosts"] == [socket.gethostname()]  # as the batch page says, and the batches page
 
 
 def run_ids(client: object, batch: Batch, query: str) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, quote
 
@@ -45,7 +44,7 @@ def _page(request: Request, template: str, **context: object) -> Response:
 def batches_page(request: Request) -> Response:
     """Every batch, newest first."""
     source = dashboard_of(request).source
-    states = [replace(state, hosts=source.hosts(state.summary.batch_id)) for state in source.batches()]
+    states = source.batches()
     return _page(request, "batches.html", batches=states, live=any(state.live for state in states))
 
 

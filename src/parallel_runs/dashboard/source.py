@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -70,16 +70,19 @@ class Source:
         # A `run` working the runs dir works its newest batch: the one whose attempts changed last.
         worked = self.records.is_worked_here() and summaries
         newest = max(summaries, key=lambda s: s.last or _EPOCH).batch_id if worked else None
-        states = [batch_state(s, [], worked_on=s.batch_id == newest) for s in summaries]
+        hosts = self._read_hosts()
+        states = [
+            replace(
+                batch_state(s, [], worked_on=s.batch_id == newest),
+                hosts=tuple(sorted(hosts.get(s.batch_id, ()))),
+            )
+            for s in summaries
+        ]
         states.sort(key=lambda s: s.summary.first or _EPOCH, reverse=True)
         return states
 
-    def hosts(self, batch_id: str) -> tuple[str, ...]:
-        """The hosts that ran the batch's attempts (for the batches page: it reads every attempt)."""
-        by_batch = self._cached("hosts", self._read_hosts)
-        return tuple(sorted(by_batch.get(batch_id, ())))
-
     def _read_hosts(self) -> dict[str, set[str]]:
+        """The hosts that ran each batch's attempts (one read of every attempt, with the summaries)."""
         found: dict[str, set[str]] = {}
         for attempt in self.records.attempts():
             found.setdefault(attempt.batch_id, set()).add(attempt.host)
