@@ -58,6 +58,9 @@ def test_each_run_gets_its_task_file_and_variables(repo: Path, tmp_path: Path) -
     assert "title" not in rows["t-3"]
     table = cli("report", "--format", "markdown", cwd=repo)
     assert "| `t-1` | Fix the parser | \u2705 succeeded |" in table.stdout
+    page = cli("report", "--format", "html", cwd=repo).stdout  # the dashboard's batch template
+    assert "<th>title</th>" in page
+    assert "<td>Fix the parser</td>" in page
 
 
 @pytest.mark.parametrize(

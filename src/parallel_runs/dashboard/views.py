@@ -7,7 +7,7 @@ A query is what the batch page keeps in its URL (`status`, `host`, `q`, `sort`, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
@@ -31,8 +31,6 @@ __all__ = [
     "snapshot_state",
 ]
 
-# The columns a runs table sorts by, and the key each sorts on (a missing value sorts last).
-SORTS = ("run", "status", "attempts", "exit", "duration", "files", "tests", "host", "started", "branch")
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
 MAX_TEXT = 200  # a free-text filter longer than this is cut (it is a filter, not a document)
@@ -114,39 +112,46 @@ def _matches(row: RunRow, query: Query, text: str) -> bool:
         return False
     if not text:
         return True
-    haystack = (latest.run_id, latest.branch, latest.host, latest.error or "", latest.error_tail or "")
+    haystack = (
+        latest.run_id,
+        row.title or "",
+        latest.branch,
+        latest.host,
+        latest.error or "",
+        latest.error_tail or "",
+    )
     return any(text in part.casefold() for part in haystack)
 
 
 _ORDER = {outcome: index for index, outcome in enumerate(Outcome)}
 
 
-def _key(sort: str, row: RunRow) -> tuple[bool, object]:
-    """The row's sort key: (missing, value), so a missing value sorts last either way."""
-    latest = row.latest
-    value: object = {
-        "run": latest.run_id,
-        "status": _ORDER.get(latest.outcome, len(_ORDER)),
-        "attempts": row.attempts,
-        "exit": latest.exit_code,
-        "duration": latest.duration_seconds,
-        "files": latest.changed_files,
-        "branch": latest.branch,
-        "host": latest.host,
-        "tests": len(latest.tests.new_failures) if latest.tests else None,
-        "started": latest.started_at,
-    }[sort]
-    return value is None, value
+# Each sortable column's value of a row (None: missing, sorted last either way).
+_KEYS: dict[str, Callable[[RunRow], object]] = {
+    "run": lambda row: row.latest.run_id,
+    "title": lambda row: row.title,
+    "status": lambda row: _ORDER.get(row.latest.outcome, len(_ORDER)),
+    "attempts": lambda row: row.attempts,
+    "exit": lambda row: row.latest.exit_code,
+    "duration": lambda row: row.latest.duration_seconds,
+    "files": lambda row: row.latest.changed_files,
+    "tests": lambda row: len(row.latest.tests.new_failures) if row.latest.tests else None,
+    "host": lambda row: row.latest.host,
+    "started": lambda row: row.latest.started_at,
+    "branch": lambda row: row.latest.branch,
+}
+SORTS = tuple(_KEYS)  # the columns a runs table sorts by
 
 
 def select(rows: Sequence[RunRow], query: Query) -> Page:
     """The rows that match the query's filters, sorted, then the page asked for (server-side paging)."""
     text = query.text.casefold()
     chosen = [row for row in rows if _matches(row, query, text)]
-    present = [row for row in chosen if not _key(query.sort, row)[0]]
-    missing = [row for row in chosen if _key(query.sort, row)[0]]
-    present.sort(key=lambda row: (_key(query.sort, row)[1], row.latest.run_id), reverse=query.descending)
-    ordered = present + missing
+    key = _KEYS[query.sort]
+    keyed = [(key(row), row) for row in chosen]  # once per row
+    present = [(value, row) for value, row in keyed if value is not None]
+    present.sort(key=lambda pair: (pair[0], pair[1].latest.run_id), reverse=query.descending)
+    ordered = [row for _, row in present] + [row for value, row in keyed if value is None]
     start = (query.page - 1) * query.per_page
     return Page(
         rows=ordered[start : start + query.per_page], matched=len(chosen), total=len(rows), query=query
@@ -220,6 +225,7 @@ def row_json(row: RunRow) -> dict[str, object]:
 # The runs table's columns (sortable by the first, the sort key) in the report's order.
 COLUMNS = (
     ("run", "run"),
+    ("title", "title"),
     ("status", "status"),
     ("attempts", "attempts"),
     ("exit", "exit"),
@@ -240,8 +246,11 @@ def batch_context(
     page = select(view_rows, query)
     show_tests = any(row.latest.tests for row in view_rows)
     show_host = len({row.latest.host for row in view_rows}) > 1
+    show_title = any(row.title for row in view_rows)  # --tasks: as the report's other formats
+    shown = {"tests": show_tests, "host": show_host, "title": show_title}
     return {
-        "columns": [c for c in COLUMNS if (c[0] != "tests" or show_tests) and (c[0] != "host" or show_host)],
+        "columns": [c for c in COLUMNS if shown.get(c[0], True)],
+        "show_title": show_title,
         "show_tests": show_tests,
         "show_host": show_host,
         "state": state,
