@@ -9,23 +9,29 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["ANSI", "append_log", "last_line", "log_size", "read_tail", "tail_lines", "write_json"]
+__all__ = ["ANSI", "append_log", "last_line", "log_size", "read_tail", "tail_lines", "write_atomically", "write_json"]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
 _TAIL_BYTES = 8192
 _OUR_MARKERS = ("=== parallel-runs: ", "--- parallel-runs: ")  # the lines we put in a run's log
 
 
-def write_json(path: Path, document: Mapping[str, object]) -> None:
-    """Write a JSON file atomically: readers see the old document or the new one, never a part."""
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file atomically: readers (other threads and processes too) see the old content or the
+    new, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
-        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        partial.write_bytes(data)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)  # never left behind, taking the space a later write needs
         raise
+
+
+def write_json(path: Path, document: Mapping[str, object]) -> None:
+    """Write a JSON file atomically (`write_atomically`)."""
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
 
 
 def append_log(path: Path, text: str) -> None:

@@ -30,7 +30,7 @@ from parallel_runs.core.suite import (
     render_test_argv,
     runs_unittest,
 )
-from parallel_runs.files import append_log
+from parallel_runs.files import append_log, write_atomically
 from parallel_runs.gate.import_hook import IMPORTS_ENV, ROOTS_ENV
 from parallel_runs.gate.reports import (
     MAX_REPORT_BYTES,
@@ -100,10 +100,8 @@ def _plugins(phase: Phase) -> Path:
     plugins = phase.reports / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     package = resources.files("parallel_runs.gate")
-    for source, name in _PLUGINS:
-        staged = plugins / f"{name}.py.{os.getpid()}"
-        staged.write_bytes(package.joinpath(source).read_bytes())
-        staged.replace(plugins / f"{name}.py")  # phases sharing the directory never read half a file
+    for source, name in _PLUGINS:  # phases sharing the directory (threads too) never read half a file
+        write_atomically(plugins / f"{name}.py", package.joinpath(source).read_bytes())
     return plugins
 
 

@@ -20,13 +20,13 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_runs import testing_faults
+from parallel_runs.files import write_atomically
 from parallel_runs.git.ignores import IgnoreRules
 from parallel_runs.git.repository import common_git_dir
 from parallel_runs.git.run_git import _git
@@ -83,10 +83,7 @@ class _File:
         if self.content is None:
             self.path.unlink(missing_ok=True)
             return True
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "wb") as out:  # written whole, then renamed: git never reads half of it
-            out.write(self.content)
-        os.replace(name, self.path)
+        write_atomically(self.path, self.content)  # git never reads half of it
         return True
 
 
