@@ -9,7 +9,16 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["ANSI", "append_log", "last_line", "log_size", "read_tail", "tail_lines", "write_atomically", "write_json"]
+__all__ = [
+    "ANSI",
+    "append_log",
+    "last_line",
+    "log_size",
+    "read_tail",
+    "tail_lines",
+    "write_atomically",
+    "write_json",
+]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in captured output
 _TAIL_BYTES = 8192

@@ -21,6 +21,7 @@ from parallel_runs.core.junit import Failure, TestOutcome
 
 __all__ = [
     "DEFAULT_KEY_ENV",
+    "UNUSABLE_REPORT",
     "TestResults",
     "TestSpec",
     "baseline_key",
@@ -65,6 +66,10 @@ def _glob_problem(glob: str) -> str | None:
     if ".." in path.parts:
         return "it must not leave the worktree (`..`)"
     return None
+
+
+# How TestResults.reason begins when the test command left a report that could not be read.
+UNUSABLE_REPORT = "unusable report"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

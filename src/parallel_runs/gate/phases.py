@@ -23,6 +23,7 @@ from parallel_runs.core.command import GIT_REDIRECTIONS
 from parallel_runs.core.junit import TestReportError
 from parallel_runs.core.suite import (
     UNITTEST_MODULE,
+    UNUSABLE_REPORT,
     TestResults,
     TestSpec,
     is_pytest_command,
@@ -221,7 +222,7 @@ def _results(
     try:
         parsed, kinds = read_reports(found)
     except (TestReportError, OSError) as exc:
-        return unavailable(f"unusable report: {exc}")
+        return unavailable(f"{UNUSABLE_REPORT}: {exc}")
     return TestResults(
         phase=phase.name,
         command=command,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from parallel_runs.core.junit import TestOutcome
 from parallel_runs.core.policy import signal_name
-from parallel_runs.core.suite import TestResults
+from parallel_runs.core.suite import UNUSABLE_REPORT, TestResults
 
 __all__ = [
     "BaselineProblem",
@@ -38,6 +38,11 @@ _CRASH_CODES = {
 }
 
 
+def _is_unusable(results: TestResults) -> bool:
+    """Whether the test command left a report that could not be read (phases.py says so in `reason`)."""
+    return (results.reason or "").startswith(UNUSABLE_REPORT)
+
+
 def describe_exit(exit_code: int | None) -> str | None:
     """What an exit code says when it says the tests never finished (a crash), else None."""
     if exit_code is None:
@@ -53,7 +58,7 @@ def describe_exit(exit_code: int | None) -> str | None:
 
 def is_judged_by_exit_status(baseline: TestResults) -> bool:
     """A baseline that exited 0 and wrote no per-test report: the runs' tests are judged by exit status."""
-    unusable = (baseline.reason or "").startswith("unusable")
+    unusable = _is_unusable(baseline)
     return baseline.outcomes is None and baseline.exit_code == 0 and not baseline.timed_out and not unusable
 
 
@@ -74,7 +79,7 @@ def crash_of(after: TestResults, baseline: TestResults) -> str | None:
     if after.timed_out or (after.outcomes is None and after.exit_code is None):
         return after.reason
     if after.outcomes is None:
-        wrote = "an unusable report" if (after.reason or "").startswith("unusable") else "no report"
+        wrote = "an unusable report" if _is_unusable(after) else "no report"
         return f"{crashed or f'exit {after.exit_code}'}, {wrote}"
     if crashed:
         return crashed
@@ -133,7 +138,7 @@ def _broken(results: TestResults) -> BaselineProblem | None:
 def _without_report(results: TestResults) -> BaselineProblem | None:
     """A baseline with no usable per-test report: exit 0 judges the runs by exit status, else a problem."""
     code = results.exit_code
-    if (results.reason or "").startswith("unusable"):
+    if _is_unusable(results):
         fix = "make the runner write valid JUnit XML, or stop naming the file with --test-report"
         return BaselineProblem(f"wrote an {results.reason} (exit {code})", fix, overridable=False)
     if code != 0:
