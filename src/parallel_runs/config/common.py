@@ -3,9 +3,12 @@ where the source repository, the runs dir and the database live."""
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+import sys
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,6 +203,17 @@ def resolve_database_url(flags: Mapping[str, object], environ: Mapping[str, str]
     value = flags.get("database_url")
     url = str(value) if value else env_value(environ, "database_url")
     return url or None
+
+
+def read_bounded_text(raw: str, cwd: Path, *, limit: int, too_large: str, stdin: bool = False) -> str:
+    """A file's text, refused (`too_large`) past `limit` bytes without reading further; with `stdin`,
+    `-` is standard input. Read through a text wrapper: CRLF and CR end lines too. OSError and
+    UnicodeDecodeError are the caller's to word."""
+    with nullcontext(sys.stdin.buffer) if stdin and raw == "-" else (cwd / raw).open("rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(too_large)
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
 
 
 def seed_store(

@@ -3,10 +3,7 @@ from the option table (config/options.py), and this machine's side."""
 
 from __future__ import annotations
 
-import io
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from parallel_runs.config.common import (
     parse_workers,
     picker,
     postgres_only,
+    read_bounded_text,
     resolve_database_url,
     sqlite_path,
 )
@@ -80,15 +78,11 @@ class RunSettings:
 
 def _read_ids_file(raw: str, cwd: Path) -> str:
     """One ids file's text (`-`: standard input), refused past MAX_IDS_FILE_BYTES without reading further."""
-    with nullcontext(sys.stdin.buffer) if raw == "-" else (cwd / raw).open("rb") as stream:
-        data = stream.read(MAX_IDS_FILE_BYTES + 1)
-    if len(data) > MAX_IDS_FILE_BYTES:
-        raise ConfigError(
-            f"--run-ids-file {raw} is larger than {MAX_IDS_FILE_BYTES // 2**20} MiB: "
-            f"a batch takes at most {MAX_EXPANSION} run ids"
-        )
-    # Through a text wrapper, as reading the file as text did: \r\n and \r end lines too.
-    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+    too_large = (
+        f"--run-ids-file {raw} is larger than {MAX_IDS_FILE_BYTES // 2**20} MiB: "
+        f"a batch takes at most {MAX_EXPANSION} run ids"
+    )
+    return read_bounded_text(raw, cwd, limit=MAX_IDS_FILE_BYTES, too_large=too_large, stdin=True)
 
 
 def _read_ids_files(paths: Sequence[str], cwd: Path) -> list[str]:

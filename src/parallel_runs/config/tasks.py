@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from parallel_runs.config.common import flag_list, picker
+from parallel_runs.config.common import flag_list, picker, read_bounded_text
 from parallel_runs.core.tasks import Tasks, parse_tasks
 from parallel_runs.errors import ConfigError
 
@@ -16,15 +15,11 @@ MAX_TASKS_FILE_BYTES = 64 * 2**20  # prompts are long; a batch still takes at mo
 
 
 def _read(raw: str, cwd: Path) -> str:
+    too_large = f"--tasks {raw} is larger than {MAX_TASKS_FILE_BYTES // 2**20} MiB"
     try:
-        with (cwd / raw).open("rb") as stream:
-            data = stream.read(MAX_TASKS_FILE_BYTES + 1)
+        return read_bounded_text(raw, cwd, limit=MAX_TASKS_FILE_BYTES, too_large=too_large)
     except OSError as exc:
         raise ConfigError(f"cannot read --tasks {raw}: {exc.strerror or exc}") from None
-    if len(data) > MAX_TASKS_FILE_BYTES:
-        raise ConfigError(f"--tasks {raw} is larger than {MAX_TASKS_FILE_BYTES // 2**20} MiB")
-    try:  # through a text wrapper, as the ids files: \r\n and \r end lines too
-        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read --tasks {raw}: not UTF-8 ({exc})") from None
 
