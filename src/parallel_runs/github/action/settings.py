@@ -59,21 +59,9 @@ ACTION_ENV = {
     "secrets": "PARALLEL_RUNS_ACTION_SECRETS",
     "setup": "PARALLEL_RUNS_ACTION_SETUP",
 }
-# The action's own inputs by the key of ACTION_ENV; the batch options' are in the option table.
-ACTION_INPUTS = {
-    "mode": "mode",
-    "leg": "leg",
-    "legs": "legs",
-    "token": "github-token",
-    "push_branches": "push-branches",
-    "pull_requests": "pull-requests",
-    "fail_on_unsuccessful": "fail-on-unsuccessful",
-    "check_name": "check-name",
-    "env": "env",
-    "run_secrets": "run-secrets",
-    "secrets": "secrets",
-    "setup": "setup",
-}
+# The action's own inputs by the key of ACTION_ENV (the key, dashed; the token's is github-token);
+# the batch options' are in the option table.
+ACTION_INPUTS = {key: "github-token" if key == "token" else key.replace("_", "-") for key in ACTION_ENV}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
