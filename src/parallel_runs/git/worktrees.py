@@ -39,13 +39,15 @@ _NO_IDENTITY = re.compile(r"identity unknown|empty ident|auto-detect|auto-detect
 _STALE_REGISTRATION = re.compile(r"missing but already registered|already checked out at|used by worktree at")
 
 
+def _ours(run_id: str, attempt: int) -> str:
+    """How the subject of this attempt's save commit begins (before the outcome)."""
+    return f"parallel-runs: {run_id} attempt {attempt} "
+
+
 def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, str]:
     """A save commit's subject and body (trailers naming run, attempt and outcome)."""
     trailers = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
-    return (
-        f"parallel-runs: {run_id} attempt {attempt} {outcome}",
-        f"{trailers}Parallel-Runs-Outcome: {outcome}",
-    )
+    return (f"{_ours(run_id, attempt)}{outcome}", f"{trailers}Parallel-Runs-Outcome: {outcome}")
 
 
 class RunWorktree:
@@ -147,9 +149,8 @@ class RunWorktree:
             try:
                 tree = staged.tree()
                 self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
-                new = self._commit_tree(
-                    tree, head=head, head_tree=head_tree, message=_message(run_id, attempt, outcome)
-                )
+                message = _message(run_id, attempt, outcome)
+                new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
             except BaseException:
                 staged.discard()
                 raise
@@ -159,9 +160,8 @@ class RunWorktree:
                 write_patch, self.repo, self.paths.changes_patch, base_sha, None if unchanged else tree
             )
             if relabel and new == head != base_sha:
-                ours = f"parallel-runs: {run_id} attempt {attempt} "
-                new = self._relabel(head, tree, message=_message(run_id, attempt, outcome), ours=ours)
-            subject = _message(run_id, attempt, outcome)[0]
+                new = self._relabel(head, tree, message=message, ours=_ours(run_id, attempt))
+            subject = message[0]
             if head_ref != self.branch_ref:
                 self._adopt(new, subject=subject, was=head_ref)
             elif new != head:
@@ -175,21 +175,14 @@ class RunWorktree:
 
     def _say_failed(self, head: str, tree: str, run_id: str, attempt: int) -> str:
         """The attempt is recorded failed (no_space) after all: its own commit `head` says so too."""
-        ours = f"parallel-runs: {run_id} attempt {attempt} "
-        outcome = Outcome.FAILED.value
-        body = f"Parallel-Runs-Run-Id: {run_id}\nParallel-Runs-Attempt: {attempt}\n"
-        body += f"Parallel-Runs-Outcome: {outcome}"
+        message = _message(run_id, attempt, Outcome.FAILED.value)
         try:
-            new = self._relabel(head, tree, message=(ours + outcome, body), ours=ours)
+            new = self._relabel(head, tree, message=message, ours=_ours(run_id, attempt))
             if new != head:
-                _git(self.workspace, "update-ref", "-m", ours + outcome, "HEAD", new, head)
+                _git(self.workspace, "update-ref", "-m", message[0], "HEAD", new, head)
         except NoSpaceError:  # the repository's disk is full too: the commit keeps its first words
             return head
         return new
-
-    def _commit_tree(self, tree: str, *, head: str, head_tree: str, message: tuple[str, str]) -> str:
-        """HEAD when `tree` is its tree, else a new commit of `tree` on it."""
-        return head if tree == head_tree else self._commit(tree, parent=head, message=message)
 
     def mark_superseded(self, *, run_id: str, attempt: int, head: str) -> None:
         """An empty commit on the run branch: the store refused this attempt (its lease moved on)."""
