@@ -10,8 +10,8 @@ import pytest
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.dashboard.timeline import lanes
-from parallel_runs.dashboard.views import Query, batch_state, select
+from parallel_runs.report.timeline import lanes
+from parallel_runs.report.views import Query, batch_state, select
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow
 

@@ -25,8 +25,8 @@ def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = No
     the former and ends running attempts at the latest known time.
     """
     # Imported here: the dashboard's views read report.rows, which this package's __init__ loads.
-    from parallel_runs.dashboard.render import inline_css, render_template  # noqa: PLC0415
-    from parallel_runs.dashboard.views import Query, batch_context, snapshot_state  # noqa: PLC0415
+    from parallel_runs.report.render import inline_css, render_template  # noqa: PLC0415
+    from parallel_runs.report.views import Query, batch_context, snapshot_state  # noqa: PLC0415
 
     generated = now or datetime.now(UTC)
     known = max((row.latest.finished_at or row.latest.started_at for row in rows), default=generated)

@@ -34,7 +34,7 @@ def _exit(code: int | None) -> str:
 def environment() -> Environment:
     """The one Jinja2 environment: autoescape for every template, undefined names are errors."""
     env = Environment(
-        loader=PackageLoader("parallel_runs.dashboard", "templates"),
+        loader=PackageLoader("parallel_runs.report", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -53,4 +53,4 @@ def render_template(template: str, **context: object) -> str:
 @cache
 def inline_css() -> str:
     """The stylesheet's text, for a page that must stand alone (the report's snapshot)."""
-    return (files("parallel_runs.dashboard") / "static" / STATIC_CSS).read_text(encoding="utf-8")
+    return (files("parallel_runs.report") / "static" / STATIC_CSS).read_text(encoding="utf-8")
