@@ -1,5 +1,5 @@
 """The dashboard's pure views: the query in the URL, server-side filtering, sorting and paging, the
-batch's state, the timeline by host (`dashboard/views.py`)."""
+batch's state, the timeline by host (`report/views.py`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.report.timeline import lanes
-from parallel_runs.report.views import Query, batch_state, select
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow
+from parallel_runs.report.timeline import lanes
+from parallel_runs.report.views import Query, batch_state, select
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from starlette.routing import Route
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.dashboard.context import Dashboard, dashboard_of
 from parallel_runs.dashboard.run_detail import log_piece
-from parallel_runs.report.views import Query, row_json, select
 from parallel_runs.errors import ConfigError, NotFoundError
+from parallel_runs.report.views import Query, row_json, select
 from parallel_runs.store.records import Records
 
 __all__ = ["ROUTES", "attempt_json", "json_response"]

@@ -1,5 +1,6 @@
-"""The dashboard's templates (`templates/`, Jinja2 with autoescape on: whatever a run wrote is text),
-shared by the live pages and the report's static HTML snapshot (`report/html.py`)."""
+"""The batch page's templates (`templates/`, Jinja2 with autoescape on: whatever a run wrote is text)
+and static assets (`static/`), shared by the dashboard's live pages and the report's static HTML
+snapshot (`html.py`); they live here so the dashboard imports the report, never the reverse."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Outcome
-from parallel_runs.report.timeline import lanes
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow, summarize, tests_summary
+from parallel_runs.report.timeline import lanes
 
 __all__ = [
     "SORTS",
