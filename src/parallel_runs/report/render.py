@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.policy import describe_exit_code
-from parallel_runs.report.rows import test_failures, tests_problem
+from parallel_runs.report.rows import test_failures, tests_problem, web_link
 
 __all__ = ["STATIC_CSS", "environment", "render_template"]
 
@@ -41,7 +41,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, duration=_duration, exit=_exit)
+    env.filters.update(when=_when, duration=_duration, exit=_exit, web_link=web_link)
     env.globals.update(tests_problem=tests_problem, test_failures=test_failures)
     return env
 
