@@ -210,5 +210,9 @@ class Attempt:
             "tests": self.tests.to_json() if self.tests else None,
             "stray_processes": self.stray_processes,
             "restored_files": list(self.restored_files),
-            "pull_request": self.pull_request.to_json() if self.pull_request else None,
         }
+
+    def record_json(self) -> dict[str, object]:
+        """As the reports and the dashboard's API give it: result.json's fields and what the store
+        recorded after the attempt ended (its pull request, which result.json never knows)."""
+        return self.to_json() | {"pull_request": self.pull_request.to_json() if self.pull_request else None}

@@ -4,6 +4,6 @@
 `app.py` builds the ASGI app and its safety (token, loopback hosts, CSRF, redaction); `api.py` is the
 JSON API; `pages.py` the HTML pages; `source.py` the cached reads; `run_detail.py` logs, diffs and
 downloads. The views, templates and static assets it shares with the report's HTML format (a static
-snapshot of the batch page) live in `report/` (`views.py`, `timeline.py`, `render.py`, `templates/`,
+snapshot of the batch page) live in `report/` (`views.py`, `timeline.py`, `templating.py`, `templates/`,
 `static/`).
 """

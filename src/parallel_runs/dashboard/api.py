@@ -81,8 +81,8 @@ def artifacts_json(records: Records, attempt: Attempt) -> dict[str, object]:
 
 
 def attempt_json(records: Records, attempt: Attempt) -> dict[str, object]:
-    """An attempt as the run endpoint gives it: result.json's fields and its artifacts."""
-    return attempt.to_json() | artifacts_json(records, attempt)
+    """An attempt as the run endpoint gives it: result.json's fields, its pull request and its artifacts."""
+    return attempt.record_json() | artifacts_json(records, attempt)
 
 
 def run_document(dashboard: Dashboard, batch_id: str, run_id: str) -> dict[str, object]:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from parallel_runs.dashboard import api, pages
 from parallel_runs.dashboard.context import Dashboard, dashboard_of
 from parallel_runs.errors import ConfigError, InvalidRunIdError, NotFoundError
-from parallel_runs.report.render import render_template
+from parallel_runs.report.templating import render_template
 
 __all__ = ["LOOPBACK_HOSTS", "create_app"]
 

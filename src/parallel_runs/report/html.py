@@ -26,7 +26,7 @@ def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = No
     the former and ends running attempts at the latest known time.
     """
     # Imported here: Jinja2 loads only when a page is rendered, not with every command that reports.
-    from parallel_runs.report.render import inline_css, render_template  # noqa: PLC0415
+    from parallel_runs.report.templating import inline_css, render_template  # noqa: PLC0415
 
     generated = now or datetime.now(UTC)
     known = max((row.latest.finished_at or row.latest.started_at for row in rows), default=generated)

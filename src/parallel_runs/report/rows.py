@@ -49,10 +49,10 @@ class RunRow:
     title: str | None = None  # its task's title (--tasks)
 
     def to_json(self) -> dict[str, object]:
-        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt plus `attempts` (and
-        `title`, for a run of a task with one)."""
+        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt (`record_json`) plus
+        `attempts` (and `title`, for a run of a task with one)."""
         titled = {"title": self.title} if self.title else {}
-        return self.latest.to_json() | {"attempts": self.attempts} | titled
+        return self.latest.record_json() | {"attempts": self.attempts} | titled
 
 
 def build_rows(

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from parallel_runs.core.model import Outcome, PullRequest
 from parallel_runs.report import build_rows, render_html, render_json, render_markdown, render_table_text
-from parallel_runs.report.render import render_template
+from parallel_runs.report.templating import render_template
 from parallel_runs.report.views import Query, batch_context, snapshot_state
 from tests.unit.report.attempts import T0, record
 

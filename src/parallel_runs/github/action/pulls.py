@@ -149,7 +149,7 @@ def open_pull_requests(
             title = redact(run_title(runs_dir, end.final))
             body = redact(pull_request_body(settings, end))
             try:
-                pull = api.open_pull_request(
+                pull, action = api.open_pull_request(
                     head=end.final.branch,
                     base=base,
                     title=title,
@@ -162,8 +162,8 @@ def open_pull_requests(
                 if exc.status in (401, 403):
                     break
                 continue
-            say(f"run {end.run_id}: pull request #{pull.number} {pull.action}: {pull.url}")
-            opened.append((end.final, PullRequest(pull.number, pull.url)))
+            say(f"run {end.run_id}: pull request #{pull.number} {action}: {pull.url}")
+            opened.append((end.final, pull))
     finally:
         api.close()
     return opened, problems
