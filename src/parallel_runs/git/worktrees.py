@@ -65,7 +65,7 @@ class RunWorktree:
 
     def _save_settings(self, where: Path | None = None) -> tuple[str, ...]:
         """`-c` options that make git see the worktree as the batch's settings do (see settings)."""
-        current = effective_config(where or self.workspace)
+        current = effective_config(where or self.workspace, common=common_git_dir(self.repo))
         return (self.settings or SaveSettings(current)).args(current)
 
     def is_worktree(self) -> bool:
