@@ -1,8 +1,9 @@
 """The per-run shim: starts a run's command, kills it at its lease deadline, and leaves nothing behind.
 
 Run by `process.run_command` as `python -I -S -c "...import run_shim; run_shim.main(...)" FEED_FD
-REPORT_FD GRACE [--broken=F...] -- ARGV...` (imported, so its bytecode is cached), in its own session. It imports only the standard library (nothing of parallel_runs),
-so it starts in milliseconds and keeps working while the supervisor is frozen, hung or dead:
+REPORT_FD GRACE [--broken=F...] -- ARGV...` (imported, so its bytecode is cached), in its own
+session. It imports only the standard library (nothing of parallel_runs), so it starts in
+milliseconds and keeps working while the supervisor is frozen, hung or dead:
 
 - It is a child subreaper: whatever the command starts, whatever it does to its environment, cwd,
   session or process group, its orphans are re-parented here, so a /proc walk from here finds them.
