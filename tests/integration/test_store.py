@@ -177,6 +177,19 @@ def test_corrupt_file_is_a_store_error_naming_it(tmp_path: Path) -> None:
         RunStore.open(path)
 
 
+def test_a_store_broken_after_it_was_opened_fails_its_next_operation_as_a_store_error(db: Path) -> None:
+    """LocalStore opens (reads the header of) a run's store once per process, then uses RunStore(path)."""
+    with RunStore.open(db) as store:
+        begin(store)
+    db.write_bytes(b"a run wrote over its own store " * 200)
+    with pytest.raises(StoreError, match=r"exp-1\.db.*not a readable SQLite store"), RunStore(db) as again:
+        again.finish_attempt(result())
+    db.unlink()
+    with RunStore(db) as fresh:  # gone: made again, as open() would
+        fresh.finish_attempt(result())
+        assert [attempt.attempt for attempt in fresh.attempts()] == [1]
+
+
 def test_foreign_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
