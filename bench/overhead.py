@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,18 @@ def bench_repository(root: Path, source: Path | None, files: int) -> Path:
     return root / "repo"
 
 
-def floor_run(repo: Path, path: Path, branch: str) -> None:
+def floor_run(
+    repo: Path, path: Path, branch: str, *, sleep: float = 0.0, run: Callable[..., object] = git
+) -> None:
     """What git must do for one run: a worktree on a new branch, the run's changes committed (none:
-    an empty commit), the worktree removed."""
-    git(repo, *_PARALLEL_CHECKOUT, "worktree", "add", "--quiet", "-b", branch, str(path), "HEAD")
-    git(path, "add", "-A")
-    git(path, *_IDENTITY, "commit", "--quiet", "--allow-empty", "-m", "run")
-    git(repo, "worktree", "remove", "--force", str(path))
+    an empty commit), the worktree removed; `sleep`: the run's command, `run`: how git is run
+    (bench/pool.py retries what meets another's lock)."""
+    run(repo, *_PARALLEL_CHECKOUT, "worktree", "add", "--quiet", "-b", branch, str(path), "HEAD")
+    if sleep:
+        subprocess.run(["sleep", str(sleep)], check=True)
+    run(path, "add", "-A")
+    run(path, *_IDENTITY, "commit", "--quiet", "--allow-empty", "-m", "run")
+    run(repo, "worktree", "remove", "--force", str(path))
 
 
 def floor_round(repo: Path, scratch: Path, runs: int) -> float:
@@ -95,7 +100,14 @@ def detached_round(repo: Path, scratch: Path, runs: int) -> float:
 
 
 def timed_batch(
-    repo: Path, runs_dir: Path, *, batch_id: str, run_ids: str, workers: int, command: str
+    repo: Path,
+    runs_dir: Path,
+    *,
+    batch_id: str,
+    run_ids: str,
+    workers: int,
+    command: str,
+    keep_worktrees: bool = False,
 ) -> float:
     """Seconds one batch takes through the library (the benches' "ours"); exits if it fails."""
     batch = build_batch_to_queue(
@@ -105,6 +117,7 @@ def timed_batch(
             "command": command,
             "runs_dir": str(runs_dir),
             "batch_id": batch_id,
+            "keep_worktrees": keep_worktrees or None,
         },
         environ=dict(os.environ),
         cwd=repo,
