@@ -295,3 +295,28 @@ def test_a_store_of_the_previous_schema_is_upgraded_on_open(db: Path) -> None:
     assert (record.outcome, record.error_tail) == (Outcome.FAILED, "why")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(tmp_path: Path) -> None:
+    from parallel_runs.store import Claim, LeaseOwner, LocalStore
+
+    runs_dir = tmp_path / "runs"
+    claim = Claim(
+        batch_id="batch-1",
+        run_id="exp-1",
+        slug="exp-1",
+        attempt=0,
+        fencing_token=1,
+        expires_at=T0,
+        owner=LeaseOwner.here("w"),
+        ttl=30.0,
+        base_sha="a" * 40,
+    )
+    store = LocalStore(runs_dir)
+    assert store.previous_attempt(claim) is None
+    assert not (runs_dir / "exp-1" / "exp-1.db").exists()  # the read of an empty file is spared
+    begun = store.begin_attempt(claim, at_least=1, started_at=T0, host="host-1")
+    store.finish_attempt(begun, result())
+    previous = store.previous_attempt(claim)
+    assert previous is not None
+    assert previous.attempt == 1

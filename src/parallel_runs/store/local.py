@@ -41,6 +41,8 @@ class LocalStore(LocalQueue, Closing):
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""
+        if not self._path(claim).exists():  # never recorded here: no file to make and read (1 ms a run)
+            return None
         with self._open(claim) as store:
             return store.latest_attempt(claim.run_id)
 
