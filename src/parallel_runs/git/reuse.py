@@ -1,0 +1,247 @@
+"""--reuse-worktrees: a worker keeps one worktree (its slot) between runs and resets it for the next.
+
+A slot lives at `<runs dir>/.reuse/<name>` for the worker's whole life, so what a setup command
+wrote there (a venv's scripts, an editable install) keeps pointing at the right place. Its lock,
+`<name>.lock`, is held by the worker; its owner record names the run in it (`slug`) from the moment
+the slot is switched to that run until that run's save is committed, and nothing else:
+
+- `ReusedWorktree.create` records the run, then checks out the run branch at the base commit there
+  (a fresh `worktree add` the first time); an earlier attempt's tip is kept as for a fresh one.
+- After the save, `remove` clears the record first, then resets the slot (`reset_for_reuse`):
+  tracked files back to the base commit, HEAD detached, the worktree's own git state dropped,
+  untracked files removed, ignored files removed except those matching `--keep-ignored`, and a
+  listing of what is left that must name only those. Anything that fails or refuses (a nested
+  repository the save left out, submodules, a broken `.git`) removes the worktree as a fresh run
+  would, or hands it to the run's own path when git refuses to remove it.
+
+So a slot whose holder died is either a run's leftover (the record names it: recovered to that
+run's branch like any other) or holds nothing of any run (no record: discarded) —
+maintenance/slots.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from parallel_runs.core.layout import RunPaths, reuse_dir
+from parallel_runs.errors import GitError, ParallelRunsError
+from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
+from parallel_runs.git.run_git import _failure, _git
+from parallel_runs.git.settings import SaveSettings
+from parallel_runs.git.worktree_git_dir import _gitdir, has_submodule_repos
+from parallel_runs.git.worktrees import RunWorktree
+from parallel_runs.locks import OwnedLock
+
+__all__ = [
+    "ReuseSlot",
+    "ReusedWorktree",
+    "discard_slot",
+    "hand_over",
+    "is_reusable",
+    "reset_for_reuse",
+    "slot_lock",
+]
+
+logger = logging.getLogger(__name__)
+
+# What a fresh worktree's own git dir holds (besides logs/ and ORIG_HEAD, which only say what was).
+_ADMIN_KEPT = frozenset({"HEAD", "commondir", "gitdir", "index"})
+
+
+def slot_lock(path: Path) -> OwnedLock:
+    """The lock of the slot at `path` (its record names the run in it)."""
+    return OwnedLock(path.with_name(f"{path.name}.lock"), what=f"reused worktree {path}")
+
+
+@dataclass(slots=True)
+class ReuseSlot:
+    """One worker's kept worktree, and what the last run and reset left in it."""
+
+    repo: Path
+    path: Path
+    keep: tuple[str, ...]  # --keep-ignored patterns
+    lock: OwnedLock
+    ready: bool = False  # a worktree is here, detached at `base`, with nothing of any run in it
+    base: str | None = None  # the commit the last run started from (and the slot was reset to)
+    kept: tuple[str, ...] = ()  # what the last reset kept (matching `keep`)
+    setup: str | None = None  # the setup (and base) whose output those kept paths hold
+    note: str = ""  # for the run's log: fresh or reused, and what was kept
+
+    @classmethod
+    def open(cls, repo: Path, runs_dir: Path, *, name: str, keep: Sequence[str]) -> ReuseSlot:
+        """A new slot of this worker, its lock held (no other process ever names the same one)."""
+        home = reuse_dir(runs_dir)
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / f"{name}-{os.getpid()}-{secrets.token_hex(3)}"
+        lock = slot_lock(path)
+        lock.acquire_or_raise()
+        return cls(repo=repo, path=path, keep=tuple(keep), lock=lock)
+
+    def close(self) -> None:
+        """The worker is done: remove the parked worktree (nothing of a run is in it) and its lock.
+        A slot that still holds a run's files keeps its lock file, whose record names the run, for
+        `recover`."""
+        if self.ready:
+            discard_slot(self.repo, self.path)
+        if self.path.exists():
+            self.lock.release_keeping_record()
+            return
+        self.lock.release()
+        self.lock.path.unlink(missing_ok=True)
+
+    def setup_kept(self, setup_key: str) -> bool:
+        """The setup `setup_key` ran here before and what it wrote was kept: it need not run again."""
+        return self.setup == setup_key and bool(self.kept)
+
+
+class ReusedWorktree(RunWorktree):
+    """A run's worktree in its worker's slot: switched to the run, then reset instead of removed."""
+
+    def __init__(
+        self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None, slot: ReuseSlot
+    ) -> None:
+        super().__init__(repo=repo, paths=paths, settings=settings, workspace=slot.path)
+        self.slot = slot
+
+    def create(self, *, base_sha: str, attempt: int) -> Path:
+        """The run branch at `base_sha` in the slot: checked out there, or a fresh worktree the first time."""
+        slot = self.slot
+        slot.lock.update_record(slug=self.paths.slug, attempt=attempt)  # from now on the slot is this run's
+        reused, slot.ready = slot.ready, False
+        if slot.base != base_sha:  # another base: a setup's output may not fit it
+            slot.setup, slot.base = None, base_sha
+        if reused:
+            try:
+                self._switch(base_sha, attempt)
+            except ParallelRunsError as exc:  # nothing of any run is in it yet: start afresh
+                logger.warning("could not reuse %s (%s); creating a fresh worktree", self.workspace, exc)
+                discard_slot(self.repo, self.workspace)
+            else:
+                slot.note = f"reused worktree {self.workspace}; kept: {', '.join(slot.kept) or 'nothing'}"
+                return self.workspace
+        slot.setup, slot.kept = None, ()
+        slot.note = f"fresh worktree {self.workspace}"
+        return super().create(base_sha=base_sha, attempt=attempt)
+
+    def _switch(self, base_sha: str, attempt: int) -> None:
+        """Check out the run branch at `base_sha`, as `create` makes it (an earlier attempt's tip kept)."""
+        checkout = (*self._save_settings(), "-c", "checkout.workers=0", "checkout", "--quiet", "--force")
+        result = _git(self.workspace, *checkout, "-b", self.paths.branch, base_sha, check=False)
+        if result.status and "already exists" in result.err:
+            tip = _refs(self.repo, self.branch_ref).get(self.branch_ref)
+            if tip and tip != base_sha:
+                _keep_tip(self.repo, slug=self.paths.slug, tip=tip, preferred=attempt - 1)
+            result = _git(self.workspace, *checkout, "-B", self.paths.branch, base_sha, check=False)
+        if result.status:
+            raise _failure(("checkout",), self.workspace, result.err, result.status)
+
+    def remove(self, *, just_saved: bool = False) -> None:
+        """Reset the slot for the next run once everything is saved; else remove it as a fresh one."""
+        slot = self.slot
+        if just_saved and slot.base is not None and is_reusable(self):
+            slot.lock.update_record(slug=None, attempt=None)  # saved: nothing here is the run's any more
+            kept = reset_for_reuse(self, base_sha=slot.base, keep=slot.keep)
+            if kept is not None:
+                slot.ready, slot.kept = True, kept
+                return
+        slot.ready, slot.setup, slot.kept = False, None, ()
+        try:
+            super().remove(just_saved=just_saved)
+        except GitError:
+            self.leave()
+            raise
+        slot.lock.update_record(slug=None, attempt=None)
+
+    def leave(self) -> None:
+        """The run's files stay (unsaved, or git refused to remove them): the worktree becomes the
+        run's own leftover at the run's path, where `recover` and `cleanup` look, and the slot's next
+        run starts afresh. The caller holds the run's locks."""
+        self.slot.ready = False
+        if hand_over(self.repo, self.workspace, self.paths.workspace):
+            self.workspace = self.paths.workspace
+            self.slot.lock.update_record(slug=None, attempt=None)
+
+
+def hand_over(repo: Path, slot: Path, target: Path) -> bool:
+    """Move a slot's worktree that keeps a run's files to the run's own path (free, its locks held),
+    where every tool looks for a run's leftover; False when there is nothing to move or no room."""
+    if not slot.exists() or target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(slot, target)
+    _git(repo, "worktree", "repair", str(target))
+    logger.warning("the reused worktree %s keeps files of its run; it is now at %s", slot, target)
+    return True
+
+
+def is_reusable(worktree: RunWorktree) -> bool:
+    """A saved worktree can be reset for another run: a linked worktree of this repository whose
+    every file its save could keep (no nested repository left out, no submodule)."""
+    workspace = worktree.workspace
+    gitdir = _gitdir(workspace)
+    return not (
+        gitdir is None
+        or (workspace / ".git").is_symlink()
+        or not gitdir.is_dir()
+        or gitdir.parent != common_git_dir(worktree.repo) / "worktrees"
+        or has_submodule_repos(workspace)
+        or worktree._has_unsaved_nested_repos
+    )
+
+
+def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]) -> tuple[str, ...] | None:
+    """Put a saved, reusable worktree back to `base_sha`, detached, keeping only the ignored paths
+    that match `keep`: what was kept (git's listing, `node_modules/`), or None if it must go."""
+    workspace = worktree.workspace
+    gitdir = _gitdir(workspace)
+    if gitdir is None:  # is_reusable said otherwise: gone since
+        return None
+    settings = worktree._save_settings()
+    excludes = tuple(arg for pattern in keep for arg in ("--exclude", pattern))
+    try:
+        checkout = ("-c", "checkout.workers=0", "checkout", "--quiet", "--force", "--detach", base_sha)
+        _git(workspace, *settings, *checkout)
+        _drop_worktree_state(gitdir)
+        _git(workspace, *settings, "clean", "--quiet", "-ffd")  # untracked and not ignored: all go
+        _git(workspace, *settings, "clean", "--quiet", "-ffdx", *excludes)  # ignored: all but `keep`
+        # The proof: nothing untracked is left but what matches `keep` (and, listed too, what that is).
+        listing = ("ls-files", "-z", "--others", "--directory")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            kept = pool.submit(_git, workspace, *listing, "--ignored", *excludes) if keep else None
+            left = _git(workspace, *listing, *excludes).out
+            found = tuple(filter(None, kept.result().out.split("\0"))) if kept else ()
+    except (ParallelRunsError, OSError) as exc:
+        logger.warning("could not reset %s for the next run (%s); removing it", workspace, exc)
+        return None
+    if left:
+        shown = ", ".join(repr(name) for name in left.split("\0") if name)
+        logger.warning("resetting %s left %s; removing it instead", workspace, shown)
+        return None
+    return found
+
+
+def _drop_worktree_state(gitdir: Path) -> None:
+    """What a run left in the worktree's own git dir (a rebase, a bisect, per-worktree refs and config)."""
+    for entry in gitdir.iterdir():
+        if entry.name in _ADMIN_KEPT:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def discard_slot(repo: Path, path: Path) -> None:
+    """Remove a slot's worktree that holds nothing of any run (its files were saved or reset)."""
+    result = _git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+    if path.exists():
+        shutil.rmtree(path)
+    if result.status:
+        _git(repo, "worktree", "prune")
