@@ -206,6 +206,7 @@ def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]
     settings = worktree._save_settings()
     excludes = tuple(arg for pattern in keep for arg in ("--exclude", pattern))
     try:
+        _clear_index_flags(workspace)
         checkout = ("-c", "checkout.workers=0", "checkout", "--quiet", "--force", "--detach", base_sha)
         _git(workspace, *settings, *checkout)
         _drop_worktree_state(gitdir)
@@ -225,6 +226,16 @@ def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]
         logger.warning("resetting %s left %s; removing it instead", workspace, shown)
         return None
     return found
+
+
+def _clear_index_flags(workspace: Path) -> None:
+    """A skip-worktree or assume-unchanged bit the save left (a sparse checkout's files not on disk)
+    would make the checkout skip that file: the next run would not get the base's."""
+    listing = _git(workspace, "ls-files", "-v", "-z").out.split("\0")
+    flagged = [entry[2:] for entry in listing if len(entry) > 2 and (entry[0] == "S" or entry[0].islower())]
+    for start in range(0, len(flagged), 1000):  # argv stays short
+        chunk = flagged[start : start + 1000]
+        _git(workspace, "update-index", "--no-skip-worktree", "--no-assume-unchanged", "--", *chunk)
 
 
 def _drop_worktree_state(gitdir: Path) -> None:
