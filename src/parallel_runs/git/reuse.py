@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from parallel_runs import testing_faults
 from parallel_runs.core.layout import RunPaths, reuse_dir
 from parallel_runs.errors import GitError, ParallelRunsError
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
@@ -209,6 +210,8 @@ def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]
         _clear_index_flags(workspace)
         checkout = ("-c", "checkout.workers=0", "checkout", "--quiet", "--force", "--detach", base_sha)
         _git(workspace, *settings, *checkout)
+        if testing_faults.is_broken("reuse-reset"):  # chaos-proof only: the last run's files stay
+            return ()
         _drop_worktree_state(gitdir)
         _git(workspace, *settings, "clean", "--quiet", "-ffd")  # untracked and not ignored: all go
         _git(workspace, *settings, "clean", "--quiet", "-ffdx", *excludes)  # ignored: all but `keep`
