@@ -12,11 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt
+from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt, put_away
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.run_files import (
-    put_away,
     run_environment,
     start_log,
     stop_strays_of,

@@ -9,7 +9,6 @@ import shlex
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from parallel_runs import git
 from parallel_runs.core.command import CommandSpec, RunContext, build_environment
@@ -23,16 +22,12 @@ from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
 
 __all__ = [
     "count_patch_files",
-    "put_away",
     "run_environment",
     "start_log",
     "stop_strays_of",
     "write_patch_again",
     "write_result",
 ]
-
-if TYPE_CHECKING:  # attempt_record imports this module
-    from parallel_runs.batch.attempt_record import Saved
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +103,3 @@ def write_patch_again(workspaces: git.RunWorktree, *, base_sha: str, head: str) 
         workspaces.write_patch(base_sha=base_sha, head=head)
     except NoSpaceError as exc:
         log.warning("changes.patch still not written (%s); the run branch holds every change", exc)
-
-
-def put_away(workspaces: git.RunWorktree, saved: Saved, *, keep: bool, base_sha: str) -> None:
-    """After the attempt is recorded: remove the worktree (reset it, when reused) if its changes are
-    committed and --keep-worktrees is off; a reused one whose files are not saved becomes the run's
-    own leftover, at the run's path."""
-    if saved.committed and not keep:
-        workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
-        if saved.problem is not None and saved.head is not None:
-            write_patch_again(workspaces, base_sha=base_sha, head=saved.head)
-    elif isinstance(workspaces, git.ReusedWorktree):
-        workspaces.leave()
