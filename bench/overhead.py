@@ -70,9 +70,17 @@ def bare_git_round(repo: Path, scratch: Path, runs: int) -> float:
 
 
 def timed_batch(
-    repo: Path, runs_dir: Path, *, batch_id: str, run_ids: str, workers: int, command: str
+    repo: Path,
+    runs_dir: Path,
+    *,
+    batch_id: str,
+    run_ids: str,
+    workers: int,
+    command: str,
+    flags: dict[str, object] | None = None,
 ) -> float:
-    """Seconds one batch takes through the library (the benches' "ours"); exits if it fails."""
+    """Seconds one batch takes through the library (the benches' "ours"); exits if it fails.
+    `flags`: more of `run`'s options, by dest (bench/reuse.py)."""
     batch = build_batch_to_queue(
         flags={
             "run_ids": [run_ids],
@@ -80,6 +88,7 @@ def timed_batch(
             "command": command,
             "runs_dir": str(runs_dir),
             "batch_id": batch_id,
+            **(flags or {}),
         },
         environ=dict(os.environ),
         cwd=repo,
