@@ -1,6 +1,5 @@
-"""`make bench`: P1, P2, P6 and P8 of issue #13, P7 of issue #18, the dashboard of #21 and the reused
-worktrees of #22 in one
-table, each against its baseline of the same run.
+"""`make bench`: P1, P2, P6 and P8 of issue #13, P7 of issue #18, the dashboard of #21 and the
+reused worktrees of #22 in one table, each against its baseline of the same run.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
 claims.py (P6), startup.py (P7), connections.py (P8), reuse.py (issue #22's reused worktrees, on

@@ -14,12 +14,14 @@ from pathlib import Path
 from tests.helpers import cli, git, run_cli, start_cli, wait_for
 
 IGNORES = "*.pyc\nignored/\nnode_modules\n*.log\n"
-SETUP = "mkdir -p node_modules && echo dep > node_modules/dep.js"
+SETUP = "mkdir -p node_modules && echo dep > node_modules/dep.js && pwd > node_modules/made-in"
 # Fails when anything of an earlier run is here, then leaves something of every kind.
 CHECK_THEN_MESS = (
     'test -z "$(git status --porcelain --untracked-files=all)" || { git status; exit 3; }; '
     "test ! -e junk.log -a ! -e ignored/x -a ! -e mine.txt || { echo leftover; exit 4; }; "
     "test -e node_modules/dep.js || exit 5; "
+    # One path for the worker's worktree: what the setup wrote there (a venv's scripts) still fits.
+    'test "$(cat node_modules/made-in)" = "$(pwd)" || exit 7; '
     'echo "$PARALLEL_RUNS_RUN_ID" > mine.txt; echo edit >> README.md; echo j > junk.log; '
     "mkdir -p ignored && echo i > ignored/x; echo more > node_modules/more.js"
 )
