@@ -1,4 +1,4 @@
-"""What an attempt ends with: what saving its worktree did, the `Attempt` recorded of it, and its worktree put away."""
+"""What an attempt ends with: what its save did, the `Attempt` recorded of it, its worktree put away."""
 
 from __future__ import annotations
 

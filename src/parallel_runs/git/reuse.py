@@ -74,6 +74,9 @@ class ReuseSlot:
     kept: tuple[str, ...] = ()  # what the last reset kept (matching `keep`)
     setup: str | None = None  # the setup (and base) whose output those kept paths hold
     note: str = ""  # for the run's log: fresh or reused, and what was kept
+    settings: tuple[
+        str, ...
+    ] = ()  # the save's `-c` settings at the last reset (the config is unchanged since)
 
     @classmethod
     def open(cls, repo: Path, runs_dir: Path, *, name: str, keep: Sequence[str]) -> ReuseSlot:
@@ -133,7 +136,8 @@ class ReusedWorktree(RunWorktree):
 
     def _switch(self, base_sha: str, attempt: int) -> None:
         """Check out the run branch at `base_sha`, as `create` makes it (an earlier attempt's tip kept)."""
-        checkout = (*self._save_settings(), "-c", "checkout.workers=0", "checkout", "--quiet", "--force")
+        settings = self.slot.settings or self._save_settings()
+        checkout = (*settings, "-c", "checkout.workers=0", "checkout", "--quiet", "--force")
         result = _git(self.workspace, *checkout, "-b", self.paths.branch, base_sha, check=False)
         if result.status and "already exists" in result.err:
             tip = _refs(self.repo, self.branch_ref).get(self.branch_ref)
@@ -148,7 +152,8 @@ class ReusedWorktree(RunWorktree):
         slot = self.slot
         if just_saved and slot.base is not None and is_reusable(self):
             slot.lock.update_record(slug=None, attempt=None)  # saved: nothing here is the run's any more
-            kept = reset_for_reuse(self, base_sha=slot.base, keep=slot.keep)
+            slot.settings = self._save_settings()  # the next run's switch sees the config as it is now
+            kept = reset_for_reuse(self, base_sha=slot.base, keep=slot.keep, settings=slot.settings)
             if kept is not None:
                 slot.ready, slot.kept = True, kept
                 return
@@ -197,14 +202,16 @@ def is_reusable(worktree: RunWorktree) -> bool:
     )
 
 
-def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]) -> tuple[str, ...] | None:
+def reset_for_reuse(
+    worktree: RunWorktree, *, base_sha: str, keep: Sequence[str], settings: tuple[str, ...]
+) -> tuple[str, ...] | None:
     """Put a saved, reusable worktree back to `base_sha`, detached, keeping only the ignored paths
-    that match `keep`: what was kept (git's listing, `node_modules/`), or None if it must go."""
+    that match `keep`: what was kept (git's listing, `node_modules/`), or None if it must go.
+    `settings`: the save's `-c` settings, as git must see the files."""
     workspace = worktree.workspace
     gitdir = _gitdir(workspace)
     if gitdir is None:  # is_reusable said otherwise: gone since
         return None
-    settings = worktree._save_settings()
     excludes = tuple(arg for pattern in keep for arg in ("--exclude", pattern))
     try:
         _clear_index_flags(workspace)
@@ -213,13 +220,16 @@ def reset_for_reuse(worktree: RunWorktree, *, base_sha: str, keep: Sequence[str]
         if testing_faults.is_broken("reuse-reset"):  # chaos-proof only: the last run's files stay
             return ()
         _drop_worktree_state(gitdir)
-        _git(workspace, *settings, "clean", "--quiet", "-ffd")  # untracked and not ignored: all go
-        _git(workspace, *settings, "clean", "--quiet", "-ffdx", *excludes)  # ignored: all but `keep`
-        # The proof: nothing untracked is left but what matches `keep` (and, listed too, what that is).
-        listing = ("ls-files", "-z", "--others", "--directory")
+        # Every untracked file, ignored or not, but those matching `keep` (the checkout removed what
+        # the save committed; a -e pattern holds with -x, the ignore rules do not).
+        _git(workspace, *settings, "clean", "--quiet", "-ffdx", *excludes)
+        # The proof, from git's own listings: nothing untracked is left outside `keep`, and nothing
+        # left there is unignored; the ignored ones are what was kept.
+        listing = (*settings, "ls-files", "-z", "--others", "--directory")
         with ThreadPoolExecutor(max_workers=2) as pool:
-            kept = pool.submit(_git, workspace, *listing, "--ignored", *excludes) if keep else None
-            left = _git(workspace, *listing, *excludes).out
+            kept = pool.submit(_git, workspace, *listing, "--exclude-standard", "--ignored") if keep else None
+            unignored = pool.submit(_git, workspace, *listing, "--exclude-standard") if keep else None
+            left = _git(workspace, *listing, *excludes).out + (unignored.result().out if unignored else "")
             found = tuple(filter(None, kept.result().out.split("\0"))) if kept else ()
     except (ParallelRunsError, OSError) as exc:
         logger.warning("could not reset %s for the next run (%s); removing it", workspace, exc)
