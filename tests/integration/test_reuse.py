@@ -187,3 +187,13 @@ def test_keep_ignored_refuses_a_pattern_that_keeps_everything(repo: Path) -> Non
     assert done.returncode == 2
     assert "--keep-ignored '*': a pattern that keeps everything" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_keep_ignored_without_reuse_and_reuse_with_keep_worktrees_say_they_do_nothing(repo: Path) -> None:
+    alone = cli("run", "--run-ids", "a", "--keep-ignored", "node_modules", "--", "true", cwd=repo)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "--keep-ignored does nothing without --reuse-worktrees" in alone.stderr
+    both = cli("run", "--run-ids", "b", "--reuse-worktrees", "--keep-worktrees", "--", "true", cwd=repo)
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "--reuse-worktrees does nothing with --keep-worktrees" in both.stderr
+    assert (repo / ".autonomous_runs" / "workspaces" / "b").is_dir()  # kept, as without reuse

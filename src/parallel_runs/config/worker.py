@@ -98,12 +98,24 @@ def build_machine(
         ),
         quiet=flag_bool(flags, "quiet", environ),
         json_events=flag_bool(flags, "json_events", environ),
-        warnings=tuple(filter(None, [workers_warning(workers, os.cpu_count() or 1)])),
+        warnings=tuple(
+            filter(None, [workers_warning(workers, os.cpu_count() or 1), _reuse_warning(flags, environ)])
+        ),
         pass_env=read_pass_env(flags, environ),
         reuse_worktrees=flag_bool(flags, "reuse_worktrees", environ),
         keep_ignored=read_keep_ignored(flags, environ),
         secrets=known_secrets(environ, urls=[str(flags.get("database_url") or "")]),
     )
+
+
+def _reuse_warning(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """--keep-ignored or --reuse-worktrees given where they do nothing."""
+    reuse = flag_bool(flags, "reuse_worktrees", environ)
+    if reuse and flag_bool(flags, "keep_worktrees", environ):
+        return "--reuse-worktrees does nothing with --keep-worktrees: each run keeps a worktree of its own"
+    if not reuse and read_keep_ignored(flags, environ):
+        return "--keep-ignored does nothing without --reuse-worktrees: every run gets a fresh worktree"
+    return None
 
 
 _KEEPS_EVERYTHING = frozenset({"*", "**", "/", "/*", "/**", "."})

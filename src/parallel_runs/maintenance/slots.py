@@ -56,7 +56,8 @@ def dead_slots(
         for lock_file in sorted(home.glob("*.lock")) if home.is_dir() else []:
             path = lock_file.with_suffix("")
             lock = slot_lock(path)
-            if not only(slot_run(lock.record())) or not lock.acquire():
+            # A live worker's slot is skipped without waiting on its lock (acquire's grace).
+            if lock.is_locked() or not only(slot_run(lock.record())) or not lock.acquire():
                 continue
             record = lock.previous_record
             taken.append((lock, DeadSlot(path, slot_run(record), record)))
