@@ -118,12 +118,12 @@ class ReusedWorktree(RunWorktree):
         """The run branch at `base_sha` in the slot: checked out there, or a fresh worktree the first time."""
         slot = self.slot
         slot.lock.update_record(slug=self.paths.slug, attempt=attempt)  # from now on the slot is this run's
-        reused, slot.ready = slot.ready, False
-        if slot.base != base_sha:  # another base: a setup's output may not fit it
+        reused, at_base, slot.ready = slot.ready, slot.base == base_sha, False
+        if not at_base:  # another base: a setup's output may not fit it
             slot.setup, slot.base = None, base_sha
         if reused:
             try:
-                self._switch(base_sha, attempt)
+                self._switch(base_sha, attempt, at_base=at_base)
             except ParallelRunsError as exc:  # nothing of any run is in it yet: start afresh
                 logger.warning("could not reuse %s (%s); creating a fresh worktree", self.workspace, exc)
                 discard_slot(self.repo, self.workspace)
@@ -134,8 +134,20 @@ class ReusedWorktree(RunWorktree):
         slot.note = f"fresh worktree {self.workspace}"
         return super().create(base_sha=base_sha, attempt=attempt)
 
-    def _switch(self, base_sha: str, attempt: int) -> None:
-        """Check out the run branch at `base_sha`, as `create` makes it (an earlier attempt's tip kept)."""
+    def _switch(self, base_sha: str, attempt: int, *, at_base: bool) -> None:
+        """Check out the run branch at `base_sha`, as `create` makes it (an earlier attempt's tip kept).
+
+        `at_base`: the slot is detached at `base_sha` with its index and files the base's (the reset
+        made it so), so a new branch is only refs: created there (refused if it exists) and HEAD
+        attached, without a checkout's read of every file (100 ms on 30,000 files)."""
+        if at_base:
+            subject = f"parallel-runs: {self.paths.slug} in a reused worktree"
+            made = _git(
+                self.workspace, "update-ref", "-m", subject, self.branch_ref, base_sha, "", check=False
+            )
+            if not made.status:
+                _git(self.workspace, "symbolic-ref", "-m", subject, "HEAD", self.branch_ref)
+                return
         settings = self.slot.settings or self._save_settings()
         checkout = (*settings, "-c", "checkout.workers=0", "checkout", "--quiet", "--force")
         result = _git(self.workspace, *checkout, "-b", self.paths.branch, base_sha, check=False)
