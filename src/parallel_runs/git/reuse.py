@@ -5,14 +5,15 @@ wrote there (a venv's scripts, an editable install) keeps pointing at the right 
 `<name>.lock`, is held by the worker; its owner record names the run in it (`slug`) from the moment
 the slot is switched to that run until that run's save is committed, and nothing else:
 
-- `ReusedWorktree.create` records the run, then checks out the run branch at the base commit there
-  (a fresh `worktree add` the first time); an earlier attempt's tip is kept as for a fresh one.
+- `ReusedWorktree.create` records the run, then puts the run branch at the base commit there (a
+  fresh `worktree add` the first time; refs alone when the slot is already at that base); an
+  earlier attempt's tip is kept as for a fresh one.
 - After the save, `remove` clears the record first, then resets the slot (`reset_for_reuse`):
   tracked files back to the base commit, HEAD detached, the worktree's own git state dropped,
-  untracked files removed, ignored files removed except those matching `--keep-ignored`, and a
-  listing of what is left that must name only those. Anything that fails or refuses (a nested
-  repository the save left out, submodules, a broken `.git`) removes the worktree as a fresh run
-  would, or hands it to the run's own path when git refuses to remove it.
+  index flags cleared, untracked files removed, ignored files removed except those matching
+  `--keep-ignored`, and git's listing of what is left, which must name only those. Anything that
+  fails or refuses (a nested repository the save left out, submodules, a broken `.git`) removes
+  the worktree as a fresh run would, or hands it to the run's own path when git refuses to.
 
 So a slot whose holder died is either a run's leftover (the record names it: recovered to that
 run's branch like any other) or holds nothing of any run (no record: discarded) —
@@ -74,9 +75,7 @@ class ReuseSlot:
     kept: tuple[str, ...] = ()  # what the last reset kept (matching `keep`)
     setup: str | None = None  # the setup (and base) whose output those kept paths hold
     note: str = ""  # for the run's log: fresh or reused, and what was kept
-    settings: tuple[
-        str, ...
-    ] = ()  # the save's `-c` settings at the last reset (the config is unchanged since)
+    settings: tuple[str, ...] = ()  # the save's `-c` settings at the last reset (no run since)
 
     @classmethod
     def open(cls, repo: Path, runs_dir: Path, *, name: str, keep: Sequence[str]) -> ReuseSlot:
