@@ -4,6 +4,7 @@ gives up reuse when a run's files cannot be saved, and a killed worker's worktre
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from parallel_runs import git as gitlib
+from parallel_runs.core.layout import RunPaths
+from parallel_runs.errors import GitError
 from tests.helpers import cli, git, run_cli, start_cli, wait_for
 
 IGNORES = "*.pyc\nignored/\nnode_modules\n*.log\n"
@@ -197,3 +203,28 @@ def test_keep_ignored_without_reuse_and_reuse_with_keep_worktrees_say_they_do_no
     assert both.returncode == 0, both.stdout + both.stderr
     assert "--reuse-worktrees does nothing with --keep-worktrees" in both.stderr
     assert (repo / ".autonomous_runs" / "workspaces" / "b").is_dir()  # kept, as without reuse
+
+
+def test_a_worker_whose_worktree_keeps_a_runs_files_it_cannot_hand_over_goes_on_in_a_new_one(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = _repo(make_repo)
+    runs_dir = repo / ".autonomous_runs"
+    slot = gitlib.ReuseSlot.open(repo, runs_dir, name="w", keep=())
+    base = gitlib.resolve_commit(repo, "HEAD")
+    first = gitlib.ReusedWorktree(repo=repo, paths=RunPaths(runs_dir, "x"), settings=None, slot=slot)
+    workspace = first.create(base_sha=base, attempt=1)
+    git(workspace, "init", "-q", "nested")  # git cannot save it: the worktree must keep it
+    (workspace / "nested" / "f").write_text("only here\n")
+    first.save_changes(run_id="x", attempt=1, outcome="succeeded", base_sha=base)
+    (runs_dir / "workspaces" / "x").mkdir(parents=True)  # the run's own path is taken: no hand-over
+    (runs_dir / "workspaces" / "x" / "other").write_text("someone's\n")
+    with pytest.raises(GitError, match="unsaved changes"):
+        first.remove(just_saved=True)
+    stuck = slot.path
+    second = gitlib.ReusedWorktree(repo=repo, paths=RunPaths(runs_dir, "y"), settings=None, slot=slot)
+    assert second.create(base_sha=base, attempt=1) == slot.path != stuck
+    assert "fresh worktree" in slot.note
+    assert (stuck / "nested" / "f").read_text() == "only here\n"  # left for `recover`, its lock naming x
+    assert json.loads(stuck.with_name(f"{stuck.name}.lock").read_text())["slug"] == "x"
+    slot.close()

@@ -16,7 +16,8 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.core.layout import RunPaths, reuse_dir
 from parallel_runs.errors import AlreadyHeldError, ParallelRunsError
-from parallel_runs.git.reuse import discard_slot, hand_over, slot_lock
+from parallel_runs.git.resetting import discard_slot, hand_over
+from parallel_runs.git.reuse import slot_lock
 from parallel_runs.locks import OwnedLock
 from parallel_runs.maintenance.model import RemovedWorktree, Skipped
 from parallel_runs.maintenance.orphans import save_and_remove
