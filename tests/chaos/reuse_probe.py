@@ -1,4 +1,4 @@
-"""What a reused worktree holds of earlier runs, for R11: run as `python reuse_probe.py OUT KEPT` at the
+"""What a reused worktree holds of earlier runs, for R12: run as `python reuse_probe.py OUT KEPT` at the
 start of a run's command, in its worktree. Writes JSON `{"problems": [...]}`: everything that differs
 from a fresh worktree of the run (HEAD on the run branch at the base commit, exactly the tracked files
 with the base's bytes and no index flag, no other file, directory or symlink on disk, and a worktree

@@ -1,4 +1,4 @@
-"""R11 (issue #22): --reuse-worktrees resets a worker's worktree between runs and loses nothing.
+"""R12 (issue #22): --reuse-worktrees resets a worker's worktree between runs and loses nothing.
 
 Every run first probes its worktree (reuse_probe.py: anything a fresh worktree of the run would not
 hold, outside the kept `node_modules`), then leaves it dirty in one of R6's ways or a reuse-specific
@@ -86,9 +86,9 @@ def _kept(runs_dir: Path, ids: list[str]) -> set[str]:
     return {str(runs_dir / "workspaces" / slug) for slug in ids if REUSE_CASES[slug.split("-", 1)[1]][0]}
 
 
-@pytest.mark.scenario("R11 reused worktrees")
+@pytest.mark.scenario("R12 reused worktrees")
 @pytest.mark.timeout(1800)
-def test_r11_a_reused_worktree_holds_nothing_of_earlier_runs_and_loses_nothing(
+def test_r12_a_reused_worktree_holds_nothing_of_earlier_runs_and_loses_nothing(
     repo: Path, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rounds, runs_dir = count(full=5, quick=1), repo / ".autonomous_runs"
