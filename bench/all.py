@@ -3,7 +3,8 @@ reused worktrees of #22 in one table, each against its baseline of the same run.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
 claims.py (P6), startup.py (P7), connections.py (P8), reuse.py (issue #22's reused worktrees, on
-tmpfs and ext4), dashboard.py (issue #21's scale). The other git-heavy ones run on tmpfs.
+tmpfs and ext4), dashboard.py (issue #21's scale), dashboard_logs.py (#21's followed logs). The other
+git-heavy ones run on tmpfs.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ FIGURES = (
         ["dashboard.py"],
         r"worst filtered API page median: (\d+) ms",
         "<= 300 ms",
+    ),
+    (
+        "#21 dashboard: following a log after 256 MB, median poll without / with the cursor",
+        ["dashboard_logs.py"],
+        r"ratio baseline / cursor: ([\d.]+)x",
+        ">= 10x",
     ),
 )
 

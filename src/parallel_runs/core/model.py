@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["Attempt", "Outcome", "TestSummary"]
+__all__ = ["Attempt", "Outcome", "PullRequest", "TestSummary"]
 
 
 class Outcome(StrEnum):
@@ -108,6 +108,18 @@ class TestSummary:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """The pull request opened (or updated) from a run's branch after its attempt succeeded."""
+
+    number: int
+    url: str
+
+    def to_json(self) -> dict[str, object]:
+        """As every report and the dashboard's API give it."""
+        return {"number": self.number, "url": self.url}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attempt:
     """One attempt of one run: written to result.json and the store, read back by every report."""
@@ -131,6 +143,7 @@ class Attempt:
     tests: TestSummary | None = None  # set when a test command judged the attempt
     stray_processes: int = 0  # processes the run left behind, stopped at its end (result.json only)
     restored_files: tuple[str, ...] = ()  # shared files the run changed and the batch put back
+    pull_request: PullRequest | None = None  # recorded by the action after the batch (store only)
 
     @classmethod
     def unexecuted(
@@ -198,3 +211,8 @@ class Attempt:
             "stray_processes": self.stray_processes,
             "restored_files": list(self.restored_files),
         }
+
+    def record_json(self) -> dict[str, object]:
+        """As the reports and the dashboard's API give it: result.json's fields and what the store
+        recorded after the attempt ended (its pull request, which result.json never knows)."""
+        return self.to_json() | {"pull_request": self.pull_request.to_json() if self.pull_request else None}

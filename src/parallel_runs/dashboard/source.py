@@ -15,8 +15,8 @@ from typing import TypeVar
 
 from parallel_runs.core.ids import validate_batch_id, validate_run_id
 from parallel_runs.core.model import Attempt
-from parallel_runs.dashboard.views import BatchState, batch_state
 from parallel_runs.report.rows import RunRow, build_rows
+from parallel_runs.report.views import BatchState, batch_state
 from parallel_runs.store.records import Records
 
 __all__ = ["REFRESH_SECONDS", "BatchView", "Source"]

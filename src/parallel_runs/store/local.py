@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from parallel_runs.core.layout import RunPaths, branch_name
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_queue import LocalQueue
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
@@ -25,11 +25,11 @@ class LocalStore(LocalQueue, Closing):
         self.runs_dir = runs_dir
         self.shared_file = shared_file
 
-    def _path(self, claim: Claim) -> Path:
-        return self.shared_file or RunPaths(self.runs_dir, claim.slug).database
+    def _path(self, slug: str) -> Path:
+        return self.shared_file or RunPaths(self.runs_dir, slug).database
 
     def _open(self, claim: Claim) -> RunStore:
-        return RunStore.open(self._path(claim))
+        return RunStore.open(self._path(claim.slug))
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""
@@ -81,6 +81,11 @@ class LocalStore(LocalQueue, Closing):
     def skip(self, claim: Claim, reason: str) -> None:
         """Nothing to record: the run's latest attempt already says it succeeded."""
 
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """Record it in the run's SQLite file (or the one shared file)."""
+        with RunStore.open(self._path(attempt.slug)) as store:
+            store.record_pull_request(attempt, pull)
+
     def database_url(self, claim: Claim) -> str:
         """The run's own SQLite file (or the one shared file)."""
-        return f"sqlite:///{self._path(claim)}"
+        return f"sqlite:///{self._path(claim.slug)}"

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Outcome
-from parallel_runs.dashboard.timeline import lanes
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow, summarize, tests_summary
+from parallel_runs.report.timeline import lanes
 
 __all__ = [
     "SORTS",
@@ -119,6 +119,7 @@ def _matches(row: RunRow, query: Query, text: str) -> bool:
         latest.host,
         latest.error or "",
         latest.error_tail or "",
+        latest.pull_request.url if latest.pull_request else "",
     )
     return any(text in part.casefold() for part in haystack)
 
@@ -139,6 +140,7 @@ _KEYS: dict[str, Callable[[RunRow], object]] = {
     "host": lambda row: row.latest.host,
     "started": lambda row: row.latest.started_at,
     "branch": lambda row: row.latest.branch,
+    "pull": lambda row: row.latest.pull_request.number if row.latest.pull_request else None,
 }
 SORTS = tuple(_KEYS)  # the columns a runs table sorts by
 
@@ -235,6 +237,7 @@ COLUMNS = (
     ("host", "host"),
     ("started", "started"),
     ("branch", "branch"),
+    ("pull", "pull request"),
 )
 STATUSES = (*LIVE[1:], *(o.value for o in Outcome if o is not Outcome.RUNNING))  # the status filter
 
@@ -247,12 +250,14 @@ def batch_context(
     show_tests = any(row.latest.tests for row in view_rows)
     show_host = len({row.latest.host for row in view_rows}) > 1
     show_title = any(row.title for row in view_rows)  # --tasks: as the report's other formats
-    shown = {"tests": show_tests, "host": show_host, "title": show_title}
+    show_pull = any(row.latest.pull_request for row in view_rows)  # the action opened some
+    shown = {"tests": show_tests, "host": show_host, "title": show_title, "pull": show_pull}
     return {
         "columns": [c for c in COLUMNS if shown.get(c[0], True)],
         "show_title": show_title,
         "show_tests": show_tests,
         "show_host": show_host,
+        "show_pull": show_pull,
         "state": state,
         "page": page,
         "query": query,
