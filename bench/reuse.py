@@ -34,7 +34,7 @@ from parallel_runs import git as gitlib
 from parallel_runs.core.layout import RunPaths
 
 GOAL = 0.25
-SETUP = "sleep 5 && mkdir -p node_modules && touch node_modules/x"
+SETUP = "sleep {seconds} && mkdir -p node_modules && touch node_modules/x"
 
 
 def worktree_round(repo: Path, runs_dir: Path, *, runs: int, reuse: bool) -> list[float]:
@@ -94,17 +94,17 @@ def worktree_figures(root: Path, *, files: int, runs: int, rounds: int) -> tuple
     return tuple(statistics.median(v) * 1000 for v in (fresh, steady, overall))  # type: ignore[return-value]
 
 
-def setup_figures(root: Path, *, runs: int, workers: int) -> None:
+def setup_figures(root: Path, *, runs: int, workers: int, seconds: float) -> None:
     """The 5 s setup: how many runs pay it with reuse and --keep-ignored, and both batches' times."""
     repo = generate_repository(root, 200)
     (repo / ".gitignore").write_text("node_modules\n")
     git(repo, "add", ".gitignore")
     git(repo, "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "ignores")
-    ids = f"setup-{{01..{runs:02d}}}"
+    ids, setup = f"setup-{{01..{runs:02d}}}", SETUP.format(seconds=seconds)
     times = {}
     for name, flags in (
-        ("fresh", {"setup_command": SETUP}),
-        ("reuse", {"setup_command": SETUP, "reuse_worktrees": True, "keep_ignored": ["node_modules"]}),
+        ("fresh", {"setup_command": setup}),
+        ("reuse", {"setup_command": setup, "reuse_worktrees": True, "keep_ignored": ["node_modules"]}),
     ):
         runs_dir = root / f"runs-{name}"
         check = "test -e node_modules/x"
@@ -126,6 +126,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
     parser.add_argument("--ext4-dir", type=Path, default=Path("/tmp"), help="a directory on the ext4 disk")
     parser.add_argument("--skip-setup", action="store_true", help="only the worktree figures")
+    parser.add_argument("--setup-seconds", type=float, default=5.0, help="how long the setup command takes")
     args = parser.parse_args()
     disks = {"tmpfs": Path("/dev/shm"), "ext4": args.ext4_dir}
     print(f"{args.files} files, {args.runs} runs per round, {args.rounds} rounds; load {os.getloadavg()}")
@@ -150,7 +151,7 @@ def main() -> int:
     if not args.skip_setup:
         root = Path(tempfile.mkdtemp(prefix="pr-bench-setup-", dir=disks["tmpfs"]))
         try:
-            setup_figures(root, runs=8, workers=2)
+            setup_figures(root, runs=8, workers=2, seconds=args.setup_seconds)
         finally:
             shutil.rmtree(root, ignore_errors=True)
     return 0
