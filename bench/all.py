@@ -1,11 +1,11 @@
-"""`make bench`: P1, P2, P4, P6 and P8 of issues #13 and #22, P7 of issue #18 and the dashboard of
-#21 in one table, each next to its baseline of the same run and its goal.
+"""`make bench`: P1, P2, P4, P6 and P8 of issues #13 and #22, P7 of issue #18, the dashboard of #21
+and the reused worktrees of #22 in one table, each next to its baseline of the same run and its goal.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
-disk.py (P4), claims.py (P6), startup.py (P7), connections.py (P8), dashboard.py (issue #21's
-scale), dashboard_logs.py (#21's followed logs). Git-heavy ones run on tmpfs. A missed goal stays in
-the table; where its time goes is in the script's own output above the table and in
-docs/PERFORMANCE.md.
+disk.py (P4), claims.py (P6), startup.py (P7), connections.py (P8), reuse.py (issue #22's reused
+worktrees, on tmpfs and ext4), dashboard.py (issue #21's scale), dashboard_logs.py (#21's followed
+logs). The other git-heavy ones run on tmpfs. A missed goal stays in the table; where its time goes
+is in the script's own output above the table and in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -85,6 +85,27 @@ FIGURES = (
         "<= 3x",
     ),
     ("P8 connections per process, --workers 8", ["connections.py"], r"at most (\d+)", None, "<= 2"),
+    (
+        "#22 reused worktree / fresh create+remove, 30,000 files, tmpfs",
+        ["reuse.py", "--runs", "6", "--rounds", "3"],
+        r"tmpfs reuse ratio: ([\d.]+)x",
+        None,
+        "<= 0.25x",
+    ),
+    (
+        "#22 reused worktree / fresh create+remove, 30,000 files, ext4",
+        ["reuse.py", "--runs", "6", "--rounds", "3"],
+        r"ext4 reuse ratio: ([\d.]+)x",
+        None,
+        "<= 0.25x",
+    ),
+    (
+        "#22 runs paying a 5 s setup, 8 runs on 2 workers, --keep-ignored",
+        ["reuse.py", "--runs", "6", "--rounds", "3"],
+        r"reuse: 8 runs on 2 workers paid the setup (\d+) times",
+        None,
+        "2 (not 8)",
+    ),
     (
         "#21 dashboard, 10,000 runs: first paint (warm), worst store",
         ["dashboard.py"],

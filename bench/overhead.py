@@ -109,8 +109,10 @@ def timed_batch(
     workers: int,
     command: str,
     keep_worktrees: bool = False,
+    flags: dict[str, object] | None = None,
 ) -> float:
-    """Seconds one batch takes through the library (the benches' "ours"); exits if it fails."""
+    """Seconds one batch takes through the library (the benches' "ours"); exits if it fails.
+    `flags`: more of `run`'s options, by dest (bench/reuse.py)."""
     batch = build_batch_to_queue(
         flags={
             "run_ids": [run_ids],
@@ -119,6 +121,7 @@ def timed_batch(
             "runs_dir": str(runs_dir),
             "batch_id": batch_id,
             "keep_worktrees": keep_worktrees or None,
+            **(flags or {}),
         },
         environ=dict(os.environ),
         cwd=repo,

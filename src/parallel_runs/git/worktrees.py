@@ -54,11 +54,18 @@ def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, st
 class RunWorktree:
     """One run's worktree and its run branch: create, save, remove (the seed's: seed/workspace.py)."""
 
-    def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Path,
+        paths: RunPaths,
+        settings: SaveSettings | None = None,
+        workspace: Path | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings  # the batch's; without one (recover, cleanup), the settings as they are now
         self.paths = paths
-        self.workspace = paths.workspace
+        self.workspace = workspace or paths.workspace  # another path: a worker's reused worktree (reuse.py)
         self.branch_ref = f"refs/heads/{paths.branch}"
         self._has_unsaved_nested_repos = False  # set by save_changes: then removal must not be forced
         self._created: Created | None = None  # set by create: what a save may read without git
