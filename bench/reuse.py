@@ -26,8 +26,8 @@ from pathlib import Path
 from overhead import (  # type: ignore[import-not-found]
     generate_repository,
     git,
-    git_seconds_by_subcommand,
     reset,
+    seconds_by_step,
     timed_batch,
 )
 from parallel_runs import git as gitlib
@@ -78,7 +78,7 @@ def worktree_figures(root: Path, *, files: int, runs: int, rounds: int) -> tuple
         reset(repo, runs_dir)
         fresh.append(statistics.mean(worktree_round(repo, runs_dir, runs=runs, reuse=False)))
         reset(repo, runs_dir)
-        with git_seconds_by_subcommand() as spent:
+        with seconds_by_step() as spent:
             reused = worktree_round(repo, runs_dir, runs=runs, reuse=True)
         steady.append(statistics.mean(reused[1:]))
         overall.append(statistics.mean(reused))
