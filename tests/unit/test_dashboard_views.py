@@ -11,9 +11,10 @@ import pytest
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.dashboard.timeline import lanes
-from parallel_runs.dashboard.views import Query, batch_state, select
+from parallel_runs.dashboard.views import Page, Query, batch_state
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow
+from parallel_runs.store.runs_query import page_of
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -54,7 +55,7 @@ ROWS = [
 
 
 def ids(query: Query) -> list[str]:
-    return [r.latest.run_id for r in select(ROWS, query).rows]
+    return [r.latest.run_id for r in page_of(ROWS, query.runs()).rows]
 
 
 def test_filters_by_status_host_and_text() -> None:
@@ -73,7 +74,8 @@ def test_sorts_by_any_column_with_missing_values_last_either_way() -> None:
 
 
 def test_pages_on_the_server() -> None:
-    page = select(ROWS, Query(per_page=3, page=2))
+    query = Query(per_page=3, page=2)
+    page = Page.of(page_of(ROWS, query.runs()), query)
     assert [r.latest.run_id for r in page.rows] == ["s1"]
     assert (page.matched, page.total, page.pages) == (4, 4, 2)
 
@@ -103,7 +105,7 @@ def test_a_query_round_trips_through_its_url_parameters() -> None:
 def test_the_state_of_a_batch() -> None:
     def state(counts: dict[str, int], *, worked_on: bool = False, refused: str | None = None) -> str:
         summary = BatchSummary(batch_id="b", counts=counts, first=T0, last=T0, refused=refused)
-        return batch_state(summary, [], worked_on=worked_on).state
+        return batch_state(summary, worked_on=worked_on).state
 
     assert state({"queued": 3}) == "queued"
     assert state({"queued": 2, "succeeded": 1}) == "running"

@@ -27,11 +27,18 @@ def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = No
     # Imported here: the dashboard's views read report.rows, which this package's __init__ loads.
     from parallel_runs.dashboard.render import inline_css, render_template  # noqa: PLC0415
     from parallel_runs.dashboard.views import Query, batch_context, snapshot_state  # noqa: PLC0415
+    from parallel_runs.store.runs_query import page_of  # noqa: PLC0415
 
     generated = now or datetime.now(UTC)
     known = max((row.latest.finished_at or row.latest.started_at for row in rows), default=generated)
+    query = Query(per_page=max(1, len(rows)))
     context = batch_context(
-        list(rows), snapshot_state(rows), Query(per_page=max(1, len(rows))), now=now or known
+        page_of(rows, query.runs()),
+        query,
+        snapshot_state(rows),
+        timeline=rows,
+        now=now or known,
+        titled=any(row.title for row in rows),
     )
     meta = [f"generated {generated.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}", f"{len(rows)} runs"]
     page = render_template(

@@ -30,6 +30,7 @@ from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt, list_local_artifacts, local_paths
 from parallel_runs.store.records import RunEvent, RunLog
+from parallel_runs.store.runs_query import RunsPage, RunsQuery, page_of
 from parallel_runs.store.sqlite import RunStore
 
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
@@ -106,6 +107,12 @@ class LocalRecords(Closing):
         found = [a for path in self._store_files() for a in self._read_all(path)]
         chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, paged in memory."""
+        from parallel_runs.report.rows import build_rows  # noqa: PLC0415 - the report's renderers load with it
+
+        return page_of(build_rows(self.attempts(batch_id)), query)
 
     def run_attempts(self, run_id: str) -> list[Attempt]:
         """The run's attempts, by number (its own store, or the one file every run was recorded in)."""
@@ -216,6 +223,7 @@ def summarize_batches(records: Iterable[Attempt]) -> list[BatchSummary]:
                 counts={o.value: outcomes.count(o) for o in Outcome if o in outcomes},
                 first=min(a.started_at for a in attempts),
                 last=max(a.finished_at or a.started_at for a in attempts),
+                hosts=tuple(sorted({a.host for a in attempts})),
             )
         )
     return sorted(summaries, key=lambda summary: (summary.first, summary.batch_id))

@@ -28,6 +28,8 @@ from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.records import RunEvent
 from parallel_runs.store.rows import read_attempts, select_attempts
+from parallel_runs.store.runs_query import RunsPage, RunsQuery
+from parallel_runs.store.shared_pages import read_runs_page
 
 __all__ = ["SharedQueue"]
 
@@ -75,6 +77,10 @@ class SharedQueue:
     def batch_summaries(self) -> list[BatchSummary]:
         """Every batch: its runs counted by outcome (`queued`, `running` for unfinished ones), its times."""
         return self._transaction("list batches", read_batch_summaries)
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, filtered and sorted in SQL (`shared_pages.py`)."""
+        return self._transaction("read a page of runs", lambda conn: read_runs_page(conn, batch_id, query))
 
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""

@@ -19,6 +19,7 @@ from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt
 from parallel_runs.store.records import AttemptRunning, RunEvent, RunLog
+from parallel_runs.store.runs_query import RunsPage, RunsQuery
 from parallel_runs.store.shared import SharedStore
 
 __all__ = ["SharedRecords"]
@@ -62,6 +63,10 @@ class SharedRecords(Closing):
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt (in `batch_id`, if given), by run id then number."""
         return self.store.attempts(batch_id)
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, paged in SQL."""
+        return self.store.runs_page(batch_id, query)
 
     def run_attempts(self, run_id: str) -> list[Attempt]:
         """The run's attempts in any batch, by number."""

@@ -1,0 +1,114 @@
+"""`Records.runs_page` in SQL for the shared store: a batch's runs filtered, sorted and paged by
+PostgreSQL, so a page of a 10,000-run batch reads its 100 rows, not 10,000 (see `runs_query.py`
+for what a page is; this module answers exactly as its `page_of` does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, null, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, aliased
+
+from parallel_runs.store.models import AttemptModel, RunModel
+from parallel_runs.store.rows import attempt_from_row
+from parallel_runs.store.runs_query import STATUS_ORDER, RunsPage, RunsQuery
+
+__all__ = ["read_runs_page"]
+
+
+def _latest(batch_id: str) -> Any:
+    """The batch's attempts, each with its run's number of attempts in the batch and its rank (1: latest)."""
+    return (
+        select(
+            AttemptModel,
+            func.count().over(partition_by=AttemptModel.run_id).label("tries"),
+            func.row_number()
+            .over(partition_by=AttemptModel.run_id, order_by=AttemptModel.attempt.desc())
+            .label("rank"),
+        )
+        .where(AttemptModel.batch_id == batch_id)
+        .subquery("latest")
+    )
+
+
+def _filters(latest: Any, query: RunsQuery) -> ColumnElement[bool]:
+    chosen: list[ColumnElement[bool]] = []
+    if query.statuses:
+        chosen.append(latest.status.in_(query.statuses))
+    if query.host:
+        chosen.append(latest.host == query.host)
+    if query.text:
+        columns = (latest.run_id, latest.branch, latest.host, latest.error, latest.error_tail)
+        chosen.append(or_(*(column.icontains(query.text, autoescape=True) for column in columns)))
+    return and_(literal(True), *chosen)
+
+
+def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any]:
+    """The SQL of `runs_query._KEYS[sort]`; strings in code point order (COLLATE "C"), as Python's."""
+    failures = latest.tests["new_failures"]
+    keys: dict[str, ColumnElement[Any]] = {
+        "run": latest.run_id.collate("C"),
+        "title": null(),  # titles are not stored with attempts: every run's is missing
+        "status": case(
+            {value: index for index, value in enumerate(STATUS_ORDER)},
+            value=latest.status,
+            else_=len(STATUS_ORDER),
+        ),
+        "attempts": tries,
+        "exit": latest.exit_code,
+        "duration": latest.finished_at - latest.started_at,
+        "files": latest.changed_files,
+        "tests": case(
+            (func.json_typeof(failures) == "array", func.json_array_length(failures)),
+            (func.json_typeof(latest.tests) == "object", 0),
+        ),
+        "host": latest.host.collate("C"),
+        "started": latest.started_at,
+        "branch": latest.branch.collate("C"),
+    }
+    return keys[sort]
+
+
+def read_runs_page(conn: Connection, batch_id: str, query: RunsQuery) -> RunsPage:
+    """One page of the batch's runs (their latest attempts), with the counts and hosts of the batch."""
+    from parallel_runs.report.rows import RunRow  # noqa: PLC0415 - the report's renderers load with it
+
+    ranked = _latest(batch_id)
+    latest = aliased(AttemptModel, ranked)
+    is_latest = ranked.c.rank == 1
+    matching = _filters(latest, query)
+    total, matched, hosts, tested = conn.execute(
+        select(
+            func.count(),
+            func.count().filter(matching),
+            func.array_agg(distinct(latest.host)),
+            func.bool_or(func.json_typeof(latest.tests) == "object"),
+        )
+        .select_from(ranked)
+        .where(is_latest)
+    ).one()
+    key = _sort_key(latest, ranked.c.tries, query.sort)
+    run_order = latest.run_id.collate("C")
+    order = (
+        (key.desc().nulls_last(), run_order.desc())
+        if query.descending
+        else (key.asc().nulls_last(), run_order.asc())
+    )
+    page = (
+        select(latest, RunModel.slug, ranked.c.tries)
+        .join(RunModel, RunModel.run_id == latest.run_id)
+        .where(is_latest, matching)
+        .order_by(*order)
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+    with Session(conn) as session:
+        rows = [RunRow(attempt_from_row(row, slug=slug), tries) for row, slug, tries in session.execute(page)]
+    return RunsPage(
+        rows=rows,
+        matched=matched,
+        total=total,
+        hosts=tuple(sorted(hosts or ())),
+        tested=bool(tested),
+    )
