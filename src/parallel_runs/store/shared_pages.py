@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, null, or_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
@@ -44,12 +44,12 @@ def _filters(latest: Any, query: RunsQuery) -> ColumnElement[bool]:
     return and_(literal(True), *chosen)
 
 
-def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any]:
-    """The SQL of `runs_query._KEYS[sort]`; strings in code point order (COLLATE "C"), as Python's."""
+def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any] | None:
+    """The SQL of `runs_query._KEYS[sort]`; strings in code point order (COLLATE "C"), as Python's;
+    None for titles, which are not stored with attempts: every run's is missing."""
     failures = latest.tests["new_failures"]
     keys: dict[str, ColumnElement[Any]] = {
         "run": latest.run_id.collate("C"),
-        "title": null(),  # titles are not stored with attempts: every run's is missing
         "status": case(
             {value: index for index, value in enumerate(STATUS_ORDER)},
             value=latest.status,
@@ -67,7 +67,7 @@ def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any]:
         "started": latest.started_at,
         "branch": latest.branch.collate("C"),
     }
-    return keys[sort]
+    return keys.get(sort)
 
 
 def read_runs_page(conn: Connection, batch_id: str, query: RunsQuery) -> RunsPage:
@@ -90,11 +90,8 @@ def read_runs_page(conn: Connection, batch_id: str, query: RunsQuery) -> RunsPag
     ).one()
     key = _sort_key(latest, ranked.c.tries, query.sort)
     run_order = latest.run_id.collate("C")
-    order = (
-        (key.desc().nulls_last(), run_order.desc())
-        if query.descending
-        else (key.asc().nulls_last(), run_order.asc())
-    )
+    keys = [run_order] if key is None else [key, run_order]
+    order = [(k.desc() if query.descending else k.asc()).nulls_last() for k in keys]
     page = (
         select(latest, RunModel.slug, ranked.c.tries)
         .join(RunModel, RunModel.run_id == latest.run_id)
