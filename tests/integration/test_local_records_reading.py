@@ -13,7 +13,8 @@ from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
 from parallel_runs.store import LocalStore, open_records
 from tests.integration.postgres.conftest import database_url
-from tests.integration.postgres.test_records import Location, new_batch, work
+from tests.integration.postgres.helpers import Location
+from tests.integration.postgres.test_records import new_batch, work
 
 __all__ = ["database_url"]  # the session's PostgreSQL database
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["Attempt", "Outcome", "TestSummary"]
 
@@ -198,3 +199,29 @@ class Attempt:
             "stray_processes": self.stray_processes,
             "restored_files": list(self.restored_files),
         }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Attempt:
+        """Read `to_json`'s document back (KeyError, TypeError or ValueError when it is not one)."""
+        finished, tests = document["finished_at"], document.get("tests")
+        return cls(
+            run_id=str(document["run_id"]),
+            slug=str(document["slug"]),
+            batch_id=str(document["batch_id"]),
+            attempt=int(document["attempt"]),
+            outcome=Outcome(document["status"]),
+            exit_code=document["exit_code"],
+            started_at=datetime.fromisoformat(document["started_at"]),
+            finished_at=None if finished is None else datetime.fromisoformat(finished),
+            base_sha=str(document["base_sha"]),
+            head_sha=_text(document["head_sha"]),
+            branch=str(document["branch"]),
+            host=str(document["host"]),
+            pid=int(document["pid"]),
+            error=_text(document.get("error")),
+            error_tail=_text(document.get("error_tail")),
+            changed_files=document.get("changed_files"),
+            tests=TestSummary.from_json(tests) if isinstance(tests, dict) else None,
+            stray_processes=int(document.get("stray_processes", 0)),
+            restored_files=_strings(document.get("restored_files")),
+        )

@@ -132,7 +132,7 @@ def save_and_remove(
     latest = latest_attempt(paths)
     is_tree = (paths.workspace / ".git").exists()
     base = latest.base_sha if latest else git.resolve_commit(paths.workspace if is_tree else repo, "HEAD")
-    with RunStore.open(paths.database) as store:
+    with RunStore.open(paths.database, indexed_in=paths.runs_dir) as store:
         return recover_orphaned_worktree(
             repo=repo,
             runs_dir=paths.runs_dir,

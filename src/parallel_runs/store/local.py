@@ -29,7 +29,8 @@ class LocalStore(LocalQueue, Closing):
         return self.shared_file or RunPaths(self.runs_dir, claim.slug).database
 
     def _open(self, claim: Claim) -> RunStore:
-        return RunStore.open(self._path(claim))
+        # Each run's own store is indexed for the runs dir's readers; one shared file needs no index.
+        return RunStore.open(self._path(claim), indexed_in=None if self.shared_file else self.runs_dir)
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""

@@ -13,9 +13,7 @@ import json
 import logging
 import os
 import shutil
-import stat
 import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from parallel_runs.log_reader import attempt_is_over
 from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt, list_local_artifacts, local_paths
+from parallel_runs.store.local_index import IndexReader, StoreKey, store_key
 from parallel_runs.store.records import RunEvent, RunLog
 from parallel_runs.store.runs_query import RunsPage, RunsQuery, page_of
 from parallel_runs.store.sqlite import RunStore
@@ -36,7 +35,6 @@ from parallel_runs.store.sqlite import RunStore
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
 
 log = logging.getLogger(__name__)
-SETTLED_NS = 2_000_000_000  # a store file unchanged for this long is cached by its mtime, size and inode
 
 
 class LocalRecords(Closing):
@@ -49,10 +47,12 @@ class LocalRecords(Closing):
         self.runs_dir = runs_dir
         self.store_file = store_file
         self.where = str(store_file or runs_dir)
-        # Each store's attempts as last read, by the file's (mtime, size, inode): a long-lived reader
-        # (the dashboard) reads again only the files that changed, not 10,000 at every refresh.
-        self._seen: dict[str, tuple[tuple[int, int, int], list[Attempt]]] = {}
+        # Each store's attempts as last read, by its key: a long-lived reader (the dashboard) reads
+        # again only the stores that changed, not 10,000 at every refresh; and the index spares the
+        # first read of each store that was indexed as it is.
+        self._seen: dict[str, tuple[StoreKey, list[Attempt]]] = {}
         self._seen_lock = threading.Lock()
+        self._index = IndexReader(runs_dir)
 
     def _store_files(self) -> list[str]:
         """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
@@ -74,23 +74,19 @@ class LocalRecords(Closing):
         return sorted(found)
 
     def _read_all(self, path: str) -> list[Attempt]:
-        """A store's attempts, from what was read before if its file has not changed since."""
-        try:
-            found = os.stat(path)
-        except OSError:
+        """A store's attempts: as read before or as indexed if it has not changed since, else read."""
+        key = store_key(path)  # before reading: a write meanwhile changes the key, never the answer
+        if key is None:
             return []  # a dir without a store (workspaces, ...), or removed meanwhile
-        if not stat.S_ISREG(found.st_mode):
-            return []
-        key = (found.st_mtime_ns, found.st_size, found.st_ino)
         with self._seen_lock:
             seen = self._seen.get(path)
-        if seen is not None and seen[0] == key:
-            return seen[1]
-        attempts = self._read(Path(path))
-        # A file written within the clock's granularity may change again unseen under the same key.
-        if time.time_ns() - found.st_mtime_ns > SETTLED_NS:
-            with self._seen_lock:
-                self._seen[path] = (key, attempts)
+            if seen is not None and seen[0] == key:
+                return seen[1]
+            attempts = self._index.attempts(path, key)
+        if attempts is None:
+            attempts = self._read(Path(path))
+        with self._seen_lock:
+            self._seen[path] = (key, attempts)
         return attempts
 
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
@@ -104,6 +100,9 @@ class LocalRecords(Closing):
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
+        if self.store_file is None:
+            with self._seen_lock:
+                self._index.refresh()
         found = [a for path in self._store_files() for a in self._read_all(path)]
         chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))

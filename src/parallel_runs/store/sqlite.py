@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import StoreError
 from parallel_runs.store.closing import Closing
+from parallel_runs.store.local_index import record_write
 from parallel_runs.store.models import (
     AttemptModel,
     RunModel,
@@ -38,14 +39,17 @@ _UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT",)}
 class RunStore(Closing):
     """The attempts of one run (and its `runs` row), in `<runs_dir>/<slug>/<slug>.db`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, indexed_in: Path | None = None) -> None:
         self.path = path
+        self.indexed_in = indexed_in
         self._has_schema = False
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> RunStore:
-        """Open the store at `path` (absolute); with `create`, a missing store is made, else refused."""
+    def open(cls, path: Path, *, create: bool = True, indexed_in: Path | None = None) -> RunStore:
+        """Open the store at `path` (absolute); with `create`, a missing store is made, else refused.
+
+        `indexed_in`: the runs dir whose index each write is recorded in (`local_index.py`)."""
         if not path.is_absolute():
             raise ValueError(f"store path must be absolute, got {path}")
         if create:
@@ -55,7 +59,7 @@ class RunStore(Closing):
                 raise StoreError(f"cannot create the directory of store {path}: {exc}") from exc
         elif not path.is_file():
             raise StoreError(f"no store at {path}")
-        store = cls(path)
+        store = cls(path, indexed_in=indexed_in)
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
             old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES
@@ -122,7 +126,12 @@ class RunStore(Closing):
                 conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 log.debug("creating store schema in %s", self.path)
             yield conn
+            if self.indexed_in is not None:  # what the store holds once this write commits
+                with Session(conn) as session:
+                    held = read_attempts(session, select_attempts().order_by(AttemptModel.attempt))
         self._has_schema = True
+        if self.indexed_in is not None:
+            record_write(self.indexed_in, self.path, held)
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[Session | None]:
