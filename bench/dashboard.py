@@ -5,15 +5,17 @@ begin, finish; a tenth failed, a few still running, four hosts), into a runs dir
 files and into a fresh PostgreSQL database. Then the dashboard app (through Starlette's TestClient,
 in this process) is asked, for each store:
 
-- first paint: the batch page's HTML, from a dashboard just started (nothing read yet: a runs dir's
-  10,000 SQLite files are each opened once, which `parallel-runs dashboard` does in the background at
-  start-up), and again with everything read anew but those files unchanged (what a visitor pays
-  after a change). Goal <= 1 s.
+- first paint: the batch page's HTML, from a dashboard just started (nothing read yet: a runs dir is
+  read through its index, `.index/`, which the runs' stores wrote; each store's key is checked, no
+  store opened), and again with everything read anew but the stores unchanged (what a visitor pays
+  after a change). Goal <= 1 s. With --no-index, the runs dir's index is removed first (a runs dir
+  an older version wrote: each of its 10,000 SQLite files is opened once), for comparison.
 - a filtered API page: `/api/batches/ID/runs?status=failed&q=3&sort=duration&order=desc`, its refresh
-  expired before each of --rounds requests (the batch unchanged: its rows are kept by its version),
-  median and worst; and after a change (every row read again). Goal <= 300 ms.
+  expired before each of --rounds requests (the batch unchanged: its pages are kept by its version),
+  median and worst; and after a change (the page asked of the store again). Goal <= 300 ms.
 
-The page holds 100 rows whatever the batch's size: the server filters, sorts and pages.
+The page holds 100 rows whatever the batch's size: the store filters, sorts and pages
+(`Records.runs_page`: in SQL for the shared store).
 The database: `parallel_runs_bench_<hex>` on the server of --database-url (default
 PARALLEL_RUNS_TEST_DATABASE_URL, else local trust auth), migrated, dropped at the end.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -165,6 +168,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--no-index", action="store_true", help="remove the runs dir's index first")
     parser.add_argument(
         "--database-url", default=os.environ.get("PARALLEL_RUNS_TEST_DATABASE_URL", DEFAULT_URL)
     )
@@ -182,6 +186,8 @@ def main() -> int:
         with LocalStore(runs_dir) as local:
             fill(local, definition, threads=args.threads)
         print(f"runs dir: {args.runs} runs written in {time.perf_counter() - started:.1f}s", flush=True)
+        if args.no_index:
+            shutil.rmtree(runs_dir / ".index")
         figures["runs dir"] = measure(runs_dir, definition.batch_id, rounds=args.rounds)
         with bench_database(args.database_url) as url:
             started = time.perf_counter()
@@ -196,14 +202,15 @@ def main() -> int:
     for store, found in figures.items():
         for name, seconds in found.items():
             goal = next(limit for prefix, limit in goals.items() if name.startswith(prefix))
-            met &= seconds <= goal or name == "first paint, just started"
+            met &= seconds <= goal
             print(f"{store}: {name}: {seconds * 1000:.0f} ms (goal <= {goal * 1000:.0f} ms)")
-    worst_paint = max(f["first paint, read again"] for f in figures.values())
     cold = max(f["first paint, just started"] for f in figures.values())
-    print(f"cold start (every store file read once; the command does it in the background): {cold:.1f} s")
+    worst_paint = max(f["first paint, read again"] for f in figures.values())
     worst_api = max(f["filtered API page, median"] for f in figures.values())
-    print(f"worst first paint (read again): {worst_paint * 1000:.0f} ms; ", end="")
-    print(f"worst filtered API page median: {worst_api * 1000:.0f} ms")
+    changed = max(f["filtered API page after a change, median"] for f in figures.values())
+    print(f"worst first paint: just started {cold * 1000:.0f} ms, read again {worst_paint * 1000:.0f} ms")
+    print(f"worst filtered API page median: {worst_api * 1000:.0f} ms, changed {changed * 1000:.0f} ms")
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0 if met else 1
 
 
