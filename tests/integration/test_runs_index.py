@@ -15,7 +15,7 @@ import pytest
 
 from parallel_runs.core.layout import index_path
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.store import LocalStore, open_records
+from parallel_runs.store import LocalStore, RunStore, open_records
 from tests.integration.postgres.helpers import Location
 from tests.integration.postgres.test_records import new_batch, work
 
@@ -139,3 +139,25 @@ def test_a_long_lived_reader_takes_lines_appended_after_it_started(tmp_path: Pat
         again_id, _ = worked(runs_dir)  # another batch, written while the reader lives
         rewrite_index(runs_dir, again_id, {"host": FROM_INDEX})
         assert {a.host for a in records.attempts(again_id)} == {FROM_INDEX}
+
+
+def test_a_running_attempt_is_read_from_its_store(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    batch_id, written = worked(runs_dir)
+    rewrite_index(runs_dir, batch_id, {"host": FROM_INDEX})
+    last = written[-1]
+    database = runs_dir / last.slug / f"{last.slug}.db"
+    with RunStore.open(database, indexed_in=runs_dir) as store:  # a begin is not indexed: few run at once
+        store.begin_attempt(
+            run_id=last.run_id,
+            slug=last.slug,
+            batch_id=batch_id,
+            attempt=last.attempt + 1,
+            base_sha=last.base_sha,
+            branch=last.branch,
+            host="here",
+            pid=1,
+            started_at=last.started_at + timedelta(hours=1),
+        )
+    found = [(a.attempt, a.outcome, a.host) for a in read(runs_dir, batch_id) if a.run_id == last.run_id]
+    assert found == [(last.attempt, last.outcome, last.host), (last.attempt + 1, Outcome.RUNNING, "here")]

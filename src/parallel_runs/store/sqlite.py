@@ -116,7 +116,7 @@ class RunStore(Closing):
             CURRENT_PATH.reset(token)
 
     @contextmanager
-    def _writing(self, doing: str) -> Iterator[Connection]:
+    def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:
         # The schema is created inside the first write's transaction: one commit (and its fsyncs)
         # fewer per run, and IMMEDIATE means two first writers cannot both create it.
         with self._transaction(doing, write=True) as conn:
@@ -126,11 +126,12 @@ class RunStore(Closing):
                 conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 log.debug("creating store schema in %s", self.path)
             yield conn
-            if self.indexed_in is not None:  # what the store holds once this write commits
+            held = None
+            if index and self.indexed_in is not None:  # what the store holds once this write commits
                 with Session(conn) as session:
                     held = read_attempts(session, select_attempts().order_by(AttemptModel.attempt))
         self._has_schema = True
-        if self.indexed_in is not None:
+        if held is not None and self.indexed_in is not None:
             record_write(self.indexed_in, self.path, held)
 
     @contextmanager
@@ -165,7 +166,8 @@ class RunStore(Closing):
         started_at: datetime,
     ) -> None:
         """Record a new attempt as `running` (and the run, if new); a duplicate is a StoreError."""
-        with self._writing("begin attempt") as conn:
+        # Not indexed: a running attempt's store is read from its file (few run at once), and its end is.
+        with self._writing("begin attempt", index=False) as conn:
             self._ensure_run(conn, run_id=run_id, slug=slug, created_at=started_at)
             try:
                 conn.execute(
