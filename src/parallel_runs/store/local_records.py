@@ -14,10 +14,11 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.layout import git_state_dir, refusal_path
@@ -30,11 +31,15 @@ from parallel_runs.store.local_artifacts import choose_attempt, list_local_artif
 from parallel_runs.store.local_index import IndexReader, StoreKey, store_key
 from parallel_runs.store.records import RunEvent, RunLog
 from parallel_runs.store.runs_query import RunsPage, RunsQuery, page_of
+
+if TYPE_CHECKING:
+    from parallel_runs.report.rows import RunRow
 from parallel_runs.store.sqlite import RunStore
 
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
 
 log = logging.getLogger(__name__)
+SETTLED_NS = 2_000_000_000  # a store whose mtime is this much older than a check of it is as checked
 
 
 class LocalRecords(Closing):
@@ -47,12 +52,15 @@ class LocalRecords(Closing):
         self.runs_dir = runs_dir
         self.store_file = store_file
         self.where = str(store_file or runs_dir)
-        # Each store's attempts as last read, by its key: a long-lived reader (the dashboard) reads
-        # again only the stores that changed, not 10,000 at every refresh; and the index spares the
-        # first read of each store that was indexed as it is.
-        self._seen: dict[str, tuple[StoreKey, list[Attempt]]] = {}
-        self._seen_lock = threading.Lock()
+        # Each store's attempts as last read, by its key, and when the key was checked: a long-lived
+        # reader (the dashboard) reads again only the stores that changed, not 10,000 at every
+        # refresh; and the index spares the first read of each store that was indexed as it is.
+        self._seen: dict[str, tuple[StoreKey, int, list[Attempt]]] = {}
+        self._seen_lock = threading.Lock()  # one scan at a time: a dashboard's threads share it
         self._index = IndexReader(runs_dir)
+        self._listed: list[str] = []  # the stores the last scan found
+        self._generation = 0  # counts the scans that found a store changed, new or gone
+        self._rows: dict[str, tuple[int, list[RunRow]]] = {}  # batch id: (generation, its rows)
 
     def _store_files(self) -> list[str]:
         """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
@@ -62,7 +70,7 @@ class LocalRecords(Closing):
         try:
             with os.scandir(self.runs_dir) as entries:
                 found = [
-                    os.path.join(entry.path, f"{entry.name}.db")
+                    f"{entry.path}/{entry.name}.db"
                     for entry in entries
                     if not entry.name.startswith(".") and entry.is_dir()
                 ]
@@ -73,20 +81,30 @@ class LocalRecords(Closing):
             return []
         return sorted(found)
 
+    def _scan(self) -> list[list[Attempt]]:
+        """Each store's attempts, read again only where a store changed (with `_seen_lock` held)."""
+        if self.store_file is None:
+            self._index.refresh()
+        listed = self._store_files()
+        if listed != self._listed:
+            self._listed, self._generation = listed, self._generation + 1
+        return [self._read_all(path) for path in listed]
+
     def _read_all(self, path: str) -> list[Attempt]:
         """A store's attempts: as read before or as indexed if it has not changed since, else read."""
+        seen = self._seen.get(path)
+        if seen is not None and _unchanged_since(path, seen[0], seen[1]):
+            return seen[2]
+        checked = time.time_ns()
         key = store_key(path)  # before reading: a write meanwhile changes the key, never the answer
         if key is None:
             return []  # a dir without a store (workspaces, ...), or removed meanwhile
-        with self._seen_lock:
-            seen = self._seen.get(path)
-            if seen is not None and seen[0] == key:
-                return seen[1]
-            attempts = self._index.attempts(path, key)
-        if attempts is None:
-            attempts = self._read(Path(path))
-        with self._seen_lock:
-            self._seen[path] = (key, attempts)
+        if seen is not None and seen[0] == key:
+            attempts = seen[2]
+        else:
+            attempts = self._index.attempts(path, key) or self._read(Path(path))
+            self._generation += 1
+        self._seen[path] = (key, checked, attempts)
         return attempts
 
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
@@ -100,18 +118,22 @@ class LocalRecords(Closing):
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
-        if self.store_file is None:
-            with self._seen_lock:
-                self._index.refresh()
-        found = [a for path in self._store_files() for a in self._read_all(path)]
-        chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
+        with self._seen_lock:
+            stores = self._scan()
+        chosen = [a for found in stores for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
 
     def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
-        """One page of the batch's runs, paged in memory."""
+        """One page of the batch's runs, paged in memory; its rows built again only after a change."""
         from parallel_runs.report.rows import build_rows  # noqa: PLC0415 - the report's renderers load with it
 
-        return page_of(build_rows(self.attempts(batch_id)), query)
+        with self._seen_lock:
+            stores = self._scan()
+            kept = self._rows.get(batch_id)
+            if kept is None or kept[0] != self._generation:
+                chosen = (a for found in stores for a in found if a.batch_id == batch_id)
+                kept = self._rows[batch_id] = (self._generation, build_rows(chosen))
+        return page_of(kept[1], query)
 
     def run_attempts(self, run_id: str) -> list[Attempt]:
         """The run's attempts, by number (its own store, or the one file every run was recorded in)."""
@@ -202,6 +224,18 @@ class LocalRecords(Closing):
 
     def close(self) -> None:
         """Nothing to release: each read opened and closed its file."""
+
+
+def _unchanged_since(path: str, key: StoreKey, checked: int) -> bool:
+    """True when one stat shows the store still has `key`, as checked at `checked` (ns): a store last
+    written well before that check (SETTLED_NS, more than the file clock's lag) can change only with
+    a later mtime. Opening the file to read its change counter costs 10,000 opens a refresh."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    same = (found.st_mtime_ns, found.st_size, found.st_ino) == key[:3]
+    return same and found.st_mtime_ns < checked - SETTLED_NS
 
 
 def summarize_batches(records: Iterable[Attempt]) -> list[BatchSummary]:
