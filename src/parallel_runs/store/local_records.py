@@ -61,6 +61,7 @@ class LocalRecords(Closing):
         self._listed: list[str] = []  # the stores the last scan found
         self._generation = 0  # counts the scans that found a store changed, new or gone
         self._rows: dict[str, tuple[int, list[RunRow]]] = {}  # batch id: (generation, its rows)
+        self._summarized: tuple[int, list[BatchSummary]] = (-1, [])
 
     def _store_files(self) -> list[str]:
         """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
@@ -160,7 +161,11 @@ class LocalRecords(Closing):
 
     def batches(self) -> list[BatchSummary]:
         """Each batch that ran here, and each refused here (unless it ran later: its runs tell)."""
-        ran = summarize_batches(self.attempts())
+        with self._seen_lock:
+            stores = self._scan()
+            if self._summarized[0] != self._generation:  # as for rows: summarized again after a change
+                self._summarized = (self._generation, summarize_batches(a for found in stores for a in found))
+            ran = self._summarized[1]
         if self.store_file is not None:
             return ran
         seen = {summary.batch_id for summary in ran}
