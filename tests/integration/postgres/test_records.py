@@ -150,9 +150,9 @@ def test_batches_counted_by_the_latest_attempt_of_each_run_oldest_first(
     first, second, _ = worked
     with location.open() as records:
         ours = [s for s in records.batches() if s.batch_id in {first.batch_id, second.batch_id}]
-    assert [(s.batch_id, s.counts, s.refused) for s in ours] == [
-        (first.batch_id, {"succeeded": 1, "regressed": 1}, None),
-        (second.batch_id, {"succeeded": 1}, None),
+    assert [(s.batch_id, s.counts, s.refused, s.hosts) for s in ours] == [
+        (first.batch_id, {"succeeded": 1, "regressed": 1}, None, (ME.host,)),  # the hosts its attempts ran on
+        (second.batch_id, {"succeeded": 1}, None, (ME.host,)),
     ]
 
 
