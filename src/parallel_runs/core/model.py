@@ -223,5 +223,5 @@ class Attempt:
             changed_files=document.get("changed_files"),
             tests=TestSummary.from_json(tests) if isinstance(tests, dict) else None,
             stray_processes=int(document.get("stray_processes", 0)),
-            restored_files=_strings(document.get("restored_files")),
+            restored_files=tuple(map(str, document.get("restored_files") or ())),
         )

@@ -112,7 +112,7 @@ class IndexReader:
             key: StoreKey = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[4]))
         except (IndexError, ValueError):
             return  # cut short or foreign: its store is read from its file
-        database = os.path.join(self.runs_dir, slug, f"{slug}.db")
+        database = f"{self.runs_dir}/{slug}/{slug}.db"  # as `LocalRecords` lists it
         kept = self._lines.get(database)
         # Lines of one store in two batches' files: the later write (time, then counter) wins.
         if kept is None or (key[0], key[3]) >= (kept[0][0], kept[0][3]):
