@@ -2,7 +2,8 @@
 table, each against its baseline of the same run.
 
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
-claims.py (P6), startup.py (P7), connections.py (P8), dashboard.py (issue #21's scale). Git-heavy
+claims.py (P6), startup.py (P7), connections.py (P8), dashboard.py (issue #21's scale),
+dashboard_logs.py (#21's followed logs). Git-heavy
 ones run on tmpfs.
 """
 
@@ -49,6 +50,12 @@ FIGURES = (
         ["dashboard.py"],
         r"worst filtered API page median: (\d+) ms",
         "<= 300 ms",
+    ),
+    (
+        "#21 dashboard: following a log after 256 MB, median poll without / with the cursor",
+        ["dashboard_logs.py"],
+        r"ratio baseline / cursor: ([\d.]+)x",
+        ">= 10x",
     ),
 )
 

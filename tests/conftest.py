@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, processes_with, reap_started
+from tests.helpers import LEAN_PYTEST_ADDOPTS, git, processes_with, reap_started
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -36,6 +36,15 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     for name in ("AUTONOMOUS_RUNS_DIR", "DATABASE_URL", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def lean_child_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pytest processes a test starts (the gate judging a project) load no hypothesis plugin.
+
+    This venv has hypothesis for our own tests; its plugin makes every child pytest import it
+    (0.5 s of CPU of 0.8 s), and the suite starts hundreds of them. The projects never use it."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", LEAN_PYTEST_ADDOPTS)
 
 
 @pytest.fixture

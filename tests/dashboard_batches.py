@@ -110,11 +110,26 @@ def client_of(
     batch: Batch, *, allow_cancel: bool = False, token: str | None = None, secrets_known: tuple[str, ...] = ()
 ) -> Iterator[TestClient]:
     """Starlette's TestClient over the dashboard of the batch's location (a loopback host)."""
-    with open_records(batch.place) as records:
+    with client_at(
+        batch.place, allow_cancel=allow_cancel, token=token, secrets_known=secrets_known
+    ) as client:
+        yield client
+
+
+@contextmanager
+def client_at(
+    place: Path | str,
+    *,
+    allow_cancel: bool = False,
+    token: str | None = None,
+    secrets_known: tuple[str, ...] = (),
+) -> Iterator[TestClient]:
+    """Starlette's TestClient over the dashboard of a runs dir or a database URL (a loopback host)."""
+    with open_records(place) as records:
         dashboard = Dashboard(
             source=Source(records),
             redact=Redactor(secrets_known),
-            database_url=batch.database_url,
+            database_url=place if isinstance(place, str) else None,
             allow_cancel=allow_cancel,
             token=token,
         )

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from parallel_runs import cli as cli_module
 
+# What the pytest processes a test starts are given (tests/conftest.py `lean_child_pytest`): no
+# hypothesis plugin, which this venv has for our own tests and which the projects never use.
+LEAN_PYTEST_ADDOPTS = "-p no:hypothesispytest"
+
 
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return its stripped stdout."""

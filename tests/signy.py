@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from tests.helpers import LEAN_PYTEST_ADDOPTS
+
 SIGNER = '''\
 import hashlib
 import hmac
@@ -97,7 +99,9 @@ def make_executable(repo: Path) -> None:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    """This environment with the test interpreter's bin first on PATH (`pytest`, `python`), no PYTHONPATH."""
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    """This environment with the test interpreter's bin first on PATH (`pytest`, `python`), no PYTHONPATH,
+    and only the lean PYTEST_ADDOPTS (tests/conftest.py)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PYTEST_ADDOPTS"] = LEAN_PYTEST_ADDOPTS
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     return env | extra

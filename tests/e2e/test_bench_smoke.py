@@ -44,3 +44,17 @@ def test_pool_bench_prints_its_ratios() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio to ideal:" in done.stdout
+
+
+def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "dashboard_logs.py"), "--before", "1", "--polls", "3", "--grow", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the goal, far from its 256 MB
+    for way in ("baseline", "cursor"):
+        assert f"{way}: median poll " in done.stdout
+    assert "ratio baseline / cursor: " in done.stdout

@@ -89,13 +89,17 @@ def test_a_run_has_its_attempts_tests_and_artifacts(batch: Batch) -> None:
 
 
 def test_a_log_is_read_in_pieces_to_its_end(batch: Batch) -> None:
-    """bad-1 printed a 1 MB line: the log comes in pieces of at most 256 KiB, all of it, then `over`."""
-    text, offset = "", 0
+    """bad-1 printed a 1 MB line: the log comes in pieces of at most 256 KiB, all of it, then `over`;
+    each piece names where its part begins (`start`), which the next request hands back."""
+    text, offset, cursor = "", 0, ""
     with client_of(batch) as client:
         for _ in range(20):
-            piece = client.get(f"/api/batches/{batch.batch_id}/logs/bad-1?attempt=1&offset={offset}").json()
+            url = f"/api/batches/{batch.batch_id}/logs/bad-1?attempt=1&offset={offset}{cursor}"
+            piece = client.get(url).json()
             assert len(piece["text"]) <= 256 * 1024
             text, offset = text + piece["text"], piece["offset"]
+            assert isinstance(piece["start"], int)
+            cursor = f"&start={piece['start']}"
             if piece["over"]:
                 break
         assert piece["over"]
@@ -116,6 +120,7 @@ def test_a_log_is_read_in_pieces_to_its_end(batch: Batch) -> None:
         ("/api/batches/no-such-batch", 404, "no such batch 'no-such-batch'"),
         ("/api/batches/{batch}/runs/no-such-run", 404, "no run 'no-such-run'"),
         ("/api/batches/{batch}/logs/ok-1?attempt=7&offset=0", 404, "no attempt 7"),
+        ("/api/batches/{batch}/logs/ok-1?attempt=1&offset=0&start=-1", 400, "start='-1'"),
     ],
 )
 def test_bad_ids_and_parameters_are_one_line_errors(batch: Batch, path: str, status: int, words: str) -> None:

@@ -180,10 +180,12 @@ print("done", run_id)
 """
 
 
-def start_waiting_batch(root: Path, *store: str) -> tuple[subprocess.Popen[str], Path, str]:
+def start_waiting_batch(
+    root: Path, *store: str, agent: str = WAITING_AGENT
+) -> tuple[subprocess.Popen[str], Path, str]:
     """A `run` in its own process whose runs wait for a file each: the test decides when they end."""
     repo = make_project(root)
-    (repo / "wait.py").write_text(WAITING_AGENT)
+    (repo / "wait.py").write_text(agent)
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "-m", "wait")
     gates = root / "gates"

@@ -12,8 +12,8 @@ from pathlib import Path
 from parallel_runs import git
 from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.runs_query import RunsQuery
 from parallel_runs.store import LocalStore, open_records
-from parallel_runs.store.runs_query import RunsQuery
 from tests.integration.postgres.conftest import database_url
 from tests.integration.postgres.helpers import Location
 from tests.integration.postgres.test_records import new_batch, work

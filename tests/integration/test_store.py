@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
 from parallel_runs.store import RunStore
 from parallel_runs.store.sqlite import SCHEMA_VERSION
@@ -269,16 +269,28 @@ def test_two_writer_processes_on_a_fresh_store_do_not_error(db: Path) -> None:
         assert len(store.attempts()) == 2 * ROUNDS
 
 
-def test_a_store_of_the_previous_schema_is_upgraded_on_open(db: Path) -> None:
+# The columns each earlier schema version lacked.
+_ADDED_SINCE = {
+    3: ("error_tail", "pull_request_number", "pull_request_url"),
+    4: ("pull_request_number", "pull_request_url"),
+}
+
+
+@pytest.mark.parametrize("version", sorted(_ADDED_SINCE))
+def test_a_store_of_an_earlier_schema_is_upgraded_on_open(db: Path, version: int) -> None:
     with RunStore.open(db) as store:
         begin(store)
         store.finish_attempt(result(outcome=Outcome.FAILED, exit_code=1))
-    with sqlite3.connect(db) as conn:  # as version 3 wrote it: no error_tail column
-        conn.execute("ALTER TABLE attempts DROP COLUMN error_tail")
-        conn.execute("PRAGMA user_version = 3")
+    with sqlite3.connect(db) as conn:  # as that version wrote it
+        for column in _ADDED_SINCE[version]:
+            conn.execute(f"ALTER TABLE attempts DROP COLUMN {column}")
+        conn.execute(f"PRAGMA user_version = {version}")
     with RunStore.open(db) as store:
         store.finish_attempt(result(outcome=Outcome.FAILED, exit_code=1, error_tail="why"))
+        [failed] = store.attempts()
+        store.record_pull_request(failed, PullRequest(3, "https://github.example/o/r/pull/3"))
         [record] = store.attempts()
     assert (record.outcome, record.error_tail) == (Outcome.FAILED, "why")
+    assert record.pull_request == PullRequest(3, "https://github.example/o/r/pull/3")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

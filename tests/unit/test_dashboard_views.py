@@ -1,20 +1,21 @@
 """The dashboard's pure views: the query in the URL, server-side filtering, sorting and paging, the
-batch's state, the timeline by host (`dashboard/views.py`)."""
+batch's state, the timeline by host (`report/views.py`)."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from parallel_runs.core.batch import BatchSummary
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.dashboard.timeline import lanes
-from parallel_runs.dashboard.views import Page, Query, batch_state
+from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
+from parallel_runs.core.runs_query import page_of
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow
-from parallel_runs.store.runs_query import page_of
+from parallel_runs.report.timeline import lanes
+from parallel_runs.report.views import Page, Query, batch_state
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -71,6 +72,19 @@ def test_sorts_by_any_column_with_missing_values_last_either_way() -> None:
     assert ids(Query(sort="duration", descending=True)) == ["r", "s1", "f", "run"]
     assert ids(Query(sort="tests", descending=True))[0] == "r"
     assert ids(Query(sort="status")) == ["run", "s1", "f", "r"]  # in the order outcomes are declared
+
+
+def test_pull_requests_sort_by_number_and_are_found_by_their_address() -> None:
+    def pulled(run_id: str, number: int) -> RunRow:
+        found = row(run_id, Outcome.SUCCEEDED)
+        url = f"https://github.example/o/r/pull/{number}"
+        return replace(found, latest=replace(found.latest, pull_request=PullRequest(number, url)))
+
+    rows = [pulled("p9", 9), row("none", Outcome.FAILED), pulled("p10", 10)]
+    assert [r.latest.run_id for r in page_of(rows, Query(sort="pull").runs()).rows] == ["p9", "p10", "none"]
+    descending = page_of(rows, Query(sort="pull", descending=True).runs()).rows
+    assert [r.latest.run_id for r in descending] == ["p10", "p9", "none"]  # without one: last either way
+    assert [r.latest.run_id for r in page_of(rows, Query(text="pull/10").runs()).rows] == ["p10"]
 
 
 def test_pages_on_the_server() -> None:

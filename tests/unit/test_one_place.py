@@ -96,6 +96,18 @@ def _imports() -> dict[str, set[str]]:
     return graph
 
 
+def test_only_the_cli_imports_the_dashboard() -> None:
+    # The report's HTML format renders the batch page's templates from report/, which the dashboard
+    # imports: no arrow points up from the layers below into dashboard/.
+    importers = sorted(
+        module
+        for module, imported in _imports().items()
+        if not module.startswith(("parallel_runs.dashboard", "parallel_runs.cli"))
+        and any(name.startswith("parallel_runs.dashboard") for name in imported)
+    )
+    assert importers == []
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
     """The strongly connected components of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}

@@ -27,7 +27,7 @@ from parallel_runs.store import Store, open_store
 from parallel_runs.store.migrate import SchemaNotReady
 from parallel_runs.strays import become_subreaper
 
-__all__ = ["enqueue", "run"]
+__all__ = ["enqueue", "open_machine_store", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,17 @@ def _wait_for_batch(
     return definition
 
 
+def open_machine_store(machine: WorkerSettings, *, migrate: bool = False) -> Store:
+    """The store the machine's settings name (`store.open_store`); the caller closes it."""
+    return open_store(
+        runs_dir=machine.runs_dir,
+        database_url=machine.database_url,
+        shared_sqlite=machine.shared_sqlite,
+        max_artifact_size=machine.max_artifact_size,
+        migrate=migrate,
+    )
+
+
 def _open(
     request: BatchRequest | None, machine: WorkerSettings, control: BatchControl, deadline: float
 ) -> Store:
@@ -107,13 +118,7 @@ def _open(
     (CONTRACTS §7)."""
     while True:
         try:
-            return open_store(
-                runs_dir=machine.runs_dir,
-                database_url=machine.database_url,
-                shared_sqlite=machine.shared_sqlite,
-                max_artifact_size=machine.max_artifact_size,
-                migrate=request is not None,
-            )
+            return open_machine_store(machine, migrate=request is not None)
         except SchemaNotReady:
             if request is not None or time.monotonic() >= deadline:
                 raise
@@ -191,13 +196,7 @@ def enqueue(batch: BatchToQueue) -> tuple[BatchDefinition, list[SkippedRun]]:
     The test gate is left to the workers: each checks the baseline before it claims a run.
     """
     machine = batch.machine
-    store = open_store(
-        runs_dir=machine.runs_dir,
-        database_url=machine.database_url,
-        shared_sqlite=machine.shared_sqlite,
-        max_artifact_size=machine.max_artifact_size,
-        migrate=True,  # a fresh database works: plan creates the schema (CONTRACTS §7)
-    )
+    store = open_machine_store(machine, migrate=True)  # a fresh database works: plan creates the schema (§7)
     try:
         return _queued(store, _definition(batch.request, machine, store))
     finally:

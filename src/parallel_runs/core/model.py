@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Attempt", "Outcome", "TestSummary"]
+__all__ = ["Attempt", "Outcome", "PullRequest", "TestSummary"]
 
 
 class Outcome(StrEnum):
@@ -109,6 +109,18 @@ class TestSummary:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """The pull request opened (or updated) from a run's branch after its attempt succeeded."""
+
+    number: int
+    url: str
+
+    def to_json(self) -> dict[str, object]:
+        """As every report and the dashboard's API give it."""
+        return {"number": self.number, "url": self.url}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attempt:
     """One attempt of one run: written to result.json and the store, read back by every report."""
@@ -132,6 +144,7 @@ class Attempt:
     tests: TestSummary | None = None  # set when a test command judged the attempt
     stray_processes: int = 0  # processes the run left behind, stopped at its end (result.json only)
     restored_files: tuple[str, ...] = ()  # shared files the run changed and the batch put back
+    pull_request: PullRequest | None = None  # recorded by the action after the batch (store only)
 
     @classmethod
     def unexecuted(
@@ -200,10 +213,15 @@ class Attempt:
             "restored_files": list(self.restored_files),
         }
 
+    def record_json(self) -> dict[str, object]:
+        """As the reports and the dashboard's API give it: result.json's fields and what the store
+        recorded after the attempt ended (its pull request, which result.json never knows)."""
+        return self.to_json() | {"pull_request": self.pull_request.to_json() if self.pull_request else None}
+
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Attempt:
-        """Read `to_json`'s document back (KeyError, TypeError or ValueError when it is not one)."""
-        finished, tests = document["finished_at"], document.get("tests")
+        """Read `record_json`'s document back (KeyError, TypeError or ValueError when it is not one)."""
+        finished, tests, pull = document["finished_at"], document.get("tests"), document.get("pull_request")
         return cls(
             run_id=str(document["run_id"]),
             slug=str(document["slug"]),
@@ -224,4 +242,5 @@ class Attempt:
             tests=TestSummary.from_json(tests) if isinstance(tests, dict) else None,
             stray_processes=int(document.get("stray_processes", 0)),
             restored_files=tuple(map(str, document.get("restored_files") or ())),
+            pull_request=PullRequest(int(pull["number"]), str(pull["url"])) if pull else None,
         )

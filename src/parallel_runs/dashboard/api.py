@@ -4,7 +4,7 @@
     GET /api/batches/{batch_id}                   one batch: counts, state, hosts
     GET /api/batches/{batch_id}/runs              its runs: ?status=&host=&q=&sort=&order=&page=&per_page=
     GET /api/batches/{batch_id}/runs/{run_id}     one run: its attempts, artifacts and events
-    GET /api/batches/{batch_id}/logs/{run_id}     ?attempt=N&offset=K: a piece of one attempt's output
+    GET /api/batches/{batch_id}/logs/{run_id}     ?attempt=N&offset=K&start=S: a piece of one attempt's output
 
 Ids are checked as the CLI checks them (400); unknown ones are 404; every body is redacted.
 """
@@ -20,8 +20,8 @@ from starlette.routing import Route
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.dashboard.context import Dashboard, dashboard_of
 from parallel_runs.dashboard.run_detail import log_piece
-from parallel_runs.dashboard.views import Page, Query, row_json
 from parallel_runs.errors import ConfigError, NotFoundError
+from parallel_runs.report.views import Page, Query, row_json
 from parallel_runs.store.records import Records
 
 __all__ = ["ROUTES", "attempt_json", "json_response"]
@@ -83,8 +83,8 @@ def artifacts_json(records: Records, attempt: Attempt) -> dict[str, object]:
 
 
 def attempt_json(records: Records, attempt: Attempt) -> dict[str, object]:
-    """An attempt as the run endpoint gives it: result.json's fields and its artifacts."""
-    return attempt.to_json() | artifacts_json(records, attempt)
+    """An attempt as the run endpoint gives it: result.json's fields, its pull request and its artifacts."""
+    return attempt.record_json() | artifacts_json(records, attempt)
 
 
 def run_document(dashboard: Dashboard, batch_id: str, run_id: str) -> dict[str, object]:
@@ -119,7 +119,8 @@ def _number(request: Request, name: str, *, minimum: int) -> int:
 
 
 def log_json(request: Request) -> Response:
-    """A piece of one attempt's output, from `offset`: the run page follows it by asking again."""
+    """A piece of one attempt's output, from `offset` in its part: the run page follows it by asking
+    again with the `offset` and `start` (where the part begins in the log) the piece gave."""
     dashboard = dashboard_of(request)
     batch_id, run_id = request.path_params["batch_id"], request.path_params["run_id"]
     attempt = _number(request, "attempt", minimum=1)
@@ -131,6 +132,7 @@ def log_json(request: Request) -> Response:
         batch_id=batch_id,
         attempt=attempt,
         offset=_number(request, "offset", minimum=0),
+        start=_number(request, "start", minimum=0) if "start" in request.query_params else None,
     )
     return json_response(request, piece.to_json())
 

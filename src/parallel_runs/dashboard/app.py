@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parallel_runs.dashboard import api, pages
 from parallel_runs.dashboard.context import Dashboard, dashboard_of
-from parallel_runs.dashboard.render import render_template
 from parallel_runs.errors import ConfigError, InvalidRunIdError, NotFoundError
+from parallel_runs.report.templating import render_template
 
 __all__ = ["LOOPBACK_HOSTS", "create_app"]
 
@@ -91,7 +91,7 @@ def _error(request: Request, message: str, status: int) -> Response:
 
 def create_app(dashboard: Dashboard) -> Starlette:
     """The ASGI app serving `dashboard`."""
-    static = Path(str(files("parallel_runs.dashboard") / "static"))
+    static = Path(str(files("parallel_runs.report") / "static"))
     routes = [
         *pages.ROUTES,
         *api.ROUTES,

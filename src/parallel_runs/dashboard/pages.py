@@ -17,10 +17,10 @@ from starlette.routing import Route
 from parallel_runs.core.ids import validate_batch_id
 from parallel_runs.dashboard.api import run_document
 from parallel_runs.dashboard.context import dashboard_of
-from parallel_runs.dashboard.render import render_template
 from parallel_runs.dashboard.run_detail import listed_artifact, read_patch
-from parallel_runs.dashboard.views import TIMELINE, Query, batch_context
 from parallel_runs.errors import ConfigError, NotFoundError
+from parallel_runs.report.templating import render_template
+from parallel_runs.report.views import TIMELINE, Query, batch_context
 from parallel_runs.store.shared import SharedStore
 
 __all__ = ["ROUTES"]

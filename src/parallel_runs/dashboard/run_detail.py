@@ -1,11 +1,17 @@
 """What the run page shows beyond its attempts: a piece of one attempt's log (followed by polling),
-the change as diff lines from changes.patch, and the files to download. All read through `Records`."""
+the change as diff lines from changes.patch, and the files to download. All read through `Records`.
+
+Following a log costs each poll what it returns, not the whole log: a piece names where its part
+begins (`start`), the next request hands it back, and one line read there confirms it is still the
+attempt's header; only a request without it (the first) reads the log through to find the part.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from parallel_runs.core.runlog import header_attempt, log_parts
+from parallel_runs.core.runlog import LogPart, header_attempt, log_parts
 from parallel_runs.errors import NotFoundError
 from parallel_runs.files import ANSI
 from parallel_runs.log_reader import choose_part
@@ -15,6 +21,7 @@ from parallel_runs.store.records import AttemptRunning, Records
 __all__ = ["LOG_CHUNK", "MAX_PATCH", "DiffLine", "LogPiece", "diff_lines", "listed_artifact", "log_piece"]
 
 LOG_CHUNK = 256 * 1024  # bytes of log one poll returns at most: the page asks again for the rest
+_HEADER_LINE = 64 * 1024  # the most of the line at a cursor read to check it is the attempt's header
 MAX_PATCH = 2 * 1024 * 1024  # a bigger changes.patch is offered as a download only
 PATCH = "changes.patch"
 
@@ -27,14 +34,35 @@ class LogPiece:
     offset: int  # where the next piece starts
     over: bool  # the attempt ended and everything was read
     note: str | None = None  # why there is no output here (yet)
+    start: int | None = None  # where the part begins in the log: the next request's cursor
 
     def to_json(self) -> dict[str, object]:
         """As the log endpoint returns it."""
-        return {"text": self.text, "offset": self.offset, "over": self.over, "note": self.note}
+        return {
+            "text": self.text,
+            "offset": self.offset,
+            "start": self.start,
+            "over": self.over,
+            "note": self.note,
+        }
 
 
-def log_piece(records: Records, *, run_id: str, batch_id: str, attempt: int, offset: int) -> LogPiece:
-    """Up to LOG_CHUNK bytes of the attempt's part of run.log from `offset`, cut at a line's end."""
+def _locate(stream: BinaryIO, attempt: int | None, start: int | None) -> LogPart | None:
+    """The attempt's part: at `start` when the line there is its header (one line read), else found
+    by reading the log through. A part found at `start` has no known end: the next header ends it."""
+    if start is not None and attempt is not None:
+        stream.seek(start)
+        if header_attempt(stream.readline(_HEADER_LINE)) == attempt:
+            return LogPart(attempt, start, None)
+    stream.seek(0)
+    return choose_part(log_parts(stream), attempt)
+
+
+def log_piece(
+    records: Records, *, run_id: str, batch_id: str, attempt: int, offset: int, start: int | None = None
+) -> LogPiece:
+    """Up to LOG_CHUNK bytes of the attempt's part of run.log from `offset`, cut at a line's end;
+    `start`: where an earlier piece said the part begins."""
     try:
         log = records.run_log(run_id, batch_id=batch_id, attempt=attempt)
     except AttemptRunning as running:
@@ -42,7 +70,7 @@ def log_piece(records: Records, *, run_id: str, batch_id: str, attempt: int, off
             text="", offset=offset, over=False, note=f"{running}: its run.log is stored when it ends"
         )
     with log.stream as stream:
-        part = choose_part(log_parts(stream), log.attempt)
+        part = _locate(stream, log.attempt, start)
         if part is None:
             return LogPiece(text="", offset=offset, over=log.watch(log.attempt)(), note="no output yet")
         over = log.watch(part.attempt)()  # asked before reading: what was written before it ended is read
@@ -58,7 +86,7 @@ def log_piece(records: Records, *, run_id: str, batch_id: str, attempt: int, off
         if cut or len(data) < LOG_CHUNK:  # a whole chunk without a newline is one long line: sent as is
             data = data[:cut]  # the line being written comes with a later piece
     text = ANSI.sub("", data.decode("utf-8", errors="replace"))
-    return LogPiece(text=text, offset=offset + len(data), over=over and exhausted)
+    return LogPiece(text=text, offset=offset + len(data), over=over and exhausted, start=part.start)
 
 
 def _before_next_header(data: bytes, *, at_start: bool) -> bytes:

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from parallel_runs.core.ids import validate_batch_id, validate_run_id
 from parallel_runs.core.model import Attempt
-from parallel_runs.dashboard.views import BatchState, batch_state
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
+from parallel_runs.report.views import BatchState, batch_state
 from parallel_runs.store.records import Records
-from parallel_runs.store.runs_query import RunsPage, RunsQuery
 
 __all__ = ["REFRESH_SECONDS", "Source"]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from github import Auth, Github, GithubException
 from requests import RequestException
 
+from parallel_runs.core.model import PullRequest
 from parallel_runs.errors import EXIT_FAILED, ParallelRunsError
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ __all__ = [
     "COMMENT_LIMIT",
     "GithubApi",
     "GithubApiError",
-    "PullRequest",
     "StickyResult",
 ]
 
@@ -52,16 +52,6 @@ class StickyResult:
 
     action: str
     comment_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class PullRequest:
-    """An open pull request: its number and page; `action` says what `open_pull_request` did
-    (`created` or `updated`; `found` when only looked up)."""
-
-    number: int
-    url: str
-    action: str = "found"
 
 
 class GithubApi:
@@ -104,9 +94,10 @@ class GithubApi:
 
     def open_pull_request(
         self, *, head: str, base: str, title: str, body: str, draft: bool, label: str
-    ) -> PullRequest:
+    ) -> tuple[PullRequest, str]:
         """Update the open pull request of branch `head`, or open one against `base`: never two. The
-        label is added either way (a re-run finds the same one by its head branch)."""
+        label is added either way (a re-run finds the same one by its head branch). It, and what was
+        done: `created` or `updated`."""
         owner = self._repository.split("/", 1)[0]
         try:
             repo = self._repo()
@@ -120,7 +111,7 @@ class GithubApi:
             pull.add_to_labels(label)
         except (GithubException, RequestException) as exc:
             raise _error(f"open a pull request for {head}", exc) from None
-        return PullRequest(int(pull.number), str(pull.html_url), action)
+        return PullRequest(int(pull.number), str(pull.html_url)), action
 
     def pull_requests(self, heads: set[str]) -> dict[str, PullRequest]:
         """The open pull requests of this repository whose head is one of the branches `heads`."""

@@ -1,5 +1,5 @@
 """The report as one self-contained HTML file: the dashboard's batch page as a static snapshot
-(its counts, runs table and timeline by host, rendered with the dashboard's templates).
+(its counts, runs table and timeline by host, rendered with the templates both share: `templates/`).
 
 Inline CSS only: no script, no external URL of any kind, so it can be opened from an artifact
 download or an air-gapped machine and never phones home. The same page is the action's HTML report.
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from parallel_runs.core.runs_query import page_of
 from parallel_runs.report.rows import RunRow
+from parallel_runs.report.views import Query, batch_context, snapshot_state
 
 __all__ = ["render_html"]
 
@@ -19,15 +21,13 @@ _DOT = " \u00b7 "
 
 def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = None) -> str:
     """One self-contained HTML page (inline CSS, no script, no URLs) showing every row: a static
-    snapshot of the dashboard's batch page, rendered with its templates (`dashboard/templates/`).
+    snapshot of the dashboard's batch page, rendered with its templates (`report/templates/`).
 
     `now` is the generation time and where still-running attempts end; None reads the clock for
     the former and ends running attempts at the latest known time.
     """
-    # Imported here: the dashboard's views read report.rows, which this package's __init__ loads.
-    from parallel_runs.dashboard.render import inline_css, render_template  # noqa: PLC0415
-    from parallel_runs.dashboard.views import Query, batch_context, snapshot_state  # noqa: PLC0415
-    from parallel_runs.store.runs_query import page_of  # noqa: PLC0415
+    # Imported here: Jinja2 loads only when a page is rendered, not with every command that reports.
+    from parallel_runs.report.templating import inline_css, render_template  # noqa: PLC0415
 
     generated = now or datetime.now(UTC)
     known = max((row.latest.finished_at or row.latest.started_at for row in rows), default=generated)

@@ -14,6 +14,7 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.report.budget import Block, fit
 from parallel_runs.report.rows import (
     DEFAULT_TITLE,
+    PULL_COLUMN,
     SHOWN_FAILURES,
     STATUS_COLUMN,
     TITLE_COLUMN,
@@ -23,6 +24,7 @@ from parallel_runs.report.rows import (
     test_failures,
     tests_problem,
     visible_columns,
+    web_link,
 )
 
 __all__ = [
@@ -98,6 +100,9 @@ def _md_cell(column: Column, row: RunRow) -> str:
         return f"{STATUS_EMOJI.get(row.latest.outcome, '')} {text}".strip()
     if column is TITLE_COLUMN:  # the user's text: markdown and HTML made inert
         return _md_text(_cut(text, 80))
+    pull = row.latest.pull_request
+    if column is PULL_COLUMN and pull and (url := web_link(pull.url)):  # no `(`, `)`, `]` or `|` in it
+        return f"[{text}]({url})"
     return _md_code(text) if column.code else text
 
 

@@ -6,6 +6,7 @@ renderer (`table`, `json_format`, `markdown`, `html`) shows `COLUMNS` in its own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ __all__ = [
     "COLUMNS",
     "DEFAULT_TITLE",
     "HOST_COLUMN",
+    "PULL_COLUMN",
     "SHOWN_FAILURES",
     "STATUS_COLUMN",
     "TESTS_COLUMN",
@@ -25,14 +27,17 @@ __all__ = [
     "RunRow",
     "build_rows",
     "format_title",
+    "pull_request_text",
     "summarize",
     "test_failures",
     "tests_problem",
     "tests_summary",
     "visible_columns",
+    "web_link",
 ]
 
 DEFAULT_TITLE = "parallel-runs"
+_WEB_LINK = re.compile(r"https?://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,10 @@ class RunRow:
     title: str | None = None  # its task's title (--tasks)
 
     def to_json(self) -> dict[str, object]:
-        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt plus `attempts` (and
-        `title`, for a run of a task with one)."""
+        """This row as a JSON-ready dict (ISO-8601 datetimes): the latest attempt (`record_json`) plus
+        `attempts` (and `title`, for a run of a task with one)."""
         titled = {"title": self.title} if self.title else {}
-        return self.latest.to_json() | {"attempts": self.attempts} | titled
+        return self.latest.record_json() | {"attempts": self.attempts} | titled
 
 
 def build_rows(
@@ -86,6 +91,18 @@ def tests_summary(row: RunRow) -> str:
     return row.latest.tests.summary if row.latest.tests else "-"
 
 
+def pull_request_text(row: RunRow) -> str:
+    """The run's pull request as `#N` ("-" without one)."""
+    pull = row.latest.pull_request
+    return f"#{pull.number}" if pull else "-"
+
+
+def web_link(url: str) -> str | None:
+    """`url` when it is a plain http(s) address fit to be a link, else None (no `javascript:`, no
+    markup): a pull request's address comes from the GitHub API, and a report links it."""
+    return url if _WEB_LINK.fullmatch(url) else None
+
+
 def _or_dash(value: int | None) -> str:
     return "-" if value is None else str(value)
 
@@ -111,6 +128,7 @@ STATUS_COLUMN = Column("status", lambda row: row.latest.outcome.value)
 TESTS_COLUMN = Column("tests", tests_summary, numeric=True)
 HOST_COLUMN = Column("host", lambda row: row.latest.host, code=True)
 TITLE_COLUMN = Column("title", lambda row: row.title or "-")
+PULL_COLUMN = Column("pull request", pull_request_text, short_header="PR")
 # The report's columns, in order, for the table, markdown and HTML alike: add a column here.
 COLUMNS: tuple[Column, ...] = (
     Column("run", lambda row: row.latest.run_id, code=True),
@@ -125,19 +143,22 @@ COLUMNS: tuple[Column, ...] = (
     TESTS_COLUMN,
     HOST_COLUMN,
     Column("branch", lambda row: row.latest.branch, code=True),
+    PULL_COLUMN,
 )
 
 
 def visible_columns(rows: Iterable[RunRow]) -> list[Column]:
     """The columns to show: tests only when a test command judged some run; the host only when the
     runs ran on more than one (a shared batch worked by several machines); titles only when a run
-    has one (--tasks)."""
+    has one (--tasks); pull requests only when the action opened one for some run."""
     rows = list(rows)
     hidden = set() if any(row.title for row in rows) else {TITLE_COLUMN.header}
     if not any(row.latest.tests for row in rows):
         hidden.add(TESTS_COLUMN.header)
     if len({row.latest.host for row in rows}) < 2:
         hidden.add(HOST_COLUMN.header)
+    if not any(row.latest.pull_request for row in rows):
+        hidden.add(PULL_COLUMN.header)
     return [column for column in COLUMNS if column.header not in hidden]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from parallel_runs.core.layout import RunPaths, branch_name
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_queue import LocalQueue
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
@@ -25,25 +25,25 @@ class LocalStore(LocalQueue, Closing):
         self.runs_dir = runs_dir
         self.shared_file = shared_file
 
-    def _path(self, claim: Claim) -> Path:
-        return self.shared_file or RunPaths(self.runs_dir, claim.slug).database
+    def _path(self, slug: str) -> Path:
+        return self.shared_file or RunPaths(self.runs_dir, slug).database
 
-    def _open(self, claim: Claim) -> RunStore:
+    def _open(self, slug: str) -> RunStore:
         # Each run's own store is indexed for the runs dir's readers; one shared file needs no index.
-        return RunStore.open(self._path(claim), indexed_in=None if self.shared_file else self.runs_dir)
+        return RunStore.open(self._path(slug), indexed_in=None if self.shared_file else self.runs_dir)
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             return store.latest_attempt(claim.run_id)
 
     def history(self, claim: Claim) -> AttemptHistory:
         """The run's SQLite store."""
-        return self._open(claim)
+        return self._open(claim.slug)
 
     def begin_attempt(self, claim: Claim, *, at_least: int, started_at: datetime, host: str) -> Claim:
         """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             number = max(at_least, store.last_attempt_number(claim.run_id) + 1)
             store.begin_attempt(
                 run_id=claim.run_id,
@@ -60,7 +60,7 @@ class LocalStore(LocalQueue, Closing):
 
     def finish_attempt(self, claim: Claim, attempt: Attempt) -> Path | None:
         """Write the attempt's outcome."""
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             store.finish_attempt(attempt)
         return None
 
@@ -68,7 +68,7 @@ class LocalStore(LocalQueue, Closing):
         """Record a run the batch stopped before; a run held elsewhere belongs to its holder's records."""
         if outcome is Outcome.HELD:
             return
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             store.finish_attempt(
                 unexecuted_attempt(
                     claim,
@@ -82,6 +82,11 @@ class LocalStore(LocalQueue, Closing):
     def skip(self, claim: Claim, reason: str) -> None:
         """Nothing to record: the run's latest attempt already says it succeeded."""
 
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """Record it in the run's SQLite file (or the one shared file)."""
+        with self._open(attempt.slug) as store:
+            store.record_pull_request(attempt, pull)
+
     def database_url(self, claim: Claim) -> str:
         """The run's own SQLite file (or the one shared file)."""
-        return f"sqlite:///{self._path(claim)}"
+        return f"sqlite:///{self._path(claim.slug)}"

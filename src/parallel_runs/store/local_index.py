@@ -57,7 +57,7 @@ def record_write(runs_dir: Path, database: Path, attempts: Sequence[Attempt]) ->
     if key is None or not attempts:
         return
     latest = max(attempts, key=lambda attempt: attempt.attempt)
-    fields = [database.parent.name, *map(str, key), json.dumps([a.to_json() for a in attempts])]
+    fields = [database.parent.name, *map(str, key), json.dumps([a.record_json() for a in attempts])]
     path = index_path(runs_dir, latest.batch_id)
     try:
         path.parent.mkdir(exist_ok=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.layout import git_state_dir, refusal_path
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.runs_query import RunsPage, RunsQuery, page_of
 from parallel_runs.errors import SHARED_STORE_HINT, NotFoundError, StoreError, not_found_here
 from parallel_runs.log_reader import attempt_is_over
 from parallel_runs.store.artifacts import ArtifactInfo
@@ -30,7 +31,6 @@ from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt, list_local_artifacts, local_paths
 from parallel_runs.store.local_index import IndexReader, StoreKey, store_key
 from parallel_runs.store.records import RunEvent, RunLog
-from parallel_runs.store.runs_query import RunsPage, RunsQuery, page_of
 
 if TYPE_CHECKING:
     from parallel_runs.report.rows import RunRow

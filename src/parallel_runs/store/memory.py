@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from parallel_runs.core.layout import branch_name
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import LeaseLostError
 from parallel_runs.store.local_queue import LocalQueue
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
@@ -138,6 +138,13 @@ class MemoryStore(LocalQueue):
         """The run's latest attempt (for tests)."""
         attempts = self._attempts(run_id)
         return attempts[-1] if attempts else None
+
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """Record it on the attempt kept here."""
+        with self._records_lock:
+            kept = self.records.get(attempt.run_id, {})
+            if attempt.attempt in kept:
+                kept[attempt.attempt] = replace(kept[attempt.attempt], pull_request=pull)
 
     def database_url(self, claim: Claim) -> str:
         """Nothing a run could open: the records live in this process."""

@@ -122,6 +122,9 @@ class AttemptModel(Base):
     error_tail: Mapped[str | None] = mapped_column(Text)  # the last lines of a failed attempt's output
     changed_files: Mapped[int | None]
     tests: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the test delta summary (issue #5)
+    # The pull request the action opened from the run's branch after this attempt (issue #21).
+    pull_request_number: Mapped[int | None]
+    pull_request_url: Mapped[str | None] = mapped_column(Text)
 
 
 class EventModel(Base):

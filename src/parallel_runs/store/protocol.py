@@ -17,7 +17,7 @@ from typing import Protocol
 
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.layout import branch_name
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 
 __all__ = ["AttemptHistory", "Claim", "LeaseOwner", "Store", "unexecuted_attempt"]
 
@@ -155,6 +155,10 @@ class Store(Protocol):
 
     def database_url(self, claim: Claim) -> str:
         """The URL a run is told its records are in (PARALLEL_RUNS_DATABASE_URL)."""
+        ...
+
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """After the batch: the pull request opened from the ended attempt's branch (the action's)."""
         ...
 
     def flush_spool(self) -> object:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Update, select, update
 from sqlalchemy.orm import Session
 
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
 from parallel_runs.store.models import AttemptModel, RunModel
 
-__all__ = ["attempt_from_row", "read_attempts", "select_attempts"]
+__all__ = ["attempt_from_row", "read_attempts", "record_pull_request", "select_attempts"]
 
 
 def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
@@ -31,6 +31,20 @@ def attempt_from_row(row: AttemptModel, *, slug: str) -> Attempt:
         error_tail=row.error_tail,
         changed_files=row.changed_files,
         tests=TestSummary.from_json(row.tests) if row.tests else None,
+        pull_request=(
+            PullRequest(row.pull_request_number, row.pull_request_url)
+            if row.pull_request_number is not None and row.pull_request_url is not None
+            else None
+        ),
+    )
+
+
+def record_pull_request(attempt: Attempt, pull: PullRequest) -> Update:
+    """The one statement both stores record an attempt's pull request with (its run's latest)."""
+    return (
+        update(AttemptModel)
+        .where(AttemptModel.run_id == attempt.run_id, AttemptModel.attempt == attempt.attempt)
+        .values(pull_request_number=pull.number, pull_request_url=pull.url)
     )
 
 

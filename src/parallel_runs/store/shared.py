@@ -8,9 +8,6 @@ whose acknowledgement was lost does no harm.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
@@ -19,12 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from parallel_runs import testing_faults
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
-from parallel_runs.errors import ConfigError, ParallelRunsError, StoreError
-from parallel_runs.store import claims, leases, queueing, spool
+from parallel_runs.errors import ConfigError, StoreError
+from parallel_runs.store import queueing
 from parallel_runs.store.artifact_access import ArtifactAccess
 from parallel_runs.store.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.store.batches import (
@@ -35,13 +31,12 @@ from parallel_runs.store.batches import (
     read_batch_runs,
 )
 from parallel_runs.store.closing import Closing
-from parallel_runs.store.database import ReconnectPolicy, UnavailableError, create_store_engine, retry
+from parallel_runs.store.database import ReconnectPolicy, create_store_engine, retry
 from parallel_runs.store.migrate import require_current_schema
 from parallel_runs.store.models import AttemptModel
-from parallel_runs.store.protocol import Claim, LeaseOwner
 from parallel_runs.store.rows import read_attempts, select_attempts
+from parallel_runs.store.shared_leases import SharedLeases
 from parallel_runs.store.shared_queue import SharedQueue
-from parallel_runs.store.spool import SpoolReport
 from parallel_runs.store.urls import mask_url, parse_postgres_url
 
 __all__ = ["DEFAULT_LEASE_TTL", "SharedStore"]
@@ -51,7 +46,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SharedStore(ArtifactAccess, SharedQueue, Closing):
+class SharedStore(ArtifactAccess, SharedLeases, SharedQueue, Closing):
     """One shared PostgreSQL database for every machine working on a batch."""
 
     shares_queue = True
@@ -71,8 +66,7 @@ class SharedStore(ArtifactAccess, SharedQueue, Closing):
         self._policy = policy
         self.spool_dir = spool_dir
         self.masked_url = mask_url(url)
-        self._flush_lock = threading.Lock()
-        self._flusher: threading.Thread | None = None
+        self._start_leases()
 
     @classmethod
     def connect(
@@ -154,126 +148,6 @@ class SharedStore(ArtifactAccess, SharedQueue, Closing):
             )
 
         return self._transaction("enqueue the batch", work)
-
-    # --- claims ----------------------------------------------------------------------------
-
-    def _claim(
-        self,
-        *,
-        batch_id: str,
-        run_id: str | None,
-        owner: LeaseOwner,
-        ttl: float,
-        exclude: Collection[str] = (),
-    ) -> Claim | None:
-        if ttl <= 0:
-            raise ValueError(f"lease TTL must be positive, got {ttl}")
-        key, retried, replayed = uuid.uuid4().hex, False, spool.Replayed()
-
-        def work(conn: Connection) -> Claim | None:
-            nonlocal retried, replayed
-            # Spooled results first, in the claim's own transaction: a claim may be on its way (retrying
-            # through an outage) when a result is spooled, and must not take over the lease it is under.
-            replayed = spool.replay(conn, self.spool_dir)
-            # A retry may follow a commit whose acknowledgement was lost: find it, don't claim twice.
-            if retried and (
-                found := claims.find_claim(conn, batch_id=batch_id, key=key, owner=owner, ttl=ttl)
-            ):
-                return found
-            retried = True
-            return claims.take_claim(
-                conn, batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, key=key, skip=exclude
-            )
-
-        claim = self._transaction("claim a run", work)
-        replayed.settle()
-        if claim is not None:
-            log.debug(
-                "claimed %s/%s attempt %d token %d",
-                batch_id,
-                claim.run_id,
-                claim.attempt,
-                claim.fencing_token,
-            )
-        return claim
-
-    def claim_next(
-        self,
-        *,
-        batch_id: str,
-        owner: LeaseOwner,
-        ttl: float = DEFAULT_LEASE_TTL,
-        exclude: Collection[str] = (),
-    ) -> Claim | None:
-        """Claim the next pending (or expired) run of a batch, none of `exclude`; None when none is free."""
-        return self._claim(batch_id=batch_id, run_id=None, owner=owner, ttl=ttl, exclude=exclude)
-
-    def claim_run(
-        self, *, batch_id: str, run_id: str, owner: LeaseOwner, ttl: float = DEFAULT_LEASE_TTL
-    ) -> Claim | None:
-        """Claim one specific run; None if it holds a live lease, is finished, or is not in the batch."""
-        return self._claim(batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl)
-
-    def heartbeat(self, claim: Claim) -> Claim:
-        """Renew a lease for another TTL; LeaseLostError if it was taken over."""
-        return self._transaction("renew a lease", lambda conn: leases.renew(conn, claim))
-
-    def finish_attempt(self, claim: Claim, result: Attempt) -> Path | None:
-        """Record an attempt's final result under its claim; spool it if the database is unreachable.
-
-        Returns None when written, or the spool file to replay with `flush_spool`. A stale claim
-        raises LeaseLostError and nothing is written.
-        """
-        try:
-            self._transaction("record a result", lambda conn: leases.finish_claim(conn, claim, result))
-        except UnavailableError:
-            if self.spool_dir is None or testing_faults.is_broken("spool"):  # chaos-proof only: no spool
-                raise
-            path = spool.write_entry(self.spool_dir, claim=claim, result=result)
-            self._keep_flushing(claim.ttl)
-            log.warning(
-                "database %s unreachable: result of run %r attempt %d spooled to %s",
-                self.masked_url,
-                claim.run_id,
-                claim.attempt,
-                path,
-            )
-            return path
-        return None
-
-    def _keep_flushing(self, ttl: float) -> None:
-        """Replay the spool every TTL/3 until it is empty, whatever the workers are busy with: a lease
-        that lapsed in an outage is taken one TTL after the database's restart (leases.lapsed)."""
-        with self._flush_lock:
-            if self._flusher is not None and self._flusher.is_alive():
-                return
-            self._flusher = threading.Thread(target=self._flush_until_empty, args=(ttl / 3,), daemon=True)
-            self._flusher.start()
-
-    def _flush_until_empty(self, interval: float) -> None:
-        while self.spool_dir is not None and any(self.spool_dir.glob("*.json")):
-            time.sleep(interval)
-            try:
-                self.flush_spool()
-            except ParallelRunsError as exc:  # e.g. a reconnect refused: try again next time
-                log.warning("spooled results not replayed yet: %s", exc)
-
-    def flush_spool(self) -> SpoolReport:
-        """Write spooled results (still under their tokens); stop at the first unreachable moment."""
-        with self._flush_lock:  # worker threads may flush at once: each entry is replayed once
-            return self._flush_spool()
-
-    def _flush_spool(self) -> SpoolReport:
-        if self.spool_dir is None or not any(self.spool_dir.glob("*.json")):
-            return SpoolReport()
-        try:
-            replayed = self._transaction(
-                "replay spooled results", lambda conn: spool.replay(conn, self.spool_dir)
-            )
-        except UnavailableError:
-            return SpoolReport(remaining=len(spool.read_entries(self.spool_dir)))
-        replayed.settle()
-        return SpoolReport(stored=len(replayed.stored), rejected=len(replayed.rejected))
 
     # --- records ---------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """`Records.runs_page` in SQL for the shared store: a batch's runs filtered, sorted and paged by
-PostgreSQL, so a page of a 10,000-run batch reads its 100 rows, not 10,000 (see `runs_query.py`
+PostgreSQL, so a page of a 10,000-run batch reads its 100 rows, not 10,000 (see `core/runs_query.py`
 for what a page is; this module answers exactly as its `page_of` does)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
+from parallel_runs.core.runs_query import STATUS_ORDER, RunsPage, RunsQuery
 from parallel_runs.store.models import AttemptModel, RunModel
 from parallel_runs.store.rows import attempt_from_row
-from parallel_runs.store.runs_query import STATUS_ORDER, RunsPage, RunsQuery
 
 __all__ = ["read_runs_page"]
 
@@ -39,9 +39,23 @@ def _filters(latest: Any, query: RunsQuery) -> ColumnElement[bool]:
     if query.host:
         chosen.append(latest.host == query.host)
     if query.text:
-        columns = (latest.run_id, latest.branch, latest.host, latest.error, latest.error_tail)
+        columns = (
+            latest.run_id,
+            latest.branch,
+            latest.host,
+            latest.error,
+            latest.error_tail,
+            _pull(latest, "url"),
+        )
         chosen.append(or_(*(column.icontains(query.text, autoescape=True) for column in columns)))
     return and_(literal(True), *chosen)
+
+
+def _pull(latest: Any, field: str) -> ColumnElement[Any]:
+    """The attempt's pull request's `number` or `url`: NULL unless both are recorded (`rows.py`)."""
+    number, url = latest.pull_request_number, latest.pull_request_url
+    recorded = and_(number.is_not(None), url.is_not(None))
+    return case((recorded, number if field == "number" else url))
 
 
 def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any] | None:
@@ -66,6 +80,7 @@ def _sort_key(latest: Any, tries: Any, sort: str) -> ColumnElement[Any] | None:
         "host": latest.host.collate("C"),
         "started": latest.started_at,
         "branch": latest.branch.collate("C"),
+        "pull": _pull(latest, "number"),
     }
     return keys.get(sort)
 
@@ -78,12 +93,13 @@ def read_runs_page(conn: Connection, batch_id: str, query: RunsQuery) -> RunsPag
     latest = aliased(AttemptModel, ranked)
     is_latest = ranked.c.rank == 1
     matching = _filters(latest, query)
-    total, matched, hosts, tested = conn.execute(
+    total, matched, hosts, tested, pulled = conn.execute(
         select(
             func.count(),
             func.count().filter(matching),
             func.array_agg(distinct(latest.host)),
             func.bool_or(func.json_typeof(latest.tests) == "object"),
+            func.bool_or(_pull(latest, "number").is_not(None)),
         )
         .select_from(ranked)
         .where(is_latest)
@@ -108,4 +124,5 @@ def read_runs_page(conn: Connection, batch_id: str, query: RunsQuery) -> RunsPag
         total=total,
         hosts=tuple(sorted(hosts or ())),
         tested=bool(tested),
+        pulled=bool(pulled),
     )

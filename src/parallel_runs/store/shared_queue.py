@@ -20,15 +20,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from parallel_runs.core.batch import BatchSummary
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.store import cancelling, claims, leases, queueing
 from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.records import RunEvent
-from parallel_runs.store.rows import read_attempts, select_attempts
-from parallel_runs.store.runs_query import RunsPage, RunsQuery
+from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
 from parallel_runs.store.shared_pages import read_runs_page
 
 __all__ = ["SharedQueue"]
@@ -58,6 +58,10 @@ class SharedQueue:
     def now(self) -> datetime:
         """The database's clock: every machine's deadlines and leases are on it."""
         return self._transaction("read the clock", lambda conn: conn.execute(select(leases.NOW)).scalar_one())
+
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """Record the pull request opened from the attempt's branch."""
+        self._transaction("record a pull request", lambda c: c.execute(record_pull_request(attempt, pull)))
 
     def cancel(self, batch_id: str) -> list[str] | None:
         """Stop the batch on every worker; the queued runs recorded `not_started`, None if no such batch."""

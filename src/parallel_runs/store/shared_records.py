@@ -1,12 +1,16 @@
 """The read side of the shared PostgreSQL store: every machine's attempts, logs and artifacts.
 
 An attempt's run.log and artifacts are stored when it ends (`SharedQueue.keep_artifacts`): the
-stored run.log holds that attempt's own part.
+stored run.log holds that attempt's own part. Stored, it never changes: the last few read are kept
+(`STORED_LOGS_KEPT` bytes in all), so a reader that takes one in pieces (the dashboard's run page)
+fetches and unpacks it from the database once, not once per piece.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -14,15 +18,17 @@ from typing import BinaryIO
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.runlog import log_parts
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.errors import NotFoundError
 from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt
 from parallel_runs.store.records import AttemptRunning, RunEvent, RunLog
-from parallel_runs.store.runs_query import RunsPage, RunsQuery
 from parallel_runs.store.shared import SharedStore
 
-__all__ = ["SharedRecords"]
+__all__ = ["STORED_LOGS_KEPT", "SharedRecords"]
+
+STORED_LOGS_KEPT = 64 * 1024 * 1024  # bytes of stored run.logs kept in memory, the latest read first
 
 
 def _over() -> bool:
@@ -42,6 +48,9 @@ class SharedRecords(Closing):
 
     def __init__(self, store: SharedStore) -> None:
         self.store = store
+        # Stored logs by (run, batch, attempt): their bytes and the part to read (None: the whole log).
+        self._logs: OrderedDict[tuple[str, str, int], tuple[bytes, int | None]] = OrderedDict()
+        self._logs_lock = threading.Lock()
 
     @classmethod
     def connect(cls, url: str) -> SharedRecords:
@@ -85,10 +94,29 @@ class SharedRecords(Closing):
         if chosen.outcome is Outcome.RUNNING:
             where = f"attempt {chosen.attempt} of run {run_id!r} is running on {chosen.host}"
             raise AttemptRunning(where, chosen)
-        data = self.store.read_artifact(run_id, "run.log", batch_id=chosen.batch_id, attempt=chosen.attempt)
+        data, part = self._stored_log(chosen)
+        return RunLog(io.BytesIO(data), part, _stored)
+
+    def _stored_log(self, chosen: Attempt) -> tuple[bytes, int | None]:
+        """The attempt's stored run.log and the part of it to read, from memory once read."""
+        key = (chosen.run_id, chosen.batch_id, chosen.attempt)
+        with self._logs_lock:
+            if (kept := self._logs.get(key)) is not None:
+                self._logs.move_to_end(key)
+                return kept
+        data = self.store.read_artifact(
+            chosen.run_id, "run.log", batch_id=chosen.batch_id, attempt=chosen.attempt
+        )
         # The stored run.log may hold earlier attempts too; one without this attempt's header is read whole.
         numbers = {part.attempt for part in log_parts(io.BytesIO(data))}
-        return RunLog(io.BytesIO(data), chosen.attempt if chosen.attempt in numbers else None, _stored)
+        found = (data, chosen.attempt if chosen.attempt in numbers else None)
+        with self._logs_lock:
+            self._logs[key] = found
+            while (
+                sum(len(kept[0]) for kept in self._logs.values()) > STORED_LOGS_KEPT and len(self._logs) > 1
+            ):
+                self._logs.popitem(last=False)  # the one read longest ago
+        return found
 
     def artifacts(self, run_id: str, *, batch_id: str | None, attempt: int | None) -> list[ArtifactInfo]:
         """The attempt's stored files; NotFoundError saying why when there are none."""

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_index import record_write
@@ -24,16 +24,20 @@ from parallel_runs.store.models import (
     AttemptModel,
     RunModel,
 )
-from parallel_runs.store.rows import read_attempts, select_attempts
+from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
 from parallel_runs.store.sqlite_engine import BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
+SCHEMA_VERSION = 5  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
 # What brings an older store up to SCHEMA_VERSION, by the version it is at.
-_UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT",)}
+_PULL_REQUEST = (
+    "ALTER TABLE attempts ADD COLUMN pull_request_number INTEGER",
+    "ALTER TABLE attempts ADD COLUMN pull_request_url TEXT",
+)
+_UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT", *_PULL_REQUEST), 4: _PULL_REQUEST}
 
 
 class RunStore(Closing):
@@ -231,6 +235,11 @@ class RunStore(Closing):
                 .values(status=Outcome.ABANDONED.value, finished_at=at, error=reason)
             ).rowcount
         return bool(changed)
+
+    def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
+        """Record the pull request opened from the attempt's branch."""
+        with self._writing("record a pull request") as conn:
+            conn.execute(record_pull_request(attempt, pull))
 
     def last_attempt_number(self, run_id: str) -> int:
         """The highest attempt number recorded for a run, 0 if none."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.action_flow import REPOSITORY, Workflow, pull_request_event
+from tests.dashboard_batches import client_at
 from tests.fake_github import FakeGithub, fake_github
 from tests.helpers import git
 
@@ -80,6 +81,23 @@ def leg_inputs(**more: str) -> dict[str, str]:
     } | more
 
 
+def assert_pull_requests_shown(place: Path | str, batch_id: str) -> None:
+    """The dashboard over `place` shows the fake server's pull request #1 for run `fixes`, none for
+    the others (issue #21)."""
+    url = "https://github.example/" + REPOSITORY + "/pull/1"
+    with client_at(place) as client:
+        runs = client.get(f"/api/batches/{batch_id}/runs").json()["runs"]
+        table = client.get(f"/batches/{batch_id}").text
+        page = client.get(f"/batches/{batch_id}/runs/fixes").text
+    assert {run["run_id"]: run["pull_request"] for run in runs} == {
+        "fixes": {"number": 1, "url": url},
+        "breaks": None,
+        "noop": None,
+    }
+    assert f'<td class="pull"><a class="pull" href="{url}" rel="noopener noreferrer">#1</a></td>' in table
+    assert f'<dt>pull request</dt><dd class="pull"><a class="pull" href="{url}"' in page
+
+
 def test_one_draft_pull_request_per_succeeded_run_none_for_a_regressed_one_updated_on_a_rerun(
     origin: Path, tmp_path: Path, github: FakeGithub
 ) -> None:
@@ -106,6 +124,8 @@ def test_one_draft_pull_request_per_succeeded_run_none_for_a_regressed_one_updat
     assert task == TASKS[0]
     assert "run noop: succeeded without a change: no pull request" in leg.log
     assert TOKEN not in leg.visible_log
+    # Each one opened is recorded in the store: the dashboard's API, runs table and run page show it.
+    assert_pull_requests_shown(tmp_path / "runner-1" / ".autonomous_runs", "gh-4242-1")
 
     report = first.job(tmp_path, "report").run(
         {"mode": "report", "batch-id": "gh-4242-1", "github-token": TOKEN, "pull-requests": "draft"}

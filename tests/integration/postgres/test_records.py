@@ -18,7 +18,7 @@ import pytest
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.layout import RunPaths
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
 from parallel_runs.core.runlog import format_header, log_parts
 from parallel_runs.errors import NotFoundError
 from parallel_runs.log_reader import choose_part
@@ -142,6 +142,21 @@ def test_a_runs_attempts_by_number(location: Location, worked: Worked) -> None:
             (2, Outcome.SUCCEEDED),
         ]
         assert records.run_attempts("no-such-run") == []
+
+
+def test_a_pull_request_recorded_after_the_batch_is_read_back_on_its_attempt(
+    location: Location, worked: Worked
+) -> None:
+    first, _, written = worked
+    a = first.run_ids[0]
+    succeeded = next(x for x in written if x.run_id == a and x.outcome is Outcome.SUCCEEDED)
+    location.store.record_pull_request(succeeded, PullRequest(12, "https://github.example/o/r/pull/12"))
+    with location.open() as records:
+        by_number = {x.attempt: x.pull_request for x in records.run_attempts(a)}
+        in_batch = {(x.run_id, x.attempt): x.pull_request for x in records.attempts(first.batch_id)}
+    assert by_number == {1: None, 2: PullRequest(12, "https://github.example/o/r/pull/12")}
+    assert in_batch[(a, 2)] == by_number[2]
+    assert in_batch[(first.run_ids[1], 1)] is None
 
 
 def test_batches_counted_by_the_latest_attempt_of_each_run_oldest_first(

@@ -15,16 +15,20 @@ import pytest
 
 from parallel_runs.core.batch import BatchDefinition
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
+from parallel_runs.core.runs_query import SORTS, RunsPage, RunsQuery, page_of
 from parallel_runs.report.rows import build_rows
 from parallel_runs.store import LeaseOwner, Records
-from parallel_runs.store.runs_query import SORTS, RunsPage, RunsQuery, page_of
 from tests.integration.postgres.helpers import Location
 
 ME = LeaseOwner.here("runs-page-test")
 T0 = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
 REGRESSED = TestSummary(status="regressed", summary="+1", new_failures=("t::broken",))
 PASSED = TestSummary(status="passed", summary="0")
+PULLS = {
+    name: PullRequest(number, f"https://github.example/o/r/pull/{number}")
+    for name, number in [("eps", 12), ("zeta", 3)]
+}
 
 
 # Each run's attempts: (outcome, host, seconds it took, changed files, error, its tail, tests).
@@ -68,28 +72,28 @@ def write(location: Location) -> tuple[BatchDefinition, dict[str, str]]:
             claim = store.begin_attempt(claim, at_least=number, started_at=started, host=host)
             if outcome is Outcome.RUNNING:
                 break
-            store.finish_attempt(
-                claim,
-                Attempt(
-                    run_id=claim.run_id,
-                    slug=claim.slug,
-                    batch_id=batch.batch_id,
-                    attempt=claim.attempt,
-                    outcome=outcome,
-                    exit_code=0 if outcome is Outcome.SUCCEEDED else 1,
-                    started_at=started,
-                    finished_at=None if seconds is None else started + timedelta(seconds=seconds),
-                    base_sha=batch.base_sha,
-                    head_sha="c" * 40,
-                    branch=f"parallel-runs/{claim.slug}",
-                    host=host,
-                    pid=ME.pid,
-                    error=error,
-                    error_tail=tail,
-                    changed_files=files,
-                    tests=tests,
-                ),
+            result = Attempt(
+                run_id=claim.run_id,
+                slug=claim.slug,
+                batch_id=batch.batch_id,
+                attempt=claim.attempt,
+                outcome=outcome,
+                exit_code=0 if outcome is Outcome.SUCCEEDED else 1,
+                started_at=started,
+                finished_at=None if seconds is None else started + timedelta(seconds=seconds),
+                base_sha=batch.base_sha,
+                head_sha="c" * 40,
+                branch=f"parallel-runs/{claim.slug}",
+                host=host,
+                pid=ME.pid,
+                error=error,
+                error_tail=tail,
+                changed_files=files,
+                tests=tests,
             )
+            store.finish_attempt(claim, result)
+            if name in PULLS:  # recorded by the action after the batch
+                store.record_pull_request(result, PULLS[name])
             if number < len(plan):
                 retried = store.retry(claim)
                 assert retried is not None
@@ -126,7 +130,14 @@ def test_each_run_is_its_latest_attempt_with_the_batchs_counts_and_hosts(
     alpha = found.rows[2]
     assert (alpha.attempts, alpha.latest.attempt, alpha.latest.outcome) == (2, 2, Outcome.SUCCEEDED)
     assert found.rows[4].latest.tests == REGRESSED
-    assert (found.matched, found.total, found.hosts, found.tested) == (6, 6, ("h1", "h2", "h3"), True)
+    assert (found.matched, found.total, found.hosts, found.tested, found.pulled) == (
+        6,
+        6,
+        ("h1", "h2", "h3"),
+        True,
+        True,
+    )
+    assert found.rows[3].latest.pull_request == PULLS["eps"]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +151,7 @@ def test_each_run_is_its_latest_attempt_with_the_batchs_counts_and_hosts(
         ({"text": "%_"}, ["Beta"]),  # LIKE's wildcards are plain characters
         ({"text": "parallel-runs/zeta"}, ["zeta"]),  # the branch
         ({"text": "h3"}, ["zeta"]),  # the host
+        ({"text": "PULL/12"}, ["eps"]),  # the pull request's address
         ({"text": "first try"}, []),  # an earlier attempt's error: runs are their latest attempt
         ({"statuses": ("succeeded",), "host": "h1"}, ["alpha"]),
     ],
@@ -183,6 +195,7 @@ def test_missing_values_last_either_way_and_ties_by_run_id(written: tuple[Record
         "Delta",
         "Beta",
     ]
+    assert names(page(records, batch, sort="pull")) == ["zeta", "eps", "Beta", "Delta", "alpha", "gamma"]
     # In the order outcomes are declared; `title` is missing for every run: by run id alone.
     assert names(page(records, batch, sort="status"))[0] == "Delta"
     assert names(page(records, batch, sort="title", descending=True)) == [
@@ -207,4 +220,4 @@ def test_pages(written: tuple[Records, BatchDefinition]) -> None:
 def test_an_unknown_batch_is_an_empty_page(location: Location) -> None:
     with location.open() as records:
         found = records.runs_page("no-such-batch", RunsQuery())
-    assert found == RunsPage(rows=[], matched=0, total=0, hosts=(), tested=False)
+    assert found == RunsPage(rows=[], matched=0, total=0, hosts=(), tested=False, pulled=False)

@@ -2,7 +2,9 @@
 
 A run leg pushes the branch of each run it saw succeed (never a regressed or failed one) and opens a
 pull request from it against the base branch, or updates the open one a re-run finds by the same
-head branch: never two. The report looks them up by head branch to link each run to its own.
+head branch: never two. Each one opened is recorded on its run's attempt in the store
+(`Store.record_pull_request`), where the dashboard and every report format read it; the action's
+report looks them up by head branch to link each run to its own.
 Nothing here fails the leg: a token without the permission (403) or any other refusal is a warning.
 """
 
@@ -14,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from parallel_runs.batch.result import RunSummary
 from parallel_runs.core.durations import format_duration
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.core.tasks import TASK_FILE_NAME, task_title
-from parallel_runs.errors import GitError
+from parallel_runs.errors import GitError, ParallelRunsError
 from parallel_runs.github.action.outputs import say
 from parallel_runs.github.action.settings import ActionSettings
 from parallel_runs.report.markdown import md_code
@@ -25,8 +27,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from parallel_runs.batch.result import BatchResult
+    from parallel_runs.config.worker import WorkerSettings
 
-__all__ = ["LABEL", "open_pull_requests", "pull_request_body", "run_title"]
+__all__ = ["LABEL", "Opened", "open_pull_requests", "pull_request_body", "record_pull_requests", "run_title"]
+
+Opened = list[tuple[Attempt, PullRequest]]  # each run's final attempt and the pull request from its branch
 
 LABEL = "parallel-runs"
 _SHOWN_TESTS = 50  # node ids listed per kind; the run's ci/delta.json has them all
@@ -120,30 +125,31 @@ def open_pull_requests(
     runs_dir: Path,
     redact: Callable[[str], str],
     pushed: bool = False,
-) -> list[str]:
-    """Push and open (or update) one pull request per succeeded run of this leg; the problems, each a
-    warning (a 403 once: the token lacks the permission for every run alike)."""
+) -> tuple[Opened, list[str]]:
+    """Push and open (or update) one pull request per succeeded run of this leg; those opened, and the
+    problems, each a warning (a 403 once: the token lacks the permission for every run alike)."""
     from parallel_runs.github.api import GithubApi, GithubApiError
 
     runs, context = _succeeded(result), settings.context
     if not runs:
-        return []
+        return [], []
     base = context.base_branch
     if not base:
-        return ["no pull request opened: no base branch (GITHUB_REF_NAME is empty)"]
+        return [], ["no pull request opened: no base branch (GITHUB_REF_NAME is empty)"]
     # `pushed`: push-branches has just pushed every finished run's branch, these among them.
     if not pushed and (
         problem := push_run_branches(settings, repo, sorted({end.final.branch for end in runs}))
     ):
-        return [f"no pull request opened: {problem}"]
+        return [], [f"no pull request opened: {problem}"]
     api = GithubApi(token=settings.token or "", repository=context.repository, api_url=context.api_url)
+    opened: Opened = []
     problems: list[str] = []
     try:
         for end in runs:
             title = redact(run_title(runs_dir, end.final))
             body = redact(pull_request_body(settings, end))
             try:
-                pull = api.open_pull_request(
+                pull, action = api.open_pull_request(
                     head=end.final.branch,
                     base=base,
                     title=title,
@@ -156,7 +162,25 @@ def open_pull_requests(
                 if exc.status in (401, 403):
                     break
                 continue
-            say(f"run {end.run_id}: pull request #{pull.number} {pull.action}: {pull.url}")
+            say(f"run {end.run_id}: pull request #{pull.number} {action}: {pull.url}")
+            opened.append((end.final, pull))
     finally:
         api.close()
-    return problems
+    return opened, problems
+
+
+def record_pull_requests(machine: WorkerSettings, opened: Opened) -> str | None:
+    """Record each pull request on its run's attempt in the store the leg ran over; the problem, if any
+    (a warning: the pull requests are open, only the dashboard and reports will not show them)."""
+    from parallel_runs.batch.starting import open_machine_store
+
+    try:
+        store = open_machine_store(machine)
+        try:
+            for attempt, pull in opened:
+                store.record_pull_request(attempt, pull)
+        finally:
+            store.close()
+    except ParallelRunsError as exc:
+        return f"the pull requests are open but could not be recorded in the store: {exc}"
+    return None

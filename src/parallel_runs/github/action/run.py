@@ -91,9 +91,9 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
     if push_problem:
         annotations.add("error", push_problem, title="push-branches")
     if settings.pull_requests != "none":
-        from parallel_runs.github.action.pulls import open_pull_requests
+        from parallel_runs.github.action.pulls import open_pull_requests, record_pull_requests
 
-        opened = open_pull_requests(
+        opened, problems = open_pull_requests(
             settings,
             result,
             repo=machine.repo,
@@ -101,7 +101,9 @@ def run_leg(settings: ActionSettings, plain: ProgressSink) -> int:
             redact=redact,
             pushed=settings.push_branches and push_problem is None,
         )
-        for problem in opened:
+        if opened and (problem := record_pull_requests(machine, opened)):
+            problems.append(problem)
+        for problem in problems:
             annotations.add("warning", problem, title="pull-requests")
     annotations.close()
     _outputs(settings, result)

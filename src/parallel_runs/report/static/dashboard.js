@@ -34,15 +34,17 @@
   }
 
   function followLog(pre) {
-    var offset = 0;
+    var offset = 0, start = null;  // the next piece: from `offset` in the part that begins at `start`
     function tick() {
       var url = new URL(pre.dataset.log, window.location.href);
       url.searchParams.set("offset", String(offset));
+      if (start !== null) { url.searchParams.set("start", String(start)); }
       fetch(url.toString(), { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.ok ? r.json() : r.json().then(function (e) { throw e; }); })
         .then(function (piece) {
           if (piece.text) { pre.appendChild(document.createTextNode(piece.text)); }
           offset = piece.offset;
+          if (piece.start !== null && piece.start !== undefined) { start = piece.start; }
           pre.dataset.note = piece.note || "";
           if (piece.over) { pre.dataset.over = "true"; return; }
           setTimeout(tick, piece.text ? 50 : POLL_MS);

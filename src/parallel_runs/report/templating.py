@@ -1,5 +1,6 @@
-"""The dashboard's templates (`templates/`, Jinja2 with autoescape on: whatever a run wrote is text),
-shared by the live pages and the report's static HTML snapshot (`report/html.py`)."""
+"""The batch page's templates (`templates/`, Jinja2 with autoescape on: whatever a run wrote is text)
+and static assets (`static/`), shared by the dashboard's live pages and the report's static HTML
+snapshot (`html.py`); they live here so the dashboard imports the report, never the reverse."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.policy import describe_exit_code
-from parallel_runs.report.rows import test_failures, tests_problem
+from parallel_runs.report.rows import test_failures, tests_problem, web_link
 
 __all__ = ["STATIC_CSS", "environment", "render_template"]
 
@@ -34,13 +35,13 @@ def _exit(code: int | None) -> str:
 def environment() -> Environment:
     """The one Jinja2 environment: autoescape for every template, undefined names are errors."""
     env = Environment(
-        loader=PackageLoader("parallel_runs.dashboard", "templates"),
+        loader=PackageLoader("parallel_runs.report", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, duration=_duration, exit=_exit)
+    env.filters.update(when=_when, duration=_duration, exit=_exit, web_link=web_link)
     env.globals.update(tests_problem=tests_problem, test_failures=test_failures)
     return env
 
@@ -53,4 +54,4 @@ def render_template(template: str, **context: object) -> str:
 @cache
 def inline_css() -> str:
     """The stylesheet's text, for a page that must stand alone (the report's snapshot)."""
-    return (files("parallel_runs.dashboard") / "static" / STATIC_CSS).read_text(encoding="utf-8")
+    return (files("parallel_runs.report") / "static" / STATIC_CSS).read_text(encoding="utf-8")

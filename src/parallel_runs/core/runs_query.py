@@ -29,7 +29,7 @@ class RunsQuery:
 
     statuses: tuple[str, ...] = ()  # outcomes' values, any of them; () for any outcome
     host: str = ""
-    text: str = ""  # found in the run id, title, branch, host, error or error tail
+    text: str = ""  # found in the run id, title, branch, host, error, error tail or pull request's URL
     sort: str = "run"  # one of SORTS
     descending: bool = False
     offset: int = 0
@@ -45,6 +45,7 @@ class RunsPage:
     total: int  # runs of the batch that started
     hosts: tuple[str, ...]  # the hosts of the batch's runs (their latest attempts), sorted
     tested: bool  # some run was judged by a test command (the table shows its tests column)
+    pulled: bool  # some run has a pull request (the table shows its column)
 
 
 _ORDER = {value: index for index, value in enumerate(STATUS_ORDER)}
@@ -62,6 +63,7 @@ _KEYS: dict[str, Callable[[RunRow], object]] = {
     "host": lambda row: row.latest.host,
     "started": lambda row: row.latest.started_at,
     "branch": lambda row: row.latest.branch,
+    "pull": lambda row: row.latest.pull_request.number if row.latest.pull_request else None,
 }
 SORTS = tuple(_KEYS)  # the columns a runs table sorts by
 
@@ -74,7 +76,8 @@ def _matches(row: RunRow, query: RunsQuery, text: str) -> bool:
         return False
     if not text:
         return True
-    haystack = (latest.run_id, row.title, latest.branch, latest.host, latest.error, latest.error_tail)
+    pull = latest.pull_request.url if latest.pull_request else None
+    haystack = (latest.run_id, row.title, latest.branch, latest.host, latest.error, latest.error_tail, pull)
     return any(part and text in part.lower() for part in haystack)
 
 
@@ -101,4 +104,5 @@ def page_of(rows: Sequence[RunRow], query: RunsQuery) -> RunsPage:
         total=len(rows),
         hosts=tuple(sorted({row.latest.host for row in rows})),
         tested=any(row.latest.tests for row in rows),
+        pulled=any(row.latest.pull_request for row in rows),
     )

@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Outcome
-from parallel_runs.dashboard.timeline import MAX_BARS, lanes
+from parallel_runs.core.runs_query import SORTS, RunsPage, RunsQuery
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow, summarize, tests_summary
-from parallel_runs.store.runs_query import SORTS, RunsPage, RunsQuery
+from parallel_runs.report.timeline import MAX_BARS, lanes
 
 __all__ = [
     "SORTS",
@@ -208,6 +208,7 @@ COLUMNS = (
     ("host", "host"),
     ("started", "started"),
     ("branch", "branch"),
+    ("pull", "pull request"),
 )
 STATUSES = (*LIVE[1:], *(o.value for o in Outcome if o is not Outcome.RUNNING))  # the status filter
 
@@ -226,12 +227,14 @@ def batch_context(
     show_tests = found.tested
     show_host = len(found.hosts) > 1
     show_title = titled  # --tasks: as the report's other formats
-    shown = {"tests": show_tests, "host": show_host, "title": show_title}
+    show_pull = found.pulled  # the action opened some
+    shown = {"tests": show_tests, "host": show_host, "title": show_title, "pull": show_pull}
     return {
         "columns": [c for c in COLUMNS if shown.get(c[0], True)],
         "show_title": show_title,
         "show_tests": show_tests,
         "show_host": show_host,
+        "show_pull": show_pull,
         "state": state,
         "page": Page.of(found, query),
         "query": query,

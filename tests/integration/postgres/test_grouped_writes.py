@@ -1,0 +1,133 @@
+"""Claims, renewals and results asked by several threads at once share one transaction (P6).
+
+Each test holds the first group's first statement until the other threads' calls are queued behind
+it, so what forms the second group does not depend on how fast this machine schedules threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import event
+
+from parallel_runs.core.model import Outcome
+from parallel_runs.errors import LeaseLostError
+from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore
+from tests.integration.postgres.helpers import result_for
+
+ME = LeaseOwner.here("test")
+
+
+class _Held:
+    """The store's first statement waits for `release`; commits are counted."""
+
+    def __init__(self, store: SharedStore) -> None:
+        self.store, self.commits = store, 0
+        self.first_in, self.release = threading.Event(), threading.Event()
+
+    def statement(self, *args: Any) -> None:
+        if not self.first_in.is_set():
+            self.first_in.set()
+            assert self.release.wait(60)
+
+    def commit(self, *args: Any) -> None:
+        self.commits += 1
+
+    def queued(self, calls: int) -> None:
+        """Wait until `calls` calls wait behind the held group (bounded: a failure, not a hang)."""
+        deadline = time.monotonic() + 60
+        while len(self.store._writes._waiting) < calls:
+            assert time.monotonic() < deadline, "the calls never queued behind the group in flight"
+            time.sleep(0.01)
+
+
+@contextmanager
+def _holding(store: SharedStore) -> Iterator[_Held]:
+    held = _Held(store)
+    event.listen(store._engine, "before_cursor_execute", held.statement)
+    event.listen(store._engine, "commit", held.commit)
+    try:
+        yield held
+    finally:
+        held.release.set()
+        event.remove(store._engine, "before_cursor_execute", held.statement)
+        event.remove(store._engine, "commit", held.commit)
+
+
+def _in_threads(calls: list[Callable[[], object]], held: _Held) -> list[object]:
+    """Run the first call, then the others behind it; each call's result or error."""
+    outcomes: list[object] = [None] * len(calls)
+
+    def call(n: int) -> None:
+        try:
+            outcomes[n] = calls[n]()
+        except Exception as exc:
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(len(calls))]
+    threads[0].start()
+    assert held.first_in.wait(60)
+    for thread in threads[1:]:
+        thread.start()
+    held.queued(len(calls) - 1)
+    held.release.set()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
+def test_claims_asked_while_one_is_in_flight_share_the_next_transaction(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    batch = make_batch(8)
+    owners = [LeaseOwner.here(f"w{n}") for n in range(8)]
+    with _holding(store) as held:
+        claims = _in_threads(
+            [lambda owner=owner: store.claim_next(batch_id=batch.batch_id, owner=owner) for owner in owners],
+            held,
+        )
+    assert held.commits == 2  # the held claim's, then one for the seven queued behind it
+    assert all(isinstance(claim, Claim) for claim in claims)
+    assert sorted(claim.run_id for claim in claims) == sorted(batch.run_ids)  # type: ignore[union-attr]
+    rows = {run.run_id: run for run in store.batch_runs(batch.batch_id)}
+    for claim, owner in zip(claims, owners, strict=True):
+        assert claim.owner == owner  # type: ignore[union-attr]
+        assert rows[claim.run_id].owner_worker == owner.worker_id  # type: ignore[union-attr]
+
+
+def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    batch = make_batch(4)
+    first, good, refused, renewed = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(4))
+    assert first
+    assert good
+    assert refused
+    assert renewed
+    stale = replace(renewed, fencing_token=renewed.fencing_token - 1)
+    with _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.finish_attempt(first, result_for(first)),
+                lambda: store.finish_attempt(good, result_for(good)),
+                # A NUL byte: the driver refuses the statement, and the transaction with it.
+                lambda: store.finish_attempt(refused, result_for(refused, Outcome.FAILED, error="a\0b")),
+                lambda: store.heartbeat(stale),  # an error that leaves the transaction whole
+                lambda: store.heartbeat(renewed),
+            ],
+            held,
+        )
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], Exception)
+    assert not isinstance(outcomes[2], LeaseLostError)
+    assert isinstance(outcomes[3], LeaseLostError)
+    assert isinstance(outcomes[4], Claim)
+    assert outcomes[4].expires_at >= renewed.expires_at
+    states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
+    assert states[first.run_id] == states[good.run_id] == ("finished", "succeeded")
+    assert states[refused.run_id] == ("claimed", "running")  # not recorded, and its caller was told
