@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from parallel_runs.core.layout import index_path
-from parallel_runs.core.model import Attempt, Outcome, TestSummary
+from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
 from parallel_runs.store import LocalStore, RunStore, open_records
 from tests.integration.postgres.helpers import Location
 from tests.integration.postgres.test_records import new_batch, work
@@ -68,10 +68,11 @@ def test_an_attempt_round_trips_through_its_json() -> None:
         tests=TestSummary(status="regressed", summary="+1", new_failures=("t",), messages=(("t", "m"),)),
         stray_processes=1,
         restored_files=("x",),
+        pull_request=PullRequest(7, "https://github.example/o/r/pull/7"),
     )
-    assert Attempt.from_json(json.loads(json.dumps(attempt.to_json()))) == attempt
-    running = dataclasses.replace(attempt, finished_at=None, tests=None, head_sha="c" * 40)
-    assert Attempt.from_json(running.to_json()) == running
+    assert Attempt.from_json(json.loads(json.dumps(attempt.record_json()))) == attempt
+    running = dataclasses.replace(attempt, finished_at=None, tests=None, head_sha="c" * 40, pull_request=None)
+    assert Attempt.from_json(running.record_json()) == running
 
 
 def test_each_write_is_indexed_and_read_back_as_the_store_holds_it(tmp_path: Path) -> None:
