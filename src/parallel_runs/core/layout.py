@@ -17,6 +17,7 @@ __all__ = [
     "is_runs_dir",
     "lease_path_for",
     "refusal_path",
+    "reuse_dir",
 ]
 
 BRANCH_PREFIX = "parallel-runs/"
@@ -51,6 +52,11 @@ def index_path(runs_dir: Path, batch_id: str) -> Path:
     like the refusals, that no run slug can take."""
     key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
     return runs_dir / ".index" / f"{key}.jsonl"
+
+
+def reuse_dir(runs_dir: Path) -> Path:
+    """Where the workers' reused worktrees live (--reuse-worktrees), each with its lock beside it."""
+    return runs_dir / ".reuse"
 
 
 def git_state_dir(runs_dir: Path) -> Path:

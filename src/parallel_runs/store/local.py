@@ -24,16 +24,26 @@ class LocalStore(LocalQueue, Closing):
         super().__init__()
         self.runs_dir = runs_dir
         self.shared_file = shared_file
+        self._opened: set[Path] = set()
 
     def _path(self, slug: str) -> Path:
         return self.shared_file or RunPaths(self.runs_dir, slug).database
 
     def _open(self, slug: str) -> RunStore:
+        # A store this process opened (its header read, its schema upgraded) is not read again in a
+        # transaction of its own, two per run: a file broken since fails its next operation instead.
         # Each run's own store is indexed for the runs dir's readers; one shared file needs no index.
-        return RunStore.open(self._path(slug), indexed_in=None if self.shared_file else self.runs_dir)
+        path, indexed_in = self._path(slug), None if self.shared_file else self.runs_dir
+        if path in self._opened:
+            return RunStore(path, indexed_in=indexed_in)
+        store = RunStore.open(path, indexed_in=indexed_in)
+        self._opened.add(path)
+        return store
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""
+        if not self._path(claim.slug).exists():  # never recorded here: no file to make and read (1 ms a run)
+            return None
         with self._open(claim.slug) as store:
             return store.latest_attempt(claim.run_id)
 
