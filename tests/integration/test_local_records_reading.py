@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 from parallel_runs import git
 from parallel_runs.core.layout import git_state_dir
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.runs_query import RunsQuery
 from parallel_runs.store import LocalStore, open_records
 from tests.integration.postgres.conftest import database_url
-from tests.integration.postgres.test_records import Location, new_batch, work
+from tests.integration.postgres.helpers import Location
+from tests.integration.postgres.test_records import new_batch, work
 
 __all__ = ["database_url"]  # the session's PostgreSQL database
 
@@ -62,3 +65,49 @@ def test_a_runs_dir_is_worked_while_a_run_holds_its_git_state_record(repo: Path,
 def test_the_shared_store_says_no_batch_is_worked_here(database_url: str) -> None:
     with open_records(database_url) as records:
         assert not records.is_worked_here()
+
+
+def test_a_page_of_runs_shows_a_store_that_changed_after_it_was_paged(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    batch = new_batch(2)
+    a, b = batch.run_ids
+    work(
+        Location(LocalStore(runs_dir), runs_dir, runs_dir),
+        batch,
+        {a: [Outcome.FAILED], b: [Outcome.SUCCEEDED]},
+    )
+    databases = sorted(runs_dir.glob("*/*.db"))
+    for database in databases:
+        age(database, 60)
+    with open_records(runs_dir) as records:
+        first = records.runs_page(batch.batch_id, RunsQuery())
+        assert [(r.latest.run_id, r.latest.outcome, r.attempts) for r in first.rows] == [
+            (a, Outcome.FAILED, 1),
+            (b, Outcome.SUCCEEDED, 1),
+        ]
+        rerun = dataclasses.replace(batch, run_ids=(a,))
+        work(Location(LocalStore(runs_dir), runs_dir, runs_dir), rerun, {a: [Outcome.SUCCEEDED]})
+        age(next(path for path in databases if path.parent.name == a), 30)  # old, but not as it was read
+        second = records.runs_page(batch.batch_id, RunsQuery(statuses=("succeeded",)))
+    assert [(r.latest.run_id, r.latest.outcome, r.attempts) for r in second.rows] == [
+        (a, Outcome.SUCCEEDED, 2),
+        (b, Outcome.SUCCEEDED, 1),
+    ]
+
+
+def test_a_store_written_again_within_its_clock_tick_is_read_again(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    batch = new_batch(1)
+    [run_id] = batch.run_ids
+    work(Location(LocalStore(runs_dir), runs_dir, runs_dir), batch, {run_id: [Outcome.FAILED]})
+    [database] = runs_dir.glob("*/*.db")
+    os.utime(database)  # written just now, as the write this test reads right after
+    before = os.stat(database)
+    with open_records(runs_dir) as records:
+        assert records.attempts()[0].host != "elsewhere"
+        with sqlite3.connect(database) as conn:
+            conn.execute("UPDATE attempts SET host = 'elsewhere'")
+        conn.close()
+        os.utime(database, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if in the same clock tick
+        assert (os.stat(database).st_size, os.stat(database).st_ino) == (before.st_size, before.st_ino)
+        assert records.attempts()[0].host == "elsewhere"  # SQLite's change counter tells

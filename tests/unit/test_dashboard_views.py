@@ -11,10 +11,11 @@ import pytest
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
+from parallel_runs.core.runs_query import page_of
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow
 from parallel_runs.report.timeline import lanes
-from parallel_runs.report.views import Query, batch_state, select
+from parallel_runs.report.views import Page, Query, batch_state
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ ROWS = [
 
 
 def ids(query: Query) -> list[str]:
-    return [r.latest.run_id for r in select(ROWS, query).rows]
+    return [r.latest.run_id for r in page_of(ROWS, query.runs()).rows]
 
 
 def test_filters_by_status_host_and_text() -> None:
@@ -80,14 +81,15 @@ def test_pull_requests_sort_by_number_and_are_found_by_their_address() -> None:
         return replace(found, latest=replace(found.latest, pull_request=PullRequest(number, url)))
 
     rows = [pulled("p9", 9), row("none", Outcome.FAILED), pulled("p10", 10)]
-    assert [r.latest.run_id for r in select(rows, Query(sort="pull")).rows] == ["p9", "p10", "none"]
-    descending = select(rows, Query(sort="pull", descending=True)).rows
+    assert [r.latest.run_id for r in page_of(rows, Query(sort="pull").runs()).rows] == ["p9", "p10", "none"]
+    descending = page_of(rows, Query(sort="pull", descending=True).runs()).rows
     assert [r.latest.run_id for r in descending] == ["p10", "p9", "none"]  # without one: last either way
-    assert [r.latest.run_id for r in select(rows, Query(text="pull/10")).rows] == ["p10"]
+    assert [r.latest.run_id for r in page_of(rows, Query(text="pull/10").runs()).rows] == ["p10"]
 
 
 def test_pages_on_the_server() -> None:
-    page = select(ROWS, Query(per_page=3, page=2))
+    query = Query(per_page=3, page=2)
+    page = Page.of(page_of(ROWS, query.runs()), query)
     assert [r.latest.run_id for r in page.rows] == ["s1"]
     assert (page.matched, page.total, page.pages) == (4, 4, 2)
 
@@ -117,7 +119,7 @@ def test_a_query_round_trips_through_its_url_parameters() -> None:
 def test_the_state_of_a_batch() -> None:
     def state(counts: dict[str, int], *, worked_on: bool = False, refused: str | None = None) -> str:
         summary = BatchSummary(batch_id="b", counts=counts, first=T0, last=T0, refused=refused)
-        return batch_state(summary, [], worked_on=worked_on).state
+        return batch_state(summary, worked_on=worked_on).state
 
     assert state({"queued": 3}) == "queued"
     assert state({"queued": 2, "succeeded": 1}) == "running"

@@ -127,6 +127,7 @@ class BatchSummary:
     first: datetime | None  # when the batch was created or its first attempt started
     last: datetime | None  # when its last attempt ended (or started, while one runs)
     refused: str | None = None  # why the batch was refused before any run started (its baseline)
+    hosts: tuple[str, ...] = ()  # the hosts its attempts ran on, sorted (the read side's batches)
 
     @property
     def runs(self) -> int:

@@ -13,6 +13,7 @@ __all__ = [
     "attempt_ref",
     "branch_name",
     "git_state_dir",
+    "index_path",
     "is_runs_dir",
     "lease_path_for",
     "refusal_path",
@@ -44,6 +45,13 @@ def refusal_path(runs_dir: Path, batch_id: str) -> Path:
     """Where a batch refused before any run started is recorded (a dot dir: no run slug starts so)."""
     key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
     return runs_dir / ".refused_batches" / f"{key}.json"
+
+
+def index_path(runs_dir: Path, batch_id: str) -> Path:
+    """Where the per-run stores' writes for a batch are indexed (`store/local_index.py`): a dot dir,
+    like the refusals, that no run slug can take."""
+    key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
+    return runs_dir / ".index" / f"{key}.jsonl"
 
 
 def reuse_dir(runs_dir: Path) -> Path:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["Attempt", "Outcome", "PullRequest", "TestSummary"]
 
@@ -216,3 +217,30 @@ class Attempt:
         """As the reports and the dashboard's API give it: result.json's fields and what the store
         recorded after the attempt ended (its pull request, which result.json never knows)."""
         return self.to_json() | {"pull_request": self.pull_request.to_json() if self.pull_request else None}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Attempt:
+        """Read `record_json`'s document back (KeyError, TypeError or ValueError when it is not one)."""
+        finished, tests, pull = document["finished_at"], document.get("tests"), document.get("pull_request")
+        return cls(
+            run_id=str(document["run_id"]),
+            slug=str(document["slug"]),
+            batch_id=str(document["batch_id"]),
+            attempt=int(document["attempt"]),
+            outcome=Outcome(document["status"]),
+            exit_code=document["exit_code"],
+            started_at=datetime.fromisoformat(document["started_at"]),
+            finished_at=None if finished is None else datetime.fromisoformat(finished),
+            base_sha=str(document["base_sha"]),
+            head_sha=_text(document["head_sha"]),
+            branch=str(document["branch"]),
+            host=str(document["host"]),
+            pid=int(document["pid"]),
+            error=_text(document.get("error")),
+            error_tail=_text(document.get("error_tail")),
+            changed_files=document.get("changed_files"),
+            tests=TestSummary.from_json(tests) if isinstance(tests, dict) else None,
+            stray_processes=int(document.get("stray_processes", 0)),
+            restored_files=tuple(map(str, document.get("restored_files") or ())),
+            pull_request=PullRequest(int(pull["number"]), str(pull["url"])) if pull else None,
+        )

@@ -21,7 +21,7 @@ from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.dashboard.context import Dashboard, dashboard_of
 from parallel_runs.dashboard.run_detail import log_piece
 from parallel_runs.errors import ConfigError, NotFoundError
-from parallel_runs.report.views import Query, row_json, select
+from parallel_runs.report.views import Page, Query, row_json
 from parallel_runs.store.records import Records
 
 __all__ = ["ROUTES", "attempt_json", "json_response"]
@@ -48,18 +48,20 @@ def batches_json(request: Request) -> Response:
 
 def batch_json(request: Request) -> Response:
     """One batch at a glance."""
-    view = dashboard_of(request).source.batch(request.path_params["batch_id"])
-    return json_response(request, view.state.to_json())
+    state = dashboard_of(request).source.batch(request.path_params["batch_id"])
+    return json_response(request, state.to_json())
 
 
 def runs_json(request: Request) -> Response:
-    """One page of a batch's runs, filtered and sorted as the query asks."""
-    view = dashboard_of(request).source.batch(request.path_params["batch_id"])
-    page = select(view.rows, Query.parse(request.query_params))
+    """One page of a batch's runs, filtered, sorted and paged by the store as the query asks."""
+    source, batch_id = dashboard_of(request).source, request.path_params["batch_id"]
+    query = Query.parse(request.query_params)
+    state = source.batch(batch_id)
+    page = Page.of(source.runs(batch_id, query.runs()), query)
     return json_response(
         request,
         {
-            "batch": view.state.to_json(),
+            "batch": state.to_json(),
             "runs": [row_json(row) for row in page.rows],
             "matched": page.matched,
             "total": page.total,

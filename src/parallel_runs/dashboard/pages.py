@@ -20,7 +20,7 @@ from parallel_runs.dashboard.context import dashboard_of
 from parallel_runs.dashboard.run_detail import listed_artifact, read_patch
 from parallel_runs.errors import ConfigError, NotFoundError
 from parallel_runs.report.templating import render_template
-from parallel_runs.report.views import Query, batch_context
+from parallel_runs.report.views import TIMELINE, Query, batch_context
 from parallel_runs.store.shared import SharedStore
 
 __all__ = ["ROUTES"]
@@ -51,13 +51,16 @@ def batches_page(request: Request) -> Response:
 def batch_page(request: Request) -> Response:
     """One batch: counts, filters, the runs table (one page of it), the timeline by host."""
     dashboard = dashboard_of(request)
-    view = dashboard.source.batch(request.path_params["batch_id"])
+    source, batch_id = dashboard.source, request.path_params["batch_id"]
     query = Query.parse(request.query_params)
-    context = batch_context(view.rows, view.state, query, now=datetime.now(UTC))
+    state = source.batch(batch_id)
+    found = source.runs(batch_id, query.runs())
+    timeline = source.runs(batch_id, TIMELINE).rows
+    context = batch_context(found, query, state, timeline=timeline, now=datetime.now(UTC))
     return _page(
         request,
         "batch.html",
-        can_cancel=dashboard.can_cancel and view.state.live,
+        can_cancel=dashboard.can_cancel and state.live,
         csrf=dashboard.csrf,
         cancelled=request.query_params.get("cancelled"),
         **context,

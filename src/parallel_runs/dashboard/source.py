@@ -1,6 +1,7 @@
-"""The dashboard's one window on a store: the read side (`store.open_records`), each batch read at
-most once per `REFRESH_SECONDS` however many pages and pollers ask, so a batch of 10,000 runs is
-read once a second, not once per request. The pages poll every second: a change shows within two.
+"""The dashboard's one window on a store: the read side (`store.open_records`), its batches read at
+most once per `REFRESH_SECONDS` however many pages and pollers ask, and each page of a batch's runs
+asked of the store (`Records.runs_page`: in SQL for the shared store) once per change of the batch.
+The pages poll every second: a change shows within two.
 """
 
 from __future__ import annotations
@@ -9,30 +10,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from parallel_runs.core.ids import validate_batch_id, validate_run_id
 from parallel_runs.core.model import Attempt
-from parallel_runs.report.rows import RunRow, build_rows
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.report.views import BatchState, batch_state
 from parallel_runs.store.records import Records
 
-__all__ = ["REFRESH_SECONDS", "BatchView", "Source"]
+__all__ = ["REFRESH_SECONDS", "Source"]
 
 REFRESH_SECONDS = 0.8
+KEPT_PAGES = 256  # pages of runs kept (each at most MAX_PER_PAGE rows); the oldest asked goes first
 log = logging.getLogger(__name__)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchView:
-    """One batch as its page shows it: its state and one row per run that started."""
-
-    state: BatchState
-    rows: list[RunRow]
 
 
 class Source:
@@ -43,7 +36,8 @@ class Source:
         self.refresh = refresh
         self._lock = threading.Lock()
         self._cache: dict[object, tuple[float, object]] = {}
-        self._rows: dict[str, tuple[str, list[RunRow]]] = {}  # batch id: (version read at, its rows)
+        # (batch id, query): (the batch's version when read, the page)
+        self._pages: dict[tuple[str, RunsQuery], tuple[str, RunsPage]] = {}
 
     @property
     def where(self) -> str:
@@ -70,42 +64,35 @@ class Source:
         # A `run` working the runs dir works its newest batch: the one whose attempts changed last.
         worked = self.records.is_worked_here() and summaries
         newest = max(summaries, key=lambda s: s.last or _EPOCH).batch_id if worked else None
-        hosts = self._read_hosts()
-        states = [
-            replace(
-                batch_state(s, [], worked_on=s.batch_id == newest),
-                hosts=tuple(sorted(hosts.get(s.batch_id, ()))),
-            )
-            for s in summaries
-        ]
+        states = [batch_state(s, worked_on=s.batch_id == newest) for s in summaries]
         states.sort(key=lambda s: s.summary.first or _EPOCH, reverse=True)
         return states
 
-    def _read_hosts(self) -> dict[str, set[str]]:
-        """The hosts that ran each batch's attempts (one read of every attempt, with the summaries)."""
-        found: dict[str, set[str]] = {}
-        for attempt in self.records.attempts():
-            found.setdefault(attempt.batch_id, set()).add(attempt.host)
-        return found
-
-    def batch(self, batch_id: str) -> BatchView:
-        """The batch's state and rows; NotFoundError when this location has no such batch."""
+    def batch(self, batch_id: str) -> BatchState:
+        """The batch at a glance; NotFoundError when this location has no such batch."""
         validate_batch_id(batch_id)
         found = next((s for s in self.batches() if s.summary.batch_id == batch_id), None)
         if found is None:
             raise self.records.not_found(f"no such batch {batch_id!r}")
-        # Every start, end or retry changes the batch's version (its counts or last time): rows read
-        # at this version are still the batch's, however often the refresh expires.
+        return found
+
+    def runs(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """A page of the batch's runs; NotFoundError when this location has no such batch."""
+        version = self.batch(batch_id).version
+        # Every start, end or retry changes the batch's version (its counts or last time): a page read
+        # at this version is still the batch's, however often the refresh expires.
+        key = (batch_id, query)
         with self._lock:
-            kept = self._rows.get(batch_id)
-        if kept is not None and kept[0] == found.version:
-            rows = kept[1]
-        else:
-            rows = build_rows(self.records.attempts(batch_id))  # read after the version: never older
-            with self._lock:
-                self._rows[batch_id] = (found.version, rows)
-        state = batch_state(found.summary, rows, worked_on=found.state == "running")
-        return BatchView(state=state, rows=rows)
+            kept = self._pages.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        found = self.records.runs_page(batch_id, query)  # read after the version: never older
+        with self._lock:
+            self._pages.pop(key, None)
+            self._pages[key] = (version, found)
+            while len(self._pages) > KEPT_PAGES:
+                del self._pages[next(iter(self._pages))]
+        return found
 
     def run(self, batch_id: str, run_id: str) -> list[Attempt]:
         """The run's attempts in the batch, by number; NotFoundError when it has none there."""
@@ -132,4 +119,4 @@ class Source:
         """Drop everything read (after a cancel: the next request shows it)."""
         with self._lock:
             self._cache.clear()
-            self._rows.clear()
+            self._pages.clear()

@@ -144,7 +144,7 @@ def save_and_remove(
         if latest
         else git.resolve_commit(workspace if (workspace / ".git").exists() else repo, "HEAD")
     )
-    with RunStore.open(paths.database) as store:
+    with RunStore.open(paths.database, indexed_in=paths.runs_dir) as store:
         return recover_orphaned_worktree(
             repo=repo,
             runs_dir=paths.runs_dir,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from parallel_runs.core.runs_query import page_of
 from parallel_runs.report.rows import RunRow
 from parallel_runs.report.views import Query, batch_context, snapshot_state
 
@@ -30,8 +31,14 @@ def render_html(rows: Sequence[RunRow], *, title: str, now: datetime | None = No
 
     generated = now or datetime.now(UTC)
     known = max((row.latest.finished_at or row.latest.started_at for row in rows), default=generated)
+    query = Query(per_page=max(1, len(rows)))
     context = batch_context(
-        list(rows), snapshot_state(rows), Query(per_page=max(1, len(rows))), now=now or known
+        page_of(rows, query.runs()),
+        query,
+        snapshot_state(rows),
+        timeline=rows,
+        now=now or known,
+        titled=any(row.title for row in rows),
     )
     meta = [f"generated {generated.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}", f"{len(rows)} runs"]
     page = render_template(

@@ -1,13 +1,14 @@
-"""What the dashboard shows of a batch, whatever the store: rows filtered, sorted and paged, its
-state, its hosts and the timeline by host. Pure: rows in, views out.
+"""What the dashboard shows of a batch, whatever the store: a page of its rows, its state, its hosts
+and the timeline by host. Pure: a store's `RunsPage` in, views out.
 
 A query is what the batch page keeps in its URL (`status`, `host`, `q`, `sort`, `order`, `page`,
-`per_page`), so a filtered view can be shared; the API takes the same parameters.
+`per_page`), so a filtered view can be shared; the API takes the same parameters. The store filters,
+sorts and pages (`Records.runs_page`): a batch of 10,000 runs is never read whole for a page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
@@ -15,19 +16,20 @@ from urllib.parse import urlencode
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.durations import format_duration
 from parallel_runs.core.model import Outcome
+from parallel_runs.core.runs_query import SORTS, RunsPage, RunsQuery
 from parallel_runs.errors import ConfigError
 from parallel_runs.report.rows import RunRow, summarize, tests_summary
-from parallel_runs.report.timeline import lanes
+from parallel_runs.report.timeline import MAX_BARS, lanes
 
 __all__ = [
     "SORTS",
+    "TIMELINE",
     "BatchState",
     "Page",
     "Query",
     "batch_context",
     "batch_state",
     "row_json",
-    "select",
     "snapshot_state",
 ]
 
@@ -68,6 +70,18 @@ class Query:
             per_page=_number(params, "per_page", DEFAULT_PER_PAGE, upper=MAX_PER_PAGE),
         )
 
+    def runs(self) -> RunsQuery:
+        """What to ask the store for: this query's filters, sort and page."""
+        return RunsQuery(
+            statuses=(self.status,) if self.status else (),
+            host=self.host,
+            text=self.text,
+            sort=self.sort,
+            descending=self.descending,
+            offset=(self.page - 1) * self.per_page,
+            limit=self.per_page,
+        )
+
     def params(self, **changes: object) -> dict[str, str]:
         """This query as URL parameters (defaults left out), with `changes` applied."""
         values: dict[str, object] = {
@@ -98,66 +112,24 @@ class Page:
     total: int
     query: Query
 
+    @classmethod
+    def of(cls, found: RunsPage, query: Query) -> Page:
+        """The page the store found for `query`."""
+        return cls(rows=found.rows, matched=found.matched, total=found.total, query=query)
+
     @property
     def pages(self) -> int:
         """How many pages the matching rows fill (at least one)."""
         return max(1, -(-self.matched // self.query.per_page))
 
 
-def _matches(row: RunRow, query: Query, text: str) -> bool:
-    latest = row.latest
-    if query.status and latest.outcome.value != query.status:
-        return False
-    if query.host and latest.host != query.host:
-        return False
-    if not text:
-        return True
-    haystack = (
-        latest.run_id,
-        row.title or "",
-        latest.branch,
-        latest.host,
-        latest.error or "",
-        latest.error_tail or "",
-        latest.pull_request.url if latest.pull_request else "",
-    )
-    return any(text in part.casefold() for part in haystack)
-
-
-_ORDER = {outcome: index for index, outcome in enumerate(Outcome)}
-
-
-# Each sortable column's value of a row (None: missing, sorted last either way).
-_KEYS: dict[str, Callable[[RunRow], object]] = {
-    "run": lambda row: row.latest.run_id,
-    "title": lambda row: row.title,
-    "status": lambda row: _ORDER.get(row.latest.outcome, len(_ORDER)),
-    "attempts": lambda row: row.attempts,
-    "exit": lambda row: row.latest.exit_code,
-    "duration": lambda row: row.latest.duration_seconds,
-    "files": lambda row: row.latest.changed_files,
-    "tests": lambda row: len(row.latest.tests.new_failures) if row.latest.tests else None,
-    "host": lambda row: row.latest.host,
-    "started": lambda row: row.latest.started_at,
-    "branch": lambda row: row.latest.branch,
-    "pull": lambda row: row.latest.pull_request.number if row.latest.pull_request else None,
-}
-SORTS = tuple(_KEYS)  # the columns a runs table sorts by
-
-
-def select(rows: Sequence[RunRow], query: Query) -> Page:
-    """The rows that match the query's filters, sorted, then the page asked for (server-side paging)."""
-    text = query.text.casefold()
-    chosen = [row for row in rows if _matches(row, query, text)]
-    key = _KEYS[query.sort]
-    keyed = [(key(row), row) for row in chosen]  # once per row
-    present = [(value, row) for value, row in keyed if value is not None]
-    present.sort(key=lambda pair: (pair[0], pair[1].latest.run_id), reverse=query.descending)
-    ordered = [row for _, row in present] + [row for value, row in keyed if value is None]
-    start = (query.page - 1) * query.per_page
-    return Page(
-        rows=ordered[start : start + query.per_page], matched=len(chosen), total=len(rows), query=query
-    )
+# The timeline by host: the runs that ran (not those stopped before), the latest started first.
+TIMELINE = RunsQuery(
+    statuses=tuple(o.value for o in Outcome if o not in (Outcome.NOT_STARTED, Outcome.HELD)),
+    sort="started",
+    descending=True,
+    limit=MAX_BARS,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,12 +168,11 @@ class BatchState:
         return f"{counts};{last};{self.state}"
 
 
-def batch_state(summary: BatchSummary, rows: Sequence[RunRow], *, worked_on: bool) -> BatchState:
+def batch_state(summary: BatchSummary, *, worked_on: bool) -> BatchState:
     """The batch's state: refused, queued (nothing started), running, or ended.
 
     `worked_on`: a process works this batch of a runs dir, whose queue lives in that process (between
     two of its runs, none is running, yet the batch goes on)."""
-    hosts = tuple(sorted({row.latest.host for row in rows if row.latest.host}))
     counts = summary.counts
     if summary.refused is not None:
         state = "refused"
@@ -213,7 +184,7 @@ def batch_state(summary: BatchSummary, rows: Sequence[RunRow], *, worked_on: boo
         state = "running"
     else:
         state = "ended"
-    return BatchState(summary=summary, state=state, hosts=hosts)
+    return BatchState(summary=summary, state=state, hosts=tuple(host for host in summary.hosts if host))
 
 
 def row_json(row: RunRow) -> dict[str, object]:
@@ -243,14 +214,20 @@ STATUSES = (*LIVE[1:], *(o.value for o in Outcome if o is not Outcome.RUNNING)) 
 
 
 def batch_context(
-    view_rows: list[RunRow], state: BatchState, query: Query, *, now: datetime
+    found: RunsPage,
+    query: Query,
+    state: BatchState,
+    *,
+    timeline: Sequence[RunRow],
+    now: datetime,
+    titled: bool = False,
 ) -> dict[str, object]:
-    """What batch.html needs besides the page's own switches (the report's snapshot uses it too)."""
-    page = select(view_rows, query)
-    show_tests = any(row.latest.tests for row in view_rows)
-    show_host = len({row.latest.host for row in view_rows}) > 1
-    show_title = any(row.title for row in view_rows)  # --tasks: as the report's other formats
-    show_pull = any(row.latest.pull_request for row in view_rows)  # the action opened some
+    """What batch.html needs besides the page's own switches (the report's snapshot uses it too):
+    `found` is the page the store found for `query`, `timeline` the rows `TIMELINE` found."""
+    show_tests = found.tested
+    show_host = len(found.hosts) > 1
+    show_title = titled  # --tasks: as the report's other formats
+    show_pull = found.pulled  # the action opened some
     shown = {"tests": show_tests, "host": show_host, "title": show_title, "pull": show_pull}
     return {
         "columns": [c for c in COLUMNS if shown.get(c[0], True)],
@@ -259,11 +236,11 @@ def batch_context(
         "show_host": show_host,
         "show_pull": show_pull,
         "state": state,
-        "page": page,
+        "page": Page.of(found, query),
         "query": query,
-        "lanes": lanes(view_rows, now=now),
+        "lanes": lanes(timeline, now=now),
         "statuses": STATUSES,
-        "hosts": sorted({row.latest.host for row in view_rows}),
+        "hosts": list(found.hosts),
         "link": lambda **changes: "?" + urlencode(query.params(**changes)),
         "now": now,
     }
@@ -278,6 +255,7 @@ def snapshot_state(rows: Sequence[RunRow]) -> BatchState:
         counts=counts,
         first=min((row.latest.started_at for row in rows), default=None),
         last=max((row.latest.finished_at or row.latest.started_at for row in rows), default=None),
+        hosts=tuple(sorted({row.latest.host for row in rows})),
     )
-    hosts = tuple(sorted({row.latest.host for row in rows}))
-    return BatchState(summary=summary, state="running" if "running" in counts else "ended", hosts=hosts)
+    state = "running" if "running" in counts else "ended"
+    return BatchState(summary=summary, state=state, hosts=summary.hosts)

@@ -17,7 +17,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 from parallel_runs.store.leases import FINISHED
-from parallel_runs.store.models import BatchModel, BatchRunModel, RunModel
+from parallel_runs.store.models import AttemptModel, BatchModel, BatchRunModel, RunModel
 
 __all__ = ["BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs", "read_batch_summaries"]
 
@@ -223,8 +223,18 @@ def read_batch_summaries(conn: Connection) -> list[BatchSummary]:
         counts[batch_id][name] = counts[batch_id].get(name, 0) + number
         if latest is not None and (batch_id not in last or latest > last[batch_id]):
             last[batch_id] = latest
+    hosts: dict[str, list[str]] = {}
+    for batch_id, host in conn.execute(select(AttemptModel.batch_id, AttemptModel.host).distinct()):
+        hosts.setdefault(batch_id, []).append(host)
     summaries = [
-        BatchSummary(batch_id=b, counts=counts[b], first=created[b], last=last.get(b)) for b in created
+        BatchSummary(
+            batch_id=b,
+            counts=counts[b],
+            first=created[b],
+            last=last.get(b),
+            hosts=tuple(sorted(hosts.get(b, ()))),
+        )
+        for b in created
     ]
     return sorted(summaries, key=lambda summary: (summary.first is None, summary.first, summary.batch_id))
 

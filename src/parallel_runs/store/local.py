@@ -29,13 +29,14 @@ class LocalStore(LocalQueue, Closing):
     def _path(self, slug: str) -> Path:
         return self.shared_file or RunPaths(self.runs_dir, slug).database
 
-    def _open(self, claim: Claim) -> RunStore:
+    def _open(self, slug: str) -> RunStore:
         # A store this process opened (its header read, its schema upgraded) is not read again in a
         # transaction of its own, two per run: a file broken since fails its next operation instead.
-        path = self._path(claim.slug)
+        # Each run's own store is indexed for the runs dir's readers; one shared file needs no index.
+        path, indexed_in = self._path(slug), None if self.shared_file else self.runs_dir
         if path in self._opened:
-            return RunStore(path)
-        store = RunStore.open(path)
+            return RunStore(path, indexed_in=indexed_in)
+        store = RunStore.open(path, indexed_in=indexed_in)
         self._opened.add(path)
         return store
 
@@ -43,16 +44,16 @@ class LocalStore(LocalQueue, Closing):
         """The run's latest recorded attempt (the claim has recorded none yet)."""
         if not self._path(claim.slug).exists():  # never recorded here: no file to make and read (1 ms a run)
             return None
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             return store.latest_attempt(claim.run_id)
 
     def history(self, claim: Claim) -> AttemptHistory:
         """The run's SQLite store."""
-        return self._open(claim)
+        return self._open(claim.slug)
 
     def begin_attempt(self, claim: Claim, *, at_least: int, started_at: datetime, host: str) -> Claim:
         """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             number = max(at_least, store.last_attempt_number(claim.run_id) + 1)
             store.begin_attempt(
                 run_id=claim.run_id,
@@ -69,7 +70,7 @@ class LocalStore(LocalQueue, Closing):
 
     def finish_attempt(self, claim: Claim, attempt: Attempt) -> Path | None:
         """Write the attempt's outcome."""
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             store.finish_attempt(attempt)
         return None
 
@@ -77,7 +78,7 @@ class LocalStore(LocalQueue, Closing):
         """Record a run the batch stopped before; a run held elsewhere belongs to its holder's records."""
         if outcome is Outcome.HELD:
             return
-        with self._open(claim) as store:
+        with self._open(claim.slug) as store:
             store.finish_attempt(
                 unexecuted_attempt(
                     claim,
@@ -93,7 +94,7 @@ class LocalStore(LocalQueue, Closing):
 
     def record_pull_request(self, attempt: Attempt, pull: PullRequest) -> None:
         """Record it in the run's SQLite file (or the one shared file)."""
-        with RunStore.open(self._path(attempt.slug)) as store:
+        with self._open(attempt.slug) as store:
             store.record_pull_request(attempt, pull)
 
     def database_url(self, claim: Claim) -> str:

@@ -13,29 +13,33 @@ import json
 import logging
 import os
 import shutil
-import stat
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.layout import git_state_dir, refusal_path
 from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.runs_query import RunsPage, RunsQuery, page_of
 from parallel_runs.errors import SHARED_STORE_HINT, NotFoundError, StoreError, not_found_here
 from parallel_runs.log_reader import attempt_is_over
 from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_artifacts import choose_attempt, list_local_artifacts, local_paths
+from parallel_runs.store.local_index import IndexReader, StoreKey, store_key
 from parallel_runs.store.records import RunEvent, RunLog
+
+if TYPE_CHECKING:
+    from parallel_runs.report.rows import RunRow
 from parallel_runs.store.sqlite import RunStore
 
 __all__ = ["LocalRecords", "refused_batches", "summarize_batches"]
 
 log = logging.getLogger(__name__)
-SETTLED_NS = 2_000_000_000  # a store file unchanged for this long is cached by its mtime, size and inode
+SETTLED_NS = 2_000_000_000  # a store whose mtime is this much older than a check of it is as checked
 
 
 class LocalRecords(Closing):
@@ -48,10 +52,16 @@ class LocalRecords(Closing):
         self.runs_dir = runs_dir
         self.store_file = store_file
         self.where = str(store_file or runs_dir)
-        # Each store's attempts as last read, by the file's (mtime, size, inode): a long-lived reader
-        # (the dashboard) reads again only the files that changed, not 10,000 at every refresh.
-        self._seen: dict[str, tuple[tuple[int, int, int], list[Attempt]]] = {}
-        self._seen_lock = threading.Lock()
+        # Each store's attempts as last read, by its key, and when the key was checked: a long-lived
+        # reader (the dashboard) reads again only the stores that changed, not 10,000 at every
+        # refresh; and the index spares the first read of each store that was indexed as it is.
+        self._seen: dict[str, tuple[StoreKey, int, list[Attempt]]] = {}
+        self._seen_lock = threading.Lock()  # one scan at a time: a dashboard's threads share it
+        self._index = IndexReader(runs_dir)
+        self._listed: list[str] = []  # the stores the last scan found
+        self._generation = 0  # counts the scans that found a store changed, new or gone
+        self._rows: dict[str, tuple[int, list[RunRow]]] = {}  # batch id: (generation, its rows)
+        self._summarized: tuple[int, list[BatchSummary]] = (-1, [])
 
     def _store_files(self) -> list[str]:
         """Where the per-run stores may be (`<slug>/<slug>.db`), as text: a long-lived reader lists
@@ -61,7 +71,7 @@ class LocalRecords(Closing):
         try:
             with os.scandir(self.runs_dir) as entries:
                 found = [
-                    os.path.join(entry.path, f"{entry.name}.db")
+                    f"{entry.path}/{entry.name}.db"
                     for entry in entries
                     if not entry.name.startswith(".") and entry.is_dir()
                 ]
@@ -72,24 +82,30 @@ class LocalRecords(Closing):
             return []
         return sorted(found)
 
+    def _scan(self) -> list[list[Attempt]]:
+        """Each store's attempts, read again only where a store changed (with `_seen_lock` held)."""
+        if self.store_file is None:
+            self._index.refresh()
+        listed = self._store_files()
+        if listed != self._listed:
+            self._listed, self._generation = listed, self._generation + 1
+        return [self._read_all(path) for path in listed]
+
     def _read_all(self, path: str) -> list[Attempt]:
-        """A store's attempts, from what was read before if its file has not changed since."""
-        try:
-            found = os.stat(path)
-        except OSError:
+        """A store's attempts: as read before or as indexed if it has not changed since, else read."""
+        seen = self._seen.get(path)
+        if seen is not None and _unchanged_since(path, seen[0], seen[1]):
+            return seen[2]
+        checked = time.time_ns()
+        key = store_key(path)  # before reading: a write meanwhile changes the key, never the answer
+        if key is None:
             return []  # a dir without a store (workspaces, ...), or removed meanwhile
-        if not stat.S_ISREG(found.st_mode):
-            return []
-        key = (found.st_mtime_ns, found.st_size, found.st_ino)
-        with self._seen_lock:
-            seen = self._seen.get(path)
         if seen is not None and seen[0] == key:
-            return seen[1]
-        attempts = self._read(Path(path))
-        # A file written within the clock's granularity may change again unseen under the same key.
-        if time.time_ns() - found.st_mtime_ns > SETTLED_NS:
-            with self._seen_lock:
-                self._seen[path] = (key, attempts)
+            attempts = seen[2]
+        else:
+            attempts = self._index.attempts(path, key) or self._read(Path(path))
+            self._generation += 1
+        self._seen[path] = (key, checked, attempts)
         return attempts
 
     def _read(self, path: Path, run_id: str | None = None) -> list[Attempt]:
@@ -103,9 +119,22 @@ class LocalRecords(Closing):
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt recorded here (in `batch_id`, if given), by run id then number."""
-        found = [a for path in self._store_files() for a in self._read_all(path)]
-        chosen = [a for a in found if batch_id is None or a.batch_id == batch_id]
+        with self._seen_lock:
+            stores = self._scan()
+        chosen = [a for found in stores for a in found if batch_id is None or a.batch_id == batch_id]
         return sorted(chosen, key=lambda a: (a.run_id, a.attempt))
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, paged in memory; its rows built again only after a change."""
+        from parallel_runs.report.rows import build_rows  # noqa: PLC0415 - the report's renderers load with it
+
+        with self._seen_lock:
+            stores = self._scan()
+            kept = self._rows.get(batch_id)
+            if kept is None or kept[0] != self._generation:
+                chosen = (a for found in stores for a in found if a.batch_id == batch_id)
+                kept = self._rows[batch_id] = (self._generation, build_rows(chosen))
+        return page_of(kept[1], query)
 
     def run_attempts(self, run_id: str) -> list[Attempt]:
         """The run's attempts, by number (its own store, or the one file every run was recorded in)."""
@@ -132,7 +161,11 @@ class LocalRecords(Closing):
 
     def batches(self) -> list[BatchSummary]:
         """Each batch that ran here, and each refused here (unless it ran later: its runs tell)."""
-        ran = summarize_batches(self.attempts())
+        with self._seen_lock:
+            stores = self._scan()
+            if self._summarized[0] != self._generation:  # as for rows: summarized again after a change
+                self._summarized = (self._generation, summarize_batches(a for found in stores for a in found))
+            ran = self._summarized[1]
         if self.store_file is not None:
             return ran
         seen = {summary.batch_id for summary in ran}
@@ -198,6 +231,18 @@ class LocalRecords(Closing):
         """Nothing to release: each read opened and closed its file."""
 
 
+def _unchanged_since(path: str, key: StoreKey, checked: int) -> bool:
+    """True when one stat shows the store still has `key`, as checked at `checked` (ns): a store last
+    written well before that check (SETTLED_NS, more than the file clock's lag) can change only with
+    a later mtime. Opening the file to read its change counter costs 10,000 opens a refresh."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    same = (found.st_mtime_ns, found.st_size, found.st_ino) == key[:3]
+    return same and found.st_mtime_ns < checked - SETTLED_NS
+
+
 def summarize_batches(records: Iterable[Attempt]) -> list[BatchSummary]:
     """Each batch's runs counted by the outcome of their latest attempt in it (in the order outcomes
     are declared), oldest batch first."""
@@ -216,6 +261,7 @@ def summarize_batches(records: Iterable[Attempt]) -> list[BatchSummary]:
                 counts={o.value: outcomes.count(o) for o in Outcome if o in outcomes},
                 first=min(a.started_at for a in attempts),
                 last=max(a.finished_at or a.started_at for a in attempts),
+                hosts=tuple(sorted({a.host for a in attempts})),
             )
         )
     return sorted(summaries, key=lambda summary: (summary.first, summary.batch_id))

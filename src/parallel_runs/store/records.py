@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol, Self
 
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.model import Attempt
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.errors import NotFoundError
 from parallel_runs.store.artifacts import ArtifactInfo
 
@@ -88,6 +89,11 @@ class Records(Protocol):
 
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt (in `batch_id`, if given) with its test summary, by run id then number."""
+        ...
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs (each its latest attempt in the batch), filtered and sorted as
+        `query` asks, with how many matched and the batch's total and hosts (`core/runs_query.py`)."""
         ...
 
     def run_attempts(self, run_id: str) -> list[Attempt]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from parallel_runs.core.batch import BatchSummary
 from parallel_runs.core.model import Attempt, Outcome, PullRequest
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.store import cancelling, claims, leases, queueing
 from parallel_runs.store.batches import read_batch_summaries
 from parallel_runs.store.database import UnavailableError
@@ -28,6 +29,7 @@ from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.protocol import AttemptHistory, Claim, unexecuted_attempt
 from parallel_runs.store.records import RunEvent
 from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
+from parallel_runs.store.shared_pages import read_runs_page
 
 __all__ = ["SharedQueue"]
 
@@ -79,6 +81,10 @@ class SharedQueue:
     def batch_summaries(self) -> list[BatchSummary]:
         """Every batch: its runs counted by outcome (`queued`, `running` for unfinished ones), its times."""
         return self._transaction("list batches", read_batch_summaries)
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, filtered and sorted in SQL (`shared_pages.py`)."""
+        return self._transaction("read a page of runs", lambda conn: read_runs_page(conn, batch_id, query))
 
     def run_attempts(self, run_id: str, *, before: int | None = None) -> list[Attempt]:
         """A run's attempts in any batch (those numbered below `before`, if given), oldest first."""

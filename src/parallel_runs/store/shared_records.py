@@ -18,6 +18,7 @@ from typing import BinaryIO
 from parallel_runs.core.batch import BatchDefinition, BatchSummary
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.core.runlog import log_parts
+from parallel_runs.core.runs_query import RunsPage, RunsQuery
 from parallel_runs.errors import NotFoundError
 from parallel_runs.store.artifacts import ArtifactInfo
 from parallel_runs.store.closing import Closing
@@ -71,6 +72,10 @@ class SharedRecords(Closing):
     def attempts(self, batch_id: str | None = None) -> list[Attempt]:
         """Every attempt (in `batch_id`, if given), by run id then number."""
         return self.store.attempts(batch_id)
+
+    def runs_page(self, batch_id: str, query: RunsQuery) -> RunsPage:
+        """One page of the batch's runs, paged in SQL."""
+        return self.store.runs_page(batch_id, query)
 
     def run_attempts(self, run_id: str) -> list[Attempt]:
         """The run's attempts in any batch, by number."""

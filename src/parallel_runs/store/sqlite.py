@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
 from parallel_runs.store.closing import Closing
+from parallel_runs.store.local_index import record_write
 from parallel_runs.store.models import (
     AttemptModel,
     RunModel,
@@ -42,14 +43,17 @@ _UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT", *_PULL_REQUE
 class RunStore(Closing):
     """The attempts of one run (and its `runs` row), in `<runs_dir>/<slug>/<slug>.db`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, indexed_in: Path | None = None) -> None:
         self.path = path
+        self.indexed_in = indexed_in
         self._has_schema = False
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> RunStore:
-        """Open the store at `path` (absolute); with `create`, a missing store is made, else refused."""
+    def open(cls, path: Path, *, create: bool = True, indexed_in: Path | None = None) -> RunStore:
+        """Open the store at `path` (absolute); with `create`, a missing store is made, else refused.
+
+        `indexed_in`: the runs dir whose index each write is recorded in (`local_index.py`)."""
         if not path.is_absolute():
             raise ValueError(f"store path must be absolute, got {path}")
         if create:
@@ -59,7 +63,7 @@ class RunStore(Closing):
                 raise StoreError(f"cannot create the directory of store {path}: {exc}") from exc
         elif not path.is_file():
             raise StoreError(f"no store at {path}")
-        store = cls(path)
+        store = cls(path, indexed_in=indexed_in)
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
             old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES
@@ -116,7 +120,7 @@ class RunStore(Closing):
             CURRENT_PATH.reset(token)
 
     @contextmanager
-    def _writing(self, doing: str) -> Iterator[Connection]:
+    def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:
         # The schema is created inside the first write's transaction: one commit (and its fsyncs)
         # fewer per run, and IMMEDIATE means two first writers cannot both create it.
         with self._transaction(doing, write=True) as conn:
@@ -126,7 +130,13 @@ class RunStore(Closing):
                 conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 log.debug("creating store schema in %s", self.path)
             yield conn
+            held = None
+            if index and self.indexed_in is not None:  # what the store holds once this write commits
+                with Session(conn) as session:
+                    held = read_attempts(session, select_attempts().order_by(AttemptModel.attempt))
         self._has_schema = True
+        if held is not None and self.indexed_in is not None:
+            record_write(self.indexed_in, self.path, held)
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[Session | None]:
@@ -160,7 +170,8 @@ class RunStore(Closing):
         started_at: datetime,
     ) -> None:
         """Record a new attempt as `running` (and the run, if new); a duplicate is a StoreError."""
-        with self._writing("begin attempt") as conn:
+        # Not indexed: a running attempt's store is read from its file (few run at once), and its end is.
+        with self._writing("begin attempt", index=False) as conn:
             self._ensure_run(conn, run_id=run_id, slug=slug, created_at=started_at)
             try:
                 conn.execute(

@@ -33,4 +33,6 @@ def test_dashboard_bench_prints_both_stores_figures(database_url: str) -> None:
     for store in ("runs dir", "shared store"):
         assert f"{store}: first paint, just started:" in done.stdout
         assert f"{store}: filtered API page, median:" in done.stdout
-    assert "worst first paint (read again):" in done.stdout
+        assert f"{store}: filtered API page after a change, median:" in done.stdout
+    assert "worst first paint: just started" in done.stdout
+    assert "load average:" in done.stdout

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from parallel_runs.core.command import CommandSpec
-from parallel_runs.store import BatchDefinition, SharedStore, upgrade
+from parallel_runs.store import BatchDefinition, LocalStore, SharedStore, Store, upgrade
 from tests.integration.postgres.helpers import (
     FAST_RECONNECTS,
+    Location,
     admin_url,
     create_database,
     drop_database,
@@ -89,3 +90,20 @@ def make_batch(store: SharedStore) -> Callable[..., BatchDefinition]:
         return store.create_batch(BatchDefinition(**(fields | overrides)))  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(params=["runs-dir", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Location]:
+    """Each read-side test twice: over a runs dir of per-run SQLite files, then the shared store."""
+    runs_dir = tmp_path / "runs"
+    store: Store
+    if request.param == "runs-dir":
+        store, place = LocalStore(runs_dir), runs_dir
+    else:
+        url = request.getfixturevalue("database_url")  # skipped here (failed in CI) without a server
+        store = SharedStore.connect(url, spool_dir=tmp_path / "spool", reconnect_policy=FAST_RECONNECTS)
+        place = url
+    try:
+        yield Location(store, runs_dir, place)
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.store import Claim, ReconnectPolicy
+from parallel_runs.store import Claim, ReconnectPolicy, Records, Store, open_records
 from parallel_runs.store.urls import parse_postgres_url
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -123,3 +124,16 @@ def wait_for_server(timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("PostgreSQL did not come back")
         time.sleep(0.2)
+
+
+@dataclass
+class Location:
+    """A place records are written to through its `Store`, and read back from with `open_records`
+    (the `location` fixture: a runs dir, then a PostgreSQL database)."""
+
+    store: Store
+    runs_dir: Path  # where each attempt's files are written (the shared store keeps copies)
+    place: Path | str  # what `open_records` is given
+
+    def open(self) -> Records:
+        return open_records(self.place)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,8 +22,8 @@ from parallel_runs.core.model import Attempt, Outcome, PullRequest, TestSummary
 from parallel_runs.core.runlog import format_header, log_parts
 from parallel_runs.errors import NotFoundError
 from parallel_runs.log_reader import choose_part
-from parallel_runs.store import LeaseOwner, LocalStore, Records, RunLog, SharedStore, Store, open_records
-from tests.integration.postgres.helpers import FAST_RECONNECTS
+from parallel_runs.store import LeaseOwner, RunLog, SharedStore
+from tests.integration.postgres.helpers import Location
 
 ME = LeaseOwner.here("records-test")
 T0 = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
@@ -33,34 +31,6 @@ CLOCK = itertools.count(1)  # each attempt starts a minute after the one before
 TESTS = TestSummary(
     status="regressed", summary="+1", new_failures=("t::broken",), messages=(("t::broken", "boom"),)
 )
-
-
-@dataclass
-class Location:
-    """A place records are written to through its `Store`, and read back from with `open_records`."""
-
-    store: Store
-    runs_dir: Path  # where each attempt's files are written (the shared store keeps copies)
-    place: Path | str  # what `open_records` is given
-
-    def open(self) -> Records:
-        return open_records(self.place)
-
-
-@pytest.fixture(params=["runs-dir", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Location]:
-    runs_dir = tmp_path / "runs"
-    store: Store
-    if request.param == "runs-dir":
-        store, place = LocalStore(runs_dir), runs_dir
-    else:
-        url = request.getfixturevalue("database_url")  # skipped here (failed in CI) without a server
-        store = SharedStore.connect(url, spool_dir=tmp_path / "spool", reconnect_policy=FAST_RECONNECTS)
-        place = url
-    try:
-        yield Location(store, runs_dir, place)
-    finally:
-        store.close()
 
 
 def new_batch(runs: int) -> BatchDefinition:
@@ -195,9 +165,9 @@ def test_batches_counted_by_the_latest_attempt_of_each_run_oldest_first(
     first, second, _ = worked
     with location.open() as records:
         ours = [s for s in records.batches() if s.batch_id in {first.batch_id, second.batch_id}]
-    assert [(s.batch_id, s.counts, s.refused) for s in ours] == [
-        (first.batch_id, {"succeeded": 1, "regressed": 1}, None),
-        (second.batch_id, {"succeeded": 1}, None),
+    assert [(s.batch_id, s.counts, s.refused, s.hosts) for s in ours] == [
+        (first.batch_id, {"succeeded": 1, "regressed": 1}, None, (ME.host,)),  # the hosts its attempts ran on
+        (second.batch_id, {"succeeded": 1}, None, (ME.host,)),
     ]
 
 

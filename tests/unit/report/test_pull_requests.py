@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 from parallel_runs.core.model import Outcome, PullRequest
+from parallel_runs.core.runs_query import page_of
 from parallel_runs.report import build_rows, render_html, render_json, render_markdown, render_table_text
 from parallel_runs.report.templating import render_template
 from parallel_runs.report.views import Query, batch_context, snapshot_state
@@ -46,7 +47,8 @@ def test_the_static_html_names_the_pull_request_without_a_url() -> None:
 def test_the_live_batch_page_links_an_http_address_only() -> None:
     hostile = replace(PULLED, run_id="evil", slug="evil", pull_request=PullRequest(8, "javascript:alert(1)"))
     rows = build_rows([PULLED, hostile])
-    context = batch_context(rows, snapshot_state(rows), Query(), now=T0)
+    query = Query()
+    context = batch_context(page_of(rows, query.runs()), query, snapshot_state(rows), timeline=rows, now=T0)
     page = render_template("_batch_live.html", live_server=True, quote=lambda text, safe="": text, **context)
     assert f'<a class="pull" href="{URL}" rel="noopener noreferrer">#7</a>' in page
     assert '<td class="pull">#8</td>' in page
