@@ -6,6 +6,7 @@ it, so what forms the second group does not depend on how fast this machine sche
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import LeaseLostError
-from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore
+from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore, spool
 from tests.integration.postgres.helpers import result_for
 
 ME = LeaseOwner.here("test")
@@ -131,3 +133,51 @@ def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
     states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
     assert states[first.run_id] == states[good.run_id] == ("finished", "succeeded")
     assert states[refused.run_id] == ("claimed", "running")  # not recorded, and its caller was told
+
+
+def test_a_result_recorded_already_is_recorded_not_refused_when_done_again(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A group retried after its commit's acknowledgement was lost does every write again; an
+    # abandoned result has moved the token on by then, yet it is this claim's own, not a stale one.
+    batch = make_batch(1)
+    claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
+    assert claim
+    abandoned = result_for(claim, Outcome.ABANDONED, error="killed: the lease lapsed")
+    assert store.finish_attempt(claim, abandoned) is None
+    assert store.finish_attempt(claim, abandoned) is None  # done again: the same, no error
+    with pytest.raises(LeaseLostError):  # another result under the stale token is still refused
+        store.finish_attempt(claim, replace(abandoned, error="a zombie's"))
+    [run] = store.batch_runs(batch.batch_id)
+    assert (run.state, run.fencing_token) == ("pending", claim.fencing_token + 1)
+    [attempt] = store.attempts(batch.batch_id)
+    assert (attempt.outcome, attempt.error) == (Outcome.ABANDONED, "killed: the lease lapsed")
+
+
+def test_claims_of_one_group_replaying_one_spooled_result_keep_no_false_refusal(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every claim replays the spool in its transaction: two claims of one group replay one entry twice.
+    batch = make_batch(3)
+    spooled, renewed = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(2))
+    assert spooled
+    assert renewed
+    assert store.spool_dir
+    entry = spool.write_entry(
+        store.spool_dir, claim=spooled, result=result_for(spooled, Outcome.ABANDONED, error="killed")
+    )
+    owners = [LeaseOwner.here(f"w{n}") for n in range(2)]
+    with caplog.at_level(logging.WARNING), _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.heartbeat(renewed),  # held first, alone: the claims queue behind it
+                *(lambda o=o: store.claim_next(batch_id=batch.batch_id, owner=o) for o in owners),
+            ],
+            held,
+        )
+    assert all(isinstance(outcome, Claim) for outcome in outcomes)
+    assert "refused" not in caplog.text
+    assert not entry.exists()
+    assert list(store.spool_dir.iterdir()) == []  # written, so deleted: nothing set aside as refused
+    attempts = {(a.run_id, a.attempt): a.outcome for a in store.attempts(batch.batch_id)}
+    assert attempts[spooled.run_id, spooled.attempt] is Outcome.ABANDONED
