@@ -68,7 +68,13 @@ class SharedLeases:
                 raise
         # One write failed and took the transaction with it: each again alone, so that only its own
         # caller sees the error (a claim looks its key up first, renewing and finishing are idempotent).
-        return [_caught(self._transaction, doing, write, catching=Exception) for doing, write in writes]
+        outcomes: list[object] = []
+        for doing, write in writes:
+            # Once one stayed unreachable through every retry, the rest are told at once: each alone
+            # would wait as long again, and the heartbeats queued behind the group with them.
+            lost = next((done for done in outcomes if isinstance(done, UnavailableError)), None)
+            outcomes.append(lost or _caught(self._transaction, doing, write, catching=Exception))
+        return outcomes
 
     # --- claims ----------------------------------------------------------------------------
 
