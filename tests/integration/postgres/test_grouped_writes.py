@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import delete, event
 
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Outcome
@@ -31,6 +31,7 @@ from parallel_runs.store import (
     UnavailableError,
     spool,
 )
+from parallel_runs.store.leases import ATTEMPTS
 from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for
 from tests.integration.postgres.private_server import PrivateServer, private_server
 
@@ -258,3 +259,35 @@ def _lost_during_writes_alone(
         assert store.flush_spool() == SpoolReport(stored=2)
         recorded = {a.run_id: a.outcome for a in store.attempts(batch.batch_id)}
     assert recorded[kept.run_id] is recorded[also_kept.run_id] is Outcome.SUCCEEDED
+
+
+def test_a_write_that_fails_after_changing_rows_leaves_nothing_behind_alone_or_grouped(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A finish whose attempt row is gone finishes the lease, then finds no attempt to record: its
+    # StoreError must take the lease's change with it, whether it is done alone or in a group.
+    batch = make_batch(4)
+    first, orphan, good, alone = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(4))
+    assert first
+    assert orphan
+    assert good
+    assert alone
+    with store._engine.begin() as conn:
+        conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.run_id.in_([orphan.run_id, alone.run_id])))
+    with pytest.raises(StoreError, match="no record to finish"):
+        store.finish_attempt(alone, result_for(alone))
+    with _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.heartbeat(first),
+                lambda: store.finish_attempt(orphan, result_for(orphan)),
+                lambda: store.finish_attempt(good, result_for(good)),
+            ],
+            held,
+        )
+    assert isinstance(outcomes[1], StoreError)
+    assert "no record to finish" in str(outcomes[1])
+    assert outcomes[2] is None
+    states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
+    assert states[orphan.run_id] == states[alone.run_id] == ("claimed", "running")
+    assert states[good.run_id] == ("finished", "succeeded")
