@@ -226,8 +226,8 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
         "p_started_at": result.started_at,
         "p_finished_at": result.finished_at,
         "p_head_sha": result.head_sha,
-        "p_error": result.error,
-        "p_error_tail": result.error_tail,
+        "p_error": _text(result.error),
+        "p_error_tail": _text(result.error_tail),
         "p_changed_files": result.changed_files,
         "p_tests": result.tests.to_json() if result.tests else None,
     }
@@ -239,6 +239,11 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
         if holder is not None and holder.fencing_token == claim.fencing_token:  # pragma: no cover
             raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
         raise _lost(claim, holder, doing="record its result")
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL's text cannot hold NUL, and a run's output may: shown as an undecodable byte is."""
+    return None if value is None else value.replace("\0", "\ufffd")
 
 
 _SKIP_LEASE = (

@@ -130,8 +130,8 @@ def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
             [
                 lambda: store.finish_attempt(first, result_for(first)),
                 lambda: store.finish_attempt(good, result_for(good)),
-                # A NUL byte: the driver refuses the statement, and the transaction with it.
-                lambda: store.finish_attempt(refused, result_for(refused, Outcome.FAILED, error="a\0b")),
+                # A commit id too long for its column: the statement is refused, and the transaction.
+                lambda: store.finish_attempt(refused, result_for(refused, head_sha="c" * 65)),
                 lambda: store.heartbeat(stale),  # an error that leaves the transaction whole
                 lambda: store.heartbeat(renewed),
             ],
@@ -291,3 +291,21 @@ def test_a_write_that_fails_after_changing_rows_leaves_nothing_behind_alone_or_g
     states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
     assert states[orphan.run_id] == states[alone.run_id] == ("claimed", "running")
     assert states[good.run_id] == ("finished", "succeeded")
+
+
+def test_a_result_whose_output_holds_a_nul_byte_is_recorded(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A command may print anything; PostgreSQL's text cannot hold NUL, and the driver refused the
+    # whole result (a ValueError: the run's result never reached the store).
+    batch = make_batch(1)
+    claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
+    assert claim
+    result = result_for(claim, Outcome.FAILED, error="exit 1\0", error_tail="bin\0ary\nlast line")
+    assert store.finish_attempt(claim, result) is None
+    [attempt] = store.attempts(batch.batch_id)
+    assert (attempt.outcome, attempt.error, attempt.error_tail) == (
+        Outcome.FAILED,
+        "exit 1\ufffd",
+        "bin\ufffdary\nlast line",
+    )
