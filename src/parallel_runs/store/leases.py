@@ -236,7 +236,7 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
             return
         holder = conn.execute(_HOLDER, params).first()
         # The token is still current: what is missing is the attempt row itself.
-        if holder is not None and holder.fencing_token == claim.fencing_token:  # pragma: no cover
+        if holder is not None and holder.fencing_token == claim.fencing_token:
             raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
         raise _lost(claim, holder, doing="record its result")
 
