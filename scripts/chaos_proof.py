@@ -44,6 +44,8 @@ PROOFS = [
     ("R9", "test_r9_outage.py", "r9", "watchdog,restart-grace",
      "commands outlive their lapsed leases, and leases that lapsed in the outage are taken at once"),
     ("R10", "test_r10_escapes.py", "r10", "contain", "the shim kills nothing the command left behind"),
+    ("R12", "test_r12_reuse.py", "r12", "reuse-reset",
+     "a reused worktree is checked out at the next run's base, nothing else is removed"),
 ]  # fmt: skip
 
 

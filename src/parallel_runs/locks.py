@@ -101,13 +101,21 @@ class OwnedLock:
 
     def release(self) -> None:
         """Clear this holder's record and release the lock; does nothing when not held."""
+        self._release(keep_record=False)
+
+    def release_keeping_record(self) -> None:
+        """Release the lock, its record left for the next holder (what it names is still to deal with)."""
+        self._release(keep_record=True)
+
+    def _release(self, *, keep_record: bool) -> None:
         with self._guard:
             fd = self._fd
             if fd is None or not self.is_held_by_me:
                 return
             self._fd, self._record = None, None
             try:
-                os.ftruncate(fd, 0)  # still holding: a clean release leaves no record for recovery to act on
+                if not keep_record:  # still holding: a clean release leaves no record for recovery to act on
+                    os.ftruncate(fd, 0)
             except OSError as exc:
                 logger.warning("could not clear the owner record of %s: %s", self.what, exc)
             finally:

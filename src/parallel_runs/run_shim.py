@@ -1,8 +1,9 @@
 """The per-run shim: starts a run's command, kills it at its lease deadline, and leaves nothing behind.
 
-Run by `process.run_command` as `python -I -S run_shim.py FEED_FD REPORT_FD GRACE [--broken=F...]
--- ARGV...`, in its own session. It imports only the standard library (nothing of parallel_runs),
-so it starts in milliseconds and keeps working while the supervisor is frozen, hung or dead:
+Run by `process.run_command` as `python -I -S -c "...import run_shim; run_shim.main(...)" FEED_FD
+REPORT_FD GRACE [--broken=F...] -- ARGV...` (imported, so its bytecode is cached), in its own
+session. It imports only the standard library (nothing of parallel_runs), so it starts in
+milliseconds and keeps working while the supervisor is frozen, hung or dead:
 
 - It is a child subreaper: whatever the command starts, whatever it does to its environment, cwd,
   session or process group, its orphans are re-parented here, so a /proc walk from here finds them.
@@ -19,8 +20,8 @@ so it starts in milliseconds and keeps working while the supervisor is frozen, h
 
 from __future__ import annotations
 
+import _ctypes  # `ctypes` takes 3 ms to import, a tenth of a no-op run: prctl is called through its core
 import _signal as signal  # type: ignore[import-not-found]  # `signal` imports enum: slow to start
-import ctypes
 import os
 import select
 import sys
@@ -29,6 +30,24 @@ import time
 _PR_SET_CHILD_SUBREAPER = 36
 _PROC = "/proc"
 _CONTAIN_SECONDS = 5.0
+
+
+class _CInt(_ctypes._SimpleCData):  # type: ignore[type-arg]  # what ctypes.c_int is
+    _type_ = "i"
+
+
+class _CFunction(_ctypes.CFuncPtr):  # what ctypes.CDLL makes of a C function
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = _CInt
+
+
+class _Libc:  # the process's own symbols, as ctypes.CDLL(None)
+    _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # typeshed misses dlopen(NULL)
+
+
+def _become_subreaper() -> None:
+    """Orphans of the command's tree become our children (prctl PR_SET_CHILD_SUBREAPER)."""
+    _CFunction(("prctl", _Libc()))(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # type: ignore[arg-type]
 
 
 def _say(message: str) -> None:
@@ -241,8 +260,7 @@ def main(args: list[str]) -> int:
     split = args.index("--")
     feed, report, grace = int(args[0]), int(args[1]), float(args[2])
     broken = {flag.removeprefix("--broken=") for flag in args[3:split]}
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _become_subreaper()
     shim = Shim(feed, report, grace, broken=broken)
     if not shim.start(args[split + 1 :]):
         return 127

@@ -62,18 +62,19 @@ def _is_descendant(pid: int) -> bool:
     return False
 
 
-def _belongs_to(pid: int, workspace: Path, marker: bytes) -> bool:
+def _belongs_to(pid: int, workspace: str, marker: bytes, uid: int) -> bool:
     """Whether the process carries the run's environment, or is ours and works inside its worktree."""
-    base = _PROC / str(pid)
+    base = f"/proc/{pid}"  # plain strings: the scan reads every process at the end of every run
     try:
-        if base.stat().st_uid != os.getuid():
+        if os.stat(base).st_uid != uid:
             return False
-        if marker in (base / "environ").read_bytes().split(b"\0"):
-            return True
-        cwd = Path(os.readlink(base / "cwd").removesuffix(" (deleted)"))
+        with open(f"{base}/environ", "rb") as environ:
+            if marker in environ.read().split(b"\0"):
+                return True
+        cwd = os.readlink(f"{base}/cwd").removesuffix(" (deleted)")
     except OSError:  # gone meanwhile, or not ours to look at
         return False
-    return (cwd == workspace or workspace in cwd.parents) and _is_descendant(pid)
+    return (cwd == workspace or cwd.startswith(f"{workspace}/")) and _is_descendant(pid)
 
 
 def _command_line(pid: int) -> str:
@@ -86,11 +87,10 @@ def _command_line(pid: int) -> str:
 
 def _find(workspace: Path) -> list[StrayProcess]:
     marker = f"PARALLEL_RUNS_WORKSPACE={workspace}".encode()
-    found = []
-    for entry in _PROC.glob("[0-9]*"):
-        pid = int(entry.name)
-        if pid != os.getpid() and _belongs_to(pid, workspace, marker):
-            found.append(StrayProcess(pid, _command_line(pid)))
+    me, uid, found = os.getpid(), os.getuid(), []
+    for name in os.listdir(_PROC):
+        if name.isdigit() and int(name) != me and _belongs_to(int(name), str(workspace), marker, uid):
+            found.append(StrayProcess(int(name), _command_line(int(name))))
     return found
 
 

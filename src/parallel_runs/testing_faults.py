@@ -19,6 +19,8 @@ for `shared-git-state`, one in each of its layers):
 - `contain` (`run_shim`): the shim kills nothing the command left behind (nor does the stray net).
 - `batch-fence` (`store/claims`): a takeover in one batch leaves another batch's lapsed claim current.
 - `restart-grace` (`store/claims`): a lease that lapsed while the database was down is taken at once.
+- `reuse-reset` (`git/resetting.reset_for_reuse`): a reused worktree is checked out at the next run's
+  base, and nothing else of the last run is removed.
 
 Reading the environment here, outside `config/`, is the one exception to the house rule: a switch
 must reach the layer it breaks without passing through any signature.
@@ -49,6 +51,7 @@ FAULTS = frozenset(
         "batch-fence",
         "restart-grace",
         "shared-git-state",
+        "reuse-reset",
     }
 )
 _warned: set[str] = set()

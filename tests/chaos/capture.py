@@ -39,7 +39,8 @@ def _git(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
     done = subprocess.run(
         ["git", *args],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # names that are not UTF-8 come back as os.fsdecode makes them
         env={**os.environ, **(env or {})},
         input=stdin,
         check=True,

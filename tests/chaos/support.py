@@ -121,8 +121,8 @@ def reachable_objects(*repos: Path) -> set[str]:
     """Every object reachable from the refs (branches, attempt refs, HEAD) of these repositories."""
     objects: set[str] = set()
     for repo in repos:
-        listing = git(repo, "rev-list", "--objects", "--all")
-        objects.update(line.split(" ", 1)[0] for line in listing.splitlines())
+        listing = git(repo, "rev-list", "--objects", "--no-object-names", "--all")  # names need not be UTF-8
+        objects.update(listing.split())
     return objects
 
 

@@ -64,9 +64,10 @@ PLAUSIBLE |= {"--max-artifact-size": "10MiB", "--setup-command": "true", "--test
 VALUED_FLAGS = [
     *("--workers", "--timeout", "--grace", "--retries", "--retry-delay", "--max-batch-time"),
     *("--test-timeout", "--test-retries", "--halt-on-failure", "--lease-ttl", "--max-artifact-size"),
-    *("--batch-id", "--base-ref", "--setup-command", "--copy-ignored", "--test-command"),
+    *("--batch-id", "--base-ref", "--setup-command", "--copy-ignored", "--test-command", "--keep-ignored"),
 ]
-SWITCHES = ["--redo", "--only-failed", "--keep-worktrees", "--dry-run", "--quiet", "--json-events"]
+SWITCHES = ["--redo", "--only-failed", "--keep-worktrees", "--reuse-worktrees", "--dry-run", "--quiet"]
+SWITCHES += ["--json-events"]
 DATABASES = [None, "postgresql://u@127.0.0.1:1/x", "sqlite:///one.db", "mysql://x", "", "postgres://"]
 
 

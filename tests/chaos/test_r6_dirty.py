@@ -18,7 +18,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -125,11 +125,17 @@ def _command(cases: Path, captures: Path, then: str = "") -> str:
     return f'bash {cases}/"${{PARALLEL_RUNS_RUN_ID#*-}}".sh; {capture}; {then}'
 
 
-def _lost(repo: Path, runs_dir: Path, captures: Path, names: list[str]) -> list[str]:
+def _lost(
+    repo: Path,
+    runs_dir: Path,
+    captures: Path,
+    names: list[str],
+    cases: Mapping[str, tuple[bool, str]] = CASES,
+) -> list[str]:
     """What the captured worktrees held that is now neither on a reachable commit nor in place."""
     reachable, lost = reachable_objects(repo), []
     for name in names:
-        slug, (kept, _) = name, CASES[name.split("-", 1)[1]]
+        slug, (kept, _) = name, cases[name.split("-", 1)[1]]
         held = json.loads((captures / f"{slug}.json").read_text())
         lost += [f"{slug}: blob {blob}" for blob in held["blobs"] if blob not in reachable]
         if kept:

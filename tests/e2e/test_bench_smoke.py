@@ -19,7 +19,8 @@ def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "bare git worktree add/remove:" in done.stdout
-    assert "ratio:" in done.stdout
+    assert "the floor (goal <= 1.1x)" in done.stdout
+    assert "everything else:" in done.stdout
     assert "git worktree" in done.stdout.split("where a run's time went")[1]
 
 
@@ -44,6 +45,19 @@ def test_pool_bench_prints_its_ratios() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio to ideal:" in done.stdout
+    assert "to git's floor:" in done.stdout
+
+
+def test_disk_bench_prints_its_ratio() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "disk.py"), "--files", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "disk ratio:" in done.stdout
 
 
 def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
@@ -58,3 +72,20 @@ def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
     for way in ("baseline", "cursor"):
         assert f"{way}: median poll " in done.stdout
     assert "ratio baseline / cursor: " in done.stdout
+
+
+def test_reuse_bench_prints_both_disks_ratios_and_the_setups_paid(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, str(BENCH / "reuse.py"), "--files", "20", "--runs", "3", "--rounds", "1"),
+            *("--ext4-dir", str(tmp_path), "--setup-seconds", "0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tmpfs reuse ratio:" in done.stdout
+    assert "ext4 reuse ratio:" in done.stdout
+    assert "reuse: 8 runs on 2 workers paid the setup " in done.stdout

@@ -142,3 +142,29 @@ def test_a_command_does_not_outlive_its_killed_supervisor(tmp_path: Path) -> Non
     # The shim kills the tree, then says so: under load the line lands after the command is dead.
     log = tmp_path / "run.log"
     wait_for(lambda: "its supervisor is gone" in log.read_text(), timeout=20, what="the shim to say why")
+
+
+def test_the_stray_net_finds_a_runs_processes_by_environment_and_by_working_directory(tmp_path: Path) -> None:
+    """The second net (strays.py) without the shim: one process elsewhere with the run's marker, one
+    child of ours inside the worktree, and neither of two others (a sibling path, a plain child)."""
+    from parallel_runs.strays import stop_strays
+
+    workspace, sibling = tmp_path / "ws", tmp_path / "ws-other"
+    (workspace / "sub").mkdir(parents=True)
+    sibling.mkdir()
+    marked = {**os.environ, "PARALLEL_RUNS_WORKSPACE": str(workspace)}
+    started = [
+        subprocess.Popen(["sleep", "311.1"], cwd="/", env=marked),
+        subprocess.Popen(["sleep", "311.2"], cwd=workspace / "sub"),
+        subprocess.Popen(["sleep", "311.3"], cwd=sibling),
+        subprocess.Popen(["sleep", "311.4"], cwd="/"),
+    ]
+    try:
+        found = stop_strays(workspace)
+        assert sorted(stray.pid for stray in found) == [started[0].pid, started[1].pid]
+        assert processes_with("sleep 311.1") == processes_with("sleep 311.2") == []  # stopped and reaped
+        assert [process.poll() for process in started[2:]] == [None, None]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()

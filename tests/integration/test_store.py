@@ -177,6 +177,19 @@ def test_corrupt_file_is_a_store_error_naming_it(tmp_path: Path) -> None:
         RunStore.open(path)
 
 
+def test_a_store_broken_after_it_was_opened_fails_its_next_operation_as_a_store_error(db: Path) -> None:
+    """LocalStore opens (reads the header of) a run's store once per process, then uses RunStore(path)."""
+    with RunStore.open(db) as store:
+        begin(store)
+    db.write_bytes(b"a run wrote over its own store " * 200)
+    with pytest.raises(StoreError, match=r"exp-1\.db.*not a readable SQLite store"), RunStore(db) as again:
+        again.finish_attempt(result())
+    db.unlink()
+    with RunStore(db) as fresh:  # gone: made again, as open() would
+        fresh.finish_attempt(result())
+        assert [attempt.attempt for attempt in fresh.attempts()] == [1]
+
+
 def test_foreign_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
@@ -294,3 +307,28 @@ def test_a_store_of_an_earlier_schema_is_upgraded_on_open(db: Path, version: int
     assert record.pull_request == PullRequest(3, "https://github.example/o/r/pull/3")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(tmp_path: Path) -> None:
+    from parallel_runs.store import Claim, LeaseOwner, LocalStore
+
+    runs_dir = tmp_path / "runs"
+    claim = Claim(
+        batch_id="batch-1",
+        run_id="exp-1",
+        slug="exp-1",
+        attempt=0,
+        fencing_token=1,
+        expires_at=T0,
+        owner=LeaseOwner.here("w"),
+        ttl=30.0,
+        base_sha="a" * 40,
+    )
+    store = LocalStore(runs_dir)
+    assert store.previous_attempt(claim) is None
+    assert not (runs_dir / "exp-1" / "exp-1.db").exists()  # the read of an empty file is spared
+    begun = store.begin_attempt(claim, at_least=1, started_at=T0, host="host-1")
+    store.finish_attempt(begun, result())
+    previous = store.previous_attempt(claim)
+    assert previous is not None
+    assert previous.attempt == 1

@@ -1,4 +1,4 @@
-"""One attempt of one run: worktree → command → save → tests → save changes → record → remove worktree.
+"""One attempt of one run: worktree → command → save → tests → save → record → remove (or reset) worktree.
 
 Nothing removes a worktree before its changes are on the run branch, and an attempt recorded as
 running is always recorded as ended, whatever breaks after it began. The run's change is what its
@@ -12,14 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 from parallel_runs import git
-from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt
+from parallel_runs.batch.attempt_record import Ending, Saved, ended_attempt, put_away
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.run_files import (
     run_environment,
     start_log,
     stop_strays_of,
-    write_patch_again,
     write_result,
 )
 from parallel_runs.batch.setup import prepare_worktree
@@ -62,8 +61,8 @@ class _Attempt:
         self.paths = batch.paths(claim.slug)
         self.log_from = log_size(self.paths.run_log)  # where this attempt's part of run.log begins
         self.log_start = self.log_from  # where its output begins, after the header
-        self.saved_before_tests = False
-        self.strays = 0  # processes the command's shim found outside its process group and killed
+        # Saved before its tests; processes the command's shim found outside its process group and killed.
+        self.saved_before_tests, self.strays = False, 0
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -99,6 +98,7 @@ class _Attempt:
             grace=control.grace,
             on_start=self.started,
             deadline=self.keeper.deadline,
+            slot=self.workspaces.slot if isinstance(self.workspaces, git.ReusedWorktree) else None,
         )
         control.unregister(claim.run_id)
         if unprepared is not None:
@@ -165,7 +165,7 @@ class _Attempt:
         and the worktree is kept unless the commit was made (with a full disk, only changes.patch is
         then missing, and it is written again once the worktree's space is free).
         """
-        claim, workspace = self.claim, self.paths.workspace
+        claim, workspace = self.claim, self.workspaces.workspace
         if workspace.is_dir() and not self.workspaces.is_worktree():
             problem = f"the run removed {workspace}/.git: its files stay there, not on the run branch"
             return Saved(None, f"worktree_broken: {problem}", committed=False)
@@ -183,8 +183,7 @@ class _Attempt:
         return Saved(head, None, committed=True)
 
     def record(self, result: Attempt, saved: Saved) -> None:
-        """Hand the attempt to the store. A result it refuses (another worker took the run over) is
-        marked superseded here too, so result.json and the run branch say what the store says."""
+        """Hand the attempt to the store; a result it refuses (its lease moved on) is marked superseded."""
         claim = self.claim
         try:
             self.store.keep_artifacts(claim, self.paths.artifacts, log_from=self.log_from)
@@ -229,10 +228,7 @@ class _Attempt:
         try:
             self.record(result, saved)
         finally:
-            if saved.committed and not self.batch.machine.keep_worktrees:
-                self.workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
-                if saved.problem is not None and saved.head is not None:
-                    write_patch_again(self.workspaces, base_sha=claim.base_sha, head=saved.head)
+            put_away(self.workspaces, saved, keep=self.batch.machine.keep_worktrees, base_sha=claim.base_sha)
         details = {key: value for key, value in result.to_json().items() if key != "run_id"}
         self.control.emit(EventKind.ATTEMPT_FINISHED, claim.run_id, **details)
         return result

@@ -1,4 +1,4 @@
-"""What an attempt ends with: what saving its worktree did, and the `Attempt` recorded of it."""
+"""What an attempt ends with: what its save did, the `Attempt` recorded of it, its worktree put away."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from parallel_runs.batch.run_files import count_patch_files
+from parallel_runs import git
+from parallel_runs.batch.run_files import count_patch_files, write_patch_again
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
 from parallel_runs.core.redaction import Redactor
@@ -15,7 +16,7 @@ from parallel_runs.files import tail_lines
 from parallel_runs.gate import TestEvaluation
 from parallel_runs.store import Claim
 
-__all__ = ["Ending", "Saved", "ended_attempt"]
+__all__ = ["Ending", "Saved", "ended_attempt", "put_away"]
 
 _TAILED = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})  # outcomes whose last output lines say why
 
@@ -78,3 +79,15 @@ def ended_attempt(
         stray_processes=strays,
         restored_files=tuple(str(path) for path in restored),
     )
+
+
+def put_away(workspaces: git.RunWorktree, saved: Saved, *, keep: bool, base_sha: str) -> None:
+    """After the attempt is recorded: remove the worktree (reset it, when reused) if its changes are
+    committed and --keep-worktrees is off; a reused one whose files are not saved becomes the run's
+    own leftover, at the run's path."""
+    if saved.committed and not keep:
+        workspaces.remove(just_saved=True)  # the command's group is gone: nothing changed since
+        if saved.problem is not None and saved.head is not None:
+            write_patch_again(workspaces, base_sha=base_sha, head=saved.head)
+    elif isinstance(workspaces, git.ReusedWorktree):
+        workspaces.leave()

@@ -12,7 +12,9 @@ import logging
 import socket
 import time
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from parallel_runs import git, maintenance
 from parallel_runs.batch.attempt import attempt
@@ -35,10 +37,19 @@ HOLDER_POLL_SECONDS = 0.5
 MIN_HOLDER_WAIT_SECONDS = 60.0
 
 
-def run_one(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl) -> RunEnd:
-    """Run one claimed run with its retries; its error becomes its RunError, and the batch goes on."""
+def run_one(
+    store: Store,
+    batch: EffectiveBatch,
+    claim: Claim,
+    control: BatchControl,
+    *,
+    slot: git.ReuseSlot | None = None,
+) -> RunEnd:
+    """Run one claimed run with its retries; its error becomes its RunError, and the batch goes on.
+
+    `slot`: the worker's reused worktree (--reuse-worktrees), else each attempt gets a fresh one."""
     try:
-        return _locked(store, batch, claim, control)
+        return _locked(store, batch, claim, control, slot)
     except ParallelRunsError as exc:
         control.emit(EventKind.RUN_ERROR, claim.run_id, message=str(exc))
         return RunError(claim.run_id, str(exc))
@@ -48,18 +59,20 @@ def run_one(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchCon
         return RunError(claim.run_id, f"internal error: {exc!r}", traceback.format_exc())
 
 
-def _locked(store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl) -> RunEnd:
+def _locked(
+    store: Store, batch: EffectiveBatch, claim: Claim, control: BatchControl, slot: git.ReuseSlot | None
+) -> RunEnd:
     """Hold the run's locks for all its attempts; held elsewhere on this machine, it is closed as `held`."""
     paths = batch.paths(claim.slug)
     try:
         try:
             with hold_run(paths, run_id=claim.run_id) as held:
-                return _holding_locks(store, batch, claim, control, held)
+                return _holding_locks(store, batch, claim, control, held, slot=slot)
         except AlreadyHeldError:
             if claim.abandoned_attempt is None or not _old_holder_ended(store, batch, claim, control):
                 raise
             with hold_run(paths, run_id=claim.run_id) as held:
-                return _holding_locks(store, batch, claim, control, held)
+                return _holding_locks(store, batch, claim, control, held, slot=slot)
     except AlreadyHeldError as held_elsewhere:
         control.emit(EventKind.RUN_HELD, claim.run_id, holder=str(held_elsewhere))
         # Closed, or a shared store would hand the run out again (and find it held again) every TTL.
@@ -84,23 +97,36 @@ def _old_holder_ended(store: Store, batch: EffectiveBatch, claim: Claim, control
 
 
 def _recover_leftover_worktree(
-    store: Store, batch: EffectiveBatch, claim: Claim, held: tuple[OwnedLock, OwnedLock]
+    store: Store,
+    batch: EffectiveBatch,
+    claim: Claim,
+    held: tuple[OwnedLock, OwnedLock],
+    slot: git.ReuseSlot | None,
 ) -> git.RunWorktree:
-    """If the run's worktree outlived its last holder (we hold its locks now), save its work first."""
-    paths = batch.paths(claim.slug)
+    """If the run's worktree outlived its last holder (we hold its locks now), save its work first:
+    at the run's own path, or in a dead worker's reused worktree."""
+    paths, machine = batch.paths(claim.slug), batch.machine
     settings = batch.shared.settings if batch.shared else None
-    workspaces = git.RunWorktree(repo=batch.machine.repo, paths=paths, settings=settings)
-    if workspaces.exists():
+    workspaces = git.RunWorktree(repo=machine.repo, paths=paths, settings=settings)
+
+    def save(workspace: Path | None = None, record: Mapping[str, object] | None = None) -> None:
         maintenance.recover_orphaned_worktree(
-            repo=batch.machine.repo,
-            runs_dir=batch.machine.runs_dir,
+            repo=machine.repo,
+            runs_dir=machine.runs_dir,
             run_id=claim.run_id,
             slug=claim.slug,
-            stale_record=stale_record(held),
+            stale_record=stale_record(held) or record,
             store=store.history(claim),
             fallback_base_sha=claim.base_sha,
-            settings=workspaces.settings,
+            settings=settings,
+            workspace=workspace,
         )
+
+    if workspaces.exists():
+        save()
+    maintenance.recover_slots_of_run(machine.repo, machine.runs_dir, claim.slug, save)
+    if slot is not None:
+        return git.ReusedWorktree(repo=machine.repo, paths=paths, settings=settings, slot=slot)
     return workspaces
 
 
@@ -110,9 +136,11 @@ def _holding_locks(
     claim: Claim,
     control: BatchControl,
     held: tuple[OwnedLock, OwnedLock],
+    *,
+    slot: git.ReuseSlot | None,
 ) -> RunEnd:
     try:
-        workspaces = _recover_leftover_worktree(store, batch, claim, held)
+        workspaces = _recover_leftover_worktree(store, batch, claim, held, slot)
     except (GitError, NoSpaceError) as exc:
         # Closed, or a shared store would hand the run out again (to fail the same way) every TTL,
         # and the batch would never end. The leftover stays where it is.

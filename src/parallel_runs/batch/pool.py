@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+from parallel_runs import git
 from parallel_runs.batch.control import BatchControl
 from parallel_runs.batch.effective import EffectiveBatch
 from parallel_runs.batch.one_run import run_one
@@ -103,6 +104,36 @@ def _work_loop(
     failures: _FailureCount,
 ) -> list[RunEnd]:
     """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
+    with _kept_worktree(batch, worker_id) as slot:
+        return _claim_and_run(
+            store, batch, control, worker_id, in_flight=in_flight, failures=failures, slot=slot
+        )
+
+
+@contextmanager
+def _kept_worktree(batch: EffectiveBatch, worker_id: str) -> Iterator[git.ReuseSlot | None]:
+    """--reuse-worktrees: the one worktree this worker keeps between its runs (git/reuse.py)."""
+    machine = batch.machine
+    if not machine.reuse_worktrees or machine.keep_worktrees:  # kept worktrees are each run's own
+        yield None
+        return
+    slot = git.ReuseSlot.open(machine.repo, machine.runs_dir, name=worker_id, keep=machine.keep_ignored)
+    try:
+        yield slot
+    finally:
+        slot.close()
+
+
+def _claim_and_run(
+    store: Store,
+    batch: EffectiveBatch,
+    control: BatchControl,
+    worker_id: str,
+    *,
+    in_flight: _InFlight,
+    failures: _FailureCount,
+    slot: git.ReuseSlot | None,
+) -> list[RunEnd]:
     owner, ends, outage = LeaseOwner.here(worker_id), list[RunEnd](), _Outage()
     batch_id, ttl = batch.machine.batch_id, batch.machine.lease_ttl
     while _may_claim(store, control):
@@ -128,7 +159,7 @@ def _work_loop(
                 claim.abandoned_attempt,
             )
         with in_flight.running(claim.run_id):
-            ends.append(run_one(store, batch, claim, control))
+            ends.append(run_one(store, batch, claim, control, slot=slot))
         failures.add(ends[-1])
     return ends
 

@@ -68,9 +68,9 @@ def stop_strays_of(paths: RunPaths, workspaces: git.RunWorktree) -> list[StrayPr
 
     With them gone, a lock file that a git the run killed left behind blocks the save no more.
     """
-    strays = stop_strays(paths.workspace)
+    strays = stop_strays(workspaces.workspace)
     for lock in workspaces.git_locks():
-        remove_if_unused(lock, paths.workspace)
+        remove_if_unused(lock, workspaces.workspace)
     if strays:
         named = ", ".join(f"pid {stray.pid} ({stray.command})" for stray in strays)
         append_log(

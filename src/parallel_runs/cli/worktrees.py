@@ -171,6 +171,13 @@ def _print_removed(console: Console, label: str, done: maintenance.RemovedWorktr
     )
 
 
+def _print_discarded(console: Console, names: tuple[str, ...]) -> None:
+    for name in names:
+        console.print(
+            f"[green]discarded[/] {_escape(name)}: a dead worker's reused worktree, holding no run's files"
+        )
+
+
 def cmd_cleanup(settings: CleanupSettings, console: Console) -> int:
     """Save and remove finished runs' worktrees; print what was removed and what was left, and why."""
     from parallel_runs import maintenance
@@ -180,6 +187,7 @@ def cmd_cleanup(settings: CleanupSettings, console: Console) -> int:
     )
     for done in report.removed:
         _print_removed(console, "[green]removed[/]  ", done)
+    _print_discarded(console, report.discarded)
     _print_skipped(console, "[dim]skipped[/]  ", report.skipped)
     _print_skipped(console, "[red]failed[/]   ", report.failed)
     console.print(
@@ -199,9 +207,17 @@ def cmd_recover(settings: RecoverSettings, console: Console) -> int:
         console.print(f"[yellow]reclaimed[/] {_escape(name)}: released the lock a dead process held")
     for name in report.pruned:
         console.print(f"[yellow]pruned[/]    {_escape(name)}: its worktree directory was gone or empty")
+    _print_discarded(console, report.discarded)
     _print_skipped(console, "[cyan]held[/]     ", report.held)
     _print_skipped(console, "[red]failed[/]   ", report.failed)
-    if not (report.recovered or report.reclaimed or report.pruned or report.held or report.failed):
+    if not (
+        report.recovered
+        or report.reclaimed
+        or report.pruned
+        or report.held
+        or report.failed
+        or report.discarded
+    ):
         console.print("nothing to recover")
     return EXIT_FAILED if report.failed else EXIT_OK
 

@@ -167,6 +167,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("--keep-worktrees", "keep_worktrees", "flag", commands=_RUN_PLAN_WORKER,
            helps={"worker": "keep each worktree after its run"},
            help='keep each worktree after its run (changes are committed either way)'),
+    Option("--reuse-worktrees", "reuse_worktrees", "flag", commands=_RUN_PLAN_WORKER,
+           action="reuse-worktrees", workflow="input",
+           help="each worker keeps one worktree and resets it for its next run (tracked files to the base"
+                ' commit, untracked and ignored files removed but --keep-ignored ones) instead of a fresh'
+                ' worktree per run; the setup command runs again only when its kept output is gone'),
+    Option("--keep-ignored", "keep_ignored", "list", commands=_RUN_PLAN_WORKER, metavar="PATTERNS",
+           action="keep-ignored", workflow="input",
+           help='with --reuse-worktrees: ignored paths a reset keeps for the next run, gitignore patterns'
+                " separated by commas (e.g. node_modules,.venv: what the setup command writes); repeatable"),
     Option("--base-ref", "base_ref", "text", metavar="REF", default="HEAD", field="base_ref",
            action="base-ref",
            help='commit every run starts from (default HEAD)'),

@@ -15,6 +15,7 @@ from parallel_runs.config.common import (
     default_workers,
     env_value,
     flag_bool,
+    flag_list,
     parse_bool,
     parse_count,
     parse_workers,
@@ -60,6 +61,8 @@ class WorkerSettings:
     quiet: bool = False  # print only problems and the final summary
     json_events: bool = False  # one JSON object per event on stdout
     warnings: tuple[str, ...] = ()  # things the user should hear about but that do not stop the batch
+    reuse_worktrees: bool = False  # a worker resets its worktree for its next run (git/reuse.py)
+    keep_ignored: tuple[str, ...] = ()  # ignored paths such a reset keeps
     pass_env: frozenset[str] = frozenset()  # withheld variables the runs get all the same (--pass-env)
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted from all that leaves
 
@@ -95,10 +98,37 @@ def build_machine(
         ),
         quiet=flag_bool(flags, "quiet", environ),
         json_events=flag_bool(flags, "json_events", environ),
-        warnings=tuple(filter(None, [workers_warning(workers, os.cpu_count() or 1)])),
+        warnings=tuple(
+            filter(None, [workers_warning(workers, os.cpu_count() or 1), _reuse_warning(flags, environ)])
+        ),
         pass_env=read_pass_env(flags, environ),
+        reuse_worktrees=flag_bool(flags, "reuse_worktrees", environ),
+        keep_ignored=read_keep_ignored(flags, environ),
         secrets=known_secrets(environ, urls=[str(flags.get("database_url") or "")]),
     )
+
+
+def _reuse_warning(flags: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """--keep-ignored or --reuse-worktrees given where they do nothing."""
+    reuse = flag_bool(flags, "reuse_worktrees", environ)
+    if reuse and flag_bool(flags, "keep_worktrees", environ):
+        return "--reuse-worktrees does nothing with --keep-worktrees: each run keeps a worktree of its own"
+    if not reuse and read_keep_ignored(flags, environ):
+        return "--keep-ignored does nothing without --reuse-worktrees: every run gets a fresh worktree"
+    return None
+
+
+_KEEPS_EVERYTHING = frozenset({"*", "**", "/", "/*", "/**", "."})
+
+
+def read_keep_ignored(flags: Mapping[str, object], environ: Mapping[str, str]) -> tuple[str, ...]:
+    """--keep-ignored PATTERNS (comma-separated, repeatable), else PARALLEL_RUNS_KEEP_IGNORED's lines."""
+    patterns = [p.strip() for text in flag_list(flags, "keep_ignored", environ) for p in text.split(",")]
+    for pattern in filter(None, patterns):
+        if pattern.startswith("!") or pattern in _KEEPS_EVERYTHING or "\0" in pattern:
+            why = "a pattern that keeps everything" if pattern in _KEEPS_EVERYTHING else "not a path pattern"
+            raise ConfigError(f"--keep-ignored {pattern!r}: {why} (give paths such as node_modules,.venv)")
+    return tuple(dict.fromkeys(filter(None, patterns)))
 
 
 def _lease_ttl(pick: Callable[[str], str | None]) -> float:

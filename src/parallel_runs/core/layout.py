@@ -16,6 +16,7 @@ __all__ = [
     "is_runs_dir",
     "lease_path_for",
     "refusal_path",
+    "reuse_dir",
 ]
 
 BRANCH_PREFIX = "parallel-runs/"
@@ -43,6 +44,11 @@ def refusal_path(runs_dir: Path, batch_id: str) -> Path:
     """Where a batch refused before any run started is recorded (a dot dir: no run slug starts so)."""
     key = hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:16]
     return runs_dir / ".refused_batches" / f"{key}.json"
+
+
+def reuse_dir(runs_dir: Path) -> Path:
+    """Where the workers' reused worktrees live (--reuse-worktrees), each with its lock beside it."""
+    return runs_dir / ".reuse"
 
 
 def git_state_dir(runs_dir: Path) -> Path:

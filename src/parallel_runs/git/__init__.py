@@ -33,6 +33,7 @@ from parallel_runs.git.repository import (
     resolve_commit,
     tracked_files_under,
 )
+from parallel_runs.git.reuse import ReusedWorktree, ReuseSlot
 from parallel_runs.git.settings import SaveSettings
 from parallel_runs.git.shared import SharedState
 from parallel_runs.git.worktrees import RunWorktree
@@ -41,6 +42,8 @@ __all__ = [
     "Applied",
     "ApplyMode",
     "IgnoreRules",
+    "ReuseSlot",
+    "ReusedWorktree",
     "RunRef",
     "RunWorktree",
     "SaveSettings",

@@ -15,6 +15,7 @@ from pathlib import Path
 from parallel_runs import testing_faults
 from parallel_runs.core.layout import ATTEMPT_REF_PREFIX, attempt_ref
 from parallel_runs.errors import GitError
+from parallel_runs.git.ref_files import may_have_refs
 from parallel_runs.git.run_git import _git
 
 __all__ = [
@@ -68,6 +69,12 @@ def resolve_commit(repo: Path, ref: str) -> str:
     if result.status or not result.out.strip():
         raise GitError(f"{ref!r} does not name a commit in {repo} (unknown ref, or no commits yet)")
     return result.out.strip()
+
+
+@lru_cache(maxsize=64)
+def tree_of_commit(repo: Path, sha: str) -> str:
+    """The tree of the commit `sha` (full sha): a commit's tree never changes, so it is asked once."""
+    return _git(repo, "rev-parse", "--verify", "--end-of-options", f"{sha}^{{tree}}").out.strip()
 
 
 def ensure_commit(repo: Path, sha: str) -> str:
@@ -160,7 +167,10 @@ def _attempt_numbers(refs: dict[str, str], slug: str) -> list[int]:
 
 def last_attempt_ref_number(repo: Path, slug: str) -> int:
     """Highest n among refs/parallel-runs/attempts/<slug>/<n>; 0 when there is none."""
-    return max(_attempt_numbers(_refs(repo, f"{ATTEMPT_REF_PREFIX}{slug}/"), slug), default=0)
+    prefix = f"{ATTEMPT_REF_PREFIX}{slug}/"
+    if not may_have_refs(common_git_dir(repo), prefix):  # the usual case, known without a git process
+        return 0
+    return max(_attempt_numbers(_refs(repo, prefix), slug), default=0)
 
 
 def keep_unless_contained(repo: Path, *, slug: str, tip: str, head: str, attempt: int) -> bool:

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_runs import testing_faults
-from parallel_runs.git.run_git import _git
+from parallel_runs.git.config_reading import config_entries
+from parallel_runs.git.repository import common_git_dir
 
 __all__ = ["SaveSettings"]
 
@@ -72,12 +73,12 @@ def _fallback(name: str) -> str:
     return _KEPT[name] if name in _KEPT else _FILTER_OFF[name.rsplit(".", 1)[-1]]
 
 
-def effective_config(cwd: Path) -> dict[str, str]:
-    """The save-relevant settings git reads in `cwd` (every scope; the last value of a name wins)."""
-    out = _git(cwd, "config", "--includes", "--list", "-z", check=False).out
-    entries = (entry.partition("\n") for entry in out.split("\0") if entry)
-    # A name without a value (`[core] ignoreCase`) is a boolean true; `-c name=` would say false.
-    return {name: value if newline else "true" for name, newline, value in entries if _relevant(name)}
+def effective_config(cwd: Path, *, common: Path | None = None) -> dict[str, str]:
+    """The save-relevant settings git reads in `cwd` (every scope; the last value of a name wins).
+
+    `common`: the repository's common git dir, which lets an unchanged answer come from the cache.
+    """
+    return {name: value for name, value in config_entries(cwd, common=common) if _relevant(name)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ class SaveSettings:
     @classmethod
     def snapshot(cls, repo: Path) -> SaveSettings:
         """The settings as they are now in `repo`."""
-        return cls(effective_config(repo))
+        return cls(effective_config(repo, common=common_git_dir(repo)))
 
     def args(self, current: Mapping[str, str]) -> tuple[str, ...]:
         """`-c` options for a save, given the settings git would read now (`effective_config`)."""

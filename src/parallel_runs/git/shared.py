@@ -104,6 +104,9 @@ class SharedState:
         self.config_path = common / "config"
         self.attributes = _File(common / "info" / "attributes", attributes)
         self._lock = threading.Lock()
+        # The config file's bytes when last found to hold the snapshot's settings: the same bytes
+        # need no `git config` to compare (one git process less per save).
+        self._config_bytes: bytes | None = None
         self._recorded: tuple[Path, int] | None = None
 
     @classmethod
@@ -198,10 +201,15 @@ class SharedState:
         return restored
 
     def _restore_config(self) -> bool:
+        before = _read(self.config_path)
+        if before is not None and before == self._config_bytes:
+            return False
         current = _config(self.config_path)
         changed = sorted(
             name for name in {*current, *self.config} if current.get(name) != self.config.get(name)
         )
+        if not changed and _read(self.config_path) == before:  # git read those same bytes
+            self._config_bytes = before
         for name in changed:
             file = ("config", "--file", str(self.config_path))
             _git(self.repo, *file, "--unset-all", name, check=False)  # status 5: it was not there

@@ -34,9 +34,16 @@ class Staged:
     """One save's staging: its tree, and the nested repositories left out of it."""
 
     def __init__(
-        self, workspace: Path, *, gitdir: Path, settings: tuple[str, ...], rehash: bool = False
+        self,
+        workspace: Path,
+        *,
+        gitdir: Path,
+        settings: tuple[str, ...],
+        rehash: bool = False,
+        flagless: bool = False,
     ) -> None:
-        self.workspace, self.settings, self.rehash = workspace, settings, rehash
+        """`flagless`: the index is known to hold no assume-unchanged or skip-worktree flag."""
+        self.workspace, self.settings, self.rehash, self.flagless = workspace, settings, rehash, flagless
         self.index = gitdir / "index"
         self.scratch = gitdir / "parallel-runs.index"
         self.nested: list[str] = []
@@ -50,7 +57,8 @@ class Staged:
         """Stage every change on the worktree's index and write its tree (see the module's doc)."""
         if not self.index.is_file():  # a run may delete it: everything is then staged afresh
             self._git("read-tree", "HEAD")
-        self._clear_flags()
+        if not self.flagless:
+            self._clear_flags()
         self._add_all(scratch=False)
         if self.rehash:
             self._git("add", "--renormalize", "--", ".")

@@ -10,10 +10,10 @@ from parallel_runs.core.layout import SUBMODULE_REF_PREFIX
 from parallel_runs.git.repository import common_git_dir
 from parallel_runs.git.run_git import _git
 
-__all__ = ["has_submodule_repos", "keep_submodule_heads", "leftover_locks"]
+__all__ = ["has_submodule_repos", "keep_submodule_heads", "leftover_locks", "own_git_dir"]
 
 
-def _gitdir(workspace: Path) -> Path | None:
+def own_git_dir(workspace: Path) -> Path | None:
     """The worktree's own git dir, None when it is not a linked worktree."""
     try:
         gitdir = (workspace / ".git").read_text().removeprefix("gitdir:").strip()
@@ -25,7 +25,7 @@ def _gitdir(workspace: Path) -> Path | None:
 def leftover_locks(workspace: Path, *, repo: Path, branch_ref: str) -> list[Path]:
     """Lock files a git killed mid-write leaves, each blocking every later save: the worktree's
     index.lock and HEAD.lock, the save's scratch index's, and the run branch's ref lock."""
-    gitdir = _gitdir(workspace)
+    gitdir = own_git_dir(workspace)
     if gitdir is None:
         return []
     locks = [gitdir / name for name in ("index.lock", "HEAD.lock", "parallel-runs.index.lock")]
@@ -35,7 +35,7 @@ def leftover_locks(workspace: Path, *, repo: Path, branch_ref: str) -> list[Path
 
 def has_submodule_repos(workspace: Path) -> bool:
     """True when a submodule was initialized here (its repository is in the worktree's git dir)."""
-    gitdir = _gitdir(workspace)
+    gitdir = own_git_dir(workspace)
     return gitdir is not None and (gitdir / "modules").is_dir()
 
 

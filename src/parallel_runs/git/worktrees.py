@@ -23,6 +23,7 @@ from parallel_runs import testing_faults
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.errors import GitError, NoSpaceError
+from parallel_runs.git.checkout_state import Created, HeadState
 from parallel_runs.git.patches import write_patch
 from parallel_runs.git.repository import _keep_tip, _refs, common_git_dir
 from parallel_runs.git.run_git import _failure, _git, _Result
@@ -53,17 +54,25 @@ def _message(run_id: str, attempt: int, outcome: Outcome | str) -> tuple[str, st
 class RunWorktree:
     """One run's worktree and its run branch: create, save, remove (the seed's: seed/workspace.py)."""
 
-    def __init__(self, *, repo: Path, paths: RunPaths, settings: SaveSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Path,
+        paths: RunPaths,
+        settings: SaveSettings | None = None,
+        workspace: Path | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings  # the batch's; without one (recover, cleanup), the settings as they are now
         self.paths = paths
-        self.workspace = paths.workspace
+        self.workspace = workspace or paths.workspace  # another path: a worker's reused worktree (reuse.py)
         self.branch_ref = f"refs/heads/{paths.branch}"
         self._has_unsaved_nested_repos = False  # set by save_changes: then removal must not be forced
+        self._created: Created | None = None  # set by create: what a save may read without git
 
     def _save_settings(self, where: Path | None = None) -> tuple[str, ...]:
         """`-c` options that make git see the worktree as the batch's settings do (see settings)."""
-        current = effective_config(where or self.workspace)
+        current = effective_config(where or self.workspace, common=common_git_dir(self.repo))
         return (self.settings or SaveSettings(current)).args(current)
 
     def is_worktree(self) -> bool:
@@ -109,6 +118,7 @@ class RunWorktree:
             result = self._add("-B", base_sha)
         if result.status:
             raise _failure(("worktree",), self.repo, result.err, result.status)
+        self._created = Created.of(self.workspace)
         logger.debug("created %s at %s", self.workspace, base_sha[:12])
         return self.workspace
 
@@ -140,12 +150,15 @@ class RunWorktree:
             return None
         # Independent steps overlap: git's start-up time is most of what small commands cost.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            probe = ("rev-parse", "--absolute-git-dir", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD")
-            state = pool.submit(_git, self.workspace, *probe)
+            probe = pool.submit(self._head_state, base_sha)
             settings = self._save_settings()
-            gitdir, head, head_tree, head_ref = state.result().out.split("\n")
+            state = probe.result()
+            gitdir, head, head_tree, head_ref = state.gitdir, state.head, state.tree, state.ref
             rehash = self.settings is not None and self.settings.rehash.is_set()
-            staged = Staged(self.workspace, gitdir=Path(gitdir), settings=settings, rehash=rehash)
+            flagless = self._created is not None and self._created.index_untouched()
+            staged = Staged(
+                self.workspace, gitdir=gitdir, settings=settings, rehash=rehash, flagless=flagless
+            )
             try:
                 tree = staged.tree()
                 self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
@@ -172,6 +185,14 @@ class RunWorktree:
             except NoSpaceError as exc:  # the commit holds every change: only the patch file is missing
                 raise NoSpaceError(str(exc), saved_head=self._say_failed(new, tree, run_id, attempt)) from exc
         return new
+
+    def _head_state(self, base_sha: str) -> HeadState:
+        """Read from the files while HEAD is as create() left it, else asked of git."""
+        created = self._created
+        known = created and created.untouched_head(
+            self.workspace, repo=self.repo, branch_ref=self.branch_ref, base_sha=base_sha
+        )
+        return known or HeadState.probe(self.workspace)
 
     def _say_failed(self, head: str, tree: str, run_id: str, attempt: int) -> str:
         """The attempt is recorded failed (no_space) after all: its own commit `head` says so too."""

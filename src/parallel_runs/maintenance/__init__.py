@@ -21,6 +21,7 @@ from parallel_runs.maintenance.model import (
 from parallel_runs.maintenance.orphans import recover_orphaned_worktree
 from parallel_runs.maintenance.pruning import prune_branches
 from parallel_runs.maintenance.recovery import recover, restore_after_killed_batches
+from parallel_runs.maintenance.slots import recover_slots_of_run
 
 __all__ = [
     "CleanupReport",
@@ -36,5 +37,6 @@ __all__ = [
     "prune_branches",
     "recover",
     "recover_orphaned_worktree",
+    "recover_slots_of_run",
     "restore_after_killed_batches",
 ]

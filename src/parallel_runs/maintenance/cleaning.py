@@ -18,6 +18,7 @@ from parallel_runs.maintenance.model import (
 )
 from parallel_runs.maintenance.orphans import save_and_remove
 from parallel_runs.maintenance.probing import describe_holder, holding
+from parallel_runs.maintenance.slots import recover_slots
 
 __all__ = ["cleanup"]
 
@@ -46,9 +47,10 @@ def _clean_one(repo: Path, tree: ManagedWorktree, runs_dir: Path) -> RemovedWork
 
 def cleanup(*, repo: Path, runs_dir: Path, older_than: float | None = None) -> CleanupReport:
     """Save and remove worktrees of finished runs (only those older than `older_than` seconds, if given)."""
+    slots = recover_slots(repo, runs_dir, named=False)  # a dead worker's slot naming a run: recover's
     removed: list[RemovedWorktree] = []
     skipped: list[Skipped] = []
-    failed: list[Skipped] = []
+    failed: list[Skipped] = list(slots.failed)
     for tree in list_worktrees(repo=repo, runs_dir=runs_dir):
         if reason := _cleanup_refusal(tree, older_than):
             skipped.append(Skipped(tree.slug, tree.run_id, reason))
@@ -62,4 +64,4 @@ def cleanup(*, repo: Path, runs_dir: Path, older_than: float | None = None) -> C
             skipped.append(done)
         else:
             removed.append(done)
-    return CleanupReport(tuple(removed), tuple(skipped), tuple(failed))
+    return CleanupReport(tuple(removed), tuple(skipped), tuple(failed), discarded=slots.discarded)

@@ -95,6 +95,7 @@ class CleanupReport:
     removed: tuple[RemovedWorktree, ...]
     skipped: tuple[Skipped, ...]
     failed: tuple[Skipped, ...]
+    discarded: tuple[str, ...] = ()  # dead workers' reused worktrees that held no run's files
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class RecoveryReport:
     pruned: tuple[str, ...]  # slugs whose vanished worktree git forgot, or whose empty directory went
     held: tuple[Skipped, ...]
     failed: tuple[Skipped, ...]
+    discarded: tuple[str, ...] = ()  # dead workers' reused worktrees that held no run's files
 
 
 @dataclass(frozen=True, slots=True)

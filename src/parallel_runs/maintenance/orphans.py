@@ -86,20 +86,22 @@ def recover_orphaned_worktree(
     store: AttemptHistory,
     fallback_base_sha: str,
     settings: git.SaveSettings | None = None,
+    workspace: Path | None = None,
 ) -> RemovedWorktree:
     """Save a leftover worktree (as `abandoned` if its attempt died, marked so in the store) and remove it.
 
     The caller holds the run's lease and lock; `stale_record` is the dead holder's record, if any.
+    `workspace`: where the worktree is when not at the run's own path (a dead worker's reused one).
     """
     paths = RunPaths(runs_dir, slug)
+    workspaces = git.RunWorktree(repo=repo, paths=paths, settings=settings, workspace=workspace)
     # Before anything that can fail: the dead holder's command and daemons must not outlive it.
-    killed = _kill_orphaned_command(stale_record, paths.workspace)
-    stop_strays(paths.workspace)
+    killed = _kill_orphaned_command(stale_record, workspaces.workspace)
+    stop_strays(workspaces.workspace)
     run_id = run_id if run_id is not None else _run_id_of(store, slug, stale_record)
     left = _leftover(store, run_id, stale_record, fallback_base_sha)
-    workspaces = git.RunWorktree(repo=repo, paths=paths, settings=settings)
     for lock in workspaces.git_locks():  # its git died mid-write: the lock would block the save
-        remove_if_unused(lock, paths.workspace)
+        remove_if_unused(lock, workspaces.workspace)
     level = logging.WARNING if left.outcome is Outcome.ABANDONED else logging.INFO
     log.log(level, "run %r: saving the worktree of attempt %d as %s", run_id, left.attempt, left.outcome)
     head = workspaces.save_changes(
@@ -126,12 +128,22 @@ def recover_orphaned_worktree(
 
 
 def save_and_remove(
-    repo: Path, paths: RunPaths, stale: Record | None, *, settings: git.SaveSettings | None = None
+    repo: Path,
+    paths: RunPaths,
+    stale: Record | None,
+    *,
+    settings: git.SaveSettings | None = None,
+    workspace: Path | None = None,
 ) -> RemovedWorktree:
-    """With the run's lease and lock held: save the worktree to its branch, then remove it."""
+    """With the run's lease and lock held: save the worktree (at `workspace` if not at the run's own
+    path) to its branch, then remove it."""
     latest = latest_attempt(paths)
-    is_tree = (paths.workspace / ".git").exists()
-    base = latest.base_sha if latest else git.resolve_commit(paths.workspace if is_tree else repo, "HEAD")
+    workspace = workspace or paths.workspace
+    base = (
+        latest.base_sha
+        if latest
+        else git.resolve_commit(workspace if (workspace / ".git").exists() else repo, "HEAD")
+    )
     with RunStore.open(paths.database) as store:
         return recover_orphaned_worktree(
             repo=repo,
@@ -142,4 +154,5 @@ def save_and_remove(
             store=store,
             fallback_base_sha=base,
             settings=settings,
+            workspace=workspace,
         )

@@ -24,6 +24,7 @@ from parallel_runs.maintenance.probing import (
     state_of,
     worktree_slugs,
 )
+from parallel_runs.maintenance.slots import recover_slots
 
 __all__ = ["recover", "restore_after_killed_batches"]
 
@@ -110,14 +111,15 @@ def recover(*, repo: Path, runs_dir: Path, only_slugs: Collection[str] | None = 
     orphans are saved with that batch's settings (git/shared.py).
     """
     settings = restore_after_killed_batches(repo, runs_dir)
+    # First the dead workers' reused worktrees: saved to the runs they name before those runs' locks
+    # and leases (whose records name them too) are looked at below.
+    slots = recover_slots(repo, runs_dir, settings=settings)
     registered = registered_worktrees(repo, runs_dir)
     leases = _lease_files(runs_dir) if only_slugs is None else {}
     slugs = set(only_slugs) if only_slugs is not None else worktree_slugs(runs_dir, registered)
     if only_slugs is None:
         slugs |= _lock_slugs(runs_dir) | {slug for slug in leases.values() if slug}
-    recovered: list[RemovedWorktree] = []
-    held: list[Skipped] = []
-    failed: list[Skipped] = []
+    recovered, held, failed = list(slots.recovered), list(slots.held), list(slots.failed)
     tagged: dict[str, list[str]] = {"pruned": [], "reclaimed": []}
     for slug in sorted(slugs):
         probe = probe_slug(RunPaths(runs_dir, slug), registered)
@@ -136,5 +138,10 @@ def recover(*, repo: Path, runs_dir: Path, only_slugs: Collection[str] | None = 
             tagged[done].append(slug)
     tagged["reclaimed"] += [p.name for p, slug in leases.items() if slug is None and _reclaim_lease_file(p)]
     return RecoveryReport(
-        tuple(recovered), tuple(tagged["reclaimed"]), tuple(tagged["pruned"]), tuple(held), tuple(failed)
+        tuple(recovered),
+        tuple(tagged["reclaimed"]),
+        tuple(tagged["pruned"]),
+        tuple(held),
+        tuple(failed),
+        discarded=slots.discarded,
     )

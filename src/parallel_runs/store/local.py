@@ -24,15 +24,25 @@ class LocalStore(LocalQueue, Closing):
         super().__init__()
         self.runs_dir = runs_dir
         self.shared_file = shared_file
+        self._opened: set[Path] = set()
 
     def _path(self, slug: str) -> Path:
         return self.shared_file or RunPaths(self.runs_dir, slug).database
 
     def _open(self, claim: Claim) -> RunStore:
-        return RunStore.open(self._path(claim.slug))
+        # A store this process opened (its header read, its schema upgraded) is not read again in a
+        # transaction of its own, two per run: a file broken since fails its next operation instead.
+        path = self._path(claim.slug)
+        if path in self._opened:
+            return RunStore(path)
+        store = RunStore.open(path)
+        self._opened.add(path)
+        return store
 
     def previous_attempt(self, claim: Claim) -> Attempt | None:
         """The run's latest recorded attempt (the claim has recorded none yet)."""
+        if not self._path(claim.slug).exists():  # never recorded here: no file to make and read (1 ms a run)
+            return None
         with self._open(claim) as store:
             return store.latest_attempt(claim.run_id)
 
