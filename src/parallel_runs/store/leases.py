@@ -195,8 +195,26 @@ def fence(conn: Connection, claim: Claim, *, doing: str) -> None:
         raise lease_lost(conn, claim, doing=doing)
 
 
+# The attempt already holds this very result: the call is done again after its commit (a retried
+# transaction whose acknowledgement was lost, a spool entry replayed twice), not a stale holder's.
+_ALREADY_RECORDED = select(ATTEMPTS.c.id).where(
+    ATTEMPTS.c.run_id == bindparam("p_run"),
+    ATTEMPTS.c.attempt == bindparam("p_attempt"),
+    ATTEMPTS.c.batch_id == bindparam("p_batch"),
+    ATTEMPTS.c.status == bindparam("p_status"),
+    ATTEMPTS.c.exit_code.is_not_distinct_from(bindparam("p_exit_code")),
+    ATTEMPTS.c.finished_at.is_not_distinct_from(bindparam("p_finished_at", type_=UTCDateTime())),
+    ATTEMPTS.c.head_sha.is_not_distinct_from(bindparam("p_head_sha")),
+    ATTEMPTS.c.error.is_not_distinct_from(bindparam("p_error")),
+)
+
+
 def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
-    """Record the attempt's final result and finish the run (one statement), if the claim is current."""
+    """Record the attempt's final result and finish the run (one statement), if the claim is current.
+
+    Idempotent: an abandoned attempt's result moves the token on, so doing it again finds the
+    token stale, but the attempt holding this very result says it was recorded, not refused.
+    """
     if (result.batch_id, result.run_id, result.attempt) != (claim.batch_id, claim.run_id, claim.attempt):
         raise ValueError(
             f"result of {result.batch_id}/{result.run_id} attempt {result.attempt} does not belong to "
@@ -208,17 +226,24 @@ def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
         "p_started_at": result.started_at,
         "p_finished_at": result.finished_at,
         "p_head_sha": result.head_sha,
-        "p_error": result.error,
-        "p_error_tail": result.error_tail,
+        "p_error": _text(result.error),
+        "p_error_tail": _text(result.error_tail),
         "p_changed_files": result.changed_files,
         "p_tests": result.tests.to_json() if result.tests else None,
     }
     if conn.execute(_FINISH, params).first() is None:
+        if conn.execute(_ALREADY_RECORDED, params).first() is not None:
+            return
         holder = conn.execute(_HOLDER, params).first()
         # The token is still current: what is missing is the attempt row itself.
-        if holder is not None and holder.fencing_token == claim.fencing_token:  # pragma: no cover
+        if holder is not None and holder.fencing_token == claim.fencing_token:
             raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
         raise _lost(claim, holder, doing="record its result")
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL's text cannot hold NUL, and a run's output may: shown as an undecodable byte is."""
+    return None if value is None else value.replace("\0", "\ufffd")
 
 
 _SKIP_LEASE = (

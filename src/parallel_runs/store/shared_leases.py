@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from parallel_runs import testing_faults
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
-from parallel_runs.errors import ParallelRunsError
+from parallel_runs.errors import LeaseLostError, ParallelRunsError
 from parallel_runs.store import claims, leases, spool
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.grouping import Grouped
@@ -56,7 +56,10 @@ class SharedLeases:
 
     def _together(self, writes: Sequence[_Write]) -> list[object]:
         def work(conn: Connection) -> list[object]:
-            return [_caught(write, conn) for _, write in writes]
+            # Only a lost lease is its caller's alone here: it is raised once the fenced statement
+            # matched no row, so nothing of the write is left to commit. Any other error may follow
+            # rows the write changed: it fails the transaction, and the write is done again alone.
+            return [_caught(write, conn, catching=LeaseLostError) for _, write in writes]
 
         doing = ", ".join(dict.fromkeys(doing for doing, _ in writes))
         try:
@@ -68,7 +71,13 @@ class SharedLeases:
                 raise
         # One write failed and took the transaction with it: each again alone, so that only its own
         # caller sees the error (a claim looks its key up first, renewing and finishing are idempotent).
-        return [_caught(self._transaction, doing, write, catching=Exception) for doing, write in writes]
+        outcomes: list[object] = []
+        for doing, write in writes:
+            # Once one stayed unreachable through every retry, the rest are told at once: each alone
+            # would wait as long again, and the heartbeats queued behind the group with them.
+            lost = next((done for done in outcomes if isinstance(done, UnavailableError)), None)
+            outcomes.append(lost or _caught(self._transaction, doing, write, catching=Exception))
+        return outcomes
 
     # --- claims ----------------------------------------------------------------------------
 
@@ -193,9 +202,7 @@ class SharedLeases:
         return SpoolReport(stored=len(replayed.stored), rejected=len(replayed.rejected))
 
 
-def _caught(
-    call: Callable[..., object], *args: object, catching: type[Exception] = ParallelRunsError
-) -> object:
+def _caught(call: Callable[..., object], *args: object, catching: type[Exception]) -> object:
     """The call's result, or the error its caller alone raises (e.g. its lease moved on)."""
     try:
         return call(*args)

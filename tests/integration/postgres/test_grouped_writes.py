@@ -6,19 +6,34 @@ it, so what forms the second group does not depend on how fast this machine sche
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import delete, event
 
+from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Outcome
-from parallel_runs.errors import LeaseLostError
-from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore
-from tests.integration.postgres.helpers import result_for
+from parallel_runs.errors import LeaseLostError, StoreError
+from parallel_runs.store import (
+    BatchDefinition,
+    Claim,
+    LeaseOwner,
+    SharedStore,
+    SpoolReport,
+    UnavailableError,
+    spool,
+)
+from parallel_runs.store.leases import ATTEMPTS
+from tests.integration.postgres.helpers import FAST_RECONNECTS, result_for
+from tests.integration.postgres.private_server import PrivateServer, private_server
 
 ME = LeaseOwner.here("test")
 
@@ -115,8 +130,8 @@ def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
             [
                 lambda: store.finish_attempt(first, result_for(first)),
                 lambda: store.finish_attempt(good, result_for(good)),
-                # A NUL byte: the driver refuses the statement, and the transaction with it.
-                lambda: store.finish_attempt(refused, result_for(refused, Outcome.FAILED, error="a\0b")),
+                # A commit id too long for its column: the statement is refused, and the transaction.
+                lambda: store.finish_attempt(refused, result_for(refused, head_sha="c" * 65)),
                 lambda: store.heartbeat(stale),  # an error that leaves the transaction whole
                 lambda: store.heartbeat(renewed),
             ],
@@ -131,3 +146,166 @@ def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
     states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
     assert states[first.run_id] == states[good.run_id] == ("finished", "succeeded")
     assert states[refused.run_id] == ("claimed", "running")  # not recorded, and its caller was told
+
+
+def test_a_result_recorded_already_is_recorded_not_refused_when_done_again(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A group retried after its commit's acknowledgement was lost does every write again; an
+    # abandoned result has moved the token on by then, yet it is this claim's own, not a stale one.
+    batch = make_batch(1)
+    claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
+    assert claim
+    abandoned = result_for(claim, Outcome.ABANDONED, error="killed: the lease lapsed")
+    assert store.finish_attempt(claim, abandoned) is None
+    assert store.finish_attempt(claim, abandoned) is None  # done again: the same, no error
+    with pytest.raises(LeaseLostError):  # another result under the stale token is still refused
+        store.finish_attempt(claim, replace(abandoned, error="a zombie's"))
+    [run] = store.batch_runs(batch.batch_id)
+    assert (run.state, run.fencing_token) == ("pending", claim.fencing_token + 1)
+    [attempt] = store.attempts(batch.batch_id)
+    assert (attempt.outcome, attempt.error) == (Outcome.ABANDONED, "killed: the lease lapsed")
+
+
+def test_claims_of_one_group_replaying_one_spooled_result_keep_no_false_refusal(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every claim replays the spool in its transaction: two claims of one group replay one entry twice.
+    batch = make_batch(3)
+    spooled, renewed = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(2))
+    assert spooled
+    assert renewed
+    assert store.spool_dir
+    entry = spool.write_entry(
+        store.spool_dir, claim=spooled, result=result_for(spooled, Outcome.ABANDONED, error="killed")
+    )
+    owners = [LeaseOwner.here(f"w{n}") for n in range(2)]
+    with caplog.at_level(logging.WARNING), _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.heartbeat(renewed),  # held first, alone: the claims queue behind it
+                *(lambda o=o: store.claim_next(batch_id=batch.batch_id, owner=o) for o in owners),
+            ],
+            held,
+        )
+    assert all(isinstance(outcome, Claim) for outcome in outcomes)
+    assert "refused" not in caplog.text
+    assert not entry.exists()
+    assert list(store.spool_dir.iterdir()) == []  # written, so deleted: nothing set aside as refused
+    attempts = {(a.run_id, a.attempt): a.outcome for a in store.attempts(batch.batch_id)}
+    assert attempts[spooled.run_id, spooled.attempt] is Outcome.ABANDONED
+
+
+@pytest.mark.slow
+def test_once_the_database_is_lost_in_a_failed_groups_writes_alone_the_rest_are_told_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with private_server() as server, caplog.at_level(logging.WARNING):
+        _lost_during_writes_alone(server, tmp_path, caplog)
+
+
+def _lost_during_writes_alone(
+    server: PrivateServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = secrets.token_hex(4)
+    definition = BatchDefinition(
+        batch_id=f"batch-{prefix}",
+        run_ids=tuple(f"run-{prefix}-{n:03d}" for n in range(5)),  # one left to claim
+        command=CommandSpec(argv=("true",)),
+        base_sha="a" * 40,
+    )
+    spool_dir = tmp_path / "spool"
+    with SharedStore.connect(server.url, spool_dir=spool_dir, reconnect_policy=FAST_RECONNECTS) as store:
+        batch = store.create_batch(definition)
+        first, kept, also_kept, renewed = (
+            store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(4)
+        )
+        assert first
+        assert kept
+        assert also_kept
+        assert renewed
+        failed, stopped = threading.Event(), threading.Event()
+
+        def stop_once_failed(*args: object) -> None:
+            if failed.is_set() and not stopped.is_set():
+                stopped.set()
+                server.stop()
+
+        # The group fails (a host name too long for its column), and the server is gone by the time
+        # its writes are done again alone.
+        event.listen(store._engine, "handle_error", lambda context: failed.set())
+        event.listen(store._engine, "checkin", stop_once_failed)
+        with _holding(store) as held:
+            outcomes = _in_threads(
+                [
+                    lambda: store.heartbeat(first),
+                    lambda: store.claim_next(batch_id=batch.batch_id, owner=LeaseOwner("h" * 300, 1, "w")),
+                    lambda: store.finish_attempt(kept, result_for(kept)),
+                    lambda: store.finish_attempt(also_kept, result_for(also_kept)),
+                    lambda: store.heartbeat(renewed),
+                ],
+                held,
+            )
+        assert stopped.is_set()
+        server.start()
+        assert isinstance(outcomes[0], Claim)
+        assert isinstance(outcomes[1], StoreError)  # refused, or told the database is lost
+        assert isinstance(outcomes[2], Path)  # spooled: the database was lost, the result is kept
+        assert isinstance(outcomes[3], Path)
+        assert isinstance(outcomes[4], UnavailableError)
+        # Only the first write alone waited through the retries; on main every one of them did.
+        retried = [r for r in caplog.records if r.name == "parallel_runs.store.database"]
+        assert len(retried) == FAST_RECONNECTS.tries - 1, [r.getMessage() for r in retried]
+        assert store.flush_spool() == SpoolReport(stored=2)
+        recorded = {a.run_id: a.outcome for a in store.attempts(batch.batch_id)}
+    assert recorded[kept.run_id] is recorded[also_kept.run_id] is Outcome.SUCCEEDED
+
+
+def test_a_write_that_fails_after_changing_rows_leaves_nothing_behind_alone_or_grouped(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A finish whose attempt row is gone finishes the lease, then finds no attempt to record: its
+    # StoreError must take the lease's change with it, whether it is done alone or in a group.
+    batch = make_batch(4)
+    first, orphan, good, alone = (store.claim_next(batch_id=batch.batch_id, owner=ME) for _ in range(4))
+    assert first
+    assert orphan
+    assert good
+    assert alone
+    with store._engine.begin() as conn:
+        conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.run_id.in_([orphan.run_id, alone.run_id])))
+    with pytest.raises(StoreError, match="no record to finish"):
+        store.finish_attempt(alone, result_for(alone))
+    with _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.heartbeat(first),
+                lambda: store.finish_attempt(orphan, result_for(orphan)),
+                lambda: store.finish_attempt(good, result_for(good)),
+            ],
+            held,
+        )
+    assert isinstance(outcomes[1], StoreError)
+    assert "no record to finish" in str(outcomes[1])
+    assert outcomes[2] is None
+    states = {run.run_id: (run.state, run.outcome) for run in store.batch_runs(batch.batch_id)}
+    assert states[orphan.run_id] == states[alone.run_id] == ("claimed", "running")
+    assert states[good.run_id] == ("finished", "succeeded")
+
+
+def test_a_result_whose_output_holds_a_nul_byte_is_recorded(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A command may print anything; PostgreSQL's text cannot hold NUL, and the driver refused the
+    # whole result (a ValueError: the run's result never reached the store).
+    batch = make_batch(1)
+    claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
+    assert claim
+    result = result_for(claim, Outcome.FAILED, error="exit 1\0", error_tail="bin\0ary\nlast line")
+    assert store.finish_attempt(claim, result) is None
+    [attempt] = store.attempts(batch.batch_id)
+    assert (attempt.outcome, attempt.error, attempt.error_tail) == (
+        Outcome.FAILED,
+        "exit 1\ufffd",
+        "bin\ufffdary\nlast line",
+    )
