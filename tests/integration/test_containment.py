@@ -144,6 +144,13 @@ def test_a_command_does_not_outlive_its_killed_supervisor(tmp_path: Path) -> Non
     wait_for(lambda: "its supervisor is gone" in log.read_text(), timeout=20, what="the shim to say why")
 
 
+def _runs_sleep(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\0")
+    except OSError:
+        return False
+
+
 def test_the_stray_net_finds_a_runs_processes_by_environment_and_by_working_directory(tmp_path: Path) -> None:
     """The second net (strays.py) without the shim: one process elsewhere with the run's marker, one
     child of ours inside the worktree, and neither of two others (a sibling path, a plain child)."""
@@ -160,6 +167,8 @@ def test_the_stray_net_finds_a_runs_processes_by_environment_and_by_working_dire
         subprocess.Popen(["sleep", "311.4"], cwd="/"),
     ]
     try:
+        # The net reads /proc: wait until each child shows as the `sleep` it execs (under load, not at once).
+        wait_for(lambda: all(_runs_sleep(process.pid) for process in started), what="the sleeps to start")
         found = stop_strays(workspace)
         assert sorted(stray.pid for stray in found) == [started[0].pid, started[1].pid]
         assert processes_with("sleep 311.1") == processes_with("sleep 311.2") == []  # stopped and reaped
