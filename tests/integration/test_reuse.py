@@ -161,9 +161,11 @@ def test_worktrees_list_shows_a_reused_worktree_running_then_orphaned_then_gone_
         "parallel-runs/held",
     )
     assert (live["state"], live["parked"], live["attempt"], live["dirty"]) == ("running", False, 1, True)
-    assert isinstance(live["holder"], dict) and live["holder"]["pid"] == victim.pid
+    assert isinstance(live["holder"], dict)
+    assert live["holder"]["pid"] == victim.pid
     table = run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
-    assert "running (reused)" in table and str(slot) in table
+    assert "running (reused)" in table
+    assert str(slot) in table
 
     os.kill(victim.pid, signal.SIGKILL)  # the worker dies holding the run's files
     victim.communicate()
