@@ -135,6 +135,55 @@ def test_recover_saves_a_killed_workers_reused_worktree_to_the_run_it_names(
     assert len(git(repo, "worktree", "list", "--porcelain").split("\n\n")) == 1
 
 
+def _reused_rows(repo: Path) -> list[dict[str, object]]:
+    done = cli("worktrees", "list", "--format", "json", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [tree for tree in json.loads(done.stdout)["worktrees"] if tree["reused"]]
+
+
+def test_worktrees_list_shows_a_reused_worktree_running_then_orphaned_then_gone_after_recover(
+    make_repo: Callable[..., Path], markers: list[str]
+) -> None:
+    repo = _repo(make_repo)
+    markers.append("718.25")
+    command = 'echo "$PARALLEL_RUNS_RUN_ID" > mine.txt; sleep 718.25'
+    victim = start_cli(
+        *("run", "--run-ids", "held", "--workers", "1", "--reuse-worktrees", "--command", command), cwd=repo
+    )
+    slots = repo / ".autonomous_runs" / ".reuse"
+    wait_for(lambda: any(slots.glob("*/mine.txt")), what="the run in its reused worktree")
+    [slot] = [path.parent for path in slots.glob("*/mine.txt")]
+    [live] = _reused_rows(repo)
+    assert (live["path"], live["run_id"], live["slug"], live["branch"]) == (
+        str(slot),
+        "held",
+        "held",
+        "parallel-runs/held",
+    )
+    assert (live["state"], live["parked"], live["attempt"], live["dirty"]) == ("running", False, 1, True)
+    assert isinstance(live["holder"], dict)
+    assert live["holder"]["pid"] == victim.pid
+    table = run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
+    assert "running (reused)" in table
+    assert str(slot) in table
+
+    os.kill(victim.pid, signal.SIGKILL)  # the worker dies holding the run's files
+    victim.communicate()
+    [dead] = _reused_rows(repo)
+    assert (dead["path"], dead["run_id"], dead["state"], dead["holder"]) == (
+        str(slot),
+        "held",
+        "orphaned",
+        None,
+    )
+    assert dead["status"] == "running"  # the attempt it died in, which `recover` marks abandoned
+
+    done = run_cli("recover", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "recovered held" in done.stdout
+    assert _reused_rows(repo) == []
+
+
 # A worker that parks its worktree after a run (saved, then reset) and dies between runs.
 PARKER = r"""
 import os, signal, sys
@@ -170,6 +219,10 @@ def test_recover_discards_a_killed_workers_parked_worktree_which_holds_no_run(
     assert (ready, kept) == ("True", "node_modules/")
     assert listing.strip() == "['.git', '.gitignore', 'README.md', 'app', 'node_modules']"
     assert git(repo, "show", "parallel-runs/parked:saved.txt") == "saved"
+    [parked] = _reused_rows(repo)  # its worker is dead: `recover` discards it
+    assert (parked["path"], parked["state"], parked["parked"]) == (path, "orphaned", True)
+    assert (parked["run_id"], parked["branch"], parked["slug"]) == (None, None, f".reuse/{Path(path).name}")
+    assert "(parked)" in run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
     recovered = run_cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert f"discarded .reuse/{Path(path).name}" in recovered.stdout

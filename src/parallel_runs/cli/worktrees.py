@@ -42,7 +42,10 @@ _STATE_STYLE = {"running": "cyan", "finished": "green", "orphaned": "red", "stal
 LIST_DESCRIPTION = (
     "List the worktrees under <runs dir>/workspaces: their run, state (running: a live process holds it; "
     "finished: kept by --keep-worktrees; orphaned: its process died mid-attempt, `recover` saves it; "
-    "stale: git and the disk disagree), attempt, holder, age and whether it has uncommitted changes."
+    "stale: git and the disk disagree), attempt, holder, age and whether it has uncommitted changes. "
+    "Then the workers' reused worktrees (--reuse-worktrees) under <runs dir>/.reuse: the run each holds, "
+    "or parked between runs; running while its worker lives, else orphaned (`recover` saves the run's "
+    "files to its branch, or discards a parked one)."
 )
 CLEANUP_DESCRIPTION = (
     "Remove the worktrees of finished runs, after committing whatever they hold to their run branch. "
@@ -124,9 +127,10 @@ def _table(trees: list[maintenance.ManagedWorktree]) -> Table:
         style = _STATE_STYLE[tree.state.value]
         holder = f"pid {tree.holder.pid}@{tree.holder.host}" if tree.holder else ""
         changes = {None: "", True: "dirty", False: "clean"}[tree.is_dirty]
+        reused = " (reused)" if tree.reused else ""
         table.add_row(
-            _escape(tree.run_id or tree.slug),
-            f"[{style}]{tree.state.value}[/]",
+            "(parked)" if tree.is_parked else _escape(tree.run_id or tree.slug),
+            f"[{style}]{tree.state.value}[/]{reused}",
             "" if tree.attempt is None else str(tree.attempt),
             _escape(holder),
             "" if tree.age_seconds is None else format_duration(tree.age_seconds),

@@ -51,7 +51,7 @@ def cleanup(*, repo: Path, runs_dir: Path, older_than: float | None = None) -> C
     removed: list[RemovedWorktree] = []
     skipped: list[Skipped] = []
     failed: list[Skipped] = list(slots.failed)
-    for tree in list_worktrees(repo=repo, runs_dir=runs_dir):
+    for tree in list_worktrees(repo=repo, runs_dir=runs_dir, reused=False):  # reused: workers' or recover's
         if reason := _cleanup_refusal(tree, older_than):
             skipped.append(Skipped(tree.slug, tree.run_id, reason))
             continue

@@ -33,9 +33,9 @@ class WorktreeState(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManagedWorktree:
-    """One worktree under <runs dir>/workspaces."""
+    """One worktree under <runs dir>/workspaces, or a worker's reused one under <runs dir>/.reuse."""
 
-    slug: str
+    slug: str  # a parked reused worktree's: `.reuse/<name>`, as `recover` names it
     path: Path
     state: WorktreeState
     run_id: str | None
@@ -44,7 +44,13 @@ class ManagedWorktree:
     holder: Holder | None
     age_seconds: float | None
     is_dirty: bool | None  # None when there is no worktree to look into
-    branch: str
+    branch: str | None  # None: a reused worktree parked between runs (detached)
+    reused: bool = False  # a worker's worktree (--reuse-worktrees): running while its worker lives
+
+    @property
+    def is_parked(self) -> bool:
+        """A reused worktree between runs: it holds nothing of any run."""
+        return self.reused and self.branch is None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -62,6 +68,8 @@ class ManagedWorktree:
             "dirty": self.is_dirty,
             "branch": self.branch,
             "path": str(self.path),
+            "reused": self.reused,
+            "parked": self.is_parked,
         }
 
 
