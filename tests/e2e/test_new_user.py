@@ -149,8 +149,11 @@ def _reader_gone(*args: str, cwd: Path, tmp: Path) -> subprocess.CompletedProces
         os.close(write)
 
 
-def test_a_closed_pipe_is_a_normal_end_of_every_reading_command(repo: Path, tmp_path: Path) -> None:
+def test_a_closed_pipe_is_a_normal_end_of_every_reading_command(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runs = str(tmp_path / "runs")
+    monkeypatch.chdir(repo)  # the in-process run works the current directory's repository, not our checkout
     assert main(["run", "--run-ids", "long", "--command", "seq 1 100000", "--runs-dir", runs, "--quiet"]) == 0
     errors = tmp_path / "errors"
     errors.mkdir()
