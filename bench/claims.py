@@ -33,30 +33,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore, upgrade
+from parallel_runs.store import BatchDefinition, Claim, LeaseOwner, SharedStore
 from parallel_runs.store.urls import mask_url, parse_postgres_url
+from scratch_database import DEFAULT_URL, bench_database  # type: ignore[import-not-found]
 
 PROCESSES, THREADS, RUNS = 4, 8, 1000
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAIVE_CLAIM = text(
     "UPDATE batch_runs SET state = 'claimed' WHERE batch_id = :batch AND run_id = ("
     " SELECT run_id FROM batch_runs WHERE batch_id = :batch AND state = 'pending'"
     " ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING run_id"
 )
-
-
-def _admin(url: str, sql: str) -> None:
-    engine = create_engine(parse_postgres_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def _baseline_engine(url: str) -> Any:
@@ -297,15 +286,9 @@ def main() -> int:
     parser.add_argument("--runs", type=_positive, default=RUNS, help="queued runs per contended phase")
     args = parser.parse_args()
     shape = Shape(processes=args.processes, threads=args.threads, runs=args.runs)
-    name = f"parallel_runs_bench_{secrets.token_hex(4)}"
-    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
-    print(f"database: {mask_url(url)}")
-    _admin(args.database_url, f'CREATE DATABASE "{name}"')
-    try:
-        upgrade(url)
+    with bench_database(args.database_url) as url:
+        print(f"database: {mask_url(url)}")
         return measure(url, shape)
-    finally:
-        _admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

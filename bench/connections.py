@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -21,11 +20,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from claims import _admin  # type: ignore[import-not-found]
-from parallel_runs.store import upgrade
 from parallel_runs.store.urls import parse_postgres_url
+from scratch_database import DEFAULT_URL, bench_database  # type: ignore[import-not-found]
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL = 2
 SEEN = text(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND application_name = 'parallel-runs'"
@@ -53,23 +50,20 @@ def _repository(root: Path) -> Path:
 
 def measure(url: str, workers: int = 8) -> dict[str, int]:
     """The most connections seen at once, and the one-per-thread baseline."""
-    database = f"parallel_runs_bench_{secrets.token_hex(4)}"
-    _admin(url, f'CREATE DATABASE "{database}"')
-    bench_url = make_url(url).set(database=database).render_as_string(hide_password=False)
-    try:
-        upgrade(bench_url)
-        with tempfile.TemporaryDirectory(prefix="pr-conn-", dir="/dev/shm") as scratch:
-            repo, seen, stop = _repository(Path(scratch)), [0], threading.Event()
-            sampler = threading.Thread(target=_sample, args=(url, database, stop, seen))
-            sampler.start()
-            command = [sys.executable, "-m", "parallel_runs", "run", "--database-url", bench_url, "--quiet"]
-            command += ["--run-ids", "c{01..48}", "--workers", str(workers), "--command", "sleep 0.3"]
-            subprocess.run(command, cwd=repo, check=True, capture_output=True, env=os.environ)
-            stop.set()
-            sampler.join()
-        return {"ours": max(seen), "one_per_thread": workers}
-    finally:
-        _admin(url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with (
+        bench_database(url) as bench_url,
+        tempfile.TemporaryDirectory(prefix="pr-conn-", dir="/dev/shm") as scratch,
+    ):
+        database = make_url(bench_url).database
+        repo, seen, stop = _repository(Path(scratch)), [0], threading.Event()
+        sampler = threading.Thread(target=_sample, args=(url, database, stop, seen))
+        sampler.start()
+        command = [sys.executable, "-m", "parallel_runs", "run", "--database-url", bench_url, "--quiet"]
+        command += ["--run-ids", "c{01..48}", "--workers", str(workers), "--command", "sleep 0.3"]
+        subprocess.run(command, cwd=repo, check=True, capture_output=True, env=os.environ)
+        stop.set()
+        sampler.join()
+    return {"ours": max(seen), "one_per_thread": workers}
 
 
 def main() -> int:

@@ -30,16 +30,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from parallel_runs.core.command import CommandSpec
@@ -56,9 +51,8 @@ from parallel_runs.store import (
     SharedStore,
     Store,
     open_records,
-    upgrade,
 )
-from parallel_runs.store.urls import parse_postgres_url
+from scratch_database import bench_database  # type: ignore[import-not-found]
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -109,23 +103,6 @@ def fill(store: Store, definition: BatchDefinition, *, threads: int) -> None:
     with ThreadPoolExecutor(threads) as pool:
         total = sum(pool.map(work, range(threads)))
     assert total == len(definition.run_ids), total
-
-
-@contextmanager
-def bench_database(url: str) -> Iterator[str]:
-    """A fresh migrated database on the server of `url`, dropped afterwards."""
-    name = f"parallel_runs_bench_{secrets.token_hex(4)}"
-    admin = create_engine(parse_postgres_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    made = make_url(url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(made)
-        yield made
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 CPU: dict[str, float] = {}  # each figure's CPU time (this process, every thread): the machine is shared
