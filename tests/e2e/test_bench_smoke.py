@@ -9,14 +9,14 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One tiny round of bench/`script`, its output captured."""
+    command = [sys.executable, str(BENCH / script), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
 def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "overhead.py"), "--files", "20", "--rounds", "1", "--runs", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("overhead.py", "--files", "20", "--rounds", "1", "--runs", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "bare git worktree add/remove:" in done.stdout
     assert "the floor (goal <= 1.1x)" in done.stdout
@@ -25,49 +25,20 @@ def test_overhead_bench_prints_both_times_and_the_ratio() -> None:
 
 
 def test_pool_bench_prints_its_ratios() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "pool.py"),
-            "--rounds",
-            "1",
-            "--runs",
-            "4",
-            "--workers",
-            "2",
-            "--seconds",
-            "0.1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("pool.py", "--rounds", "1", "--runs", "4", "--workers", "2", "--seconds", "0.1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio to ideal:" in done.stdout
     assert "to git's floor:" in done.stdout
 
 
 def test_disk_bench_prints_its_ratio() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "disk.py"), "--files", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("disk.py", "--files", "20")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "disk ratio:" in done.stdout
 
 
 def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "dashboard_logs.py"), "--before", "1", "--polls", "3", "--grow", "4"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("dashboard_logs.py", "--before", "1", "--polls", "3", "--grow", "4")
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the goal, far from its 256 MB
     for way in ("baseline", "cursor"):
         assert f"{way}: median poll " in done.stdout
@@ -75,15 +46,18 @@ def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
 
 
 def test_reuse_bench_prints_both_disks_ratios_and_the_setups_paid(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            *(sys.executable, str(BENCH / "reuse.py"), "--files", "20", "--runs", "3", "--rounds", "1"),
-            *("--ext4-dir", str(tmp_path), "--setup-seconds", "0"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = bench(
+        "reuse.py",
+        "--files",
+        "20",
+        "--runs",
+        "3",
+        "--rounds",
+        "1",
+        "--ext4-dir",
+        str(tmp_path),
+        "--setup-seconds",
+        "0",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "tmpfs reuse ratio:" in done.stdout
