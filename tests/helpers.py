@@ -181,8 +181,23 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float = 120, what: str =
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{what_started_said()}")
         time.sleep(0.05)
+
+
+def what_started_said() -> str:
+    """The exit codes and output of the test's start_cli processes, the running ones after SIGABRT
+    (their threads' stacks): why a wait timed out, rather than only that it did."""
+    said = []
+    for process in STARTED:
+        if process.poll() is None:
+            process.send_signal(signal.SIGABRT)
+        try:
+            out, err = process.communicate(timeout=30)
+        except (subprocess.TimeoutExpired, ValueError):  # still stuck, or its output was read already
+            out, err = "", ""
+        said.append(f"\n--- process {process.pid}: exit {process.returncode}\n{out}\n{err}")
+    return "".join(said)
 
 
 def processes_with(marker: str) -> list[int]:
