@@ -20,7 +20,9 @@ def test_a_takeover_here_saves_the_killed_workers_reused_worktree_to_the_run(
         f"touch {started}; sleep {marker}; fi; echo ok > ok.txt"
     )
     reuse = ("--reuse-worktrees", "--lease-ttl", "5s")
-    victim = start_cli(*shared_run(database_url, batch, "victim"), *reuse, "--command", command, cwd=repo)
+    victim = start_cli(
+        *shared_run(database_url, batch, "reused-victim"), *reuse, "--command", command, cwd=repo
+    )
     try:
         wait_for(started.exists, what="the first attempt to start")
         [slot] = [path for path in (repo / ".autonomous_runs" / ".reuse").iterdir() if path.is_dir()]
@@ -33,11 +35,11 @@ def test_a_takeover_here_saves_the_killed_workers_reused_worktree_to_the_run(
     finally:
         for pid in processes_with(f"sleep {marker}"):
             signal_kill(pid)
-    assert attempt_statuses(database_url, "victim", batch) == [(1, "abandoned"), (2, "succeeded")]
-    branch = "parallel-runs/victim"
+    assert attempt_statuses(database_url, "reused-victim", batch) == [(1, "abandoned"), (2, "succeeded")]
+    branch = "parallel-runs/reused-victim"
     assert git(repo, "show", f"{branch}:ok.txt") == "ok"
     # The killed attempt's file is on the branch's history: saved before attempt 2 reset the branch.
-    kept = git(repo, "for-each-ref", "--format=%(refname)", "refs/parallel-runs/attempts/victim/")
+    kept = git(repo, "for-each-ref", "--format=%(refname)", "refs/parallel-runs/attempts/reused-victim/")
     assert any(git(repo, "show", f"{ref}:unsaved.txt") == "unsaved" for ref in kept.split()), kept
     assert not slot.exists()
     assert [path for path in (repo / ".autonomous_runs" / ".reuse").iterdir()] == []
