@@ -17,6 +17,7 @@ import pytest
 import parallel_runs.config
 from parallel_runs.cli import build_parser
 from parallel_runs.cli.common import command_paths
+from tests.helpers import git
 
 # The libraries only a command's handler needs, and our own packages that load them.
 HEAVY = (
@@ -49,10 +50,10 @@ def heavy_among(modules: set[str]) -> list[str]:
     )
 
 
-def imported_by(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
-    """Every module `python -v ARGS` imported, and the finished process."""
+def imported_by(*args: str, cwd: Path | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Every module `python -v ARGS` imported (in `cwd`), and the finished process."""
     done = subprocess.run(
-        [sys.executable, "-v", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-v", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
     modules = {line.split("'")[1] for line in done.stderr.splitlines() if line.startswith("import '")}
     assert "parallel_runs.cli" in modules, done.stderr[-2000:]  # the listing itself worked
@@ -88,6 +89,19 @@ def test_a_command_that_runs_still_loads_what_it_needs(tmp_path: Path) -> None:
     """The check above can tell: `worktrees list` does load the engine (GitPython, rich)."""
     modules, _ = imported_by("-m", "parallel_runs", "worktrees", "list", "--runs-dir", str(tmp_path))
     assert {"git", "rich"} <= set(heavy_among(modules))
+
+
+def test_a_run_on_per_run_sqlite_loads_no_postgresql(tmp_path: Path) -> None:
+    """A run on the embedded store needs SQLAlchemy, not its PostgreSQL dialect (about 60 ms of CPU
+    in each of a batch's processes) nor psycopg2: they load only for a shared store's statements."""
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "start")
+    modules, done = imported_by(
+        "-m", "parallel_runs", "run", "--run-ids", "a", "--command", "true", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sqlalchemy" in modules  # the per-run store itself
+    assert sorted(m for m in modules if m.startswith(("sqlalchemy.dialects.postgresql", "psycopg2"))) == []
 
 
 def test_every_config_name_resolves_although_loaded_lazily() -> None:

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from parallel_runs.core.defaults import DEFAULT_MAX_ARTIFACT_SIZE
 from parallel_runs.errors import ConfigError, StoreError
-from parallel_runs.store.models import ArtifactBlobModel, AttemptArtifactModel
+from parallel_runs.store.models import ArtifactBlobModel, AttemptArtifactModel, pg_insert
 
 __all__ = [
     "DEFAULT_MAX_ARTIFACT_SIZE",

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -17,7 +16,7 @@ from parallel_runs.core.ids import slugify
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError
 from parallel_runs.store.leases import FINISHED
-from parallel_runs.store.models import AttemptModel, BatchModel, BatchRunModel, RunModel
+from parallel_runs.store.models import AttemptModel, BatchModel, BatchRunModel, RunModel, pg_insert
 
 __all__ = ["BatchRunRecord", "insert_batch", "read_batch", "read_batch_runs", "read_batch_summaries"]
 
