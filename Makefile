@@ -38,9 +38,11 @@ TEST_WORKERS ?= 4
 # creating files slows several-fold once many worktrees came and went (suite: 3 min 45 s vs 4 min 10 s).
 TEST_TMPDIR ?= $(shell [ "$$(df -k --output=avail /dev/shm 2>/dev/null | tail -n 1)" -gt 4000000 ] 2>/dev/null \
 	&& echo /dev/shm/parallel-runs-tests || echo "$${TMPDIR:-/tmp}")
+# Bytecode is cached even where the environment says PYTHONDONTWRITEBYTECODE: the suite starts about
+# 2,000 Python processes, and without .pyc files each one compiles every module of ours it imports.
 test: $(STAMP) $(ACTIONLINT) $(BROWSER_DRIVER)
 	mkdir -p $(TEST_TMPDIR)
-	TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= TMPDIR=$(TEST_TMPDIR) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The whole suite with two busy-looping processes per core beside it: no test may depend on how
 # fast the machine is. The loops are started here and killed whatever the suite's outcome.
