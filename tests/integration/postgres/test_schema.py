@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.cli import main
 from parallel_runs.errors import ConfigError, ParallelRunsError
 from parallel_runs.store import ReconnectPolicy, SharedStore, mask_url, upgrade
-from parallel_runs.store.migrate import head_revision
+from parallel_runs.store.migrate import HEAD_REVISION, _config, head_revision
 from parallel_runs.store.models import SharedBase
 from parallel_runs.store.urls import parse_postgres_url, scrub
 
@@ -31,6 +34,26 @@ TABLES = {
     "test_results",
 }
 NO_RECONNECTS = ReconnectPolicy(tries=1)
+
+
+def test_the_head_revision_the_store_checks_is_alembics_head() -> None:
+    """A store opening a database compares its version row with HEAD_REVISION, without Alembic: a
+    new migration must move it, or every database would look one revision behind (or ahead)."""
+    scripts = ScriptDirectory.from_config(_config())
+    assert scripts.get_heads() == [HEAD_REVISION]
+
+
+def test_opening_a_current_database_imports_no_alembic(database_url: str) -> None:
+    code = (
+        "import sys; from parallel_runs.store import SharedStore\n"
+        f"with SharedStore.connect({database_url!r}) as store: store.attempts()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def with_password(url: str, *, database: str | None = None, port: int | None = None) -> str:
