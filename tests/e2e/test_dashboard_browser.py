@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import GIT_IDENTITY
 from tests.dashboard_batches import HOSTILE_RUN, SCRIPT, Batch, make_project, run_batch
 from tests.e2e.test_dashboard_cli import serve
-from tests.helpers import finish, git, outlives_the_test, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, outlives_the_test, start_cli, wait_for
 from tests.integration.postgres.conftest import database_url, skip_locally_fail_in_ci
 
 __all__ = ["database_url"]
@@ -250,7 +250,7 @@ def test_cancel_is_offered_only_when_allowed(
 ) -> None:
     repo = make_project(tmp_path)
     batch_id = f"cancel-{tmp_path.name[-6:]}"
-    planned = run_cli(
+    planned = cli(
         "plan",
         "--database-url",
         database_url,

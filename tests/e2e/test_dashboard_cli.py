@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import finish, run_cli, start_cli
+from tests.helpers import cli, finish, start_cli
 
 
 def serve(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[object, str]:
@@ -62,7 +62,7 @@ def test_another_loopback_address_it_accepts_without_a_token_is_served(repo: Pat
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(repo: Path, args: tuple[str, ...], words: str) -> None:
-    done = run_cli("dashboard", *args, cwd=repo, timeout=60)
+    done = cli("dashboard", *args, cwd=repo, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert words in done.stderr
     assert "Traceback" not in done.stderr
@@ -73,7 +73,7 @@ def test_a_busy_port_is_one_line_and_exit_2(repo: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run_cli("dashboard", "--port", str(port), cwd=repo, timeout=60)
+        done = cli("dashboard", "--port", str(port), cwd=repo, timeout=60)
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -101,10 +101,10 @@ def test_off_loopback_every_request_carries_the_token(repo: Path) -> None:
 
 def test_the_options_read_their_variables(repo: Path) -> None:
     env = {"PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL": "1", "PARALLEL_RUNS_DASHBOARD_PORT": "99999"}
-    done = run_cli("dashboard", cwd=repo, env=env, timeout=60)
+    done = cli("dashboard", cwd=repo, env=env, timeout=60)
     assert done.returncode == 2
     assert "--port 99999 is not a port" in done.stderr
-    done = run_cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL": "1"}, timeout=60)
+    done = cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_ALLOW_CANCEL": "1"}, timeout=60)
     assert "--allow-cancel needs --database-url" in done.stderr
-    done = run_cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_HOST": "192.0.2.1"}, timeout=60)
+    done = cli("dashboard", cwd=repo, env={"PARALLEL_RUNS_DASHBOARD_HOST": "192.0.2.1"}, timeout=60)
     assert "--host 192.0.2.1 is reachable from other machines" in done.stderr

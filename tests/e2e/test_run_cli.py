@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, processes_with, start_cli, wait_for
 
 
 def branches(repo: Path) -> list[str]:
@@ -114,7 +114,7 @@ def test_second_run_of_a_live_run_exits_75_naming_the_holder(repo: Path, tmp_pat
     first = start_cli("run", "--run-ids", "dup", "--command", command, cwd=repo)
     try:
         wait_for(started.exists, what="the first run to start")
-        second = run_cli("run", "--run-ids", "dup", "--command", "echo second > second.txt", cwd=repo)
+        second = cli("run", "--run-ids", "dup", "--command", "echo second > second.txt", cwd=repo)
         assert second.returncode == 75, second.stdout + second.stderr
         said = second.stdout + second.stderr
         assert socket.gethostname() in said
@@ -141,7 +141,7 @@ def test_kill_9_of_the_supervisor_is_recovered_by_the_next_run(repo: Path, tmp_p
     # Its shim sees the supervisor gone and kills the command; the worktree is left to the next run.
     wait_for(lambda: not processes_with(f"sleep {marker}"), what="the shim to stop the orphaned command")
 
-    again = run_cli("run", "--run-ids", "crash", "--command", "echo second > second.txt", cwd=repo)
+    again = cli("run", "--run-ids", "crash", "--command", "echo second > second.txt", cwd=repo)
     assert again.returncode == 0, again.stdout + again.stderr
     assert git(repo, "show", "refs/parallel-runs/attempts/crash/1:unsaved.txt") == "precious"
     assert "abandoned" in git(repo, "log", "-1", "--format=%B", "refs/parallel-runs/attempts/crash/1")
@@ -277,7 +277,7 @@ def test_python_dash_m_and_started_at_is_iso(repo: Path) -> None:
         "PARALLEL_RUNS_DATABASE_URL",
     )
     command = "printf '%s\\n' " + " ".join(f'"${name}"' for name in variables) + " > seen.txt"
-    done = run_cli("run", "--run-ids", "iso", "--command", command, cwd=repo)
+    done = cli("run", "--run-ids", "iso", "--command", command, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     result = result_of(repo / ".autonomous_runs", "iso")
     assert datetime.fromisoformat(str(result["started_at"])).tzinfo is not None
@@ -302,7 +302,7 @@ def test_no_process_a_run_started_outlives_it(repo: Path, timeout: str | None) -
     # The short sleep lets the daemon leave the group before the command ends (it did on a busy machine).
     daemon = f"({where}setsid sleep {marker} </dev/null >/dev/null 2>&1 &); sleep 0.3"
     extra = ("--timeout", timeout) if timeout else ()
-    done = run_cli("run", "--run-ids", "daemon", *extra, "--command", daemon, cwd=repo)
+    done = cli("run", "--run-ids", "daemon", *extra, "--command", daemon, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert processes_with(f"sleep {marker}") == []
     runs_dir = repo / ".autonomous_runs"
@@ -329,7 +329,7 @@ def test_two_batches_in_one_checkout_keep_each_others_runs_dir_excluded(repo: Pa
     first = start_cli("run", "--runs-dir", ".runs-a", "--run-ids", "a", "--command", wait, cwd=repo)
     try:
         wait_for(started.exists, what="batch a's run")
-        second = run_cli(
+        second = cli(
             "run", "--runs-dir", ".runs-b", "--run-ids", "b", "--command", f"touch {b_done}", cwd=repo
         )
         assert second.returncode == 0, second.stdout + second.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, git, processes_with, start_cli, wait_for
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_cleanup_never_removes_the_worktree_of_an_executing_run(
     live = start_cli("run", "--run-ids", "live", "--command", waiting_command(started, released), cwd=repo)
     try:
         wait_for((started / "live").exists, what="the run to start")
-        cleaned = run_cli("cleanup", cwd=repo)
+        cleaned = cli("cleanup", cwd=repo)
         assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
         assert "skipped" in cleaned.stdout
         assert "running" in cleaned.stdout
@@ -132,11 +132,11 @@ def test_kill_9_mid_batch_then_recover(repo: Path, tmp_path: Path, markers: list
     kill9_mid_batch(repo, tmp_path, ["k1", "k2"], "63.4567")
     states = {run: tree["state"] for run, tree in listed(repo).items()}
     assert states == {"k1": "orphaned", "k2": "orphaned"}
-    cleaned = run_cli("cleanup", cwd=repo)  # orphans are recover's: cleanup leaves them
+    cleaned = cli("cleanup", cwd=repo)  # orphans are recover's: cleanup leaves them
     assert "recover" in cleaned.stdout
     assert set(listed(repo)) == {"k1", "k2"}
 
-    recovered = run_cli("recover", cwd=repo)
+    recovered = cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert recovered.stdout.count("recovered") == 2
     for run in ("k1", "k2"):
@@ -145,10 +145,10 @@ def test_kill_9_mid_batch_then_recover(repo: Path, tmp_path: Path, markers: list
         assert statuses(repo, run) == [(1, "abandoned")]
     wait_for(lambda: not processes_with("sleep 63.4567"), timeout=5, what="the orphaned sleeps to be killed")
     assert listed(repo) == {}
-    assert "nothing to recover" in run_cli("recover", cwd=repo).stdout
+    assert "nothing to recover" in cli("recover", cwd=repo).stdout
 
     # Nothing is left that blocks the runs: they start again at once, as attempt 2.
-    again = run_cli("run", "--run-ids", "k1,k2", "--workers", "2", "--command", "true", cwd=repo, timeout=60)
+    again = cli("run", "--run-ids", "k1,k2", "--workers", "2", "--command", "true", cwd=repo, timeout=60)
     assert again.returncode == 0, again.stdout + again.stderr
     for run in ("k1", "k2"):
         assert statuses(repo, run) == [(1, "abandoned"), (2, "succeeded")]
@@ -158,7 +158,7 @@ def test_kill_9_mid_batch_then_recover(repo: Path, tmp_path: Path, markers: list
 def test_list_json_shows_running_finished_and_orphaned(
     repo: Path, tmp_path: Path, markers: list[str], released: Path
 ) -> None:
-    done = run_cli("run", "--run-ids", "done", "--keep-worktrees", "--command", "true", cwd=repo)
+    done = cli("run", "--run-ids", "done", "--keep-worktrees", "--command", "true", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     started = tmp_path / "started-live"
     started.mkdir()
@@ -181,7 +181,7 @@ def test_list_json_shows_running_finished_and_orphaned(
         assert trees["dead"]["dirty"] is True
         assert trees["dead"]["status"] == "running"
         assert trees["done"]["status"] == "succeeded"
-        table = run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"})
+        table = cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"})
         assert table.returncode == 0, table.stderr
         for word in ("done", "dead", "live", "finished", "orphaned", "running", "dirty", "clean"):
             assert word in table.stdout
@@ -191,7 +191,7 @@ def test_list_json_shows_running_finished_and_orphaned(
         released.touch()
         if live.poll() is None:
             live.kill()
-    assert run_cli("recover", cwd=repo).returncode == 0
+    assert cli("recover", cwd=repo).returncode == 0
     assert set(listed(repo)) == {"done"}
 
 
@@ -224,7 +224,7 @@ def test_run_recovers_what_a_killed_batch_left_behind_before_starting(
 ) -> None:
     markers.append("65.6789")
     kill9_mid_batch(repo, tmp_path, ["left"], "65.6789")
-    other = run_cli("run", "--run-ids", "other", "--command", "true", cwd=repo)
+    other = cli("run", "--run-ids", "other", "--command", "true", cwd=repo)
     assert other.returncode == 0, other.stdout + other.stderr
     assert listed(repo) == {}  # the orphan of `left` was saved and removed by the new batch
     assert git(repo, "show", "parallel-runs/left:unsaved.txt") == "precious left"
@@ -245,7 +245,7 @@ def test_recover_gets_past_a_stale_index_lock_and_a_run_that_set_core_bare(
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
 
-    recovered = run_cli("recover", cwd=repo)
+    recovered = cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     wait_for(lambda: not processes_with("sleep 66.5678"), timeout=5, what="the orphaned command to be killed")
     git(repo, "config", "core.bare", "false")  # the run's change to the shared config is the user's to undo

@@ -17,7 +17,7 @@ import pytest
 from parallel_runs import git as gitlib
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.errors import GitError
-from tests.helpers import cli, git, run_cli, start_cli, wait_for
+from tests.helpers import cli, git, start_cli, wait_for
 
 IGNORES = "*.pyc\nignored/\nnode_modules\n*.log\n"
 SETUP = "mkdir -p node_modules && echo dep > node_modules/dep.js && pwd > node_modules/made-in"
@@ -101,7 +101,7 @@ def test_a_run_whose_files_cannot_all_be_saved_keeps_its_worktree_and_the_next_r
     assert (runs_dir / "workspaces" / "a" / "nested" / "f").read_text() == "n\n"
     assert "exit 0" in done.stdout or "succeeded b" in done.stdout, done.stdout + done.stderr
     assert "--- parallel-runs: fresh worktree" in (runs_dir / "b" / "run.log").read_text()
-    listed = run_cli("worktrees", "list", cwd=repo).stdout
+    listed = cli("worktrees", "list", cwd=repo).stdout
     assert "a" in listed
 
 
@@ -124,7 +124,7 @@ def test_recover_saves_a_killed_workers_reused_worktree_to_the_run_it_names(
     [slot] = [path.parent for path in slots.glob("*/unsaved.txt")]
     os.kill(victim.pid, signal.SIGKILL)  # the supervisor only: its run's command is left running
     victim.communicate()
-    done = run_cli("recover", cwd=repo)
+    done = cli("recover", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "recovered second" in done.stdout
     assert git(repo, "show", "parallel-runs/second:unsaved.txt") == "unsaved"
@@ -163,7 +163,7 @@ def test_worktrees_list_shows_a_reused_worktree_running_then_orphaned_then_gone_
     assert (live["state"], live["parked"], live["attempt"], live["dirty"]) == ("running", False, 1, True)
     assert isinstance(live["holder"], dict)
     assert live["holder"]["pid"] == victim.pid
-    table = run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
+    table = cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
     assert "running (reused)" in table
     assert str(slot) in table
 
@@ -178,7 +178,7 @@ def test_worktrees_list_shows_a_reused_worktree_running_then_orphaned_then_gone_
     )
     assert dead["status"] == "running"  # the attempt it died in, which `recover` marks abandoned
 
-    done = run_cli("recover", cwd=repo)
+    done = cli("recover", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "recovered held" in done.stdout
     assert _reused_rows(repo) == []
@@ -222,8 +222,8 @@ def test_recover_discards_a_killed_workers_parked_worktree_which_holds_no_run(
     [parked] = _reused_rows(repo)  # its worker is dead: `recover` discards it
     assert (parked["path"], parked["state"], parked["parked"]) == (path, "orphaned", True)
     assert (parked["run_id"], parked["branch"], parked["slug"]) == (None, None, f".reuse/{Path(path).name}")
-    assert "(parked)" in run_cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
-    recovered = run_cli("recover", cwd=repo)
+    assert "(parked)" in cli("worktrees", "list", cwd=repo, env={"COLUMNS": "250"}).stdout
+    recovered = cli("recover", cwd=repo)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert f"discarded .reuse/{Path(path).name}" in recovered.stdout
     assert not Path(path).exists()

@@ -14,7 +14,7 @@ import pytest
 from parallel_runs.core.layout import RunPaths
 from parallel_runs.core.model import Outcome
 from parallel_runs.git import RunWorktree
-from tests.helpers import cli, finish, git, run_cli, start_cli, wait_for
+from tests.helpers import cli, finish, git, start_cli, wait_for
 
 # Run `a` changes a setting, then every run (a included) writes a new file and edits a tracked one.
 CHANGES = (
@@ -159,7 +159,7 @@ def test_recover_after_a_killed_batch_puts_the_config_back_and_saves_with_the_ba
     finish(victim)
     assert git(repo, "config", "core.ignoreStat") == "true"
 
-    done = run_cli("recover", cwd=repo)
+    done = cli("recover", cwd=repo)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "recovered a" in done.stdout
@@ -179,7 +179,7 @@ def test_recover_saves_a_killed_runs_worktree_whose_index_names_pruned_blobs(
     victim.kill()
     finish(victim)
 
-    done = run_cli("recover", cwd=repo)
+    done = cli("recover", cwd=repo)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "recovered a" in done.stdout
@@ -196,7 +196,7 @@ STAGED_ZAPPED = (
 
 
 def test_files_a_run_staged_under_its_clean_filter_are_saved_byte_for_byte(repo: Path) -> None:
-    done = run_cli("run", "--run-ids", "a", "--command", STAGED_ZAPPED, cwd=repo)
+    done = cli("run", "--run-ids", "a", "--command", STAGED_ZAPPED, cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_saved(repo, "a")
 
@@ -211,7 +211,7 @@ def test_recover_saves_files_a_killed_run_staged_under_its_clean_filter_byte_for
     victim.kill()
     finish(victim)
 
-    done = run_cli("recover", cwd=repo)
+    done = cli("recover", cwd=repo)
 
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_saved(repo, "a")

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from tests.e2e.postgres.test_shared_store_cli import attempt_statuses, batch_id, shared_run, signal_kill
-from tests.helpers import git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, git, processes_with, start_cli, wait_for
 
 
 def test_a_takeover_here_saves_the_killed_workers_reused_worktree_to_the_run(
@@ -28,7 +28,7 @@ def test_a_takeover_here_saves_the_killed_workers_reused_worktree_to_the_run(
         [slot] = [path for path in (repo / ".autonomous_runs" / ".reuse").iterdir() if path.is_dir()]
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)
-        rescuer = run_cli(
+        rescuer = cli(
             "worker", "--batch", batch, "--database-url", database_url, *reuse, cwd=repo, timeout=120
         )
         assert rescuer.returncode == 0, rescuer.stdout + rescuer.stderr

@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from parallel_runs.core.command import CommandSpec
 from parallel_runs.store import BatchDefinition, SharedStore
 from parallel_runs.store.urls import parse_postgres_url
-from tests.helpers import cli, clone, finish, git, processes_with, run_cli, start_cli, wait_for
+from tests.helpers import cli, clone, finish, git, processes_with, start_cli, wait_for
 from tests.integration.postgres.private_server import PrivateServer, private_server
 
 
@@ -66,7 +66,7 @@ def test_two_workers_on_two_clones_run_every_run_exactly_once(
         cwd=first,
     )
     wait_for(ledger.exists, what="the first run to start")
-    helper = run_cli(
+    helper = cli(
         "worker", "--batch", batch, "--database-url", database_url, "--workers", "2", cwd=second, timeout=300
     )
     out, err = finish(runner, timeout=300)
@@ -102,7 +102,7 @@ def test_a_killed_worker_s_run_is_taken_over_after_the_lease_expires(
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)
         took_over = time.monotonic()
-        rescuer = run_cli(
+        rescuer = cli(
             "worker",
             "--batch",
             batch,
