@@ -4,7 +4,7 @@ No Docker here, so no `act`. Each `run:` step is a real `bash --noprofile --norc
 process with `${{ }}` substituted (inputs, github, env, runner, steps' outputs) and the step's
 `env:`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, `GITHUB_ENV`, `GITHUB_ACTION_PATH` and
 `GITHUB_EVENT_PATH`. Stand-ins:
-- `actions/setup-python`: nothing (the test's Python is used);
+- `actions/setup-python`: nothing (the test's base Python, first on PATH, is used);
 - `actions/upload-artifact` / `actions/download-artifact`: directory copies under one artifacts dir,
   with v4's rules (legal names, no overwriting, hidden files only with include-hidden-files,
   `!` exclusions, pattern + merge-multiple);
@@ -88,9 +88,13 @@ def _text(value: object) -> str:
 
 
 def _host_environment() -> dict[str, str]:
-    """This process's environment without what a runner sets itself (tests may run inside Actions)."""
+    """This process's environment without what a runner sets itself (tests may run inside Actions),
+    with the test's base interpreter first on PATH: a runner's `python3` is an interpreter, where a
+    version manager's shim (pyenv's, on this machine) would cost each step's `python3` a shell script."""
     ours = ("GITHUB_", "RUNNER_", "ACTIONS_", "PARALLEL_RUNS_", "INPUT_")
-    return {key: value for key, value in os.environ.items() if not key.startswith(ours)}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
+    environment["PATH"] = os.pathsep.join((str(Path(sys.base_prefix) / "bin"), environment.get("PATH", "")))
+    return environment
 
 
 def parse_output_file(text: str) -> dict[str, str]:
