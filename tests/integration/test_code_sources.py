@@ -109,8 +109,14 @@ def test_an_install_outside_the_worktree_is_found_and_put_back(tmp_path: Path) -
     dist.mkdir()
     (dist / "direct_url.json").write_text('{"url": "file:///repo", "dir_info": {"editable": true}}')
     (site / "__editable__.pkg-1.pth").write_text("/repo/src\n")
-    environ = {"PATH": f"{tmp_path / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    untouched = make_venv(tmp_path / "other")  # a second Python on PATH, the one its `pytest` runs
+    pytest_script = tmp_path / "other" / "bin" / "pytest"
+    pytest_script.write_text(f"#!{tmp_path / 'other' / 'bin' / 'python'}\n")
+    pytest_script.chmod(0o755)
+    bins = (tmp_path / "venv" / "bin", tmp_path / "other" / "bin", os.environ["PATH"])
+    environ = {"PATH": os.pathsep.join(map(str, bins))}
     sites, before = watch_sites(environ, tmp_path / "wt")
+    assert {site, untouched} <= set(sites)
     assert changed_outside(sites, before) is None
     # What `pip install -e .` in a worktree does to that venv: a new dist-info, a new .pth.
     (site / "__editable__.pkg-1.pth").unlink()
@@ -121,7 +127,8 @@ def test_an_install_outside_the_worktree_is_found_and_put_back(tmp_path: Path) -
     changed = changed_outside(sites, before)
 
     assert changed is not None
-    assert changed.startswith(f"{site} (")
+    assert changed.startswith(f"{site} (")  # only the site that changed is named
+    assert str(untouched) not in changed
     assert "__editable__.pkg-2.pth" in changed
     assert "pkg-1.dist-info" in changed
     assert (site / "__editable__.pkg-1.pth").read_text() == "/repo/src\n"

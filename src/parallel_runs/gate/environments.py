@@ -103,8 +103,9 @@ def changed_outside(sites: list[Path], before: SiteSnapshot) -> str | None:
     if after == before:
         return None
     changed = (after.keys() ^ before.keys()) | {path for path in before if after.get(path) != before[path]}
+    touched = [site for site in sites if any(path.is_relative_to(site) for path in changed)]
     tops = {
-        path.relative_to(site).parts[0] for path in changed for site in sites if path.is_relative_to(site)
+        path.relative_to(site).parts[0] for path in changed for site in touched if path.is_relative_to(site)
     }
     _restore(before, after)
-    return f"{', '.join(str(site) for site in sites)} ({', '.join(sorted(tops)[:5])})"
+    return f"{', '.join(str(site) for site in touched)} ({', '.join(sorted(tops)[:5])})"
