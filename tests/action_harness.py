@@ -88,13 +88,10 @@ def _text(value: object) -> str:
 
 
 def _host_environment() -> dict[str, str]:
-    """This process's environment without what a runner sets itself (tests may run inside Actions),
-    with the test's base interpreter first on PATH: a runner's `python3` is an interpreter, where a
-    version manager's shim (pyenv's, on this machine) would cost each step's `python3` a shell script."""
+    """This process's environment without what a runner sets itself (tests may run inside Actions).
+    Its PATH starts with the test's base interpreter (tests/conftest.py), as a runner's python3 is one."""
     ours = ("GITHUB_", "RUNNER_", "ACTIONS_", "PARALLEL_RUNS_", "INPUT_")
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
-    environment["PATH"] = os.pathsep.join((str(Path(sys.base_prefix) / "bin"), environment.get("PATH", "")))
-    return environment
+    return {key: value for key, value in os.environ.items() if not key.startswith(ours)}
 
 
 def parse_output_file(text: str) -> dict[str, str]:
