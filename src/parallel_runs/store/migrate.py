@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "SchemaChange",
     "SchemaNotReady",
     "current_revision",
     "ensure_schema",
     "fix_command",
-    "head_revision",
     "require_current_schema",
     "upgrade",
 ]
@@ -49,16 +49,12 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-# The newest migration's revision, so that a process opening a current database reads one row and
-# never imports Alembic (~0.1 s of CPU in every worker, leg and report); test_schema checks it.
+# The revision this version expects a database at (the newest migration's): a process opening a
+# current database reads one row and never imports Alembic (~0.1 s of CPU in every worker, leg and
+# report); test_schema checks it against Alembic's scripts.
 HEAD_REVISION = "0005"
 _HAS_VERSION_TABLE = text("SELECT to_regclass('alembic_version') IS NOT NULL")
 _VERSIONS = text("SELECT version_num FROM alembic_version")
-
-
-def head_revision() -> str:
-    """The revision this version of parallel-runs expects the database to be at."""
-    return HEAD_REVISION
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -102,7 +98,7 @@ def fix_command(masked_url: str) -> str:
 
 def _refuse_newer(current: str | None, *, masked_url: str) -> None:
     """ConfigError when the database is at a revision this version does not know (a newer one)."""
-    if current is None or current == head_revision():
+    if current is None or current == HEAD_REVISION:
         return
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
@@ -110,20 +106,20 @@ def _refuse_newer(current: str | None, *, masked_url: str) -> None:
     if current not in known:
         raise ConfigError(
             f"database {masked_url} has schema revision {current}, newer than this parallel-runs "
-            f"knows ({head_revision()}); upgrade parallel-runs on this machine"
+            f"knows ({HEAD_REVISION}); upgrade parallel-runs on this machine"
         )
 
 
 def require_current_schema(connection: Connection, *, masked_url: str) -> None:
     """ConfigError (naming the fix) unless the database's schema is exactly at our head."""
-    current, head = current_revision(connection), head_revision()
-    if current == head:
+    current = current_revision(connection)
+    if current == HEAD_REVISION:
         return
     _refuse_newer(current, masked_url=masked_url)
     state = "has no parallel-runs schema" if current is None else f"has schema revision {current}"
     raise SchemaNotReady(
-        f"database {masked_url} {state}, behind revision {head}; `plan` and `run` create or upgrade it, "
-        f"or run: {fix_command(masked_url)}"
+        f"database {masked_url} {state}, behind revision {HEAD_REVISION}; `plan` and `run` create or "
+        f"upgrade it, or run: {fix_command(masked_url)}"
     )
 
 
@@ -142,7 +138,7 @@ def _migrate(url: str, revision: str, policy: ReconnectPolicy | None) -> tuple[s
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             before = current_revision(connection)  # read under the lock: another migration is done
             _refuse_newer(before, masked_url=masked)
-            if before == revision or (revision == "head" and before == head_revision()):
+            if before == revision or (revision == "head" and before == HEAD_REVISION):
                 return before, before or ""
             command.upgrade(_config(connection), revision)
             return before, current_revision(connection) or ""

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.store import SharedStore, mask_url, upgrade
-from parallel_runs.store.migrate import head_revision
+from parallel_runs.store.migrate import HEAD_REVISION
 from parallel_runs.store.urls import parse_postgres_url
 from tests.action_flow import Workflow, table_rows
 from tests.helpers import cli, clone, finish, start_cli, wait_for
@@ -73,7 +73,7 @@ def test_action_plan_legs_and_report_from_an_empty_database(
     }
     plan = workflow.job(first, "plan").run(inputs | {"mode": "plan", "max-jobs": "3"})
     assert plan.ok, plan.log
-    said = f"created the parallel-runs schema (revision {head_revision()}) in database {mask_url(url)}"
+    said = f"created the parallel-runs schema (revision {HEAD_REVISION}) in database {mask_url(url)}"
     assert plan.log.count(said) == 1, plan.log
     assert json.loads(plan.outputs["matrix"]) == {"leg": [1, 2, 3]}
 
@@ -112,7 +112,7 @@ def test_concurrent_plans_on_one_empty_database_make_one_schema(
     assert errors.count("created the parallel-runs schema") == 1, errors
     assert "Traceback" not in errors
     assert SECRET not in errors
-    assert versions_of(url) == [head_revision()]
+    assert versions_of(url) == [HEAD_REVISION]
     with SharedStore.connect(url) as store:
         assert [len(store.batch_runs(f"race-{n}")) for n in range(4)] == [3, 3, 3, 3]
 
@@ -145,8 +145,8 @@ def test_run_creates_the_schema_and_a_worker_never_does(
 
     done = cli("run", "--database-url", run_db, "--run-ids", "x,y", "--command", "true", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"created the parallel-runs schema (revision {head_revision()})" in done.stderr
-    assert versions_of(run_db) == [head_revision()]
+    assert f"created the parallel-runs schema (revision {HEAD_REVISION})" in done.stderr
+    assert versions_of(run_db) == [HEAD_REVISION]
 
 
 def test_a_newer_schema_is_refused_and_left_alone(repo: Path, scratch_database: Callable[[], str]) -> None:

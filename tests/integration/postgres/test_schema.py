@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from parallel_runs.cli import main
 from parallel_runs.errors import ConfigError, ParallelRunsError
 from parallel_runs.store import ReconnectPolicy, SharedStore, mask_url, upgrade
-from parallel_runs.store.migrate import HEAD_REVISION, _config, head_revision
+from parallel_runs.store.migrate import HEAD_REVISION, MIGRATIONS_DIR
 from parallel_runs.store.models import SharedBase
 from parallel_runs.store.urls import parse_postgres_url, scrub
 
@@ -39,7 +39,7 @@ NO_RECONNECTS = ReconnectPolicy(tries=1)
 def test_the_head_revision_the_store_checks_is_alembics_head() -> None:
     """A store opening a database compares its version row with HEAD_REVISION, without Alembic: a
     new migration must move it, or every database would look one revision behind (or ahead)."""
-    scripts = ScriptDirectory.from_config(_config())
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
     assert scripts.get_heads() == [HEAD_REVISION]
 
 
@@ -68,7 +68,7 @@ def test_upgrade_from_empty_creates_the_schema_the_models_describe(
     scratch_database: Callable[[], str],
 ) -> None:
     url = scratch_database()
-    assert upgrade(url) == head_revision() == "0005"
+    assert upgrade(url) == HEAD_REVISION == "0005"
     assert upgrade(url) == "0005"  # idempotent
     engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
     try:
