@@ -193,8 +193,8 @@ def what_started_said() -> str:
         if process.poll() is None:
             process.send_signal(signal.SIGABRT)
         try:
-            out, err = process.communicate(timeout=30)
-        except (subprocess.TimeoutExpired, ValueError):  # still stuck, or its output was read already
+            out, err = process.communicate(timeout=30)  # "" for output a `finish` read already
+        except subprocess.TimeoutExpired:  # stuck even past SIGABRT
             out, err = "", ""
         said.append(f"\n--- process {process.pid}: exit {process.returncode}\n{out}\n{err}")
     return "".join(said)

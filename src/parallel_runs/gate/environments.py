@@ -103,9 +103,15 @@ def changed_outside(sites: list[Path], before: SiteSnapshot) -> str | None:
     if after == before:
         return None
     changed = (after.keys() ^ before.keys()) | {path for path in before if after.get(path) != before[path]}
-    touched = [site for site in sites if any(path.is_relative_to(site) for path in changed)]
-    tops = {
-        path.relative_to(site).parts[0] for path in changed for site in touched if path.is_relative_to(site)
+    # Each changed record's site and top entry, in one pass: only the sites that changed are named.
+    where = {
+        (site, path.relative_to(site).parts[0])
+        for path in changed
+        for site in sites
+        if path.is_relative_to(site)
     }
+    changed_sites = {site for site, _ in where}
+    touched = [site for site in sites if site in changed_sites]  # in PATH order
+    tops = sorted({top for _, top in where})
     _restore(before, after)
-    return f"{', '.join(str(site) for site in touched)} ({', '.join(sorted(tops)[:5])})"
+    return f"{', '.join(str(site) for site in touched)} ({', '.join(tops[:5])})"
