@@ -7,7 +7,7 @@ for `shared-git-state`, one in each of its layers):
 
 - `run-lock` (`locks.OwnedLock`): layers 2 and 3; each process locks a file of its own.
 - `lease` (`store/claims._EXPIRED`): shared-store leases; a claim takes over a live lease as if expired.
-- `fencing` (`store/leases._CURRENT`): the fencing token; a stale holder's writes are not refused.
+- `fencing` (`store/leases.TOKEN_FENCED`): the fencing token; a stale holder's writes are not refused.
 - `spool` (`store/shared.finish_attempt`): a result the database cannot take is not spooled.
 - `save-before-remove` (`git/worktrees.save_changes`): a worktree is removed with nothing saved.
 - `shared-git-state` (`git/settings.SaveSettings.args`, `git/shared.SharedState.restore`): the save

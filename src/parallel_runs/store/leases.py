@@ -16,12 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
     Interval,
     Table,
     and_,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -32,8 +30,8 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from parallel_runs import testing_faults
-from parallel_runs.core.model import Attempt, Outcome
-from parallel_runs.errors import LeaseLostError, StoreError
+from parallel_runs.core.model import Outcome
+from parallel_runs.errors import LeaseLostError
 from parallel_runs.store.models import AttemptModel, BatchRunModel, EventModel, UTCDateTime
 from parallel_runs.store.protocol import Claim
 
@@ -43,15 +41,17 @@ __all__ = [
     "EVENTS",
     "EVENT_INSERT",
     "FINISHED",
+    "HOLDER",
     "LEASES",
     "NOW",
     "PENDING",
+    "TOKEN_FENCED",
     "expiry",
     "fence",
-    "finish_claim",
     "lapsed",
     "lease_lost",
     "lease_params",
+    "lost",
     "renew",
     "skip_claim",
 ]
@@ -84,9 +84,9 @@ def expiry() -> ColumnElement[datetime]:
 
 
 _LEASE_ROW = and_(LEASES.c.batch_id == bindparam("p_batch"), LEASES.c.run_id == bindparam("p_run"))
-_CURRENT = and_(_LEASE_ROW, LEASES.c.fencing_token == bindparam("p_token"))
-if testing_faults.is_broken("fencing"):  # chaos-proof only: a stale token writes like a current one
-    _CURRENT = _LEASE_ROW
+# Whether a write names its claim's token (every write under a claim does: store/finishing.py too).
+TOKEN_FENCED = not testing_faults.is_broken("fencing")  # chaos-proof only: a stale token writes too
+_CURRENT = and_(_LEASE_ROW, LEASES.c.fencing_token == bindparam("p_token")) if TOKEN_FENCED else _LEASE_ROW
 _RENEW = (
     update(LEASES)
     # The token alone fences: a heartbeat landing just after `finish` is harmless, not a takeover.
@@ -103,40 +103,6 @@ EVENT_INSERT = insert(EVENTS).values(
     kind=bindparam("p_kind"),
     message=bindparam("p_message"),
 )
-# Token only (not state): finishing twice under the same claim (a retried commit) is harmless. An
-# abandoned attempt (its lease lapsed, its shim killed it) is not the run's end: the run goes back
-# to the queue under a new token, for the next claim to run it again.
-_REQUEUED = bindparam("p_status") == Outcome.ABANDONED.value
-_FINISHED_LEASE = (
-    update(LEASES)
-    .where(_CURRENT)
-    .values(
-        state=case((_REQUEUED, PENDING), else_=FINISHED),
-        fencing_token=case((_REQUEUED, LEASES.c.fencing_token + 1), else_=LEASES.c.fencing_token),
-        claim_key=case((_REQUEUED, None), else_=LEASES.c.claim_key),
-        outcome=bindparam("p_status"),
-        finished_at=NOW,
-    )
-    .returning(LEASES.c.run_id)
-    .cte("finished_lease")
-)
-_FINISH = (
-    update(ATTEMPTS)
-    .where(ATTEMPTS.c.run_id == _FINISHED_LEASE.c.run_id, ATTEMPTS.c.attempt == bindparam("p_attempt"))
-    .values(
-        status=bindparam("p_status"),
-        exit_code=bindparam("p_exit_code"),
-        started_at=bindparam("p_started_at", type_=UTCDateTime()),
-        finished_at=bindparam("p_finished_at", type_=UTCDateTime()),
-        head_sha=bindparam("p_head_sha"),
-        error=bindparam("p_error"),
-        error_tail=bindparam("p_error_tail"),
-        changed_files=bindparam("p_changed_files"),
-        tests=bindparam("p_tests", type_=JSON()),
-    )
-    .returning(ATTEMPTS.c.id)
-    .add_cte(_FINISHED_LEASE)
-)
 
 
 def lease_params(claim: Claim) -> dict[str, Any]:
@@ -150,7 +116,7 @@ def lease_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-_HOLDER = select(
+HOLDER = select(
     LEASES.c.fencing_token,
     LEASES.c.state,
     LEASES.c.owner_host,
@@ -161,10 +127,10 @@ _HOLDER = select(
 
 def lease_lost(conn: Connection, claim: Claim, *, doing: str) -> LeaseLostError:
     """The error for a stale holder, naming who holds the run now."""
-    return _lost(claim, conn.execute(_HOLDER, lease_params(claim)).first(), doing=doing)
+    return lost(claim, conn.execute(HOLDER, lease_params(claim)).first(), doing=doing)
 
 
-def _lost(
+def lost(
     claim: Claim, row: Row[int, str, str | None, int | None, str | None] | None, *, doing: str
 ) -> LeaseLostError:
     now = (
@@ -193,57 +159,6 @@ def fence(conn: Connection, claim: Claim, *, doing: str) -> None:
     """Lock the run's lease row for this transaction, or raise LeaseLostError if the token is stale."""
     if not conn.execute(_FENCE, lease_params(claim)).rowcount:
         raise lease_lost(conn, claim, doing=doing)
-
-
-# The attempt already holds this very result: the call is done again after its commit (a retried
-# transaction whose acknowledgement was lost, a spool entry replayed twice), not a stale holder's.
-_ALREADY_RECORDED = select(ATTEMPTS.c.id).where(
-    ATTEMPTS.c.run_id == bindparam("p_run"),
-    ATTEMPTS.c.attempt == bindparam("p_attempt"),
-    ATTEMPTS.c.batch_id == bindparam("p_batch"),
-    ATTEMPTS.c.status == bindparam("p_status"),
-    ATTEMPTS.c.exit_code.is_not_distinct_from(bindparam("p_exit_code")),
-    ATTEMPTS.c.finished_at.is_not_distinct_from(bindparam("p_finished_at", type_=UTCDateTime())),
-    ATTEMPTS.c.head_sha.is_not_distinct_from(bindparam("p_head_sha")),
-    ATTEMPTS.c.error.is_not_distinct_from(bindparam("p_error")),
-)
-
-
-def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
-    """Record the attempt's final result and finish the run (one statement), if the claim is current.
-
-    Idempotent: an abandoned attempt's result moves the token on, so doing it again finds the
-    token stale, but the attempt holding this very result says it was recorded, not refused.
-    """
-    if (result.batch_id, result.run_id, result.attempt) != (claim.batch_id, claim.run_id, claim.attempt):
-        raise ValueError(
-            f"result of {result.batch_id}/{result.run_id} attempt {result.attempt} does not belong to "
-            f"the claim on {claim.batch_id}/{claim.run_id} attempt {claim.attempt}"
-        )
-    params = lease_params(claim) | {
-        "p_status": result.outcome.value,
-        "p_exit_code": result.exit_code,
-        "p_started_at": result.started_at,
-        "p_finished_at": result.finished_at,
-        "p_head_sha": result.head_sha,
-        "p_error": _text(result.error),
-        "p_error_tail": _text(result.error_tail),
-        "p_changed_files": result.changed_files,
-        "p_tests": result.tests.to_json() if result.tests else None,
-    }
-    if conn.execute(_FINISH, params).first() is None:
-        if conn.execute(_ALREADY_RECORDED, params).first() is not None:
-            return
-        holder = conn.execute(_HOLDER, params).first()
-        # The token is still current: what is missing is the attempt row itself.
-        if holder is not None and holder.fencing_token == claim.fencing_token:
-            raise StoreError(f"attempt {claim.attempt} of run {claim.run_id!r} has no record to finish")
-        raise _lost(claim, holder, doing="record its result")
-
-
-def _text(value: str | None) -> str | None:
-    """PostgreSQL's text cannot hold NUL, and a run's output may: shown as an undecodable byte is."""
-    return None if value is None else value.replace("\0", "\ufffd")
 
 
 _SKIP_LEASE = (

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -21,7 +20,7 @@ from parallel_runs import testing_faults
 from parallel_runs.core.defaults import DEFAULT_LEASE_TTL
 from parallel_runs.core.model import Attempt
 from parallel_runs.errors import LeaseLostError, ParallelRunsError
-from parallel_runs.store import claims, leases, spool
+from parallel_runs.store import claims, finishing, leases, spool
 from parallel_runs.store.database import UnavailableError
 from parallel_runs.store.grouping import Grouped
 from parallel_runs.store.protocol import Claim, LeaseOwner
@@ -33,6 +32,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _Write = tuple[str, Callable[[Connection], object]]  # what is being done, and the work itself
+# A group's claims share their statements (claims.take_claims), and so do its results (finishing).
+_Item = _Write | claims.ClaimAsk | finishing.Finish
 
 
 class SharedLeases:
@@ -54,30 +55,53 @@ class SharedLeases:
         """`work` in a transaction, with the claims, renewals and results other threads ask meanwhile."""
         return cast("T", self._writes((doing, work)))
 
-    def _together(self, writes: Sequence[_Write]) -> list[object]:
-        def work(conn: Connection) -> list[object]:
-            # Only a lost lease is its caller's alone here: it is raised once the fenced statement
-            # matched no row, so nothing of the write is left to commit. Any other error may follow
-            # rows the write changed: it fails the transaction, and the write is done again alone.
-            return [_caught(write, conn, catching=LeaseLostError) for _, write in writes]
-
-        doing = ", ".join(dict.fromkeys(doing for doing, _ in writes))
+    def _together(self, items: Sequence[_Item]) -> list[object]:
         try:
-            return self._transaction(doing, work)
+            return self._in_transaction(items)
         except UnavailableError:
             raise  # every caller's: each spools or waits as it would alone
         except Exception:
-            if len(writes) == 1:
+            if len(items) == 1:
                 raise
         # One write failed and took the transaction with it: each again alone, so that only its own
         # caller sees the error (a claim looks its key up first, renewing and finishing are idempotent).
         outcomes: list[object] = []
-        for doing, write in writes:
+        for item in items:
             # Once one stayed unreachable through every retry, the rest are told at once: each alone
             # would wait as long again, and the heartbeats queued behind the group with them.
             lost = next((done for done in outcomes if isinstance(done, UnavailableError)), None)
-            outcomes.append(lost or _caught(self._transaction, doing, write, catching=Exception))
+            outcomes.append(lost or _caught(self._alone, item, catching=Exception))
         return outcomes
+
+    def _alone(self, item: _Item) -> object:
+        return self._in_transaction([item])[0]
+
+    def _in_transaction(self, items: Sequence[_Item]) -> list[object]:
+        """Every item's outcome from one transaction: its result, or the lost lease its caller raises."""
+        writes = [item for item in items if isinstance(item, tuple)]
+        finishes = [item for item in items if isinstance(item, finishing.Finish)]
+        asks = [item for item in items if isinstance(item, claims.ClaimAsk)]
+
+        def work(conn: Connection) -> tuple[list[object], list[LeaseLostError | None], list[Claim | None]]:
+            # Spooled results before claims, in the claims' own transaction: a claim may be on its way
+            # (retrying through an outage) when a result is spooled, and must not take over its lease.
+            replayed.append(spool.replay(conn, self.spool_dir) if asks else spool.Replayed())
+            # Only a lost lease is its caller's alone here: it is raised once the fenced statement
+            # matched no row, so nothing of the write is left to commit. Any other error may follow
+            # rows the write changed: it fails the transaction, and the write is done again alone.
+            written = [_caught(write, conn, catching=LeaseLostError) for _, write in writes]
+            return written, finishing.finish_claims(conn, finishes), claims.take_claims(conn, asks)
+
+        replayed: list[spool.Replayed] = []  # the last try's is the one committed
+        doing = ", ".join(dict.fromkeys(_doing(item) for item in items))
+        written, finished, claimed = self._transaction(doing, work)
+        replayed[-1].settle()
+        by_kind: dict[type, Iterator[object]] = {
+            tuple: iter(written),
+            finishing.Finish: iter(finished),
+            claims.ClaimAsk: iter(claimed),
+        }
+        return [next(by_kind[type(item)]) for item in items]
 
     # --- claims ----------------------------------------------------------------------------
 
@@ -109,25 +133,8 @@ class SharedLeases:
     ) -> Claim | None:
         if ttl <= 0:
             raise ValueError(f"lease TTL must be positive, got {ttl}")
-        key, retried, replayed = uuid.uuid4().hex, False, spool.Replayed()
-
-        def work(conn: Connection) -> Claim | None:
-            nonlocal retried, replayed
-            # Spooled results first, in the claim's own transaction: a claim may be on its way (retrying
-            # through an outage) when a result is spooled, and must not take over the lease it is under.
-            replayed = spool.replay(conn, self.spool_dir)
-            # A retry may follow a commit whose acknowledgement was lost: find it, don't claim twice.
-            if retried and (
-                found := claims.find_claim(conn, batch_id=batch_id, key=key, owner=owner, ttl=ttl)
-            ):
-                return found
-            retried = True
-            return claims.take_claim(
-                conn, batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, key=key, skip=exclude
-            )
-
-        claim = self._write("claim a run", work)
-        replayed.settle()
+        ask = claims.ClaimAsk(batch_id=batch_id, run_id=run_id, owner=owner, ttl=ttl, skip=tuple(exclude))
+        claim = cast("Claim | None", self._writes(ask))
         if claim is not None:
             log.debug(
                 "claimed %s/%s attempt %d token %d",
@@ -151,7 +158,7 @@ class SharedLeases:
         raises LeaseLostError and nothing is written.
         """
         try:
-            self._write("record a result", lambda conn: leases.finish_claim(conn, claim, result))
+            self._writes(finishing.Finish(claim, result))
         except UnavailableError:
             if self.spool_dir is None or testing_faults.is_broken("spool"):  # chaos-proof only: no spool
                 raise
@@ -200,6 +207,12 @@ class SharedLeases:
             return SpoolReport(remaining=len(spool.read_entries(self.spool_dir)))
         replayed.settle()
         return SpoolReport(stored=len(replayed.stored), rejected=len(replayed.rejected))
+
+
+def _doing(item: _Item) -> str:
+    if isinstance(item, tuple):
+        return item[0]
+    return "claim a run" if isinstance(item, claims.ClaimAsk) else "record a result"
 
 
 def _caught(call: Callable[..., object], *args: object, catching: type[Exception]) -> object:

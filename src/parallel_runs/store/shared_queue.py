@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -135,16 +134,14 @@ class SharedQueue:
 
     def retry(self, claim: Claim) -> Claim | None:
         """Queue the finished run again and claim it at once (one transaction: no one else gets it)."""
-        key = uuid.uuid4().hex
+        ask = claims.ClaimAsk(batch_id=claim.batch_id, run_id=claim.run_id, owner=claim.owner, ttl=claim.ttl)
 
         def work(conn: Connection) -> Claim | None:
             if not queueing.requeue_runs(
                 conn, batch_id=claim.batch_id, run_ids=[claim.run_id], max_attempts=None
             ):
                 return None
-            return claims.take_claim(
-                conn, batch_id=claim.batch_id, run_id=claim.run_id, owner=claim.owner, ttl=claim.ttl, key=key
-            )
+            return claims.take_claims(conn, [ask])[0]
 
         return self._transaction("retry a run", work)
 

@@ -20,8 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from parallel_runs.core.model import Attempt, Outcome, TestSummary
-from parallel_runs.errors import LeaseLostError
-from parallel_runs.store import leases
+from parallel_runs.store import finishing
 from parallel_runs.store.protocol import Claim, LeaseOwner
 
 __all__ = ["Replayed", "SpoolEntry", "SpoolReport", "read_entries", "replay", "set_aside", "write_entry"]
@@ -149,11 +148,13 @@ class Replayed:
 def replay(conn: Connection, directory: Path | None) -> Replayed:
     """Write every spooled result under its claim's token, in the caller's transaction."""
     done = Replayed()
-    for entry in read_entries(directory) if directory is not None else []:
-        try:
-            leases.finish_claim(conn, entry.claim, entry.result)
-        except LeaseLostError as exc:
-            log.warning("spooled result %s refused: %s", entry.path, exc)
+    entries = read_entries(directory) if directory is not None else []
+    outcomes = finishing.finish_claims(
+        conn, [finishing.Finish(entry.claim, entry.result) for entry in entries]
+    )
+    for entry, refusal in zip(entries, outcomes, strict=True):
+        if refusal is not None:
+            log.warning("spooled result %s refused: %s", entry.path, refusal)
             done.rejected.append(entry.path)
         else:
             done.stored.append(entry.path)

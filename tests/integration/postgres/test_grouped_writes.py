@@ -33,13 +33,14 @@ ME = LeaseOwner.here("test")
 
 
 class _Held:
-    """The store's first statement waits for `release`; commits are counted."""
+    """The store's first statement waits for `release`; statements and commits are counted."""
 
     def __init__(self, store: SharedStore) -> None:
-        self.store, self.commits = store, 0
+        self.store, self.commits, self.statements = store, 0, 0
         self.first_in, self.release = threading.Event(), threading.Event()
 
     def statement(self, *args: Any) -> None:
+        self.statements += 1
         if not self.first_in.is_set():
             self.first_in.set()
             assert self.release.wait(60)
@@ -101,12 +102,79 @@ def test_claims_asked_while_one_is_in_flight_share_the_next_transaction(
             held,
         )
     assert held.commits == 2  # the held claim's, then one for the seven queued behind it
+    # Two statements a group: lock the candidates, then take them all (seven claims alone: 14).
+    assert held.statements == 4
     assert all(isinstance(claim, Claim) for claim in claims)
     assert sorted(claim.run_id for claim in claims) == sorted(batch.run_ids)  # type: ignore[union-attr]
     rows = {run.run_id: run for run in store.batch_runs(batch.batch_id)}
     for claim, owner in zip(claims, owners, strict=True):
         assert claim.owner == owner  # type: ignore[union-attr]
         assert rows[claim.run_id].owner_worker == owner.worker_id  # type: ignore[union-attr]
+
+
+def test_a_group_s_claims_search_past_a_run_another_batch_runs(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    elsewhere = make_batch(1)
+    [live] = elsewhere.run_ids
+    past = [f"{live}-past-{n}" for n in (1, 2)]
+    batch = make_batch(3, run_ids=(live, *past))  # its first run is live in the other batch
+    held_claim = store.claim_next(batch_id=elsewhere.batch_id, owner=ME)
+    assert held_claim
+    owners = [LeaseOwner.here(f"w{n}") for n in range(2)]
+    with _holding(store) as held:
+        claims = _in_threads(
+            [
+                lambda: store.heartbeat(held_claim),
+                *(lambda o=o: store.claim_next(batch_id=batch.batch_id, owner=o) for o in owners),
+            ],
+            held,
+        )
+    # Both claims find a run: the search locked the run live elsewhere and one of the others, the take
+    # refused the first, and the next round searched past it.
+    assert sorted(claim.run_id for claim in claims[1:]) == past  # type: ignore[union-attr]
+    assert held.statements == 1 + 4
+    states = {run.run_id: run.state for run in store.batch_runs(batch.batch_id)}
+    assert states == {live: "pending", past[0]: "claimed", past[1]: "claimed"}
+
+
+def test_results_asked_at_once_are_recorded_in_one_statement_a_batch(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    first, other = make_batch(4), make_batch(2)
+    held_claim, *mine = (store.claim_next(batch_id=first.batch_id, owner=ME) for _ in range(4))
+    theirs = [store.claim_next(batch_id=other.batch_id, owner=ME) for _ in range(2)]
+    assert held_claim
+    results = [(claim, result_for(claim)) for claim in [*mine, *theirs] if claim]
+    assert len(results) == 5
+    with _holding(store) as held:
+        outcomes = _in_threads(
+            [
+                lambda: store.heartbeat(held_claim),
+                *(
+                    lambda claim=claim, result=result: store.finish_attempt(claim, result)
+                    for claim, result in results
+                ),
+                # The same result again in the same group (a retried call): recorded once, not refused.
+                lambda: store.finish_attempt(results[1][0], results[1][1]),
+            ],
+            held,
+        )
+    assert isinstance(outcomes[0], Claim)
+    assert outcomes[1:] == [None] * 6
+    # The heartbeat, then one statement for each batch's results, and one for the result done again.
+    assert held.statements == 4
+    assert held.commits == 2
+    for batch in (first, other):
+        for run in store.batch_runs(batch.batch_id):
+            expected = (
+                ("claimed", "running") if run.run_id == held_claim.run_id else ("finished", "succeeded")
+            )
+            assert (run.state, run.outcome) == expected
+    recorded = [a for batch in (first, other) for a in store.attempts(batch.batch_id)]
+    assert sorted((a.run_id, a.outcome) for a in recorded if a.run_id != held_claim.run_id) == sorted(
+        (claim.run_id, Outcome.SUCCEEDED) for claim, _ in results
+    )
 
 
 def test_a_write_that_fails_costs_the_others_in_its_group_nothing(
