@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import io
 import logging
 import os
@@ -20,6 +21,19 @@ from parallel_runs import cli as cli_module
 # the plugins this venv has for our own tests or the dashboard's libraries (hypothesis, anyio), which
 # the projects never use and which cost a child pytest 0.45 s of its 0.8 s of CPU.
 LEAN_PYTEST_ADDOPTS = "-p no:hypothesispytest -p no:anyio"
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def read_by_make_bench(script: str, output: str) -> None:
+    """Every figure `make bench`'s table (bench/all.py) reads from bench/`script` is in its output."""
+    spec = importlib.util.spec_from_file_location("bench_all", BENCH / "all.py")
+    assert spec is not None
+    assert spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.unread(script, output) == [], f"make bench cannot read these from {script}:\n{output}"
 
 
 def git(repo: Path, *args: str) -> str:

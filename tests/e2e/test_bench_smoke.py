@@ -6,13 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import BENCH, read_by_make_bench
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """One tiny round of bench/`script`, its output captured."""
+    """One tiny round of bench/`script`, its output captured, with every figure `make bench` reads."""
     command = [sys.executable, str(BENCH / script), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    read_by_make_bench(script, done.stdout + done.stderr)
+    return done
 
 
 def test_overhead_bench_prints_both_times_and_the_ratio() -> None:

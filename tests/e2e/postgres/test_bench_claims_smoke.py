@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from parallel_runs.store.urls import parse_postgres_url
-
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.helpers import BENCH, read_by_make_bench
 
 
 def database_exists(url: str, name: str) -> bool:
@@ -43,6 +41,7 @@ def test_claims_bench_prints_no_duplicates_and_its_figures(database_url: str) ->
     assert "duplicates: 0" in lines
     assert any(re.fullmatch(r"claims/s \(claim \+ finish, no-op runs\): \d+", line) for line in lines)
     assert any(line.startswith("baseline naive one-UPDATE claim: ") for line in lines)
+    read_by_make_bench("claims.py", done.stdout)
     # Its scratch database is dropped at the end.
     scratch = re.search(r"^database: \S+/(parallel_runs_bench_[0-9a-f]+)$", done.stdout, re.MULTILINE)
     assert scratch is not None, done.stdout
@@ -61,3 +60,4 @@ def test_connections_bench_counts_what_a_worker_process_holds(database_url: str)
     held = re.search(r"at most (\d+) \(one per thread would be 4", done.stdout)
     assert held is not None, done.stdout
     assert 1 <= int(held[1]) <= 2
+    read_by_make_bench("connections.py", done.stdout)

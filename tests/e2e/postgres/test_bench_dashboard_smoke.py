@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.helpers import BENCH, read_by_make_bench
 
 
 def test_dashboard_bench_prints_both_stores_figures(database_url: str) -> None:
@@ -35,4 +34,5 @@ def test_dashboard_bench_prints_both_stores_figures(database_url: str) -> None:
         assert f"{store}: filtered API page, median:" in done.stdout
         assert f"{store}: filtered API page after a change, median:" in done.stdout
     assert "worst first paint: just started" in done.stdout
+    read_by_make_bench("dashboard.py", done.stdout)
     assert "load average:" in done.stdout
