@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,9 @@ def read_batch(conn: Connection, batch_id: str) -> BatchDefinition | None:
         return None if row is None else _definition(row)
 
 
+_ANALYZE_QUEUE = text("ANALYZE batch_runs")
+
+
 def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefinition:
     """Create a batch and queue its runs; an identical existing batch is returned as is."""
     slugs = [slugify(run_id) for run_id in definition.run_ids]  # refuses invalid ids before writing
@@ -152,6 +155,10 @@ def insert_batch(conn: Connection, definition: BatchDefinition) -> BatchDefiniti
     if inserted is None:
         return _rerun(conn, definition)
     _queue_runs(conn, definition, slugs=slugs)
+    # The planner's statistics know nothing of a new batch's runs until autovacuum analyzes the table
+    # (a minute or more, and never before on a fresh database): until then it reads the whole batch
+    # for each claim and result it looks up (P6). Runs inside this transaction, its rows counted.
+    conn.execute(_ANALYZE_QUEUE)
     return inserted
 
 
