@@ -191,6 +191,8 @@ def _take(conn: Connection, batch_id: str, run_id: str | None, asks: dict[int, C
     asks are left, then take their leases and record the attempts and events. A candidate another
     batch runs right now is skipped, and the next round searches past it."""
     claimed: dict[int, Claim] = {}
+    # Each ask's skip is the process's runs in flight at one moment: a run one of them names waits
+    # for a later claim (a delay, never a second execution).
     left, skip = list(asks), sorted({run for ask in asks.values() for run in ask.skip})
     query = _NEXT_RUNS if run_id is None else _ONE_RUN
     while left and (

@@ -23,7 +23,7 @@ from parallel_runs.store.leases import ATTEMPTS, HOLDER, TOKEN_FENCED, lease_par
 from parallel_runs.store.models import UTCDateTime
 from parallel_runs.store.protocol import Claim
 
-__all__ = ["Finish", "finish_claim", "finish_claims"]
+__all__ = ["Finish", "finish_claims"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +86,6 @@ _ALREADY_RECORDED = select(ATTEMPTS.c.id).where(
     ATTEMPTS.c.error.is_not_distinct_from(bindparam("p_error")),
 )
 _AWARE = UTCDateTime()  # refuses a naive datetime, as every other write of a time does
-
-
-def finish_claim(conn: Connection, claim: Claim, result: Attempt) -> None:
-    """Record one attempt's final result (see `finish_claims`); LeaseLostError if its claim is stale."""
-    if (lost_lease := finish_claims(conn, [Finish(claim, result)])[0]) is not None:
-        raise lost_lease
 
 
 def finish_claims(conn: Connection, finishes: Sequence[Finish]) -> list[LeaseLostError | None]:

@@ -7,6 +7,7 @@ Each test holds the first group's first statement until the other calls are queu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -61,6 +62,21 @@ def test_a_new_batch_is_analyzed_at_once_so_its_lookups_use_the_primary_key(
         return at is not None and at >= before
 
     wait_for(analyzed_since, timeout=30, what="a manual ANALYZE of batch_runs")  # statistics flush late
+
+
+def test_a_batch_is_created_without_waiting_for_a_lock_that_analyzing_would_wait_for(
+    store: SharedStore, make_batch: Callable[..., BatchDefinition]
+) -> None:
+    # A manual VACUUM, an anti-wraparound autovacuum or another batch's creation holds this lock.
+    created = threading.Event()
+    with store._engine.connect() as holder:
+        holder.execute(text("LOCK TABLE batch_runs IN SHARE UPDATE EXCLUSIVE MODE"))
+        creating = threading.Thread(target=lambda: (make_batch(3), created.set()), daemon=True)
+        creating.start()
+        created_while_locked = created.wait(60)
+        holder.rollback()  # releases the lock: a creation that waited for it ends now
+    creating.join(60)
+    assert created_while_locked
 
 
 def test_results_asked_at_once_are_recorded_in_one_statement_a_batch(
