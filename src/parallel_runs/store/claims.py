@@ -33,7 +33,7 @@ from parallel_runs.store.leases import (
 from parallel_runs.store.models import BatchModel, RunModel, UTCDateTime
 from parallel_runs.store.protocol import Claim, LeaseOwner
 
-__all__ = ["ClaimAsk", "take_claims"]
+__all__ = ["ClaimAsk", "committed", "take_claims"]
 
 _RUNS = cast(Table, RunModel.__table__)
 _BATCHES = cast(Table, BatchModel.__table__)
@@ -175,7 +175,7 @@ def take_claims(conn: Connection, asks: Sequence[ClaimAsk]) -> list[Claim | None
     claimed: list[Claim | None] = [None] * len(asks)
     waiting: dict[tuple[str, str | None], list[int]] = {}
     for n, ask in enumerate(asks):
-        if ask.tried and (found := _committed(conn, ask)):
+        if ask.tried and (found := committed(conn, ask)):
             claimed[n] = found
         else:
             waiting.setdefault((ask.batch_id, ask.run_id), []).append(n)
@@ -258,7 +258,7 @@ def _recording(batch_id: str, pairs: list[tuple[ClaimAsk, Row[str, str, int | No
     return {"p_batch": batch_id} | columns
 
 
-def _committed(conn: Connection, ask: ClaimAsk) -> Claim | None:
+def committed(conn: Connection, ask: ClaimAsk) -> Claim | None:
     """The claim a transaction with this ask's key committed (a retried claim must not claim twice)."""
     row = conn.execute(_COMMITTED, {"p_batch": ask.batch_id, "p_key": ask.key}).first()
     if row is None:

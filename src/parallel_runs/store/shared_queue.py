@@ -137,6 +137,10 @@ class SharedQueue:
         ask = claims.ClaimAsk(batch_id=claim.batch_id, run_id=claim.run_id, owner=claim.owner, ttl=claim.ttl)
 
         def work(conn: Connection) -> Claim | None:
+            # Done again after a commit whose acknowledgement was lost: the run is claimed by now,
+            # so nothing is requeued; the claim it took is found by its key.
+            if ask.tried and (taken := claims.committed(conn, ask)) is not None:
+                return taken
             if not queueing.requeue_runs(
                 conn, batch_id=claim.batch_id, run_ids=[claim.run_id], max_attempts=None
             ):

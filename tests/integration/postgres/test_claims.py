@@ -16,7 +16,6 @@ from parallel_runs.core.model import Outcome
 from parallel_runs.core.suite import TestSpec
 from parallel_runs.errors import ConfigError, LeaseLostError
 from parallel_runs.store import BatchDefinition, LeaseKeeper, LeaseOwner, SharedStore
-from parallel_runs.store import shared as shared_module
 from tests.integration.postgres.helpers import process_context, result_for
 
 ME = LeaseOwner.here("test")
@@ -186,25 +185,6 @@ def test_a_run_is_active_in_one_batch_at_a_time(
     later = store.claim_next(batch_id=second.batch_id, owner=OTHER)
     assert later is not None
     assert later.attempt == 2  # attempt numbers belong to the run, across batches
-
-
-def test_a_retry_after_a_lost_commit_acknowledgement_does_not_claim_twice(
-    store: SharedStore, make_batch: Callable[..., BatchDefinition], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    batch = make_batch(3)
-    real_retry = shared_module.retry
-
-    def commit_then_retry(fn: Callable[[], Any], **kwargs: Any) -> Any:
-        real_retry(fn, **kwargs)  # committed; pretend its acknowledgement was lost
-        return real_retry(fn, **kwargs)
-
-    monkeypatch.setattr(shared_module, "retry", commit_then_retry)
-    claim = store.claim_next(batch_id=batch.batch_id, owner=ME)
-    assert claim is not None
-    assert store.finish_attempt(claim, result_for(claim)) is None
-    monkeypatch.undo()
-    states = {run.run_id: run.state for run in store.batch_runs(batch.batch_id)}
-    assert states == {batch.run_ids[0]: "finished", batch.run_ids[1]: "pending", batch.run_ids[2]: "pending"}
 
 
 # --- competing processes (nothing inherited from the test process) -------------------------------
