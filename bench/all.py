@@ -4,8 +4,9 @@ and the reused worktrees of #22 in one table, each next to its baseline of the s
 Each figure comes from its own script (run alone for details): overhead.py (P1), pool.py (P2),
 disk.py (P4), claims.py (P6), startup.py (P7), connections.py (P8), reuse.py (issue #22's reused
 worktrees, on tmpfs and ext4), dashboard.py (issue #21's scale), dashboard_logs.py (#21's followed
-logs). The other git-heavy ones run on tmpfs. A missed goal stays in the table; where its time goes
-is in the script's own output above the table and in docs/PERFORMANCE.md.
+logs), history.py (a run's start in a long-used runs dir). The other git-heavy ones run on
+tmpfs. A missed goal stays in the table; where its time goes is in the script's own output above the
+table and in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ FIGURES = (
         r"reuse: 8 runs on 2 workers paid the setup (\d+) times",
         None,
         "2 (not 8)",
+    ),
+    (
+        "a run's start in a runs dir of 400 finished runs: recover without / with its index",
+        ["history.py"],
+        r"history ratio without / with the index: ([\d.]+)x",
+        r"without it \(every store opened\): (\d+ ms)",
+        "published",
     ),
     (
         "#21 dashboard, 10,000 runs: first paint (warm), worst store",

@@ -39,6 +39,14 @@ def test_disk_bench_prints_its_ratio() -> None:
     assert "disk ratio:" in done.stdout
 
 
+def test_history_bench_times_recover_with_and_without_the_index() -> None:
+    done = bench("history.py", "--runs", "6", "--rounds", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "runs dir of 6 finished runs" in done.stdout  # the option was used
+    assert "with the runs dir's index: " in done.stdout
+    assert "without it (every store opened): " in done.stdout
+
+
 def test_dashboard_logs_bench_prints_both_ways_and_the_ratio() -> None:
     done = bench("dashboard_logs.py", "--before", "1", "--polls", "3", "--grow", "4")
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the goal, far from its 256 MB

@@ -16,6 +16,7 @@ from parallel_runs.holders import Holder
 from parallel_runs.locks import hold_run, run_locks, stale_record
 from parallel_runs.maintenance.model import WorktreeState
 from parallel_runs.store import RunStore
+from parallel_runs.store.local_index import IndexReader, store_key
 
 __all__ = [
     "Probe",
@@ -55,8 +56,17 @@ def holding(paths: RunPaths) -> Iterator[Record | None]:
         yield stale_record(held)
 
 
-def latest_attempt(paths: RunPaths) -> Attempt | None:
-    """The run's last recorded attempt of this slug; None without a readable store."""
+def latest_attempt(paths: RunPaths, index: IndexReader | None = None) -> Attempt | None:
+    """The run's last recorded attempt of this slug; None without a readable store.
+
+    `index`: the runs dir's index, read instead of the store while the store is as indexed (a
+    finished attempt's; a running one's store always differs from its line, and is read).
+    """
+    database = str(paths.database)
+    if index is not None and (key := store_key(database)) is not None:
+        indexed = index.attempts(database, key)
+        if indexed is not None:
+            return max((a for a in indexed if a.slug == paths.slug), key=lambda a: a.attempt, default=None)
     if not paths.database.is_file():
         return None
     try:
@@ -79,8 +89,11 @@ def is_orphaned(latest: Attempt | None, record: Record | None, *, has_worktree: 
     return latest is None or (type(attempt) is int and attempt > latest.attempt)
 
 
-def probe_slug(paths: RunPaths, registered: Mapping[str, git.WorktreeInfo]) -> Probe:
-    """Look at one slug's locks, store, directory and git registration without taking anything."""
+def probe_slug(
+    paths: RunPaths, registered: Mapping[str, git.WorktreeInfo], index: IndexReader | None = None
+) -> Probe:
+    """Look at one slug's locks, store (or its line in `index`), directory and git registration
+    without taking anything."""
     lease, lock = run_locks(paths)
     is_held = lock.is_locked() or lease.is_locked()
     return Probe(
@@ -88,7 +101,7 @@ def probe_slug(paths: RunPaths, registered: Mapping[str, git.WorktreeInfo]) -> P
         holder=(lock.holder() or lease.holder()) if is_held else None,
         is_held=is_held,
         record=lock.record() or lease.record(),
-        latest=latest_attempt(paths),
+        latest=latest_attempt(paths, index),
         is_dir=paths.workspace.is_dir(),
         info=registered.get(paths.slug),
     )
