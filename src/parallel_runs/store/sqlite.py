@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -20,12 +19,10 @@ from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
 from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_index import record_write
-from parallel_runs.store.models import (
-    AttemptModel,
-    RunModel,
-)
+from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
 from parallel_runs.store.sqlite_engine import BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
+from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
 
@@ -148,14 +145,6 @@ class RunStore(Closing):
             with Session(conn) as session:
                 yield session
 
-    def _ensure_run(self, conn: Connection, *, run_id: str, slug: str, created_at: datetime) -> None:
-        # Only a clash on run_id is expected; a slug taken by another run id still raises.
-        conn.execute(
-            sqlite_insert(RunModel)
-            .values(run_id=run_id, slug=slug, created_at=created_at)
-            .on_conflict_do_nothing(index_elements=[RunModel.run_id])
-        )
-
     def begin_attempt(
         self,
         *,
@@ -172,20 +161,20 @@ class RunStore(Closing):
         """Record a new attempt as `running` (and the run, if new); a duplicate is a StoreError."""
         # Not indexed: a running attempt's store is read from its file (few run at once), and its end is.
         with self._writing("begin attempt", index=False) as conn:
-            self._ensure_run(conn, run_id=run_id, slug=slug, created_at=started_at)
+            conn.execute(ENSURE_RUN, {"p_run": run_id, "p_slug": slug, "p_at": started_at})
             try:
                 conn.execute(
-                    insert(AttemptModel).values(
-                        run_id=run_id,
-                        attempt=attempt,
-                        batch_id=batch_id,
-                        status=Outcome.RUNNING.value,
-                        started_at=started_at,
-                        base_sha=base_sha,
-                        branch=branch,
-                        host=host,
-                        pid=pid,
-                    )
+                    BEGIN,
+                    {
+                        "p_run": run_id,
+                        "p_attempt": attempt,
+                        "p_batch": batch_id,
+                        "p_started_at": started_at,
+                        "p_base_sha": base_sha,
+                        "p_branch": branch,
+                        "p_host": host,
+                        "p_pid": pid,
+                    },
                 )
             except sa_exc.IntegrityError as exc:
                 raise StoreError(
@@ -195,32 +184,30 @@ class RunStore(Closing):
     def finish_attempt(self, result: Attempt) -> None:
         """Write the final outcome of an attempt (recording it whole if it never began here)."""
         values: dict[str, Any] = {
-            "batch_id": result.batch_id,
-            "status": result.outcome.value,
-            "exit_code": result.exit_code,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-            "base_sha": result.base_sha,
-            "head_sha": result.head_sha,
-            "branch": result.branch,
-            "host": result.host,
-            "pid": result.pid,
-            "error": result.error,
-            "error_tail": result.error_tail,
-            "changed_files": result.changed_files,
-            "tests": result.tests.to_json() if result.tests else None,
+            "p_run": result.run_id,
+            "p_attempt": result.attempt,
+            "p_batch": result.batch_id,
+            "p_status": result.outcome.value,
+            "p_exit_code": result.exit_code,
+            "p_started_at": result.started_at,
+            "p_finished_at": result.finished_at,
+            "p_base_sha": result.base_sha,
+            "p_head_sha": result.head_sha,
+            "p_branch": result.branch,
+            "p_host": result.host,
+            "p_pid": result.pid,
+            "p_error": result.error,
+            "p_error_tail": result.error_tail,
+            "p_changed_files": result.changed_files,
+            "p_tests": result.tests.to_json() if result.tests else None,
         }
         with self._writing("finish attempt") as conn:
-            changed = conn.execute(
-                update(AttemptModel)
-                .where(AttemptModel.run_id == result.run_id, AttemptModel.attempt == result.attempt)
-                .values(values)
-            ).rowcount
-            if changed:
+            if conn.execute(FINISH, values).rowcount:
                 return
-            # Outcomes decided before anything began (skipped, held) arrive without begin_attempt.
-            self._ensure_run(conn, run_id=result.run_id, slug=result.slug, created_at=result.started_at)
-            conn.execute(insert(AttemptModel).values(run_id=result.run_id, attempt=result.attempt, **values))
+            conn.execute(
+                ENSURE_RUN, {"p_run": result.run_id, "p_slug": result.slug, "p_at": result.started_at}
+            )
+            conn.execute(RECORD, values)
 
     def mark_abandoned(self, *, run_id: str, attempt: int, at: datetime, reason: str) -> bool:
         """Mark an attempt `abandoned` if it is still `running`; True if it was."""
