@@ -63,19 +63,19 @@ def latest_attempt(paths: RunPaths, index: IndexReader | None = None) -> Attempt
     finished attempt's; a running one's store always differs from its line, and is read).
     """
     database = str(paths.database)
+    attempts = None
     if index is not None and (key := store_key(database)) is not None:
-        indexed = index.attempts(database, key)
-        if indexed is not None:
-            return max((a for a in indexed if a.slug == paths.slug), key=lambda a: a.attempt, default=None)
-    if not paths.database.is_file():
-        return None
-    try:
-        with RunStore.open(paths.database, create=False) as store:
-            attempts = [a for a in store.attempts() if a.slug == paths.slug]
-    except StoreError as exc:
-        log.warning("cannot read the store of %s: %s", paths.slug, exc)
-        return None
-    return max(attempts, key=lambda a: a.attempt, default=None)
+        attempts = index.attempts(database, key)
+    if attempts is None:
+        if not paths.database.is_file():
+            return None
+        try:
+            with RunStore.open(paths.database, create=False) as store:
+                attempts = store.attempts()
+        except StoreError as exc:
+            log.warning("cannot read the store of %s: %s", paths.slug, exc)
+            return None
+    return max((a for a in attempts if a.slug == paths.slug), key=lambda a: a.attempt, default=None)
 
 
 def is_orphaned(latest: Attempt | None, record: Record | None, *, has_worktree: bool) -> bool:

@@ -124,9 +124,10 @@ def recover(*, repo: Path, runs_dir: Path, only_slugs: Collection[str] | None = 
     tagged: dict[str, list[str]] = {"pruned": [], "reclaimed": []}
     # Every run the runs dir ever had leaves a lock file: its index, not its store, says which of
     # them finished (1.4 ms a run on each `run` start, before). A slug to recover is read again
-    # from its store once its locks are held.
-    index = IndexReader(runs_dir)
-    index.refresh()
+    # from its store once its locks are held. For a few slugs named, their stores are fewer reads.
+    index = IndexReader(runs_dir) if only_slugs is None else None
+    if index is not None:
+        index.refresh()
     for slug in sorted(slugs):
         probe = probe_slug(RunPaths(runs_dir, slug), registered, index)
         if not _needs_recovery(probe):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from parallel_runs.core.model import Attempt, Outcome
 from parallel_runs.errors import LeaseLostError, StoreError
-from parallel_runs.store.leases import ATTEMPTS, HOLDER, TOKEN_FENCED, lease_params, lost
+from parallel_runs.store.leases import ATTEMPTS, TOKEN_FENCED, lease_lost, lease_params
 from parallel_runs.store.models import UTCDateTime
 from parallel_runs.store.protocol import Claim
 
@@ -165,7 +165,7 @@ def _refused(conn: Connection, finish: Finish) -> LeaseLostError | None:
     }
     if conn.execute(_ALREADY_RECORDED, params).first() is not None:
         return None
-    return lost(claim, conn.execute(HOLDER, params).first(), doing="record its result")
+    return lease_lost(conn, claim, doing="record its result")
 
 
 def _text(value: str | None) -> str | None:

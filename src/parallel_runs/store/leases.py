@@ -41,7 +41,6 @@ __all__ = [
     "EVENTS",
     "EVENT_INSERT",
     "FINISHED",
-    "HOLDER",
     "LEASES",
     "NOW",
     "PENDING",
@@ -51,7 +50,6 @@ __all__ = [
     "lapsed",
     "lease_lost",
     "lease_params",
-    "lost",
     "renew",
     "skip_claim",
 ]
@@ -116,7 +114,7 @@ def lease_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-HOLDER = select(
+_HOLDER = select(
     LEASES.c.fencing_token,
     LEASES.c.state,
     LEASES.c.owner_host,
@@ -127,10 +125,10 @@ HOLDER = select(
 
 def lease_lost(conn: Connection, claim: Claim, *, doing: str) -> LeaseLostError:
     """The error for a stale holder, naming who holds the run now."""
-    return lost(claim, conn.execute(HOLDER, lease_params(claim)).first(), doing=doing)
+    return _lost(claim, conn.execute(_HOLDER, lease_params(claim)).first(), doing=doing)
 
 
-def lost(
+def _lost(
     claim: Claim, row: Row[int, str, str | None, int | None, str | None] | None, *, doing: str
 ) -> LeaseLostError:
     now = (
