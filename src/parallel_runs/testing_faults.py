@@ -3,10 +3,11 @@
 `PARALLEL_RUNS_TEST_BREAK=fencing,spool` breaks those layers in this process and the processes it
 starts. Nothing sets it but `make chaos-proof`, which runs each chaos scenario against its broken
 build and expects the scenario to fail. Each switch is one `if` at the one place it disables (two
-for `shared-git-state`, one in each of its layers):
+for `shared-git-state`, one in each of its layers); those of the shared store's claims and results are
+arguments of its PL/pgSQL functions (store migration 0006), which hold the SQL they break:
 
 - `run-lock` (`locks.OwnedLock`): layers 2 and 3; each process locks a file of its own.
-- `lease` (`store/claims._EXPIRED`): shared-store leases; a claim takes over a live lease as if expired.
+- `lease` (`store/claims._FAULTS`): shared-store leases; a claim takes over a live lease as if expired.
 - `fencing` (`store/leases.TOKEN_FENCED`): the fencing token; a stale holder's writes are not refused.
 - `spool` (`store/shared.finish_attempt`): a result the database cannot take is not spooled.
 - `save-before-remove` (`git/worktrees.save_changes`): a worktree is removed with nothing saved.
@@ -17,8 +18,9 @@ for `shared-git-state`, one in each of its layers):
 - `no-space` (`errors.is_disk_full`): a full disk is an error like any other.
 - `watchdog` (`run_shim`): the shim neither refuses nor kills a command past its lease deadline.
 - `contain` (`run_shim`): the shim kills nothing the command left behind (nor does the stray net).
-- `batch-fence` (`store/claims`): a takeover in one batch leaves another batch's lapsed claim current.
-- `restart-grace` (`store/claims`): a lease that lapsed while the database was down is taken at once.
+- `batch-fence` (`store/claims._FAULTS`): a takeover in one batch leaves another batch's lapsed claim current.
+- `restart-grace` (`store/leases.RESTART_GRACE`): a lease that lapsed while the database was down is
+  taken at once.
 - `reuse-reset` (`git/resetting.reset_for_reuse`): a reused worktree is checked out at the next run's
   base, and nothing else of the last run is removed.
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 
-from parallel_runs.core.model import Attempt, Outcome
+from parallel_runs.core.model import Attempt
 from parallel_runs.errors import LeaseLostError, StoreError
 from parallel_runs.store.leases import ATTEMPTS, TOKEN_FENCED, lease_lost, lease_params
 from parallel_runs.store.models import UTCDateTime
@@ -34,43 +34,17 @@ class Finish:
     result: Attempt
 
 
-# `wanted` holds the results as arrays, one element a result. The lease is finished where the token
-# is still current (token only, not state: finishing twice under one claim is harmless); then the
-# attempt is recorded. Each lease finished says whether its attempt had a row to record into.
+# Each lease whose token is still current is finished (token only, not state: finishing twice under
+# one claim is harmless), then its attempt is recorded; each lease finished says whether its attempt
+# had a row to record into. A PL/pgSQL function (migration 0006), planned once a session; its
+# arguments are the results as arrays, one element a result.
 _FINISH_ALL = text(
-    """
-WITH wanted AS (
-  SELECT * FROM unnest(CAST(:p_runs AS text[]), CAST(:p_tokens AS bigint[]), CAST(:p_attempts AS integer[]),
-    CAST(:p_statuses AS text[]), CAST(:p_exit_codes AS integer[]), CAST(:p_started AS timestamptz[]),
-    CAST(:p_finished AS timestamptz[]), CAST(:p_head_shas AS text[]), CAST(:p_errors AS text[]),
-    CAST(:p_error_tails AS text[]), CAST(:p_changed AS integer[]), CAST(:p_tests AS json[]))
-    AS w(run_id, token, attempt, status, exit_code, started_at, finished_at, head_sha, error, error_tail,
-      changed_files, tests)
-), lease AS (
-  UPDATE batch_runs SET
-    state = CASE WHEN w.status = '{abandoned}' THEN 'pending' ELSE 'finished' END,
-    fencing_token = batch_runs.fencing_token + CASE WHEN w.status = '{abandoned}' THEN 1 ELSE 0 END,
-    claim_key = CASE WHEN w.status = '{abandoned}' THEN NULL ELSE batch_runs.claim_key END,
-    outcome = w.status, finished_at = clock_timestamp()
-  FROM wanted w
-  -- `= ANY` as well as the join: the primary key then finds the rows, whatever the table's statistics
-  WHERE batch_runs.batch_id = :p_batch AND batch_runs.run_id = ANY(CAST(:p_runs AS text[]))
-    AND batch_runs.run_id = w.run_id AND {current}
-  RETURNING batch_runs.run_id
-), recorded AS (
-  UPDATE attempts SET status = w.status, exit_code = w.exit_code, started_at = w.started_at,
-    finished_at = w.finished_at, head_sha = w.head_sha, error = w.error, error_tail = w.error_tail,
-    changed_files = w.changed_files, tests = w.tests
-  FROM lease JOIN wanted w ON w.run_id = lease.run_id
-  WHERE attempts.run_id = lease.run_id AND attempts.attempt = w.attempt
-  RETURNING attempts.run_id
-)
-SELECT lease.run_id, recorded.run_id IS NOT NULL AS recorded
-FROM lease LEFT JOIN recorded ON recorded.run_id = lease.run_id
-""".format(  # noqa: S608 (only this module's own constant SQL is formatted in)
-        abandoned=Outcome.ABANDONED.value,
-        current="batch_runs.fencing_token = w.token" if TOKEN_FENCED else "true",
-    )
+    "SELECT * FROM parallel_runs_finish_claims(:p_batch, CAST(:p_runs AS text[]),"
+    " CAST(:p_tokens AS bigint[]), CAST(:p_attempts AS integer[]), CAST(:p_statuses AS text[]),"
+    " CAST(:p_exit_codes AS integer[]), CAST(:p_started AS timestamptz[]),"
+    " CAST(:p_finished AS timestamptz[]), CAST(:p_head_shas AS text[]), CAST(:p_errors AS text[]),"
+    " CAST(:p_error_tails AS text[]),"
+    " CAST(:p_changed AS integer[]), CAST(:p_tests AS json[]), :p_token_fenced)"
 )
 
 # The attempt already holds this very result: the call is done again after its commit (a retried
@@ -138,6 +112,7 @@ def _arrays(conn: Connection, batch_id: str, finishes: list[Finish]) -> dict[str
     results = [finish.result for finish in finishes]
     return {
         "p_batch": batch_id,
+        "p_token_fenced": TOKEN_FENCED,
         "p_runs": [finish.claim.run_id for finish in finishes],
         "p_tokens": [finish.claim.fencing_token for finish in finishes],
         "p_attempts": [finish.claim.attempt for finish in finishes],

@@ -52,7 +52,7 @@ def _config(connection: Connection | None = None) -> Config:
 # The revision this version expects a database at (the newest migration's): a process opening a
 # current database reads one row and never imports Alembic (~0.1 s of CPU in every worker, leg and
 # report); test_schema checks it against Alembic's scripts.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 _HAS_VERSION_TABLE = text("SELECT to_regclass('alembic_version') IS NOT NULL")
 _VERSIONS = text("SELECT version_num FROM alembic_version")
 

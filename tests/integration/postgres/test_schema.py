@@ -68,8 +68,8 @@ def test_upgrade_from_empty_creates_the_schema_the_models_describe(
     scratch_database: Callable[[], str],
 ) -> None:
     url = scratch_database()
-    assert upgrade(url) == HEAD_REVISION == "0005"
-    assert upgrade(url) == "0005"  # idempotent
+    assert upgrade(url) == HEAD_REVISION == "0006"
+    assert upgrade(url) == "0006"  # idempotent
     engine = create_engine(parse_postgres_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
@@ -99,7 +99,7 @@ def test_a_0001_database_upgrades_and_its_batches_keep_the_old_behaviour(
             )
     finally:
         engine.dispose()
-    assert upgrade(url) == "0005"
+    assert upgrade(url) == "0006"
     with SharedStore.connect(url) as store:
         old = store.get_batch("old")
     assert old is not None
@@ -131,7 +131,7 @@ def test_db_upgrade_command_then_connect(
     url = with_password(scratch_database())
     assert main(["db", "upgrade", "--database-url", url]) == 0
     out, err = capsys.readouterr()
-    assert "is at schema revision 0005" in out
+    assert "is at schema revision 0006" in out
     assert SECRET not in out + err
     SharedStore.connect(url).close()
 
