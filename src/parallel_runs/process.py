@@ -1,4 +1,4 @@
-"""Run one command under its shim (run_shim.py), output streamed to a file, with a timeout and a deadline.
+"""Run one command under a shim (`shim/`), output streamed to a file, with a timeout and a deadline.
 
 The only module that starts a run's processes. The shim, not this process, starts the command,
 kills it at its lease deadline, and kills whatever it left behind: it works while we are frozen.
@@ -10,17 +10,17 @@ import ast
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from parallel_runs import run_shim, testing_faults
 from parallel_runs.core.policy import shell_exit_code
+from parallel_runs.shim.client import SHIM_EXIT_SECONDS, ShimProcess, done_with, send_command
 
 __all__ = [
     "CommandResult",
@@ -30,9 +30,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_SHIM = Path(run_shim.__file__)
-_SHIM_EXIT_SECONDS = 10.0  # beyond the grace: how long a stopped shim may take to clean up
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +100,31 @@ def signal_run(pid: int, *, hard: bool) -> bool:
     return True
 
 
-def _stop(process: subprocess.Popen[bytes], *, grace: float) -> None:
-    """Ask the shim to stop the tree; it kills what is left after `grace` seconds, then exits."""
-    signal_run(process.pid, hard=False)
-    try:
-        process.wait(timeout=grace + _SHIM_EXIT_SECONDS)
-    except subprocess.TimeoutExpired:  # the shim itself is stuck: the stray net catches the rest
-        log.warning("the shim of process group %d did not exit; killing it", process.pid)
-        process.kill()
-        process.wait()
+def _readable(fd: int, timeout: float | None) -> bool:
+    """Wait until `fd` can be read (or is at its end); False if `timeout` seconds passed first."""
+    poller = select.poll()  # not select(): a busy process may hold descriptors above 1024
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
 
-def _report(fd: int, returncode: int) -> CommandResult:
+def _stop(shim: ShimProcess, report: int, *, grace: float) -> None:
+    """Ask the shim to stop the tree; it kills what is left after `grace` seconds, then reports."""
+    signal_run(shim.process.pid, hard=False)
+    if not _readable(report, grace + SHIM_EXIT_SECONDS):
+        shim.kill()
+
+
+def _report(report: BinaryIO, shim: ShimProcess) -> CommandResult:
     """What the shim reported; a shim that died without a report leaves only its exit status."""
-    with os.fdopen(fd, "rb") as stream:
-        raw = stream.read()
+    raw = report.read()
     try:
         document = ast.literal_eval(raw.decode())
     except (ValueError, SyntaxError, UnicodeDecodeError):
+        try:
+            returncode = shim.process.wait(timeout=SHIM_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            shim.kill()
+            returncode = shim.process.returncode
         return CommandResult(exit_code=shell_exit_code(returncode), timed_out=False)
     return CommandResult(
         exit_code=document["status"],
@@ -129,23 +133,6 @@ def _report(fd: int, returncode: int) -> CommandResult:
         lapsed=bool(document["lapsed"]),
         strays=tuple((int(pid), str(command)) for pid, command in document["strays"]),
     )
-
-
-# Imported, not run as a script: a script is compiled at every start (2 ms), a module's bytecode is
-# cached. Its directory goes last on the path, so nothing there can stand in for the standard library.
-_SHIM_MAIN = "; ".join(
-    (
-        f"import sys; sys.path.append({str(_SHIM.parent)!r})",
-        "import run_shim",
-        "sys.exit(run_shim.main(sys.argv[1:]))",
-    )
-)
-
-
-def _shim_argv(feed: int, report: int, grace: float) -> list[str]:
-    # -I -S: no site, no user paths, nothing of ours imported: the shim starts in milliseconds.
-    broken = [f"--broken={fault}" for fault in ("watchdog", "contain") if testing_faults.is_broken(fault)]
-    return [sys.executable, "-I", "-S", "-c", _SHIM_MAIN, str(feed), str(report), repr(grace), *broken]
 
 
 def run_command(
@@ -162,21 +149,15 @@ def run_command(
     """Run argv under a shim in a new session; its whole tree dies on timeout, deadline or exit.
 
     On timeout or interruption the tree gets SIGTERM, then SIGKILL after `grace` seconds. `on_start`
-    gets the shim's pid (its own process group): `signal_run` stops the run through it.
+    gets the shim's pid (its own process group): `signal_run` stops the run through it. Inside
+    `shared_shim`, the thread's commands share one shim; otherwise each starts its own.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output, (deadline or Deadline()).feeding() as feed:
         report_read, report_write = os.pipe()
         try:
-            process = subprocess.Popen(
-                [*_shim_argv(feed, report_write, grace), "--", *argv],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(feed, report_write),
+            shim = send_command(
+                argv, cwd=cwd, env=env, grace=grace, fds=[feed, report_write, output.fileno()]
             )
         except OSError as exc:
             os.close(report_read)
@@ -185,8 +166,14 @@ def run_command(
             return CommandResult(exit_code=None, timed_out=False, start_error=message)
         finally:
             os.close(report_write)
-        timed_out = _wait(process, timeout=timeout, grace=grace, on_start=on_start, output=output)
-        ended = _report(report_read, process.returncode)
+        with os.fdopen(report_read, "rb") as report:
+            try:
+                timed_out = _wait(
+                    shim, report_read, timeout=timeout, grace=grace, on_start=on_start, output=output
+                )
+                ended = _report(report, shim)
+            finally:
+                done_with(shim)
     return CommandResult(
         exit_code=ended.exit_code,
         timed_out=timed_out,
@@ -197,25 +184,25 @@ def run_command(
 
 
 def _wait(
-    process: subprocess.Popen[bytes],
+    shim: ShimProcess,
+    report: int,
     *,
     timeout: float | None,
     grace: float,
     on_start: Callable[[int], None] | None,
     output: BinaryIO,
 ) -> bool:
-    """Wait for the shim; True if the timeout stopped it."""
+    """Wait for the shim's report; True if the timeout stopped the command."""
     try:
         if on_start is not None:  # inside the try: if it fails, the tree is still stopped
-            on_start(process.pid)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        output.write(f"\nparallel-runs: timed out after {timeout}s; stopping the run\n".encode())
-        output.flush()
-        _stop(process, grace=grace)
-        return True
+            on_start(shim.process.pid)
+        if _readable(report, timeout):
+            return False
     except BaseException:
         # Interrupted while waiting (Ctrl-C in the main thread): never leave the tree behind.
-        _stop(process, grace=grace)
+        _stop(shim, report, grace=grace)
         raise
-    return False
+    output.write(f"\nparallel-runs: timed out after {timeout}s; stopping the run\n".encode())
+    output.flush()
+    _stop(shim, report, grace=grace)
+    return True

@@ -1,6 +1,6 @@
 """The second net for processes a run left behind: found and stopped at the end of each attempt.
 
-The first net is the run's shim (run_shim.py), a child subreaper that kills everything below it
+The first net is the run's shim (`shim/`), a child subreaper that kills everything below it
 when the command ends. Should the shim itself be killed, its orphans come here: this process is a
 child subreaper too, and at the end of each attempt a process is stopped when its environment
 names the run's worktree, or when it is one of our descendants working inside that worktree. (A

@@ -16,8 +16,8 @@ arguments of its PL/pgSQL functions (store migration 0006), which hold the SQL t
 - `keep-tip` (`git/repository._keep_tip`): run-branch commits a save displaces are not kept.
 - `slug` (`core/ids.slugify`): a run id is its own path component and branch name, whatever it holds.
 - `no-space` (`errors.is_disk_full`): a full disk is an error like any other.
-- `watchdog` (`run_shim`): the shim neither refuses nor kills a command past its lease deadline.
-- `contain` (`run_shim`): the shim kills nothing the command left behind (nor does the stray net).
+- `watchdog` (`shim/command.py`): the shim neither refuses nor kills a command past its lease deadline.
+- `contain` (`shim/command.py`): the shim kills nothing the command left behind (nor does the stray net).
 - `batch-fence` (`store/claims._FAULTS`): a takeover in one batch leaves another batch's lapsed claim current.
 - `restart-grace` (`store/leases.RESTART_GRACE`): a lease that lapsed while the database was down is
   taken at once.

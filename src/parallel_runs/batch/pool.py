@@ -23,6 +23,7 @@ from parallel_runs.batch.result import BatchResult, RunEnd, SkippedRun, outcome_
 from parallel_runs.core.events import EventKind
 from parallel_runs.core.ids import slugify
 from parallel_runs.core.model import Outcome
+from parallel_runs.shim.client import shared_shim
 from parallel_runs.store import LeaseOwner, Store, UnavailableError
 
 __all__ = ["run_batch"]
@@ -103,8 +104,9 @@ def _work_loop(
     in_flight: _InFlight,
     failures: _FailureCount,
 ) -> list[RunEnd]:
-    """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs."""
-    with _kept_worktree(batch, worker_id) as slot:
+    """One worker thread: claim, run, repeat; wait for expiring leases while other workers hold runs.
+    Its commands (setup, the runs', their test phases) share one shim process."""
+    with shared_shim(), _kept_worktree(batch, worker_id) as slot:
         return _claim_and_run(
             store, batch, control, worker_id, in_flight=in_flight, failures=failures, slot=slot
         )

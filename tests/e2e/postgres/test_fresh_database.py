@@ -124,7 +124,7 @@ def test_plan_upgrades_a_database_that_is_behind_and_says_so(
     upgrade(url, revision="0001")
     planned = cli("plan", "--database-url", url, "--run-ids", "a,b", "--command", "true", cwd=repo)
     assert planned.returncode == 0, planned.stderr
-    line = f"upgraded the parallel-runs schema of database {mask_url(url)} from revision 0001 to 0005"
+    line = f"upgraded the parallel-runs schema of database {mask_url(url)} from revision 0001 to 0006"
     assert planned.stderr.strip().splitlines() == [f"parallel-runs: {line}"]
     assert "parallel-runs schema" not in planned.stdout  # stdout holds the outputs only
     again = cli("plan", "--database-url", url, "--run-ids", "c", "--command", "true", cwd=repo)

@@ -1,0 +1,148 @@
+"""The supervisor's side of the shim: a shim process per thread that runs commands, one at a time.
+
+Not imported by the shim itself (it imports the rest of parallel_runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from parallel_runs import testing_faults
+
+__all__ = ["SHIM_EXIT_SECONDS", "ShimProcess", "done_with", "send_command", "shared_shim"]
+
+log = logging.getLogger(__name__)
+
+_SOURCES = Path(__file__).resolve().parents[2]  # the directory parallel_runs is imported from
+SHIM_EXIT_SECONDS = 10.0  # beyond the grace: how long a stopped shim may take to clean up
+# Imported, not run as a script: a script is compiled at every start (2 ms), a module's bytecode is
+# cached. Our sources' directory goes last on the path: nothing there can stand in for the standard
+# library.
+_SHIM_MAIN = "; ".join(
+    (
+        f"import sys; sys.path.append({str(_SOURCES)!r})",
+        "from parallel_runs.shim.serve import serve",
+        "sys.exit(serve(int(sys.argv[1])))",
+    )
+)
+
+
+class ShimProcess:
+    """A shim process (`shim/serve.py`) and our end of its control socket: one command at a time."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # -I -S: no site, no user paths, nothing of ours imported: the shim starts in milliseconds.
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _SHIM_MAIN, str(theirs.fileno())],
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.control = ours
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(
+        self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], grace: float, fds: list[int]
+    ) -> None:
+        """Ask for one command: its fields NUL-separated, with FEED, REPORT and the log's descriptors."""
+        broken = ",".join(fault for fault in ("watchdog", "contain") if testing_faults.is_broken(fault))
+        fields = [repr(grace), broken, str(cwd), str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+        request = b"\0".join(os.fsencode(field) for field in fields)
+        socket.send_fds(self.control, [len(request).to_bytes(8, "little")], fds)
+        self.control.sendall(request)
+
+    def kill(self) -> None:
+        """The shim itself is stuck: killed (the stray net catches what it leaves)."""
+        log.warning("the shim of process group %d did not exit; killing it", self.process.pid)
+        self.process.kill()
+        self.process.wait()
+
+    def close(self) -> None:
+        """No more commands: the shim exits once it sees our end closed."""
+        self.control.close()
+        try:
+            self.process.wait(timeout=SHIM_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+_THREAD = threading.local()  # `kept`: the shim that this thread's commands share (`shared_shim`)
+
+
+@contextlib.contextmanager
+def shared_shim() -> Iterator[None]:
+    """The commands this thread runs in the block share one shim process, started at the first."""
+    _THREAD.keep = True
+    try:
+        yield
+    finally:
+        _THREAD.keep = False
+        kept: ShimProcess | None = _THREAD.__dict__.pop("kept", None)
+        if kept is not None:
+            kept.close()
+
+
+def _this_thread_s() -> ShimProcess:
+    """This thread's kept shim if it is alive, else a new one (kept if the thread keeps one)."""
+    kept: ShimProcess | None = _THREAD.__dict__.pop("kept", None)
+    if kept is not None and kept.alive:
+        _THREAD.kept = kept
+        return kept
+    if kept is not None:
+        kept.close()  # died (killed at a timeout, or by someone): its socket goes too
+    shim = ShimProcess()
+    if _THREAD.__dict__.get("keep"):
+        _THREAD.kept = shim
+    return shim
+
+
+def _forget(shim: ShimProcess) -> None:
+    if _THREAD.__dict__.get("kept") is shim:
+        del _THREAD.kept
+    shim.close()
+
+
+def send_command(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], grace: float, fds: list[int]
+) -> ShimProcess:
+    """This thread's shim, asked to run one command (fds: FEED, REPORT, the log); OSError if no shim
+    could start. A kept shim that died since its last command is replaced, once."""
+    shim = _this_thread_s()
+    try:
+        shim.send(argv, cwd=cwd, env=env, grace=grace, fds=fds)
+    except OSError:
+        _forget(shim)
+        shim = _this_thread_s()
+        try:
+            shim.send(argv, cwd=cwd, env=env, grace=grace, fds=fds)
+        except OSError:
+            _forget(shim)
+            raise
+    return shim
+
+
+def done_with(shim: ShimProcess) -> None:
+    """The command's report is in: a shim of its own goes, the thread's kept one stays."""
+    if _THREAD.__dict__.get("kept") is not shim:
+        shim.close()
