@@ -11,7 +11,7 @@ import pytest
 
 from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
-from parallel_runs.store import RunStore
+from parallel_runs.store import RunStore, sqlite_engine
 from parallel_runs.store.sqlite import SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -212,6 +212,26 @@ def test_nothing_but_the_database_file_remains_after_close(db: Path) -> None:
     assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+def test_a_with_block_s_operations_share_one_connection_and_a_new_store_reads_no_header(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[object] = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite_engine.sqlite3, "connect", lambda *a, **kw: opened.append(a) or connect(*a, **kw)
+    )
+    with RunStore.open(db) as store:  # a new file: nothing to check before the first write makes it
+        assert store.last_attempt_number("exp-1") == 0
+        begin(store)
+        store.finish_attempt(result())
+        assert [a.outcome for a in store.attempts()] == [Outcome.SUCCEEDED]
+    assert len(opened) == 1  # a run's begin was three connections, its finish one more (P1)
+    store = RunStore.open(db)  # outside a `with`, nothing would close a kept connection: none is kept
+    store.attempts()
+    store.attempts()
+    assert len(opened) == 1 + 3  # the header check at open, then one each
 
 
 # --- competing processes (spawned: nothing inherited from the test process) ---

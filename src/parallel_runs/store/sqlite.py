@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
@@ -21,7 +21,7 @@ from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_index import record_write
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
-from parallel_runs.store.sqlite_engine import BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
+from parallel_runs.store.sqlite_engine import BEGIN_OPTION, BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
 from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
@@ -45,6 +45,14 @@ class RunStore(Closing):
         self.indexed_in = indexed_in
         self._has_schema = False
         self._closed = False
+        # Inside `with store:`, its operations share one connection (a run's begin is three of
+        # them); outside, each opens the file and closes it, as nothing would close a kept one.
+        self._keep = False
+        self._kept: Connection | None = None
+
+    def __enter__(self) -> Self:
+        self._keep = True
+        return self
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True, indexed_in: Path | None = None) -> RunStore:
@@ -61,6 +69,8 @@ class RunStore(Closing):
         elif not path.is_file():
             raise StoreError(f"no store at {path}")
         store = cls(path, indexed_in=indexed_in)
+        if create and not path.exists():
+            return store  # nothing to check: the first write makes the file and its schema
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
             old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES
@@ -108,13 +118,24 @@ class RunStore(Closing):
     def _transaction(self, doing: str, *, write: bool) -> Iterator[Connection]:
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        reader, writer = engines()
-        token = CURRENT_PATH.set(self.path)
-        try:
-            with self._errors(doing), (writer if write else reader).begin() as conn:
-                yield conn
-        finally:
-            CURRENT_PATH.reset(token)
+        if not self._keep:
+            reader, writer = engines()
+            token = CURRENT_PATH.set(self.path)
+            try:
+                with self._errors(doing), (writer if write else reader).begin() as conn:
+                    yield conn
+            finally:
+                CURRENT_PATH.reset(token)
+            return
+        with self._errors(doing):
+            if self._kept is None:
+                token = CURRENT_PATH.set(self.path)
+                try:
+                    self._kept = engines()[0].connect()
+                finally:
+                    CURRENT_PATH.reset(token)
+            with self._kept.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"}).begin():
+                yield self._kept
 
     @contextmanager
     def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:
@@ -257,5 +278,8 @@ class RunStore(Closing):
         return found[0] if found else None
 
     def close(self) -> None:
-        """Close the store (every operation has already closed its connection)."""
+        """Close the store, and the connection its `with` block kept."""
         self._closed = True
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None

@@ -15,10 +15,10 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.store.models import Base
 
-__all__ = ["BUSY_TIMEOUT_MS", "CURRENT_PATH", "engines", "schema_ddl"]
+__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "engines", "schema_ddl"]
 
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
-_BEGIN_OPTION = "parallel_runs_begin"
+BEGIN_OPTION = "parallel_runs_begin"  # how a transaction begins: DEFERRED (the default) or IMMEDIATE
 
 
 @functools.cache
@@ -51,7 +51,7 @@ def _connect() -> sqlite3.Connection:
 
 
 def _on_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -60,4 +60,4 @@ def engines() -> tuple[Engine, Engine]:
     """The process-wide (reader, writer) engines; NullPool: each operation opens and closes the file."""
     engine = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
     event.listen(engine, "begin", _on_begin)
-    return engine, engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+    return engine, engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
