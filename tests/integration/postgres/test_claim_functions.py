@@ -12,7 +12,12 @@ from parallel_runs.store import BatchDefinition, SharedStore
 from tests.integration.postgres.helpers import result_for
 from tests.integration.postgres.test_grouped_writes import ME
 
-FUNCTIONS = {"parallel_runs_next_runs", "parallel_runs_take_claims", "parallel_runs_finish_claims"}
+FUNCTIONS = {
+    "parallel_runs_claim",
+    "parallel_runs_next_runs",
+    "parallel_runs_take_claims",
+    "parallel_runs_finish_claims",
+}
 
 
 @contextmanager
@@ -30,7 +35,7 @@ def sent(store: SharedStore) -> Iterator[list[str]]:
         event.remove(store._engine, "before_cursor_execute", record)
 
 
-def test_a_claim_and_its_result_are_three_function_calls(
+def test_a_claim_and_its_result_are_two_function_calls(
     store: SharedStore, make_batch: Callable[..., BatchDefinition]
 ) -> None:
     batch = make_batch(2)
@@ -39,7 +44,7 @@ def test_a_claim_and_its_result_are_three_function_calls(
         assert claim is not None
         store.finish_attempt(claim, result_for(claim))
     called = [statement.split("(")[0].removeprefix("SELECT * FROM ") for statement in statements]
-    assert called == ["parallel_runs_next_runs", "parallel_runs_take_claims", "parallel_runs_finish_claims"]
+    assert called == ["parallel_runs_claim", "parallel_runs_finish_claims"]
     [run] = [run for run in store.batch_runs(batch.batch_id) if run.run_id == claim.run_id]
     assert (run.state, run.attempt) == ("finished", claim.attempt)
 

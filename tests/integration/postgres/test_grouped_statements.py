@@ -1,4 +1,4 @@
-"""The statements a group of claims and results costs (P6): two for a group's claims, one for a
+"""The statements a group of claims and results costs (P6): one for a group's claims, one for a
 batch's results, and a new batch analyzed so that each finds its rows through the primary key.
 
 Each test holds the first group's first statement until the other calls are queued behind it
@@ -38,9 +38,9 @@ def test_a_group_s_claims_search_past_a_run_another_batch_runs(
             held,
         )
     # Both claims find a run: the search locked the run live elsewhere and one of the others, the take
-    # refused the first, and the next round searched past it.
+    # refused the first, and the next round searched past it: all in the group's one call.
     assert sorted(claim.run_id for claim in claims[1:]) == past  # type: ignore[union-attr]
-    assert held.statements == 1 + 4
+    assert held.statements == 1 + 1
     states = {run.run_id: run.state for run in store.batch_runs(batch.batch_id)}
     assert states == {live: "pending", past[0]: "claimed", past[1]: "claimed"}
 

@@ -3,8 +3,9 @@
 Planning the claim path's statements had become the larger part of what PostgreSQL spends on a
 run (0.52 of 0.87 ms): a PL/pgSQL function keeps its statements' plans for the session. Prepared
 statements would do the same, but PgBouncer's transaction pooling cannot carry them; a function is
-only a name. Each function runs one statement, with the snapshot and locks it had as a statement
-(a volatile function's statement takes a fresh snapshot, as a statement of its own does). The
+only a name. Each statement in them keeps the snapshot and locks it had when sent alone (a volatile
+function's statement takes a fresh snapshot, as a statement of its own does): `parallel_runs_claim`
+runs the search, then the take, as two statements, the take's snapshot after the search's locks. The
 chaos-proof fault switches (`testing_faults`) are arguments: the faults break the same SQL.
 
 The SQL is frozen here, as a migration must be: a change to it is a new migration.
@@ -118,6 +119,73 @@ BEGIN
 END $$
 """  # noqa: S608 (this module's own constant SQL)
 
+# A group's claims of one batch in one call: lock as many candidates as asks are left, take them
+# (parallel_runs_take_claims), and search again past each candidate another batch runs right now,
+# for the asks it leaves. Each ask (arrays: key, owner, its description) is paired with a candidate in
+# order; each claim taken is returned with its ask's key, and the attempt it took over, if any.
+_CLAIM = """
+CREATE OR REPLACE FUNCTION parallel_runs_claim(
+  p_batch text, p_run text, p_skip text[], p_keys text[], p_hosts text[], p_pids integer[],
+  p_workers text[], p_ttls float8[], p_owners text[], p_branch_prefix text,
+  p_live_lapses boolean, p_fence_batches boolean, p_restart_grace boolean)
+RETURNS TABLE (claim_key text, run_id text, slug text, abandoned integer, fencing_token bigint,
+  attempt integer, expires_at timestamptz, base_sha text)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+  asks integer[] := ARRAY(SELECT generate_subscripts(p_keys, 1));  -- the asks still without a claim
+  skip text[] := p_skip;
+  runs text[]; slugs text[]; states text[]; attempts integer[]; paired integer[]; taken text[];
+  n integer;
+  k integer;
+  took record;
+BEGIN
+  WHILE cardinality(asks) > 0 LOOP
+    SELECT array_agg(c.run_id ORDER BY c.n), array_agg(c.slug ORDER BY c.n), array_agg(c.state ORDER BY c.n),
+      array_agg(c.attempt ORDER BY c.n)
+      INTO runs, slugs, states, attempts
+      FROM parallel_runs_next_runs(p_batch, p_run, skip, cardinality(asks), p_live_lapses, p_restart_grace)
+        WITH ORDINALITY AS c(run_id, state, attempt, slug, n);
+    EXIT WHEN runs IS NULL;
+    n := cardinality(runs);
+    paired := asks[1:n];
+    taken := '{}';
+    FOR took IN SELECT * FROM parallel_runs_take_claims(p_batch, runs,
+        ARRAY(SELECT p_keys[paired[i]] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_hosts[paired[i]] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_pids[paired[i]] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_workers[paired[i]] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_ttls[paired[i]] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_branch_prefix || slugs[i] FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT CASE WHEN states[i] = 'claimed' THEN 'taken_over' ELSE 'claimed' END
+          FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT p_owners[paired[i]] || CASE WHEN states[i] = 'claimed'
+            THEN ', attempt ' || attempts[i] || ' abandoned' ELSE '' END
+          FROM generate_series(1, n) i ORDER BY i),
+        ARRAY(SELECT 'lease expired; taken over by ' || p_owners[paired[i]]
+          FROM generate_series(1, n) i ORDER BY i),
+        p_fence_batches, p_restart_grace)
+    LOOP
+      k := array_position(runs, took.run_id);
+      taken := taken || took.run_id;
+      claim_key := p_keys[paired[k]];
+      run_id := took.run_id;
+      slug := slugs[k];
+      abandoned := CASE WHEN states[k] = 'claimed' THEN attempts[k] END;
+      fencing_token := took.fencing_token;
+      attempt := took.attempt;
+      expires_at := took.expires_at;
+      base_sha := took.base_sha;
+      RETURN NEXT;
+    END LOOP;
+    -- a candidate another batch runs right now: searched past, its ask waits for the next round
+    skip := skip || ARRAY(SELECT runs[i] FROM generate_series(1, n) i WHERE NOT (runs[i] = ANY(taken)));
+    asks := ARRAY(SELECT paired[i] FROM generate_series(1, n) i WHERE NOT (runs[i] = ANY(taken)) ORDER BY i)
+      || asks[n + 1:];
+  END LOOP;
+END $$
+"""
+
 # Finish each lease whose token is current (p_token_fenced false: any) and record its attempt's
 # result; each lease finished says whether its attempt had a row to record into.
 _FINISH_CLAIMS = """
@@ -159,6 +227,8 @@ END $$
 """
 
 _FUNCTIONS = (
+    "parallel_runs_claim(text, text, text[], text[], text[], integer[], text[], float8[], text[], text,"
+    " boolean, boolean, boolean)",
     "parallel_runs_next_runs(text, text, text[], integer, boolean, boolean)",
     "parallel_runs_take_claims(text, text[], text[], text[], integer[], text[], float8[], text[], text[],"
     " text[], text[], boolean, boolean)",
@@ -168,8 +238,8 @@ _FUNCTIONS = (
 
 
 def upgrade() -> None:
-    """Create the three functions."""
-    for function in (_NEXT_RUNS, _TAKE_CLAIMS, _FINISH_CLAIMS):
+    """Create the functions."""
+    for function in (_NEXT_RUNS, _TAKE_CLAIMS, _CLAIM, _FINISH_CLAIMS):
         op.execute(function)
 
 
