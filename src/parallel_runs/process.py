@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_LONGEST_POLL = 3600.0  # seconds: poll() takes at most 2**31 - 1 ms, and a --timeout may be a year
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,13 @@ def _readable(fd: int, timeout: float | None) -> bool:
     """Wait until `fd` can be read (or is at its end); False if `timeout` seconds passed first."""
     poller = select.poll()  # not select(): a busy process may hold descriptors above 1024
     poller.register(fd, select.POLLIN)
-    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+    until = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = _LONGEST_POLL if until is None else min(_LONGEST_POLL, max(0.0, until - time.monotonic()))
+        if poller.poll(int(left * 1000)):
+            return True
+        if until is not None and time.monotonic() >= until:
+            return False
 
 
 def _stop(shim: ShimProcess, report: int, *, grace: float) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from parallel_runs import testing_faults
 from parallel_runs.cli import main
-from parallel_runs.process import CommandResult, run_command
+from parallel_runs.process import CommandResult, run_command, signal_run
 from parallel_runs.shim.client import shared_shim
-from tests.helpers import wait_for
+from tests.helpers import processes_with, wait_for
 
 Run = Callable[..., tuple[CommandResult, int]]
 
@@ -141,3 +142,62 @@ def test_a_worker_s_runs_setup_and_test_phases_share_its_shim(
     assert len(shims) == 2 + 9
     assert len(set(shims[-9:])) == 1
     assert shims[-1] not in shims[:2]
+
+
+@pytest.mark.parametrize(("hard", "status"), [(True, 128 + signal.SIGKILL), (False, 128 + signal.SIGTERM)])
+def test_a_stop_sent_as_the_command_registers_reaches_it(tmp_path: Path, hard: bool, status: int) -> None:
+    # control.register stops a command of a stopping batch from on_start: the shim took the command
+    # before run_command says it started, so the signal cannot land while it is still between commands.
+    with shared_shim():
+        for _ in range(5):
+            ended = run_command(
+                ["sleep", "30"],
+                cwd=tmp_path,
+                env=dict(os.environ),
+                log_path=tmp_path / "run.log",
+                timeout=None,
+                grace=30.0,
+                on_start=lambda pid: signal_run(pid, hard=hard),
+            )
+            assert ended.exit_code == status
+
+
+def test_a_command_starts_with_the_signals_a_shell_gives_it(run: Run, tmp_path: Path) -> None:
+    with shared_shim():
+        run("grep SigIgn /proc/self/status > ignored")
+    ignored = int((tmp_path / "ignored").read_text().split()[1], 16)
+    for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (sig - 1)), sig.name
+
+
+def test_a_shim_a_command_reniced_retires_before_the_next(run: Run, tmp_path: Path) -> None:
+    with shared_shim():
+        _, shim = run("renice -n 7 -p $PPID")
+        _, other = run("nice > niceness")
+    assert other != shim
+    assert (tmp_path / "niceness").read_text().strip() == str(os.nice(0))
+
+
+def test_a_shim_that_could_not_contain_a_command_retires(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(testing_faults.ENV, "contain")  # the shim leaves the command's survivor below it
+    marker = f"{500 + os.getpid() % 100}.5"
+    try:
+        with shared_shim():
+            _, shim = run(f"sleep {marker} & true")
+            _, other = run("true")
+        assert other != shim  # the survivor is not the next command's stray
+    finally:
+        for pid in processes_with(f"sleep {marker}"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_timeout_of_a_year_is_a_timeout(run: Run) -> None:
+    ended, _ = run("exit 9", timeout=365 * 86400.0)
+    assert (ended.exit_code, ended.timed_out) == (9, False)
+
+
+def test_a_nul_byte_in_the_environment_is_refused_not_passed_on(run: Run) -> None:
+    with pytest.raises(ValueError, match="embedded null byte"):
+        run("true", env={**os.environ, "X": "a\0Y=injected"})

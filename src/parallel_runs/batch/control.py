@@ -66,14 +66,17 @@ class BatchControl:
         """Wait up to `seconds`; False if a stop request cut the wait short."""
         return not self._stop.wait(seconds)
 
+    # A worker's commands share its shim, so a shim's group names whichever command it runs now: every
+    # signal is sent under the lock, while the run that asked for it is still registered. The shim
+    # ignores one that lands after its command ended.
     def register(self, run_id: str, pgid: int) -> None:
-        """A command's shim started (pgid: its group): stop it at once if the batch is stopping, kill it
+        """A command's shim took it (pgid: its group): stop it at once if the batch is stopping, kill it
         if its run was stopped."""
         with self._lock:
             self._groups[run_id] = pgid
             stopping, hard = self._stop.is_set(), self._hard or run_id in self._stopped_runs
-        if stopping or hard:
-            signal_run(pgid, hard=hard)
+            if stopping or hard:
+                signal_run(pgid, hard=hard)
 
     def unregister(self, run_id: str) -> None:
         """A command ended."""
@@ -86,9 +89,9 @@ class BatchControl:
         with self._lock:
             self._stopped_runs.add(run_id)
             pgid = self._groups.get(run_id)
-        if pgid is None:
-            return
-        signal_run(pgid, hard=False)
+            if pgid is None:
+                return
+            signal_run(pgid, hard=False)
         timer = threading.Timer(self.grace, self._kill_if_still_running, args=(run_id, pgid))
         timer.daemon = True
         timer.start()
@@ -106,9 +109,8 @@ class BatchControl:
     def _kill_if_still_running(self, run_id: str, pgid: int) -> None:
         # An ended group is unregistered, and its id may already belong to someone else's processes.
         with self._lock:
-            still_running = self._groups.get(run_id) == pgid
-        if still_running:
-            signal_run(pgid, hard=True)
+            if self._groups.get(run_id) == pgid:
+                signal_run(pgid, hard=True)
 
     def request_stop(self, reason: str) -> None:
         """First request: SIGTERM every command, SIGKILL after the grace period. Second: SIGKILL now."""
@@ -146,10 +148,13 @@ class BatchControl:
 
     def _signal_all(self, sig: signal.Signals) -> None:
         with self._lock:
-            groups = list(self._groups.items())
-        for run_id, pgid in groups:
-            if signal_run(pgid, hard=sig is signal.SIGKILL):
-                log.info("sent %s to run %r (process group %d)", sig.name, run_id, pgid)
+            sent = [
+                (run_id, pgid)
+                for run_id, pgid in self._groups.items()
+                if signal_run(pgid, hard=sig is signal.SIGKILL)
+            ]
+        for run_id, pgid in sent:
+            log.info("sent %s to run %r (process group %d)", sig.name, run_id, pgid)
 
 
 @contextmanager

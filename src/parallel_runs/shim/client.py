@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,13 +17,27 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from parallel_runs import testing_faults
+from parallel_runs.shim.serve import READY, RETIRED
 
-__all__ = ["SHIM_EXIT_SECONDS", "ShimProcess", "done_with", "send_command", "shared_shim"]
+__all__ = ["SHIM_EXIT_SECONDS", "ShimProcess", "ShimStuck", "done_with", "send_command", "shared_shim"]
 
 log = logging.getLogger(__name__)
 
 _SOURCES = Path(__file__).resolve().parents[2]  # the directory parallel_runs is imported from
 SHIM_EXIT_SECONDS = 10.0  # beyond the grace: how long a stopped shim may take to clean up
+# How long a shim may take to answer a request (microseconds of its work): it guards against a frozen
+# shim only, so it is long enough for a machine under any load.
+_ANSWER_SECONDS = 60.0
+
+
+class _Refused(OSError):
+    """The shim did not take the command and never will: another shim may be asked."""
+
+
+class ShimStuck(OSError):
+    """The shim did not answer in time: it was killed, and no other copy of the command may start."""
+
+
 # Imported, not run as a script: a script is compiled at every start (2 ms), a module's bytecode is
 # cached. Our sources' directory goes last on the path: nothing there can stand in for the standard
 # library.
@@ -65,17 +80,39 @@ class ShimProcess:
     def send(
         self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], grace: float, fds: list[int]
     ) -> None:
-        """Ask for one command: its fields NUL-separated, with FEED, REPORT and the log's descriptors."""
+        """Ask for one command: its fields NUL-separated, with FEED, REPORT and the log's descriptors.
+        Returns once the shim took it (a stop signal reaches the command from then on); _Refused if it
+        did not, when asking another shim is safe; ShimStuck if it did not answer."""
         broken = ",".join(fault for fault in ("watchdog", "contain") if testing_faults.is_broken(fault))
         fields = [repr(grace), broken, str(cwd), str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+        if any("\0" in field for field in fields):
+            raise ValueError("embedded null byte")  # as subprocess says: no argv or environment holds one
         request = b"\0".join(os.fsencode(field) for field in fields)
-        socket.send_fds(self.control, [len(request).to_bytes(8, "little")], fds)
-        self.control.sendall(request)
+        try:
+            socket.send_fds(self.control, [len(request).to_bytes(8, "little")], fds)
+            self.control.sendall(request)
+        except OSError as exc:
+            raise _Refused(f"the shim is gone: {exc}") from exc
+        self.control.settimeout(_ANSWER_SECONDS)
+        try:
+            answer = self.control.recv(1)
+        except TimeoutError:
+            # It may have started the command by now: stop its tree (whatever it does, the attempt's
+            # stray net finds the rest) and start no other copy of it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGUSR1)
+            self.kill()
+            raise ShimStuck(f"the shim did not take the command within {_ANSWER_SECONDS:.0f}s") from None
+        finally:
+            self.control.settimeout(None)
+        if answer != READY:  # it died before taking it, or it retired: the command was not started
+            raise _Refused("the shim retired" if answer == RETIRED else "the shim is gone")
 
     def kill(self) -> None:
         """The shim itself is stuck: killed (the stray net catches what it leaves)."""
-        log.warning("the shim of process group %d did not exit; killing it", self.process.pid)
-        self.process.kill()
+        log.warning("the shim of process group %d is stuck; killing it", self.process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
         self.process.wait()
 
     def close(self) -> None:
@@ -126,20 +163,22 @@ def _forget(shim: ShimProcess) -> None:
 def send_command(
     argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], grace: float, fds: list[int]
 ) -> ShimProcess:
-    """This thread's shim, asked to run one command (fds: FEED, REPORT, the log); OSError if no shim
-    could start. A kept shim that died since its last command is replaced, once."""
-    shim = _this_thread_s()
-    try:
-        shim.send(argv, cwd=cwd, env=env, grace=grace, fds=fds)
-    except OSError:
-        _forget(shim)
+    """This thread's shim, having taken one command (fds: FEED, REPORT, the log). A kept shim that died
+    or retired since its last command is replaced, once; OSError if no shim could take it."""
+    for last in (False, True):
         shim = _this_thread_s()
         try:
             shim.send(argv, cwd=cwd, env=env, grace=grace, fds=fds)
-        except OSError:
+        except _Refused:
+            _forget(shim)
+            if last:
+                raise
+            continue
+        except BaseException:
             _forget(shim)
             raise
-    return shim
+        return shim
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def done_with(shim: ShimProcess) -> None:

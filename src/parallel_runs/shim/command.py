@@ -10,6 +10,7 @@ import time
 from parallel_runs.shim.tree import command_line, descendants, has_children, kill, signal_tree
 
 _CONTAIN_SECONDS = 5.0
+_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def tell_log(message: str) -> None:
@@ -33,6 +34,7 @@ class Shim:
         self.status: int | None = None
         self.lapsed = False
         self.stop_at: float | None = None  # monotonic time of the SIGTERM: KILL follows after the grace
+        self.contained = True  # nothing of the command is left below us
         os.set_blocking(feed, False)
 
     def stop(self) -> None:
@@ -67,7 +69,8 @@ class Shim:
             self.lapsed = True
             return f"not started: {why}"
         try:
-            self.child = os.posix_spawnp(argv[0], argv, env, setpgroup=0)
+            # The signals we ignore (and Python ignores), as a command started by a shell has them.
+            self.child = os.posix_spawnp(argv[0], argv, env, setpgroup=0, setsigdef=_DEFAULT_SIGNALS)
         except OSError as exc:
             message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
             tell_log(message)
@@ -129,6 +132,7 @@ class Shim:
         strays: dict[int, str] = {}
         if not has_children():  # none, so no descendant either: each has a parent up to us, alive
             return strays
+        self.contained = False
         until = time.monotonic() + _CONTAIN_SECONDS
         while time.monotonic() < until and "contain" not in self.broken:
             found = descendants()
@@ -143,6 +147,7 @@ class Shim:
         if strays:
             named = ", ".join(f"pid {pid} ({command})" for pid, command in strays.items())
             tell_log(f"stopped {len(strays)} process(es) the run left behind: {named}")
+        self.contained = not has_children()  # else the next command would inherit them: the shim retires
         return strays
 
     def finish(

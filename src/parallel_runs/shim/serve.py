@@ -5,6 +5,7 @@ from __future__ import annotations
 import _signal as signal  # type: ignore[import-not-found]  # `signal` imports enum: slow to start
 import _socket  # `socket` imports enum too
 import os
+import resource
 import sys
 
 from parallel_runs.shim.command import Shim, tell_log
@@ -13,6 +14,22 @@ from parallel_runs.shim.tree import adopt_orphans
 _running: list[Shim] = []  # the command running now (one at most), which SIGTERM and SIGUSR1 stop
 _HEADER = 8  # bytes: the request's length, sent with its three file descriptors
 _FDS = 3
+# The answer to a request: taken (from now on a stop signal reaches its command), or refused because
+# this shim retires (a command changed what the next would inherit): the supervisor asks a new one.
+READY, RETIRED = b"+", b"-"
+_LIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
+
+
+def _inherited() -> tuple[object, ...]:
+    """What a command could change of this process (`prlimit --pid $PPID`, `renice`, the OOM score,
+    the CPUs) that the commands after it would inherit."""
+    try:
+        with open("/proc/self/oom_score_adj", "rb") as oom:
+            score = oom.read()
+    except OSError:
+        score = b""
+    limits = [resource.getrlimit(limit) for limit in _LIMITS]
+    return limits, os.getpriority(os.PRIO_PROCESS, 0), score, os.sched_getaffinity(0)
 
 
 def _stop_running(*_: object) -> None:
@@ -65,9 +82,18 @@ def receive(channel: _socket.socket) -> tuple[list[int], list[bytes]] | None:
     return fds, _read(channel, size).split(b"\0")
 
 
-def run_request(fds: list[int], fields: list[bytes], wake: int) -> None:
-    """One request: [grace, broken faults, cwd, argc, *argv, *environment] with [FEED, REPORT, LOG]."""
+def run_request(
+    channel: _socket.socket, fds: list[int], fields: list[bytes], *, wake: int, as_started: tuple[object, ...]
+) -> bool:
+    """One request: [grace, broken faults, cwd, argc, *argv, *environment] with [FEED, REPORT, LOG].
+    False once this shim retires: after a command it could not contain (its survivors would be the
+    next one's strays), or before one that would inherit what an earlier one changed."""
     feed, report, log = fds
+    if _inherited() != as_started:
+        channel.send(RETIRED)
+        for fd in fds:
+            os.close(fd)
+        return False
     grace, broken, cwd, argc = float(fields[0]), fields[1].decode(), os.fsdecode(fields[2]), int(fields[3])
     argv = [os.fsdecode(arg) for arg in fields[4 : 4 + argc]]
     env = dict(os.fsdecode(item).split("=", 1) for item in fields[4 + argc :] if item)
@@ -87,11 +113,16 @@ def run_request(fds: list[int], fields: list[bytes], wake: int) -> None:
         start_error = f"could not start {argv[0]!r}: {exc.strerror or exc}"
         tell_log(start_error)
     else:
-        _running.append(shim)
-        if (start_error := shim.start(argv, env)) is None:
-            shim.watch()
-            strays = shim.contain()
-        _running.clear()
+        start_error = shim.start(argv, env)
+    # The answer comes once the command is in its own process group (posix_spawn returns after its
+    # exec), and this shim stops it from then on: a stop sent to our group from then reaches the
+    # command, never the command in the making (in our group until its exec: killed by the signal).
+    _running.append(shim)
+    channel.send(READY)
+    if start_error is None:
+        shim.watch()
+        strays = shim.contain()
+    _running.clear()
     # The worktree and the log are let go before the report: once it is read, the supervisor's own
     # net takes a descendant working in the worktree for a stray.
     os.chdir("/")
@@ -101,16 +132,18 @@ def run_request(fds: list[int], fields: list[bytes], wake: int) -> None:
         os.dup2(null, fd)
     os.close(null)
     shim.finish(shim.status, start_error=start_error, strays=strays)
+    return shim.contained
 
 
 def serve(control: int) -> int:
     """Run the commands requested on `control` one after another, until the supervisor closes it."""
     adopt_orphans()
-    wake = _on_signals()
+    wake, as_started = _on_signals(), _inherited()
     os.set_inheritable(control, False)
     channel = _socket.socket(fileno=control)
     while (request := receive(channel)) is not None:
-        run_request(*request, wake=wake)
+        if not run_request(channel, *request, wake=wake, as_started=as_started):
+            break
     return 0
 
 
