@@ -6,8 +6,8 @@ kills it at its lease deadline, and kills whatever it left behind: it works whil
 
 from __future__ import annotations
 
-import ast
 import contextlib
+import json
 import logging
 import os
 import select
@@ -126,9 +126,11 @@ def _stop(shim: ShimProcess, report: int, *, grace: float) -> None:
 def _report(report: BinaryIO, shim: ShimProcess) -> CommandResult:
     """What the shim reported; a shim that died without a report leaves only its exit status."""
     raw = report.read()
+    # JSON, not a Python literal: CPython 3.11's ast is not thread-safe, and ast.literal_eval in
+    # several worker threads at once failed with "AST constructor recursion depth mismatch" (chaos R11).
     try:
-        document = ast.literal_eval(raw.decode())
-    except (ValueError, SyntaxError, UnicodeDecodeError):
+        document = json.loads(raw)
+    except ValueError:
         try:
             returncode = shim.process.wait(timeout=SHIM_EXIT_SECONDS)
         except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ for all its runs (an interpreter's start cost about 12 ms a run) until it closes
 - SIGTERM stops the running command's tree (TERM, KILL after the grace); SIGUSR1 kills it at once.
   Between commands they do nothing. Each command starts with SIGINT, SIGPIPE and SIGXFSZ at their
   defaults, as a shell starts it (Python ignores the last two, and the shim SIGINT).
-- When the command ends, every process left is killed. REPORT gets one Python literal (a dict): the
+- When the command ends, every process left is killed. REPORT gets one JSON object: the
   command's status (128+N for signal N), why it never started, whether the deadline killed it, and
   the processes that had left its process group. While a command runs, the shim's cwd is the
   command's (`recover` finds a dead holder's shim by it).

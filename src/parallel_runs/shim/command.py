@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _signal as signal  # type: ignore[import-not-found]  # `signal` imports enum: slow to start
+import json
 import os
 import select
 import time
@@ -159,5 +160,5 @@ class Shim:
             "lapsed": self.lapsed,
             "strays": [[pid, command] for pid, command in (strays or {}).items()],
         }
-        os.write(self.report, repr(document).encode())  # a Python literal: json costs its import
+        os.write(self.report, json.dumps(document).encode())
         os.close(self.report)
