@@ -103,6 +103,8 @@ class ShimProcess:
                 os.killpg(self.process.pid, signal.SIGUSR1)
             self.kill()
             raise ShimStuck(f"the shim did not take the command within {_ANSWER_SECONDS:.0f}s") from None
+        except OSError as exc:  # it closed its end with the request unread: reset, never taken
+            raise _Refused(f"the shim is gone: {exc}") from exc
         finally:
             self.control.settimeout(None)
         if answer != READY:  # it died before taking it, or it retired: the command was not started
