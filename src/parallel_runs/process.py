@@ -11,8 +11,6 @@ import json
 import logging
 import os
 import select
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from parallel_runs.core.policy import shell_exit_code
-from parallel_runs.shim.client import SHIM_EXIT_SECONDS, ShimProcess, done_with, send_command
+from parallel_runs.shim.client import SHIM_EXIT_SECONDS, ShimProcess, done_with, send_command, signal_run
 
 __all__ = [
     "CommandResult",
@@ -94,15 +92,6 @@ def _send(fd: int, at: float) -> None:
         os.write(fd, f"{at!r}\n".encode())
 
 
-def signal_run(pid: int, *, hard: bool) -> bool:
-    """Stop a run's shim's tree: gracefully (TERM, KILL after the grace) or at once; False if gone."""
-    try:
-        os.killpg(pid, signal.SIGUSR1 if hard else signal.SIGTERM)  # the shim's group: the shim alone
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _readable(fd: int, timeout: float | None) -> bool:
     """Wait until `fd` can be read (or is at its end); False if `timeout` seconds passed first."""
     poller = select.poll()  # not select(): a busy process may hold descriptors above 1024
@@ -131,12 +120,7 @@ def _report(report: BinaryIO, shim: ShimProcess) -> CommandResult:
     try:
         document = json.loads(raw)
     except ValueError:
-        try:
-            returncode = shim.process.wait(timeout=SHIM_EXIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            shim.kill()
-            returncode = shim.process.returncode
-        return CommandResult(exit_code=shell_exit_code(returncode), timed_out=False)
+        return CommandResult(exit_code=shell_exit_code(shim.ended()), timed_out=False)
     return CommandResult(
         exit_code=document["status"],
         timed_out=False,

@@ -15,11 +15,20 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from parallel_runs import testing_faults
 from parallel_runs.shim.serve import READY, RETIRED
 
-__all__ = ["SHIM_EXIT_SECONDS", "ShimProcess", "ShimStuck", "done_with", "send_command", "shared_shim"]
+__all__ = [
+    "SHIM_EXIT_SECONDS",
+    "ShimProcess",
+    "ShimStuck",
+    "done_with",
+    "send_command",
+    "shared_shim",
+    "signal_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,15 @@ SHIM_EXIT_SECONDS = 10.0  # beyond the grace: how long a stopped shim may take t
 # How long a shim may take to answer a request (microseconds of its work): it guards against a frozen
 # shim only, so it is long enough for a machine under any load.
 _ANSWER_SECONDS = 60.0
+
+
+def signal_run(pid: int, *, hard: bool) -> bool:
+    """Stop a run's shim's tree: gracefully (TERM, KILL after the grace) or at once; False if gone."""
+    try:
+        os.killpg(pid, signal.SIGUSR1 if hard else signal.SIGTERM)  # the shim's group: the shim alone
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class _Refused(OSError):
@@ -99,8 +117,7 @@ class ShimProcess:
         except TimeoutError:
             # It may have started the command by now: stop its tree (whatever it does, the attempt's
             # stray net finds the rest) and start no other copy of it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGUSR1)
+            signal_run(self.process.pid, hard=True)
             self.kill()
             raise ShimStuck(f"the shim did not take the command within {_ANSWER_SECONDS:.0f}s") from None
         except OSError as exc:  # it closed its end with the request unread: reset, never taken
@@ -117,13 +134,18 @@ class ShimProcess:
             self.process.kill()
         self.process.wait()
 
+    def ended(self) -> int:
+        """Its exit status, once it exited (killed if it has not within SHIM_EXIT_SECONDS)."""
+        try:
+            return self.process.wait(timeout=SHIM_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+
     def close(self) -> None:
         """No more commands: the shim exits once it sees our end closed."""
         self.control.close()
-        try:
-            self.process.wait(timeout=SHIM_EXIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self.ended()
 
 
 _THREAD = threading.local()  # `kept`: the shim that this thread's commands share (`shared_shim`)
@@ -144,12 +166,11 @@ def shared_shim() -> Iterator[None]:
 
 def _this_thread_s() -> ShimProcess:
     """This thread's kept shim if it is alive, else a new one (kept if the thread keeps one)."""
-    kept: ShimProcess | None = _THREAD.__dict__.pop("kept", None)
+    kept: ShimProcess | None = _THREAD.__dict__.get("kept")
     if kept is not None and kept.alive:
-        _THREAD.kept = kept
         return kept
     if kept is not None:
-        kept.close()  # died (killed at a timeout, or by someone): its socket goes too
+        _forget(kept)  # died (killed at a timeout, or by someone): its socket goes too
     shim = ShimProcess()
     if _THREAD.__dict__.get("keep"):
         _THREAD.kept = shim
@@ -162,25 +183,26 @@ def _forget(shim: ShimProcess) -> None:
     shim.close()
 
 
+def _asked(shim: ShimProcess, **command: Any) -> ShimProcess:
+    """`shim`, having taken the command; a shim that did not is let go."""
+    try:
+        shim.send(**command)
+    except BaseException:
+        _forget(shim)
+        raise
+    return shim
+
+
 def send_command(
     argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], grace: float, fds: list[int]
 ) -> ShimProcess:
     """This thread's shim, having taken one command (fds: FEED, REPORT, the log). A kept shim that died
     or retired since its last command is replaced, once; OSError if no shim could take it."""
-    for last in (False, True):
-        shim = _this_thread_s()
-        try:
-            shim.send(argv, cwd=cwd, env=env, grace=grace, fds=fds)
-        except _Refused:
-            _forget(shim)
-            if last:
-                raise
-            continue
-        except BaseException:
-            _forget(shim)
-            raise
-        return shim
-    raise AssertionError("unreachable")  # pragma: no cover
+    command = {"argv": argv, "cwd": cwd, "env": env, "grace": grace, "fds": fds}
+    try:
+        return _asked(_this_thread_s(), **command)
+    except _Refused:  # it never took the command: another shim may
+        return _asked(_this_thread_s(), **command)
 
 
 def done_with(shim: ShimProcess) -> None:

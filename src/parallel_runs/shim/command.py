@@ -16,7 +16,7 @@ _DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ)
 
 def tell_log(message: str) -> None:
     """One line to the run log (our stderr is the log); a full disk must not stop the shim's work."""
-    try:  # noqa: SIM105 (contextlib's import costs every run)
+    try:  # noqa: SIM105 (contextlib's import costs every shim's start)
         os.write(2, f"\nparallel-runs: {message}\n".encode(errors="replace"))
     except OSError:
         pass
@@ -151,14 +151,13 @@ class Shim:
         self.contained = not has_children()  # else the next command would inherit them: the shim retires
         return strays
 
-    def finish(
-        self, status: int | None, *, start_error: str | None = None, strays: dict[int, str] | None = None
-    ) -> None:
+    def finish(self, *, start_error: str | None, strays: dict[int, str]) -> None:
+        """Write the report (the command's status, or why it never started) and close it."""
         document = {
-            "status": status,
+            "status": self.status,
             "start_error": start_error,
             "lapsed": self.lapsed,
-            "strays": [[pid, command] for pid, command in (strays or {}).items()],
+            "strays": [[pid, command] for pid, command in strays.items()],
         }
         os.write(self.report, json.dumps(document).encode())
         os.close(self.report)

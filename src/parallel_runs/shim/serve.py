@@ -131,7 +131,7 @@ def run_request(
     for fd in (1, 2):
         os.dup2(null, fd)
     os.close(null)
-    shim.finish(shim.status, start_error=start_error, strays=strays)
+    shim.finish(start_error=start_error, strays=strays)
     return shim.contained
 
 

@@ -63,7 +63,7 @@ def descendants() -> dict[int, tuple[int, str]]:
 
 
 def kill(pid: int, sig: int) -> None:
-    # try/except, not contextlib.suppress: importing contextlib costs every run milliseconds
+    # try/except, not contextlib.suppress: importing contextlib costs every shim's start milliseconds
     try:  # noqa: SIM105
         os.kill(pid, sig)
     except ProcessLookupError:

@@ -138,7 +138,7 @@ def _take(conn: Connection, batch_id: str, run_id: str | None, asks: dict[int, C
     claimed: dict[int, Claim] = {}
     for row in conn.execute(_CLAIM, params | _FAULTS):
         n = by_key[row.claim_key]
-        claimed[n] = _claim(asks[n], row, slug=row.slug, abandoned=row.abandoned)
+        claimed[n] = _claim(asks[n], row, abandoned=row.abandoned)
     return claimed
 
 
@@ -147,15 +147,15 @@ def committed(conn: Connection, ask: ClaimAsk) -> Claim | None:
     row = conn.execute(_COMMITTED, {"p_batch": ask.batch_id, "p_key": ask.key}).first()
     if row is None:
         return None
-    return _claim(ask, row, slug=row.slug, abandoned=None)
+    return _claim(ask, row, abandoned=None)
 
 
-def _claim(ask: ClaimAsk, lease: Row[*tuple[Any, ...]], *, slug: str, abandoned: int | None) -> Claim:
-    """A claim from its lease's `run_id`, `attempt`, `fencing_token`, `expires_at` and `base_sha`."""
+def _claim(ask: ClaimAsk, lease: Row[*tuple[Any, ...]], *, abandoned: int | None) -> Claim:
+    """A claim from its lease's `run_id`, `slug`, `attempt`, `fencing_token`, `expires_at`, `base_sha`."""
     return Claim(
         batch_id=ask.batch_id,
         run_id=lease.run_id,
-        slug=slug,
+        slug=lease.slug,
         attempt=lease.attempt,
         fencing_token=lease.fencing_token,
         expires_at=lease.expires_at,
