@@ -21,7 +21,7 @@ from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_index import record_write
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
-from parallel_runs.store.sqlite_engine import BEGIN_OPTION, BUSY_TIMEOUT_MS, CURRENT_PATH, engines, schema_ddl
+from parallel_runs.store.sqlite_engine import BEGIN_OPTION, BUSY_TIMEOUT_MS, CURRENT_PATH, engine, schema_ddl
 from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
@@ -118,24 +118,29 @@ class RunStore(Closing):
     def _transaction(self, doing: str, *, write: bool) -> Iterator[Connection]:
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        if not self._keep:
-            reader, writer = engines()
+        mode = "IMMEDIATE" if write else "DEFERRED"
+        with (
+            self._errors(doing),
+            self._connection() as conn,
+            conn.execution_options(**{BEGIN_OPTION: mode}).begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """The one this `with store:` block keeps (opened at its first operation), or one of its own."""
+        if self._kept is None:
             token = CURRENT_PATH.set(self.path)
             try:
-                with self._errors(doing), (writer if write else reader).begin() as conn:
-                    yield conn
+                conn = engine().connect()
             finally:
                 CURRENT_PATH.reset(token)
-            return
-        with self._errors(doing):
-            if self._kept is None:
-                token = CURRENT_PATH.set(self.path)
-                try:
-                    self._kept = engines()[0].connect()
-                finally:
-                    CURRENT_PATH.reset(token)
-            with self._kept.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"}).begin():
-                yield self._kept
+            if not self._keep:
+                with conn:
+                    yield conn
+                return
+            self._kept = conn
+        yield self._kept
 
     @contextmanager
     def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:

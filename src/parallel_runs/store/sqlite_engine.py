@@ -15,7 +15,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.store.models import Base
 
-__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "engines", "schema_ddl"]
+__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "engine", "schema_ddl"]
 
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
 BEGIN_OPTION = "parallel_runs_begin"  # how a transaction begins: DEFERRED (the default) or IMMEDIATE
@@ -56,8 +56,9 @@ def _on_begin(conn: Connection) -> None:
 
 
 @functools.cache
-def engines() -> tuple[Engine, Engine]:
-    """The process-wide (reader, writer) engines; NullPool: each operation opens and closes the file."""
-    engine = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
-    event.listen(engine, "begin", _on_begin)
-    return engine, engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+def engine() -> Engine:
+    """The process-wide engine; NullPool: a connection opens the file, and closing it closes the file.
+    Each transaction begins as its connection's BEGIN_OPTION says (RunStore sets it per transaction)."""
+    created = create_engine("sqlite+pysqlite://", creator=_connect, poolclass=NullPool)
+    event.listen(created, "begin", _on_begin)
+    return created
