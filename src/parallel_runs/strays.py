@@ -5,6 +5,10 @@ when the command ends. Should the shim itself be killed, its orphans come here: 
 child subreaper too, and at the end of each attempt a process is stopped when its environment
 names the run's worktree, or when it is one of our descendants working inside that worktree. (A
 cwd alone is not enough: a user's shell may sit in a kept worktree.) Linux only (/proc).
+
+Only processes started since the attempt began can be its strays. The kernel hands out pids in
+order, so with a `ProcessMark` from the start the scan reads those alone (a few, not every process
+on the machine), unless the pid counter may have wrapped past the mark: then it reads them all.
 """
 
 from __future__ import annotations
@@ -20,13 +24,52 @@ from pathlib import Path
 
 from parallel_runs.holders import pid_alive
 
-__all__ = ["StrayProcess", "become_subreaper", "remove_if_unused", "stop_strays"]
+__all__ = ["ProcessMark", "StrayProcess", "become_subreaper", "remove_if_unused", "stop_strays"]
 
 log = logging.getLogger(__name__)
 
 _PR_SET_CHILD_SUBREAPER = 36
 _STOP_GRACE_SECONDS = 1.0
 _PROC = Path("/proc")
+_RESERVED_PIDS = 300  # where the kernel's pid counter starts again after it wraps
+
+
+def _proc_fields(path: str, starting: bytes = b"") -> list[bytes]:
+    """The fields of a /proc file (of its first line that starts with `starting`)."""
+    with open(path, "rb") as source:
+        return next(line for line in source if line.startswith(starting)).split()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMark:
+    """Where the kernel's pid counter stood, and how many processes had been forked since boot."""
+
+    last_pid: int
+    forks: int
+
+    @classmethod
+    def now(cls) -> ProcessMark | None:
+        """The mark now; None where /proc does not tell (a scan then reads every process)."""
+        try:
+            last_pid = int(_proc_fields("/proc/sys/kernel/ns_last_pid")[0])
+            return cls(last_pid, int(_proc_fields("/proc/stat", b"processes ")[1]))
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+
+    def pids_since(self) -> range | None:
+        """Every pid a process started since this mark can have; None if the counter may have wrapped."""
+        now = ProcessMark.now()
+        try:
+            pid_max = int(_proc_fields("/proc/sys/kernel/pid_max")[0])
+            threads = int(_proc_fields("/proc/loadavg")[3].split(b"/")[1])  # each holds a pid too
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+        # Coming round to the mark again takes a fork for every free pid: with fewer forks, no lap.
+        if now is None or now.last_pid < self.last_pid:
+            return None
+        if now.forks - self.forks >= pid_max - _RESERVED_PIDS - threads:
+            return None
+        return range(self.last_pid + 1, now.last_pid + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +128,14 @@ def _command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
 
 
-def _find(workspace: Path) -> list[StrayProcess]:
+def _find(workspace: Path, since: ProcessMark | None) -> list[StrayProcess]:
     marker = f"PARALLEL_RUNS_WORKSPACE={workspace}".encode()
     me, uid, found = os.getpid(), os.getuid(), []
-    for name in os.listdir(_PROC):
-        if name.isdigit() and int(name) != me and _belongs_to(int(name), str(workspace), marker, uid):
-            found.append(StrayProcess(int(name), _command_line(int(name))))
+    listed = [int(name) for name in os.listdir(_PROC) if name.isdigit()]
+    started = since.pids_since() if since is not None else None  # read after the listing: it covers it
+    for pid in listed if started is None else (pid for pid in listed if pid in started):
+        if pid != me and _belongs_to(pid, str(workspace), marker, uid):
+            found.append(StrayProcess(pid, _command_line(pid)))
     return found
 
 
@@ -107,9 +152,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def stop_strays(workspace: Path) -> list[StrayProcess]:
-    """Stop (SIGTERM, SIGKILL after a second) every process a run left behind; return them."""
-    strays = _find(workspace)
+def stop_strays(workspace: Path, since: ProcessMark | None = None) -> list[StrayProcess]:
+    """Stop (SIGTERM, SIGKILL after a second) every process a run left behind; return them.
+
+    `since`: taken before the run's first process started (else every process is read)."""
+    strays = _find(workspace, since)
     for stray in strays:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stray.pid, signal.SIGTERM)

@@ -177,3 +177,34 @@ def test_the_stray_net_finds_a_runs_processes_by_environment_and_by_working_dire
         for process in started:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("mark", ["kept", "counter-behind", "lapped"])
+def test_the_stray_net_reads_only_processes_started_since_its_mark(tmp_path: Path, mark: str) -> None:
+    """With a mark taken when the attempt began, a marked process started before it is not the
+    attempt's; where the pid counter wrapped or may have lapped the mark, every process is read."""
+    from dataclasses import replace
+
+    from parallel_runs.strays import ProcessMark, stop_strays
+
+    marked = {**os.environ, "PARALLEL_RUNS_WORKSPACE": str(tmp_path)}
+    before = subprocess.Popen(["sleep", "312.1"], cwd="/", env=marked)
+    wait_for(lambda: _runs_sleep(before.pid), what="the first sleep to start")
+    since = ProcessMark.now()
+    assert since is not None
+    after = subprocess.Popen(["sleep", "312.2"], cwd="/", env=marked)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    since = {
+        "kept": since,
+        "counter-behind": replace(since, last_pid=pid_max),  # ns_last_pid is always below pid_max
+        "lapped": replace(since, forks=since.forks - pid_max),  # as many forks since as there are pids
+    }[mark]
+    try:
+        wait_for(lambda: _runs_sleep(after.pid), what="the second sleep to start")
+        found = sorted(stray.pid for stray in stop_strays(tmp_path, since))
+        assert found == ([after.pid] if mark == "kept" else sorted([before.pid, after.pid]))
+        assert (before.poll() is None) is (mark == "kept")
+    finally:
+        for process in (before, after):
+            process.kill()
+            process.wait()

@@ -35,6 +35,7 @@ from parallel_runs.gate.environments import with_worktree_venv
 from parallel_runs.locks import OwnedLock
 from parallel_runs.process import CommandResult, run_command
 from parallel_runs.store import Claim, LeaseKeeper, Store
+from parallel_runs.strays import ProcessMark
 
 __all__ = ["attempt"]
 
@@ -63,6 +64,7 @@ class _Attempt:
         self.log_start = self.log_from  # where its output begins, after the header
         # Saved before its tests; processes the command's shim found outside its process group and killed.
         self.saved_before_tests, self.strays = False, 0
+        self.since = ProcessMark.now()  # before its first process: the stray scan reads only later ones
 
     def started(self, pgid: int) -> None:
         """A command (or test phase) started in its own process group."""
@@ -205,7 +207,7 @@ class _Attempt:
     ) -> Attempt:
         """Save the worktree's files to the run branch, record the attempt, then remove the worktree."""
         claim, paths = self.claim, self.paths
-        strays = stop_strays_of(paths, self.workspaces) if has_worktree else []
+        strays = stop_strays_of(paths, self.workspaces, since=self.since) if has_worktree else []
         restored = self.batch.shared.restore() if self.batch.shared else []
         if restored:  # saved with the config, attributes and rules as they were when the batch started
             changed = ", ".join(map(str, restored))

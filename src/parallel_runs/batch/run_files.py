@@ -18,7 +18,7 @@ from parallel_runs.core.runlog import format_header
 from parallel_runs.core.tasks import TASK_FILE_NAME, task_environment
 from parallel_runs.errors import NoSpaceError, is_disk_full
 from parallel_runs.files import append_log, log_size, write_json
-from parallel_runs.strays import StrayProcess, remove_if_unused, stop_strays
+from parallel_runs.strays import ProcessMark, StrayProcess, remove_if_unused, stop_strays
 
 __all__ = [
     "count_patch_files",
@@ -63,12 +63,14 @@ def start_log(log: Path, attempt: int, started_at: datetime, command: CommandSpe
     return log_size(log)
 
 
-def stop_strays_of(paths: RunPaths, workspaces: git.RunWorktree) -> list[StrayProcess]:
+def stop_strays_of(
+    paths: RunPaths, workspaces: git.RunWorktree, *, since: ProcessMark | None
+) -> list[StrayProcess]:
     """No process the run started outlives it: stop what escaped its group, and say so in its log.
 
     With them gone, a lock file that a git the run killed left behind blocks the save no more.
     """
-    strays = stop_strays(workspaces.workspace)
+    strays = stop_strays(workspaces.workspace, since)
     for lock in workspaces.git_locks():
         remove_if_unused(lock, workspaces.workspace)
     if strays:
