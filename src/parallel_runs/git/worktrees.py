@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 from parallel_runs import testing_faults
@@ -148,30 +149,27 @@ class RunWorktree:
             missing = "has no .git file" if self.workspace.is_dir() else "is gone"
             logger.warning("cannot save %s: its worktree %s %s", run_id, self.workspace, missing)
             return None
-        # Independent steps overlap: git's start-up time is most of what small commands cost.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            probe = pool.submit(self._head_state, base_sha)
-            settings = self._save_settings()
-            state = probe.result()
-            gitdir, head, head_tree, head_ref = state.gitdir, state.head, state.tree, state.ref
-            rehash = self.settings is not None and self.settings.rehash.is_set()
-            flagless = self._created is not None and self._created.index_untouched()
-            staged = Staged(
-                self.workspace, gitdir=gitdir, settings=settings, rehash=rehash, flagless=flagless
-            )
-            try:
-                tree = staged.tree()
-                self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
-                message = _message(run_id, attempt, outcome)
-                new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
-            except BaseException:
-                staged.discard()
-                raise
-            # Untouched since the base commit: the patch is known to be empty, no diff to run.
-            unchanged = head == base_sha and tree == head_tree
-            patch = pool.submit(
-                write_patch, self.repo, self.paths.changes_patch, base_sha, None if unchanged else tree
-            )
+        state = self._head_state(base_sha)
+        gitdir, head, head_tree, head_ref = state.gitdir, state.head, state.tree, state.ref
+        rehash = self.settings is not None and self.settings.rehash.is_set()
+        flagless = self._created is not None and self._created.index_untouched()
+        staged = Staged(
+            self.workspace, gitdir=gitdir, settings=self._save_settings(), rehash=rehash, flagless=flagless
+        )
+        try:
+            tree = staged.tree()
+            self._has_unsaved_nested_repos = bool(staged.nested)  # this save's finding, not a past one's
+            message = _message(run_id, attempt, outcome)
+            new = head if tree == head_tree else self._commit(tree, parent=head, message=message)
+        except BaseException:
+            staged.discard()
+            raise
+        # Untouched since the base commit: the patch is known to be empty, a file written without git.
+        # Else its `git diff` runs beside the branch's update: git's start-up is most of either's cost.
+        unchanged = head == base_sha and tree == head_tree
+        with nullcontext() if unchanged else ThreadPoolExecutor(max_workers=1) as pool:
+            patch_args = (self.repo, self.paths.changes_patch, base_sha, None if unchanged else tree)
+            patch = pool.submit(write_patch, *patch_args) if pool else None
             if relabel and new == head != base_sha:
                 new = self._relabel(head, tree, message=message, ours=_ours(run_id, attempt))
             subject = message[0]
@@ -181,7 +179,7 @@ class RunWorktree:
                 _git(self.workspace, "update-ref", "-m", subject, "HEAD", new, head)
             staged.keep()
             try:
-                patch.result()
+                write_patch(*patch_args) if patch is None else patch.result()
             except NoSpaceError as exc:  # the commit holds every change: only the patch file is missing
                 raise NoSpaceError(str(exc), saved_head=self._say_failed(new, tree, run_id, attempt)) from exc
         return new
