@@ -13,7 +13,6 @@ from typing import Any, Self
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
@@ -155,21 +154,19 @@ class RunStore(Closing):
             yield conn
             held = None
             if index and self.indexed_in is not None:  # what the store holds once this write commits
-                with Session(conn) as session:
-                    held = read_attempts(session, select_attempts().order_by(AttemptModel.attempt))
+                held = read_attempts(conn, select_attempts().order_by(AttemptModel.attempt))
         self._has_schema = True
         if held is not None and self.indexed_in is not None:
             record_write(self.indexed_in, self.path, held)
 
     @contextmanager
-    def _reading(self, doing: str) -> Iterator[Session | None]:
-        """A session on the store, or None while the store is still empty."""
+    def _reading(self, doing: str) -> Iterator[Connection | None]:
+        """The store's connection in a read transaction, or None while the store is still empty."""
         with self._transaction(doing, write=False) as conn:
             if not self._check_schema(conn):
                 yield None
                 return
-            with Session(conn) as session:
-                yield session
+            yield conn
 
     def begin_attempt(
         self,
@@ -257,8 +254,8 @@ class RunStore(Closing):
     def last_attempt_number(self, run_id: str) -> int:
         """The highest attempt number recorded for a run, 0 if none."""
         query = select(func.max(AttemptModel.attempt)).where(AttemptModel.run_id == run_id)
-        with self._reading("read attempts") as session:
-            number = None if session is None else session.scalar(query)
+        with self._reading("read attempts") as conn:
+            number = None if conn is None else conn.scalar(query)
         return number or 0
 
     def attempts(self, run_id: str | None = None) -> list[Attempt]:
@@ -267,8 +264,8 @@ class RunStore(Closing):
         if run_id is not None:
             query = query.where(AttemptModel.run_id == run_id)
         query = query.order_by(AttemptModel.run_id, AttemptModel.attempt)
-        with self._reading("read attempts") as session:
-            return [] if session is None else read_attempts(session, query)
+        with self._reading("read attempts") as conn:
+            return [] if conn is None else read_attempts(conn, query)
 
     def latest_attempt(self, run_id: str) -> Attempt | None:
         """The attempt with the highest number for a run, or None."""
@@ -278,8 +275,8 @@ class RunStore(Closing):
             .order_by(AttemptModel.attempt.desc())
             .limit(1)
         )
-        with self._reading("read attempts") as session:
-            found = [] if session is None else read_attempts(session, query)
+        with self._reading("read attempts") as conn:
+            found = [] if conn is None else read_attempts(conn, query)
         return found[0] if found else None
 
     def close(self) -> None:
