@@ -8,12 +8,14 @@ bare `git worktree add --detach` + `remove --force`, is printed too. Both sides 
 The repository is a generated ~700-file one on tmpfs, or a clone of --repo PATH (any repository on
 disk: no network). Rounds alternate between the three so machine noise hits all; the median round
 is reported, the median of each round's own ratios, and where a run's time went outside git, the
-command and its shim.
+command and its shim: inside each run (claimed, run, recorded: "everything else", the per-run
+goal), and the batch's own start and end, paid once a batch however many runs it has.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import shutil
@@ -26,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from parallel_runs.config import build_batch_to_queue
 from parallel_runs.git import run_git
 
 attempt = importlib.import_module("parallel_runs.batch.attempt")  # its run_command is timed
+pool = importlib.import_module("parallel_runs.batch.pool")  # its run_one is timed
 
 GOAL = 1.10  # ÷ the floor
 OTHER_GOAL_MS = 5.0  # everything that is neither git nor the run's command, per run
@@ -142,14 +146,20 @@ def parallel_runs_round(repo: Path, runs_dir: Path, round_no: int, runs: int) ->
 
 
 class _Timed:
-    """Stands in for run_git's Git() (and wraps the run's command): seconds spent by name."""
+    """Stands in for run_git's Git() (and wraps the run's command and each run): seconds by name."""
 
     def __init__(self, git: Any) -> None:
         self.git, self.spent, self.lock = git, defaultdict[str, float](float), threading.Lock()
+        self.in_run = threading.local()  # set on a worker's thread while it runs one run
+        self.runs = 0.0  # seconds inside runs (claimed, run, recorded), all workers together
+        self.steps_in_runs = 0.0  # of which in git and in the command
 
     def add(self, name: str, started: float) -> None:
+        seconds = time.perf_counter() - started
         with self.lock:
-            self.spent[name] += time.perf_counter() - started
+            self.spent[name] += seconds
+            if getattr(self.in_run, "value", False):
+                self.steps_in_runs += seconds
 
     def execute(self, argv: list[str], **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -158,12 +168,21 @@ class _Timed:
         finally:  # argv is git -C DIR [-c ...] SUBCOMMAND ...
             self.add(f"git {run_git._name(tuple(argv[3:]))}", started)
 
+    def run(self, real: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started, self.in_run.value = time.perf_counter(), True
+        try:
+            return real(*args, **kwargs)
+        finally:
+            self.in_run.value = False
+            with self.lock:
+                self.runs += time.perf_counter() - started
+
 
 @contextmanager
-def seconds_by_step() -> Iterator[dict[str, float]]:
-    """Seconds spent in each git subcommand parallel-runs starts, and in the runs' commands (under
-    their shims), while the block runs."""
-    real_git, real_command = run_git._GIT, attempt.run_command
+def seconds_by_step() -> Iterator[_Timed]:
+    """Seconds spent in each git subcommand parallel-runs starts, in the runs' commands (under their
+    shims), and inside each run, while the block runs."""
+    real_git, real_command, real_run = run_git._GIT, attempt.run_command, pool.run_one
     timed = _Timed(real_git)
 
     def command(*args: Any, **kwargs: Any) -> Any:
@@ -174,10 +193,11 @@ def seconds_by_step() -> Iterator[dict[str, float]]:
             timed.add("the command (true, under its shim)", started)
 
     run_git._GIT, attempt.run_command = timed, command  # type: ignore[assignment]
+    pool.run_one = functools.partial(timed.run, real_run)
     try:
-        yield timed.spent
+        yield timed
     finally:
-        run_git._GIT, attempt.run_command = real_git, real_command
+        run_git._GIT, attempt.run_command, pool.run_one = real_git, real_command, real_run
 
 
 def cpu_seconds() -> float:
@@ -187,17 +207,31 @@ def cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def everything_else_ms(spent: dict[str, float], total: float, runs: int) -> float:
-    """Milliseconds per run spent neither in git nor in the run's command: Python, SQLite, locks, /proc."""
-    return (total - sum(spent.values())) / runs * 1000
+@dataclass(frozen=True)
+class Breakdown:
+    """Where one round's time went outside git and the command, per run: inside each run (the
+    per-run cost the goal is about), and the batch's own start and end (paid once a batch)."""
 
+    per_run_ms: float
+    batch_ms: float
+    spent: dict[str, float]
 
-def print_breakdown(spent: dict[str, float], total: float, runs: int) -> None:
-    """Where a run's time went: git by subcommand, the command, and the rest."""
-    per_run = {name: seconds / runs * 1000 for name, seconds in sorted(spent.items(), key=lambda i: -i[1])}
-    listed = ", ".join(f"{name} {ms:.1f}" for name, ms in per_run.items() if ms >= 0.05)
-    other = everything_else_ms(spent, total, runs)
-    print(f"where a run's time went (median round, ms/run): {listed}, everything else {other:.1f}")
+    @classmethod
+    def of(cls, timed: _Timed, total: float, runs: int) -> Breakdown:
+        steps_outside = sum(timed.spent.values()) - timed.steps_in_runs
+        per_run = (timed.runs - timed.steps_in_runs) / runs * 1000
+        return cls(per_run, (total - timed.runs - steps_outside) * 1000, dict(timed.spent))
+
+    def print(self, runs: int) -> None:
+        """Git by subcommand, the command, and the rest."""
+        per_run = {
+            name: seconds / runs * 1000 for name, seconds in sorted(self.spent.items(), key=lambda i: -i[1])
+        }
+        listed = ", ".join(f"{name} {ms:.1f}" for name, ms in per_run.items() if ms >= 0.05)
+        print(
+            f"where a run's time went (median round, ms/run): {listed}, everything else "
+            f"{self.per_run_ms:.1f}, and outside any run {self.batch_ms / runs:.1f}"
+        )
 
 
 def reset(repo: Path, runs_dir: Path) -> None:
@@ -241,15 +275,15 @@ def main() -> int:
             floor_cpu = cpu_seconds() - before
             detached.append(detached_round(repo, scratch, args.runs))
             cpu, before = time.process_time(), cpu_seconds()
-            with seconds_by_step() as spent:
+            with seconds_by_step() as timed:
                 ours.append(parallel_runs_round(repo, runs_dir, round_no, args.runs))
             cpus.append((time.process_time() - cpu) / args.runs * 1000)
             cpu_ratios.append((cpu_seconds() - before) / floor_cpu)
-            breakdowns.append((everything_else_ms(spent, ours[-1], args.runs), dict(spent), ours[-1]))
+            breakdowns.append(Breakdown.of(timed, ours[-1], args.runs))
             print(
                 f"  round {round_no + 1}: floor {floor[-1]:.2f}s, bare add/remove {detached[-1]:.2f}s, "
-                f"parallel-runs {ours[-1]:.2f}s, everything else {breakdowns[-1][0]:.1f} ms/run, "
-                f"CPU of our process {cpus[-1]:.1f} ms/run"
+                f"parallel-runs {ours[-1]:.2f}s, everything else {breakdowns[-1].per_run_ms:.1f} ms/run "
+                f"and {breakdowns[-1].batch_ms:.0f} ms a batch, CPU of our process {cpus[-1]:.1f} ms/run"
             )
         f, d, o = statistics.median(floor), statistics.median(detached), statistics.median(ours)
         ms = 1000 / args.runs
@@ -266,10 +300,13 @@ def main() -> int:
             f"CPU ratio (this process and every git, shim and command it waited for) to the floor's gits: "
             f"{statistics.median(cpu_ratios):.2f}x"
         )
-        middle = sorted(breakdowns, key=lambda b: b[0])[len(breakdowns) // 2]
-        verdict = "OK" if middle[0] <= OTHER_GOAL_MS else "ABOVE GOAL"
-        print(f"everything else: {middle[0]:.1f} ms/run (goal <= {OTHER_GOAL_MS:.0f} ms) {verdict}")
-        print_breakdown(middle[1], middle[2], args.runs)
+        middle = sorted(breakdowns, key=lambda b: b.per_run_ms)[len(breakdowns) // 2]
+        verdict = "OK" if middle.per_run_ms <= OTHER_GOAL_MS else "ABOVE GOAL"
+        print(f"everything else: {middle.per_run_ms:.1f} ms/run (goal <= {OTHER_GOAL_MS:.0f} ms) {verdict}")
+        batch = statistics.median(b.batch_ms for b in breakdowns)
+        outside = "outside any run (the batch's start and end, between runs; not git)"
+        print(f"{outside}: {batch:.0f} ms a batch, {batch / args.runs:.1f} ms/run")
+        middle.print(args.runs)
         # Wall time outside git waits on the CPU under load; this process's own CPU time does not.
         print(
             f"CPU of parallel-runs' own process (all threads, no child): {statistics.median(cpus):.1f} ms/run"

@@ -78,7 +78,7 @@ def worktree_figures(root: Path, *, files: int, runs: int, rounds: int) -> tuple
         reset(repo, runs_dir)
         fresh.append(statistics.mean(worktree_round(repo, runs_dir, runs=runs, reuse=False)))
         reset(repo, runs_dir)
-        with seconds_by_step() as spent:
+        with seconds_by_step() as timed:
             reused = worktree_round(repo, runs_dir, runs=runs, reuse=True)
         steady.append(statistics.mean(reused[1:]))
         overall.append(statistics.mean(reused))
@@ -88,7 +88,8 @@ def worktree_figures(root: Path, *, files: int, runs: int, rounds: int) -> tuple
             flush=True,
         )
     where = ", ".join(
-        f"{name} {seconds / runs * 1000:.0f}" for name, seconds in sorted(spent.items(), key=lambda i: -i[1])
+        f"{name} {seconds / runs * 1000:.0f}"
+        for name, seconds in sorted(timed.spent.items(), key=lambda i: -i[1])
     )
     print(f"  git in a reused round, ms/run (the save included): {where}")
     return tuple(statistics.median(v) * 1000 for v in (fresh, steady, overall))  # type: ignore[return-value]
