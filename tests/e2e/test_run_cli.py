@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -156,6 +158,33 @@ def test_kill_9_of_the_supervisor_is_recovered_by_the_next_run(repo: Path, tmp_p
     wait_for(
         lambda: not processes_with(f"sleep {marker}"), timeout=5, what="the orphaned command to be killed"
     )
+
+
+def test_a_killed_batchs_stray_is_stopped_before_the_runs_next_attempt_even_with_its_worktree_gone(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A process outside the shim's tree that carries the run's environment (a tmux or screen server
+    started it) outlives a kill -9 of its batch. The end-of-attempt scan reads only processes started
+    since its attempt began; the recovery of a dead holder's run reads them all, worktree or not."""
+    started, marker = tmp_path / "started", "63.4567"
+    victim = start_cli("run", "--run-ids", "gone", "--command", f"touch {started}; sleep 60", cwd=repo)
+    wait_for(started.exists, what="the run to start")
+    workspace = repo / ".autonomous_runs" / "workspaces" / "gone"
+    stray = subprocess.Popen(
+        ["sleep", marker], cwd="/", env={**os.environ, "PARALLEL_RUNS_WORKSPACE": str(workspace)}
+    )
+    try:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=10)
+        shutil.rmtree(workspace)
+        git(repo, "worktree", "prune")
+        wait_for(lambda: processes_with(f"sleep {marker}") == [stray.pid], what="the stray to run")
+        again = cli("run", "--run-ids", "gone", "--command", "true", cwd=repo)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert stray.poll() is not None, "the killed batch's stray still runs"
+    finally:
+        stray.kill()
+        stray.wait()
 
 
 def test_hostile_run_ids_stay_inside_the_runs_dir(repo: Path, tmp_path: Path) -> None:
