@@ -262,9 +262,20 @@ def test_a_store_of_an_earlier_schema_is_upgraded_on_open(db: Path, version: int
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
-def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(tmp_path: Path) -> None:
+def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from parallel_runs.store import Claim, LeaseOwner, LocalStore
 
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(sqlite_engine.sqlite3, "connect", traced)
     runs_dir = tmp_path / "runs"
     claim = Claim(
         batch_id="batch-1",
@@ -281,7 +292,14 @@ def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_askin
     assert store.previous_attempt(claim) is None
     assert not (runs_dir / "exp-1" / "exp-1.db").exists()  # the read of an empty file is spared
     begun = store.begin_attempt(claim, at_least=1, started_at=T0, host="host-1")
+    # Its begin is one transaction: no attempt numbers are read from a file that did not exist.
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    assert not [s for s in statements if "max(" in s]
     store.finish_attempt(begun, result())
     previous = store.previous_attempt(claim)
     assert previous is not None
     assert previous.attempt == 1
+    # A run recorded before is numbered after its attempts (read under the run's lock).
+    again = store.begin_attempt(claim, at_least=1, started_at=T0 + timedelta(seconds=1), host="host-1")
+    assert again.attempt == 2
+    assert any("max(" in s for s in statements)

@@ -53,8 +53,10 @@ class LocalStore(LocalQueue, Closing):
 
     def begin_attempt(self, claim: Claim, *, at_least: int, started_at: datetime, host: str) -> Claim:
         """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
+        # No file yet, no attempt to number after (the run's lock keeps other writers out): no read.
+        recorded = self._path(claim.slug).exists()
         with self._open(claim.slug) as store:
-            number = max(at_least, store.last_attempt_number(claim.run_id) + 1)
+            number = max(at_least, store.last_attempt_number(claim.run_id) + 1 if recorded else 1)
             store.begin_attempt(
                 run_id=claim.run_id,
                 slug=claim.slug,
