@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Row, Select, Update, select, update
@@ -51,11 +52,13 @@ def record_pull_request(attempt: Attempt, pull: PullRequest) -> Update:
     )
 
 
+@functools.cache
 def select_attempts() -> Select[Any]:
     """Attempts with their run's slug: add filters and an order, then read them with `read_attempts`.
 
     Plain columns, not ORM objects: a read of a few rows costs a quarter as much (each run's store is
-    read after every write, for the runs dir's index)."""
+    read after every write, for the runs dir's index). Built once: a Select is never changed in
+    place, each filter makes a new one."""
     columns = (*AttemptModel.__table__.columns, RunModel.slug)
     return select(*columns).join(RunModel, RunModel.run_id == AttemptModel.run_id)
 

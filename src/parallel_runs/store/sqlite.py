@@ -34,6 +34,8 @@ _PULL_REQUEST = (
     "ALTER TABLE attempts ADD COLUMN pull_request_url TEXT",
 )
 _UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT", *_PULL_REQUEST), 4: _PULL_REQUEST}
+# What the runs dir's index records after each write (built once: a few hundred calls a build).
+_HELD = select_attempts().order_by(AttemptModel.attempt)
 
 
 class RunStore(Closing):
@@ -154,7 +156,7 @@ class RunStore(Closing):
             yield conn
             held = None
             if index and self.indexed_in is not None:  # what the store holds once this write commits
-                held = read_attempts(conn, select_attempts().order_by(AttemptModel.attempt))
+                held = read_attempts(conn, _HELD)
         self._has_schema = True
         if held is not None and self.indexed_in is not None:
             record_write(self.indexed_in, self.path, held)
