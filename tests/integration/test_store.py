@@ -234,6 +234,53 @@ def test_a_with_block_s_operations_share_one_connection_and_a_new_store_reads_no
     assert len(opened) == 1 + 3  # the header check at open, then one each
 
 
+def _traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the stores' connections run from now on."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(sqlite_engine.sqlite3, "connect", traced)
+    return statements
+
+
+@pytest.mark.parametrize("copy", ["made", "failed"])
+def test_a_new_store_is_a_copy_of_an_empty_one_or_its_first_write_makes_the_schema(
+    db: Path, monkeypatch: pytest.MonkeyPatch, copy: str
+) -> None:
+    """A new store is written whole (an empty store's bytes, linked into place), so a run's first
+    write runs no DDL; where the copy cannot be made, the first write creates the schema, as before."""
+    if copy == "failed":  # a file system without hard links
+
+        def refused(*_: object) -> None:
+            raise OSError(1, "Operation not permitted")
+
+        monkeypatch.setattr(sqlite_engine.os, "link", refused)
+    statements = _traced(monkeypatch)
+    with RunStore.open(db) as store:
+        begin(store)
+        store.finish_attempt(result())
+    created = [s for s in statements if s.startswith("CREATE")]
+    assert (created == []) is (copy == "made"), statements
+    assert sorted(p.name for p in db.parent.iterdir()) == ["exp-1.db"]  # no partial copy left
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert [a.outcome for a in RunStore.open(db).attempts()] == [Outcome.SUCCEEDED]
+
+
+def test_an_existing_store_is_never_replaced_by_a_new_copy(db: Path) -> None:
+    """Two openers of a store that does not exist yet: the second finds the first's, rows and all."""
+    first = RunStore.open(db)
+    begin(first)
+    assert not sqlite_engine.created_with_schema(db, SCHEMA_VERSION)
+    assert [a.attempt for a in RunStore.open(db).attempts()] == [1]
+
+
 # --- competing processes (spawned: nothing inherited from the test process) ---
 
 _ADDED_SINCE = {
@@ -267,15 +314,7 @@ def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_askin
 ) -> None:
     from parallel_runs.store import Claim, LeaseOwner, LocalStore
 
-    statements: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        connection = connect(*args, **kwargs)
-        connection.set_trace_callback(statements.append)
-        return connection
-
-    monkeypatch.setattr(sqlite_engine.sqlite3, "connect", traced)
+    statements = _traced(monkeypatch)
     runs_dir = tmp_path / "runs"
     claim = Claim(
         batch_id="batch-1",

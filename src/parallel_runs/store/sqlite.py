@@ -20,7 +20,14 @@ from parallel_runs.store.closing import Closing
 from parallel_runs.store.local_index import record_write
 from parallel_runs.store.models import AttemptModel
 from parallel_runs.store.rows import read_attempts, record_pull_request, select_attempts
-from parallel_runs.store.sqlite_engine import BEGIN_OPTION, BUSY_TIMEOUT_MS, CURRENT_PATH, engine, schema_ddl
+from parallel_runs.store.sqlite_engine import (
+    BEGIN_OPTION,
+    BUSY_TIMEOUT_MS,
+    CURRENT_PATH,
+    created_with_schema,
+    engine,
+    schema_ddl,
+)
 from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
@@ -70,8 +77,9 @@ class RunStore(Closing):
         elif not path.is_file():
             raise StoreError(f"no store at {path}")
         store = cls(path, indexed_in=indexed_in)
-        if create and not path.exists():
-            return store  # nothing to check: the first write makes the file and its schema
+        if create and not path.exists():  # nothing to check: made here with the schema, or by the first write
+            store._has_schema = created_with_schema(path, SCHEMA_VERSION)
+            return store
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
             old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sqlite3
+import threading
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.store.models import Base
 
-__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "engine", "schema_ddl"]
+__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "created_with_schema", "engine", "schema_ddl"]
 
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
 BEGIN_OPTION = "parallel_runs_begin"  # how a transaction begins: DEFERRED (the default) or IMMEDIATE
@@ -30,6 +33,31 @@ def schema_ddl() -> tuple[str, ...]:
         statements.append(str(CreateTable(table).compile(dialect=dialect)))
         statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
     return tuple(statements)
+
+
+@functools.cache
+def _empty_store(version: int) -> bytes:
+    """The bytes of a store holding the schema and no row, made once per process in memory."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        for statement in (*schema_ddl(), f"PRAGMA user_version = {version}"):
+            connection.execute(statement)
+        connection.commit()
+        return connection.serialize()
+
+
+def created_with_schema(path: Path, version: int) -> bool:
+    """Make the store at `path` a copy of an empty one: a run's first write then runs no DDL (seven
+    statements of its fourteen). False, and nothing made, where `path` exists (another creator won)
+    or the copy fails: the first write then creates the schema itself, inside its transaction."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        partial.write_bytes(_empty_store(version))
+        os.link(partial, path)  # atomic, and refuses an existing file: never a store over a store
+    except OSError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
 
 
 # Which file the current operation connects to. One engine serves every per-run store in the
