@@ -166,7 +166,7 @@ def test_a_killed_batchs_stray_is_stopped_before_the_runs_next_attempt_even_with
     """A process outside the shim's tree that carries the run's environment (a tmux or screen server
     started it) outlives a kill -9 of its batch. The end-of-attempt scan reads only processes started
     since its attempt began; the recovery of a dead holder's run reads them all, worktree or not."""
-    started, marker = tmp_path / "started", "63.4567"
+    started, marker = tmp_path / "started", "64.7311"
     victim = start_cli("run", "--run-ids", "gone", "--command", f"touch {started}; sleep 60", cwd=repo)
     wait_for(started.exists, what="the run to start")
     workspace = repo / ".autonomous_runs" / "workspaces" / "gone"
