@@ -54,3 +54,25 @@ def test_each_renewal_moves_the_deadline_to_before_the_lease_can_expire() -> Non
     with LeaseKeeper(store, claim, leased=False) as private:
         assert private.deadline.at is None
     assert Deadline().at is None
+
+
+def test_only_a_claim_another_worker_can_take_over_is_renewed_by_a_thread(repo: Path, tmp_path: Path) -> None:
+    """A shared queue's claim is renewed while its run works; a private store's needs nothing renewed
+    (nothing can take it over), so its run starts no renewing thread: a third of a millisecond a run."""
+    for shared in (False, True):
+        started, go = tmp_path / f"started-{shared}", tmp_path / f"go-{shared}"
+        setup = CommandSpec(shell=f"touch {started}; while [ ! -e {go} ]; do sleep 0.02; done")  # noqa: S604
+        settings = settings_for(repo, (f"r{int(shared)}",), "true", setup=setup)
+        seen: list[str] = []
+
+        def look(started: Path = started, go: Path = go, seen: list[str] = seen) -> None:
+            wait_for(started.exists, what="the setup command")
+            seen.extend(thread.name for thread in threading.enumerate() if thread.name.startswith("lease-"))
+            go.touch()
+
+        watcher = threading.Thread(target=look)
+        watcher.start()
+        result = run(MemoryStore(shares_queue=shared), settings)
+        watcher.join()
+        assert result.exit_code == 0
+        assert seen == ([f"lease-r{int(shared)}"] if shared else [])
