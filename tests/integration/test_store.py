@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,8 +14,9 @@ import pytest
 
 from parallel_runs.core.model import Attempt, Outcome, PullRequest
 from parallel_runs.errors import StoreError
-from parallel_runs.store import RunStore, sqlite_engine
+from parallel_runs.store import Claim, LeaseOwner, LocalStore, RunStore, sqlite_engine
 from parallel_runs.store.sqlite import SCHEMA_VERSION
+from tests.helpers import wait_for
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -309,14 +313,8 @@ def test_a_store_of_an_earlier_schema_is_upgraded_on_open(db: Path, version: int
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
-def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from parallel_runs.store import Claim, LeaseOwner, LocalStore
-
-    statements = _traced(monkeypatch)
-    runs_dir = tmp_path / "runs"
-    claim = Claim(
+def _claim() -> Claim:
+    return Claim(
         batch_id="batch-1",
         run_id="exp-1",
         slug="exp-1",
@@ -327,6 +325,57 @@ def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_askin
         ttl=30.0,
         base_sha="a" * 40,
     )
+
+
+def _open_files(path: Path) -> int:
+    """How many of this process's descriptors have `path` open."""
+    return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(path) for fd in os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("between", ["nothing", "replaced", "removed"])
+def test_a_runs_begin_and_finish_share_one_open_of_its_file_while_it_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, between: str
+) -> None:
+    """The finish writes through the begin's connection, unless the store at the path was replaced
+    or removed meanwhile: then through a new one, so the result lands in the file readers find."""
+    opened: list[object] = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite_engine.sqlite3, "connect", lambda *a, **kw: opened.append(a[0]) or connect(*a, **kw)
+    )
+    store = LocalStore(tmp_path / "runs")
+    begun = store.begin_attempt(_claim(), at_least=1, started_at=T0, host="host-1")
+    database = tmp_path / "runs" / "exp-1" / "exp-1.db"
+    assert _open_files(database) == 1  # kept for the finish
+    if between == "replaced":
+        copy = database.with_name("copy.db")
+        shutil.copyfile(database, copy)
+        copy.replace(database)
+    elif between == "removed":
+        database.unlink()
+    store.finish_attempt(begun, result())
+    assert opened.count(database) == (1 if between == "nothing" else 2)
+    assert _open_files(database) == 0
+    [recorded] = RunStore.open(database).attempts()
+    assert recorded.outcome is Outcome.SUCCEEDED
+
+
+def test_a_store_closes_what_its_unfinished_attempts_kept_open(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "runs")
+    store.begin_attempt(_claim(), at_least=1, started_at=T0, host="host-1")
+    database = tmp_path / "runs" / "exp-1" / "exp-1.db"
+    assert _open_files(database) == 1
+    threading.Thread(target=store.close).start()  # any thread may close them
+    wait_for(lambda: _open_files(database) == 0, what="the kept connection to close")
+
+
+def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    statements = _traced(monkeypatch)
+    runs_dir = tmp_path / "runs"
+    claim = _claim()
     store = LocalStore(runs_dir)
     assert store.previous_attempt(claim) is None
     assert not (runs_dir / "exp-1" / "exp-1.db").exists()  # the read of an empty file is spared

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,9 @@ class LocalStore(LocalQueue, Closing):
         self.runs_dir = runs_dir
         self.shared_file = shared_file
         self._opened: set[Path] = set()
+        # A run's store from its begin to its finish, its connection kept: one open of the file a run.
+        self._begun: dict[str, RunStore] = {}
+        self._begun_lock = threading.Lock()
 
     def _path(self, slug: str) -> Path:
         return self.shared_file or RunPaths(self.runs_dir, slug).database
@@ -55,7 +59,8 @@ class LocalStore(LocalQueue, Closing):
         """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
         # No file yet, no attempt to number after (the run's lock keeps other writers out): no read.
         recorded = self._path(claim.slug).exists()
-        with self._open(claim.slug) as store:
+        store = self._open(claim.slug).__enter__()  # kept open for the finish
+        try:
             number = max(at_least, store.last_attempt_number(claim.run_id) + 1 if recorded else 1)
             store.begin_attempt(
                 run_id=claim.run_id,
@@ -68,11 +73,24 @@ class LocalStore(LocalQueue, Closing):
                 pid=os.getpid(),
                 started_at=started_at,
             )
+        except BaseException:
+            store.close()
+            raise
+        with self._begun_lock:
+            earlier = self._begun.pop(claim.slug, None)
+            self._begun[claim.slug] = store
+        if earlier is not None:  # an attempt that never finished here: its connection is not needed
+            earlier.close()
         return replace(claim, attempt=number)
 
     def finish_attempt(self, claim: Claim, attempt: Attempt) -> Path | None:
-        """Write the attempt's outcome."""
-        with self._open(claim.slug) as store:
+        """Write the attempt's outcome (through its begin's connection while the file is the same)."""
+        with self._begun_lock:
+            begun = self._begun.pop(claim.slug, None)
+        if begun is not None and not begun.still_at_its_path():
+            begun.close()
+            begun = None
+        with begun or self._open(claim.slug) as store:
             store.finish_attempt(attempt)
         return None
 
@@ -98,6 +116,13 @@ class LocalStore(LocalQueue, Closing):
         """Record it in the run's SQLite file (or the one shared file)."""
         with self._open(attempt.slug) as store:
             store.record_pull_request(attempt, pull)
+
+    def close(self) -> None:
+        """Close the stores of attempts begun here that did not finish."""
+        with self._begun_lock:
+            begun, self._begun = list(self._begun.values()), {}
+        for store in begun:
+            store.close()
 
     def database_url(self, claim: Claim) -> str:
         """The run's own SQLite file (or the one shared file)."""

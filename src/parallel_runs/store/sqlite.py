@@ -26,21 +26,16 @@ from parallel_runs.store.sqlite_engine import (
     CURRENT_PATH,
     created_with_schema,
     engine,
+    file_identity,
     schema_ddl,
 )
-from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD
+from parallel_runs.store.sqlite_writes import BEGIN, ENSURE_RUN, FINISH, RECORD, UPGRADES
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "RunStore"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 5  # kept in PRAGMA user_version: a reopen reads one pragma instead of the catalog
-# What brings an older store up to SCHEMA_VERSION, by the version it is at.
-_PULL_REQUEST = (
-    "ALTER TABLE attempts ADD COLUMN pull_request_number INTEGER",
-    "ALTER TABLE attempts ADD COLUMN pull_request_url TEXT",
-)
-_UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT", *_PULL_REQUEST), 4: _PULL_REQUEST}
 # What the runs dir's index records after each write (built once: a few hundred calls a build).
 _HELD = select_attempts().order_by(AttemptModel.attempt)
 
@@ -57,6 +52,7 @@ class RunStore(Closing):
         # them); outside, each opens the file and closes it, as nothing would close a kept one.
         self._keep = False
         self._kept: Connection | None = None
+        self._kept_file: tuple[int, int] | None = None  # (device, inode) the kept connection has open
 
     def __enter__(self) -> Self:
         self._keep = True
@@ -82,7 +78,7 @@ class RunStore(Closing):
             return store
         # Reading the header now reports a corrupt or foreign file at open, not at the first write.
         with store._transaction("open", write=False) as conn:
-            old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in _UPGRADES
+            old = conn.exec_driver_sql("PRAGMA user_version").scalar_one() in UPGRADES
             if not old:
                 store._check_schema(conn)
         if old:
@@ -93,7 +89,7 @@ class RunStore(Closing):
         """Bring a store an earlier version wrote up to SCHEMA_VERSION (IMMEDIATE: one upgrader wins)."""
         with self._transaction("upgrade the schema", write=True) as conn:
             version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
-            for statement in _UPGRADES.get(version, ()):
+            for statement in UPGRADES.get(version, ()):
                 conn.exec_driver_sql(statement)
             conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._check_schema(conn)
@@ -148,8 +144,15 @@ class RunStore(Closing):
                 with conn:
                     yield conn
                 return
-            self._kept = conn
+            self._kept, self._kept_file = conn, file_identity(self.path)
         yield self._kept
+
+    def still_at_its_path(self) -> bool:
+        """Whether the file the kept connection has open is still the one at `path` (an open file's
+        inode cannot be taken by another): a store deleted or replaced since is opened again."""
+        return self._kept is None or (
+            self._kept_file is not None and self._kept_file == file_identity(self.path)
+        )
 
     @contextmanager
     def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:

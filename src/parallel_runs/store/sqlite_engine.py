@@ -18,7 +18,15 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from parallel_runs.store.models import Base
 
-__all__ = ["BEGIN_OPTION", "BUSY_TIMEOUT_MS", "CURRENT_PATH", "created_with_schema", "engine", "schema_ddl"]
+__all__ = [
+    "BEGIN_OPTION",
+    "BUSY_TIMEOUT_MS",
+    "CURRENT_PATH",
+    "created_with_schema",
+    "engine",
+    "file_identity",
+    "schema_ddl",
+]
 
 BUSY_TIMEOUT_MS = 10_000  # `report` may read while a run writes: wait for the lock rather than fail
 BEGIN_OPTION = "parallel_runs_begin"  # how a transaction begins: DEFERRED (the default) or IMMEDIATE
@@ -60,6 +68,15 @@ def created_with_schema(path: Path, version: int) -> bool:
     return True
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None if there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 # Which file the current operation connects to. One engine serves every per-run store in the
 # process: a fresh engine per store recompiles every statement (and re-adapts every type) for its
 # own dialect, which costs more than all of a store's SQLite work together.
@@ -67,7 +84,8 @@ CURRENT_PATH: ContextVar[Path] = ContextVar("parallel_runs_store_path")
 
 
 def _connect() -> sqlite3.Connection:
-    connection = sqlite3.connect(CURRENT_PATH.get(), timeout=BUSY_TIMEOUT_MS / 1000)
+    # Any thread may close a connection (a store closing the ones its runs kept); one uses it at a time.
+    connection = sqlite3.connect(CURRENT_PATH.get(), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     # We emit BEGIN ourselves (see _on_begin): the driver's implicit BEGIN is deferred, and a
     # deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
     connection.isolation_level = None

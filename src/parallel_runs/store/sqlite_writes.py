@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from parallel_runs.core.model import Outcome
 from parallel_runs.store.models import AttemptModel, RunModel, UTCDateTime
 
-__all__ = ["BEGIN", "ENSURE_RUN", "FINISH", "RECORD"]
+__all__ = ["BEGIN", "ENSURE_RUN", "FINISH", "RECORD", "UPGRADES"]
 
 _RUNS = cast(Table, RunModel.__table__)
 _ATTEMPTS = cast(Table, AttemptModel.__table__)
@@ -57,3 +57,9 @@ _THE_ATTEMPT = (_ATTEMPTS.c.run_id == bindparam("p_run"), _ATTEMPTS.c.attempt ==
 FINISH = update(_ATTEMPTS).where(*_THE_ATTEMPT).values(_RESULT)
 # A result whose attempt never began here (skipped, held: decided before anything began).
 RECORD = insert(_ATTEMPTS).values(run_id=bindparam("p_run"), attempt=bindparam("p_attempt"), **_RESULT)
+# What brings an older store up to the current schema, by the version it is at.
+_PULL_REQUEST = (
+    "ALTER TABLE attempts ADD COLUMN pull_request_number INTEGER",
+    "ALTER TABLE attempts ADD COLUMN pull_request_url TEXT",
+)
+UPGRADES = {3: ("ALTER TABLE attempts ADD COLUMN error_tail TEXT", *_PULL_REQUEST), 4: _PULL_REQUEST}
