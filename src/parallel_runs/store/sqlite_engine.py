@@ -98,7 +98,9 @@ def _connect() -> sqlite3.Connection:
 
 def _on_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    # Straight to the driver: a statement with no result needs none of an execution's machinery
+    # (twice a run, a tenth of a millisecond each after the run's git processes).
+    conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
 @functools.cache
