@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_CHILD_SUBREAPER = 36
 _STOP_GRACE_SECONDS = 1.0
+_ROUNDS = 5  # scans a stop may take: a stray that keeps starting others is given up on after these
 _PROC = Path("/proc")
 _RESERVED_PIDS = 300  # where the kernel's pid counter starts again after it wraps
 
@@ -42,17 +43,20 @@ def _proc_fields(path: str, starting: bytes = b"") -> list[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class ProcessMark:
-    """Where the kernel's pid counter stood, and how many processes had been forked since boot."""
+    """Where the kernel's pid counter stood, how many processes had been forked since boot, and how
+    many pids were in use (every thread holds one)."""
 
     last_pid: int
     forks: int
+    threads: int
 
     @classmethod
     def now(cls) -> ProcessMark | None:
         """The mark now; None where /proc does not tell (a scan then reads every process)."""
         try:
             last_pid = int(_proc_fields("/proc/sys/kernel/ns_last_pid")[0])
-            return cls(last_pid, int(_proc_fields("/proc/stat", b"processes ")[1]))
+            forks = int(_proc_fields("/proc/stat", b"processes ")[1])
+            return cls(last_pid, forks, int(_proc_fields("/proc/loadavg")[3].split(b"/")[1]))
         except (OSError, ValueError, IndexError, StopIteration):
             return None
 
@@ -60,14 +64,15 @@ class ProcessMark:
         """Every pid a process started since this mark can have; None if the counter may have wrapped."""
         now = ProcessMark.now()
         try:
-            pid_max = int(_proc_fields("/proc/sys/kernel/pid_max")[0])
-            threads = int(_proc_fields("/proc/loadavg")[3].split(b"/")[1])  # each holds a pid too
+            ring = int(_proc_fields("/proc/sys/kernel/pid_max")[0]) - _RESERVED_PIDS
         except (OSError, ValueError, IndexError, StopIteration):
             return None
-        # Coming round to the mark again takes a fork for every free pid: with fewer forks, no lap.
-        if now is None or now.last_pid < self.last_pid:
+        if now is None or now.last_pid < self.last_pid:  # it wrapped
             return None
-        if now.forks - self.forks >= pid_max - _RESERVED_PIDS - threads:
+        # Coming round to the mark again takes a fork for every pid not in use when the counter passes
+        # it: at most those in use at the mark are skipped (threads, and groups and sessions whose
+        # leader is gone, which nothing counts: hence half).
+        if now.forks - self.forks >= (ring - self.threads) // 2:
             return None
         return range(self.last_pid + 1, now.last_pid + 1)
 
@@ -155,8 +160,25 @@ def _alive(pid: int) -> bool:
 def stop_strays(workspace: Path, since: ProcessMark | None = None) -> list[StrayProcess]:
     """Stop (SIGTERM, SIGKILL after a second) every process a run left behind; return them.
 
-    `since`: taken before the run's first process started (else every process is read)."""
-    strays = _find(workspace, since)
+    `since`: taken before the run's first process started (else every process is read). What a
+    stray starts while it is being stopped (a TERM trap's child) is looked for again: with `since`,
+    no later scan would read it."""
+    stopped: list[StrayProcess] = []
+    for _ in range(_ROUNDS):
+        seen = {
+            stray.pid for stray in stopped
+        }  # one that outlived SIGKILL (in the kernel) is not waited for again
+        strays = [stray for stray in _find(workspace, since) if stray.pid not in seen]
+        if not strays:
+            break
+        _stop(strays)
+        stopped.extend(strays)
+    if stopped:
+        log.warning("stopped %d process(es) left behind in %s", len(stopped), workspace)
+    return stopped
+
+
+def _stop(strays: list[StrayProcess]) -> None:
     for stray in strays:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stray.pid, signal.SIGTERM)
@@ -170,9 +192,6 @@ def stop_strays(workspace: Path, since: ProcessMark | None = None) -> list[Stray
     deadline = time.monotonic() + _STOP_GRACE_SECONDS
     while any(_alive(stray.pid) for stray in strays) and time.monotonic() < deadline:
         time.sleep(0.02)  # `_alive` reaps the ones re-parented to us, so no zombie stays
-    if strays:
-        log.warning("stopped %d process(es) left behind in %s", len(strays), workspace)
-    return strays
 
 
 def _has_users(path: Path, workspace: Path) -> bool:

@@ -208,3 +208,26 @@ def test_the_stray_net_reads_only_processes_started_since_its_mark(tmp_path: Pat
         for process in (before, after):
             process.kill()
             process.wait()
+
+
+def test_what_a_stray_starts_while_it_is_stopped_is_stopped_too(tmp_path: Path) -> None:
+    """A stray that answers SIGTERM by starting another process (started after the scan read the
+    processes, so no later attempt's scan, which reads only its own, would find it)."""
+    from parallel_runs.strays import ProcessMark, stop_strays
+
+    marked = {**os.environ, "PARALLEL_RUNS_WORKSPACE": str(tmp_path)}
+    since = ProcessMark.now()
+    respawner = subprocess.Popen(
+        ["bash", "-c", "trap 'sleep 313.7 &' TERM; while :; do sleep 0.05; done"], cwd="/", env=marked
+    )
+    try:
+        children = Path(f"/proc/{respawner.pid}/task/{respawner.pid}/children")
+        wait_for(lambda: children.read_text().strip() != "", what="the loop (its trap set) to run")
+        found = stop_strays(tmp_path, since)
+        assert respawner.pid in [stray.pid for stray in found]
+        assert processes_with("sleep 313.7") == []  # found in the second round, and stopped
+        assert len(found) >= 2
+    finally:
+        respawner.kill()
+        respawner.wait()
+        _kill("sleep 313.7")

@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -332,7 +333,7 @@ def _open_files(path: Path) -> int:
     return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(path) for fd in os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.parametrize("between", ["nothing", "replaced", "removed"])
+@pytest.mark.parametrize("between", ["nothing", "rewritten", "replaced", "removed"])
 def test_a_runs_begin_and_finish_share_one_open_of_its_file_while_it_is_the_same_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, between: str
 ) -> None:
@@ -347,26 +348,35 @@ def test_a_runs_begin_and_finish_share_one_open_of_its_file_while_it_is_the_same
     begun = store.begin_attempt(_claim(), at_least=1, started_at=T0, host="host-1")
     database = tmp_path / "runs" / "exp-1" / "exp-1.db"
     assert _open_files(database) == 1  # kept for the finish
-    if between == "replaced":
+    if between == "rewritten":  # in place, as a run's command may reset the store it is given
+        with database.open("r+b") as file:
+            file.truncate(0)
+    elif between == "replaced":
         copy = database.with_name("copy.db")
         shutil.copyfile(database, copy)
         copy.replace(database)
     elif between == "removed":
         database.unlink()
     store.finish_attempt(begun, result())
-    assert opened.count(database) == (1 if between == "nothing" else 2)
+    assert opened.count(database) == (1 if between in ("nothing", "rewritten") else 2)
     assert _open_files(database) == 0
     [recorded] = RunStore.open(database).attempts()
     assert recorded.outcome is Outcome.SUCCEEDED
 
 
-def test_a_store_closes_what_its_unfinished_attempts_kept_open(tmp_path: Path) -> None:
+def test_attempts_whose_finish_never_came_keep_one_file_open_a_thread_and_none_after_close(
+    tmp_path: Path,
+) -> None:
     store = LocalStore(tmp_path / "runs")
-    store.begin_attempt(_claim(), at_least=1, started_at=T0, host="host-1")
-    database = tmp_path / "runs" / "exp-1" / "exp-1.db"
-    assert _open_files(database) == 1
+    slugs = [f"exp-{n}" for n in range(5)]
+    for slug in slugs:  # each begun and never finished (an error between begin and record)
+        store.begin_attempt(replace(_claim(), run_id=slug, slug=slug), at_least=1, started_at=T0, host="h")
+    databases = [tmp_path / "runs" / slug / f"{slug}.db" for slug in slugs]
+    assert [_open_files(database) for database in databases] == [0, 0, 0, 0, 1]
     threading.Thread(target=store.close).start()  # any thread may close them
-    wait_for(lambda: _open_files(database) == 0, what="the kept connection to close")
+    wait_for(lambda: _open_files(databases[-1]) == 0, what="the kept connection to close")
+    store.begin_attempt(replace(_claim(), attempt=0), at_least=1, started_at=T0, host="h")
+    assert _open_files(tmp_path / "runs" / "exp-1" / "exp-1.db") == 0  # a closed store keeps none
 
 
 def test_a_run_never_recorded_has_no_previous_attempt_and_gets_no_file_for_asking(

@@ -27,8 +27,10 @@ class LocalStore(LocalQueue, Closing):
         self.shared_file = shared_file
         self._opened: set[Path] = set()
         # A run's store from its begin to its finish, its connection kept: one open of the file a run.
-        self._begun: dict[str, RunStore] = {}
+        # One a worker thread (its next begin closes one whose finish never came), by thread id.
+        self._begun: dict[int, tuple[str, RunStore]] = {}
         self._begun_lock = threading.Lock()
+        self._closed = False
 
     def _path(self, slug: str) -> Path:
         return self.shared_file or RunPaths(self.runs_dir, slug).database
@@ -76,21 +78,37 @@ class LocalStore(LocalQueue, Closing):
         except BaseException:
             store.close()
             raise
-        with self._begun_lock:
-            earlier = self._begun.pop(claim.slug, None)
-            self._begun[claim.slug] = store
-        if earlier is not None:  # an attempt that never finished here: its connection is not needed
-            earlier.close()
+        self._keep(claim.slug, store)
         return replace(claim, attempt=number)
+
+    def _keep(self, slug: str, store: RunStore) -> None:
+        """Keep a begun run's store for its finish: one a worker thread, so the one before it (an
+        attempt whose finish never came) is closed; none once this store was closed."""
+        with self._begun_lock:
+            earlier = self._begun.pop(threading.get_ident(), None)
+            kept = not self._closed
+            if kept:
+                self._begun[threading.get_ident()] = (slug, store)
+        if earlier is not None:
+            earlier[1].close()
+        if not kept:
+            store.close()
+
+    def _kept(self, slug: str) -> RunStore | None:
+        """The store this thread's begin of `slug` kept, while the file at its path is the same."""
+        with self._begun_lock:
+            kept = self._begun.get(threading.get_ident())
+            if kept is None or kept[0] != slug:
+                return None
+            del self._begun[threading.get_ident()]
+        if kept[1].resumed():
+            return kept[1]
+        kept[1].close()
+        return None
 
     def finish_attempt(self, claim: Claim, attempt: Attempt) -> Path | None:
         """Write the attempt's outcome (through its begin's connection while the file is the same)."""
-        with self._begun_lock:
-            begun = self._begun.pop(claim.slug, None)
-        if begun is not None and not begun.still_at_its_path():
-            begun.close()
-            begun = None
-        with begun or self._open(claim.slug) as store:
+        with self._kept(claim.slug) or self._open(claim.slug) as store:
             store.finish_attempt(attempt)
         return None
 
@@ -120,8 +138,8 @@ class LocalStore(LocalQueue, Closing):
     def close(self) -> None:
         """Close the stores of attempts begun here that did not finish."""
         with self._begun_lock:
-            begun, self._begun = list(self._begun.values()), {}
-        for store in begun:
+            begun, self._begun, self._closed = list(self._begun.values()), {}, True
+        for _, store in begun:
             store.close()
 
     def database_url(self, claim: Claim) -> str:

@@ -147,12 +147,11 @@ class RunStore(Closing):
             self._kept, self._kept_file = conn, file_identity(self.path)
         yield self._kept
 
-    def still_at_its_path(self) -> bool:
-        """Whether the file the kept connection has open is still the one at `path` (an open file's
-        inode cannot be taken by another): a store deleted or replaced since is opened again."""
-        return self._kept is None or (
-            self._kept_file is not None and self._kept_file == file_identity(self.path)
-        )
+    def resumed(self) -> bool:
+        """Ready a kept connection for a write after the run: False if the file at `path` is not the one
+        it has open (to be opened anew). The schema is checked again: a run may rewrite its store."""
+        self._has_schema, kept_file = False, self._kept_file
+        return self._kept is None or (kept_file is not None and kept_file == file_identity(self.path))
 
     @contextmanager
     def _writing(self, doing: str, *, index: bool = True) -> Iterator[Connection]:

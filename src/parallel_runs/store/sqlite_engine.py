@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sqlite3
@@ -59,7 +60,13 @@ def created_with_schema(path: Path, version: int) -> bool:
     or the copy fails: the first write then creates the schema itself, inside its transaction."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
     try:
-        partial.write_bytes(_empty_store(version))
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # SQLite's own mode
+        try:
+            image = _empty_store(version)
+            if os.write(fd, image) != len(image):  # a short write (a full disk) must never be linked
+                raise OSError(errno.ENOSPC, "short write")
+        finally:
+            os.close(fd)
         os.link(partial, path)  # atomic, and refuses an existing file: never a store over a store
     except OSError:
         return False
