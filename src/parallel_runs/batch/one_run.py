@@ -161,8 +161,7 @@ def _holding_locks(
         return SkippedRun(claim.run_id, Outcome.SKIPPED, reason)
     lost = functools.partial(_lease_lost, control, claim.run_id)
     control.clear_run_stop(claim.run_id)  # a lease an earlier claim of the run lost does not stop this one
-    leased = store.shares_queue  # a private store's claim: nothing can take it over, nothing to renew
-    with LeaseKeeper(store, claim, on_lost=lost, leased=leased, renewing=leased) as keeper:
+    with LeaseKeeper(store, claim, on_lost=lost, leased=store.shares_queue) as keeper:
         return _attempts(store, batch, claim, control, held=held, workspaces=workspaces, keeper=keeper)
 
 

@@ -28,6 +28,8 @@ KILL_MARGIN = 0.2
 
 
 class _Renews(Protocol):
+    shares_queue: bool  # False: a private store's claim, which nothing can take over
+
     def heartbeat(self, claim: Claim) -> Claim: ...
 
 
@@ -42,7 +44,6 @@ class LeaseKeeper:
         interval: float | None = None,
         on_lost: Callable[[], None] | None = None,
         leased: bool = False,
-        renewing: bool = True,
     ) -> None:
         self._store = store
         self._on_lost = on_lost
@@ -56,9 +57,9 @@ class LeaseKeeper:
         self.error: LeaseLostError | None = None
         self._stop = threading.Event()
         self._claim_lock = threading.Lock()
-        # `renewing` False: a private store's claim, which nothing can take over, needs no thread (a
-        # thread's start and join cost a run a third of a millisecond); `confirm` still asks it.
-        self._renewing = renewing
+        # A private store's claim, which nothing can take over, needs no thread (a thread's start and
+        # join cost a run a third of a millisecond); `confirm` still asks it.
+        self._renewing = store.shares_queue
         self._thread = threading.Thread(target=self._loop, name=f"lease-{claim.run_id}", daemon=True)
 
     def follow(self, claim: Claim) -> None:
