@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import replace
@@ -61,8 +62,8 @@ class LocalStore(LocalQueue, Closing):
         """Number the attempt after every recorded one (we hold the run's lock) and record it running."""
         # No file yet, no attempt to number after (the run's lock keeps other writers out): no read.
         recorded = self._path(claim.slug).exists()
-        store = self._open(claim.slug).__enter__()  # kept open for the finish
-        try:
+        with contextlib.ExitStack() as on_error:
+            store = on_error.enter_context(self._open(claim.slug))
             number = max(at_least, store.last_attempt_number(claim.run_id) + 1 if recorded else 1)
             store.begin_attempt(
                 run_id=claim.run_id,
@@ -75,9 +76,7 @@ class LocalStore(LocalQueue, Closing):
                 pid=os.getpid(),
                 started_at=started_at,
             )
-        except BaseException:
-            store.close()
-            raise
+            on_error.pop_all()  # begun: the store stays open for the finish
         self._keep(claim.slug, store)
         return replace(claim, attempt=number)
 
