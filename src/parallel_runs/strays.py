@@ -54,27 +54,35 @@ class ProcessMark:
     def now(cls) -> ProcessMark | None:
         """The mark now; None where /proc does not tell (a scan then reads every process)."""
         try:
-            last_pid = int(_proc_fields("/proc/sys/kernel/ns_last_pid")[0])
-            forks = int(_proc_fields("/proc/stat", b"processes ")[1])
-            return cls(last_pid, forks, int(_proc_fields("/proc/loadavg")[3].split(b"/")[1]))
-        except (OSError, ValueError, IndexError, StopIteration):
+            return cls(*_counter(), int(_proc_fields("/proc/loadavg")[3].split(b"/")[1]))
+        except _UNTOLD:
             return None
 
     def pids_since(self) -> range | None:
         """Every pid a process started since this mark can have; None if the counter may have wrapped."""
-        now = ProcessMark.now()
         try:
+            last_pid, forks = _counter()
             ring = int(_proc_fields("/proc/sys/kernel/pid_max")[0]) - _RESERVED_PIDS
-        except (OSError, ValueError, IndexError, StopIteration):
+        except _UNTOLD:
             return None
-        if now is None or now.last_pid < self.last_pid:  # it wrapped
+        if last_pid < self.last_pid:  # it wrapped
             return None
         # Coming round to the mark again takes a fork for every pid not in use when the counter passes
         # it: at most those in use at the mark are skipped (threads, and groups and sessions whose
         # leader is gone, which nothing counts: hence half).
-        if now.forks - self.forks >= (ring - self.threads) // 2:
+        if forks - self.forks >= (ring - self.threads) // 2:
             return None
-        return range(self.last_pid + 1, now.last_pid + 1)
+        return range(self.last_pid + 1, last_pid + 1)
+
+
+_UNTOLD = (OSError, ValueError, IndexError, StopIteration)  # what a /proc that does not tell raises
+
+
+def _counter() -> tuple[int, int]:
+    """The last pid the kernel handed out (this pid namespace's), and the forks since boot."""
+    return int(_proc_fields("/proc/sys/kernel/ns_last_pid")[0]), int(
+        _proc_fields("/proc/stat", b"processes ")[1]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +173,7 @@ def stop_strays(workspace: Path, since: ProcessMark | None = None) -> list[Stray
     no later scan would read it."""
     stopped: list[StrayProcess] = []
     for _ in range(_ROUNDS):
-        seen = {
-            stray.pid for stray in stopped
-        }  # one that outlived SIGKILL (in the kernel) is not waited for again
+        seen = {stray.pid for stray in stopped}  # one that outlived SIGKILL is not waited for again
         strays = [stray for stray in _find(workspace, since) if stray.pid not in seen]
         if not strays:
             break
