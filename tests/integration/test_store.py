@@ -222,31 +222,40 @@ def test_nothing_but_the_database_file_remains_after_close(db: Path) -> None:
 def test_a_with_block_s_operations_share_one_connection_and_a_new_store_reads_no_header(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened: list[object] = []
-    connect = sqlite3.connect
-    monkeypatch.setattr(
-        sqlite_engine.sqlite3, "connect", lambda *a, **kw: opened.append(a) or connect(*a, **kw)
-    )
+    opened = _opened(monkeypatch)
     with RunStore.open(db) as store:  # a new file: nothing to check before the first write makes it
         assert store.last_attempt_number("exp-1") == 0
         begin(store)
         store.finish_attempt(result())
         assert [a.outcome for a in store.attempts()] == [Outcome.SUCCEEDED]
-    assert len(opened) == 1  # a run's begin was three connections, its finish one more (P1)
+    assert opened.count(db) == 1  # a run's begin was three connections, its finish one more (P1)
     store = RunStore.open(db)  # outside a `with`, nothing would close a kept connection: none is kept
     store.attempts()
     store.attempts()
-    assert len(opened) == 1 + 3  # the header check at open, then one each
+    assert opened.count(db) == 1 + 3  # the header check at open, then one each
+
+
+def _opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The file of every connection the stores open from now on (the empty store's image, made once
+    per process in memory, is not a store's file: count a path's own)."""
+    opened: list[object] = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite_engine.sqlite3, "connect", lambda *a, **kw: opened.append(a[0]) or connect(*a, **kw)
+    )
+    return opened
 
 
 def _traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement the stores' connections run from now on."""
+    """Every SQL statement the stores' connections run from now on (on their files: not the empty
+    store's image, made once per process in memory)."""
     statements: list[str] = []
     connect = sqlite3.connect
 
     def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         connection = connect(*args, **kwargs)
-        connection.set_trace_callback(statements.append)
+        if args[0] != ":memory:":
+            connection.set_trace_callback(statements.append)
         return connection
 
     monkeypatch.setattr(sqlite_engine.sqlite3, "connect", traced)
@@ -339,11 +348,7 @@ def test_a_runs_begin_and_finish_share_one_open_of_its_file_while_it_is_the_same
 ) -> None:
     """The finish writes through the begin's connection, unless the store at the path was replaced
     or removed meanwhile: then through a new one, so the result lands in the file readers find."""
-    opened: list[object] = []
-    connect = sqlite3.connect
-    monkeypatch.setattr(
-        sqlite_engine.sqlite3, "connect", lambda *a, **kw: opened.append(a[0]) or connect(*a, **kw)
-    )
+    opened = _opened(monkeypatch)
     store = LocalStore(tmp_path / "runs")
     begun = store.begin_attempt(_claim(), at_least=1, started_at=T0, host="host-1")
     database = tmp_path / "runs" / "exp-1" / "exp-1.db"
